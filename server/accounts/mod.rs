@@ -1,0 +1,139 @@
+//! The account registry: CRM accounts with their location, value and ownership, and map queries over them.
+
+pub mod db;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::spatial::BBox;
+
+/// How many features one map query may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(u32);
+
+impl Limit {
+    pub const DEFAULT: Limit = Limit(5_000);
+    pub const MAX: u32 = 50_000;
+
+    /// Accepts 1 to [`Limit::MAX`].
+    pub fn new(n: u32) -> Option<Self> {
+        (1..=Self::MAX).contains(&n).then_some(Self(n))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// A map query: accounts with a location, optionally inside a box.
+#[derive(Debug, Clone, Copy)]
+pub struct MapQuery {
+    pub bbox: Option<BBox>,
+    pub limit: Limit,
+}
+
+/// One account as drawn on the map (no street address: the map doesn't need it).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MapAccount {
+    pub id: Uuid,
+    pub name: String,
+    pub tier: String,
+    pub annual_value: f64,
+    pub visits_per_year: i32,
+    pub priority: i16,
+    pub industry: Option<String>,
+    pub synthetic: bool,
+    pub city: Option<String>,
+    pub owner_rep_id: Option<Uuid>,
+    pub territory_id: Option<Uuid>,
+    pub geocode_precision: Option<String>,
+    pub lon: f64,
+    pub lat: f64,
+}
+
+/// A GeoJSON FeatureCollection of accounts, with how the query was cut.
+#[derive(Debug, Serialize)]
+pub struct AccountFeatures {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    pub features: Vec<AccountFeature>,
+    /// True when more accounts matched than `limit`; the most valuable ones are returned.
+    pub truncated: bool,
+    pub limit: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountFeature {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    pub id: Uuid,
+    pub geometry: PointGeometry,
+    pub properties: AccountProperties,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PointGeometry {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// `[longitude, latitude]`, as GeoJSON requires.
+    pub coordinates: [f64; 2],
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountProperties {
+    pub id: Uuid,
+    pub name: String,
+    pub tier: String,
+    pub annual_value: f64,
+    pub visits_per_year: i32,
+    pub priority: i16,
+    pub industry: Option<String>,
+    pub synthetic: bool,
+    pub city: Option<String>,
+    pub owner_rep_id: Option<Uuid>,
+    pub territory_id: Option<Uuid>,
+    pub geocode_precision: Option<String>,
+}
+
+impl From<MapAccount> for AccountFeature {
+    fn from(a: MapAccount) -> Self {
+        Self {
+            kind: "Feature",
+            id: a.id,
+            geometry: PointGeometry {
+                kind: "Point",
+                coordinates: [a.lon, a.lat],
+            },
+            properties: AccountProperties {
+                id: a.id,
+                name: a.name,
+                tier: a.tier,
+                annual_value: a.annual_value,
+                visits_per_year: a.visits_per_year,
+                priority: a.priority,
+                industry: a.industry,
+                synthetic: a.synthetic,
+                city: a.city,
+                owner_rep_id: a.owner_rep_id,
+                territory_id: a.territory_id,
+                geocode_precision: a.geocode_precision,
+            },
+        }
+    }
+}
+
+/// Accounts for the map, most valuable first when the limit cuts the result.
+#[tracing::instrument(skip_all, err, fields(limit = query.limit.get(), has_bbox = query.bbox.is_some()))]
+pub async fn map_features(pool: &PgPool, query: MapQuery) -> Result<AccountFeatures, sqlx::Error> {
+    let limit = query.limit.get();
+    let mut rows = db::map_accounts(pool, query.bbox, i64::from(limit) + 1).await?;
+    let truncated = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok(AccountFeatures {
+        kind: "FeatureCollection",
+        features: rows.into_iter().map(AccountFeature::from).collect(),
+        truncated,
+        limit,
+    })
+}

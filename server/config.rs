@@ -1,0 +1,273 @@
+//! Runtime configuration read from environment variables, checked once at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Default values, also listed in `.env.example` and the README.
+pub mod defaults {
+    pub const DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/terrane";
+    pub const BIND: &str = "127.0.0.1:8080";
+    pub const OSRM_URL: &str = "http://127.0.0.1:5000";
+    pub const LOG: &str = "info";
+    pub const DB_MAX_CONNECTIONS: u32 = 16;
+    pub const REQUEST_TIMEOUT_S: u64 = 30;
+    pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+    pub const STATIC_DIR: &str = "static";
+    pub const VENDOR_DIR: &str = "web/node_modules";
+}
+
+/// A configuration problem; the message always names the variable.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var}: {reason} (got {value:?})")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, for terminals.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Logging settings, separate so the CLI can start logging before the rest is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `tracing_subscriber::EnvFilter` directive such as `info` or `terrane=debug,info`.
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub bind: SocketAddr,
+    pub osrm_url: reqwest::Url,
+    pub log: LogConfig,
+    /// MapLibre style for the base map; `None` draws accounts on a plain background.
+    pub map_style_url: Option<String>,
+    pub static_dir: PathBuf,
+    /// Folder holding the npm packages (`maplibre-gl/dist` is served from it).
+    pub vendor_dir: PathBuf,
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        Ok(Self {
+            database_url: env.database_url()?,
+            db_max_connections: env.parse_in_range(
+                "TERRANE_DB_MAX_CONNECTIONS",
+                defaults::DB_MAX_CONNECTIONS,
+                1..=500,
+            )?,
+            bind: env.parse("TERRANE_BIND", defaults::BIND, "expected host:port, e.g. 127.0.0.1:8080")?,
+            osrm_url: env.http_url("TERRANE_OSRM_URL", defaults::OSRM_URL)?,
+            log: LogConfig::from_lookup(&lookup)?,
+            map_style_url: env
+                .optional("TERRANE_MAP_STYLE_URL")
+                .map(|v| env.check_url("TERRANE_MAP_STYLE_URL", &v).map(|_| v))
+                .transpose()?,
+            static_dir: env.string("TERRANE_STATIC_DIR", defaults::STATIC_DIR).into(),
+            vendor_dir: env.string("TERRANE_VENDOR_DIR", defaults::VENDOR_DIR).into(),
+            request_timeout: Duration::from_secs(env.parse_in_range(
+                "TERRANE_REQUEST_TIMEOUT_S",
+                defaults::REQUEST_TIMEOUT_S,
+                1..=3600,
+            )?),
+            body_limit_bytes: env.parse_in_range(
+                "TERRANE_BODY_LIMIT_BYTES",
+                defaults::BODY_LIMIT_BYTES,
+                1024..=64 * 1024 * 1024,
+            )?,
+        })
+    }
+}
+
+impl LogConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let filter = env.string("TERRANE_LOG", defaults::LOG);
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
+            return Err(invalid("TERRANE_LOG", &filter, format!("not a log filter: {e}")));
+        }
+        let format = match env.optional("TERRANE_LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid("TERRANE_LOG_FORMAT", other, "expected pretty or json"));
+            }
+        };
+        Ok(Self { filter, format })
+    }
+}
+
+/// Database URL alone, for commands (`migrate`, `seed`) that need nothing else.
+pub fn database_url_from_env() -> Result<String, ConfigError> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    Env(&lookup).database_url()
+}
+
+fn invalid(var: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Typed access to the variables; an empty value counts as unset.
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn optional(&self, var: &str) -> Option<String> {
+        (self.0)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn string(&self, var: &str, default: &str) -> String {
+        self.optional(var).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        var: &'static str,
+        default: &str,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let raw = self.string(var, default);
+        raw.parse().map_err(|_| invalid(var, &raw, expected))
+    }
+
+    fn parse_in_range<T>(
+        &self,
+        var: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = self.optional(var) else {
+            return Ok(default);
+        };
+        let expected = format!("expected a whole number from {} to {}", range.start(), range.end());
+        match raw.parse::<T>() {
+            Ok(v) if range.contains(&v) => Ok(v),
+            _ => Err(invalid(var, &raw, expected)),
+        }
+    }
+
+    fn check_url(&self, var: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
+        let url = reqwest::Url::parse(raw).map_err(|e| invalid(var, raw, format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(var, raw, "expected an http:// or https:// URL"));
+        }
+        Ok(url)
+    }
+
+    fn http_url(&self, var: &'static str, default: &str) -> Result<reqwest::Url, ConfigError> {
+        let raw = self.string(var, default);
+        self.check_url(var, &raw)
+    }
+
+    fn database_url(&self) -> Result<String, ConfigError> {
+        let raw = self.string("DATABASE_URL", defaults::DATABASE_URL);
+        match raw.parse::<sqlx::postgres::PgConnectOptions>() {
+            Ok(_) if raw.starts_with("postgres://") || raw.starts_with("postgresql://") => Ok(raw),
+            // Never echo the URL: it may hold a password.
+            _ => Err(ConfigError::Invalid {
+                var: "DATABASE_URL",
+                value: "<hidden>".into(),
+                reason: "expected postgres://user@host:port/database".into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn error_var(pairs: &[(&str, &str)]) -> &'static str {
+        match config_with(pairs) {
+            Err(ConfigError::Invalid { var, .. }) => var,
+            Ok(_) => panic!("expected an error for {pairs:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let cfg = config_with(&[]).expect("defaults are valid");
+        assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.osrm_url.as_str(), "http://127.0.0.1:5000/");
+        assert_eq!(cfg.database_url, defaults::DATABASE_URL);
+        assert_eq!(cfg.log.format, LogFormat::Pretty);
+        assert_eq!(cfg.map_style_url, None);
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let cfg = config_with(&[("TERRANE_BIND", " "), ("TERRANE_MAP_STYLE_URL", "")]).expect("valid");
+        assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.map_style_url, None);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        assert_eq!(error_var(&[("TERRANE_BIND", "localhost")]), "TERRANE_BIND");
+        assert_eq!(error_var(&[("TERRANE_BIND", "127.0.0.1:99999")]), "TERRANE_BIND");
+        assert_eq!(error_var(&[("TERRANE_OSRM_URL", "ftp://x")]), "TERRANE_OSRM_URL");
+        assert_eq!(error_var(&[("TERRANE_OSRM_URL", "not a url")]), "TERRANE_OSRM_URL");
+        assert_eq!(error_var(&[("TERRANE_LOG_FORMAT", "xml")]), "TERRANE_LOG_FORMAT");
+        assert_eq!(error_var(&[("TERRANE_LOG", "info,=[")]), "TERRANE_LOG");
+        assert_eq!(error_var(&[("DATABASE_URL", "mysql://x/y")]), "DATABASE_URL");
+        assert_eq!(error_var(&[("TERRANE_DB_MAX_CONNECTIONS", "0")]), "TERRANE_DB_MAX_CONNECTIONS");
+        assert_eq!(error_var(&[("TERRANE_REQUEST_TIMEOUT_S", "-3")]), "TERRANE_REQUEST_TIMEOUT_S");
+        assert_eq!(error_var(&[("TERRANE_BODY_LIMIT_BYTES", "10")]), "TERRANE_BODY_LIMIT_BYTES");
+        assert_eq!(error_var(&[("TERRANE_MAP_STYLE_URL", "style.json")]), "TERRANE_MAP_STYLE_URL");
+    }
+
+    #[test]
+    fn database_url_errors_do_not_echo_passwords() {
+        let err = config_with(&[("DATABASE_URL", "mysql://u:secret@h/db")]).expect_err("invalid");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn json_log_format_is_accepted() {
+        let cfg = config_with(&[("TERRANE_LOG_FORMAT", "json"), ("TERRANE_LOG", "terrane=debug,warn")])
+            .expect("valid");
+        assert_eq!(cfg.log.format, LogFormat::Json);
+        assert_eq!(cfg.log.filter, "terrane=debug,warn");
+    }
+}

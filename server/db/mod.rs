@@ -1,0 +1,38 @@
+//! PostgreSQL/PostGIS access: the connection pool and the embedded migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// The schema migrations in `migrations/`, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Opens a pool. Connections are made lazily so the server can start (and report
+/// `/readyz` as 503) while the database is still coming up.
+pub fn connect_lazy(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = database_url.parse().context("parsing DATABASE_URL")?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(options.application_name("terrane")))
+}
+
+/// Opens a pool and checks that the database answers.
+pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let pool = connect_lazy(database_url, max_connections)?;
+    ping(&pool).await.context("connecting to the database at DATABASE_URL")?;
+    Ok(pool)
+}
+
+/// Applies pending migrations (idempotent).
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("running database migrations")
+}
+
+/// A round trip to the database, for readiness checks.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1").execute(pool).await.map(|_| ())
+}

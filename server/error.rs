@@ -1,0 +1,91 @@
+//! The one error type users see: a status code plus a JSON body; internals of 5xx stay in the logs.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use thiserror::Error;
+
+use crate::spatial::SpatialError;
+
+/// Errors returned by HTTP handlers.
+#[derive(Debug, Error)]
+pub enum AppError {
+    /// The request's input is malformed; `code` is a stable machine-readable tag.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("not found")]
+    NotFound,
+    /// A dependency (database, OSRM) is down; clients may retry.
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(e) if is_connection_error(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } => code,
+            Self::NotFound => "not_found",
+            Self::Unavailable(_) => "unavailable",
+            Self::Database(e) if is_connection_error(e) => "unavailable",
+            Self::Database(_) | Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// True when the database could not be reached at all (as opposed to a failing query).
+pub fn is_connection_error(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+    )
+}
+
+impl From<SpatialError> for AppError {
+    fn from(e: SpatialError) -> Self {
+        Self::bad_request("invalid_geometry", e.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let code = self.code();
+        let message = if status.is_server_error() {
+            // Log the cause (never request data); the client gets a generic message.
+            tracing::error!(error = %self, "request failed");
+            match self {
+                Self::Unavailable(what) => format!("{what} is unavailable, try again later"),
+                Self::Database(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                    "the database is unavailable, try again later".to_owned()
+                }
+                _ => "internal error".to_owned(),
+            }
+        } else {
+            self.to_string()
+        };
+        let body = json!({ "error": { "code": code, "message": message } });
+        (status, Json(body)).into_response()
+    }
+}

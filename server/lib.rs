@@ -1,0 +1,15 @@
+//! Terrane: a self-hosted territory-intelligence server for field sales.
+//!
+//! One folder per capability; dependencies point one way:
+//! `web` (HTTP handlers) -> capability services (`accounts`, `routing`, `seed`) -> `db`.
+
+pub mod accounts;
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod routing;
+pub mod seed;
+pub mod spatial;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,211 @@
+//! Loads the demo dataset into the database idempotently (upserts keyed on CRM ids).
+
+use anyhow::Context;
+use h3o::{LatLng, Resolution};
+use sqlx::PgPool;
+
+use super::dataset::{DemoDataset, DemoRep};
+use crate::spatial::LonLat;
+
+/// H3 resolution stored in `accounts.h3_cell` (cells of about 0.1 km²).
+pub const ACCOUNT_H3_RESOLUTION: Resolution = Resolution::Nine;
+
+/// What a load changed; a second load of the same file reports only `unchanged`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    pub reps_inserted: u64,
+    pub reps_updated: u64,
+    pub accounts_inserted: u64,
+    pub accounts_updated: u64,
+    pub accounts_unchanged: u64,
+}
+
+/// Reads a dataset file written by `terrane seed-data build`.
+pub fn read_dataset(path: &std::path::Path) -> anyhow::Result<DemoDataset> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The H3 cell of a point, as stored in the database (the 64-bit index as a signed integer;
+/// valid indexes have the top bit clear, so the cast is lossless).
+pub fn h3_cell_i64(p: LonLat) -> anyhow::Result<i64> {
+    let cell = LatLng::new(p.lat(), p.lon())
+        .context("point outside H3's domain")?
+        .to_cell(ACCOUNT_H3_RESOLUTION);
+    i64::try_from(u64::from(cell)).context("H3 index with the reserved top bit set")
+}
+
+/// Upserts reps and accounts in one transaction.
+#[tracing::instrument(skip_all, err, fields(reps = ds.reps.len(), accounts = ds.accounts.len()))]
+pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport> {
+    let mut report = LoadReport::default();
+    let mut tx = pool.begin().await.context("starting the seed transaction")?;
+
+    for rep in &ds.reps {
+        let inserted = upsert_rep(&mut *tx, rep)
+            .await
+            .with_context(|| format!("upserting rep {}", rep.crm_owner_id))?;
+        match inserted {
+            Some(true) => report.reps_inserted += 1,
+            Some(false) => report.reps_updated += 1,
+            None => {}
+        }
+    }
+
+    // Columns as parallel arrays: one round trip for the whole file.
+    let n = ds.accounts.len();
+    let mut cols = AccountColumns::with_capacity(n);
+    for a in &ds.accounts {
+        let p = LonLat::new(a.lon, a.lat).with_context(|| format!("account {} coordinates", a.crm_id))?;
+        cols.crm_id.push(a.crm_id.clone());
+        cols.name.push(a.name.clone());
+        cols.industry.push(a.industry.clone());
+        cols.house_number.push(a.address.house_number.clone());
+        cols.street.push(a.address.street.clone());
+        cols.postal_code.push(a.address.postal_code.clone());
+        cols.city.push(a.address.city.clone());
+        cols.country_code.push(a.address.country_code.clone());
+        cols.lon.push(p.lon());
+        cols.lat.push(p.lat());
+        cols.h3.push(h3_cell_i64(p)?);
+        cols.tier.push(a.tier.clone());
+        cols.annual_value.push(f64::from(a.annual_value));
+        cols.visits.push(i32::from(a.visits_per_year));
+        cols.priority.push(i16::from(a.priority));
+        cols.owner.push(a.owner_crm_id.clone());
+        cols.synthetic.push(a.synthetic);
+    }
+    let inserted_flags: Vec<bool> = sqlx::query_scalar(
+        r"
+        insert into accounts (
+            crm_source, crm_id, name, industry, house_number, street, postal_code, city,
+            country_code, location, geocode_status, geocode_precision, geocode_confidence,
+            geocode_source, geocoded_at, h3_cell, tier, annual_value, visits_per_year, priority,
+            owner_rep_id, synthetic
+        )
+        select $1, t.crm_id, t.name, t.industry, t.house_number, t.street, t.postal_code, t.city,
+               t.country_code, st_setsrid(st_makepoint(t.lon, t.lat), 4326), 'ok', 'rooftop', 1.0,
+               'seed', now(), t.h3, t.tier::account_tier, t.annual_value, t.visits, t.priority,
+               r.id, t.synthetic
+        from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::text[], $9::text[], $10::float8[], $11::float8[], $12::int8[],
+                    $13::text[], $14::float8[], $15::int4[], $16::int2[], $17::text[],
+                    $18::bool[])
+             as t(crm_id, name, industry, house_number, street, postal_code, city, country_code,
+                  lon, lat, h3, tier, annual_value, visits, priority, owner, synthetic)
+        left join reps r on r.crm_owner_id = t.owner
+        on conflict on constraint accounts_crm_key do update set
+            name = excluded.name, industry = excluded.industry,
+            house_number = excluded.house_number, street = excluded.street,
+            postal_code = excluded.postal_code, city = excluded.city,
+            country_code = excluded.country_code, location = excluded.location,
+            geocode_status = excluded.geocode_status,
+            geocode_precision = excluded.geocode_precision,
+            geocode_confidence = excluded.geocode_confidence,
+            geocode_source = excluded.geocode_source, geocoded_at = excluded.geocoded_at,
+            h3_cell = excluded.h3_cell, tier = excluded.tier,
+            annual_value = excluded.annual_value, visits_per_year = excluded.visits_per_year,
+            priority = excluded.priority, owner_rep_id = excluded.owner_rep_id,
+            synthetic = excluded.synthetic, deleted_at = null
+        -- Only rows whose content differs are touched, so a reload changes nothing.
+        where (accounts.name, accounts.industry, accounts.house_number, accounts.street,
+               accounts.postal_code, accounts.city, accounts.country_code,
+               accounts.h3_cell, accounts.tier, accounts.annual_value,
+               accounts.visits_per_year, accounts.priority, accounts.owner_rep_id,
+               accounts.synthetic, accounts.deleted_at is null,
+               st_equals(accounts.location, excluded.location))
+              is distinct from
+              (excluded.name, excluded.industry, excluded.house_number, excluded.street,
+               excluded.postal_code, excluded.city, excluded.country_code,
+               excluded.h3_cell, excluded.tier, excluded.annual_value,
+               excluded.visits_per_year, excluded.priority, excluded.owner_rep_id,
+               excluded.synthetic, true, true)
+        returning (xmax = 0) as inserted
+        ",
+    )
+    .bind(&ds.crm_source)
+    .bind(&cols.crm_id)
+    .bind(&cols.name)
+    .bind(&cols.industry)
+    .bind(&cols.house_number)
+    .bind(&cols.street)
+    .bind(&cols.postal_code)
+    .bind(&cols.city)
+    .bind(&cols.country_code)
+    .bind(&cols.lon)
+    .bind(&cols.lat)
+    .bind(&cols.h3)
+    .bind(&cols.tier)
+    .bind(&cols.annual_value)
+    .bind(&cols.visits)
+    .bind(&cols.priority)
+    .bind(&cols.owner)
+    .bind(&cols.synthetic)
+    .fetch_all(&mut *tx)
+    .await
+    .context("upserting accounts")?;
+
+    report.accounts_inserted = inserted_flags.iter().filter(|i| **i).count() as u64;
+    report.accounts_updated = inserted_flags.len() as u64 - report.accounts_inserted;
+    report.accounts_unchanged = n as u64 - inserted_flags.len() as u64;
+    tx.commit().await.context("committing the seed transaction")?;
+    Ok(report)
+}
+
+#[derive(Default)]
+struct AccountColumns {
+    crm_id: Vec<String>,
+    name: Vec<String>,
+    industry: Vec<String>,
+    house_number: Vec<Option<String>>,
+    street: Vec<String>,
+    postal_code: Vec<Option<String>>,
+    city: Vec<String>,
+    country_code: Vec<String>,
+    lon: Vec<f64>,
+    lat: Vec<f64>,
+    h3: Vec<i64>,
+    tier: Vec<String>,
+    annual_value: Vec<f64>,
+    visits: Vec<i32>,
+    priority: Vec<i16>,
+    owner: Vec<String>,
+    synthetic: Vec<bool>,
+}
+
+impl AccountColumns {
+    fn with_capacity(n: usize) -> Self {
+        let mut c = Self::default();
+        c.crm_id.reserve(n);
+        c
+    }
+}
+
+/// Returns `Some(true)` when inserted, `Some(false)` when changed, `None` when unchanged.
+async fn upsert_rep(db: impl sqlx::PgExecutor<'_>, rep: &DemoRep) -> anyhow::Result<Option<bool>> {
+    let home = LonLat::new(rep.home_lon, rep.home_lat).context("home base coordinates")?;
+    let inserted: Option<bool> = sqlx::query_scalar(
+        r"
+        insert into reps (name, email, crm_owner_id, home_base, work_start, work_end)
+        values ($1, $2, $3, st_setsrid(st_makepoint($4, $5), 4326), $6::time, $7::time)
+        on conflict on constraint reps_crm_owner_id_key do update set
+            name = excluded.name, email = excluded.email, home_base = excluded.home_base,
+            work_start = excluded.work_start, work_end = excluded.work_end
+        where (reps.name, reps.email, st_equals(reps.home_base, excluded.home_base),
+               reps.work_start, reps.work_end)
+              is distinct from (excluded.name, excluded.email, true, excluded.work_start,
+                                excluded.work_end)
+        returning (xmax = 0)
+        ",
+    )
+    .bind(&rep.name)
+    .bind(&rep.email)
+    .bind(&rep.crm_owner_id)
+    .bind(home.lon())
+    .bind(home.lat())
+    .bind(&rep.work_start)
+    .bind(&rep.work_end)
+    .fetch_optional(db)
+    .await?;
+    Ok(inserted)
+}

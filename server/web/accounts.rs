@@ -1,0 +1,38 @@
+//! `GET /api/accounts`: accounts as GeoJSON for the map.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+
+use crate::accounts::{self, AccountFeatures, Limit, MapQuery};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::spatial::BBox;
+
+/// `bbox=minLon,minLat,maxLon,maxLat` (optional) and `limit` (1 to 50,000, default 5,000).
+pub async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<AccountFeatures>, AppError> {
+    let query = parse_map_query(&params)?;
+    Ok(Json(accounts::map_features(&state.db, query).await?))
+}
+
+fn parse_map_query(params: &HashMap<String, String>) -> Result<MapQuery, AppError> {
+    let bbox = params
+        .get("bbox")
+        .map(|raw| raw.parse::<BBox>())
+        .transpose()
+        .map_err(|e| AppError::bad_request("invalid_bbox", e.to_string()))?;
+    let limit = match params.get("limit") {
+        None => Limit::DEFAULT,
+        Some(raw) => raw.trim().parse::<u32>().ok().and_then(Limit::new).ok_or_else(|| {
+            AppError::bad_request(
+                "invalid_limit",
+                format!("limit must be a whole number from 1 to {}", Limit::MAX),
+            )
+        })?,
+    };
+    Ok(MapQuery { bbox, limit })
+}

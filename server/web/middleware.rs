@@ -1,0 +1,51 @@
+//! Request tracing and metrics. Spans carry the method, matched route and request id only:
+//! never the query string, which may hold coordinates or names.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::{DefaultOnResponse, MakeSpan, TraceLayer};
+use tracing::Level;
+
+#[derive(Clone, Copy)]
+pub struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, req: &axum::http::Request<B>) -> tracing::Span {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("<unmatched>", MatchedPath::as_str);
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("http", method = %req.method(), route, request_id)
+    }
+}
+
+pub fn trace_layer() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RequestSpan> {
+    TraceLayer::new_for_http()
+        .make_span_with(RequestSpan)
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
+}
+
+/// Counts requests and records latency per route and status class.
+pub async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "<unmatched>".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    response
+}

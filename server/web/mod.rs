@@ -1,0 +1,69 @@
+//! HTTP: the router, middleware and thin handlers that call capability services.
+
+mod accounts;
+mod health;
+mod middleware;
+mod pages;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::http::{HeaderName, StatusCode};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::AppState;
+use crate::error::AppError;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let static_dir = ServeDir::new(&state.config.static_dir);
+    let maplibre_dir = ServeDir::new(state.config.vendor_dir.join("maplibre-gl").join("dist"));
+    let cfg = &state.config;
+
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/accounts", get(accounts::list))
+        .nest_service("/static", static_dir)
+        .nest_service("/vendor/maplibre-gl", maplibre_dir)
+        .fallback(not_found)
+        .layer(
+            // Outermost first: the request id exists before tracing, which sees every status.
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(middleware::trace_layer())
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(axum::middleware::from_fn(middleware::record_metrics))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    cfg.request_timeout,
+                ))
+                .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes))
+                .layer(CompressionLayer::new()),
+        )
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

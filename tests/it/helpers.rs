@@ -1,0 +1,96 @@
+//! Test harness: starts the real app on 127.0.0.1:0 against a per-test database.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use sqlx::PgPool;
+use terrane::app::AppState;
+use terrane::config::Config;
+use terrane::seed::dataset::DemoDataset;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A running server; stops when dropped.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request reaches the test server")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.get(path).await;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.expect("response body is JSON");
+        (status, body)
+    }
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The real OSRM the test command starts (`scripts/test.sh`).
+pub fn osrm_url() -> String {
+    std::env::var("TERRANE_TEST_OSRM_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
+}
+
+/// A loopback URL where nothing listens (the port was bound, then released).
+pub fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = listener.local_addr().expect("local addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// Starts the app on `pool` with extra environment-style settings.
+pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp {
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert("TERRANE_OSRM_URL".into(), osrm_url());
+    env.insert("TERRANE_STATIC_DIR".into(), repo_path("static").display().to_string());
+    env.insert("TERRANE_VENDOR_DIR".into(), repo_path("web/node_modules").display().to_string());
+    for (k, v) in settings {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration is valid");
+    let state = AppState::new(config, pool).expect("app state");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(terrane::web::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        _stop: stop,
+    }
+}
+
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, &[]).await
+}
+
+/// The committed demo dataset, parsed once per test binary.
+pub fn demo_dataset() -> &'static DemoDataset {
+    static DS: OnceLock<DemoDataset> = OnceLock::new();
+    DS.get_or_init(|| {
+        terrane::seed::load::read_dataset(&repo_path("seed-data/demo-crm.json"))
+            .expect("seed-data/demo-crm.json parses")
+    })
+}
+
+/// Loads the demo dataset into `pool`'s database.
+pub async fn seed_demo(pool: &PgPool) {
+    terrane::seed::load::load(pool, demo_dataset()).await.expect("demo data loads");
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary: each module tests a capability through its public surface.
+
+mod helpers;
+
+mod accounts_api;
+mod cli;
+mod health;
+mod seed_load;
