@@ -11,7 +11,10 @@ async fn readyz_is_200_when_database_and_real_osrm_answer(pool: PgPool) {
 
     let (status, body) = app.get_json("/readyz").await;
 
-    assert_eq!(status, 200, "{body} (is osrm-routed running at TERRANE_TEST_OSRM_URL?)");
+    assert_eq!(
+        status, 200,
+        "{body} (is osrm-routed running at TERRANE_TEST_OSRM_URL?)"
+    );
     assert_eq!(body["status"], "ready");
     assert_eq!(body["checks"]["database"], "ok");
     assert_eq!(body["checks"]["osrm"], "ok");
@@ -72,17 +75,26 @@ async fn metrics_count_requests_by_route_in_prometheus_format(pool: PgPool) {
     let resp = app.get("/metrics").await;
 
     assert_eq!(resp.status(), 200);
-    let ctype = resp.headers()["content-type"].to_str().expect("ascii").to_owned();
+    let ctype = resp.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(ctype.starts_with("text/plain"), "{ctype}");
     let text = resp.text().await.expect("text");
-    assert!(text.contains("# TYPE http_requests_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE http_requests_total counter"),
+        "{text}"
+    );
     assert!(
         text.lines().any(|l| l.starts_with("http_requests_total")
             && l.contains(r#"route="/api/accounts""#)
             && l.contains(r#"status="400""#)),
         "{text}"
     );
-    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }
 
 #[sqlx::test]
@@ -109,7 +121,12 @@ async fn every_response_carries_a_request_id(pool: PgPool) {
         .await
         .expect("request");
 
-    let id = |r: &reqwest::Response| r.headers()["x-request-id"].to_str().expect("ascii").to_owned();
+    let id = |r: &reqwest::Response| {
+        r.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    };
     assert_ne!(id(&a), id(&b));
     assert_eq!(id(&given), "trace-me-123");
 }
@@ -127,7 +144,11 @@ async fn oversized_request_bodies_are_refused(pool: PgPool) {
         .expect("request");
 
     // No POST route exists yet; the limit answers before routing does.
-    assert!(resp.status() == 413 || resp.status() == 405, "{}", resp.status());
+    assert!(
+        resp.status() == 413 || resp.status() == 405,
+        "{}",
+        resp.status()
+    );
 }
 
 #[sqlx::test]
@@ -138,11 +159,21 @@ async fn the_map_page_loads_maplibre_and_our_script_without_inline_code(pool: Pg
 
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.expect("html");
-    assert!(html.contains("/vendor/maplibre-gl/maplibre-gl.js"), "{html}");
+    assert!(
+        html.contains("/vendor/maplibre-gl/maplibre-gl.js"),
+        "{html}"
+    );
     assert!(html.contains("/static/js/map.js"), "{html}");
-    assert!(html.contains(r#"data-accounts-url="/api/accounts""#), "{html}");
+    assert!(
+        html.contains(r#"data-accounts-url="/api/accounts""#),
+        "{html}"
+    );
     assert!(!html.contains("<script>"), "no inline scripts: {html}");
-    for asset in ["/static/js/map.js", "/vendor/maplibre-gl/maplibre-gl.js", "/vendor/maplibre-gl/maplibre-gl.css"] {
+    for asset in [
+        "/static/js/map.js",
+        "/vendor/maplibre-gl/maplibre-gl.js",
+        "/vendor/maplibre-gl/maplibre-gl.css",
+    ] {
         let r = app.get(asset).await;
         assert_eq!(r.status(), 200, "{asset} (npm packages installed in web/?)");
     }

@@ -1,0 +1,302 @@
+// The account map: loads every account once, draws it as circles by tier, shows details on click.
+//
+// Plain ES module, no build step. MapLibre is loaded before this file as a classic script
+// (global `maplibregl`). Configuration comes from data attributes on #map, because the page's
+// CSP forbids inline scripts. Account data is only ever put into the page with textContent.
+
+/** The server's upper bound for one request; the map wants every account at once. */
+const ACCOUNT_LIMIT = 50000;
+const ACCOUNTS_SOURCE = 'accounts';
+const ACCOUNTS_LAYER = 'accounts';
+/** Shown when there is nothing to fit to: Monaco, where the demo data lives. */
+const DEFAULT_CENTER_LON_LAT = [7.4246, 43.7384];
+const DEFAULT_ZOOM = 12;
+const FIT_MAX_ZOOM = 16;
+
+const valueFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+
+/** A failure the user should read as it is (the message is written for them). */
+class MapFailure extends Error {}
+
+/** Reads the configuration the server rendered into the map element. */
+function readConfig(mapEl) {
+  const { accountsUrl, styleUrl, workerUrl } = mapEl.dataset;
+  if (!accountsUrl) {
+    throw new MapFailure('The page is missing its accounts address.');
+  }
+  return { accountsUrl, styleUrl: styleUrl || null, workerUrl: workerUrl || null };
+}
+
+/** Colours live in app.css as custom properties so the legend and the map share them. */
+function readPalette() {
+  const css = getComputedStyle(document.documentElement);
+  const colour = (name) => css.getPropertyValue(name).trim() || '#808080';
+  return {
+    tierA: colour('--tier-a'),
+    tierB: colour('--tier-b'),
+    tierC: colour('--tier-c'),
+    tierUnknown: colour('--tier-unknown'),
+    land: colour('--map-land'),
+    pointStroke: colour('--map-point-stroke'),
+    prospectFill: colour('--map-prospect-fill'),
+  };
+}
+
+/**
+ * A style with nothing but a background, used when no base map is configured. It has no
+ * symbol layers, so it needs no glyphs or sprite and makes no network requests.
+ */
+function plainStyle(palette) {
+  return {
+    version: 8,
+    name: 'Terrane plain',
+    sources: {},
+    layers: [{ id: 'background', type: 'background', paint: { 'background-color': palette.land } }],
+  };
+}
+
+/** Fetches all accounts as a GeoJSON FeatureCollection, or throws a MapFailure saying why not. */
+async function fetchAccounts(accountsUrl) {
+  const url = new URL(accountsUrl, window.location.href);
+  url.searchParams.set('limit', String(ACCOUNT_LIMIT));
+
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: 'application/geo+json, application/json' } });
+  } catch {
+    throw new MapFailure('Could not reach the server to load accounts.');
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const reason = body?.error?.message ?? `the server answered ${response.status}`;
+    throw new MapFailure(`Could not load accounts: ${reason}`);
+  }
+  if (body?.type !== 'FeatureCollection' || !Array.isArray(body.features)) {
+    throw new MapFailure('Could not load accounts: the server sent an unexpected response.');
+  }
+  return body;
+}
+
+function createMap(mapEl, config, palette) {
+  if (typeof maplibregl === 'undefined') {
+    throw new MapFailure('The map library did not load.');
+  }
+  if (config.workerUrl) {
+    // The CSP build loads its worker from our origin instead of a blob: URL.
+    maplibregl.setWorkerUrl(config.workerUrl);
+  }
+  const map = new maplibregl.Map({
+    container: mapEl,
+    style: config.styleUrl ?? plainStyle(palette),
+    center: DEFAULT_CENTER_LON_LAT,
+    zoom: DEFAULT_ZOOM,
+    attributionControl: { compact: true },
+    dragRotate: false,
+    pitchWithRotate: false,
+  });
+  map.touchZoomRotate.disableRotation();
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+  map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
+  return map;
+}
+
+/**
+ * Resolves once the style has loaded; rejects on the first map error before that (a bad
+ * style URL, no WebGL). Errors after loading are reported but leave the map usable.
+ */
+function whenLoaded(map, onLateError) {
+  return new Promise((resolve, reject) => {
+    let loaded = false;
+    // Listening for 'error' also stops MapLibre from printing it to the console itself.
+    map.on('error', (event) => {
+      if (loaded) {
+        onLateError(event.error);
+      } else {
+        reject(new MapFailure(`The map could not load: ${event.error?.message ?? 'unknown error'}`));
+      }
+    });
+    map.once('load', () => {
+      loaded = true;
+      resolve();
+    });
+  });
+}
+
+function accountsLayer(palette) {
+  const tier = ['get', 'tier'];
+  const isProspect = ['==', ['get', 'synthetic'], true];
+  const tierColour = ['match', tier, 'A', palette.tierA, 'B', palette.tierB, 'C', palette.tierC, palette.tierUnknown];
+  const tierRadius = ['match', tier, 'A', 7, 'B', 5.5, 'C', 4.5, 4];
+  return {
+    id: ACCOUNTS_LAYER,
+    type: 'circle',
+    source: ACCOUNTS_SOURCE,
+    layout: {
+      // Higher keys draw on top: tier A stays visible where points crowd.
+      'circle-sort-key': ['match', tier, 'A', 3, 'B', 2, 'C', 1, 0],
+    },
+    paint: {
+      'circle-radius': ['interpolate', ['linear'], ['zoom'],
+        10, ['*', 0.7, tierRadius],
+        15, tierRadius,
+        18, ['*', 1.6, tierRadius]],
+      // Prospects (synthetic, not yet customers) are hollow rings in their tier colour.
+      'circle-color': ['case', isProspect, palette.prospectFill, tierColour],
+      'circle-stroke-color': ['case', isProspect, tierColour, palette.pointStroke],
+      'circle-stroke-width': ['case', isProspect, 2, 1.25],
+      'circle-opacity': 0.92,
+    },
+  };
+}
+
+function hasPointGeometry(feature) {
+  const coordinates = feature?.geometry?.coordinates;
+  return feature?.geometry?.type === 'Point'
+    && Array.isArray(coordinates)
+    && Number.isFinite(coordinates[0])
+    && Number.isFinite(coordinates[1]);
+}
+
+function fitToAccounts(map, features) {
+  const points = features.filter(hasPointGeometry);
+  if (points.length === 0) {
+    return;
+  }
+  const bounds = new maplibregl.LngLatBounds();
+  for (const feature of points) {
+    bounds.extend(feature.geometry.coordinates);
+  }
+  // Keep circles clear of the edges and the controls, but do not eat a phone screen.
+  const container = map.getContainer();
+  const padding = Math.round(Math.min(48, container.clientWidth / 10, container.clientHeight / 10));
+  map.fitBounds(bounds, { padding, maxZoom: FIT_MAX_ZOOM, animate: false });
+}
+
+function describeIndustry(industry) {
+  if (!industry) {
+    return '—';
+  }
+  // OSM-style "shop:bakery" reads better as "bakery (shop)".
+  const [group, kind] = String(industry).split(':', 2);
+  const words = (text) => text.replaceAll('_', ' ');
+  return kind ? `${words(kind)} (${words(group)})` : words(group);
+}
+
+function describeValue(value) {
+  return Number.isFinite(value) ? valueFormat.format(value) : '—';
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) {
+    node.className = className;
+  }
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+/** The popup body for one account, built from text nodes only. */
+function accountCard(properties) {
+  const card = element('div', 'account-card');
+  card.append(element('h2', 'account-card__name', properties.name || 'Unnamed account'));
+  if (properties.synthetic === true) {
+    card.append(element('p', 'account-card__badge', 'Prospect (synthetic)'));
+  }
+  const facts = element('dl', 'account-card__facts');
+  const rows = [
+    ['Tier', properties.tier || '—'],
+    ['Industry', describeIndustry(properties.industry)],
+    ['City', properties.city || '—'],
+    ['Annual value', describeValue(properties.annual_value)],
+  ];
+  for (const [label, value] of rows) {
+    facts.append(element('dt', null, label), element('dd', null, value));
+  }
+  card.append(facts);
+  return card;
+}
+
+function enableAccountPopups(map, mapEl, accountsById) {
+  map.on('mouseenter', ACCOUNTS_LAYER, () => mapEl.classList.add('map--over-account'));
+  map.on('mouseleave', ACCOUNTS_LAYER, () => mapEl.classList.remove('map--over-account'));
+  map.on('click', ACCOUNTS_LAYER, (event) => {
+    const hit = event.features?.[0];
+    if (!hit) {
+      return;
+    }
+    // Prefer the feature as received: tiled copies round coordinates and drop nulls.
+    const account = accountsById.get(String(hit.id)) ?? hit;
+    new maplibregl.Popup({ maxWidth: '300px', offset: 10, focusAfterOpen: false })
+      .setLngLat(account.geometry.coordinates)
+      .setDOMContent(accountCard(account.properties ?? {}))
+      .addTo(map);
+  });
+}
+
+function countLabel(collection) {
+  const count = collection.features.length;
+  if (count === 0) {
+    return 'No accounts yet';
+  }
+  const noun = count === 1 ? 'account' : 'accounts';
+  const label = `${valueFormat.format(count)} ${noun}`;
+  return collection.truncated ? `${label} (limit reached, some not shown)` : label;
+}
+
+function showError(errorEl, message) {
+  errorEl.textContent = message;
+  errorEl.hidden = false;
+}
+
+async function main() {
+  const mapEl = document.getElementById('map');
+  const statusEl = document.getElementById('account-count');
+  const errorEl = document.getElementById('map-error');
+
+  try {
+    const config = readConfig(mapEl);
+    const palette = readPalette();
+    // Start the download while the map sets up.
+    const accountsRequest = fetchAccounts(config.accountsUrl);
+    const map = createMap(mapEl, config, palette);
+    window.terraneMap = map;
+
+    const [accounts] = await Promise.all([
+      accountsRequest,
+      whenLoaded(map, (error) => {
+        console.warn('map error after load', error);
+        showError(errorEl, 'Part of the map could not be loaded.');
+      }),
+    ]);
+
+    // Keyed like the source's promoteId, so a rendered feature's id finds its account.
+    const accountsById = new Map(
+      accounts.features
+        .filter((f) => f.properties?.id != null)
+        .map((f) => [String(f.properties.id), f]),
+    );
+    map.addSource(ACCOUNTS_SOURCE, { type: 'geojson', data: accounts, promoteId: 'id' });
+    map.addLayer(accountsLayer(palette));
+    enableAccountPopups(map, mapEl, accountsById);
+    fitToAccounts(map, accounts.features);
+    statusEl.textContent = countLabel(accounts);
+
+    await map.once('idle');
+    mapEl.dataset.featureCount = String(accounts.features.length);
+    mapEl.dataset.state = 'ready';
+  } catch (error) {
+    const message = error instanceof MapFailure
+      ? error.message
+      : 'The map could not be shown in this browser.';
+    if (!(error instanceof MapFailure)) {
+      console.warn('map failed', error);
+    }
+    showError(errorEl, message);
+    statusEl.textContent = 'Map unavailable';
+    mapEl.dataset.state = 'error';
+  }
+}
+
+main();
