@@ -80,15 +80,23 @@ impl Config {
                 defaults::DB_MAX_CONNECTIONS,
                 1..=500,
             )?,
-            bind: env.parse("TERRANE_BIND", defaults::BIND, "expected host:port, e.g. 127.0.0.1:8080")?,
+            bind: env.parse(
+                "TERRANE_BIND",
+                defaults::BIND,
+                "expected host:port, e.g. 127.0.0.1:8080",
+            )?,
             osrm_url: env.http_url("TERRANE_OSRM_URL", defaults::OSRM_URL)?,
             log: LogConfig::from_lookup(&lookup)?,
             map_style_url: env
                 .optional("TERRANE_MAP_STYLE_URL")
                 .map(|v| env.check_url("TERRANE_MAP_STYLE_URL", &v).map(|_| v))
                 .transpose()?,
-            static_dir: env.string("TERRANE_STATIC_DIR", defaults::STATIC_DIR).into(),
-            vendor_dir: env.string("TERRANE_VENDOR_DIR", defaults::VENDOR_DIR).into(),
+            static_dir: env
+                .string("TERRANE_STATIC_DIR", defaults::STATIC_DIR)
+                .into(),
+            vendor_dir: env
+                .string("TERRANE_VENDOR_DIR", defaults::VENDOR_DIR)
+                .into(),
             request_timeout: Duration::from_secs(env.parse_in_range(
                 "TERRANE_REQUEST_TIMEOUT_S",
                 defaults::REQUEST_TIMEOUT_S,
@@ -112,13 +120,21 @@ impl LogConfig {
         let env = Env(&lookup);
         let filter = env.string("TERRANE_LOG", defaults::LOG);
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
-            return Err(invalid("TERRANE_LOG", &filter, format!("not a log filter: {e}")));
+            return Err(invalid(
+                "TERRANE_LOG",
+                &filter,
+                format!("not a log filter: {e}"),
+            ));
         }
         let format = match env.optional("TERRANE_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(invalid("TERRANE_LOG_FORMAT", other, "expected pretty or json"));
+                return Err(invalid(
+                    "TERRANE_LOG_FORMAT",
+                    other,
+                    "expected pretty or json",
+                ));
             }
         };
         Ok(Self { filter, format })
@@ -144,7 +160,9 @@ struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     fn optional(&self, var: &str) -> Option<String> {
-        (self.0)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn string(&self, var: &str, default: &str) -> String {
@@ -173,7 +191,11 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         let Some(raw) = self.optional(var) else {
             return Ok(default);
         };
-        let expected = format!("expected a whole number from {} to {}", range.start(), range.end());
+        let expected = format!(
+            "expected a whole number from {} to {}",
+            range.start(),
+            range.end()
+        );
         match raw.parse::<T>() {
             Ok(v) if range.contains(&v) => Ok(v),
             _ => Err(invalid(var, &raw, expected)),
@@ -181,7 +203,8 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     }
 
     fn check_url(&self, var: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
-        let url = reqwest::Url::parse(raw).map_err(|e| invalid(var, raw, format!("not a URL: {e}")))?;
+        let url =
+            reqwest::Url::parse(raw).map_err(|e| invalid(var, raw, format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid(var, raw, "expected an http:// or https:// URL"));
         }
@@ -213,8 +236,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -237,7 +262,8 @@ mod tests {
 
     #[test]
     fn empty_values_count_as_unset() {
-        let cfg = config_with(&[("TERRANE_BIND", " "), ("TERRANE_MAP_STYLE_URL", "")]).expect("valid");
+        let cfg =
+            config_with(&[("TERRANE_BIND", " "), ("TERRANE_MAP_STYLE_URL", "")]).expect("valid");
         assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(cfg.map_style_url, None);
     }
@@ -245,16 +271,43 @@ mod tests {
     #[test]
     fn each_bad_value_names_its_variable() {
         assert_eq!(error_var(&[("TERRANE_BIND", "localhost")]), "TERRANE_BIND");
-        assert_eq!(error_var(&[("TERRANE_BIND", "127.0.0.1:99999")]), "TERRANE_BIND");
-        assert_eq!(error_var(&[("TERRANE_OSRM_URL", "ftp://x")]), "TERRANE_OSRM_URL");
-        assert_eq!(error_var(&[("TERRANE_OSRM_URL", "not a url")]), "TERRANE_OSRM_URL");
-        assert_eq!(error_var(&[("TERRANE_LOG_FORMAT", "xml")]), "TERRANE_LOG_FORMAT");
+        assert_eq!(
+            error_var(&[("TERRANE_BIND", "127.0.0.1:99999")]),
+            "TERRANE_BIND"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_OSRM_URL", "ftp://x")]),
+            "TERRANE_OSRM_URL"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_OSRM_URL", "not a url")]),
+            "TERRANE_OSRM_URL"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_LOG_FORMAT", "xml")]),
+            "TERRANE_LOG_FORMAT"
+        );
         assert_eq!(error_var(&[("TERRANE_LOG", "info,=[")]), "TERRANE_LOG");
-        assert_eq!(error_var(&[("DATABASE_URL", "mysql://x/y")]), "DATABASE_URL");
-        assert_eq!(error_var(&[("TERRANE_DB_MAX_CONNECTIONS", "0")]), "TERRANE_DB_MAX_CONNECTIONS");
-        assert_eq!(error_var(&[("TERRANE_REQUEST_TIMEOUT_S", "-3")]), "TERRANE_REQUEST_TIMEOUT_S");
-        assert_eq!(error_var(&[("TERRANE_BODY_LIMIT_BYTES", "10")]), "TERRANE_BODY_LIMIT_BYTES");
-        assert_eq!(error_var(&[("TERRANE_MAP_STYLE_URL", "style.json")]), "TERRANE_MAP_STYLE_URL");
+        assert_eq!(
+            error_var(&[("DATABASE_URL", "mysql://x/y")]),
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_DB_MAX_CONNECTIONS", "0")]),
+            "TERRANE_DB_MAX_CONNECTIONS"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_REQUEST_TIMEOUT_S", "-3")]),
+            "TERRANE_REQUEST_TIMEOUT_S"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_BODY_LIMIT_BYTES", "10")]),
+            "TERRANE_BODY_LIMIT_BYTES"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_MAP_STYLE_URL", "style.json")]),
+            "TERRANE_MAP_STYLE_URL"
+        );
     }
 
     #[test]
@@ -265,8 +318,11 @@ mod tests {
 
     #[test]
     fn json_log_format_is_accepted() {
-        let cfg = config_with(&[("TERRANE_LOG_FORMAT", "json"), ("TERRANE_LOG", "terrane=debug,warn")])
-            .expect("valid");
+        let cfg = config_with(&[
+            ("TERRANE_LOG_FORMAT", "json"),
+            ("TERRANE_LOG", "terrane=debug,warn"),
+        ])
+        .expect("valid");
         assert_eq!(cfg.log.format, LogFormat::Json);
         assert_eq!(cfg.log.filter, "terrane=debug,warn");
     }

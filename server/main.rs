@@ -63,7 +63,10 @@ fn main() -> ExitCode {
             }
             // One line: the reason, without clap's usage block.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("error: invalid arguments");
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
             eprintln!("{first} (see terrane --help)");
             return ExitCode::from(2);
         }

@@ -12,7 +12,12 @@ pub async fn map_accounts(
     limit: i64,
 ) -> Result<Vec<MapAccount>, sqlx::Error> {
     let (min_lon, min_lat, max_lon, max_lat) = match bbox {
-        Some(b) => (Some(b.min.lon()), Some(b.min.lat()), Some(b.max.lon()), Some(b.max.lat())),
+        Some(b) => (
+            Some(b.min.lon()),
+            Some(b.min.lat()),
+            Some(b.max.lon()),
+            Some(b.max.lat()),
+        ),
         None => (None, None, None, None),
     };
     sqlx::query_as::<_, MapAccount>(

@@ -23,13 +23,18 @@ pub fn connect_lazy(database_url: &str, max_connections: u32) -> anyhow::Result<
 /// Opens a pool and checks that the database answers.
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     let pool = connect_lazy(database_url, max_connections)?;
-    ping(&pool).await.context("connecting to the database at DATABASE_URL")?;
+    ping(&pool)
+        .await
+        .context("connecting to the database at DATABASE_URL")?;
     Ok(pool)
 }
 
 /// Applies pending migrations (idempotent).
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await.context("running database migrations")
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("running database migrations")
 }
 
 /// A round trip to the database, for readiness checks.

@@ -59,7 +59,10 @@ impl OsrmClient {
             .get(url)
             .send()
             .await
-            .map_err(|source| RoutingError::Http { endpoint: ENDPOINT, source })?;
+            .map_err(|source| RoutingError::Http {
+                endpoint: ENDPOINT,
+                source,
+            })?;
         let body: OsrmEnvelope = response
             .json()
             .await

@@ -22,7 +22,8 @@ pub struct LoadReport {
 
 /// Reads a dataset file written by `terrane seed-data build`.
 pub fn read_dataset(path: &std::path::Path) -> anyhow::Result<DemoDataset> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -39,7 +40,10 @@ pub fn h3_cell_i64(p: LonLat) -> anyhow::Result<i64> {
 #[tracing::instrument(skip_all, err, fields(reps = ds.reps.len(), accounts = ds.accounts.len()))]
 pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport> {
     let mut report = LoadReport::default();
-    let mut tx = pool.begin().await.context("starting the seed transaction")?;
+    let mut tx = pool
+        .begin()
+        .await
+        .context("starting the seed transaction")?;
 
     for rep in &ds.reps {
         let inserted = upsert_rep(&mut *tx, rep)
@@ -56,7 +60,8 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
     let n = ds.accounts.len();
     let mut cols = AccountColumns::with_capacity(n);
     for a in &ds.accounts {
-        let p = LonLat::new(a.lon, a.lat).with_context(|| format!("account {} coordinates", a.crm_id))?;
+        let p = LonLat::new(a.lon, a.lat)
+            .with_context(|| format!("account {} coordinates", a.crm_id))?;
         cols.crm_id.push(a.crm_id.clone());
         cols.name.push(a.name.clone());
         cols.industry.push(a.industry.clone());
@@ -148,7 +153,9 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
     report.accounts_inserted = inserted_flags.iter().filter(|i| **i).count() as u64;
     report.accounts_updated = inserted_flags.len() as u64 - report.accounts_inserted;
     report.accounts_unchanged = n as u64 - inserted_flags.len() as u64;
-    tx.commit().await.context("committing the seed transaction")?;
+    tx.commit()
+        .await
+        .context("committing the seed transaction")?;
     Ok(report)
 }
 

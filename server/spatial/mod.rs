@@ -60,7 +60,8 @@ impl LonLat {
         let (phi1, phi2) = (self.lat.to_radians(), other.lat.to_radians());
         let d_phi = phi2 - phi1;
         let d_lambda = (other.lon - self.lon).to_radians();
-        let a = (d_phi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (d_lambda / 2.0).sin().powi(2);
+        let a =
+            (d_phi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (d_lambda / 2.0).sin().powi(2);
         2.0 * EARTH_RADIUS_M * a.sqrt().asin()
     }
 }
@@ -83,7 +84,8 @@ impl BBox {
     }
 
     pub fn contains(&self, p: LonLat) -> bool {
-        (self.min.lon..=self.max.lon).contains(&p.lon) && (self.min.lat..=self.max.lat).contains(&p.lat)
+        (self.min.lon..=self.max.lon).contains(&p.lon)
+            && (self.min.lat..=self.max.lat).contains(&p.lat)
     }
 }
 
@@ -97,7 +99,8 @@ impl FromStr for BBox {
             return Err(SpatialError::BBoxArity);
         };
         let num = |v: &str| -> Result<f64, SpatialError> {
-            v.parse::<f64>().map_err(|_| SpatialError::BBoxNumber(v.chars().take(32).collect()))
+            v.parse::<f64>()
+                .map_err(|_| SpatialError::BBoxNumber(v.chars().take(32).collect()))
         };
         let min = LonLat::new(num(a)?, num(b)?)?;
         let max = LonLat::new(num(c)?, num(d)?)?;
@@ -107,7 +110,11 @@ impl FromStr for BBox {
 
 impl fmt::Display for BBox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{},{},{},{}", self.min.lon, self.min.lat, self.max.lon, self.max.lat)
+        write!(
+            f,
+            "{},{},{},{}",
+            self.min.lon, self.min.lat, self.max.lon, self.max.lat
+        )
     }
 }
 
@@ -134,7 +141,10 @@ mod tests {
         assert_eq!("0,0,181,1".parse::<BBox>(), Err(SpatialError::Longitude));
         assert_eq!("3,0,1,1".parse::<BBox>(), Err(SpatialError::BBoxOrder));
         assert_eq!("0,3,1,1".parse::<BBox>(), Err(SpatialError::BBoxOrder));
-        assert!(matches!("a,0,1,1".parse::<BBox>(), Err(SpatialError::BBoxNumber(_))));
+        assert!(matches!(
+            "a,0,1,1".parse::<BBox>(),
+            Err(SpatialError::BBoxNumber(_))
+        ));
     }
 
     #[test]

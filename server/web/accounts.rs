@@ -27,12 +27,17 @@ fn parse_map_query(params: &HashMap<String, String>) -> Result<MapQuery, AppErro
         .map_err(|e| AppError::bad_request("invalid_bbox", e.to_string()))?;
     let limit = match params.get("limit") {
         None => Limit::DEFAULT,
-        Some(raw) => raw.trim().parse::<u32>().ok().and_then(Limit::new).ok_or_else(|| {
-            AppError::bad_request(
-                "invalid_limit",
-                format!("limit must be a whole number from 1 to {}", Limit::MAX),
-            )
-        })?,
+        Some(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .and_then(Limit::new)
+            .ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {}", Limit::MAX),
+                )
+            })?,
     };
     Ok(MapQuery { bbox, limit })
 }

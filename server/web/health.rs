@@ -34,7 +34,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let osrm_ok = matches!(osrm, Ok(Ok(())));
     let word = |ok: bool| if ok { "ok" } else { "down" };
     let ready = db_ok && osrm_ok;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     if !ready {
         tracing::warn!(database = word(db_ok), osrm = word(osrm_ok), "not ready");
     }
@@ -51,7 +55,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
 /// Prometheus text exposition format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

@@ -32,19 +32,29 @@ async fn every_seeded_account_is_served_as_a_geojson_point(pool: PgPool) {
     assert_eq!(body["type"], "FeatureCollection");
     assert_eq!(body["truncated"], false);
     let ds = demo_dataset();
-    assert!(ds.accounts.len() >= 500, "the demo has at least 500 accounts");
+    assert!(
+        ds.accounts.len() >= 500,
+        "the demo has at least 500 accounts"
+    );
     assert_eq!(features(&body).len(), ds.accounts.len());
-    let served: BTreeSet<_> = features(&body).iter().map(|f| {
-        let (lon, lat) = coords(f);
-        key(lon, lat)
-    }).collect();
+    let served: BTreeSet<_> = features(&body)
+        .iter()
+        .map(|f| {
+            let (lon, lat) = coords(f);
+            key(lon, lat)
+        })
+        .collect();
     let seeded: BTreeSet<_> = ds.accounts.iter().map(|a| key(a.lon, a.lat)).collect();
     assert_eq!(served, seeded, "served points are exactly the seeded ones");
     let f = &features(&body)[0];
     assert_eq!(f["type"], "Feature");
     assert_eq!(f["geometry"]["type"], "Point");
     assert_eq!(f["id"], f["properties"]["id"]);
-    assert!(f["properties"]["name"].as_str().is_some_and(|n| !n.is_empty()));
+    assert!(
+        f["properties"]["name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty())
+    );
 }
 
 #[sqlx::test]
@@ -56,7 +66,9 @@ async fn bbox_returns_exactly_the_accounts_inside_it(pool: PgPool) {
     let (min_lon, max_lon) = min_max(ds.accounts.iter().map(|a| a.lon));
     let (min_lat, max_lat) = min_max(ds.accounts.iter().map(|a| a.lat));
     let (mid_lon, mid_lat) = ((min_lon + max_lon) / 2.0, (min_lat + max_lat) / 2.0);
-    let inside = |lon: f64, lat: f64| (min_lon..=mid_lon).contains(&lon) && (min_lat..=mid_lat).contains(&lat);
+    let inside = |lon: f64, lat: f64| {
+        (min_lon..=mid_lon).contains(&lon) && (min_lat..=mid_lat).contains(&lat)
+    };
     let expected: BTreeSet<_> = ds
         .accounts
         .iter()
@@ -66,14 +78,19 @@ async fn bbox_returns_exactly_the_accounts_inside_it(pool: PgPool) {
     assert!(!expected.is_empty() && expected.len() < ds.accounts.len());
 
     let (status, body) = app
-        .get_json(&format!("/api/accounts?bbox={min_lon},{min_lat},{mid_lon},{mid_lat}&limit=50000"))
+        .get_json(&format!(
+            "/api/accounts?bbox={min_lon},{min_lat},{mid_lon},{mid_lat}&limit=50000"
+        ))
         .await;
 
     assert_eq!(status, 200);
-    let served: BTreeSet<_> = features(&body).iter().map(|f| {
-        let (lon, lat) = coords(f);
-        key(lon, lat)
-    }).collect();
+    let served: BTreeSet<_> = features(&body)
+        .iter()
+        .map(|f| {
+            let (lon, lat) = coords(f);
+            key(lon, lat)
+        })
+        .collect();
     assert_eq!(served, expected);
 }
 
@@ -81,7 +98,11 @@ async fn bbox_returns_exactly_the_accounts_inside_it(pool: PgPool) {
 async fn limit_cuts_the_result_keeping_the_most_valuable(pool: PgPool) {
     seed_demo(&pool).await;
     let app = spawn_app(pool).await;
-    let mut values: Vec<f64> = demo_dataset().accounts.iter().map(|a| f64::from(a.annual_value)).collect();
+    let mut values: Vec<f64> = demo_dataset()
+        .accounts
+        .iter()
+        .map(|a| f64::from(a.annual_value))
+        .collect();
     values.sort_by(|a, b| b.total_cmp(a));
 
     let (status, body) = app.get_json("/api/accounts?limit=10").await;
@@ -101,14 +122,18 @@ async fn soft_deleted_and_unlocated_accounts_are_not_drawn(pool: PgPool) {
     seed_demo(&pool).await;
     let app = spawn_app(pool.clone()).await;
     let total = demo_dataset().accounts.len();
-    sqlx::query("update accounts set deleted_at = now() where crm_id = (select min(crm_id) from accounts)")
-        .execute(&pool)
-        .await
-        .expect("soft delete");
-    sqlx::query("update accounts set location = null where crm_id = (select max(crm_id) from accounts)")
-        .execute(&pool)
-        .await
-        .expect("clear location");
+    sqlx::query(
+        "update accounts set deleted_at = now() where crm_id = (select min(crm_id) from accounts)",
+    )
+    .execute(&pool)
+    .await
+    .expect("soft delete");
+    sqlx::query(
+        "update accounts set location = null where crm_id = (select max(crm_id) from accounts)",
+    )
+    .execute(&pool)
+    .await
+    .expect("clear location");
 
     let (_, body) = app.get_json("/api/accounts?limit=50000").await;
 
@@ -139,7 +164,12 @@ async fn bad_bbox_and_limit_values_are_400_with_a_json_error(pool: PgPool) {
         let (status, body) = app.get_json(&format!("/api/accounts?{query}")).await;
         assert_eq!(status, 400, "{query}");
         assert_eq!(body["error"]["code"], code, "{query}: {body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{query}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{query}"
+        );
     }
     // The server is still healthy after all of that.
     let (status, body) = app.get_json("/api/accounts?limit=1").await;
@@ -148,5 +178,7 @@ async fn bad_bbox_and_limit_values_are_400_with_a_json_error(pool: PgPool) {
 }
 
 fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
 }

@@ -9,7 +9,9 @@ use crate::helpers::{dead_url, demo_dataset, repo_path};
 
 fn terrane(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_terrane"));
-    cmd.args(args).current_dir(repo_path("")).stdin(Stdio::null());
+    cmd.args(args)
+        .current_dir(repo_path(""))
+        .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -22,7 +24,10 @@ fn stderr(o: &Output) -> String {
 
 /// The URL of the per-test database behind `pool`.
 async fn database_url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()").fetch_one(pool).await.expect("db name");
+    let name: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("db name");
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
     let mut url = reqwest::Url::parse(&base).expect("DATABASE_URL parses");
     url.set_path(&format!("/{name}"));
@@ -31,7 +36,12 @@ async fn database_url_of(pool: &PgPool) -> String {
 
 #[test]
 fn unknown_flags_exit_2_with_a_one_line_reason() {
-    for args in [&["--bogus"][..], &["serve", "--port", "1"], &["seed", "--file"], &["frobnicate"]] {
+    for args in [
+        &["--bogus"][..],
+        &["serve", "--port", "1"],
+        &["seed", "--file"],
+        &["frobnicate"],
+    ] {
         let out = terrane(args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = stderr(&out);
@@ -45,7 +55,10 @@ fn every_command_has_help() {
     for cmd in ["serve", "migrate", "seed", "seed-data"] {
         let out = terrane(&[cmd, "--help"], &[]);
         assert!(out.status.success(), "{cmd}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{cmd}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{cmd}"
+        );
     }
 }
 
@@ -82,9 +95,18 @@ async fn migrate_and_seed_are_idempotent_from_the_command_line(pool: PgPool) {
     assert!(first.status.success(), "{}", stderr(&first));
     let first = String::from_utf8_lossy(&first.stdout).into_owned();
     let second = String::from_utf8_lossy(&second.stdout).into_owned();
-    assert!(first.contains(&format!("{n} accounts ({n} new, 0 changed, 0 unchanged)")), "{first}");
-    assert!(second.contains(&format!("{n} accounts (0 new, 0 changed, {n} unchanged)")), "{second}");
-    let count: i64 = sqlx::query_scalar("select count(*) from accounts").fetch_one(&pool).await.expect("count");
+    assert!(
+        first.contains(&format!("{n} accounts ({n} new, 0 changed, 0 unchanged)")),
+        "{first}"
+    );
+    assert!(
+        second.contains(&format!("{n} accounts (0 new, 0 changed, {n} unchanged)")),
+        "{second}"
+    );
+    let count: i64 = sqlx::query_scalar("select count(*) from accounts")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
     assert_eq!(count, n as i64);
 }
 
@@ -99,7 +121,11 @@ fn migrate_fails_clearly_when_the_database_is_unreachable() {
 #[sqlx::test]
 async fn serve_stops_gracefully_on_sigterm(pool: PgPool) {
     let url = database_url_of(&pool).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let bind = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_terrane"))
         .arg("serve")
@@ -115,13 +141,21 @@ async fn serve_stops_gracefully_on_sigterm(pool: PgPool) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if client.get(format!("http://{bind}/healthz")).send().await.is_ok() {
+        if client
+            .get(format!("http://{bind}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success());
 
     let deadline = Instant::now() + Duration::from_secs(20);

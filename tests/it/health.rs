@@ -160,7 +160,7 @@ async fn the_map_page_loads_maplibre_and_our_script_without_inline_code(pool: Pg
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.expect("html");
     assert!(
-        html.contains("/vendor/maplibre-gl/maplibre-gl.js"),
+        html.contains("/vendor/maplibre-gl/maplibre-gl-csp.js"),
         "{html}"
     );
     assert!(html.contains("/static/js/map.js"), "{html}");
@@ -171,7 +171,9 @@ async fn the_map_page_loads_maplibre_and_our_script_without_inline_code(pool: Pg
     assert!(!html.contains("<script>"), "no inline scripts: {html}");
     for asset in [
         "/static/js/map.js",
-        "/vendor/maplibre-gl/maplibre-gl.js",
+        "/static/css/app.css",
+        "/vendor/maplibre-gl/maplibre-gl-csp.js",
+        "/vendor/maplibre-gl/maplibre-gl-csp-worker.js",
         "/vendor/maplibre-gl/maplibre-gl.css",
     ] {
         let r = app.get(asset).await;

@@ -25,7 +25,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request reaches the test server")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request reaches the test server")
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
@@ -57,14 +61,22 @@ pub fn dead_url() -> String {
 pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::new();
     env.insert("TERRANE_OSRM_URL".into(), osrm_url());
-    env.insert("TERRANE_STATIC_DIR".into(), repo_path("static").display().to_string());
-    env.insert("TERRANE_VENDOR_DIR".into(), repo_path("web/node_modules").display().to_string());
+    env.insert(
+        "TERRANE_STATIC_DIR".into(),
+        repo_path("static").display().to_string(),
+    );
+    env.insert(
+        "TERRANE_VENDOR_DIR".into(),
+        repo_path("web/node_modules").display().to_string(),
+    );
     for (k, v) in settings {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration is valid");
     let state = AppState::new(config, pool).expect("app state");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(terrane::web::serve(listener, state, async {
@@ -92,5 +104,7 @@ pub fn demo_dataset() -> &'static DemoDataset {
 
 /// Loads the demo dataset into `pool`'s database.
 pub async fn seed_demo(pool: &PgPool) {
-    terrane::seed::load::load(pool, demo_dataset()).await.expect("demo data loads");
+    terrane::seed::load::load(pool, demo_dataset())
+        .await
+        .expect("demo data loads");
 }

@@ -5,4 +5,5 @@ mod helpers;
 mod accounts_api;
 mod cli;
 mod health;
+mod seed_data;
 mod seed_load;

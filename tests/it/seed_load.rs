@@ -11,7 +11,10 @@ async fn loading_twice_changes_nothing_the_second_time(pool: PgPool) {
 
     let first = load::load(&pool, ds).await.expect("first load");
     let stamp: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("select max(updated_at) from accounts").fetch_one(&pool).await.expect("stamp");
+        sqlx::query_scalar("select max(updated_at) from accounts")
+            .fetch_one(&pool)
+            .await
+            .expect("stamp");
     let second = load::load(&pool, ds).await.expect("second load");
 
     assert_eq!(first.accounts_inserted, ds.accounts.len() as u64);
@@ -23,10 +26,16 @@ async fn loading_twice_changes_nothing_the_second_time(pool: PgPool) {
             ..LoadReport::default()
         }
     );
-    let count: i64 = sqlx::query_scalar("select count(*) from accounts").fetch_one(&pool).await.expect("count");
+    let count: i64 = sqlx::query_scalar("select count(*) from accounts")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
     assert_eq!(count, ds.accounts.len() as i64);
     let stamp_after: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("select max(updated_at) from accounts").fetch_one(&pool).await.expect("stamp");
+        sqlx::query_scalar("select max(updated_at) from accounts")
+            .fetch_one(&pool)
+            .await
+            .expect("stamp");
     assert_eq!(stamp, stamp_after, "no row was rewritten");
 }
 
@@ -74,7 +83,8 @@ async fn every_account_gets_its_owner_rep_and_h3_cell(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .expect("cell");
-    let expected = load::h3_cell_i64(terrane::spatial::LonLat::new(a.lon, a.lat).expect("valid")).expect("cell");
+    let expected = load::h3_cell_i64(terrane::spatial::LonLat::new(a.lon, a.lat).expect("valid"))
+        .expect("cell");
     assert_eq!(cell, expected);
     let homes: i64 = sqlx::query_scalar("select count(*) from reps where home_base is not null")
         .fetch_one(&pool)
