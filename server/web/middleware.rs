@@ -50,3 +50,37 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     response
 }
+
+/// The Content-Security-Policy for every response: no inline script or style, nothing framed.
+/// A configured base-map style may load from its own origin (style, tiles, glyphs, sprites).
+pub fn content_security_policy(map_style_url: Option<&str>) -> String {
+    let extra = map_style_url
+        .and_then(|u| reqwest::Url::parse(u).ok())
+        .map(|u| format!(" {}", u.origin().ascii_serialization()))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; \
+         img-src 'self' data: blob:{extra}; worker-src 'self'; connect-src 'self'{extra}; \
+         font-src 'self'{extra}; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_security_policy;
+
+    #[test]
+    fn csp_allows_the_configured_style_origin_only_where_needed() {
+        let plain = content_security_policy(None);
+        assert!(plain.contains("script-src 'self';"));
+        assert!(plain.contains("frame-ancestors 'none'"));
+        assert!(!plain.contains("unsafe-inline"));
+        let styled = content_security_policy(Some("https://tiles.example.org/styles/basic.json"));
+        assert!(
+            styled.contains("connect-src 'self' https://tiles.example.org;"),
+            "{styled}"
+        );
+        assert!(styled.contains("script-src 'self';"), "{styled}");
+    }
+}

@@ -8,7 +8,7 @@ mod pages;
 use std::future::Future;
 
 use axum::Router;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -16,6 +16,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
@@ -28,6 +29,10 @@ pub fn router(state: AppState) -> Router {
     let static_dir = ServeDir::new(&state.config.static_dir);
     let maplibre_dir = ServeDir::new(state.config.vendor_dir.join("maplibre-gl").join("dist"));
     let cfg = &state.config;
+    let csp = middleware::content_security_policy(cfg.map_style_url.as_deref());
+    // The style URL was validated as a URL at start-up, so the policy is plain ASCII.
+    let csp = HeaderValue::from_str(&csp)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
 
     Router::new()
         .route("/", get(pages::index))
@@ -44,6 +49,22 @@ pub fn router(state: AppState) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(middleware::trace_layer())
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CONTENT_SECURITY_POLICY,
+                    csp,
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("strict-origin-when-cross-origin"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
                 .layer(axum::middleware::from_fn(middleware::record_metrics))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

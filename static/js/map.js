@@ -90,7 +90,7 @@ function createMap(mapEl, config, palette) {
     style: config.styleUrl ?? plainStyle(palette),
     center: DEFAULT_CENTER_LON_LAT,
     zoom: DEFAULT_ZOOM,
-    attributionControl: { compact: true },
+    attributionControl: { compact: false },
     dragRotate: false,
     pitchWithRotate: false,
   });
@@ -277,7 +277,13 @@ async function main() {
         .filter((f) => f.properties?.id != null)
         .map((f) => [String(f.properties.id), f]),
     );
-    map.addSource(ACCOUNTS_SOURCE, { type: 'geojson', data: accounts, promoteId: 'id' });
+    // The demo accounts are derived from OpenStreetMap (ODbL): credit it where they are shown.
+    map.addSource(ACCOUNTS_SOURCE, {
+      type: 'geojson',
+      data: accounts,
+      promoteId: 'id',
+      attribution: '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+    });
     map.addLayer(accountsLayer(palette));
     enableAccountPopups(map, mapEl, accountsById);
     fitToAccounts(map, accounts.features);

@@ -180,3 +180,29 @@ async fn the_map_page_loads_maplibre_and_our_script_without_inline_code(pool: Pg
         assert_eq!(r.status(), 200, "{asset} (npm packages installed in web/?)");
     }
 }
+
+#[sqlx::test]
+async fn pages_and_api_carry_security_headers(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for path in [
+        "/",
+        "/api/accounts?limit=1",
+        "/static/js/map.js",
+        "/no/such/page",
+    ] {
+        let resp = app.get(path).await;
+        let h = resp.headers();
+        let csp = h["content-security-policy"].to_str().expect("ascii");
+        assert!(
+            csp.contains("script-src 'self';") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(
+            h["referrer-policy"], "strict-origin-when-cross-origin",
+            "{path}"
+        );
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+    }
+}
