@@ -36,18 +36,8 @@ pub struct MapQuery {
 /// One account as drawn on the map (no street address: the map doesn't need it).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MapAccount {
-    pub id: Uuid,
-    pub name: String,
-    pub tier: String,
-    pub annual_value: f64,
-    pub visits_per_year: i32,
-    pub priority: i16,
-    pub industry: Option<String>,
-    pub synthetic: bool,
-    pub city: Option<String>,
-    pub owner_rep_id: Option<Uuid>,
-    pub territory_id: Option<Uuid>,
-    pub geocode_precision: Option<String>,
+    #[sqlx(flatten)]
+    pub properties: AccountProperties,
     pub lon: f64,
     pub lat: f64,
 }
@@ -80,7 +70,8 @@ pub struct PointGeometry {
     pub coordinates: [f64; 2],
 }
 
-#[derive(Debug, Serialize)]
+/// What the map shows of an account (GeoJSON `properties`).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AccountProperties {
     pub id: Uuid,
     pub name: String,
@@ -100,25 +91,12 @@ impl From<MapAccount> for AccountFeature {
     fn from(a: MapAccount) -> Self {
         Self {
             kind: "Feature",
-            id: a.id,
+            id: a.properties.id,
             geometry: PointGeometry {
                 kind: "Point",
                 coordinates: [a.lon, a.lat],
             },
-            properties: AccountProperties {
-                id: a.id,
-                name: a.name,
-                tier: a.tier,
-                annual_value: a.annual_value,
-                visits_per_year: a.visits_per_year,
-                priority: a.priority,
-                industry: a.industry,
-                synthetic: a.synthetic,
-                city: a.city,
-                owner_rep_id: a.owner_rep_id,
-                territory_id: a.territory_id,
-                geocode_precision: a.geocode_precision,
-            },
+            properties: a.properties,
         }
     }
 }

@@ -464,14 +464,8 @@ fn validate(ds: &DemoDataset) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::osm::tags;
     use super::*;
-
-    fn tags(pairs: &[(&str, &str)]) -> Tags {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn shops_offices_and_restaurants_are_businesses() {

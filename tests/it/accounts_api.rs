@@ -11,9 +11,15 @@ fn features(body: &Value) -> &Vec<Value> {
     body["features"].as_array().expect("features is an array")
 }
 
-fn coords(f: &Value) -> (f64, f64) {
-    let c = &f["geometry"]["coordinates"];
-    (c[0].as_f64().expect("lon"), c[1].as_f64().expect("lat"))
+/// The served points, keyed as [`key`] does.
+fn served_keys(body: &Value) -> BTreeSet<(i64, i64)> {
+    features(body)
+        .iter()
+        .map(|f| {
+            let c = &f["geometry"]["coordinates"];
+            key(c[0].as_f64().expect("lon"), c[1].as_f64().expect("lat"))
+        })
+        .collect()
 }
 
 /// Coordinates rounded to 1e-7 degrees (about 1 cm) so sets compare exactly.
@@ -37,13 +43,7 @@ async fn every_seeded_account_is_served_as_a_geojson_point(pool: PgPool) {
         "the demo has at least 500 accounts"
     );
     assert_eq!(features(&body).len(), ds.accounts.len());
-    let served: BTreeSet<_> = features(&body)
-        .iter()
-        .map(|f| {
-            let (lon, lat) = coords(f);
-            key(lon, lat)
-        })
-        .collect();
+    let served = served_keys(&body);
     let seeded: BTreeSet<_> = ds.accounts.iter().map(|a| key(a.lon, a.lat)).collect();
     assert_eq!(served, seeded, "served points are exactly the seeded ones");
     let f = &features(&body)[0];
@@ -84,13 +84,7 @@ async fn bbox_returns_exactly_the_accounts_inside_it(pool: PgPool) {
         .await;
 
     assert_eq!(status, 200);
-    let served: BTreeSet<_> = features(&body)
-        .iter()
-        .map(|f| {
-            let (lon, lat) = coords(f);
-            key(lon, lat)
-        })
-        .collect();
+    let served = served_keys(&body);
     assert_eq!(served, expected);
 }
 

@@ -419,6 +419,7 @@ pub fn non_empty(value: Option<&str>) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::osm::tags;
     use super::*;
 
     fn ll(lon: f64, lat: f64) -> LonLat {
@@ -480,13 +481,6 @@ mod tests {
 
     fn gazetteer(input: GazetteerInput) -> Gazetteer {
         Gazetteer::new(LocalFrame::new(ll(7.42, 43.73)), input).expect("valid input")
-    }
-
-    fn tags(pairs: &[(&str, &str)]) -> Tags {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
     }
 
     #[test]

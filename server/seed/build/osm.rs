@@ -10,6 +10,15 @@ use crate::spatial::LonLat;
 /// OSM tags; a `BTreeMap` so that anything iterating them is deterministic.
 pub type Tags = BTreeMap<String, String>;
 
+/// Tags from literal pairs, for tests.
+#[cfg(test)]
+pub fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// A node that carries at least one tag (untagged nodes only matter as way geometry).
 #[derive(Debug, Clone)]
 pub struct Node {
