@@ -66,5 +66,7 @@ echo "features in bbox response: $FEATURES; body $BYTES bytes (uncompressed)"
 echo "==> warm-up 3 s, then wrk -t2 -c$CONNS -d${SECONDS_}s --latency"
 wrk -t2 -c"$CONNS" -d3s "$URL" >/dev/null
 wrk -t2 -c"$CONNS" -d"${SECONDS_}s" --latency "$URL"
-echo "==> single client (wrk -t1 -c1)"
-wrk -t1 -c1 -d"${SECONDS_}s" --latency "$URL"
+for c in 1 2 4; do
+    echo "==> $c concurrent client(s) (wrk -t1 -c$c)"
+    wrk -t1 -c"$c" -d"${SECONDS_}s" --latency "$URL"
+done
