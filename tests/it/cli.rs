@@ -127,16 +127,18 @@ async fn serve_stops_gracefully_on_sigterm(pool: PgPool) {
         .expect("addr")
         .port();
     let bind = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_terrane"))
-        .arg("serve")
-        .current_dir(repo_path(""))
-        .env("DATABASE_URL", &url)
-        .env("TERRANE_BIND", &bind)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn terrane serve");
+    let mut child = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_terrane"))
+            .arg("serve")
+            .current_dir(repo_path(""))
+            .env("DATABASE_URL", &url)
+            .env("TERRANE_BIND", &bind)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn terrane serve"),
+    );
 
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -152,19 +154,28 @@ async fn serve_stops_gracefully_on_sigterm(pool: PgPool) {
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).expect("pid fits i32"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = child.0.try_wait().expect("wait") {
             break status;
         }
         assert!(Instant::now() < deadline, "server did not stop");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "exit status {status}");
+}
+
+/// Kills the child if the test fails before it stopped, so no server outlives the test.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
