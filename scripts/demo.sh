@@ -86,4 +86,6 @@ start_terrane_server "$bind"
 
 printf '\n==> Terrane is running: open http://%s  (Ctrl-C to stop)\n\n' "$bind"
 wait "$TERRANE_SERVER_PID" || die "terrane serve stopped (exit $?)"
-die "terrane serve stopped"
+# The server exits 0 only after a graceful stop (Ctrl-C or SIGTERM reached it too).
+printf '==> Terrane stopped\n'
+exit 0
