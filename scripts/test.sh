@@ -148,7 +148,7 @@ if ! skip_requested TERRANE_SKIP_BROWSER browser; then
     port=$(free_port)
     note "terrane serve on 127.0.0.1:$port ($expected accounts with a location; log $logs/browser-server.log)"
     DATABASE_URL=$(database_url_for "$browser_db") TERRANE_OSRM_URL="$OSRM_URL" \
-        start_terrane_server "127.0.0.1:$port" "$logs/browser-server.log"
+        TERRANE_DEMO=1 start_terrane_server "127.0.0.1:$port" "$logs/browser-server.log"
     screenshots="$TERRANE_ROOT/target/screenshots"
     mkdir -p "$screenshots"
     note "npm test (screenshots in $screenshots)"
@@ -163,6 +163,11 @@ if ! skip_requested TERRANE_SKIP_BROWSER browser; then
     }
     stop_child "$TERRANE_SERVER_PID"
     passed+=(browser)
+
+    # The OpenID provider the sign-in tests will run against (web/oidc): its own checks.
+    note "npm run test:oidc (the loopback OpenID provider)"
+    (cd web && npm run --silent test:oidc) || die "OpenID provider tests failed"
+    passed+=(oidc-provider)
 fi
 
 # --- docker-compose.yml --------------------------------------------------------------------

@@ -17,6 +17,8 @@ pub mod defaults {
     pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
     pub const STATIC_DIR: &str = "static";
     pub const VENDOR_DIR: &str = "web/node_modules";
+    pub const SESSION_IDLE_MIN: u64 = 480;
+    pub const SESSION_MAX_HOURS: u64 = 12;
 }
 
 /// A configuration problem; the message always names the variable.
@@ -62,6 +64,21 @@ pub struct Config {
     pub vendor_dir: PathBuf,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// The URL users reach the server at; `https` makes cookies `Secure` and `__Host-` prefixed.
+    pub public_url: reqwest::Url,
+    /// Demo mode: a local sign-in page offering the seeded demo users (no identity provider).
+    pub demo: bool,
+    /// A session ends after this long without requests.
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub session_max_age: Duration,
+}
+
+impl Config {
+    /// True when the session cookie must be `Secure` (served over HTTPS).
+    pub fn https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
 }
 
 impl Config {
@@ -73,6 +90,24 @@ impl Config {
     /// Reads configuration through `lookup` (the environment in production, a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
+        let bind: SocketAddr = env.parse(
+            "TERRANE_BIND",
+            defaults::BIND,
+            "expected host:port, e.g. 127.0.0.1:8080",
+        )?;
+        let demo = env.flag("TERRANE_DEMO")?;
+        // Demo mode lets anyone sign in as anyone: only on loopback unless explicitly allowed.
+        if demo && !bind.ip().is_loopback() && !env.flag("TERRANE_DEMO_ALLOW_REMOTE")? {
+            return Err(invalid(
+                "TERRANE_DEMO",
+                "1",
+                format!(
+                    "demo mode lets anyone sign in as any user; refused on non-loopback \
+                     TERRANE_BIND={bind} unless TERRANE_DEMO_ALLOW_REMOTE=1"
+                ),
+            ));
+        }
+        let default_public = format!("http://{bind}");
         Ok(Self {
             database_url: env.database_url()?,
             db_max_connections: env.parse_in_range(
@@ -107,6 +142,22 @@ impl Config {
                 defaults::BODY_LIMIT_BYTES,
                 1024..=64 * 1024 * 1024,
             )?,
+            public_url: env.http_url("TERRANE_PUBLIC_URL", &default_public)?,
+            demo,
+            session_idle: Duration::from_secs(
+                60 * env.parse_in_range(
+                    "TERRANE_SESSION_IDLE_MIN",
+                    defaults::SESSION_IDLE_MIN,
+                    1..=10_080,
+                )?,
+            ),
+            session_max_age: Duration::from_secs(
+                3600 * env.parse_in_range(
+                    "TERRANE_SESSION_MAX_HOURS",
+                    defaults::SESSION_MAX_HOURS,
+                    1..=720,
+                )?,
+            ),
         })
     }
 }
@@ -167,6 +218,19 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
 
     fn string(&self, var: &str, default: &str) -> String {
         self.optional(var).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// `1`/`true`/`yes` or `0`/`false`/`no`; unset is false.
+    fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
+        match self
+            .optional(var)
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("0" | "false" | "no") => Ok(false),
+            Some("1" | "true" | "yes") => Ok(true),
+            Some(other) => Err(invalid(var, other, "expected 1 or 0")),
+        }
     }
 
     fn parse<T: std::str::FromStr>(
@@ -314,6 +378,44 @@ mod tests {
     fn database_url_errors_do_not_echo_passwords() {
         let err = config_with(&[("DATABASE_URL", "mysql://u:secret@h/db")]).expect_err("invalid");
         assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn demo_mode_is_refused_on_a_public_bind_unless_allowed() {
+        assert!(
+            config_with(&[("TERRANE_DEMO", "1")])
+                .expect("loopback is fine")
+                .demo
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_DEMO", "1"), ("TERRANE_BIND", "0.0.0.0:8080")]),
+            "TERRANE_DEMO"
+        );
+        let allowed = config_with(&[
+            ("TERRANE_DEMO", "1"),
+            ("TERRANE_BIND", "0.0.0.0:8080"),
+            ("TERRANE_DEMO_ALLOW_REMOTE", "1"),
+        ])
+        .expect("explicitly allowed");
+        assert!(allowed.demo);
+        assert_eq!(error_var(&[("TERRANE_DEMO", "maybe")]), "TERRANE_DEMO");
+        assert!(
+            !config_with(&[("TERRANE_BIND", "0.0.0.0:8080")])
+                .expect("no demo")
+                .demo
+        );
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure() {
+        assert!(!config_with(&[]).expect("valid").https());
+        let cfg =
+            config_with(&[("TERRANE_PUBLIC_URL", "https://terrane.example.com")]).expect("valid");
+        assert!(cfg.https());
+        assert_eq!(
+            error_var(&[("TERRANE_SESSION_IDLE_MIN", "0")]),
+            "TERRANE_SESSION_IDLE_MIN"
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -135,10 +135,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let pool = db::connect_lazy(&config.database_url, config.db_max_connections)?;
     let state = AppState::new(config, pool)?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%addr, "listening");
-    web::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    tracing::info!(%addr, demo = state.config.demo, "listening");
+    // Expired sessions are deleted hourly (reads already ignore them).
+    let sweeper = tokio::spawn({
+        use tower_sessions::ExpiredDeletion;
+        web::session_store(&state).continuously_delete_expired(std::time::Duration::from_secs(3600))
+    });
+    let served = web::serve(listener, state, shutdown_signal()).await;
+    sweeper.abort();
+    served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,13 +1,16 @@
 //! SQL for the account registry.
 
 use sqlx::PgExecutor;
+use uuid::Uuid;
 
 use super::MapAccount;
 use crate::spatial::BBox;
 
-/// Live, located accounts inside `bbox` (all of them without one), most valuable first.
+/// Live, located accounts inside `bbox` (all of them without one), most valuable first,
+/// owned by one of `owner_reps` (any owner, or none, when `None`).
 pub async fn map_accounts(
     db: impl PgExecutor<'_>,
+    owner_reps: Option<&[Uuid]>,
     bbox: Option<BBox>,
     limit: i64,
 ) -> Result<Vec<MapAccount>, sqlx::Error> {
@@ -31,6 +34,7 @@ pub async fn map_accounts(
           and location is not null
           and ($1::float8 is null
                or location && st_makeenvelope($1, $2, $3, $4, 4326))
+          and ($6::uuid[] is null or owner_rep_id = any($6))
         order by annual_value desc, id
         limit $5
         ",
@@ -40,6 +44,7 @@ pub async fn map_accounts(
     .bind(max_lon)
     .bind(max_lat)
     .bind(limit)
+    .bind(owner_reps)
     .fetch_all(db)
     .await
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::auth::Scope;
 use crate::spatial::BBox;
 
 /// How many features one map query may return.
@@ -101,11 +102,16 @@ impl From<MapAccount> for AccountFeature {
     }
 }
 
-/// Accounts for the map, most valuable first when the limit cuts the result.
+/// Accounts for the map that `scope` may see, most valuable first when the limit cuts the result.
 #[tracing::instrument(skip_all, err, fields(limit = query.limit.get(), has_bbox = query.bbox.is_some()))]
-pub async fn map_features(pool: &PgPool, query: MapQuery) -> Result<AccountFeatures, sqlx::Error> {
+pub async fn map_features(
+    pool: &PgPool,
+    scope: &Scope,
+    query: MapQuery,
+) -> Result<AccountFeatures, sqlx::Error> {
     let limit = query.limit.get();
-    let mut rows = db::map_accounts(pool, query.bbox, i64::from(limit) + 1).await?;
+    let mut rows =
+        db::map_accounts(pool, scope.rep_filter(), query.bbox, i64::from(limit) + 1).await?;
     let truncated = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     Ok(AccountFeatures {

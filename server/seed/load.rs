@@ -150,6 +150,10 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
     .await
     .context("upserting accounts")?;
 
+    upsert_demo_users(&mut tx, ds)
+        .await
+        .context("upserting demo users and teams")?;
+
     report.accounts_inserted = inserted_flags.iter().filter(|i| **i).count() as u64;
     report.accounts_updated = inserted_flags.len() as u64 - report.accounts_inserted;
     report.accounts_unchanged = n as u64 - inserted_flags.len() as u64;
@@ -215,4 +219,79 @@ async fn upsert_rep(db: impl sqlx::PgExecutor<'_>, rep: &DemoRep) -> anyhow::Res
     .fetch_optional(db)
     .await?;
     Ok(inserted)
+}
+
+/// Demo sign-in identities: an admin, two managers each with a team of half the reps, and one
+/// user per rep (same email as the rep record).
+pub const DEMO_ADMIN_EMAIL: &str = "admin@example.com";
+pub const DEMO_MANAGER_EMAILS: [&str; 2] = ["manager.a@example.com", "manager.b@example.com"];
+const DEMO_MANAGER_NAMES: [&str; 2] = ["Morgan Lefèvre", "Sasha Moreau"];
+const DEMO_TEAM_NAMES: [&str; 2] = ["Team A", "Team B"];
+
+async fn upsert_demo_users(tx: &mut sqlx::PgConnection, ds: &DemoDataset) -> anyhow::Result<()> {
+    upsert_user(&mut *tx, DEMO_ADMIN_EMAIL, "Alex Admin", "admin", None).await?;
+    let half = ds.reps.len().div_ceil(2);
+    for (i, team_reps) in ds.reps.chunks(half.max(1)).enumerate().take(2) {
+        let manager_id = upsert_user(
+            &mut *tx,
+            DEMO_MANAGER_EMAILS[i],
+            DEMO_MANAGER_NAMES[i],
+            "manager",
+            None,
+        )
+        .await?;
+        let team_id: uuid::Uuid = sqlx::query_scalar(
+            "insert into teams (name, manager_user_id) values ($1, $2)
+             on conflict on constraint teams_name_key do update set manager_user_id = excluded.manager_user_id
+             returning id",
+        )
+        .bind(DEMO_TEAM_NAMES[i])
+        .bind(manager_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        for rep in team_reps {
+            let rep_id: uuid::Uuid =
+                sqlx::query_scalar("select id from reps where crm_owner_id = $1")
+                    .bind(&rep.crm_owner_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            upsert_user(&mut *tx, &rep.email, &rep.name, "rep", Some(rep_id)).await?;
+            sqlx::query(
+                "insert into team_members (team_id, rep_id) values ($1, $2)
+                 on conflict on constraint team_members_rep_key do update set team_id = excluded.team_id",
+            )
+            .bind(team_id)
+            .bind(rep_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts or updates a user by email without rewriting an unchanged row; returns its id.
+async fn upsert_user(
+    conn: &mut sqlx::PgConnection,
+    email: &str,
+    name: &str,
+    role: &str,
+    rep_id: Option<uuid::Uuid>,
+) -> anyhow::Result<uuid::Uuid> {
+    sqlx::query(
+        "insert into users (email, name, role, rep_id) values ($1, $2, $3::user_role, $4)
+         on conflict on constraint users_email_key do update
+             set name = excluded.name, role = excluded.role, rep_id = excluded.rep_id
+             where (users.name, users.role, users.rep_id)
+                   is distinct from (excluded.name, excluded.role, excluded.rep_id)",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(role)
+    .bind(rep_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(sqlx::query_scalar("select id from users where email = $1")
+        .bind(email)
+        .fetch_one(&mut *conn)
+        .await?)
 }

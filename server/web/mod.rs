@@ -1,6 +1,8 @@
 //! HTTP: the router, middleware and thin handlers that call capability services.
 
 mod accounts;
+mod auth;
+pub mod guard;
 mod health;
 mod middleware;
 mod pages;
@@ -9,7 +11,7 @@ use std::future::Future;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
@@ -18,6 +20,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -40,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/api/accounts", get(accounts::list))
+        .route("/login", get(auth::login_page))
+        .route("/auth/demo", post(auth::demo_sign_in))
+        .route("/auth/logout", post(auth::sign_out))
+        .route("/admin/audit", get(auth::audit_page))
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
         .fallback(not_found)
@@ -71,9 +80,39 @@ pub fn router(state: AppState) -> Router {
                     cfg.request_timeout,
                 ))
                 .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes))
-                .layer(CompressionLayer::new()),
+                .layer(CompressionLayer::new())
+                .layer(session_layer(&state)),
         )
         .with_state(state)
+}
+
+/// Browser sessions in PostgreSQL. The cookie is `HttpOnly`, `SameSite=Lax`, and when served
+/// over HTTPS `Secure` with the `__Host-` prefix (bound to this host, path `/`).
+fn session_layer(state: &AppState) -> SessionManagerLayer<PostgresStore> {
+    let store = session_store(state);
+    let https = state.config.https();
+    let idle = time::Duration::seconds(
+        i64::try_from(state.config.session_idle.as_secs()).unwrap_or(i64::MAX),
+    );
+    SessionManagerLayer::new(store)
+        .with_name(if https {
+            "__Host-terrane_session"
+        } else {
+            "terrane_session"
+        })
+        .with_secure(https)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle))
+}
+
+/// The session store over our `public.sessions` table (created by a migration).
+pub fn session_store(state: &AppState) -> PostgresStore {
+    PostgresStore::new(state.db.clone())
+        .with_schema_name("public")
+        .and_then(|s| s.with_table_name("sessions"))
+        .expect("static, valid identifiers")
 }
 
 async fn not_found() -> AppError {

@@ -4,7 +4,12 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 
+use tower_sessions::Session;
+
 use crate::app::AppState;
+use crate::auth::csrf;
+use crate::error::AppError;
+use crate::web::guard::SignedIn;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "index.html")]
@@ -12,13 +17,34 @@ pub struct IndexPage {
     pub title: String,
     pub style_url: Option<String>,
     pub accounts_url: String,
+    pub user_name: String,
+    /// `admin`, `manager` or `rep`.
+    pub role: String,
+    pub csrf: String,
 }
 
-/// The account map.
-pub async fn index(State(state): State<AppState>) -> IndexPage {
-    IndexPage {
+/// The account map, showing what the signed-in user may see.
+pub async fn index(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<IndexPage, AppError> {
+    let csrf = csrf::token(&session)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("session store")))?;
+    Ok(IndexPage {
         title: "Terrane".to_owned(),
         style_url: state.config.map_style_url.clone(),
         accounts_url: "/api/accounts".to_owned(),
-    }
+        user_name: if user.name.is_empty() {
+            user.email.clone()
+        } else {
+            user.name.clone()
+        },
+        role: user
+            .role
+            .map(|r| format!("{r:?}").to_lowercase())
+            .unwrap_or_default(),
+        csrf,
+    })
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::{demo_dataset, seed_demo, spawn_app};
+use crate::helpers::{ADMIN, demo_dataset, seed_demo, spawn_app};
 
 fn features(body: &Value) -> &Vec<Value> {
     body["features"].as_array().expect("features is an array")
@@ -30,7 +30,8 @@ fn key(lon: f64, lat: f64) -> (i64, i64) {
 #[sqlx::test]
 async fn every_seeded_account_is_served_as_a_geojson_point(pool: PgPool) {
     seed_demo(&pool).await;
-    let app = spawn_app(pool).await;
+    let mut app = spawn_app(pool).await;
+    app.sign_in(ADMIN).await;
 
     let (status, body) = app.get_json("/api/accounts?limit=50000").await;
 
@@ -60,7 +61,8 @@ async fn every_seeded_account_is_served_as_a_geojson_point(pool: PgPool) {
 #[sqlx::test]
 async fn bbox_returns_exactly_the_accounts_inside_it(pool: PgPool) {
     seed_demo(&pool).await;
-    let app = spawn_app(pool).await;
+    let mut app = spawn_app(pool).await;
+    app.sign_in(ADMIN).await;
     let ds = demo_dataset();
     // The south-west quarter of the demo's extent.
     let (min_lon, max_lon) = min_max(ds.accounts.iter().map(|a| a.lon));
@@ -91,7 +93,8 @@ async fn bbox_returns_exactly_the_accounts_inside_it(pool: PgPool) {
 #[sqlx::test]
 async fn limit_cuts_the_result_keeping_the_most_valuable(pool: PgPool) {
     seed_demo(&pool).await;
-    let app = spawn_app(pool).await;
+    let mut app = spawn_app(pool).await;
+    app.sign_in(ADMIN).await;
     let mut values: Vec<f64> = demo_dataset()
         .accounts
         .iter()
@@ -114,7 +117,8 @@ async fn limit_cuts_the_result_keeping_the_most_valuable(pool: PgPool) {
 #[sqlx::test]
 async fn soft_deleted_and_unlocated_accounts_are_not_drawn(pool: PgPool) {
     seed_demo(&pool).await;
-    let app = spawn_app(pool.clone()).await;
+    let mut app = spawn_app(pool.clone()).await;
+    app.sign_in(ADMIN).await;
     let total = demo_dataset().accounts.len();
     sqlx::query(
         "update accounts set deleted_at = now() where crm_id = (select min(crm_id) from accounts)",
@@ -137,7 +141,8 @@ async fn soft_deleted_and_unlocated_accounts_are_not_drawn(pool: PgPool) {
 #[sqlx::test]
 async fn bad_bbox_and_limit_values_are_400_with_a_json_error(pool: PgPool) {
     seed_demo(&pool).await;
-    let app = spawn_app(pool).await;
+    let mut app = spawn_app(pool).await;
+    app.sign_in(ADMIN).await;
     let cases = [
         ("bbox=7.4,43.7,7.5", "invalid_bbox"),
         ("bbox=7.4,43.7,7.5,43.8,1", "invalid_bbox"),

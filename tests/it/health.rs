@@ -49,8 +49,8 @@ async fn readyz_is_503_naming_the_database_when_it_is_unreachable(pool: PgPool) 
     assert_eq!(body["checks"]["database"], "down");
     assert_eq!(body["checks"]["osrm"], "ok");
 
-    // Data endpoints say the database is unavailable (503, so clients retry), not 500.
-    let (status, body) = app.get_json("/api/accounts").await;
+    // Pages that need the database say it is unavailable (503, so clients retry), not 500.
+    let (status, body) = app.get_json("/login").await;
     assert_eq!(status, 503);
     assert_eq!(body["error"]["code"], "unavailable");
 }
@@ -70,7 +70,7 @@ async fn healthz_answers_without_dependencies(pool: PgPool) {
 async fn metrics_count_requests_by_route_in_prometheus_format(pool: PgPool) {
     let app = spawn_app(pool).await;
     app.get("/healthz").await;
-    app.get("/api/accounts?bbox=bad").await;
+    app.get("/api/accounts?bbox=bad").await; // anonymous: 401
 
     let resp = app.get("/metrics").await;
 
@@ -88,7 +88,7 @@ async fn metrics_count_requests_by_route_in_prometheus_format(pool: PgPool) {
     assert!(
         text.lines().any(|l| l.starts_with("http_requests_total")
             && l.contains(r#"route="/api/accounts""#)
-            && l.contains(r#"status="400""#)),
+            && l.contains(r#"status="401""#)),
         "{text}"
     );
     assert!(
@@ -153,7 +153,9 @@ async fn oversized_request_bodies_are_refused(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_map_page_loads_maplibre_and_our_script_without_inline_code(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    crate::helpers::seed_demo(&pool).await;
+    let mut app = spawn_app(pool).await;
+    app.sign_in(crate::helpers::ADMIN).await;
 
     let resp = app.get("/").await;
 

@@ -19,7 +19,51 @@ pub struct TestApp {
     _stop: oneshot::Sender<()>,
 }
 
+/// The seeded demo admin (sees every account).
+pub const ADMIN: &str = "admin@example.com";
+
+/// A client that keeps cookies (a browser session) and does not follow redirects.
+pub fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The CSRF token in a page's first `name="csrf"` hidden field.
+pub fn csrf_in(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("page has a csrf field") + marker.len();
+    let end = html[start..].find('"').expect("closing quote") + start;
+    html[start..end].to_owned()
+}
+
 impl TestApp {
+    /// A fresh browser session signed in through the demo sign-in form as `email`.
+    pub async fn client_as(&self, email: &str) -> reqwest::Client {
+        let client = cookie_client();
+        let login = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("login page");
+        let html = login.text().await.expect("html");
+        let resp = client
+            .post(self.url("/auth/demo"))
+            .form(&[("csrf", csrf_in(&html).as_str()), ("email", email)])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(resp.status(), 303, "demo sign-in as {email} redirects");
+        client
+    }
+
+    /// Signs this app's own client in as `email`.
+    pub async fn sign_in(&mut self, email: &str) {
+        self.client = self.client_as(email).await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -61,6 +105,7 @@ pub fn dead_url() -> String {
 pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::new();
     env.insert("TERRANE_OSRM_URL".into(), osrm_url());
+    env.insert("TERRANE_DEMO".into(), "1".into());
     env.insert(
         "TERRANE_STATIC_DIR".into(),
         repo_path("static").display().to_string(),
@@ -84,7 +129,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
     }));
     TestApp {
         addr,
-        client: reqwest::Client::new(),
+        client: cookie_client(),
         _stop: stop,
     }
 }

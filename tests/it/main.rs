@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts_api;
+mod auth;
 mod cli;
 mod health;
 mod seed_data;

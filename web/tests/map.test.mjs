@@ -15,6 +15,7 @@ import {
   screenshotDir,
   serverUrl,
   waitForMapSettled,
+  signInAsDemoUser,
 } from './lib/browser.mjs';
 
 function expectedAccounts() {
@@ -39,6 +40,8 @@ function renderedAccountIds(page) {
 
 /** Opens the map page and waits for it to settle, failing with what the page said. */
 async function openReadyMap(page, baseUrl) {
+  // Signed in as the admin, who sees every seeded account.
+  await signInAsDemoUser(page, baseUrl);
   const response = await page.goto(`${baseUrl}/`, { waitUntil: 'domcontentloaded' });
   assert.equal(response?.status(), 200, 'GET / should answer 200');
   const { state, error } = await waitForMapSettled(page);

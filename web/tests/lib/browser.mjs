@@ -106,3 +106,18 @@ export async function waitForMapSettled(page, timeoutMs = 60_000) {
     error: document.getElementById('map-error')?.textContent ?? '',
   }));
 }
+
+/** The seeded demo admin: sees every account. */
+export const DEMO_ADMIN = 'admin@example.com';
+
+/**
+ * Signs in through the demo sign-in page (the server runs with TERRANE_DEMO=1) by pressing
+ * the button for `email`, and waits to land on the map.
+ */
+export async function signInAsDemoUser(page, baseUrl, email = DEMO_ADMIN) {
+  await page.goto(`${baseUrl}/login`, { waitUntil: 'domcontentloaded' });
+  await Promise.all([
+    page.waitForURL(`${baseUrl}/`, { waitUntil: 'domcontentloaded' }),
+    page.click(`[data-demo-user="${email}"]`),
+  ]);
+}

@@ -1,0 +1,60 @@
+//! The append-only audit log: who did what to which record, and when (enforced append-only in the database).
+
+use serde::Serialize;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// One thing that happened, as recorded.
+#[derive(Debug, Clone)]
+pub struct AuditEvent<'a> {
+    pub actor_user_id: Option<Uuid>,
+    /// Dotted verb, e.g. `auth.sign_in`, `auth.sign_out`, `user.role_changed`.
+    pub action: &'a str,
+    pub subject_type: Option<&'a str>,
+    pub subject_id: Option<String>,
+    /// Extra facts; never addresses, coordinates or tokens.
+    pub details: serde_json::Value,
+}
+
+/// A stored entry, for the admin page.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub subject_type: Option<String>,
+    pub subject_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// Appends an event. Call it inside the transaction that made the change, so both or neither land.
+pub async fn record(db: impl PgExecutor<'_>, event: AuditEvent<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into audit_log (actor_user_id, action, subject_type, subject_id, details)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(event.actor_user_id)
+    .bind(event.action)
+    .bind(event.subject_type)
+    .bind(event.subject_id)
+    .bind(event.details)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// The newest entries first.
+pub async fn recent(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    sqlx::query_as::<_, AuditEntry>(
+        "select a.id, a.at, a.actor_user_id, u.email as actor_email, a.action, a.subject_type,
+                a.subject_id, a.details
+         from audit_log a left join users u on u.id = a.actor_user_id
+         order by a.id desc
+         limit $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

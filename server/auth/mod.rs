@@ -1,0 +1,191 @@
+//! Who is signed in, with which role, and which records they may see: the one place for authorization rules.
+
+pub mod csrf;
+pub mod db;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use thiserror::Error;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEvent};
+
+/// Session keys.
+const USER_ID_KEY: &str = "uid";
+const SIGNED_IN_AT_KEY: &str = "signed_in_at_ms";
+
+/// What a signed-in person is allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "user_role", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages CRM connections, users and roles; sees everything.
+    Admin,
+    /// Sees and edits their team's territories and accounts.
+    Manager,
+    /// Sees their own accounts, route and alerts.
+    Rep,
+}
+
+/// A person who can sign in.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    /// `None`: signed in but waiting for an admin to grant access.
+    pub role: Option<Role>,
+    /// The rep record of a user with role rep.
+    pub rep_id: Option<Uuid>,
+    pub disabled: bool,
+}
+
+/// Which accounts (by owning rep) a user may see. Services filter every query by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every record (admins).
+    All,
+    /// Records owned by these reps only (a rep: themself; a manager: their team). May be empty.
+    Reps(Vec<Uuid>),
+}
+
+impl Scope {
+    /// `None` for [`Scope::All`], else the rep ids: the shape SQL filters take
+    /// (`$n::uuid[] is null or owner_rep_id = any($n)`).
+    pub fn rep_filter(&self) -> Option<&[Uuid]> {
+        match self {
+            Scope::All => None,
+            Scope::Reps(ids) => Some(ids),
+        }
+    }
+
+    pub fn allows_rep(&self, rep_id: Option<Uuid>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Reps(ids) => rep_id.is_some_and(|r| ids.contains(&r)),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum AuthError {
+    #[error("unknown or disabled user")]
+    UnknownUser,
+    #[error("session store failed: {0}")]
+    Session(#[from] tower_sessions::session::Error),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The records `user` may see.
+pub async fn scope_for(pool: &PgPool, user: &User) -> Result<Scope, sqlx::Error> {
+    match user.role {
+        Some(Role::Admin) => Ok(Scope::All),
+        Some(Role::Manager) => Ok(Scope::Reps(db::team_rep_ids(pool, user.id).await?)),
+        Some(Role::Rep) => Ok(Scope::Reps(user.rep_id.into_iter().collect())),
+        None => Ok(Scope::Reps(Vec::new())),
+    }
+}
+
+/// Signs `user_id` in on this browser session: a new session id (the pre-sign-in id is dead
+/// afterwards, so a planted id is useless), the sign-in time for the absolute timeout, and an
+/// audit entry.
+pub async fn sign_in(
+    pool: &PgPool,
+    session: &Session,
+    user_id: Uuid,
+    method: &str,
+) -> Result<User, AuthError> {
+    let user = db::user_by_id(pool, user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or(AuthError::UnknownUser)?;
+    session.cycle_id().await?;
+    // Tokens bound to the anonymous session (CSRF, login state) must not survive sign-in.
+    session.clear().await;
+    session.insert(USER_ID_KEY, user.id).await?;
+    session.insert(SIGNED_IN_AT_KEY, now_ms()).await?;
+    let mut tx = pool.begin().await?;
+    db::touch_sign_in(&mut *tx, user.id).await?;
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(user.id),
+            action: "auth.sign_in",
+            subject_type: Some("user"),
+            subject_id: Some(user.id.to_string()),
+            details: serde_json::json!({ "method": method }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, method, "signed in");
+    Ok(user)
+}
+
+/// Ends the session on the server (the row is deleted, not just the cookie).
+pub async fn sign_out(pool: &PgPool, session: &Session, user: &User) -> Result<(), AuthError> {
+    session.flush().await?;
+    audit::record(
+        pool,
+        AuditEvent {
+            actor_user_id: Some(user.id),
+            action: "auth.sign_out",
+            subject_type: Some("user"),
+            subject_id: Some(user.id.to_string()),
+            details: serde_json::json!({}),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The user signed in on `session`, if any. A session older than `max_age` (the absolute
+/// timeout) or whose user was disabled is ended here.
+pub async fn current_user(
+    pool: &PgPool,
+    session: &Session,
+    max_age: Duration,
+) -> Result<Option<User>, AuthError> {
+    let Some(user_id) = session.get::<Uuid>(USER_ID_KEY).await? else {
+        return Ok(None);
+    };
+    let signed_in_at = session.get::<u64>(SIGNED_IN_AT_KEY).await?.unwrap_or(0);
+    let age_ms = now_ms().saturating_sub(signed_in_at);
+    if u128::from(age_ms) > max_age.as_millis() {
+        session.flush().await?;
+        return Ok(None);
+    }
+    match db::user_by_id(pool, user_id).await? {
+        Some(user) if !user.disabled => Ok(Some(user)),
+        _ => {
+            session.flush().await?;
+            Ok(None)
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_filter_by_owning_rep() {
+        let a = Uuid::new_v4();
+        let b = Uuid::new_v4();
+        assert!(Scope::All.allows_rep(None));
+        assert_eq!(Scope::All.rep_filter(), None);
+        let team = Scope::Reps(vec![a]);
+        assert!(team.allows_rep(Some(a)));
+        assert!(!team.allows_rep(Some(b)));
+        assert!(!team.allows_rep(None), "unowned records are not a team's");
+        assert!(!Scope::Reps(vec![]).allows_rep(Some(a)));
+    }
+}

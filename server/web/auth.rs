@@ -1,0 +1,159 @@
+//! Sign-in pages and forms: demo sign-in, sign-out, and the admin's audit log page.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::audit::{self, AuditEntry};
+use crate::auth::{self, User, csrf};
+use crate::error::AppError;
+use crate::web::guard::AdminUser;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub title: String,
+    pub demo: bool,
+    pub csrf: String,
+    pub users: Vec<DemoChoice>,
+}
+
+pub struct DemoChoice {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+impl From<User> for DemoChoice {
+    fn from(u: User) -> Self {
+        let role = u
+            .role
+            .map(|r| format!("{r:?}").to_lowercase())
+            .unwrap_or_default();
+        Self {
+            email: u.email,
+            name: u.name,
+            role,
+        }
+    }
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<LoginPage, AppError> {
+    let users = if state.config.demo {
+        auth::db::users_with_roles(&state.db)
+            .await?
+            .into_iter()
+            .map(DemoChoice::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(LoginPage {
+        title: "Sign in".into(),
+        demo: state.config.demo,
+        csrf: csrf::token(&session).await.map_err(session_error)?,
+        users,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct DemoSignIn {
+    csrf: String,
+    email: String,
+}
+
+/// `POST /auth/demo`: only in demo mode; signs in as the chosen seeded user.
+pub async fn demo_sign_in(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<DemoSignIn>,
+) -> Result<Response, AppError> {
+    if !state.config.demo {
+        return Err(AppError::NotFound);
+    }
+    if !csrf::verify(&session, &form.csrf)
+        .await
+        .map_err(session_error)?
+    {
+        return Ok(csrf_refused());
+    }
+    let Some(user) = auth::db::user_by_email(&state.db, &form.email).await? else {
+        return Err(AppError::bad_request("unknown_user", "no such demo user"));
+    };
+    auth::sign_in(&state.db, &session, user.id, "demo")
+        .await
+        .map_err(auth_error)?;
+    Ok(Redirect::to("/").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+/// `POST /auth/logout`: ends the session on the server.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, AppError> {
+    if !csrf::verify(&session, &form.csrf)
+        .await
+        .map_err(session_error)?
+    {
+        return Ok(csrf_refused());
+    }
+    if let Some(user) = auth::current_user(&state.db, &session, state.config.session_max_age)
+        .await
+        .map_err(auth_error)?
+    {
+        auth::sign_out(&state.db, &session, &user)
+            .await
+            .map_err(auth_error)?;
+    }
+    Ok(Redirect::to("/login").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub title: String,
+    pub entries: Vec<AuditEntry>,
+}
+
+/// `GET /admin/audit`: the newest 500 audit entries.
+pub async fn audit_page(
+    AdminUser(_admin): AdminUser,
+    State(state): State<AppState>,
+) -> Result<AuditPage, AppError> {
+    Ok(AuditPage {
+        title: "Audit log".into(),
+        entries: audit::recent(&state.db, 500).await?,
+    })
+}
+
+fn csrf_refused() -> Response {
+    let body = serde_json::json!({ "error": { "code": "csrf", "message": "the form expired; reload the page and try again" } });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+fn session_error(e: tower_sessions::session::Error) -> AppError {
+    AppError::Internal(anyhow::Error::new(e).context("session store"))
+}
+
+fn auth_error(e: auth::AuthError) -> AppError {
+    match e {
+        auth::AuthError::Database(e) => AppError::Database(e),
+        auth::AuthError::UnknownUser => AppError::bad_request("unknown_user", "no such user"),
+        other => AppError::Internal(anyhow::Error::new(other)),
+    }
+}

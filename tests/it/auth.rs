@@ -1,0 +1,441 @@
+//! Sign-in, sessions, CSRF, roles and the access matrix: nobody reaches data that isn't theirs.
+
+use std::collections::BTreeSet;
+
+use reqwest::header::{COOKIE, SET_COOKIE};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::{
+    ADMIN, TestApp, cookie_client, csrf_in, demo_dataset, seed_demo, spawn_app, spawn_app_with,
+};
+
+const MANAGER_A: &str = "manager.a@example.com";
+const MANAGER_B: &str = "manager.b@example.com";
+
+/// Rep emails: the first rep is in Team A, the last in Team B.
+fn rep_a() -> &'static str {
+    &demo_dataset().reps[0].email
+}
+fn rep_b() -> &'static str {
+    &demo_dataset().reps[demo_dataset().reps.len() - 1].email
+}
+
+/// The session cookie a response sets, as `name=value`.
+fn session_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers().get_all(SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        v.contains("terrane_session=")
+            .then(|| v.split(';').next().unwrap_or_default().to_owned())
+    })
+}
+
+async fn status_of(client: &reqwest::Client, url: String) -> u16 {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+async fn post_form(
+    client: &reqwest::Client,
+    url: String,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(url).form(form).send().await.expect("post")
+}
+
+/// The full `Set-Cookie` header a fresh browser gets from the sign-in page.
+async fn login_set_cookie(app: &TestApp) -> String {
+    let resp = raw_client()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("login");
+    resp.headers()[SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Rep ids whose accounts `email` may see, straight from the database (the expected answer).
+async fn visible_reps(pool: &PgPool, email: &str) -> Option<BTreeSet<Uuid>> {
+    let rows: Vec<Uuid> = match email {
+        ADMIN => return None,
+        MANAGER_A | MANAGER_B => sqlx::query_scalar(
+            "select m.rep_id from team_members m join teams t on t.id = m.team_id
+             join users u on u.id = t.manager_user_id where u.email = $1",
+        )
+        .bind(email)
+        .fetch_all(pool)
+        .await
+        .expect("team"),
+        _ => sqlx::query_scalar("select rep_id from users where email = $1 and rep_id is not null")
+            .bind(email)
+            .fetch_all(pool)
+            .await
+            .expect("rep"),
+    };
+    Some(rows.into_iter().collect())
+}
+
+#[sqlx::test]
+async fn access_matrix_every_route_for_every_kind_of_user(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let who: [(&str, Option<&str>); 6] = [
+        ("anonymous", None),
+        ("rep A", Some(rep_a())),
+        ("rep B", Some(rep_b())),
+        ("manager of A", Some(MANAGER_A)),
+        ("another manager", Some(MANAGER_B)),
+        ("admin", Some(ADMIN)),
+    ];
+    // Expected status per route, in the order of `who`.
+    let matrix: [(&str, [u16; 6]); 5] = [
+        ("/", [303, 200, 200, 200, 200, 200]),
+        ("/api/accounts?limit=50000", [401, 200, 200, 200, 200, 200]),
+        ("/admin/audit", [303, 403, 403, 403, 403, 200]),
+        ("/login", [200, 200, 200, 200, 200, 200]),
+        ("/healthz", [200, 200, 200, 200, 200, 200]),
+    ];
+    for (label, email) in who {
+        let client = match email {
+            Some(e) => app.client_as(e).await,
+            None => cookie_client(),
+        };
+        for (i, (route, expected)) in matrix.iter().enumerate() {
+            let col = who.iter().position(|(l, _)| *l == label).expect("column");
+            let resp = client.get(app.url(route)).send().await.expect("request");
+            assert_eq!(
+                resp.status().as_u16(),
+                expected[col],
+                "{label} GET {route} (row {i})"
+            );
+            if *route == "/api/accounts?limit=50000" && expected[col] == 200 {
+                let body: serde_json::Value = resp.json().await.expect("json");
+                let owners: BTreeSet<Uuid> = body["features"]
+                    .as_array()
+                    .expect("features")
+                    .iter()
+                    .map(|f| {
+                        f["properties"]["owner_rep_id"]
+                            .as_str()
+                            .expect("owner")
+                            .parse()
+                            .expect("uuid")
+                    })
+                    .collect();
+                let email = email.expect("signed in");
+                match visible_reps(&pool, email).await {
+                    None => assert_eq!(
+                        body["features"].as_array().map(Vec::len),
+                        Some(demo_dataset().accounts.len())
+                    ),
+                    Some(allowed) => {
+                        assert!(!owners.is_empty(), "{label} sees their own accounts");
+                        assert!(
+                            owners.is_subset(&allowed),
+                            "{label} sees only their scope: {owners:?} vs {allowed:?}"
+                        );
+                        let expected_count: i64 = sqlx::query_scalar(
+                            "select count(*) from accounts where deleted_at is null and owner_rep_id = any($1)",
+                        )
+                        .bind(allowed.iter().copied().collect::<Vec<_>>())
+                        .fetch_one(&pool)
+                        .await
+                        .expect("count");
+                        assert_eq!(
+                            body["features"].as_array().map(Vec::len),
+                            Some(expected_count as usize),
+                            "{label}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[sqlx::test]
+async fn managers_see_their_team_and_not_the_other(pool: PgPool) {
+    seed_demo(&pool).await;
+    let a = visible_reps(&pool, MANAGER_A).await.expect("team A");
+    let b = visible_reps(&pool, MANAGER_B).await.expect("team B");
+    assert!(!a.is_empty() && !b.is_empty());
+    assert!(a.is_disjoint(&b), "the two demo teams do not overlap");
+    let rep_a_id = visible_reps(&pool, rep_a()).await.expect("rep");
+    assert!(rep_a_id.is_subset(&a) && rep_a_id.is_disjoint(&b));
+}
+
+#[sqlx::test]
+async fn signing_in_issues_a_new_session_id_and_the_old_one_is_useless(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool).await;
+    let client = raw_client();
+    let login = client.get(app.url("/login")).send().await.expect("login");
+    let before = session_cookie(&login).expect("anonymous session cookie (holds the CSRF token)");
+    let html = login.text().await.expect("html");
+
+    let resp = client
+        .post(app.url("/auth/demo"))
+        .header(COOKIE, &before)
+        .form(&[("csrf", csrf_in(&html).as_str()), ("email", ADMIN)])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(resp.status(), 303);
+    let after = session_cookie(&resp).expect("sign-in sets a new cookie");
+    assert_ne!(before, after, "session id changes at sign-in");
+
+    let with = |cookie: &str| {
+        client
+            .get(app.url("/api/accounts?limit=1"))
+            .header(COOKIE, cookie.to_owned())
+            .send()
+    };
+    assert_eq!(with(&after).await.expect("req").status(), 200);
+    assert_eq!(
+        with(&before).await.expect("req").status(),
+        401,
+        "the pre-sign-in id is dead"
+    );
+}
+
+#[sqlx::test]
+async fn session_cookie_is_http_only_lax_and_secure_with_host_prefix_over_https(pool: PgPool) {
+    let plain = spawn_app(pool.clone()).await;
+    let cookie = login_set_cookie(&plain).await;
+    assert!(cookie.starts_with("terrane_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+
+    let https = spawn_app_with(
+        pool,
+        &[("TERRANE_PUBLIC_URL", "https://terrane.example.com")],
+    )
+    .await;
+    let cookie = login_set_cookie(&https).await;
+    assert!(cookie.starts_with("__Host-terrane_session="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+}
+
+#[sqlx::test]
+async fn sign_out_ends_the_session_on_the_server(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let client = raw_client();
+    let login = client.get(app.url("/login")).send().await.expect("login");
+    let anon = session_cookie(&login).expect("cookie");
+    let html = login.text().await.expect("html");
+    let resp = client
+        .post(app.url("/auth/demo"))
+        .header(COOKIE, &anon)
+        .form(&[("csrf", csrf_in(&html).as_str()), ("email", rep_a())])
+        .send()
+        .await
+        .expect("sign in");
+    let cookie = session_cookie(&resp).expect("cookie");
+    let page = client
+        .get(app.url("/"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("map page");
+    let csrf = csrf_in(&page.text().await.expect("html"));
+    let sessions_before: i64 = sqlx::query_scalar("select count(*) from sessions")
+        .fetch_one(&pool)
+        .await
+        .expect("n");
+
+    let out = client
+        .post(app.url("/auth/logout"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign out");
+
+    assert_eq!(out.status(), 303);
+    let sessions_after: i64 = sqlx::query_scalar("select count(*) from sessions")
+        .fetch_one(&pool)
+        .await
+        .expect("n");
+    assert_eq!(
+        sessions_after,
+        sessions_before - 1,
+        "the session row is deleted"
+    );
+    let again = client
+        .get(app.url("/api/accounts"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(
+        again.status(),
+        401,
+        "a copied cookie is useless after sign-out"
+    );
+    let actions: Vec<String> = sqlx::query_scalar("select action from audit_log order by id")
+        .fetch_all(&pool)
+        .await
+        .expect("audit");
+    assert_eq!(actions, ["auth.sign_in", "auth.sign_out"]);
+}
+
+#[sqlx::test]
+async fn forms_without_the_session_csrf_token_are_refused(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let client = cookie_client();
+    client.get(app.url("/login")).send().await.expect("login");
+
+    let forged = post_form(
+        &client,
+        app.url("/auth/demo"),
+        &[("csrf", "0".repeat(64).as_str()), ("email", ADMIN)],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    let body: serde_json::Value = forged.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "csrf");
+    assert_eq!(status_of(&client, app.url("/api/accounts")).await, 401);
+
+    // A token from another browser session does not work either.
+    let other = cookie_client();
+    let html = other
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("html");
+    let cross = post_form(
+        &client,
+        app.url("/auth/demo"),
+        &[("csrf", csrf_in(&html).as_str()), ("email", ADMIN)],
+    )
+    .await;
+    assert_eq!(cross.status(), 403);
+
+    // Signed in, sign-out also needs the token.
+    let signed_in = app.client_as(ADMIN).await;
+    let out = post_form(&signed_in, app.url("/auth/logout"), &[("csrf", "nope")]).await;
+    assert_eq!(out.status(), 403);
+    assert_eq!(
+        status_of(&signed_in, app.url("/api/accounts?limit=1")).await,
+        200
+    );
+    let sign_ins: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'auth.sign_in'")
+            .fetch_one(&pool)
+            .await
+            .expect("n");
+    assert_eq!(sign_ins, 1, "only the real sign-in happened");
+}
+
+#[sqlx::test]
+async fn a_user_without_a_role_waits_for_access_and_sees_nothing(pool: PgPool) {
+    seed_demo(&pool).await;
+    sqlx::query("insert into users (email, name) values ('newcomer@example.com', 'New Comer')")
+        .execute(&pool)
+        .await
+        .expect("user");
+    let app = spawn_app(pool).await;
+    let client = app.client_as("newcomer@example.com").await;
+
+    let page = client.get(app.url("/")).send().await.expect("page");
+    assert_eq!(page.status(), 403);
+    assert!(
+        page.text()
+            .await
+            .expect("html")
+            .contains("Waiting for access")
+    );
+    let api = client
+        .get(app.url("/api/accounts"))
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(api.status(), 403);
+    let body: serde_json::Value = api.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "waiting_for_access");
+}
+
+#[sqlx::test]
+async fn demo_sign_in_does_not_exist_outside_demo_mode(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app: TestApp = spawn_app_with(pool, &[("TERRANE_DEMO", "0")]).await;
+    let client = cookie_client();
+    let html = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("html");
+    assert!(!html.contains("data-demo-user"), "no demo users offered");
+
+    // No form to take a token from; the route itself is gone, whatever the token.
+    let resp = post_form(
+        &client,
+        app.url("/auth/demo"),
+        &[("csrf", "any"), ("email", ADMIN)],
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(status_of(&client, app.url("/api/accounts")).await, 401);
+}
+
+#[sqlx::test]
+async fn audit_rows_cannot_be_changed_or_deleted(pool: PgPool) {
+    terrane::audit::record(
+        &pool,
+        terrane::audit::AuditEvent {
+            actor_user_id: None,
+            action: "test.event",
+            subject_type: None,
+            subject_id: None,
+            details: serde_json::json!({"n": 1}),
+        },
+    )
+    .await
+    .expect("append");
+
+    for sql in [
+        "update audit_log set action = 'rewritten'",
+        "delete from audit_log",
+        "truncate audit_log",
+    ] {
+        let err = sqlx::query(sql).execute(&pool).await.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    let rows: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("select action, details from audit_log")
+            .fetch_all(&pool)
+            .await
+            .expect("rows");
+    assert_eq!(
+        rows,
+        [("test.event".to_owned(), serde_json::json!({"n": 1}))]
+    );
+}
