@@ -8,6 +8,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
+use crate::auth::ratelimit::SignInLimiter;
 use crate::config::Config;
 use crate::routing::OsrmClient;
 
@@ -17,6 +18,7 @@ pub struct App {
     pub db: PgPool,
     pub osrm: OsrmClient,
     pub metrics: PrometheusHandle,
+    pub signin_limiter: SignInLimiter,
 }
 
 /// Cheap to clone; extracted with axum's `State`.
@@ -39,7 +41,9 @@ impl AppState {
     pub fn new(config: Config, db: PgPool) -> anyhow::Result<Self> {
         let osrm = OsrmClient::new(config.osrm_url.clone(), Duration::from_secs(10))
             .context("building the OSRM HTTP client")?;
+        let signin_limiter = SignInLimiter::new(config.signin_per_minute);
         Ok(Self(Arc::new(App {
+            signin_limiter,
             config,
             db,
             osrm,

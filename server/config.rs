@@ -19,6 +19,7 @@ pub mod defaults {
     pub const VENDOR_DIR: &str = "web/node_modules";
     pub const SESSION_IDLE_MIN: u64 = 480;
     pub const SESSION_MAX_HOURS: u64 = 12;
+    pub const SIGNIN_PER_MINUTE: u32 = 10;
 }
 
 /// A configuration problem; the message always names the variable.
@@ -72,6 +73,8 @@ pub struct Config {
     pub session_idle: Duration,
     /// A session ends this long after sign-in, however active.
     pub session_max_age: Duration,
+    /// Sign-in attempts allowed per client IP address per minute.
+    pub signin_per_minute: std::num::NonZeroU32,
 }
 
 impl Config {
@@ -151,6 +154,12 @@ impl Config {
                     1..=10_080,
                 )?,
             ),
+            signin_per_minute: std::num::NonZeroU32::new(env.parse_in_range(
+                "TERRANE_SIGNIN_PER_MINUTE",
+                defaults::SIGNIN_PER_MINUTE,
+                1..=10_000,
+            )?)
+            .unwrap_or(std::num::NonZeroU32::MIN),
             session_max_age: Duration::from_secs(
                 3600 * env.parse_in_range(
                     "TERRANE_SESSION_MAX_HOURS",

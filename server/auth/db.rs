@@ -58,3 +58,72 @@ pub async fn touch_sign_in(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx
         .await
         .map(|_| ())
 }
+
+pub async fn user_by_id_for_update(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>(
+        "select id, email, name, role, rep_id, disabled from users where id = $1 for update",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// `None` when the rep doesn't exist; `Some(user)` with the user linked to it, if any.
+pub async fn rep_link(
+    db: impl PgExecutor<'_>,
+    rep_id: Uuid,
+) -> Result<Option<Option<Uuid>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select u.id from reps r left join users u on u.rep_id = r.id where r.id = $1",
+    )
+    .bind(rep_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn set_role(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    role: Option<super::Role>,
+    rep_id: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set role = $2, rep_id = $3 where id = $1")
+        .bind(id)
+        .bind(role)
+        .bind(rep_id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// One row of the admin's user list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Option<super::Role>,
+    pub rep_id: Option<Uuid>,
+    pub rep_name: Option<String>,
+    pub last_sign_in_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn all_users(db: impl PgExecutor<'_>) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(
+        "select u.id, u.email, u.name, u.role, u.rep_id, r.name as rep_name, u.last_sign_in_at
+         from users u left join reps r on r.id = u.rep_id
+         order by u.role nulls first, u.email",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Reps for the "link to rep" choice.
+pub async fn all_reps(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("select id, name from reps order by name")
+        .fetch_all(db)
+        .await
+}

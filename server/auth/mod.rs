@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod db;
+pub mod ratelimit;
 
 use std::time::Duration;
 
@@ -166,6 +167,70 @@ pub async fn current_user(
             Ok(None)
         }
     }
+}
+
+/// Why an admin's role change was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RoleChangeError {
+    #[error("no such user")]
+    UnknownUser,
+    #[error("a user with the rep role must be linked to a rep record")]
+    RepWithoutRecord,
+    #[error("no such rep record")]
+    UnknownRep,
+    #[error("that rep record is already linked to another user")]
+    RepTaken,
+    #[error("admins cannot remove their own admin role (ask another admin)")]
+    SelfDemotion,
+}
+
+/// An admin gives `target` a role (or none: back to waiting), audited in the same transaction.
+pub async fn change_role(
+    pool: &PgPool,
+    actor: &User,
+    target: Uuid,
+    role: Option<Role>,
+    rep_id: Option<Uuid>,
+) -> Result<Result<(), RoleChangeError>, sqlx::Error> {
+    let rep_id = if role == Some(Role::Rep) {
+        rep_id
+    } else {
+        None
+    };
+    if role == Some(Role::Rep) && rep_id.is_none() {
+        return Ok(Err(RoleChangeError::RepWithoutRecord));
+    }
+    if target == actor.id && role != Some(Role::Admin) {
+        return Ok(Err(RoleChangeError::SelfDemotion));
+    }
+    let mut tx = pool.begin().await?;
+    let Some(before) = db::user_by_id_for_update(&mut *tx, target).await? else {
+        return Ok(Err(RoleChangeError::UnknownUser));
+    };
+    if let Some(rep) = rep_id {
+        match db::rep_link(&mut *tx, rep).await? {
+            None => return Ok(Err(RoleChangeError::UnknownRep)),
+            Some(Some(linked)) if linked != target => return Ok(Err(RoleChangeError::RepTaken)),
+            Some(_) => {}
+        }
+    }
+    db::set_role(&mut *tx, target, role, rep_id).await?;
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(actor.id),
+            action: "user.role_changed",
+            subject_type: Some("user"),
+            subject_id: Some(target.to_string()),
+            details: serde_json::json!({
+                "from": { "role": before.role, "rep_id": before.rep_id },
+                "to": { "role": role, "rep_id": rep_id },
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(()))
 }
 
 fn now_ms() -> u64 {

@@ -2,16 +2,18 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use std::net::SocketAddr;
+
 use axum::Form;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::audit::{self, AuditEntry};
-use crate::auth::{self, User, csrf};
+use crate::auth::{self, Role, User, csrf};
 use crate::error::AppError;
 use crate::web::guard::AdminUser;
 
@@ -74,11 +76,15 @@ pub struct DemoSignIn {
 /// `POST /auth/demo`: only in demo mode; signs in as the chosen seeded user.
 pub async fn demo_sign_in(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     Form(form): Form<DemoSignIn>,
 ) -> Result<Response, AppError> {
     if !state.config.demo {
         return Err(AppError::NotFound);
+    }
+    if let Err(wait) = state.signin_limiter.check(peer.ip()) {
+        return Ok(too_many_attempts(wait));
     }
     if !csrf::verify(&session, &form.csrf)
         .await
@@ -139,6 +145,89 @@ pub async fn audit_page(
         title: "Audit log".into(),
         entries: audit::recent(&state.db, 500).await?,
     })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    pub title: String,
+    pub csrf: String,
+    pub users: Vec<auth::db::UserRow>,
+    pub reps: Vec<(uuid::Uuid, String)>,
+}
+
+/// `GET /admin/users`: everyone who signed in or was seeded, with a role form each.
+pub async fn users_page(
+    AdminUser(_admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<UsersPage, AppError> {
+    Ok(UsersPage {
+        title: "Users and roles".into(),
+        csrf: csrf::token(&session).await.map_err(session_error)?,
+        users: auth::db::all_users(&state.db).await?,
+        reps: auth::db::all_reps(&state.db).await?,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    csrf: String,
+    /// `admin`, `manager`, `rep`, or empty for "no access".
+    role: String,
+    /// Required with `rep`; empty otherwise.
+    #[serde(default)]
+    rep_id: String,
+}
+
+/// `POST /admin/users/{id}/role`: audited role change.
+pub async fn change_role(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Path(target): Path<uuid::Uuid>,
+    Form(form): Form<RoleForm>,
+) -> Result<Response, AppError> {
+    if !csrf::verify(&session, &form.csrf)
+        .await
+        .map_err(session_error)?
+    {
+        return Ok(csrf_refused());
+    }
+    let role = match form.role.as_str() {
+        "" => None,
+        "admin" => Some(Role::Admin),
+        "manager" => Some(Role::Manager),
+        "rep" => Some(Role::Rep),
+        _ => {
+            return Err(AppError::bad_request(
+                "invalid_role",
+                "role must be admin, manager, rep or empty",
+            ));
+        }
+    };
+    let rep_id = match form.rep_id.trim() {
+        "" => None,
+        raw => Some(
+            raw.parse::<uuid::Uuid>()
+                .map_err(|_| AppError::bad_request("invalid_rep", "rep_id must be a rep's id"))?,
+        ),
+    };
+    match auth::change_role(&state.db, &admin, target, role, rep_id).await? {
+        Ok(()) => Ok(Redirect::to("/admin/users").into_response()),
+        Err(auth::RoleChangeError::UnknownUser) => Err(AppError::NotFound),
+        Err(e) => Err(AppError::bad_request("role_change_refused", e.to_string())),
+    }
+}
+
+/// 429 with `Retry-After` in whole seconds (rounded up).
+fn too_many_attempts(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let body = serde_json::json!({ "error": { "code": "rate_limited", "message": "too many sign-in attempts; try again later" } });
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    resp
 }
 
 fn csrf_refused() -> Response {

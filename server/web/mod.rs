@@ -49,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/demo", post(auth::demo_sign_in))
         .route("/auth/logout", post(auth::sign_out))
         .route("/admin/audit", get(auth::audit_page))
+        .route("/admin/users", get(auth::users_page))
+        .route("/admin/users/{id}/role", post(auth::change_role))
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
         .fallback(not_found)
@@ -125,7 +127,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // Connect info gives handlers the client's address (sign-in rate limit).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

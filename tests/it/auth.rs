@@ -102,10 +102,11 @@ async fn access_matrix_every_route_for_every_kind_of_user(pool: PgPool) {
         ("admin", Some(ADMIN)),
     ];
     // Expected status per route, in the order of `who`.
-    let matrix: [(&str, [u16; 6]); 5] = [
+    let matrix: [(&str, [u16; 6]); 6] = [
         ("/", [303, 200, 200, 200, 200, 200]),
         ("/api/accounts?limit=50000", [401, 200, 200, 200, 200, 200]),
         ("/admin/audit", [303, 403, 403, 403, 403, 200]),
+        ("/admin/users", [303, 403, 403, 403, 403, 200]),
         ("/login", [200, 200, 200, 200, 200, 200]),
         ("/healthz", [200, 200, 200, 200, 200, 200]),
     ];
@@ -438,4 +439,222 @@ async fn audit_rows_cannot_be_changed_or_deleted(pool: PgPool) {
         rows,
         [("test.event".to_owned(), serde_json::json!({"n": 1}))]
     );
+}
+
+/// Target user, form fields, expected status, why.
+type RoleCase<'a> = (Uuid, &'a [(&'a str, &'a str)], u16, &'a str);
+
+/// The admin's users page and a CSRF token for its forms.
+async fn admin_users_page(app: &TestApp) -> (reqwest::Client, String, String) {
+    let admin = app.client_as(ADMIN).await;
+    let page = admin
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .expect("users page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    let csrf = csrf_in(&html);
+    (admin, html, csrf)
+}
+
+async fn user_id(pool: &PgPool, email: &str) -> Uuid {
+    sqlx::query_scalar("select id from users where email = $1")
+        .bind(email)
+        .fetch_one(pool)
+        .await
+        .expect("user")
+}
+
+#[sqlx::test]
+async fn an_admin_grants_a_waiting_user_a_rep_role_and_the_change_is_audited(pool: PgPool) {
+    seed_demo(&pool).await;
+    sqlx::query("insert into users (email, name) values ('newcomer@example.com', 'New Comer')")
+        .execute(&pool)
+        .await
+        .expect("user");
+    let rep: Uuid = sqlx::query_scalar(
+        "insert into reps (name, email) values ('New Rep', 'new.rep@example.com') returning id",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("rep");
+    sqlx::query("update accounts set owner_rep_id = $1 where crm_id in (select crm_id from accounts order by crm_id limit 7)")
+        .bind(rep)
+        .execute(&pool)
+        .await
+        .expect("give the new rep 7 accounts");
+    let app = spawn_app(pool.clone()).await;
+    let newcomer = app.client_as("newcomer@example.com").await;
+    assert_eq!(
+        status_of(&newcomer, app.url("/api/accounts")).await,
+        403,
+        "waiting at first"
+    );
+    let (admin, html, csrf) = admin_users_page(&app).await;
+    assert!(html.contains("newcomer@example.com"));
+    let target = user_id(&pool, "newcomer@example.com").await;
+
+    let resp = post_form(
+        &admin,
+        app.url(&format!("/admin/users/{target}/role")),
+        &[
+            ("csrf", &csrf),
+            ("role", "rep"),
+            ("rep_id", &rep.to_string()),
+        ],
+    )
+    .await;
+
+    assert_eq!(resp.status(), 303);
+    let body: serde_json::Value = newcomer
+        .get(app.url("/api/accounts"))
+        .send()
+        .await
+        .expect("api")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["features"].as_array().map(Vec::len),
+        Some(7),
+        "exactly the new rep's accounts"
+    );
+    let (actor, details): (Option<Uuid>, serde_json::Value) = sqlx::query_as(
+        "select actor_user_id, details from audit_log where action = 'user.role_changed' and subject_id = $1",
+    )
+    .bind(target.to_string())
+    .fetch_one(&pool)
+    .await
+    .expect("audit row");
+    assert_eq!(actor, Some(user_id(&pool, ADMIN).await));
+    assert_eq!(details["from"]["role"], serde_json::Value::Null);
+    assert_eq!(details["to"]["role"], "rep");
+    assert_eq!(details["to"]["rep_id"], rep.to_string());
+}
+
+#[sqlx::test]
+async fn bad_role_changes_are_refused_and_change_nothing(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let (admin, _, csrf) = admin_users_page(&app).await;
+    let manager = user_id(&pool, MANAGER_A).await;
+    let me = user_id(&pool, ADMIN).await;
+    let taken_rep: Uuid = sqlx::query_scalar("select rep_id from users where email = $1")
+        .bind(rep_a())
+        .fetch_one(&pool)
+        .await
+        .expect("rep");
+    let cases: [RoleCase; 5] = [
+        (
+            manager,
+            &[("role", "rep"), ("rep_id", "")],
+            400,
+            "rep without a rep record",
+        ),
+        (
+            manager,
+            &[("role", "rep"), ("rep_id", &taken_rep.to_string())],
+            400,
+            "rep record linked to someone else",
+        ),
+        (manager, &[("role", "emperor")], 400, "unknown role"),
+        (me, &[("role", "manager")], 400, "admin demoting themself"),
+        (Uuid::new_v4(), &[("role", "manager")], 404, "unknown user"),
+    ];
+    for (target, fields, status, why) in cases {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let resp = post_form(
+            &admin,
+            app.url(&format!("/admin/users/{target}/role")),
+            &form,
+        )
+        .await;
+        assert_eq!(resp.status().as_u16(), status, "{why}");
+    }
+    // Without the CSRF token, and as a manager: refused too.
+    let forged = post_form(
+        &admin,
+        app.url(&format!("/admin/users/{manager}/role")),
+        &[("csrf", "x"), ("role", "admin")],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    let as_manager = app.client_as(MANAGER_B).await;
+    let page = as_manager
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("map")
+        .text()
+        .await
+        .expect("html");
+    let escalate = post_form(
+        &as_manager,
+        app.url(&format!("/admin/users/{manager}/role")),
+        &[("csrf", &csrf_in(&page)), ("role", "admin")],
+    )
+    .await;
+    assert_eq!(escalate.status(), 403, "managers cannot change roles");
+
+    let roles: Vec<(String, Option<String>)> =
+        sqlx::query_as("select email, role::text from users where email in ($1, $2)")
+            .bind(MANAGER_A)
+            .bind(ADMIN)
+            .fetch_all(&pool)
+            .await
+            .expect("roles");
+    assert!(roles.contains(&(MANAGER_A.to_owned(), Some("manager".to_owned()))));
+    assert!(roles.contains(&(ADMIN.to_owned(), Some("admin".to_owned()))));
+    let changes: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'user.role_changed'")
+            .fetch_one(&pool)
+            .await
+            .expect("n");
+    assert_eq!(changes, 0);
+}
+
+#[sqlx::test]
+async fn sign_in_attempts_past_the_per_ip_limit_get_429_with_retry_after(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app_with(pool.clone(), &[("TERRANE_SIGNIN_PER_MINUTE", "3")]).await;
+    for _ in 0..3 {
+        app.client_as(rep_a()).await; // asserts each is a 303
+    }
+    let client = cookie_client();
+    let html = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("html");
+
+    let resp = post_form(
+        &client,
+        app.url("/auth/demo"),
+        &[("csrf", &csrf_in(&html)), ("email", ADMIN)],
+    )
+    .await;
+
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        status_of(&client, app.url("/api/accounts")).await,
+        401,
+        "not signed in"
+    );
+    let sign_ins: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'auth.sign_in'")
+            .fetch_one(&pool)
+            .await
+            .expect("n");
+    assert_eq!(sign_ins, 3);
 }
