@@ -218,6 +218,8 @@ async fn session_cookie_is_http_only_lax_and_secure_with_host_prefix_over_https(
     let plain = spawn_app(pool.clone()).await;
     let cookie = login_set_cookie(&plain).await;
     assert!(cookie.starts_with("terrane_session="), "{cookie}");
+    // The idle timeout (default 480 minutes) is the cookie's and the stored session's lifetime.
+    assert!(cookie.contains("Max-Age=28800"), "{cookie}");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
@@ -657,4 +659,69 @@ async fn sign_in_attempts_past_the_per_ip_limit_get_429_with_retry_after(pool: P
             .await
             .expect("n");
     assert_eq!(sign_ins, 3);
+}
+
+/// A session held in memory, as the session layer would hand to `auth` (store-independent).
+fn memory_session() -> tower_sessions::Session {
+    tower_sessions::Session::new(
+        None,
+        std::sync::Arc::new(tower_sessions::MemoryStore::default()),
+        None,
+    )
+}
+
+#[sqlx::test]
+async fn sessions_end_at_the_absolute_timeout_and_when_the_user_is_disabled(pool: PgPool) {
+    seed_demo(&pool).await;
+    let admin = user_id(&pool, ADMIN).await;
+    let max_age = std::time::Duration::from_secs(12 * 3600);
+    let hours_ago = |h: i64| {
+        u64::try_from((chrono::Utc::now() - chrono::Duration::hours(h)).timestamp_millis())
+            .expect("after 1970")
+    };
+
+    let fresh = memory_session();
+    fresh.insert("uid", admin).await.expect("insert");
+    fresh
+        .insert("signed_in_at_ms", hours_ago(11))
+        .await
+        .expect("insert");
+    let user = terrane::auth::current_user(&pool, &fresh, max_age)
+        .await
+        .expect("lookup");
+    assert_eq!(
+        user.map(|u| u.email),
+        Some(ADMIN.to_owned()),
+        "11 h old: still signed in"
+    );
+
+    let stale = memory_session();
+    stale.insert("uid", admin).await.expect("insert");
+    stale
+        .insert("signed_in_at_ms", hours_ago(13))
+        .await
+        .expect("insert");
+    assert_eq!(
+        terrane::auth::current_user(&pool, &stale, max_age)
+            .await
+            .expect("lookup"),
+        None
+    );
+    assert!(stale.is_empty().await, "the expired session is flushed");
+
+    sqlx::query("update users set disabled = true where id = $1")
+        .bind(admin)
+        .execute(&pool)
+        .await
+        .expect("disable");
+    assert_eq!(
+        terrane::auth::current_user(&pool, &fresh, max_age)
+            .await
+            .expect("lookup"),
+        None
+    );
+    assert!(
+        fresh.is_empty().await,
+        "a disabled user's session is flushed"
+    );
 }
