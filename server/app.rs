@@ -8,6 +8,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
+use crate::auth::oidc::OidcProvider;
 use crate::auth::ratelimit::SignInLimiter;
 use crate::config::Config;
 use crate::routing::OsrmClient;
@@ -19,6 +20,8 @@ pub struct App {
     pub osrm: OsrmClient,
     pub metrics: PrometheusHandle,
     pub signin_limiter: SignInLimiter,
+    /// The company's identity provider, when configured.
+    pub oidc: Option<OidcProvider>,
 }
 
 /// Cheap to clone; extracted with axum's `State`.
@@ -42,7 +45,14 @@ impl AppState {
         let osrm = OsrmClient::new(config.osrm_url.clone(), Duration::from_secs(10))
             .context("building the OSRM HTTP client")?;
         let signin_limiter = SignInLimiter::new(config.signin_per_minute);
+        let oidc = config
+            .oidc
+            .clone()
+            .map(|c| OidcProvider::new(c, &config.public_url))
+            .transpose()
+            .context("building the OpenID Connect client")?;
         Ok(Self(Arc::new(App {
+            oidc,
             signin_limiter,
             config,
             db,

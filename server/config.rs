@@ -75,6 +75,26 @@ pub struct Config {
     pub session_max_age: Duration,
     /// Sign-in attempts allowed per client IP address per minute.
     pub signin_per_minute: std::num::NonZeroU32,
+    /// The company's OpenID Connect provider, when configured.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// OpenID Connect client settings; the redirect URI is `TERRANE_PUBLIC_URL` + `/auth/callback`.
+#[derive(Clone)]
+pub struct OidcConfig {
+    pub issuer: reqwest::Url,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer.as_str())
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -154,6 +174,7 @@ impl Config {
                     1..=10_080,
                 )?,
             ),
+            oidc: env.oidc()?,
             signin_per_minute: std::num::NonZeroU32::new(env.parse_in_range(
                 "TERRANE_SIGNIN_PER_MINUTE",
                 defaults::SIGNIN_PER_MINUTE,
@@ -287,6 +308,35 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
     fn http_url(&self, var: &'static str, default: &str) -> Result<reqwest::Url, ConfigError> {
         let raw = self.string(var, default);
         self.check_url(var, &raw)
+    }
+
+    /// All three OIDC variables, or none of them.
+    fn oidc(&self) -> Result<Option<OidcConfig>, ConfigError> {
+        let issuer = self.optional("TERRANE_OIDC_ISSUER");
+        let client_id = self.optional("TERRANE_OIDC_CLIENT_ID");
+        let secret = self.optional("TERRANE_OIDC_CLIENT_SECRET");
+        match (issuer, client_id, secret) {
+            (None, None, None) => Ok(None),
+            (Some(issuer), Some(client_id), Some(client_secret)) => Ok(Some(OidcConfig {
+                issuer: self.check_url("TERRANE_OIDC_ISSUER", &issuer)?,
+                client_id,
+                client_secret,
+            })),
+            (issuer, client_id, _) => {
+                let missing = if issuer.is_none() {
+                    "TERRANE_OIDC_ISSUER"
+                } else if client_id.is_none() {
+                    "TERRANE_OIDC_CLIENT_ID"
+                } else {
+                    "TERRANE_OIDC_CLIENT_SECRET"
+                };
+                Err(invalid(
+                    missing,
+                    "",
+                    "set TERRANE_OIDC_ISSUER, _CLIENT_ID and _CLIENT_SECRET together",
+                ))
+            }
+        }
     }
 
     fn database_url(&self) -> Result<String, ConfigError> {
@@ -424,6 +474,32 @@ mod tests {
         assert_eq!(
             error_var(&[("TERRANE_SESSION_IDLE_MIN", "0")]),
             "TERRANE_SESSION_IDLE_MIN"
+        );
+    }
+
+    #[test]
+    fn oidc_settings_come_as_a_set() {
+        assert!(config_with(&[]).expect("none is fine").oidc.is_none());
+        let cfg = config_with(&[
+            ("TERRANE_OIDC_ISSUER", "http://127.0.0.1:9000"),
+            ("TERRANE_OIDC_CLIENT_ID", "terrane"),
+            ("TERRANE_OIDC_CLIENT_SECRET", "s3cret"),
+        ])
+        .expect("complete set");
+        assert!(
+            !format!("{cfg:?}").contains("s3cret"),
+            "the secret is never printed"
+        );
+        assert_eq!(
+            error_var(&[
+                ("TERRANE_OIDC_ISSUER", "http://127.0.0.1:9000"),
+                ("TERRANE_OIDC_CLIENT_ID", "terrane")
+            ]),
+            "TERRANE_OIDC_CLIENT_SECRET"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_OIDC_CLIENT_SECRET", "x")]),
+            "TERRANE_OIDC_ISSUER"
         );
     }
 

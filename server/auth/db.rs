@@ -127,3 +127,39 @@ pub async fn all_reps(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String)>, sq
         .fetch_all(db)
         .await
 }
+
+pub async fn user_by_subject(
+    db: impl PgExecutor<'_>,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from users where oidc_issuer = $1 and oidc_subject = $2")
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(db)
+        .await
+}
+
+/// Links the user with this email to the identity, or creates one without a role. `None` when
+/// the email's user is already linked to a different identity.
+pub async fn link_or_create(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    name: &str,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into users (email, name, oidc_issuer, oidc_subject) values ($1, $2, $3, $4)
+         on conflict on constraint users_email_key do update
+             set oidc_issuer = excluded.oidc_issuer, oidc_subject = excluded.oidc_subject
+             where users.oidc_subject is null
+         returning id",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(db)
+    .await
+}

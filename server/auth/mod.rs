@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod db;
+pub mod oidc;
 pub mod ratelimit;
 
 use std::time::Duration;
@@ -167,6 +168,39 @@ pub async fn current_user(
             Ok(None)
         }
     }
+}
+
+/// Why a verified OpenID identity could not become a Terrane user.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum LinkError {
+    #[error("your identity provider did not confirm your email address")]
+    EmailNotVerified,
+    #[error("this email address is already linked to another sign-in identity")]
+    LinkedElsewhere,
+}
+
+/// Finds or creates the user for a verified identity: by (issuer, subject) first, then by
+/// verified email (first sign-in links the seeded rep or manager record); someone unknown
+/// becomes a new user without a role ("waiting for access").
+pub async fn user_for_identity(
+    pool: &PgPool,
+    id: &oidc::VerifiedIdentity,
+) -> Result<Result<Uuid, LinkError>, sqlx::Error> {
+    if let Some(user) = db::user_by_subject(pool, &id.issuer, &id.subject).await? {
+        return Ok(Ok(user));
+    }
+    let Some(email) = id.email.as_deref().filter(|_| id.email_verified) else {
+        return Ok(Err(LinkError::EmailNotVerified));
+    };
+    let linked = db::link_or_create(
+        pool,
+        email,
+        id.name.as_deref().unwrap_or(""),
+        &id.issuer,
+        &id.subject,
+    )
+    .await?;
+    Ok(linked.ok_or(LinkError::LinkedElsewhere))
 }
 
 /// Why an admin's role change was refused.

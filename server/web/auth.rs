@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -22,6 +22,7 @@ use crate::web::guard::AdminUser;
 pub struct LoginPage {
     pub title: String,
     pub demo: bool,
+    pub oidc: bool,
     pub csrf: String,
     pub users: Vec<DemoChoice>,
 }
@@ -62,9 +63,79 @@ pub async fn login_page(
     Ok(LoginPage {
         title: "Sign in".into(),
         demo: state.config.demo,
+        oidc: state.oidc.is_some(),
         csrf: csrf::token(&session).await.map_err(session_error)?,
         users,
     })
+}
+
+#[derive(Deserialize)]
+pub struct LoginStart {
+    login_hint: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "signin_failed.html")]
+pub struct SignInFailed {
+    pub title: String,
+    pub reason: String,
+}
+
+fn sign_in_failed(status: StatusCode, reason: impl std::fmt::Display) -> Response {
+    let page = SignInFailed {
+        title: "Sign-in failed".into(),
+        reason: reason.to_string(),
+    };
+    (status, page).into_response()
+}
+
+/// `GET /auth/login`: sends the browser to the identity provider.
+pub async fn oidc_start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    Query(q): Query<LoginStart>,
+) -> Result<Response, AppError> {
+    let Some(provider) = &state.oidc else {
+        return Err(AppError::NotFound);
+    };
+    if let Err(wait) = state.signin_limiter.check(peer.ip()) {
+        return Ok(too_many_attempts(wait));
+    }
+    let hint = q.login_hint.as_deref().filter(|h| h.len() <= 320);
+    match provider.begin(&session, hint).await {
+        Ok(url) => Ok(Redirect::to(url.as_str()).into_response()),
+        Err(e) => {
+            tracing::warn!(error = %e, "OIDC sign-in could not start");
+            Ok(sign_in_failed(StatusCode::SERVICE_UNAVAILABLE, e))
+        }
+    }
+}
+
+/// `GET /auth/callback`: checks the provider's answer and signs the user in.
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    session: Session,
+    Query(callback): Query<auth::oidc::Callback>,
+) -> Result<Response, AppError> {
+    let Some(provider) = &state.oidc else {
+        return Err(AppError::NotFound);
+    };
+    let identity = match provider.finish(&session, &callback).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::warn!(error = %e, "OIDC sign-in refused");
+            return Ok(sign_in_failed(StatusCode::BAD_REQUEST, e));
+        }
+    };
+    let user_id = match auth::user_for_identity(&state.db, &identity).await? {
+        Ok(id) => id,
+        Err(e) => return Ok(sign_in_failed(StatusCode::FORBIDDEN, e)),
+    };
+    auth::sign_in(&state.db, &session, user_id, "oidc")
+        .await
+        .map_err(auth_error)?;
+    Ok(Redirect::to("/").into_response())
 }
 
 #[derive(Deserialize)]

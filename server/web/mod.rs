@@ -47,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/accounts", get(accounts::list))
         .route("/login", get(auth::login_page))
         .route("/auth/demo", post(auth::demo_sign_in))
+        .route("/auth/login", get(auth::oidc_start))
+        .route("/auth/callback", get(auth::oidc_callback))
         .route("/auth/logout", post(auth::sign_out))
         .route("/admin/audit", get(auth::audit_page))
         .route("/admin/users", get(auth::users_page))

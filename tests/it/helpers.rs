@@ -103,6 +103,18 @@ pub fn dead_url() -> String {
 
 /// Starts the app on `pool` with extra environment-style settings.
 pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    spawn_app_on(listener, pool, settings).await
+}
+
+/// Starts the app on an already bound listener (when a peer must know its URL first).
+pub async fn spawn_app_on(
+    listener: TcpListener,
+    pool: PgPool,
+    settings: &[(&str, &str)],
+) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::new();
     env.insert("TERRANE_OSRM_URL".into(), osrm_url());
     env.insert("TERRANE_DEMO".into(), "1".into());
@@ -119,9 +131,6 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
     }
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration is valid");
     let state = AppState::new(config, pool).expect("app state");
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(terrane::web::serve(listener, state, async {

@@ -6,5 +6,6 @@ mod accounts_api;
 mod auth;
 mod cli;
 mod health;
+mod oidc;
 mod seed_data;
 mod seed_load;
