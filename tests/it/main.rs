@@ -7,5 +7,6 @@ mod auth;
 mod cli;
 mod health;
 mod oidc;
+mod oidc_tokens;
 mod seed_data;
 mod seed_load;

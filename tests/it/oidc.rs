@@ -12,17 +12,17 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::{TestApp, cookie_client, demo_dataset, repo_path, seed_demo, spawn_app_on};
 
-const CLIENT_ID: &str = "terrane";
-const CLIENT_SECRET: &str = "s3cret-for-tests";
+pub const CLIENT_ID: &str = "terrane";
+pub const CLIENT_SECRET: &str = "s3cret-for-tests";
 
 /// A running provider; killed when dropped.
-struct Provider {
-    issuer: String,
+pub struct Provider {
+    pub issuer: String,
     _child: Child,
 }
 
 impl Provider {
-    async fn start(redirect_uri: &str) -> Self {
+    pub async fn start(redirect_uri: &str) -> Self {
         let mut child = Command::new("node")
             .arg(repo_path("web/oidc/provider.mjs"))
             .args([
@@ -80,7 +80,7 @@ async fn app_with_provider(pool: PgPool) -> (TestApp, Provider) {
 
 /// Follows redirects from `url` until one points at Terrane's callback; returns that URL
 /// without requesting it (so tests can tamper with it).
-async fn walk_to_callback(client: &reqwest::Client, app: &TestApp, url: String) -> String {
+pub async fn walk_to_callback(client: &reqwest::Client, app: &TestApp, url: String) -> String {
     let callback = app.url("/auth/callback");
     let mut url = url;
     for _ in 0..10 {
