@@ -4,6 +4,7 @@ pub mod csrf;
 pub mod db;
 pub mod oidc;
 pub mod ratelimit;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -7,20 +7,19 @@ use axum::extract::{Query, State};
 
 use crate::accounts::{self, AccountFeatures, Limit, MapQuery};
 use crate::app::AppState;
-use crate::auth;
 use crate::error::AppError;
 use crate::spatial::BBox;
-use crate::web::guard::SignedIn;
+use crate::web::guard::AccountsReader;
 
 /// `bbox=minLon,minLat,maxLon,maxLat` (optional) and `limit` (1 to 50,000, default 5,000).
-/// Only accounts within the user's scope (a rep's own, a manager's team's, everything for admins).
+/// Only accounts within the caller's scope (a rep's own, a manager's team's, everything for
+/// admins and API tokens with `accounts:read`).
 pub async fn list(
-    SignedIn(user): SignedIn,
+    AccountsReader(scope): AccountsReader,
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<AccountFeatures>, AppError> {
     let query = parse_map_query(&params)?;
-    let scope = auth::scope_for(&state.db, &user).await?;
     Ok(Json(
         accounts::map_features(&state.db, &scope, query).await?,
     ))

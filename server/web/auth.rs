@@ -291,6 +291,119 @@ pub async fn change_role(
     }
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "tokens.html")]
+pub struct TokensPage {
+    pub title: String,
+    pub csrf: String,
+    pub tokens: Vec<auth::tokens::TokenRow>,
+    /// Set right after creation: the only time the token is shown.
+    pub created: Option<String>,
+    pub scopes: Vec<&'static str>,
+}
+
+async fn tokens_page_with(
+    state: &AppState,
+    session: &Session,
+    created: Option<String>,
+) -> Result<TokensPage, AppError> {
+    Ok(TokensPage {
+        title: "API tokens".into(),
+        csrf: csrf::token(session).await.map_err(session_error)?,
+        tokens: auth::tokens::list(&state.db).await?,
+        created,
+        scopes: auth::tokens::TokenScope::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+    })
+}
+
+/// `GET /admin/tokens`.
+pub async fn tokens_page(
+    AdminUser(_admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<TokensPage, AppError> {
+    tokens_page_with(&state, &session, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewToken {
+    csrf: String,
+    name: String,
+    /// One checkbox per scope, named after it (`accounts:read=on`).
+    #[serde(flatten)]
+    checked: std::collections::HashMap<String, String>,
+}
+
+/// `POST /admin/tokens`: creates a token and shows it once.
+pub async fn create_token(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<NewToken>,
+) -> Result<Response, AppError> {
+    if !csrf::verify(&session, &form.csrf)
+        .await
+        .map_err(session_error)?
+    {
+        return Ok(csrf_refused());
+    }
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::bad_request(
+            "invalid_name",
+            "name the token (1 to 100 characters)",
+        ));
+    }
+    let scopes: Vec<auth::tokens::TokenScope> = form
+        .checked
+        .keys()
+        .filter_map(|k| auth::tokens::TokenScope::parse(k))
+        .collect();
+    if scopes.is_empty() {
+        return Err(AppError::bad_request(
+            "invalid_scopes",
+            "choose at least one scope",
+        ));
+    }
+    let (_, token) = auth::tokens::create(&state.db, admin.id, name, &scopes).await?;
+    let mut page = tokens_page_with(&state, &session, Some(token))
+        .await?
+        .into_response();
+    // The page holds a secret: never cache it.
+    page.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(page)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /admin/tokens/{id}/revoke`.
+pub async fn revoke_token(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<uuid::Uuid>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, AppError> {
+    if !csrf::verify(&session, &form.csrf)
+        .await
+        .map_err(session_error)?
+    {
+        return Ok(csrf_refused());
+    }
+    if auth::tokens::revoke(&state.db, admin.id, id).await? {
+        Ok(Redirect::to("/admin/tokens").into_response())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
 /// 429 with `Retry-After` in whole seconds (rounded up).
 fn too_many_attempts(wait: std::time::Duration) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

@@ -136,3 +136,35 @@ impl FromRequestParts<AppState> for AdminUser {
         }
     }
 }
+
+/// Who may read accounts, and which: a signed-in user (their scope) or an API token with
+/// `accounts:read` (all accounts). A bearer token is never combined with a session.
+pub struct AccountsReader(pub auth::Scope);
+
+impl FromRequestParts<AppState> for AccountsReader {
+    type Rejection = Denied;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Denied> {
+        if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+            let presented = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            let client = auth::tokens::verify(&state.db, presented.trim())
+                .await
+                .map_err(|e| Denied::Error(AppError::Database(e)))?
+                .ok_or(Denied::Anonymous { api: true })?;
+            return if client.may(auth::tokens::TokenScope::AccountsRead) {
+                Ok(AccountsReader(auth::Scope::All))
+            } else {
+                Err(Denied::Forbidden { api: true })
+            };
+        }
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        let scope = auth::scope_for(&state.db, &user)
+            .await
+            .map_err(|e| Denied::Error(AppError::Database(e)))?;
+        Ok(AccountsReader(scope))
+    }
+}

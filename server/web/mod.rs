@@ -52,6 +52,11 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(auth::sign_out))
         .route("/admin/audit", get(auth::audit_page))
         .route("/admin/users", get(auth::users_page))
+        .route(
+            "/admin/tokens",
+            get(auth::tokens_page).post(auth::create_token),
+        )
+        .route("/admin/tokens/{id}/revoke", post(auth::revoke_token))
         .route("/admin/users/{id}/role", post(auth::change_role))
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)

@@ -10,3 +10,4 @@ mod oidc;
 mod oidc_tokens;
 mod seed_data;
 mod seed_load;
+mod tokens;

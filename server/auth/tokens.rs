@@ -1,0 +1,157 @@
+//! API tokens for machine clients: created by admins, shown once, stored hashed, scoped, revocable.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEvent};
+
+/// Every token starts with this, so leaked tokens are easy to recognise (and to scan for).
+pub const TOKEN_PREFIX: &str = "trn_";
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScope {
+    /// Read every account (`GET /api/accounts`).
+    AccountsRead,
+    /// Read territories and plans (used by the territory issue).
+    TerritoriesRead,
+}
+
+impl TokenScope {
+    pub const ALL: [TokenScope; 2] = [TokenScope::AccountsRead, TokenScope::TerritoriesRead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::AccountsRead => "accounts:read",
+            TokenScope::TerritoriesRead => "territories:read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+/// A token's listing row (never the token itself).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: Uuid,
+    pub name: String,
+    pub display_prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A verified, unrevoked token presented by a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiClient {
+    pub token_id: Uuid,
+    pub scopes: Vec<TokenScope>,
+}
+
+impl ApiClient {
+    pub fn may(&self, scope: TokenScope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Creates a token and returns it in full: the only time it is ever visible.
+pub async fn create(
+    pool: &PgPool,
+    actor: Uuid,
+    name: &str,
+    scopes: &[TokenScope],
+) -> Result<(Uuid, String), sqlx::Error> {
+    let bytes: [u8; 32] = rand::rng().random();
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = format!("{TOKEN_PREFIX}{secret}");
+    let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    let mut tx = pool.begin().await?;
+    let id: Uuid = sqlx::query_scalar(
+        "insert into api_tokens (name, token_hash, display_prefix, scopes, created_by)
+         values ($1, $2, $3, $4, $5) returning id",
+    )
+    .bind(name)
+    .bind(hash(&token))
+    .bind(&token[..TOKEN_PREFIX.len() + 6])
+    .bind(&scope_names)
+    .bind(actor)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(actor),
+            action: "api_token.created",
+            subject_type: Some("api_token"),
+            subject_id: Some(id.to_string()),
+            details: serde_json::json!({ "name": name, "scopes": scope_names }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((id, token))
+}
+
+/// Revokes a token (idempotent); `false` when there is no such token.
+pub async fn revoke(pool: &PgPool, actor: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let found =
+        sqlx::query("update api_tokens set revoked_at = coalesce(revoked_at, now()) where id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+    if found {
+        audit::record(
+            &mut *tx,
+            AuditEvent {
+                actor_user_id: Some(actor),
+                action: "api_token.revoked",
+                subject_type: Some("api_token"),
+                subject_id: Some(id.to_string()),
+                details: serde_json::json!({}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// The client behind a presented token, if it is known and not revoked.
+pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<ApiClient>, sqlx::Error> {
+    if !presented.starts_with(TOKEN_PREFIX) || presented.len() > 200 {
+        return Ok(None);
+    }
+    let row: Option<(Uuid, Vec<String>)> = sqlx::query_as(
+        "update api_tokens set last_used_at = now()
+         where token_hash = $1 and revoked_at is null
+         returning id, scopes",
+    )
+    .bind(hash(presented))
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(token_id, scopes)| ApiClient {
+        token_id,
+        scopes: scopes.iter().filter_map(|s| TokenScope::parse(s)).collect(),
+    }))
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<TokenRow>, sqlx::Error> {
+    sqlx::query_as::<_, TokenRow>(
+        "select id, name, display_prefix, scopes, created_at, last_used_at, revoked_at
+         from api_tokens order by created_at desc",
+    )
+    .fetch_all(pool)
+    .await
+}

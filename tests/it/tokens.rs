@@ -1,0 +1,197 @@
+//! API tokens: created by an admin and shown once, stored hashed, scoped, revocable.
+
+use sqlx::PgPool;
+
+use crate::helpers::{ADMIN, TestApp, cookie_client, csrf_in, demo_dataset, seed_demo, spawn_app};
+
+/// Creates a token through the admin page; returns (token, the page's HTML).
+async fn create_token(
+    app: &TestApp,
+    admin: &reqwest::Client,
+    name: &str,
+    scopes: &[&str],
+) -> (String, String) {
+    let page = admin
+        .get(app.url("/admin/tokens"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let csrf = csrf_in(&page);
+    let mut form = vec![("csrf", csrf.as_str()), ("name", name)];
+    form.extend(scopes.iter().map(|s| (*s, "on")));
+    let resp = admin
+        .post(app.url("/admin/tokens"))
+        .form(&form)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let html = resp.text().await.expect("html");
+    let start = html.find(r#"<code id="new-token">"#).expect("token shown")
+        + r#"<code id="new-token">"#.len();
+    let end = html[start..].find('<').expect("end") + start;
+    (html[start..end].to_owned(), html)
+}
+
+async fn accounts_with(app: &TestApp, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(app.url("/api/accounts?limit=50000"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+}
+
+#[sqlx::test]
+async fn a_token_reads_accounts_until_it_is_revoked_and_only_its_hash_is_stored(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.client_as(ADMIN).await;
+
+    let (token, _) = create_token(&app, &admin, "BI export", &["accounts:read"]).await;
+
+    assert!(token.starts_with("trn_") && token.len() == 68, "{token}");
+    let resp = accounts_with(&app, &token).await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(
+        body["features"].as_array().map(Vec::len),
+        Some(demo_dataset().accounts.len())
+    );
+    // Never shown again, and not stored in the clear.
+    let listing = admin
+        .get(app.url("/admin/tokens"))
+        .send()
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("html");
+    assert!(listing.contains("BI export") && !listing.contains(&token));
+    let in_db: i64 = sqlx::query_scalar(
+        "select count(*) from api_tokens where position(convert_to($1, 'UTF8') in token_hash) > 0 or display_prefix = $1",
+    )
+    .bind(&token)
+    .fetch_one(&pool)
+    .await
+    .expect("n");
+    assert_eq!(in_db, 0);
+    let used: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("select last_used_at from api_tokens")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert!(used.is_some(), "use is recorded");
+
+    let id: uuid::Uuid = sqlx::query_scalar("select id from api_tokens")
+        .fetch_one(&pool)
+        .await
+        .expect("id");
+    let revoke = admin
+        .post(app.url(&format!("/admin/tokens/{id}/revoke")))
+        .form(&[("csrf", csrf_in(&listing).as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoke.status(), 303);
+    assert_eq!(accounts_with(&app, &token).await.status(), 401, "revoked");
+    let actions: Vec<String> = sqlx::query_scalar(
+        "select action from audit_log where action like 'api_token.%' order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("audit");
+    assert_eq!(actions, ["api_token.created", "api_token.revoked"]);
+}
+
+#[sqlx::test]
+async fn tokens_are_checked_for_scope_and_validity(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool).await;
+    let admin = app.client_as(ADMIN).await;
+    let (territories_only, _) = create_token(&app, &admin, "planner", &["territories:read"]).await;
+
+    assert_eq!(
+        accounts_with(&app, &territories_only).await.status(),
+        403,
+        "wrong scope"
+    );
+    for bad in [
+        "trn_0000",
+        "not-a-token",
+        "",
+        &format!("{territories_only}x"),
+    ] {
+        assert_eq!(accounts_with(&app, bad).await.status(), 401, "{bad:?}");
+    }
+    // A token does not open pages or admin routes (they need a browser session).
+    let page = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(app.url("/admin/tokens"))
+        .bearer_auth(&territories_only)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(page.status(), 303);
+}
+
+#[sqlx::test]
+async fn only_admins_create_tokens_and_a_scope_is_required(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let manager = app.client_as("manager.a@example.com").await;
+    let html = manager
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("map")
+        .text()
+        .await
+        .expect("html");
+    let resp = manager
+        .post(app.url("/admin/tokens"))
+        .form(&[
+            ("csrf", csrf_in(&html).as_str()),
+            ("name", "sneaky"),
+            ("accounts:read", "on"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 403);
+
+    let admin = app.client_as(ADMIN).await;
+    let page = admin
+        .get(app.url("/admin/tokens"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let no_scope = admin
+        .post(app.url("/admin/tokens"))
+        .form(&[("csrf", csrf_in(&page).as_str()), ("name", "nothing")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(no_scope.status(), 400);
+    let anon = cookie_client()
+        .post(app.url("/admin/tokens"))
+        .form(&[("csrf", "x"), ("name", "x")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(anon.status(), 303, "anonymous: sent to sign in");
+    let n: i64 = sqlx::query_scalar("select count(*) from api_tokens")
+        .fetch_one(&pool)
+        .await
+        .expect("n");
+    assert_eq!(n, 0);
+}
