@@ -8,6 +8,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
+use crate::auth::devices::Revocations;
 use crate::auth::oidc::OidcProvider;
 use crate::auth::ratelimit::SignInLimiter;
 use crate::config::Config;
@@ -22,6 +23,8 @@ pub struct App {
     pub signin_limiter: SignInLimiter,
     /// The company's identity provider, when configured.
     pub oidc: Option<OidcProvider>,
+    /// Device-token revocations, for open sockets to close on.
+    pub revocations: Revocations,
 }
 
 /// Cheap to clone; extracted with axum's `State`.
@@ -52,6 +55,7 @@ impl AppState {
             .transpose()
             .context("building the OpenID Connect client")?;
         Ok(Self(Arc::new(App {
+            revocations: Revocations::default(),
             oidc,
             signin_limiter,
             config,

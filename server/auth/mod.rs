@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod db;
+pub mod devices;
 pub mod oidc;
 pub mod ratelimit;
 pub mod tokens;

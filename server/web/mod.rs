@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod devices;
 pub mod guard;
 mod health;
 mod middleware;
@@ -45,6 +46,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/api/accounts", get(accounts::list))
+        .route("/api/device-token", post(devices::issue))
+        .route("/api/device-tokens/revoke", post(devices::revoke_mine))
+        .route("/live/ws", get(devices::socket))
         .route("/login", get(auth::login_page))
         .route("/auth/demo", post(auth::demo_sign_in))
         .route("/auth/login", get(auth::oidc_start))

@@ -5,6 +5,7 @@ mod helpers;
 mod accounts_api;
 mod auth;
 mod cli;
+mod devices;
 mod health;
 mod oidc;
 mod oidc_tokens;

@@ -1,0 +1,123 @@
+//! Device tokens for reps' location streams: 15 minutes long, renewed from the signed-in
+//! session, revocable; revocation is broadcast so open sockets close at once.
+
+use std::time::Duration;
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEvent};
+
+pub const DEVICE_TOKEN_PREFIX: &str = "trd_";
+/// How long a device token lives; the device renews it from the session before then.
+pub const DEVICE_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A valid device token's owner and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub token_id: Uuid,
+    pub user_id: Uuid,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Tells open sockets that a user's device tokens were revoked.
+#[derive(Clone)]
+pub struct Revocations(broadcast::Sender<Uuid>);
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self(broadcast::channel(256).0)
+    }
+}
+
+impl Revocations {
+    /// User ids whose device tokens were revoked from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Uuid> {
+        self.0.subscribe()
+    }
+
+    fn announce(&self, user_id: Uuid) {
+        // No receivers (no open sockets) is fine.
+        let _ = self.0.send(user_id);
+    }
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Issues a new device token for `user_id`; returns it and its expiry.
+pub async fn issue(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> Result<(String, chrono::DateTime<chrono::Utc>), sqlx::Error> {
+    let bytes: [u8; 32] = rand::rng().random();
+    let token = format!(
+        "{DEVICE_TOKEN_PREFIX}{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let ttl_s = i64::try_from(DEVICE_TOKEN_TTL.as_secs()).unwrap_or(900);
+    let expires_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "insert into device_tokens (user_id, token_hash, expires_at)
+         values ($1, $2, now() + make_interval(secs => $3)) returning expires_at",
+    )
+    .bind(user_id)
+    .bind(hash(&token))
+    .bind(ttl_s as f64)
+    .fetch_one(pool)
+    .await?;
+    Ok((token, expires_at))
+}
+
+/// The device behind a presented token, if it is unexpired and unrevoked.
+pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<Device>, sqlx::Error> {
+    if !presented.starts_with(DEVICE_TOKEN_PREFIX) || presented.len() > 200 {
+        return Ok(None);
+    }
+    let row: Option<(Uuid, Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "select d.id, d.user_id, d.expires_at from device_tokens d join users u on u.id = d.user_id
+         where d.token_hash = $1 and d.revoked_at is null and d.expires_at > now() and not u.disabled",
+    )
+    .bind(hash(presented))
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(token_id, user_id, expires_at)| Device {
+        token_id,
+        user_id,
+        expires_at,
+    }))
+}
+
+/// Revokes all of `user_id`'s device tokens, audits it, and closes their open sockets.
+pub async fn revoke_all(
+    pool: &PgPool,
+    revocations: &Revocations,
+    actor: Uuid,
+    user_id: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query(
+        "update device_tokens set revoked_at = now() where user_id = $1 and revoked_at is null",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(actor),
+            action: "device_tokens.revoked",
+            subject_type: Some("user"),
+            subject_id: Some(user_id.to_string()),
+            details: serde_json::json!({ "tokens": n }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    revocations.announce(user_id);
+    Ok(n)
+}

@@ -1,0 +1,144 @@
+//! Device tokens (issued from the signed-in session) and the authenticated WebSocket that
+//! reps' devices keep open. Location frames on it arrive with the live-proximity capability;
+//! today the socket enforces the token: revoked or expired, it closes.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::devices::{self, Device};
+use crate::auth::{Role, csrf};
+use crate::error::AppError;
+use crate::web::guard::SignedIn;
+
+/// Close code when the device token was revoked (application range 4000-4999).
+pub const CLOSE_REVOKED: u16 = 4001;
+/// Close code when the device token expired; the device renews it and reconnects.
+pub const CLOSE_EXPIRED: u16 = 4002;
+
+/// Cookie-authenticated API calls that change state carry the session's CSRF token in `x-csrf-token`.
+async fn csrf_header_ok(session: &Session, headers: &HeaderMap) -> Result<bool, AppError> {
+    let presented = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    csrf::verify(session, presented)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("session store")))
+}
+
+fn csrf_refused() -> Response {
+    let body = serde_json::json!({ "error": { "code": "csrf", "message": "missing or wrong x-csrf-token header" } });
+    (StatusCode::FORBIDDEN, Json(body)).into_response()
+}
+
+/// `POST /api/device-token`: a rep's device gets (or renews) a 15-minute token.
+pub async fn issue(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if !csrf_header_ok(&session, &headers).await? {
+        return Ok(csrf_refused());
+    }
+    if user.role != Some(Role::Rep) {
+        let body = serde_json::json!({ "error": { "code": "forbidden", "message": "only reps stream their location" } });
+        return Ok((StatusCode::FORBIDDEN, Json(body)).into_response());
+    }
+    let (token, expires_at) = devices::issue(&state.db, user.id).await?;
+    let body = serde_json::json!({
+        "token": token,
+        "expires_at": expires_at,
+        "ttl_s": devices::DEVICE_TOKEN_TTL.as_secs(),
+    });
+    let mut resp = (StatusCode::CREATED, Json(body)).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+/// `POST /api/device-tokens/revoke`: revokes all of the caller's device tokens; open sockets close.
+pub async fn revoke_mine(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if !csrf_header_ok(&session, &headers).await? {
+        return Ok(csrf_refused());
+    }
+    let n = devices::revoke_all(&state.db, &state.revocations, user.id, user.id).await?;
+    Ok(Json(serde_json::json!({ "revoked": n })).into_response())
+}
+
+/// `GET /live/ws`: the device's socket, authenticated by `Authorization: Bearer trd_…`
+/// (or `?token=` for browsers, which cannot set headers on WebSockets).
+pub async fn socket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| query.get("token").map(String::as_str))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    // Subscribe before checking, so a revocation racing the handshake is not missed.
+    let revoked = state.revocations.subscribe();
+    let Some(device) = devices::verify(&state.db, &presented).await? else {
+        let body = serde_json::json!({ "error": { "code": "unauthenticated", "message": "a valid device token is required" } });
+        return Ok((StatusCode::UNAUTHORIZED, Json(body)).into_response());
+    };
+    tracing::info!(user_id = %device.user_id, "device socket opened");
+    Ok(upgrade.on_upgrade(move |ws| hold(ws, device, revoked)))
+}
+
+async fn hold(mut ws: WebSocket, device: Device, mut revoked: broadcast::Receiver<Uuid>) {
+    let until_expiry = (device.expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let expiry = tokio::time::sleep(until_expiry);
+    tokio::pin!(expiry);
+    let close = loop {
+        tokio::select! {
+            msg = ws.recv() => match msg {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                // Location frames are the live-proximity capability's; nothing to do yet.
+                Some(Ok(_)) => {}
+            },
+            r = revoked.recv() => match r {
+                Ok(user) if user == device.user_id => break Some((CLOSE_REVOKED, "device token revoked")),
+                Ok(_) => {}
+                // Missed announcements: assume the worst and make the device re-authenticate.
+                Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => {
+                    break Some((CLOSE_REVOKED, "re-authenticate"));
+                }
+            },
+            () = &mut expiry => break Some((CLOSE_EXPIRED, "device token expired")),
+        }
+    };
+    if let Some((code, reason)) = close {
+        let _ = ws
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+    }
+    tracing::info!(user_id = %device.user_id, "device socket closed");
+}

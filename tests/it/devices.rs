@@ -1,0 +1,198 @@
+//! Device tokens and the device socket: issued to reps from the session (with CSRF), 15
+//! minutes long, and a revoked or expired token closes the open socket.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sqlx::PgPool;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::helpers::{TestApp, cookie_client, csrf_in, demo_dataset, seed_demo, spawn_app};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A signed-in rep's browser and the CSRF token of its session.
+async fn rep_session(app: &TestApp) -> (reqwest::Client, String) {
+    let client = app.client_as(&demo_dataset().reps[0].email).await;
+    let html = client
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("map")
+        .text()
+        .await
+        .expect("html");
+    (client, csrf_in(&html))
+}
+
+async fn post_with_csrf(
+    client: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    csrf: &str,
+) -> reqwest::Response {
+    client
+        .post(app.url(path))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .expect("post")
+}
+
+async fn device_token(client: &reqwest::Client, app: &TestApp, csrf: &str) -> String {
+    let resp = post_with_csrf(client, app, "/api/device-token", csrf).await;
+    assert_eq!(resp.status(), 201);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["ttl_s"], 900);
+    body["token"].as_str().expect("token").to_owned()
+}
+
+async fn connect(app: &TestApp, token: &str) -> Result<Ws, WsError> {
+    let mut request = format!("ws://{}/live/ws", app.addr)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// The close code the server sends next (waits at most 15 s for it).
+async fn next_close_code(ws: &mut Ws) -> u16 {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("the server closes the socket in time")
+            .expect("a frame")
+            .expect("no socket error");
+        if let Message::Close(frame) = msg {
+            return frame
+                .map(|f| u16::from(f.code))
+                .unwrap_or(u16::from(CloseCode::Status));
+        }
+    }
+}
+
+fn handshake_status(result: Result<Ws, WsError>) -> u16 {
+    match result {
+        Err(WsError::Http(resp)) => resp.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("expected the handshake to be refused"),
+    }
+}
+
+#[sqlx::test]
+async fn revoking_device_tokens_closes_the_open_socket(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let (rep, csrf) = rep_session(&app).await;
+    let token = device_token(&rep, &app, &csrf).await;
+    let mut ws = connect(&app, &token)
+        .await
+        .expect("socket opens with a fresh token");
+
+    let revoke = post_with_csrf(&rep, &app, "/api/device-tokens/revoke", &csrf).await;
+
+    assert_eq!(revoke.status(), 200);
+    assert_eq!(next_close_code(&mut ws).await, 4001);
+    assert_eq!(
+        handshake_status(connect(&app, &token).await),
+        401,
+        "the revoked token opens nothing"
+    );
+    let audited: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'device_tokens.revoked'")
+            .fetch_one(&pool)
+            .await
+            .expect("n");
+    assert_eq!(audited, 1);
+}
+
+#[sqlx::test]
+async fn an_expiring_token_closes_its_socket_and_renewal_gives_a_new_one(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let (rep, csrf) = rep_session(&app).await;
+    let token = device_token(&rep, &app, &csrf).await;
+    sqlx::query("update device_tokens set expires_at = now() + interval '1 second'")
+        .execute(&pool)
+        .await
+        .expect("shorten");
+    let mut ws = connect(&app, &token).await.expect("opens while valid");
+
+    assert_eq!(next_close_code(&mut ws).await, 4002);
+    assert_eq!(
+        handshake_status(connect(&app, &token).await),
+        401,
+        "expired"
+    );
+    let renewed = device_token(&rep, &app, &csrf).await;
+    assert_ne!(renewed, token);
+    connect(&app, &renewed)
+        .await
+        .expect("the renewed token works");
+    let stored: i64 = sqlx::query_scalar(
+        "select count(*) from device_tokens where token_hash = sha256(convert_to($1, 'UTF8'))",
+    )
+    .bind(&renewed)
+    .fetch_one(&pool)
+    .await
+    .expect("n");
+    assert_eq!(stored, 1, "stored as its SHA-256 only");
+}
+
+#[sqlx::test]
+async fn only_signed_in_reps_with_the_csrf_header_get_device_tokens(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let (rep, _) = rep_session(&app).await;
+
+    assert_eq!(
+        post_with_csrf(&rep, &app, "/api/device-token", "wrong")
+            .await
+            .status(),
+        403,
+        "CSRF header"
+    );
+    let no_header = rep
+        .post(app.url("/api/device-token"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(no_header.status(), 403);
+    let manager = app.client_as("manager.a@example.com").await;
+    let html = manager
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("map")
+        .text()
+        .await
+        .expect("html");
+    assert_eq!(
+        post_with_csrf(&manager, &app, "/api/device-token", &csrf_in(&html))
+            .await
+            .status(),
+        403,
+        "managers"
+    );
+    assert_eq!(
+        post_with_csrf(&cookie_client(), &app, "/api/device-token", "x")
+            .await
+            .status(),
+        401,
+        "anonymous"
+    );
+    assert_eq!(handshake_status(connect(&app, "trd_nonsense").await), 401);
+    let n: i64 = sqlx::query_scalar("select count(*) from device_tokens")
+        .fetch_one(&pool)
+        .await
+        .expect("n");
+    assert_eq!(n, 0);
+}
