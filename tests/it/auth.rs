@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::helpers::{
     ADMIN, TestApp, cookie_client, csrf_in, demo_dataset, seed_demo, spawn_app, spawn_app_with,
 };
+use crate::helpers::{audit_count, page_html, status_of};
 
 const MANAGER_A: &str = "manager.a@example.com";
 const MANAGER_B: &str = "manager.b@example.com";
@@ -28,16 +29,6 @@ fn session_cookie(resp: &reqwest::Response) -> Option<String> {
         v.contains("terrane_session=")
             .then(|| v.split(';').next().unwrap_or_default().to_owned())
     })
-}
-
-async fn status_of(client: &reqwest::Client, url: String) -> u16 {
-    client
-        .get(url)
-        .send()
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
 }
 
 async fn post_form(
@@ -324,14 +315,7 @@ async fn forms_without_the_session_csrf_token_are_refused(pool: PgPool) {
 
     // A token from another browser session does not work either.
     let other = cookie_client();
-    let html = other
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("login")
-        .text()
-        .await
-        .expect("html");
+    let html = page_html(&other, &app, "/login").await;
     let cross = post_form(
         &client,
         app.url("/auth/demo"),
@@ -348,11 +332,7 @@ async fn forms_without_the_session_csrf_token_are_refused(pool: PgPool) {
         status_of(&signed_in, app.url("/api/accounts?limit=1")).await,
         200
     );
-    let sign_ins: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where action = 'auth.sign_in'")
-            .fetch_one(&pool)
-            .await
-            .expect("n");
+    let sign_ins = audit_count(&pool, "auth.sign_in").await;
     assert_eq!(sign_ins, 1, "only the real sign-in happened");
 }
 
@@ -389,14 +369,7 @@ async fn demo_sign_in_does_not_exist_outside_demo_mode(pool: PgPool) {
     seed_demo(&pool).await;
     let app: TestApp = spawn_app_with(pool, &[("TERRANE_DEMO", "0")]).await;
     let client = cookie_client();
-    let html = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("login")
-        .text()
-        .await
-        .expect("html");
+    let html = page_html(&client, &app, "/login").await;
     assert!(!html.contains("data-demo-user"), "no demo users offered");
 
     // No form to take a token from; the route itself is gone, whatever the token.
@@ -585,14 +558,7 @@ async fn bad_role_changes_are_refused_and_change_nothing(pool: PgPool) {
     .await;
     assert_eq!(forged.status(), 403);
     let as_manager = app.client_as(MANAGER_B).await;
-    let page = as_manager
-        .get(app.url("/"))
-        .send()
-        .await
-        .expect("map")
-        .text()
-        .await
-        .expect("html");
+    let page = page_html(&as_manager, &app, "/").await;
     let escalate = post_form(
         &as_manager,
         app.url(&format!("/admin/users/{manager}/role")),
@@ -610,11 +576,7 @@ async fn bad_role_changes_are_refused_and_change_nothing(pool: PgPool) {
             .expect("roles");
     assert!(roles.contains(&(MANAGER_A.to_owned(), Some("manager".to_owned()))));
     assert!(roles.contains(&(ADMIN.to_owned(), Some("admin".to_owned()))));
-    let changes: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where action = 'user.role_changed'")
-            .fetch_one(&pool)
-            .await
-            .expect("n");
+    let changes = audit_count(&pool, "user.role_changed").await;
     assert_eq!(changes, 0);
 }
 
@@ -626,14 +588,7 @@ async fn sign_in_attempts_past_the_per_ip_limit_get_429_with_retry_after(pool: P
         app.client_as(rep_a()).await; // asserts each is a 303
     }
     let client = cookie_client();
-    let html = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("login")
-        .text()
-        .await
-        .expect("html");
+    let html = page_html(&client, &app, "/login").await;
 
     let resp = post_form(
         &client,
@@ -654,11 +609,7 @@ async fn sign_in_attempts_past_the_per_ip_limit_get_429_with_retry_after(pool: P
         401,
         "not signed in"
     );
-    let sign_ins: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where action = 'auth.sign_in'")
-            .fetch_one(&pool)
-            .await
-            .expect("n");
+    let sign_ins = audit_count(&pool, "auth.sign_in").await;
     assert_eq!(sign_ins, 3);
 }
 

@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::helpers::{TestApp, cookie_client, csrf_in, demo_dataset, seed_demo, spawn_app};
+use crate::helpers::{audit_count, page_html};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -17,14 +18,7 @@ type Ws =
 /// A signed-in rep's browser and the CSRF token of its session.
 async fn rep_session(app: &TestApp) -> (reqwest::Client, String) {
     let client = app.client_as(&demo_dataset().reps[0].email).await;
-    let html = client
-        .get(app.url("/"))
-        .send()
-        .await
-        .expect("map")
-        .text()
-        .await
-        .expect("html");
+    let html = page_html(&client, app, "/").await;
     (client, csrf_in(&html))
 }
 
@@ -106,11 +100,7 @@ async fn revoking_device_tokens_closes_the_open_socket(pool: PgPool) {
         401,
         "the revoked token opens nothing"
     );
-    let audited: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where action = 'device_tokens.revoked'")
-            .fetch_one(&pool)
-            .await
-            .expect("n");
+    let audited = audit_count(&pool, "device_tokens.revoked").await;
     assert_eq!(audited, 1);
 }
 
@@ -167,14 +157,7 @@ async fn only_signed_in_reps_with_the_csrf_header_get_device_tokens(pool: PgPool
         .expect("post");
     assert_eq!(no_header.status(), 403);
     let manager = app.client_as("manager.a@example.com").await;
-    let html = manager
-        .get(app.url("/"))
-        .send()
-        .await
-        .expect("map")
-        .text()
-        .await
-        .expect("html");
+    let html = page_html(&manager, &app, "/").await;
     assert_eq!(
         post_with_csrf(&manager, &app, "/api/device-token", &csrf_in(&html))
             .await

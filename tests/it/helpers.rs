@@ -162,3 +162,35 @@ pub async fn seed_demo(pool: &PgPool) {
         .await
         .expect("demo data loads");
 }
+
+/// How many audit entries with this action exist.
+pub async fn audit_count(pool: &PgPool, action: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from audit_log where action = $1")
+        .bind(action)
+        .fetch_one(pool)
+        .await
+        .expect("audit count")
+}
+
+/// The HTML of `path` as `client` sees it.
+pub async fn page_html(client: &reqwest::Client, app: &TestApp, path: &str) -> String {
+    client
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html")
+}
+
+/// The status `client` gets for `url`.
+pub async fn status_of(client: &reqwest::Client, url: String) -> u16 {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}

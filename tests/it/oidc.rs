@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
 use crate::helpers::{TestApp, cookie_client, demo_dataset, repo_path, seed_demo, spawn_app_on};
+use crate::helpers::{audit_count, status_of};
 
 pub const CLIENT_ID: &str = "terrane";
 pub const CLIENT_SECRET: &str = "s3cret-for-tests";
@@ -113,16 +114,6 @@ async fn start_sign_in(client: &reqwest::Client, app: &TestApp, email: &str) -> 
     .await
 }
 
-async fn status(client: &reqwest::Client, url: String) -> u16 {
-    client
-        .get(url)
-        .send()
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
-}
-
 #[sqlx::test]
 async fn a_seeded_rep_signs_in_with_the_provider_and_sees_only_their_accounts(pool: PgPool) {
     seed_demo(&pool).await;
@@ -183,9 +174,9 @@ async fn an_unknown_person_signs_in_but_waits_for_access(pool: PgPool) {
     let client = cookie_client();
 
     let callback = start_sign_in(&client, &app, "stranger@example.com").await;
-    assert_eq!(status(&client, callback).await, 303);
+    assert_eq!(status_of(&client, callback).await, 303);
 
-    assert_eq!(status(&client, app.url("/api/accounts")).await, 403);
+    assert_eq!(status_of(&client, app.url("/api/accounts")).await, 403);
     let role: Option<String> =
         sqlx::query_scalar("select role::text from users where email = 'stranger@example.com'")
             .fetch_one(&pool)
@@ -210,12 +201,8 @@ async fn an_unverified_email_is_refused_and_no_session_is_created(pool: PgPool) 
             .expect("html")
             .contains("did not confirm your email")
     );
-    assert_eq!(status(&client, app.url("/api/accounts")).await, 401);
-    let sign_ins: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where action = 'auth.sign_in'")
-            .fetch_one(&pool)
-            .await
-            .expect("n");
+    assert_eq!(status_of(&client, app.url("/api/accounts")).await, 401);
+    let sign_ins = audit_count(&pool, "auth.sign_in").await;
     assert_eq!(sign_ins, 0);
 }
 
@@ -243,22 +230,22 @@ async fn a_tampered_state_or_issuer_is_refused_and_the_response_is_then_spent(po
         url.query_pairs_mut().clear().extend_pairs(pairs);
 
         assert_eq!(
-            status(&client, url.to_string()).await,
+            status_of(&client, url.to_string()).await,
             400,
             "tampered {tamper}"
         );
         assert_eq!(
-            status(&client, app.url("/api/accounts")).await,
+            status_of(&client, app.url("/api/accounts")).await,
             401,
             "tampered {tamper}: no session"
         );
         // The pending sign-in was consumed: the untouched response no longer works either.
         assert_eq!(
-            status(&client, callback).await,
+            status_of(&client, callback).await,
             400,
             "after a tampered {tamper}"
         );
-        assert_eq!(status(&client, app.url("/api/accounts")).await, 401);
+        assert_eq!(status_of(&client, app.url("/api/accounts")).await, 401);
     }
 }
 
@@ -276,14 +263,14 @@ async fn a_callback_replayed_in_another_browser_is_refused(pool: PgPool) {
         .send()
         .await
         .expect("login page");
-    assert_eq!(status(&attacker, callback.clone()).await, 400);
-    assert_eq!(status(&attacker, app.url("/api/accounts")).await, 401);
+    assert_eq!(status_of(&attacker, callback.clone()).await, 400);
+    assert_eq!(status_of(&attacker, app.url("/api/accounts")).await, 401);
 
     // The victim's own browser still completes, once; a second use of the code fails.
-    assert_eq!(status(&victim, callback.clone()).await, 303);
-    assert_eq!(status(&victim, app.url("/api/accounts")).await, 200);
+    assert_eq!(status_of(&victim, callback.clone()).await, 303);
+    assert_eq!(status_of(&victim, app.url("/api/accounts")).await, 200);
     assert_eq!(
-        status(&victim, callback).await,
+        status_of(&victim, callback).await,
         400,
         "a response is good for one sign-in"
     );
@@ -330,5 +317,5 @@ async fn a_provider_that_does_not_know_our_redirect_uri_signs_nobody_in(pool: Pg
         at_provider.headers().get(LOCATION).is_none(),
         "and does not redirect anywhere"
     );
-    assert_eq!(status(&client, app.url("/api/accounts")).await, 401);
+    assert_eq!(status_of(&client, app.url("/api/accounts")).await, 401);
 }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::helpers::audit_count;
 use crate::helpers::{cookie_client, demo_dataset, seed_demo, spawn_app_on};
 use crate::oidc::{CLIENT_ID, CLIENT_SECRET, Provider, walk_to_callback};
 
@@ -256,10 +257,6 @@ async fn id_tokens_with_a_wrong_issuer_audience_expiry_nonce_algorithm_or_key_ar
             "{tamper:?}: session only for a good token"
         );
     }
-    let sign_ins: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where action = 'auth.sign_in'")
-            .fetch_one(&pool)
-            .await
-            .expect("n");
+    let sign_ins = audit_count(&pool, "auth.sign_in").await;
     assert_eq!(sign_ins, 1, "only the untampered token signed anyone in");
 }

@@ -2,6 +2,7 @@
 
 use sqlx::PgPool;
 
+use crate::helpers::page_html;
 use crate::helpers::{ADMIN, TestApp, cookie_client, csrf_in, demo_dataset, seed_demo, spawn_app};
 
 /// Creates a token through the admin page; returns (token, the page's HTML).
@@ -11,14 +12,7 @@ async fn create_token(
     name: &str,
     scopes: &[&str],
 ) -> (String, String) {
-    let page = admin
-        .get(app.url("/admin/tokens"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let page = page_html(admin, app, "/admin/tokens").await;
     let csrf = csrf_in(&page);
     let mut form = vec![("csrf", csrf.as_str()), ("name", name)];
     form.extend(scopes.iter().map(|s| (*s, "on")));
@@ -63,14 +57,7 @@ async fn a_token_reads_accounts_until_it_is_revoked_and_only_its_hash_is_stored(
         Some(demo_dataset().accounts.len())
     );
     // Never shown again, and not stored in the clear.
-    let listing = admin
-        .get(app.url("/admin/tokens"))
-        .send()
-        .await
-        .expect("list")
-        .text()
-        .await
-        .expect("html");
+    let listing = page_html(&admin, &app, "/admin/tokens").await;
     assert!(listing.contains("BI export") && !listing.contains(&token));
     let in_db: i64 = sqlx::query_scalar(
         "select count(*) from api_tokens where position(convert_to($1, 'UTF8') in token_hash) > 0 or display_prefix = $1",
@@ -146,14 +133,7 @@ async fn only_admins_create_tokens_and_a_scope_is_required(pool: PgPool) {
     seed_demo(&pool).await;
     let app = spawn_app(pool.clone()).await;
     let manager = app.client_as("manager.a@example.com").await;
-    let html = manager
-        .get(app.url("/"))
-        .send()
-        .await
-        .expect("map")
-        .text()
-        .await
-        .expect("html");
+    let html = page_html(&manager, &app, "/").await;
     let resp = manager
         .post(app.url("/admin/tokens"))
         .form(&[
@@ -167,14 +147,7 @@ async fn only_admins_create_tokens_and_a_scope_is_required(pool: PgPool) {
     assert_eq!(resp.status(), 403);
 
     let admin = app.client_as(ADMIN).await;
-    let page = admin
-        .get(app.url("/admin/tokens"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let page = page_html(&admin, &app, "/admin/tokens").await;
     let no_scope = admin
         .post(app.url("/admin/tokens"))
         .form(&[("csrf", csrf_in(&page).as_str()), ("name", "nothing")])
