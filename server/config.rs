@@ -130,6 +130,16 @@ impl Config {
                 ),
             ));
         }
+        let oidc = env.oidc()?;
+        // Demo mode is for servers without an identity provider: never both.
+        if demo && oidc.is_some() {
+            return Err(invalid(
+                "TERRANE_DEMO",
+                "1",
+                "demo sign-in is only for servers without an identity provider; unset TERRANE_DEMO \
+                 or the TERRANE_OIDC_* variables",
+            ));
+        }
         let default_public = format!("http://{bind}");
         Ok(Self {
             database_url: env.database_url()?,
@@ -174,7 +184,7 @@ impl Config {
                     1..=10_080,
                 )?,
             ),
-            oidc: env.oidc()?,
+            oidc,
             signin_per_minute: std::num::NonZeroU32::new(env.parse_in_range(
                 "TERRANE_SIGNIN_PER_MINUTE",
                 defaults::SIGNIN_PER_MINUTE,

@@ -287,6 +287,7 @@ async fn a_provider_that_does_not_know_our_redirect_uri_signs_nobody_in(pool: Pg
         listener,
         pool,
         &[
+            ("TERRANE_DEMO", "0"),
             ("TERRANE_PUBLIC_URL", &public),
             ("TERRANE_OIDC_ISSUER", &provider.issuer),
             ("TERRANE_OIDC_CLIENT_ID", CLIENT_ID),
