@@ -114,7 +114,7 @@ fi
 # --- cargo test ----------------------------------------------------------------------------
 if ! skip_requested TERRANE_SKIP_CARGO cargo-test; then
     step "cargo test${cargo_test_args[*]:+ ${cargo_test_args[*]}}"
-    # The CLI tests signal the server with kill(1), which slim Debian images lack.
+    # The scripts stop background processes with kill(1), which slim Debian images lack.
     ensure_command kill procps
     # sqlx::test creates (and drops) one database per test through this connection.
     DATABASE_URL="$PG_ADMIN_URL" TERRANE_TEST_OSRM_URL="$OSRM_URL" \
@@ -124,8 +124,14 @@ fi
 
 # --- browser tests -------------------------------------------------------------------------
 if ! skip_requested TERRANE_SKIP_BROWSER browser; then
-    # A debug build shares its compiled dependencies with cargo test.
-    build_terrane debug
+    # cargo test has just built target/debug/terrane (its CLI tests run it); a separate
+    # `cargo build` would rebuild it with the non-test feature set for nothing.
+    if [[ " ${passed[*]} " == *" cargo-test "* && -x "$CARGO_TARGET_DIR/debug/terrane" ]]; then
+        TERRANE_BIN="$CARGO_TARGET_DIR/debug/terrane"
+        note "binary: $TERRANE_BIN (built by cargo test)"
+    else
+        build_terrane debug
+    fi
     step "browser tests"
     require_node_version
     if [[ -n ${CHROMIUM_PATH:-} ]]; then
