@@ -52,6 +52,13 @@ from (
 analyze accounts;
 SQL
 psql -At -d "$DB" -c "select count(*) from accounts"
+# /api/accounts needs a caller: an API token with accounts:read (stored as its SHA-256).
+TOKEN="trn_$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+psql -q -v ON_ERROR_STOP=1 -d "$DB" -v token="$TOKEN" <<'SQL'
+insert into api_tokens (name, token_hash, display_prefix, scopes)
+values ('benchmark', sha256(convert_to(:'token', 'UTF8')), left(:'token', 10), '{accounts:read}');
+SQL
+AUTH="Authorization: Bearer $TOKEN"
 
 URL="http://127.0.0.1:$PORT/api/accounts?bbox=7.40,43.70,7.50,43.80&limit=10000"
 echo "==> starting terrane serve on 127.0.0.1:$PORT"
@@ -60,13 +67,13 @@ PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
-FEATURES=$(curl -fs "$URL" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["features"]), d["truncated"])')
-BYTES=$(curl -fs "$URL" | wc -c)
+FEATURES=$(curl -fs -H "$AUTH" "$URL" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["features"]), d["truncated"])')
+BYTES=$(curl -fs -H "$AUTH" "$URL" | wc -c)
 echo "features in bbox response: $FEATURES; body $BYTES bytes (uncompressed)"
 echo "==> warm-up 3 s, then wrk -t2 -c$CONNS -d${SECONDS_}s --latency"
-wrk -t2 -c"$CONNS" -d3s "$URL" >/dev/null
-wrk -t2 -c"$CONNS" -d"${SECONDS_}s" --latency "$URL"
+wrk -t2 -c"$CONNS" -d3s -H "$AUTH" "$URL" >/dev/null
+wrk -t2 -c"$CONNS" -d"${SECONDS_}s" --latency -H "$AUTH" "$URL"
 for c in 1 2 4; do
     echo "==> $c concurrent client(s) (wrk -t1 -c$c)"
-    wrk -t1 -c"$c" -d"${SECONDS_}s" --latency "$URL"
+    wrk -t1 -c"$c" -d"${SECONDS_}s" --latency -H "$AUTH" "$URL"
 done

@@ -133,15 +133,24 @@ pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<ApiClient>,
     if !presented.starts_with(TOKEN_PREFIX) || presented.len() > 200 {
         return Ok(None);
     }
-    let row: Option<(Uuid, Vec<String>)> = sqlx::query_as(
-        "update api_tokens set last_used_at = now()
-         where token_hash = $1 and revoked_at is null
-         returning id, scopes",
+    let row: Option<(Uuid, Vec<String>, bool)> = sqlx::query_as(
+        "select id, scopes, coalesce(last_used_at < now() - interval '1 minute', true)
+         from api_tokens where token_hash = $1 and revoked_at is null",
     )
     .bind(hash(presented))
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(token_id, scopes)| ApiClient {
+    let Some((token_id, scopes, stale)) = row else {
+        return Ok(None);
+    };
+    // Record use at most once a minute per token, not one write per API call.
+    if stale {
+        sqlx::query("update api_tokens set last_used_at = now() where id = $1")
+            .bind(token_id)
+            .execute(pool)
+            .await?;
+    }
+    Ok(Some(ApiClient {
         token_id,
         scopes: scopes.iter().filter_map(|s| TokenScope::parse(s)).collect(),
     }))
