@@ -14,6 +14,9 @@ pub enum AppError {
     /// The request's input is malformed; `code` is a stable machine-readable tag.
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// Authenticated but not allowed, or a failed CSRF check; `code` is a stable tag.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("not found")]
     NotFound,
     /// A dependency (database, OSRM) is down; clients may retry.
@@ -33,9 +36,17 @@ impl AppError {
         }
     }
 
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(e) if is_connection_error(e) => StatusCode::SERVICE_UNAVAILABLE,
@@ -45,7 +56,7 @@ impl AppError {
 
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::Forbidden { code, .. } => code,
             Self::NotFound => "not_found",
             Self::Unavailable(_) => "unavailable",
             Self::Database(e) if is_connection_error(e) => "unavailable",
@@ -63,6 +74,29 @@ pub fn is_connection_error(e: &sqlx::Error) -> bool {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
     )
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("session store"))
+    }
+}
+
+impl From<crate::auth::AuthError> for AppError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        match e {
+            AuthError::Database(e) => Self::Database(e),
+            AuthError::UnknownUser => Self::bad_request("unknown_user", "no such user"),
+            AuthError::Session(e) => e.into(),
+        }
+    }
+}
+
+/// The JSON error envelope every API error uses: `{"error":{"code","message"}}`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "error": { "code": code, "message": message } });
+    (status, Json(body)).into_response()
 }
 
 impl From<SpatialError> for AppError {
@@ -88,7 +122,6 @@ impl IntoResponse for AppError {
         } else {
             self.to_string()
         };
-        let body = json!({ "error": { "code": code, "message": message } });
-        (status, Json(body)).into_response()
+        error_response(status, code, &message)
     }
 }

@@ -1,8 +1,9 @@
 //! CSRF tokens bound to the browser session (synchronizer pattern): forms carry the token in a
 //! hidden field, cookie-authenticated API calls in the `x-csrf-token` header.
 
-use rand::Rng;
 use tower_sessions::Session;
+
+use super::secret;
 
 const CSRF_KEY: &str = "csrf";
 
@@ -11,8 +12,7 @@ pub async fn token(session: &Session) -> Result<String, tower_sessions::session:
     if let Some(t) = session.get::<String>(CSRF_KEY).await? {
         return Ok(t);
     }
-    let bytes: [u8; 32] = rand::rng().random();
-    let t: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let t = secret::random_hex();
     session.insert(CSRF_KEY, &t).await?;
     Ok(t)
 }

@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use rand::Rng;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use super::secret;
 use crate::audit::{self, AuditEvent};
 
 pub const DEVICE_TOKEN_PREFIX: &str = "trd_";
@@ -45,28 +44,19 @@ impl Revocations {
     }
 }
 
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
 /// Issues a new device token for `user_id`; returns it and its expiry.
 pub async fn issue(
     pool: &PgPool,
     user_id: Uuid,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), sqlx::Error> {
-    let bytes: [u8; 32] = rand::rng().random();
-    let token = format!(
-        "{DEVICE_TOKEN_PREFIX}{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    let ttl_s = i64::try_from(DEVICE_TOKEN_TTL.as_secs()).unwrap_or(900);
+    let token = format!("{DEVICE_TOKEN_PREFIX}{}", secret::random_hex());
     let expires_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
         "insert into device_tokens (user_id, token_hash, expires_at)
          values ($1, $2, now() + make_interval(secs => $3)) returning expires_at",
     )
     .bind(user_id)
-    .bind(hash(&token))
-    .bind(ttl_s as f64)
+    .bind(secret::sha256(&token))
+    .bind(DEVICE_TOKEN_TTL.as_secs_f64())
     .fetch_one(pool)
     .await?;
     Ok((token, expires_at))
@@ -81,7 +71,7 @@ pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<Device>, sq
         "select d.id, d.user_id, d.expires_at from device_tokens d join users u on u.id = d.user_id
          where d.token_hash = $1 and d.revoked_at is null and d.expires_at > now() and not u.disabled",
     )
-    .bind(hash(presented))
+    .bind(secret::sha256(presented))
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|(token_id, user_id, expires_at)| Device {

@@ -5,6 +5,7 @@ pub mod db;
 pub mod devices;
 pub mod oidc;
 pub mod ratelimit;
+pub mod secret;
 pub mod tokens;
 
 use std::time::Duration;
@@ -32,6 +33,17 @@ pub enum Role {
     Manager,
     /// Sees their own accounts, route and alerts.
     Rep,
+}
+
+impl Role {
+    /// The name used in the database, pages and JSON (`admin`, `manager`, `rep`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Rep => "rep",
+        }
+    }
 }
 
 /// A person who can sign in.

@@ -1,10 +1,9 @@
 //! API tokens for machine clients: created by admins, shown once, stored hashed, scoped, revocable.
 
-use rand::Rng;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::secret;
 use crate::audit::{self, AuditEvent};
 
 /// Every token starts with this, so leaked tokens are easy to recognise (and to scan for).
@@ -59,10 +58,6 @@ impl ApiClient {
     }
 }
 
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
 /// Creates a token and returns it in full: the only time it is ever visible.
 pub async fn create(
     pool: &PgPool,
@@ -70,9 +65,7 @@ pub async fn create(
     name: &str,
     scopes: &[TokenScope],
 ) -> Result<(Uuid, String), sqlx::Error> {
-    let bytes: [u8; 32] = rand::rng().random();
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let token = format!("{TOKEN_PREFIX}{secret}");
+    let token = format!("{TOKEN_PREFIX}{}", secret::random_hex());
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
     let mut tx = pool.begin().await?;
     let id: Uuid = sqlx::query_scalar(
@@ -80,7 +73,7 @@ pub async fn create(
          values ($1, $2, $3, $4, $5) returning id",
     )
     .bind(name)
-    .bind(hash(&token))
+    .bind(secret::sha256(&token))
     .bind(&token[..TOKEN_PREFIX.len() + 6])
     .bind(&scope_names)
     .bind(actor)
@@ -137,7 +130,7 @@ pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<ApiClient>,
         "select id, scopes, coalesce(last_used_at < now() - interval '1 minute', true)
          from api_tokens where token_hash = $1 and revoked_at is null",
     )
-    .bind(hash(presented))
+    .bind(secret::sha256(presented))
     .fetch_optional(pool)
     .await?;
     let Some((token_id, scopes, stale)) = row else {

@@ -58,7 +58,7 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
 
     // Columns as parallel arrays: one round trip for the whole file.
     let n = ds.accounts.len();
-    let mut cols = AccountColumns::with_capacity(n);
+    let mut cols = AccountColumns::default();
     for a in &ds.accounts {
         let p = LonLat::new(a.lon, a.lat)
             .with_context(|| format!("account {} coordinates", a.crm_id))?;
@@ -182,14 +182,6 @@ struct AccountColumns {
     priority: Vec<i16>,
     owner: Vec<String>,
     synthetic: Vec<bool>,
-}
-
-impl AccountColumns {
-    fn with_capacity(n: usize) -> Self {
-        let mut c = Self::default();
-        c.crm_id.reserve(n);
-        c
-    }
 }
 
 /// Returns `Some(true)` when inserted, `Some(false)` when changed, `None` when unchanged.

@@ -14,8 +14,8 @@ use tower_sessions::Session;
 use crate::app::AppState;
 use crate::audit::{self, AuditEntry};
 use crate::auth::{self, Role, User, csrf};
-use crate::error::AppError;
-use crate::web::guard::AdminUser;
+use crate::error::{AppError, error_response};
+use crate::web::guard::{self, AdminUser};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
@@ -35,10 +35,7 @@ pub struct DemoChoice {
 
 impl From<User> for DemoChoice {
     fn from(u: User) -> Self {
-        let role = u
-            .role
-            .map(|r| format!("{r:?}").to_lowercase())
-            .unwrap_or_default();
+        let role = u.role.map(|r| r.as_str().to_owned()).unwrap_or_default();
         Self {
             email: u.email,
             name: u.name,
@@ -64,7 +61,7 @@ pub async fn login_page(
         title: "Sign in".into(),
         demo: state.config.demo,
         oidc: state.oidc.is_some(),
-        csrf: csrf::token(&session).await.map_err(session_error)?,
+        csrf: csrf::token(&session).await?,
         users,
     })
 }
@@ -132,9 +129,7 @@ pub async fn oidc_callback(
         Ok(id) => id,
         Err(e) => return Ok(sign_in_failed(StatusCode::FORBIDDEN, e)),
     };
-    auth::sign_in(&state.db, &session, user_id, "oidc")
-        .await
-        .map_err(auth_error)?;
+    auth::sign_in(&state.db, &session, user_id, "oidc").await?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -157,23 +152,16 @@ pub async fn demo_sign_in(
     if let Err(wait) = state.signin_limiter.check(peer.ip()) {
         return Ok(too_many_attempts(wait));
     }
-    if !csrf::verify(&session, &form.csrf)
-        .await
-        .map_err(session_error)?
-    {
-        return Ok(csrf_refused());
-    }
+    guard::csrf_form(&session, &form.csrf).await?;
     let Some(user) = auth::db::user_by_email(&state.db, &form.email).await? else {
         return Err(AppError::bad_request("unknown_user", "no such demo user"));
     };
-    auth::sign_in(&state.db, &session, user.id, "demo")
-        .await
-        .map_err(auth_error)?;
+    auth::sign_in(&state.db, &session, user.id, "demo").await?;
     Ok(Redirect::to("/").into_response())
 }
 
 #[derive(Deserialize)]
-pub struct CsrfOnly {
+pub struct CsrfForm {
     csrf: String,
 }
 
@@ -181,21 +169,13 @@ pub struct CsrfOnly {
 pub async fn sign_out(
     State(state): State<AppState>,
     session: Session,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
-    if !csrf::verify(&session, &form.csrf)
-        .await
-        .map_err(session_error)?
+    guard::csrf_form(&session, &form.csrf).await?;
+    if let Some(user) =
+        auth::current_user(&state.db, &session, state.config.session_max_age).await?
     {
-        return Ok(csrf_refused());
-    }
-    if let Some(user) = auth::current_user(&state.db, &session, state.config.session_max_age)
-        .await
-        .map_err(auth_error)?
-    {
-        auth::sign_out(&state.db, &session, &user)
-            .await
-            .map_err(auth_error)?;
+        auth::sign_out(&state.db, &session, &user).await?;
     }
     Ok(Redirect::to("/login").into_response())
 }
@@ -235,7 +215,7 @@ pub async fn users_page(
 ) -> Result<UsersPage, AppError> {
     Ok(UsersPage {
         title: "Users and roles".into(),
-        csrf: csrf::token(&session).await.map_err(session_error)?,
+        csrf: csrf::token(&session).await?,
         users: auth::db::all_users(&state.db).await?,
         reps: auth::db::all_reps(&state.db).await?,
     })
@@ -259,12 +239,7 @@ pub async fn change_role(
     Path(target): Path<uuid::Uuid>,
     Form(form): Form<RoleForm>,
 ) -> Result<Response, AppError> {
-    if !csrf::verify(&session, &form.csrf)
-        .await
-        .map_err(session_error)?
-    {
-        return Ok(csrf_refused());
-    }
+    guard::csrf_form(&session, &form.csrf).await?;
     let role = match form.role.as_str() {
         "" => None,
         "admin" => Some(Role::Admin),
@@ -309,7 +284,7 @@ async fn tokens_page_with(
 ) -> Result<TokensPage, AppError> {
     Ok(TokensPage {
         title: "API tokens".into(),
-        csrf: csrf::token(session).await.map_err(session_error)?,
+        csrf: csrf::token(session).await?,
         tokens: auth::tokens::list(&state.db).await?,
         created,
         scopes: auth::tokens::TokenScope::ALL
@@ -344,12 +319,7 @@ pub async fn create_token(
     session: Session,
     Form(form): Form<NewToken>,
 ) -> Result<Response, AppError> {
-    if !csrf::verify(&session, &form.csrf)
-        .await
-        .map_err(session_error)?
-    {
-        return Ok(csrf_refused());
-    }
+    guard::csrf_form(&session, &form.csrf).await?;
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::bad_request(
@@ -378,11 +348,6 @@ pub async fn create_token(
     Ok(page)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 /// `POST /admin/tokens/{id}/revoke`.
 pub async fn revoke_token(
     AdminUser(admin): AdminUser,
@@ -391,12 +356,7 @@ pub async fn revoke_token(
     Path(id): Path<uuid::Uuid>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
-    if !csrf::verify(&session, &form.csrf)
-        .await
-        .map_err(session_error)?
-    {
-        return Ok(csrf_refused());
-    }
+    guard::csrf_form(&session, &form.csrf).await?;
     if auth::tokens::revoke(&state.db, admin.id, id).await? {
         Ok(Redirect::to("/admin/tokens").into_response())
     } else {
@@ -407,26 +367,12 @@ pub async fn revoke_token(
 /// 429 with `Retry-After` in whole seconds (rounded up).
 fn too_many_attempts(wait: std::time::Duration) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let body = serde_json::json!({ "error": { "code": "rate_limited", "message": "too many sign-in attempts; try again later" } });
-    let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let mut resp = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many sign-in attempts; try again later",
+    );
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     resp
-}
-
-fn csrf_refused() -> Response {
-    let body = serde_json::json!({ "error": { "code": "csrf", "message": "the form expired; reload the page and try again" } });
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
-}
-
-fn session_error(e: tower_sessions::session::Error) -> AppError {
-    AppError::Internal(anyhow::Error::new(e).context("session store"))
-}
-
-fn auth_error(e: auth::AuthError) -> AppError {
-    match e {
-        auth::AuthError::Database(e) => AppError::Database(e),
-        auth::AuthError::UnknownUser => AppError::bad_request("unknown_user", "no such user"),
-        other => AppError::Internal(anyhow::Error::new(other)),
-    }
 }

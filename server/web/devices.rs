@@ -14,31 +14,15 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::Role;
 use crate::auth::devices::{self, Device};
-use crate::auth::{Role, csrf};
-use crate::error::AppError;
-use crate::web::guard::SignedIn;
+use crate::error::{AppError, error_response};
+use crate::web::guard::{self, SignedIn};
 
 /// Close code when the device token was revoked (application range 4000-4999).
 pub const CLOSE_REVOKED: u16 = 4001;
 /// Close code when the device token expired; the device renews it and reconnects.
 pub const CLOSE_EXPIRED: u16 = 4002;
-
-/// Cookie-authenticated API calls that change state carry the session's CSRF token in `x-csrf-token`.
-async fn csrf_header_ok(session: &Session, headers: &HeaderMap) -> Result<bool, AppError> {
-    let presented = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    csrf::verify(session, presented)
-        .await
-        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("session store")))
-}
-
-fn csrf_refused() -> Response {
-    let body = serde_json::json!({ "error": { "code": "csrf", "message": "missing or wrong x-csrf-token header" } });
-    (StatusCode::FORBIDDEN, Json(body)).into_response()
-}
 
 /// `POST /api/device-token`: a rep's device gets (or renews) a 15-minute token.
 pub async fn issue(
@@ -47,12 +31,12 @@ pub async fn issue(
     session: Session,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if !csrf_header_ok(&session, &headers).await? {
-        return Ok(csrf_refused());
-    }
+    guard::csrf_header(&session, &headers).await?;
     if user.role != Some(Role::Rep) {
-        let body = serde_json::json!({ "error": { "code": "forbidden", "message": "only reps stream their location" } });
-        return Ok((StatusCode::FORBIDDEN, Json(body)).into_response());
+        return Err(AppError::forbidden(
+            "forbidden",
+            "only reps stream their location",
+        ));
     }
     let (token, expires_at) = devices::issue(&state.db, user.id).await?;
     let body = serde_json::json!({
@@ -75,9 +59,7 @@ pub async fn revoke_mine(
     session: Session,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if !csrf_header_ok(&session, &headers).await? {
-        return Ok(csrf_refused());
-    }
+    guard::csrf_header(&session, &headers).await?;
     let n = devices::revoke_all(&state.db, &state.revocations, user.id, user.id).await?;
     Ok(Json(serde_json::json!({ "revoked": n })).into_response())
 }
@@ -90,19 +72,17 @@ pub async fn socket(
     Query(query): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| query.get("token").map(String::as_str))
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let presented = guard::bearer_token(&headers)
+        .or_else(|| query.get("token").map(|t| t.trim()))
+        .unwrap_or_default();
     // Subscribe before checking, so a revocation racing the handshake is not missed.
     let revoked = state.revocations.subscribe();
-    let Some(device) = devices::verify(&state.db, &presented).await? else {
-        let body = serde_json::json!({ "error": { "code": "unauthenticated", "message": "a valid device token is required" } });
-        return Ok((StatusCode::UNAUTHORIZED, Json(body)).into_response());
+    let Some(device) = devices::verify(&state.db, presented).await? else {
+        return Ok(error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid device token is required",
+        ));
     };
     tracing::info!(user_id = %device.user_id, "device socket opened");
     Ok(upgrade.on_upgrade(move |ws| hold(ws, device, revoked)))

@@ -3,7 +3,6 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Json;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -12,7 +11,7 @@ use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::auth::{self, AuthError, Role, User};
-use crate::error::AppError;
+use crate::error::{AppError, error_response};
 
 /// Any user with a role.
 pub struct SignedIn(pub User);
@@ -43,16 +42,12 @@ struct ForbiddenPage {
 
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
-        let json = |status: StatusCode, code: &str, message: &str| {
-            let body = serde_json::json!({ "error": { "code": code, "message": message } });
-            (status, Json(body)).into_response()
-        };
         match self {
             Denied::Anonymous { api: true } => {
-                json(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
+                error_response(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
             }
             Denied::Anonymous { api: false } => Redirect::to("/login").into_response(),
-            Denied::Waiting { api: true, .. } => json(
+            Denied::Waiting { api: true, .. } => error_response(
                 StatusCode::FORBIDDEN,
                 "waiting_for_access",
                 "an admin has not granted you access yet",
@@ -65,7 +60,7 @@ impl IntoResponse for Denied {
                 },
             )
                 .into_response(),
-            Denied::Forbidden { api: true } => json(
+            Denied::Forbidden { api: true } => error_response(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "your role does not allow this",
@@ -84,10 +79,7 @@ impl IntoResponse for Denied {
 
 impl From<AuthError> for Denied {
     fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Database(e) => Denied::Error(AppError::Database(e)),
-            other => Denied::Error(AppError::Internal(anyhow::Error::new(other))),
-        }
+        Denied::Error(e.into())
     }
 }
 
@@ -145,15 +137,14 @@ impl FromRequestParts<AppState> for AccountsReader {
     type Rejection = Denied;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Denied> {
-        if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-            let presented = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or_default();
-            let client = auth::tokens::verify(&state.db, presented.trim())
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            let presented = bearer_token(&parts.headers).unwrap_or_default();
+            let client = auth::tokens::verify(&state.db, presented)
                 .await
-                .map_err(|e| Denied::Error(AppError::Database(e)))?
+                .map_err(|e| Denied::Error(e.into()))?
                 .ok_or(Denied::Anonymous { api: true })?;
             return if client.may(auth::tokens::TokenScope::AccountsRead) {
                 Ok(AccountsReader(auth::Scope::All))
@@ -164,7 +155,51 @@ impl FromRequestParts<AppState> for AccountsReader {
         let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
         let scope = auth::scope_for(&state.db, &user)
             .await
-            .map_err(|e| Denied::Error(AppError::Database(e)))?;
+            .map_err(|e| Denied::Error(e.into()))?;
         Ok(AccountsReader(scope))
     }
+}
+
+/// Refuses a form post unless its `csrf` field is this session's token.
+pub async fn csrf_form(session: &Session, presented: &str) -> Result<(), AppError> {
+    check_csrf(
+        session,
+        presented,
+        "the form expired; reload the page and try again",
+    )
+    .await
+}
+
+/// Refuses a cookie-authenticated API call unless `x-csrf-token` is this session's token.
+pub async fn csrf_header(
+    session: &Session,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), AppError> {
+    let presented = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    check_csrf(session, presented, "missing or wrong x-csrf-token header").await
+}
+
+async fn check_csrf(
+    session: &Session,
+    presented: &str,
+    message: &'static str,
+) -> Result<(), AppError> {
+    if auth::csrf::verify(session, presented).await? {
+        Ok(())
+    } else {
+        Err(AppError::forbidden("csrf", message))
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header, if there is one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }

@@ -29,9 +29,7 @@ pub async fn index(
     State(state): State<AppState>,
     session: Session,
 ) -> Result<IndexPage, AppError> {
-    let csrf = csrf::token(&session)
-        .await
-        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("session store")))?;
+    let csrf = csrf::token(&session).await?;
     Ok(IndexPage {
         title: "Terrane".to_owned(),
         style_url: state.config.map_style_url.clone(),
@@ -41,10 +39,7 @@ pub async fn index(
         } else {
             user.name.clone()
         },
-        role: user
-            .role
-            .map(|r| format!("{r:?}").to_lowercase())
-            .unwrap_or_default(),
+        role: user.role.map(|r| r.as_str().to_owned()).unwrap_or_default(),
         csrf,
     })
 }
