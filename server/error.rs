@@ -17,6 +17,9 @@ pub enum AppError {
     /// Authenticated but not allowed, or a failed CSRF check; `code` is a stable tag.
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// Input the framework could not parse (form, path or query); status as it chose it.
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
     #[error("not found")]
     NotFound,
     /// A dependency (database, OSRM) is down; clients may retry.
@@ -36,6 +39,13 @@ impl AppError {
         }
     }
 
+    pub fn rejected(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::Rejected {
+            status,
+            message: message.into(),
+        }
+    }
+
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::Forbidden {
             code,
@@ -47,6 +57,7 @@ impl AppError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Rejected { status, .. } => *status,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(e) if is_connection_error(e) => StatusCode::SERVICE_UNAVAILABLE,
@@ -58,6 +69,7 @@ impl AppError {
         match self {
             Self::BadRequest { code, .. } | Self::Forbidden { code, .. } => code,
             Self::NotFound => "not_found",
+            Self::Rejected { .. } => "invalid_request",
             Self::Unavailable(_) => "unavailable",
             Self::Database(e) if is_connection_error(e) => "unavailable",
             Self::Database(_) | Self::Internal(_) => "internal",

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 
 use crate::accounts::{self, AccountFeatures, Limit, MapQuery};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::spatial::BBox;
+use crate::web::extract::Query;
 use crate::web::guard::AccountsReader;
 
 /// `bbox=minLon,minLat,maxLon,maxLat` (optional) and `limit` (1 to 50,000, default 5,000).

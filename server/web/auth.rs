@@ -4,8 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use std::net::SocketAddr;
 
-use axum::Form;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -15,6 +14,7 @@ use crate::app::AppState;
 use crate::audit::{self, AuditEntry};
 use crate::auth::{self, Role, User, csrf};
 use crate::error::{AppError, error_response};
+use crate::web::extract::{Form, Path, Query};
 use crate::web::guard::{self, AdminUser};
 
 #[derive(Template, WebTemplate)]

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use axum::Json;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast;
@@ -17,6 +18,7 @@ use crate::app::AppState;
 use crate::auth::Role;
 use crate::auth::devices::{self, Device};
 use crate::error::{AppError, error_response};
+use crate::web::extract::Query;
 use crate::web::guard::{self, SignedIn};
 
 /// Close code when the device token was revoked (application range 4000-4999).
@@ -70,8 +72,10 @@ pub async fn socket(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
+    // Not a WebSocket handshake: say so in our JSON error body.
+    let upgrade = upgrade.map_err(|r| AppError::rejected(r.status(), r.body_text()))?;
     let presented = guard::bearer_token(&headers)
         .or_else(|| query.get("token").map(|t| t.trim()))
         .unwrap_or_default();

@@ -3,6 +3,7 @@
 mod accounts;
 mod auth;
 mod devices;
+mod extract;
 pub mod guard;
 mod health;
 mod middleware;

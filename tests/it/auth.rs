@@ -677,3 +677,56 @@ async fn sessions_end_at_the_absolute_timeout_and_when_the_user_is_disabled(pool
         "a disabled user's session is flushed"
     );
 }
+
+#[sqlx::test]
+async fn malformed_requests_get_a_json_error_not_plain_text(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool).await;
+    let anon = cookie_client();
+    let html = page_html(&anon, &app, "/login").await;
+    let admin = app.client_as(ADMIN).await;
+    let admin_csrf = csrf_in(&page_html(&admin, &app, "/admin/users").await);
+
+    let cases = [
+        (
+            "form without email",
+            anon.post(app.url("/auth/demo"))
+                .form(&[("csrf", csrf_in(&html).as_str())]),
+            422,
+        ),
+        (
+            "JSON instead of a form",
+            anon.post(app.url("/auth/demo"))
+                .header("content-type", "application/json")
+                .body("{}"),
+            415,
+        ),
+        (
+            "not a user id",
+            admin
+                .post(app.url("/admin/users/not-a-uuid/role"))
+                .form(&[("csrf", admin_csrf.as_str()), ("role", "rep")]),
+            400,
+        ),
+        (
+            "not a WebSocket handshake",
+            anon.get(app.url("/live/ws")),
+            400,
+        ),
+    ];
+    for (what, request, status) in cases {
+        let resp = request.send().await.expect("request");
+        assert_eq!(resp.status().as_u16(), status, "{what}");
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        assert_eq!(body["error"]["code"], "invalid_request", "{what}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+    }
+}
