@@ -12,6 +12,8 @@ use crate::auth::devices::Revocations;
 use crate::auth::oidc::OidcProvider;
 use crate::auth::ratelimit::SignInLimiter;
 use crate::config::Config;
+use crate::crm::clients::CrmClients;
+use crate::crm::ingest::Intake;
 use crate::routing::OsrmClient;
 
 /// Everything a handler may reach, built once at start-up.
@@ -25,6 +27,10 @@ pub struct App {
     pub oidc: Option<OidcProvider>,
     /// Device-token revocations, for open sockets to close on.
     pub revocations: Revocations,
+    /// Webhook intake (verifies and commits to the CRM inbox).
+    pub intake: Intake,
+    /// Reads CRM records through their APIs (worker change notices, reconciliation).
+    pub crm: Arc<CrmClients>,
 }
 
 /// Cheap to clone; extracted with axum's `State`.
@@ -54,7 +60,23 @@ impl AppState {
             .map(|c| OidcProvider::new(c, &config.public_url))
             .transpose()
             .context("building the OpenID Connect client")?;
+        let crm = Arc::new(
+            CrmClients::new(
+                db.clone(),
+                config.crm.secret_key.clone(),
+                config.crm.api_timeout,
+            )
+            .context("building the CRM HTTP client")?,
+        );
+        let intake = Intake {
+            db: db.clone(),
+            key: config.crm.secret_key.clone(),
+            public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        };
         Ok(Self(Arc::new(App {
+            intake,
+            crm,
             revocations: Revocations::default(),
             oidc,
             signin_limiter,

@@ -20,6 +20,9 @@ pub mod defaults {
     pub const SESSION_IDLE_MIN: u64 = 480;
     pub const SESSION_MAX_HOURS: u64 = 12;
     pub const SIGNIN_PER_MINUTE: u32 = 10;
+    pub const SYNC_WORKERS: usize = 2;
+    pub const RECONCILE_AT: &str = "02:30";
+    pub const CRM_TIMEOUT_S: u64 = 30;
 }
 
 /// A configuration problem; the message always names the variable.
@@ -77,6 +80,24 @@ pub struct Config {
     pub signin_per_minute: std::num::NonZeroU32,
     /// The company's OpenID Connect provider, when configured.
     pub oidc: Option<OidcConfig>,
+    /// CRM sync settings.
+    pub crm: CrmConfig,
+}
+
+/// CRM sync: the key sealing connection secrets, inbox workers, the nightly reconciliation.
+#[derive(Debug, Clone)]
+pub struct CrmConfig {
+    /// Seals connection secrets and OAuth2 tokens (`TERRANE_SECRET_KEY`, 32 bytes base64).
+    /// Without it connections cannot be created or used; webhooks are refused with 503.
+    pub secret_key: Option<crate::crm::crypto::SecretKey>,
+    /// Inbox worker tasks in this process (`TERRANE_SYNC_WORKERS`; 0 = none, for instances
+    /// that only accept webhooks).
+    pub workers: usize,
+    /// Time of day (UTC) of the nightly reconciliation (`TERRANE_RECONCILE_AT`, `HH:MM`, or
+    /// `off`).
+    pub reconcile_at: Option<chrono::NaiveTime>,
+    /// Timeout of each call to a CRM's API (`TERRANE_CRM_TIMEOUT_S`).
+    pub api_timeout: Duration,
 }
 
 /// OpenID Connect client settings; the redirect URI is `TERRANE_PUBLIC_URL` + `/auth/callback`.
@@ -198,6 +219,7 @@ impl Config {
                     1..=720,
                 )?,
             ),
+            crm: env.crm()?,
         })
     }
 }
@@ -349,6 +371,40 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
     }
 
+    fn crm(&self) -> Result<CrmConfig, ConfigError> {
+        let secret_key = self
+            .optional("TERRANE_SECRET_KEY")
+            .map(|raw| {
+                crate::crm::crypto::SecretKey::from_base64(&raw).map_err(|e| ConfigError::Invalid {
+                    var: "TERRANE_SECRET_KEY",
+                    // Never echo a key.
+                    value: "<hidden>".into(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
+        let at = self.string("TERRANE_RECONCILE_AT", defaults::RECONCILE_AT);
+        let reconcile_at = if at.eq_ignore_ascii_case("off") {
+            None
+        } else {
+            Some(
+                chrono::NaiveTime::parse_from_str(&at, "%H:%M").map_err(|_| {
+                    invalid("TERRANE_RECONCILE_AT", &at, "expected HH:MM (UTC) or off")
+                })?,
+            )
+        };
+        Ok(CrmConfig {
+            secret_key,
+            workers: self.parse_in_range("TERRANE_SYNC_WORKERS", defaults::SYNC_WORKERS, 0..=64)?,
+            reconcile_at,
+            api_timeout: Duration::from_secs(self.parse_in_range(
+                "TERRANE_CRM_TIMEOUT_S",
+                defaults::CRM_TIMEOUT_S,
+                1..=600,
+            )?),
+        })
+    }
+
     fn database_url(&self) -> Result<String, ConfigError> {
         let raw = self.string("DATABASE_URL", defaults::DATABASE_URL);
         match raw.parse::<sqlx::postgres::PgConnectOptions>() {
@@ -391,6 +447,40 @@ mod tests {
         assert_eq!(cfg.database_url, defaults::DATABASE_URL);
         assert_eq!(cfg.log.format, LogFormat::Pretty);
         assert_eq!(cfg.map_style_url, None);
+    }
+
+    #[test]
+    fn crm_settings_parse_and_name_the_variable_when_wrong() {
+        let cfg = config_with(&[]).expect("defaults are valid");
+        assert!(cfg.crm.secret_key.is_none());
+        assert_eq!(cfg.crm.workers, 2);
+        assert_eq!(
+            cfg.crm.reconcile_at,
+            chrono::NaiveTime::from_hms_opt(2, 30, 0)
+        );
+        let key = crate::crm::crypto::SecretKey::generate_base64();
+        let cfg = config_with(&[
+            ("TERRANE_SECRET_KEY", &key),
+            ("TERRANE_RECONCILE_AT", "off"),
+            ("TERRANE_SYNC_WORKERS", "0"),
+        ])
+        .expect("valid");
+        assert!(cfg.crm.secret_key.is_some());
+        assert_eq!(cfg.crm.reconcile_at, None);
+        assert_eq!(cfg.crm.workers, 0);
+        assert_eq!(
+            error_var(&[("TERRANE_SECRET_KEY", "c2hvcnQ=")]),
+            "TERRANE_SECRET_KEY"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_RECONCILE_AT", "25:00")]),
+            "TERRANE_RECONCILE_AT"
+        );
+        let err = config_with(&[("TERRANE_SECRET_KEY", "not-a-key")]).map(|_| ());
+        assert!(
+            !format!("{err:?}").contains("not-a-key"),
+            "the key is never echoed"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod crm;
 pub mod db;
 pub mod error;
 pub mod routing;

@@ -7,9 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+mod cli;
+
 use terrane::app::AppState;
 use terrane::config::{self, Config, LogConfig};
-use terrane::{db, seed, telemetry, web};
+use terrane::{crm, db, seed, telemetry, web};
 
 /// Territory intelligence for field sales. Configuration comes from environment variables
 /// (see .env.example); a bad value stops the command with a message naming the variable.
@@ -37,6 +39,125 @@ enum Command {
         #[command(subcommand)]
         command: SeedDataCommand,
     },
+    /// Add, edit, disable and list CRM connections (secrets need TERRANE_SECRET_KEY).
+    Connection {
+        #[command(subcommand)]
+        command: ConnectionCommand,
+    },
+    /// Compare local accounts with the CRM's API and repair drift (all connections with an
+    /// API, or one).
+    Reconcile {
+        /// Name of the connection to reconcile.
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Print a fresh random TERRANE_SECRET_KEY.
+    SecretKey,
+    /// Import accounts (or reps) from CSV; see docs/csv.md for the columns.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// Export accounts (or reps) as CSV to stdout or a file.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Accounts, idempotent on (source, crm_id).
+    Accounts {
+        file: PathBuf,
+        /// `crm_source` for rows without a `source` column.
+        #[arg(long, default_value = "csv")]
+        source: String,
+        /// Validate and report without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Reps, idempotent on email.
+    Reps {
+        file: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    Accounts {
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    Reps {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Connection settings shared by `add` and `edit`. Secrets can come from the environment
+/// (the variable names in brackets) to keep them out of shell history.
+#[derive(Debug, clap::Args)]
+struct ConnectionArgs {
+    /// Unique name: lower-case letters, digits and '-'. Also the accounts' source and the
+    /// Standard Webhooks URL segment.
+    #[arg(long)]
+    name: String,
+    /// The CRM's API base URL (HubSpot: https://api.hubapi.com; Salesforce: the login or
+    /// My Domain URL).
+    #[arg(long)]
+    api_base_url: Option<String>,
+    /// Salesforce organization id (15 or 18 characters).
+    #[arg(long)]
+    org_id: Option<String>,
+    /// A webhook signing secret to add (HubSpot: the app's client secret; Standard
+    /// Webhooks: whsec_...).
+    #[arg(
+        long,
+        env = "TERRANE_CONNECTION_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    webhook_secret: Option<String>,
+    #[arg(long, env = "TERRANE_CONNECTION_CLIENT_ID", hide_env_values = true)]
+    client_id: Option<String>,
+    #[arg(long, env = "TERRANE_CONNECTION_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    #[arg(long, env = "TERRANE_CONNECTION_REFRESH_TOKEN", hide_env_values = true)]
+    refresh_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectionCommand {
+    /// List connections (never their secrets).
+    List,
+    /// Add a connection.
+    Add {
+        /// hubspot, salesforce or standard.
+        #[arg(long)]
+        kind: String,
+        #[command(flatten)]
+        args: ConnectionArgs,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Change a connection; unset options keep their value.
+    Edit {
+        #[command(flatten)]
+        args: ConnectionArgs,
+        /// Retire the webhook secret with this fingerprint (see `list`).
+        #[arg(long)]
+        retire_secret: Vec<String>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Stop accepting webhooks and reconciling for a connection.
+    Disable { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +229,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }),
+        Command::SecretKey => {
+            println!("{}", crm::crypto::SecretKey::generate_base64());
+            Ok(())
+        }
+        Command::Connection { command } => runtime.block_on(cli::crm::connection(command)),
+        Command::Reconcile { connection } => runtime.block_on(cli::crm::reconcile(connection)),
+        Command::Import { what } => runtime.block_on(cli::crm::import(what)),
+        Command::Export { what } => runtime.block_on(cli::crm::export(what)),
         Command::SeedData {
             command: SeedDataCommand::Build { pbf, out },
         } => {
@@ -136,6 +265,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState::new(config, pool)?;
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, demo = state.config.demo, "listening");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let background = cli::crm::spawn_background(&state, &stop_rx);
     // Expired sessions are deleted hourly (reads already ignore them).
     let sweeper = tokio::spawn({
         use tower_sessions::ExpiredDeletion;
@@ -143,6 +274,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let served = web::serve(listener, state, shutdown_signal()).await;
     sweeper.abort();
+    // Workers finish the batch in hand (its transaction commits or rolls back whole).
+    let _ = stop_tx.send(true);
+    for task in background {
+        let _ = task.await;
+    }
     served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())

@@ -320,7 +320,10 @@ pub struct Callback {
 }
 
 /// Sends an oauth2 request with our reqwest client (oauth2's built-in one is an older reqwest).
-async fn forward(http: &reqwest::Client, req: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
+pub(crate) async fn forward(
+    http: &reqwest::Client,
+    req: HttpRequest,
+) -> Result<HttpResponse, reqwest::Error> {
     let (parts, body) = req.into_parts();
     let resp = http
         .request(parts.method, parts.uri.to_string())

@@ -16,7 +16,9 @@ use self::crm::{DEMO_SEED, REPS, Stream, WORK_END, WORK_START};
 use self::gazetteer::{Gazetteer, non_empty};
 use self::geometry::{LineIndex, LocalFrame, Region, Xy, ring_area_m2, ring_centroid};
 use self::osm::{Extract, Tags};
-use super::dataset::{DEMO_CRM_SOURCE, DemoAccount, DemoAddress, DemoDataset, DemoRep};
+use super::dataset::{
+    DEMO_HUBSPOT_SOURCE, DEMO_SALESFORCE_SOURCE, DemoAccount, DemoAddress, DemoDataset, DemoRep,
+};
 use crate::spatial::LonLat;
 
 /// Accounts in the dataset: every real business, topped up with synthetic prospects.
@@ -155,13 +157,6 @@ enum OsmObject {
 }
 
 impl OsmObject {
-    fn crm_id(self) -> String {
-        match self {
-            OsmObject::Node(id) => format!("osm-node-{id}"),
-            OsmObject::Way(id) => format!("osm-way-{id}"),
-        }
-    }
-
     fn osm_ref(self) -> String {
         match self {
             OsmObject::Node(id) => format!("node/{id}"),
@@ -170,9 +165,8 @@ impl OsmObject {
     }
 }
 
-/// An account before tiers, values and owners are drawn.
+/// An account before ids, tiers, values and owners are drawn.
 struct Site {
-    crm_id: String,
     name: String,
     industry: String,
     synthetic: bool,
@@ -201,11 +195,23 @@ fn build_from_extract(extract: &Extract, derived_from: String) -> anyhow::Result
     let rep_xy: Vec<Xy> = reps.iter().map(|(_, at)| frame.project(*at)).collect();
 
     let mut accounts = Vec::with_capacity(sites.len());
+    let (mut hubspot_n, mut salesforce_n) = (0, 0);
     for ((site, tier), xy) in sites.into_iter().zip(tiers).zip(site_xy) {
         let terms = crm::draw_terms(tier, &mut terms_rng);
         let owner = crm::nearest_index(&rep_xy, xy).context("no reps to own accounts")?;
+        let (crm_source, crm_id) = if site.synthetic {
+            salesforce_n += 1;
+            (
+                DEMO_SALESFORCE_SOURCE,
+                crm::salesforce_account_id(salesforce_n),
+            )
+        } else {
+            hubspot_n += 1;
+            (DEMO_HUBSPOT_SOURCE, crm::hubspot_company_id(hubspot_n))
+        };
         accounts.push(DemoAccount {
-            crm_id: site.crm_id,
+            crm_source: crm_source.to_owned(),
+            crm_id,
             name: site.name,
             industry: site.industry,
             synthetic: site.synthetic,
@@ -222,7 +228,6 @@ fn build_from_extract(extract: &Extract, derived_from: String) -> anyhow::Result
     }
 
     let dataset = DemoDataset {
-        crm_source: DEMO_CRM_SOURCE.to_owned(),
         derived_from,
         attribution: OSM_ATTRIBUTION.to_owned(),
         seed: DEMO_SEED,
@@ -271,7 +276,6 @@ fn real_businesses(extract: &Extract, gazetteer: &Gazetteer) -> anyhow::Result<V
             .address(at, tags)
             .with_context(|| format!("addressing {}", object.osm_ref()))?;
         sites.push(Site {
-            crm_id: object.crm_id(),
             name: name.to_owned(),
             industry,
             synthetic: false,
@@ -340,7 +344,7 @@ fn prospects(
 
     let mut taken: BTreeSet<String> = businesses.iter().map(|b| b.name.clone()).collect();
     let mut sites = Vec::with_capacity(needed);
-    for (n, (way_id, at, tags)) in picked.into_iter().enumerate() {
+    for (way_id, at, tags) in picked {
         let object = OsmObject::Way(way_id);
         let address = gazetteer
             .address(at, tags)
@@ -350,7 +354,6 @@ fn prospects(
             crm::prospect_identity(&address.street, kind, &|name: &str| taken.contains(name));
         taken.insert(name.clone());
         sites.push(Site {
-            crm_id: format!("syn-{:04}", n + 1),
             name,
             industry,
             synthetic: true,
@@ -509,15 +512,14 @@ mod tests {
     }
 
     #[test]
-    fn crm_ids_and_osm_refs_name_the_object_type() {
-        assert_eq!(OsmObject::Node(42).crm_id(), "osm-node-42");
+    fn osm_refs_name_the_object_type() {
+        assert_eq!(OsmObject::Node(42).osm_ref(), "node/42");
         assert_eq!(OsmObject::Way(7).osm_ref(), "way/7");
     }
 
     #[test]
     fn json_ends_with_a_newline_and_reads_back_equal() {
         let ds = DemoDataset {
-            crm_source: DEMO_CRM_SOURCE.to_owned(),
             derived_from: "tiny.osm.pbf".to_owned(),
             attribution: OSM_ATTRIBUTION.to_owned(),
             seed: DEMO_SEED,

@@ -2,14 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where the demo accounts say they come from (`accounts.crm_source`).
-pub const DEMO_CRM_SOURCE: &str = "demo-crm";
+/// The demo's HubSpot-style connection (`accounts.crm_source`): it holds the real OSM
+/// businesses, as companies with HubSpot-style numeric ids.
+pub const DEMO_HUBSPOT_SOURCE: &str = "demo-hubspot";
+/// The demo's Salesforce-style connection: it holds the synthetic prospects, as `Account`
+/// records with 18-character Salesforce ids.
+pub const DEMO_SALESFORCE_SOURCE: &str = "demo-salesforce";
 
 /// The whole demo dataset, as written by `terrane seed-data build` and read by `terrane seed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DemoDataset {
-    /// Always [`DEMO_CRM_SOURCE`].
-    pub crm_source: String,
     /// File name of the OpenStreetMap extract it was derived from.
     pub derived_from: String,
     /// ODbL attribution for the OpenStreetMap facts in this file.
@@ -40,7 +42,11 @@ pub struct DemoRep {
 /// A CRM account: a real OSM business or a synthetic prospect on a real building.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DemoAccount {
-    /// Stable CRM id: `osm-node-<id>` / `osm-way-<id>` for real objects, `syn-<n>` for synthetic ones.
+    /// The connection the account belongs to: [`DEMO_HUBSPOT_SOURCE`] for real businesses,
+    /// [`DEMO_SALESFORCE_SOURCE`] for synthetic prospects.
+    pub crm_source: String,
+    /// The record id in that CRM: a HubSpot company id (digits) or an 18-character
+    /// Salesforce `Account` id. Stable while the extract is unchanged.
     pub crm_id: String,
     pub name: String,
     /// OSM key:value that made it business-like (e.g. `shop:bakery`), or `prospect:<kind>`.

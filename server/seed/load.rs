@@ -62,6 +62,7 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
     for a in &ds.accounts {
         let p = LonLat::new(a.lon, a.lat)
             .with_context(|| format!("account {} coordinates", a.crm_id))?;
+        cols.crm_source.push(a.crm_source.clone());
         cols.crm_id.push(a.crm_id.clone());
         cols.name.push(a.name.clone());
         cols.industry.push(a.industry.clone());
@@ -88,15 +89,15 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
             geocode_source, geocoded_at, h3_cell, tier, annual_value, visits_per_year, priority,
             owner_rep_id, synthetic
         )
-        select $1, t.crm_id, t.name, t.industry, t.house_number, t.street, t.postal_code, t.city,
+        select t.crm_source, t.crm_id, t.name, t.industry, t.house_number, t.street, t.postal_code, t.city,
                t.country_code, st_setsrid(st_makepoint(t.lon, t.lat), 4326), 'ok', 'rooftop', 1.0,
                'seed', now(), t.h3, t.tier::account_tier, t.annual_value, t.visits, t.priority,
                r.id, t.synthetic
-        from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                     $8::text[], $9::text[], $10::float8[], $11::float8[], $12::int8[],
                     $13::text[], $14::float8[], $15::int4[], $16::int2[], $17::text[],
                     $18::bool[])
-             as t(crm_id, name, industry, house_number, street, postal_code, city, country_code,
+             as t(crm_source, crm_id, name, industry, house_number, street, postal_code, city, country_code,
                   lon, lat, h3, tier, annual_value, visits, priority, owner, synthetic)
         left join reps r on r.crm_owner_id = t.owner
         on conflict on constraint accounts_crm_key do update set
@@ -128,7 +129,7 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
         returning (xmax = 0) as inserted
         ",
     )
-    .bind(&ds.crm_source)
+    .bind(&cols.crm_source)
     .bind(&cols.crm_id)
     .bind(&cols.name)
     .bind(&cols.industry)
@@ -165,6 +166,7 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
 
 #[derive(Default)]
 struct AccountColumns {
+    crm_source: Vec<String>,
     crm_id: Vec<String>,
     name: Vec<String>,
     industry: Vec<String>,

@@ -8,6 +8,8 @@ pub mod guard;
 mod health;
 mod middleware;
 mod pages;
+mod sync;
+mod webhooks;
 
 use std::future::Future;
 
@@ -50,6 +52,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/device-token", post(devices::issue))
         .route("/api/device-tokens/revoke", post(devices::revoke_mine))
         .route("/live/ws", get(devices::socket))
+        .route("/webhooks/hubspot", post(webhooks::hubspot))
+        .route("/webhooks/salesforce", post(webhooks::salesforce))
+        .route("/webhooks/standard/{connection}", post(webhooks::standard))
         .route("/login", get(auth::login_page))
         .route("/auth/demo", post(auth::demo_sign_in))
         .route("/auth/login", get(auth::oidc_start))
@@ -63,6 +68,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/tokens/{id}/revoke", post(auth::revoke_token))
         .route("/admin/users/{id}/role", post(auth::change_role))
+        .route("/admin/sync", get(sync::sync_page))
+        .route("/admin/sync/dead/{id}/retry", post(sync::retry_dead))
+        .route("/admin/sync/reconcile/{name}", post(sync::reconcile_now))
+        .route("/admin/connections", post(sync::create_connection))
+        .route("/admin/connections/new", get(sync::new_connection))
+        .route(
+            "/admin/connections/{name}",
+            get(sync::edit_connection).post(sync::update_connection),
+        )
+        .route("/admin/import/{what}", post(sync::import_csv))
+        .route("/admin/export/{file}", get(sync::export_csv))
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
         .fallback(not_found)

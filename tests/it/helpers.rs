@@ -16,8 +16,13 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    /// The server's state (database, CRM clients), for driving workers directly.
+    pub state: AppState,
     _stop: oneshot::Sender<()>,
 }
+
+/// TERRANE_SECRET_KEY of test servers (32 bytes, base64; tests only).
+pub const TEST_SECRET_KEY: &str = "dGVycmFuZS10ZXN0LWtleS0zMi1ieXRlcy1sb25nISE=";
 
 /// The seeded demo admin (sees every account).
 pub const ADMIN: &str = "admin@example.com";
@@ -118,6 +123,11 @@ pub async fn spawn_app_on(
     let mut env: HashMap<String, String> = HashMap::new();
     env.insert("TERRANE_OSRM_URL".into(), osrm_url());
     env.insert("TERRANE_DEMO".into(), "1".into());
+    env.insert("TERRANE_SECRET_KEY".into(), TEST_SECRET_KEY.into());
+    env.insert(
+        "TERRANE_PUBLIC_URL".into(),
+        format!("http://{}", listener.local_addr().expect("local addr")),
+    );
     env.insert(
         "TERRANE_STATIC_DIR".into(),
         repo_path("static").display().to_string(),
@@ -133,12 +143,13 @@ pub async fn spawn_app_on(
     let state = AppState::new(config, pool).expect("app state");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(terrane::web::serve(listener, state, async {
+    tokio::spawn(terrane::web::serve(listener, state.clone(), async {
         let _ = stopped.await;
     }));
     TestApp {
         addr,
         client: cookie_client(),
+        state,
         _stop: stop,
     }
 }

@@ -88,8 +88,8 @@ fn every_named_business_in_the_extract_is_an_account() {
 
     let casino = account(ds, "Casino de Monte Carlo");
     assert_eq!(
-        (casino.crm_id.as_str(), casino.industry.as_str()),
-        ("osm-way-161769674", "amenity:casino")
+        (casino.crm_source.as_str(), casino.industry.as_str()),
+        ("demo-hubspot", "amenity:casino")
     );
     assert_eq!(casino.osm_ref, "way/161769674");
     assert_eq!(
@@ -111,10 +111,17 @@ fn every_named_business_in_the_extract_is_an_account() {
 }
 
 #[test]
-fn real_and_synthetic_accounts_are_told_apart_by_flag_id_and_industry() {
+fn real_and_synthetic_accounts_are_told_apart_by_flag_source_id_and_industry() {
+    let mut ids = std::collections::BTreeSet::new();
     for a in &BUILT.accounts {
+        assert!(ids.insert((&a.crm_source, &a.crm_id)), "{} twice", a.crm_id);
         if a.synthetic {
-            assert!(a.crm_id.starts_with("syn-"), "{}", a.crm_id);
+            assert_eq!(a.crm_source, "demo-salesforce", "{}", a.crm_id);
+            assert!(
+                a.crm_id.len() == 18 && a.crm_id.starts_with("001"),
+                "Salesforce Account id: {}",
+                a.crm_id
+            );
             assert!(a.industry.starts_with("prospect:"), "{}", a.crm_id);
             assert!(
                 a.osm_ref.starts_with("way/"),
@@ -122,9 +129,10 @@ fn real_and_synthetic_accounts_are_told_apart_by_flag_id_and_industry() {
                 a.crm_id
             );
         } else {
+            assert_eq!(a.crm_source, "demo-hubspot", "{}", a.crm_id);
             assert!(
-                a.crm_id.starts_with("osm-node-") || a.crm_id.starts_with("osm-way-"),
-                "{}",
+                a.crm_id.bytes().all(|b| b.is_ascii_digit()),
+                "HubSpot company id: {}",
                 a.crm_id
             );
             assert!(!a.industry.starts_with("prospect:"), "{}", a.crm_id);

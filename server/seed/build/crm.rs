@@ -255,6 +255,46 @@ fn mean(points: &[Xy]) -> Xy {
 }
 
 /// Index of the point nearest to `p`, the lowest index on ties.
+/// The `n`-th (1-based) demo HubSpot company id: digits, as HubSpot's are.
+pub fn hubspot_company_id(n: u32) -> String {
+    (10_000_000 + u64::from(n)).to_string()
+}
+
+/// The `n`-th (1-based) demo Salesforce `Account` id: key prefix `001`, a made-up pod and
+/// instance part, the counter in base 62, then the 3-character case-safe suffix Salesforce
+/// appends to make 18-character ids.
+pub fn salesforce_account_id(n: u32) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut digits = [b'0'; 6];
+    let mut rest = n as usize;
+    for d in digits.iter_mut().rev() {
+        *d = BASE62[rest % 62];
+        rest /= 62;
+    }
+    let mut id = String::from("001Dm0000");
+    id.extend(digits.iter().map(|&b| char::from(b)));
+    let suffix = salesforce_suffix(&id);
+    id.push_str(&suffix);
+    id
+}
+
+/// The case-safe suffix of a 15-character Salesforce id: for each 5-character chunk, a bit per
+/// upper-case letter, mapped into `A-Z0-5`.
+pub fn salesforce_suffix(id15: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    id15.as_bytes()
+        .chunks(5)
+        .map(|chunk| {
+            let bits = chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.is_ascii_uppercase())
+                .fold(0usize, |acc, (i, _)| acc | (1 << i));
+            char::from(ALPHABET[bits])
+        })
+        .collect()
+}
+
 pub fn nearest_index(points: &[Xy], p: Xy) -> Option<usize> {
     points
         .iter()
@@ -307,6 +347,17 @@ pub fn prospect_identity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vendor_ids_have_the_vendors_shapes() {
+        assert_eq!(hubspot_company_id(1), "10000001");
+        let id = salesforce_account_id(63);
+        assert_eq!(id.len(), 18);
+        assert!(id.starts_with("001Dm0000000011"));
+        // "001Dm": D (bit 3) upper; "0000" + "00": none; "00011": none.
+        assert_eq!(&id[15..], "IAA");
+        assert_eq!(salesforce_suffix("ABCDEabcde00000"), "5AA");
+    }
 
     #[test]
     fn six_hundred_accounts_split_90_210_300() {

@@ -1,0 +1,223 @@
+//! `terrane connection|reconcile|import|export` and the CRM background tasks of `serve`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::task::JoinHandle;
+
+use terrane::app::AppState;
+use terrane::config::{self, Config};
+use terrane::crm::clients::CrmClients;
+use terrane::crm::connection::{self, ConnectionInput, CrmKind};
+use terrane::crm::reconcile::{self, Trigger};
+use terrane::crm::worker::{self, Worker};
+use terrane::db;
+
+use crate::{ConnectionArgs, ConnectionCommand, ExportCommand, ImportCommand};
+
+/// Inbox workers and the nightly reconciliation, stopped through `stop`.
+pub fn spawn_background(
+    state: &AppState,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let reader: Arc<dyn worker::CompanyReader> = state.crm.clone();
+    for _ in 0..state.config.crm.workers {
+        let w = Worker::new(state.db.clone(), reader.clone());
+        tasks.push(tokio::spawn(worker::run(
+            w,
+            state.intake.wake.clone(),
+            stop.clone(),
+        )));
+    }
+    if let Some(at) = state.config.crm.reconcile_at {
+        tasks.push(tokio::spawn(reconcile::nightly(
+            state.db.clone(),
+            state.crm.clone(),
+            at,
+            stop.clone(),
+        )));
+    }
+    tracing::info!(
+        workers = state.config.crm.workers,
+        nightly_reconcile = ?state.config.crm.reconcile_at.map(|t| t.format("%H:%M UTC").to_string()),
+        "CRM sync running"
+    );
+    tasks
+}
+
+fn input(args: ConnectionArgs, kind: Option<CrmKind>, enabled: bool) -> ConnectionInput {
+    ConnectionInput {
+        name: args.name,
+        kind,
+        api_base_url: args.api_base_url,
+        organization_id: args.org_id,
+        enabled,
+        add_webhook_secret: args.webhook_secret,
+        retire_fingerprints: vec![],
+        client_id: args.client_id,
+        client_secret: args.client_secret,
+        refresh_token: args.refresh_token,
+    }
+}
+
+pub async fn connection(command: ConnectionCommand) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let pool = db::connect(&config.database_url, 2).await?;
+    let key = config.crm.secret_key.as_ref();
+    match command {
+        ConnectionCommand::List => {
+            let all = connection::list(&pool).await?;
+            if all.is_empty() {
+                println!("no connections");
+            }
+            for c in all {
+                let s = &c.secrets_summary.0;
+                println!(
+                    "{}\t{}\t{}\t{}\twebhook secrets: {}\toauth: {}",
+                    c.name,
+                    c.kind.as_str(),
+                    if c.enabled { "enabled" } else { "disabled" },
+                    c.api_base_url.as_deref().unwrap_or("-"),
+                    if s.webhook_secret_fingerprints.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        s.webhook_secret_fingerprints.join(", ")
+                    },
+                    if s.oauth_client && s.refresh_token {
+                        "set"
+                    } else {
+                        "not set"
+                    },
+                );
+            }
+        }
+        ConnectionCommand::Add {
+            kind,
+            args,
+            disabled,
+        } => {
+            let kind = CrmKind::parse(&kind).with_context(|| {
+                format!("--kind {kind:?}: expected hubspot, salesforce or standard")
+            })?;
+            let c = connection::create(&pool, key, &input(args, Some(kind), !disabled)).await?;
+            println!("added connection {} ({})", c.name, c.kind.as_str());
+        }
+        ConnectionCommand::Edit {
+            args,
+            retire_secret,
+            enable,
+            disable,
+        } => {
+            let current = connection::by_name(&pool, &args.name)
+                .await?
+                .with_context(|| format!("no connection named {:?}", args.name))?;
+            let enabled = if enable {
+                true
+            } else if disable {
+                false
+            } else {
+                current.enabled
+            };
+            let mut inp = input(args, None, enabled);
+            inp.retire_fingerprints = retire_secret;
+            let c = connection::update(&pool, key, &inp).await?;
+            println!("updated connection {}", c.name);
+        }
+        ConnectionCommand::Disable { name } => {
+            let current = connection::by_name(&pool, &name)
+                .await?
+                .with_context(|| format!("no connection named {name:?}"))?;
+            let inp = ConnectionInput {
+                name: current.name,
+                enabled: false,
+                ..ConnectionInput::default()
+            };
+            connection::update(&pool, key, &inp).await?;
+            println!("disabled connection {name}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn reconcile(only: Option<String>) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let pool = db::connect(&config.database_url, 4).await?;
+    let clients = CrmClients::new(
+        pool.clone(),
+        config.crm.secret_key.clone(),
+        config.crm.api_timeout,
+    )?;
+    let mut targets = Vec::new();
+    for c in connection::list(&pool).await? {
+        match &only {
+            Some(name) if &c.name == name => targets.push(c),
+            Some(_) => {}
+            None if c.enabled && c.kind.has_api() => targets.push(c),
+            None => {}
+        }
+    }
+    if let Some(name) = &only {
+        anyhow::ensure!(!targets.is_empty(), "no connection named {name:?}");
+    }
+    if targets.is_empty() {
+        println!("no enabled connection with an API to reconcile");
+    }
+    let mut failed = 0;
+    for c in targets {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {prefix} [{bar:30}] {pos}/{len} records {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(c.name.clone());
+        let progress = |done: u64, total: Option<u64>| {
+            if let Some(t) = total {
+                bar.set_length(t);
+            }
+            bar.set_position(done);
+        };
+        match reconcile::run(&pool, &clients, &c, Trigger::Command, &progress).await {
+            Ok(r) => {
+                bar.finish_and_clear();
+                println!(
+                    "{}: {} remote records; {} created, {} updated, {} deleted, {} unchanged, {} errors in {:.1} s",
+                    c.name,
+                    r.remote_records,
+                    r.created,
+                    r.updated,
+                    r.deleted,
+                    r.unchanged,
+                    r.errors,
+                    r.duration_s().unwrap_or_default()
+                );
+                for s in r.error_samples.0.iter() {
+                    println!("  {}: {}", s.crm_id, s.reason);
+                }
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                eprintln!("{}: reconciliation failed: {e}", c.name);
+                failed += 1;
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} reconciliation(s) failed");
+    Ok(())
+}
+
+pub async fn import(what: ImportCommand) -> anyhow::Result<()> {
+    let pool = db::connect(&config::database_url_from_env()?, 2).await?;
+    let _ = (&pool, what);
+    anyhow::bail!("CSV import is not wired yet")
+}
+
+pub async fn export(what: ExportCommand) -> anyhow::Result<()> {
+    let pool = db::connect(&config::database_url_from_env()?, 2).await?;
+    let _ = (&pool, what);
+    anyhow::bail!("CSV export is not wired yet")
+}

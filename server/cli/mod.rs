@@ -1,0 +1,3 @@
+//! Subcommands of the `terrane` binary beyond serve/migrate/seed.
+
+pub mod crm;

@@ -1,0 +1,330 @@
+//! The one place CRM changes reach the accounts table: last write wins by the CRM's own
+//! modification time, soft deletes with tombstones, merges that re-point, and address changes
+//! that send the account back to geocoding.
+//!
+//! Every function is idempotent: applying the same change twice leaves the same state and
+//! reports [`Outcome::Stale`] (or `Unchanged`) the second time.
+
+use sqlx::PgConnection;
+
+use super::canonical::{CanonicalAccount, Change};
+
+/// What applying one change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Created,
+    Updated,
+    /// Newer clock, same content (the clock still advances).
+    Unchanged,
+    /// Older than (or as old as) what we hold: nothing changed.
+    Stale,
+    Deleted,
+    Restored,
+    Merged,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Stale => "stale",
+            Self::Deleted => "deleted",
+            Self::Restored => "restored",
+            Self::Merged => "merged",
+        }
+    }
+
+    /// Whether the account table changed in a way users see.
+    pub fn is_effect(self) -> bool {
+        matches!(
+            self,
+            Self::Created | Self::Updated | Self::Deleted | Self::Restored | Self::Merged
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The change refers to a record we have not seen yet (merge survivor); retry later.
+    #[error("{0}")]
+    NotYet(String),
+    /// The database refused the values (a check constraint): permanent for this event.
+    #[error("the account was refused by the database: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23514") => {
+                // check_violation: the constraint name says which field, never the value.
+                Self::Invalid(db.constraint().unwrap_or("a check constraint").to_owned())
+            }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("22001") => {
+                Self::Invalid("a value is too long".to_owned())
+            }
+            _ => Self::Database(e),
+        }
+    }
+}
+
+impl ApplyError {
+    /// Whether retrying the same event later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Invalid(_))
+    }
+}
+
+/// Applies one change for the connection named `source` (`accounts.crm_source`).
+pub async fn apply(
+    db: &mut PgConnection,
+    source: &str,
+    change: &Change,
+) -> Result<Outcome, ApplyError> {
+    match change {
+        Change::Upsert(account) => upsert(db, source, account).await,
+        Change::Delete { crm_id, at } => delete(db, source, crm_id, *at).await,
+        Change::Restore { crm_id, at } => restore(db, source, crm_id, *at).await,
+        Change::Merge {
+            survivor,
+            merged,
+            at,
+        } => merge(db, source, survivor, merged, *at).await,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UpsertRow {
+    inserted: Option<bool>,
+    existed: bool,
+    same_content: Option<bool>,
+    was_deleted: Option<bool>,
+}
+
+async fn upsert(
+    db: &mut PgConnection,
+    source: &str,
+    a: &CanonicalAccount,
+) -> Result<Outcome, ApplyError> {
+    let row: UpsertRow = sqlx::query_as(
+        r"
+        with new as (
+            select $1::text as crm_source, $2::text as crm_id, $3::text as name,
+                   $4::text as industry, $5::text as address_line, $6::text as house_number,
+                   $7::text as street, $8::text as postal_code, $9::text as city,
+                   $10::text as country_code,
+                   coalesce($11::account_tier, 'C') as tier,
+                   coalesce($12::numeric, 0)::numeric(14, 2) as annual_value,
+                   coalesce($13::int4, 4) as visits_per_year,
+                   coalesce($14::int2, 3::int2) as priority,
+                   $15::text as crm_owner_id, $16::timestamptz as crm_updated_at
+        ),
+        old as (
+            select a.deleted_at is not null as was_deleted,
+                   (a.name, a.industry, a.tier, a.annual_value, a.visits_per_year, a.priority,
+                    a.crm_owner_id, a.deleted_at is null,
+                    terrane_address_text(a.address_line, a.house_number, a.street,
+                                         a.postal_code, a.city, a.country_code))
+                   is not distinct from
+                   (n.name, n.industry, n.tier, n.annual_value, n.visits_per_year, n.priority,
+                    n.crm_owner_id, true,
+                    terrane_address_text(n.address_line, n.house_number, n.street,
+                                         n.postal_code, n.city, n.country_code))
+                   as same_content
+            from accounts a join new n using (crm_source, crm_id)
+        ),
+        up as (
+            insert into accounts (
+                crm_source, crm_id, name, industry, address_line, house_number, street,
+                postal_code, city, country_code, tier, annual_value, visits_per_year, priority,
+                crm_owner_id, owner_rep_id, crm_updated_at
+            )
+            select n.crm_source, n.crm_id, n.name, n.industry, n.address_line, n.house_number,
+                   n.street, n.postal_code, n.city, n.country_code, n.tier, n.annual_value,
+                   n.visits_per_year, n.priority, n.crm_owner_id,
+                   (select r.id from reps r where r.crm_owner_id = n.crm_owner_id),
+                   n.crm_updated_at
+            from new n
+            on conflict on constraint accounts_crm_key do update set
+                name = excluded.name,
+                industry = excluded.industry,
+                address_line = excluded.address_line,
+                house_number = excluded.house_number,
+                street = excluded.street,
+                postal_code = excluded.postal_code,
+                city = excluded.city,
+                country_code = excluded.country_code,
+                tier = excluded.tier,
+                annual_value = excluded.annual_value,
+                visits_per_year = excluded.visits_per_year,
+                priority = excluded.priority,
+                crm_owner_id = excluded.crm_owner_id,
+                owner_rep_id = excluded.owner_rep_id,
+                crm_updated_at = excluded.crm_updated_at,
+                deleted_at = null,
+                merged_into = null,
+                -- A new address sends the account back to geocoding, manual pins included.
+                geocode_status = case
+                    when terrane_address_text(accounts.address_line, accounts.house_number,
+                            accounts.street, accounts.postal_code, accounts.city,
+                            accounts.country_code)
+                         is distinct from
+                         terrane_address_text(excluded.address_line, excluded.house_number,
+                            excluded.street, excluded.postal_code, excluded.city,
+                            excluded.country_code)
+                    then 'pending'::geocode_status
+                    else accounts.geocode_status
+                end
+            where accounts.crm_updated_at is null
+               or accounts.crm_updated_at < excluded.crm_updated_at
+            returning (xmax = 0) as inserted
+        )
+        select (select inserted from up) as inserted,
+               exists (select 1 from old) as existed,
+               (select same_content from old) as same_content,
+               (select was_deleted from old) as was_deleted
+        ",
+    )
+    .bind(source)
+    .bind(&a.crm_id)
+    .bind(&a.name)
+    .bind(&a.industry)
+    .bind(&a.address.line)
+    .bind(&a.address.house_number)
+    .bind(&a.address.street)
+    .bind(&a.address.postal_code)
+    .bind(&a.address.city)
+    .bind(&a.address.country_code)
+    .bind(a.tier.map(|t| t.as_str()))
+    .bind(a.annual_value)
+    .bind(a.visits_per_year)
+    .bind(a.priority)
+    .bind(&a.owner_crm_id)
+    .bind(a.modified_at)
+    .fetch_one(&mut *db)
+    .await?;
+
+    Ok(match (row.inserted, row.existed) {
+        (Some(true), _) => Outcome::Created,
+        (Some(false), _) if row.was_deleted == Some(true) => Outcome::Restored,
+        (Some(false), _) if row.same_content == Some(true) => Outcome::Unchanged,
+        (Some(false), _) => Outcome::Updated,
+        (None, true) if row.same_content == Some(true) => Outcome::Unchanged,
+        (None, _) => Outcome::Stale,
+    })
+}
+
+async fn delete(
+    db: &mut PgConnection,
+    source: &str,
+    crm_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Outcome, ApplyError> {
+    // An unknown record gets a tombstone, so a creation delivered after its deletion stays
+    // deleted.
+    let changed: Option<bool> = sqlx::query_scalar(
+        r"
+        insert into accounts (crm_source, crm_id, name, crm_updated_at, deleted_at)
+        values ($1, $2, '(deleted before it was seen)', $3, now())
+        on conflict on constraint accounts_crm_key do update set
+            deleted_at = coalesce(accounts.deleted_at, now()),
+            crm_updated_at = excluded.crm_updated_at
+        where accounts.crm_updated_at is null or accounts.crm_updated_at < excluded.crm_updated_at
+        returning true
+        ",
+    )
+    .bind(source)
+    .bind(crm_id)
+    .bind(at)
+    .fetch_optional(&mut *db)
+    .await?;
+    Ok(if changed.is_some() {
+        Outcome::Deleted
+    } else {
+        Outcome::Stale
+    })
+}
+
+async fn restore(
+    db: &mut PgConnection,
+    source: &str,
+    crm_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Outcome, ApplyError> {
+    let restored: Option<bool> = sqlx::query_scalar(
+        r"
+        update accounts set deleted_at = null, merged_into = null, crm_updated_at = $3
+        where crm_source = $1 and crm_id = $2 and deleted_at is not null
+          and (crm_updated_at is null or crm_updated_at < $3)
+        returning true
+        ",
+    )
+    .bind(source)
+    .bind(crm_id)
+    .bind(at)
+    .fetch_optional(&mut *db)
+    .await?;
+    Ok(if restored.is_some() {
+        Outcome::Restored
+    } else {
+        Outcome::Stale
+    })
+}
+
+async fn merge(
+    db: &mut PgConnection,
+    source: &str,
+    survivor: &str,
+    merged: &[String],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Outcome, ApplyError> {
+    let survivor_id: Option<uuid::Uuid> = sqlx::query_scalar(
+        "select id from accounts where crm_source = $1 and crm_id = $2 and deleted_at is null",
+    )
+    .bind(source)
+    .bind(survivor)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(survivor_id) = survivor_id else {
+        return Err(ApplyError::NotYet(
+            "the merge's surviving record is not known yet".to_owned(),
+        ));
+    };
+    let merged: Vec<&str> = merged
+        .iter()
+        .map(String::as_str)
+        .filter(|id| *id != survivor)
+        .collect();
+    let moved: Vec<uuid::Uuid> = sqlx::query_scalar(
+        r"
+        update accounts set deleted_at = coalesce(deleted_at, now()), merged_into = $3,
+                            crm_updated_at = greatest(crm_updated_at, $4)
+        where crm_source = $1 and crm_id = any($2)
+          and (merged_into is distinct from $3)
+          and (crm_updated_at is null or crm_updated_at <= $4)
+        returning id
+        ",
+    )
+    .bind(source)
+    .bind(&merged)
+    .bind(survivor_id)
+    .bind(at)
+    .fetch_all(&mut *db)
+    .await?;
+    // Whatever pointed at a merged record now points at the survivor. (Later capabilities
+    // that reference accounts, such as visits, re-point here too.)
+    sqlx::query("update accounts set merged_into = $1 where merged_into = any($2)")
+        .bind(survivor_id)
+        .bind(&moved)
+        .execute(&mut *db)
+        .await?;
+    Ok(if moved.is_empty() {
+        Outcome::Stale
+    } else {
+        Outcome::Merged
+    })
+}

@@ -1,0 +1,320 @@
+//! Reading records from the CRMs' APIs for one connection: OAuth2 tokens (sealed in the
+//! database, refreshed and re-saved as needed), HubSpot company reads after change notices, and
+//! the pages reconciliation walks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::api::ApiError;
+use super::api::hubspot::HubSpotApi;
+use super::api::oauth::{self, Credentials, TokenCache, TokenSet};
+use super::api::salesforce::SalesforceApi;
+use super::canonical::CanonicalAccount;
+use super::connection::{self, Connection, CrmKind};
+use super::crypto::SecretKey;
+use super::wire;
+use super::worker::{BoxFuture, CompanyReader, FetchError};
+
+/// HubSpot's largest page and batch.
+const HUBSPOT_PAGE: u32 = 100;
+
+/// One page of remote records, each mapped or with the reason it could not be.
+pub struct RemotePage {
+    pub records: Vec<Result<CanonicalAccount, (String, String)>>,
+    /// Cursor for the next page (HubSpot `after`, Salesforce `nextRecordsUrl`).
+    pub next: Option<String>,
+    /// Total records, when the CRM says (Salesforce `totalSize`).
+    pub total: Option<u64>,
+}
+
+impl From<ApiError> for FetchError {
+    fn from(e: ApiError) -> Self {
+        FetchError(e.to_string())
+    }
+}
+
+/// API access for every connection; token caches are kept per connection version.
+pub struct CrmClients {
+    db: PgPool,
+    key: Option<SecretKey>,
+    http: reqwest::Client,
+    timeout: Duration,
+    caches: Mutex<HashMap<Uuid, (DateTime<Utc>, Arc<TokenCache>)>>,
+}
+
+impl CrmClients {
+    pub fn new(
+        db: PgPool,
+        key: Option<SecretKey>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("terrane/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            db,
+            key,
+            http,
+            timeout,
+            caches: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn key(&self) -> Result<&SecretKey, FetchError> {
+        self.key
+            .as_ref()
+            .ok_or_else(|| FetchError("TERRANE_SECRET_KEY is not configured".to_owned()))
+    }
+
+    fn base_url<'a>(&self, conn: &'a Connection) -> Result<&'a str, FetchError> {
+        conn.api_base_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'))
+            .ok_or_else(|| FetchError(format!("connection {} has no API base URL", conn.name)))
+    }
+
+    /// The token cache of `conn`, built from its sealed secrets and last saved token.
+    async fn tokens(&self, conn: &Connection) -> Result<Arc<TokenCache>, FetchError> {
+        let mut caches = self.caches.lock().await;
+        if let Some((version, cache)) = caches.get(&conn.id)
+            && *version == conn.updated_at
+        {
+            return Ok(cache.clone());
+        }
+        let key = self.key()?;
+        let secrets = connection::secrets(&self.db, Some(key), conn.id)
+            .await
+            .map_err(|e| FetchError(e.to_string()))?;
+        let base = self.base_url(conn)?;
+        let token_url = match conn.kind {
+            CrmKind::HubSpot => oauth::hubspot_token_url(base),
+            CrmKind::Salesforce => oauth::salesforce_token_url(base),
+            CrmKind::Standard => {
+                return Err(FetchError(format!("{} has no API", conn.name)));
+            }
+        };
+        let (Some(client_id), Some(client_secret), Some(refresh_token)) = (
+            secrets.client_id,
+            secrets.client_secret,
+            secrets.refresh_token,
+        ) else {
+            return Err(FetchError(format!(
+                "connection {} has no OAuth2 client and refresh token",
+                conn.name
+            )));
+        };
+        let saved: Option<TokenSet> = connection::oauth_token(&self.db, key, conn.id)
+            .await
+            .map_err(|e| FetchError(e.to_string()))?;
+        let cache = Arc::new(TokenCache::new(
+            self.http.clone(),
+            Credentials {
+                token_url,
+                client_id,
+                client_secret,
+                refresh_token,
+            },
+            saved,
+        ));
+        caches.insert(conn.id, (conn.updated_at, cache.clone()));
+        Ok(cache)
+    }
+
+    /// Saves a refreshed token set (and a rotated refresh token) sealed.
+    async fn save_refreshed(&self, conn: &Connection, cache: &TokenCache) {
+        let Some(tokens) = cache.take_refreshed().await else {
+            return;
+        };
+        let Ok(key) = self.key() else { return };
+        if let Err(e) = connection::store_oauth_token(
+            &self.db,
+            key,
+            conn.id,
+            &tokens,
+            tokens.refresh_token.as_deref(),
+        )
+        .await
+        {
+            tracing::warn!(connection = %conn.name, error = %e, "could not save a refreshed CRM token");
+        }
+        // The row's version changed; keep using this cache under the new version.
+        if let Ok(Some(fresh)) = connection::by_id(&self.db, conn.id).await {
+            let mut caches = self.caches.lock().await;
+            if let Some(entry) = caches.get_mut(&conn.id) {
+                entry.0 = fresh.updated_at;
+            }
+        }
+    }
+
+    async fn hubspot(
+        &self,
+        conn: &Connection,
+    ) -> Result<(HubSpotApi, Arc<TokenCache>), FetchError> {
+        let api = HubSpotApi::new(self.http.clone(), self.base_url(conn)?, self.timeout)?;
+        Ok((api, self.tokens(conn).await?))
+    }
+
+    async fn salesforce(
+        &self,
+        conn: &Connection,
+    ) -> Result<(SalesforceApi, Arc<TokenCache>), FetchError> {
+        let cache = self.tokens(conn).await?;
+        // The instance URL comes with the token.
+        cache.access_token().await?;
+        self.save_refreshed(conn, &cache).await;
+        let instance = cache
+            .current()
+            .await
+            .and_then(|t| t.instance_url)
+            .ok_or_else(|| FetchError("Salesforce did not say its instance URL".to_owned()))?;
+        Ok((
+            SalesforceApi::new(self.http.clone(), &instance, self.timeout)?,
+            cache,
+        ))
+    }
+
+    /// Reads HubSpot companies in full, 100 per call.
+    pub async fn read_hubspot_companies(
+        &self,
+        conn: &Connection,
+        ids: &[String],
+    ) -> Result<HashMap<String, CanonicalAccount>, FetchError> {
+        let (api, cache) = self.hubspot(conn).await?;
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(HUBSPOT_PAGE as usize) {
+            let token = cache.access_token().await?;
+            let mut read = api
+                .batch_read_companies(&token, wire::hubspot::COMPANY_PROPERTIES, chunk)
+                .await;
+            if matches!(read, Err(ApiError::Unauthorized)) {
+                let token = cache.replace_rejected(&token).await?;
+                read = api
+                    .batch_read_companies(&token, wire::hubspot::COMPANY_PROPERTIES, chunk)
+                    .await;
+            }
+            self.save_refreshed(conn, &cache).await;
+            for company in read?.results {
+                match wire::hubspot::company_to_account(
+                    &company.id,
+                    &company.properties,
+                    company.updated_at,
+                ) {
+                    Ok(a) => {
+                        out.insert(company.id.clone(), a);
+                    }
+                    Err(e) => {
+                        return Err(FetchError(format!(
+                            "company {} cannot be mapped: {e}",
+                            company.id
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One page of the CRM's accounts for reconciliation; `cursor` from the previous page.
+    pub async fn remote_page(
+        &self,
+        conn: &Connection,
+        cursor: Option<&str>,
+    ) -> Result<RemotePage, FetchError> {
+        match conn.kind {
+            CrmKind::HubSpot => {
+                let (api, cache) = self.hubspot(conn).await?;
+                let list = |token: String| {
+                    let api = api.clone();
+                    async move {
+                        api.list_companies(
+                            &token,
+                            wire::hubspot::COMPANY_PROPERTIES,
+                            cursor,
+                            HUBSPOT_PAGE,
+                        )
+                        .await
+                    }
+                };
+                let token = cache.access_token().await?;
+                let mut page = list(token.clone()).await;
+                if matches!(page, Err(ApiError::Unauthorized)) {
+                    page = list(cache.replace_rejected(&token).await?).await;
+                }
+                self.save_refreshed(conn, &cache).await;
+                let page = page?;
+                Ok(RemotePage {
+                    records: page
+                        .results
+                        .into_iter()
+                        .filter(|c| !c.archived)
+                        .map(|c| {
+                            wire::hubspot::company_to_account(&c.id, &c.properties, c.updated_at)
+                                .map_err(|e| (c.id.clone(), e.to_string()))
+                        })
+                        .collect(),
+                    next: page.next_after,
+                    total: None,
+                })
+            }
+            CrmKind::Salesforce => {
+                let (api, cache) = self.salesforce(conn).await?;
+                let soql = format!(
+                    "SELECT {} FROM Account",
+                    wire::salesforce::ACCOUNT_FIELDS.join(", ")
+                );
+                let query = |token: String| {
+                    let (api, soql) = (api.clone(), soql.clone());
+                    async move {
+                        match cursor {
+                            None => api.query(&token, &soql).await,
+                            Some(next) => api.query_more(&token, next).await,
+                        }
+                    }
+                };
+                let token = cache.access_token().await?;
+                let mut page = query(token.clone()).await;
+                if matches!(page, Err(ApiError::Unauthorized)) {
+                    page = query(cache.replace_rejected(&token).await?).await;
+                }
+                self.save_refreshed(conn, &cache).await;
+                let page = page?;
+                Ok(RemotePage {
+                    records: page
+                        .records
+                        .into_iter()
+                        .map(|fields| {
+                            let id = fields
+                                .get("Id")
+                                .cloned()
+                                .flatten()
+                                .unwrap_or_else(|| "(no Id)".to_owned());
+                            wire::salesforce::account_from_fields(&fields)
+                                .map_err(|e| (id, e.to_string()))
+                        })
+                        .collect(),
+                    next: page.next_records_url,
+                    total: Some(page.total_size),
+                })
+            }
+            CrmKind::Standard => Err(FetchError(format!("{} has no API", conn.name))),
+        }
+    }
+}
+
+impl CompanyReader for CrmClients {
+    fn read_companies<'a>(
+        &'a self,
+        connection: &'a Connection,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<HashMap<String, CanonicalAccount>, FetchError>> {
+        Box::pin(self.read_hubspot_companies(connection, ids))
+    }
+}

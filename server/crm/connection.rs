@@ -1,0 +1,471 @@
+//! CRM connections: which CRM, where its API is, and its secrets (sealed with [`SecretKey`]).
+//!
+//! Secrets are write-only: they are saved sealed and only a summary (how many webhook secrets,
+//! whether OAuth2 credentials are set, short fingerprints) is ever read back for display.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::crypto::{CryptoError, SecretKey};
+
+/// Which wire format and API a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "crm_kind", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum CrmKind {
+    #[sqlx(rename = "hubspot")]
+    #[serde(rename = "hubspot")]
+    HubSpot,
+    Salesforce,
+    Standard,
+}
+
+impl CrmKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HubSpot => "hubspot",
+            Self::Salesforce => "salesforce",
+            Self::Standard => "standard",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hubspot" => Some(Self::HubSpot),
+            "salesforce" => Some(Self::Salesforce),
+            "standard" => Some(Self::Standard),
+            _ => None,
+        }
+    }
+
+    /// Whether nightly reconciliation can read this CRM's API.
+    pub fn has_api(self) -> bool {
+        !matches!(self, Self::Standard)
+    }
+}
+
+/// A connection as stored, without its secrets.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Connection {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: CrmKind,
+    pub api_base_url: Option<String>,
+    pub organization_id: Option<String>,
+    pub enabled: bool,
+    pub secrets_summary: sqlx::types::Json<SecretsSummary>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The secrets of one connection, as sealed in `crm_connections.secrets`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secrets {
+    /// Active webhook signing secrets, oldest first; any of them verifies (rotation).
+    /// HubSpot: the app's client secret; Standard Webhooks: `whsec_...`.
+    #[serde(default)]
+    pub webhook_secrets: Vec<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
+/// What may be shown about [`Secrets`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretsSummary {
+    /// A short SHA-256 fingerprint per webhook secret, so an admin can tell which to retire.
+    #[serde(default)]
+    pub webhook_secret_fingerprints: Vec<String>,
+    #[serde(default)]
+    pub oauth_client: bool,
+    #[serde(default)]
+    pub refresh_token: bool,
+}
+
+/// At most this many webhook secrets are active at once.
+pub const MAX_WEBHOOK_SECRETS: usize = 3;
+
+impl Secrets {
+    pub fn summary(&self) -> SecretsSummary {
+        SecretsSummary {
+            webhook_secret_fingerprints: self
+                .webhook_secrets
+                .iter()
+                .map(|s| fingerprint(s))
+                .collect(),
+            oauth_client: self.client_id.is_some() && self.client_secret.is_some(),
+            refresh_token: self.refresh_token.is_some(),
+        }
+    }
+}
+
+/// First 8 hex digits of the secret's SHA-256.
+pub fn fingerprint(secret: &str) -> String {
+    crate::auth::secret::sha256(secret)
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no connection named {0:?}")]
+    NotFound(String),
+    #[error("a connection named {0:?} already exists")]
+    Duplicate(String),
+    #[error("TERRANE_SECRET_KEY is not set: connection secrets cannot be sealed or opened")]
+    NoKey,
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A connection to create or the full new state of one to edit. `None` secrets keep the
+/// stored value on edit.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionInput {
+    pub name: String,
+    pub kind: Option<CrmKind>,
+    pub api_base_url: Option<String>,
+    pub organization_id: Option<String>,
+    pub enabled: bool,
+    /// Appended to the active webhook secrets (oldest dropped beyond the maximum).
+    pub add_webhook_secret: Option<String>,
+    /// Fingerprints of webhook secrets to retire.
+    pub retire_fingerprints: Vec<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
+fn seal_context(id: Uuid) -> Vec<u8> {
+    format!("crm_connections.secrets:{id}").into_bytes()
+}
+
+fn token_context(id: Uuid) -> Vec<u8> {
+    format!("crm_connections.oauth_token:{id}").into_bytes()
+}
+
+fn check_name(name: &str) -> Result<(), ConnectionError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConnectionError::Invalid(
+            "name: 1-63 characters, lower-case letters, digits and '-', not starting with '-'"
+                .to_owned(),
+        ))
+    }
+}
+
+fn check_url(url: Option<&str>) -> Result<(), ConnectionError> {
+    match url {
+        Some(u) if reqwest::Url::parse(u).is_err() || !u.starts_with("http") => Err(
+            ConnectionError::Invalid("API base URL: an http(s) URL".to_owned()),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn check_org(org: Option<&str>) -> Result<(), ConnectionError> {
+    match org {
+        Some(o)
+            if !(o.len() == 15 || o.len() == 18)
+                || !o.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Err(ConnectionError::Invalid(
+                "organization id: 15 or 18 letters and digits".to_owned(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_secret(kind: CrmKind, secret: &str) -> Result<(), ConnectionError> {
+    if kind == CrmKind::Standard && super::wire::standard::parse_secret(secret).is_err() {
+        return Err(ConnectionError::Invalid(
+            "webhook secret: Standard Webhooks secrets look like whsec_<base64>".to_owned(),
+        ));
+    }
+    if secret.trim().len() < 8 {
+        return Err(ConnectionError::Invalid(
+            "webhook secret: at least 8 characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Secrets after applying an edit's additions and retirements.
+fn merged_secrets(
+    kind: CrmKind,
+    mut s: Secrets,
+    input: &ConnectionInput,
+) -> Result<Secrets, ConnectionError> {
+    s.webhook_secrets
+        .retain(|w| !input.retire_fingerprints.contains(&fingerprint(w)));
+    if let Some(new) = input
+        .add_webhook_secret
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        check_secret(kind, new)?;
+        if !s.webhook_secrets.iter().any(|w| w == new) {
+            s.webhook_secrets.push(new.to_owned());
+        }
+        while s.webhook_secrets.len() > MAX_WEBHOOK_SECRETS {
+            s.webhook_secrets.remove(0);
+        }
+    }
+    let keep = |new: &Option<String>, old: Option<String>| {
+        new.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .or(old)
+    };
+    s.client_id = keep(&input.client_id, s.client_id);
+    s.client_secret = keep(&input.client_secret, s.client_secret);
+    s.refresh_token = keep(&input.refresh_token, s.refresh_token);
+    Ok(s)
+}
+
+const COLUMNS: &str = "id, name, kind, api_base_url, organization_id, enabled, secrets_summary, created_at, updated_at";
+
+pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Connection>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from crm_connections order by name"
+    ))
+    .fetch_all(db)
+    .await
+}
+
+pub async fn by_name(
+    db: impl PgExecutor<'_>,
+    name: &str,
+) -> Result<Option<Connection>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from crm_connections where name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Connection>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from crm_connections where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Enabled connections of one kind (a vendor endpoint serves all of them).
+pub async fn enabled_of_kind(
+    db: impl PgExecutor<'_>,
+    kind: CrmKind,
+) -> Result<Vec<Connection>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from crm_connections where kind = $1 and enabled order by name"
+    ))
+    .bind(kind)
+    .fetch_all(db)
+    .await
+}
+
+/// Opens a connection's secrets.
+pub async fn secrets(
+    db: impl PgExecutor<'_>,
+    key: Option<&SecretKey>,
+    id: Uuid,
+) -> Result<Secrets, ConnectionError> {
+    let sealed: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("select secrets from crm_connections where id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    match sealed.flatten() {
+        None => Ok(Secrets::default()),
+        Some(sealed) => {
+            let key = key.ok_or(ConnectionError::NoKey)?;
+            let plain = key.open(&sealed, &seal_context(id))?;
+            serde_json::from_slice(&plain).map_err(|_| ConnectionError::Crypto(CryptoError::Format))
+        }
+    }
+}
+
+/// Creates a connection; returns it without secrets.
+pub async fn create(
+    db: &sqlx::PgPool,
+    key: Option<&SecretKey>,
+    input: &ConnectionInput,
+) -> Result<Connection, ConnectionError> {
+    check_name(&input.name)?;
+    let kind = input.kind.ok_or_else(|| {
+        ConnectionError::Invalid("kind: hubspot, salesforce or standard".to_owned())
+    })?;
+    check_url(input.api_base_url.as_deref())?;
+    check_org(input.organization_id.as_deref())?;
+    if kind == CrmKind::Salesforce && input.organization_id.is_none() {
+        return Err(ConnectionError::Invalid(
+            "organization id: required for Salesforce connections".to_owned(),
+        ));
+    }
+    let secrets = merged_secrets(kind, Secrets::default(), input)?;
+    let key = key.ok_or(ConnectionError::NoKey)?;
+    let id = Uuid::new_v4();
+    let sealed = key.seal(
+        &serde_json::to_vec(&secrets).unwrap_or_default(),
+        &seal_context(id),
+    );
+    let created = sqlx::query_as(&format!(
+        "insert into crm_connections (id, name, kind, api_base_url, organization_id, enabled,
+                                      secrets, secrets_summary)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         returning {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&input.name)
+    .bind(kind)
+    .bind(&input.api_base_url)
+    .bind(&input.organization_id)
+    .bind(input.enabled)
+    .bind(sealed)
+    .bind(sqlx::types::Json(secrets.summary()))
+    .fetch_one(db)
+    .await;
+    match created {
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("crm_connections_name_key") => {
+            Err(ConnectionError::Duplicate(input.name.clone()))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Edits the connection named `input.name` (kind cannot change).
+pub async fn update(
+    db: &sqlx::PgPool,
+    key: Option<&SecretKey>,
+    input: &ConnectionInput,
+) -> Result<Connection, ConnectionError> {
+    let mut tx = db.begin().await?;
+    let current: Option<Connection> = sqlx::query_as(&format!(
+        "select {COLUMNS} from crm_connections where name = $1 for update"
+    ))
+    .bind(&input.name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let current = current.ok_or_else(|| ConnectionError::NotFound(input.name.clone()))?;
+    if input.kind.is_some_and(|k| k != current.kind) {
+        return Err(ConnectionError::Invalid(
+            "kind cannot change; create a new connection".to_owned(),
+        ));
+    }
+    check_url(input.api_base_url.as_deref())?;
+    check_org(input.organization_id.as_deref())?;
+    let key = key.ok_or(ConnectionError::NoKey)?;
+    let old = secrets(&mut *tx, Some(key), current.id).await?;
+    let new = merged_secrets(current.kind, old, input)?;
+    let sealed = key.seal(
+        &serde_json::to_vec(&new).unwrap_or_default(),
+        &seal_context(current.id),
+    );
+    let refresh_changed = input
+        .refresh_token
+        .as_deref()
+        .is_some_and(|t| !t.trim().is_empty())
+        || input
+            .client_id
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty());
+    let updated = sqlx::query_as(&format!(
+        "update crm_connections set api_base_url = $2, organization_id = coalesce($3, organization_id),
+                enabled = $4, secrets = $5, secrets_summary = $6,
+                oauth_token = case when $7 then null else oauth_token end
+         where id = $1 returning {COLUMNS}"
+    ))
+    .bind(current.id)
+    .bind(input.api_base_url.as_ref().or(current.api_base_url.as_ref()))
+    .bind(&input.organization_id)
+    .bind(input.enabled)
+    .bind(sealed)
+    .bind(sqlx::types::Json(new.summary()))
+    .bind(refresh_changed)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// The cached OAuth2 token set of a connection, if any.
+pub async fn oauth_token<T: serde::de::DeserializeOwned>(
+    db: impl PgExecutor<'_>,
+    key: &SecretKey,
+    id: Uuid,
+) -> Result<Option<T>, ConnectionError> {
+    let sealed: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("select oauth_token from crm_connections where id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    match sealed.flatten() {
+        None => Ok(None),
+        Some(sealed) => {
+            let plain = key.open(&sealed, &token_context(id))?;
+            Ok(serde_json::from_slice(&plain).ok())
+        }
+    }
+}
+
+/// Stores a connection's OAuth2 token set sealed; a rotated refresh token replaces the stored
+/// one too.
+pub async fn store_oauth_token<T: Serialize>(
+    db: &sqlx::PgPool,
+    key: &SecretKey,
+    id: Uuid,
+    token: &T,
+    rotated_refresh_token: Option<&str>,
+) -> Result<(), ConnectionError> {
+    let mut tx = db.begin().await?;
+    let sealed_token = key.seal(
+        &serde_json::to_vec(token).unwrap_or_default(),
+        &token_context(id),
+    );
+    sqlx::query("update crm_connections set oauth_token = $2 where id = $1")
+        .bind(id)
+        .bind(sealed_token)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(refresh) = rotated_refresh_token {
+        let mut s = secrets(&mut *tx, Some(key), id).await?;
+        if s.refresh_token.as_deref() != Some(refresh) {
+            s.refresh_token = Some(refresh.to_owned());
+            let sealed = key.seal(
+                &serde_json::to_vec(&s).unwrap_or_default(),
+                &seal_context(id),
+            );
+            sqlx::query(
+                "update crm_connections set secrets = $2, secrets_summary = $3 where id = $1",
+            )
+            .bind(id)
+            .bind(sealed)
+            .bind(sqlx::types::Json(s.summary()))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

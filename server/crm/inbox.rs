@@ -1,0 +1,248 @@
+//! The durable inbox: raw webhook events committed before the CRM gets its 2xx, unique on
+//! (connection, event id) so redeliveries are no-ops.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::wire::RawEvent;
+
+/// How a delivery landed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Accepted {
+    /// Events stored for the first time.
+    pub new: usize,
+    /// Events already in the inbox (redeliveries).
+    pub duplicates: usize,
+}
+
+/// Commits `events` for `connection` in one statement; returns once they are durable.
+pub async fn accept(
+    db: &PgPool,
+    connection: Uuid,
+    events: &[RawEvent],
+) -> Result<Accepted, sqlx::Error> {
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
+    let new: i64 = sqlx::query_scalar(
+        r"
+        with ins as (
+            insert into crm_inbox (connection_id, event_id, payload)
+            select $1, e.event_id, e.payload
+            from unnest($2::text[], $3::jsonb[]) as e(event_id, payload)
+            on conflict on constraint crm_inbox_event_key do nothing
+            returning 1
+        )
+        select count(*) from ins
+        ",
+    )
+    .bind(connection)
+    .bind(&ids)
+    .bind(&payloads)
+    .fetch_one(db)
+    .await?;
+    let new = usize::try_from(new).unwrap_or(0);
+    Ok(Accepted {
+        new,
+        duplicates: events.len().saturating_sub(new),
+    })
+}
+
+/// One claimed inbox row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InboxRow {
+    pub id: i64,
+    pub connection_id: Uuid,
+    pub event_id: String,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Locks up to `limit` due rows for the caller's transaction; rows other workers hold are
+/// skipped, so several workers share the queue.
+pub async fn claim(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<InboxRow>, sqlx::Error> {
+    sqlx::query_as(
+        r"
+        select id, connection_id, event_id, payload, attempts, received_at
+        from crm_inbox
+        where status = 'pending' and next_attempt_at <= now()
+        order by id
+        limit $1
+        for update skip locked
+        ",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Marks rows processed with their outcomes.
+pub async fn mark_done(
+    db: impl PgExecutor<'_>,
+    ids: &[i64],
+    outcomes: &[&str],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r"
+        update crm_inbox i set status = 'done', outcome = d.outcome, processed_at = now(),
+                               attempts = i.attempts + 1, last_error = null
+        from unnest($1::int8[], $2::text[]) as d(id, outcome)
+        where i.id = d.id
+        ",
+    )
+    .bind(ids)
+    .bind(outcomes)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Retry policy: exponential backoff from 2 s, doubled per attempt, capped at 10 minutes;
+/// after `MAX_ATTEMPTS` the event is parked as a dead letter.
+pub const MAX_ATTEMPTS: i32 = 6;
+
+/// Seconds to wait before attempt `attempts + 1`.
+pub fn backoff_s(attempts: i32) -> i64 {
+    let exp = u32::try_from(attempts.clamp(0, 12)).unwrap_or(0);
+    (2_i64 << exp).min(600)
+}
+
+/// Records a failed attempt: back off, or park as dead when `permanent` or out of attempts.
+pub async fn mark_failed(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    attempts_before: i32,
+    reason: &str,
+    permanent: bool,
+) -> Result<(), sqlx::Error> {
+    let attempts = attempts_before + 1;
+    let dead = permanent || attempts >= MAX_ATTEMPTS;
+    sqlx::query(
+        r"
+        update crm_inbox set attempts = $2, last_error = $3,
+               status = case when $4 then 'dead'::crm_inbox_status else 'pending' end,
+               next_attempt_at = now() + make_interval(secs => $5)
+        where id = $1
+        ",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(reason)
+    .bind(dead)
+    .bind(backoff_s(attempts) as f64)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A dead letter as the sync page lists it: ids and the reason, never the payload.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub connection: String,
+    pub event_id: String,
+    pub received_at: DateTime<Utc>,
+    pub attempts: i32,
+    pub reason: Option<String>,
+}
+
+pub async fn dead_letters(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    sqlx::query_as(
+        r"
+        select i.id, c.name as connection, i.event_id, i.received_at, i.attempts,
+               i.last_error as reason
+        from crm_inbox i join crm_connections c on c.id = i.connection_id
+        where i.status = 'dead'
+        order by i.id desc
+        limit $1
+        ",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Puts a dead letter back in the queue (fresh attempts); false when it is not dead.
+pub async fn retry(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "update crm_inbox set status = 'pending', attempts = 0, next_attempt_at = now()
+         where id = $1 and status = 'dead'",
+    )
+    .bind(id)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Queue figures for the sync page and metrics.
+#[derive(Debug, Clone, Default, sqlx::FromRow, Serialize)]
+pub struct InboxStats {
+    pub pending: i64,
+    pub dead: i64,
+    pub done_last_hour: i64,
+    /// Seconds the oldest pending event has waited.
+    pub oldest_pending_s: Option<f64>,
+}
+
+pub async fn stats(db: impl PgExecutor<'_>) -> Result<InboxStats, sqlx::Error> {
+    sqlx::query_as(
+        r"
+        select count(*) filter (where status = 'pending') as pending,
+               count(*) filter (where status = 'dead') as dead,
+               count(*) filter (where status = 'done' and processed_at > now() - interval '1 hour')
+                   as done_last_hour,
+               extract(epoch from now() - min(received_at) filter (where status = 'pending'))::float8
+                   as oldest_pending_s
+        from crm_inbox
+        ",
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Recent arrivals for the sync page: what arrived and how it ended, without payloads.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct RecentEvent {
+    pub id: i64,
+    pub connection: String,
+    pub event_id: String,
+    pub received_at: DateTime<Utc>,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+pub async fn recent(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<RecentEvent>, sqlx::Error> {
+    sqlx::query_as(
+        r"
+        select i.id, c.name as connection, i.event_id, i.received_at, i.status::text as status,
+               i.outcome, i.attempts, i.last_error
+        from crm_inbox i join crm_connections c on c.id = i.connection_id
+        order by i.id desc
+        limit $1
+        ",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff_s(0), 2);
+        assert_eq!(backoff_s(1), 4);
+        assert_eq!(backoff_s(5), 64);
+        assert_eq!(backoff_s(20), 600);
+    }
+}

@@ -1,0 +1,452 @@
+//! The inbox worker: claims due events with `for update skip locked`, maps each vendor's
+//! payload to canonical changes, applies them and records the outcome in the same
+//! transaction, so an event has exactly one effect however often it was delivered and however
+//! many workers run.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::apply::{self, ApplyError, Outcome};
+use super::canonical::{CanonicalAccount, Change, MappingError};
+use super::connection::{self, Connection, CrmKind};
+use super::inbox::{self, InboxRow};
+use super::wire;
+use super::wire::hubspot::{NoticeKind, ObjectKind};
+
+/// Why reading records from a CRM's API failed; every such failure is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FetchError(pub String);
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Reads HubSpot companies in full after a change notice (HubSpot webhooks carry at most one
+/// property, and creations carry none). Ids that no longer exist are absent from the map.
+pub trait CompanyReader: Send + Sync {
+    fn read_companies<'a>(
+        &'a self,
+        connection: &'a Connection,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<HashMap<String, CanonicalAccount>, FetchError>>;
+}
+
+/// What one batch did, for tests, logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub claimed: usize,
+    /// Events whose changes touched accounts (created, updated, deleted, restored, merged).
+    pub effects: usize,
+    /// Events that changed nothing: stale, unchanged, superseded or not about accounts.
+    pub no_effect: usize,
+    pub retried: usize,
+    pub dead: usize,
+}
+
+impl BatchReport {
+    fn add(&mut self, other: Self) {
+        self.claimed += other.claimed;
+        self.effects += other.effects;
+        self.no_effect += other.no_effect;
+        self.retried += other.retried;
+        self.dead += other.dead;
+    }
+}
+
+/// What to do for one event.
+enum Plan {
+    /// Apply these changes in order; `read` first lists HubSpot companies to read in full and
+    /// upsert before them.
+    Apply {
+        read: Vec<String>,
+        changes: Vec<Change>,
+    },
+    /// Not about accounts (contacts, associations): recorded and skipped.
+    Ignore,
+    /// The payload cannot be mapped: parked at once.
+    Invalid(MappingError),
+}
+
+fn plan(kind: CrmKind, payload: &serde_json::Value) -> Plan {
+    let mapped = match kind {
+        CrmKind::Standard => wire::standard::decode(payload).map(|c| Plan::Apply {
+            read: vec![],
+            changes: vec![c],
+        }),
+        CrmKind::Salesforce => wire::salesforce::decode_payload(payload).map(|c| Plan::Apply {
+            read: vec![],
+            changes: vec![c],
+        }),
+        CrmKind::HubSpot => wire::hubspot::decode_notice(payload).map(|n| {
+            if n.object != ObjectKind::Company {
+                return Plan::Ignore;
+            }
+            let at = n.occurred_at;
+            match n.kind {
+                NoticeKind::Creation | NoticeKind::PropertyChange { .. } => Plan::Apply {
+                    read: vec![n.object_id],
+                    changes: vec![],
+                },
+                NoticeKind::Restore => Plan::Apply {
+                    read: vec![n.object_id.clone()],
+                    changes: vec![Change::Restore {
+                        crm_id: n.object_id,
+                        at,
+                    }],
+                },
+                NoticeKind::Deletion => Plan::Apply {
+                    read: vec![],
+                    changes: vec![Change::Delete {
+                        crm_id: n.object_id,
+                        at,
+                    }],
+                },
+                NoticeKind::Merge { primary, merged } => Plan::Apply {
+                    read: vec![primary.clone()],
+                    changes: vec![Change::Merge {
+                        survivor: primary,
+                        merged,
+                        at,
+                    }],
+                },
+                NoticeKind::Other(_) => Plan::Ignore,
+            }
+        }),
+    };
+    mapped.unwrap_or_else(Plan::Invalid)
+}
+
+/// Drains the inbox. Cheap to clone.
+#[derive(Clone)]
+pub struct Worker {
+    db: PgPool,
+    reader: Arc<dyn CompanyReader>,
+    batch_size: i64,
+}
+
+impl Worker {
+    pub fn new(db: PgPool, reader: Arc<dyn CompanyReader>) -> Self {
+        Self {
+            db,
+            reader,
+            batch_size: 200,
+        }
+    }
+
+    pub fn with_batch_size(mut self, n: i64) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Processes batches until none is due. Tests call this instead of sleeping.
+    pub async fn drain(&self) -> Result<BatchReport, sqlx::Error> {
+        let mut total = BatchReport::default();
+        loop {
+            let r = self.run_batch().await?;
+            total.add(r);
+            if r.claimed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One batch. Tries the whole batch in one transaction; if an event's change is refused,
+    /// redoes the batch with a savepoint per event so one bad event cannot block the others.
+    pub async fn run_batch(&self) -> Result<BatchReport, sqlx::Error> {
+        match self.try_batch(false).await {
+            Err(BatchError::NeedsCare) => match self.try_batch(true).await {
+                Ok(r) => Ok(r),
+                Err(BatchError::Db(e)) => Err(e),
+                Err(BatchError::NeedsCare) => Ok(BatchReport::default()),
+            },
+            Err(BatchError::Db(e)) => Err(e),
+            Ok(r) => Ok(r),
+        }
+    }
+
+    async fn try_batch(&self, careful: bool) -> Result<BatchReport, BatchError> {
+        let mut tx = self.db.begin().await?;
+        let rows = inbox::claim(&mut *tx, self.batch_size).await?;
+        let mut report = BatchReport {
+            claimed: rows.len(),
+            ..BatchReport::default()
+        };
+        if rows.is_empty() {
+            return Ok(report);
+        }
+        let connections = load_connections(&mut tx, &rows).await?;
+
+        // Decode everything, then read the HubSpot companies the batch needs in one go per
+        // connection.
+        let plans: Vec<Plan> = rows
+            .iter()
+            .map(|r| match connections.get(&r.connection_id) {
+                Some(c) => plan(c.kind, &r.payload),
+                None => Plan::Invalid(MappingError::new("the connection no longer exists")),
+            })
+            .collect();
+        let reads = self.read_all(&rows, &plans, &connections).await;
+
+        let mut done_ids = Vec::with_capacity(rows.len());
+        let mut done_outcomes = Vec::with_capacity(rows.len());
+        for (row, plan) in rows.iter().zip(&plans) {
+            let Some(conn) = connections.get(&row.connection_id) else {
+                inbox::mark_failed(
+                    &mut *tx,
+                    row.id,
+                    row.attempts,
+                    "the connection no longer exists",
+                    true,
+                )
+                .await?;
+                report.dead += 1;
+                continue;
+            };
+            let result = match plan {
+                Plan::Ignore => Ok("ignored"),
+                Plan::Invalid(e) => Err((e.to_string(), true)),
+                Plan::Apply { read, changes } => {
+                    match resolve(read, changes, reads.get(&row.connection_id)) {
+                        Err(reason) => Err((reason, false)),
+                        Ok(changes) if changes.is_empty() => Ok("superseded"),
+                        Ok(changes) => {
+                            if careful {
+                                let mut sp = sqlx::Acquire::begin(&mut tx).await?;
+                                match apply_all(&mut sp, &conn.name, &changes).await {
+                                    Ok(o) => {
+                                        sp.commit().await?;
+                                        Ok(o)
+                                    }
+                                    Err(e) => {
+                                        sp.rollback().await?;
+                                        Err((e.to_string(), !e.is_retryable()))
+                                    }
+                                }
+                            } else {
+                                match apply_all(&mut tx, &conn.name, &changes).await {
+                                    Ok(o) => Ok(o),
+                                    Err(ApplyError::Database(e)) if !is_data_error(&e) => {
+                                        return Err(BatchError::Db(e));
+                                    }
+                                    Err(_) => return Err(BatchError::NeedsCare),
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            match result {
+                Ok(outcome) => {
+                    if matches!(
+                        outcome,
+                        "created" | "updated" | "deleted" | "restored" | "merged"
+                    ) {
+                        report.effects += 1;
+                    } else {
+                        report.no_effect += 1;
+                    }
+                    done_ids.push(row.id);
+                    done_outcomes.push(outcome);
+                }
+                Err((reason, permanent)) => {
+                    let dead = permanent || row.attempts + 1 >= inbox::MAX_ATTEMPTS;
+                    if dead {
+                        report.dead += 1;
+                        tracing::warn!(inbox_id = row.id, connection = %conn.name, reason = %reason, "CRM event parked as a dead letter");
+                    } else {
+                        report.retried += 1;
+                        tracing::info!(inbox_id = row.id, connection = %conn.name, reason = %reason, "CRM event will be retried");
+                    }
+                    inbox::mark_failed(&mut *tx, row.id, row.attempts, &reason, permanent).await?;
+                }
+            }
+        }
+        inbox::mark_done(&mut *tx, &done_ids, &done_outcomes).await?;
+        tx.commit().await?;
+
+        let now = chrono::Utc::now();
+        for row in &rows {
+            let lag_s = (now - row.received_at).num_milliseconds() as f64 / 1000.0;
+            metrics::histogram!("terrane_crm_inbox_lag_seconds").record(lag_s.max(0.0));
+        }
+        metrics::counter!("terrane_crm_events_total", "result" => "effect")
+            .increment(report.effects as u64);
+        metrics::counter!("terrane_crm_events_total", "result" => "no_effect")
+            .increment(report.no_effect as u64);
+        metrics::counter!("terrane_crm_events_total", "result" => "retried")
+            .increment(report.retried as u64);
+        metrics::counter!("terrane_crm_events_total", "result" => "dead")
+            .increment(report.dead as u64);
+        Ok(report)
+    }
+
+    /// Reads, per HubSpot connection, every company the batch's plans name.
+    async fn read_all(
+        &self,
+        rows: &[InboxRow],
+        plans: &[Plan],
+        connections: &HashMap<Uuid, Connection>,
+    ) -> HashMap<Uuid, Result<HashMap<String, CanonicalAccount>, String>> {
+        let mut wanted: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
+        for (row, plan) in rows.iter().zip(plans) {
+            if let Plan::Apply { read, .. } = plan {
+                if !read.is_empty() {
+                    wanted
+                        .entry(row.connection_id)
+                        .or_default()
+                        .extend(read.iter().cloned());
+                }
+            }
+        }
+        let mut out = HashMap::new();
+        for (conn_id, ids) in wanted {
+            let Some(conn) = connections.get(&conn_id) else {
+                continue;
+            };
+            let ids: Vec<String> = ids.into_iter().collect();
+            let result = self
+                .reader
+                .read_companies(conn, &ids)
+                .await
+                .map_err(|e| format!("reading companies from the CRM failed: {e}"));
+            out.insert(conn_id, result);
+        }
+        out
+    }
+}
+
+enum BatchError {
+    NeedsCare,
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// Errors caused by one event's data rather than by the database being unavailable.
+fn is_data_error(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")))
+}
+
+/// The changes of a plan once its reads are known: read records are upserted first.
+fn resolve(
+    read: &[String],
+    changes: &[Change],
+    reads: Option<&Result<HashMap<String, CanonicalAccount>, String>>,
+) -> Result<Vec<Change>, String> {
+    let mut out = Vec::with_capacity(read.len() + changes.len());
+    if !read.is_empty() {
+        let found = match reads {
+            Some(Ok(found)) => found,
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err("the CRM could not be read".to_owned()),
+        };
+        for id in read {
+            if let Some(a) = found.get(id) {
+                out.push(Change::Upsert(a.clone()));
+            }
+        }
+        // Nothing to read back: the record is gone from the CRM; its deletion or merge event
+        // (or reconciliation) takes it from here. A restore still applies.
+        if out.is_empty() && !changes.iter().any(|c| matches!(c, Change::Restore { .. })) {
+            return Ok(vec![]);
+        }
+    }
+    // A restore must come before the refreshed state, so that state can undelete.
+    let (restores, rest): (Vec<&Change>, Vec<&Change>) = changes
+        .iter()
+        .partition(|c| matches!(c, Change::Restore { .. }));
+    let mut ordered: Vec<Change> = restores.into_iter().cloned().collect();
+    ordered.extend(out);
+    ordered.extend(rest.into_iter().cloned());
+    Ok(ordered)
+}
+
+/// Applies changes in order; the event's outcome is its most significant one.
+async fn apply_all(
+    tx: &mut Transaction<'_, Postgres>,
+    source: &str,
+    changes: &[Change],
+) -> Result<&'static str, ApplyError> {
+    let mut best = Outcome::Stale;
+    for change in changes {
+        let o = apply::apply(&mut *tx, source, change).await?;
+        if rank(o) > rank(best) {
+            best = o;
+        }
+    }
+    Ok(best.as_str())
+}
+
+fn rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Stale => 0,
+        Outcome::Unchanged => 1,
+        Outcome::Updated => 2,
+        Outcome::Created => 3,
+        Outcome::Restored => 4,
+        Outcome::Deleted => 5,
+        Outcome::Merged => 6,
+    }
+}
+
+async fn load_connections(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[InboxRow],
+) -> Result<HashMap<Uuid, Connection>, sqlx::Error> {
+    let ids: BTreeSet<Uuid> = rows.iter().map(|r| r.connection_id).collect();
+    let mut out = HashMap::new();
+    for id in ids {
+        if let Some(c) = connection::by_id(&mut **tx, id).await? {
+            out.insert(id, c);
+        }
+    }
+    Ok(out)
+}
+
+/// How the background loop waits between empty polls; a webhook wakes it at once.
+pub const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Runs the worker until `shutdown` resolves: wakes on `wake` or every [`IDLE_POLL`].
+pub async fn run(
+    worker: Worker,
+    wake: Arc<Notify>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut failures = 0u32;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match worker.run_batch().await {
+            Ok(r) if r.claimed > 0 => {
+                failures = 0;
+                continue;
+            }
+            Ok(_) => failures = 0,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(error = %e, "CRM inbox worker could not reach the database; retrying");
+            }
+        }
+        let pause = if failures == 0 {
+            IDLE_POLL
+        } else {
+            Duration::from_secs(u64::from(failures.min(5)))
+        };
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Fault injection on the vendor endpoints: added latency, a per-second rate limit (429 with
+//! `Retry-After`) and random 500/503 answers, each in the vendor's error shape.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::app::{SimState, lock};
+use crate::clock::now_ms;
+use crate::webhooks::Vendor;
+use crate::{hubspot, salesforce};
+
+/// The knobs, settable by flags and by `POST /_sim/faults`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FaultSettings {
+    /// Fraction of calls answered 500 or 503.
+    pub fail_rate: f64,
+    /// Calls per second and vendor before 429; 0 = unlimited.
+    pub rate_limit: u32,
+    /// Delay added before answering, milliseconds.
+    pub latency_ms: u64,
+}
+
+/// A partial update of the settings.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultPatch {
+    pub fail_rate: Option<f64>,
+    pub rate_limit: Option<u32>,
+    pub latency_ms: Option<u64>,
+}
+
+/// Calls counted in the current one-second window.
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    second: i64,
+    calls: u32,
+}
+
+#[derive(Debug)]
+pub struct Faults {
+    pub settings: FaultSettings,
+    hubspot: Window,
+    salesforce: Window,
+}
+
+/// What to do with one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    RateLimited { retry_after_s: u64 },
+    Fail { status: u16 },
+}
+
+impl Faults {
+    pub fn new(settings: FaultSettings) -> Self {
+        Self {
+            settings,
+            hubspot: Window::default(),
+            salesforce: Window::default(),
+        }
+    }
+
+    pub fn apply(&mut self, patch: FaultPatch) -> Result<(), String> {
+        if let Some(rate) = patch.fail_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err("fail_rate must be between 0 and 1".into());
+            }
+            self.settings.fail_rate = rate;
+        }
+        if let Some(limit) = patch.rate_limit {
+            self.settings.rate_limit = limit;
+        }
+        if let Some(latency) = patch.latency_ms {
+            self.settings.latency_ms = latency;
+        }
+        Ok(())
+    }
+
+    /// Judges one call at `now_ms`; `roll` is uniform in [0, 1) and decides failures.
+    pub fn judge(&mut self, vendor: Vendor, now_ms: i64, roll: f64) -> Verdict {
+        let limit = self.settings.rate_limit;
+        let window = match vendor {
+            Vendor::HubSpot => &mut self.hubspot,
+            Vendor::Salesforce => &mut self.salesforce,
+        };
+        let second = now_ms.div_euclid(1000);
+        if window.second != second {
+            *window = Window { second, calls: 0 };
+        }
+        if limit > 0 {
+            if window.calls >= limit {
+                return Verdict::RateLimited { retry_after_s: 1 };
+            }
+            window.calls += 1;
+        }
+        let fail_rate = self.settings.fail_rate;
+        if roll < fail_rate {
+            // The lower half of the failing range answers 500, the upper half 503.
+            let status = if roll < fail_rate / 2.0 { 500 } else { 503 };
+            return Verdict::Fail { status };
+        }
+        Verdict::Pass
+    }
+}
+
+async fn inject(sim: SimState, vendor: Vendor, request: Request, next: Next) -> Response {
+    let latency_ms = lock(&sim.faults).settings.latency_ms;
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+    }
+    let roll: f64 = rand::rng().random();
+    let verdict = lock(&sim.faults).judge(vendor, now_ms(), roll);
+    match (verdict, vendor) {
+        (Verdict::Pass, _) => next.run(request).await,
+        (Verdict::RateLimited { retry_after_s }, Vendor::HubSpot) => {
+            hubspot::rate_limited(retry_after_s).into_response()
+        }
+        (Verdict::RateLimited { retry_after_s }, Vendor::Salesforce) => {
+            salesforce::rate_limited(retry_after_s).into_response()
+        }
+        (Verdict::Fail { status }, Vendor::HubSpot) => {
+            hubspot::server_error(status).into_response()
+        }
+        (Verdict::Fail { status }, Vendor::Salesforce) => {
+            salesforce::server_error(status).into_response()
+        }
+    }
+}
+
+pub async fn hubspot(State(sim): State<SimState>, request: Request, next: Next) -> Response {
+    inject(sim, Vendor::HubSpot, request, next).await
+}
+
+pub async fn salesforce(State(sim): State<SimState>, request: Request, next: Next) -> Response {
+    inject(sim, Vendor::Salesforce, request, next).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn faults(fail_rate: f64, rate_limit: u32) -> Faults {
+        Faults::new(FaultSettings {
+            fail_rate,
+            rate_limit,
+            latency_ms: 0,
+        })
+    }
+
+    #[test]
+    fn rate_limit_counts_per_second_and_vendor() {
+        let mut f = faults(0.0, 2);
+        assert_eq!(f.judge(Vendor::HubSpot, 1_000, 0.5), Verdict::Pass);
+        assert_eq!(f.judge(Vendor::HubSpot, 1_500, 0.5), Verdict::Pass);
+        assert_eq!(
+            f.judge(Vendor::HubSpot, 1_999, 0.5),
+            Verdict::RateLimited { retry_after_s: 1 }
+        );
+        assert_eq!(f.judge(Vendor::Salesforce, 1_999, 0.5), Verdict::Pass);
+        assert_eq!(f.judge(Vendor::HubSpot, 2_000, 0.5), Verdict::Pass);
+    }
+
+    #[test]
+    fn failures_follow_the_roll() {
+        let mut f = faults(0.5, 0);
+        assert_eq!(
+            f.judge(Vendor::HubSpot, 0, 0.1),
+            Verdict::Fail { status: 500 }
+        );
+        assert_eq!(
+            f.judge(Vendor::HubSpot, 0, 0.4),
+            Verdict::Fail { status: 503 }
+        );
+        assert_eq!(f.judge(Vendor::HubSpot, 0, 0.6), Verdict::Pass);
+        assert!(
+            f.apply(FaultPatch {
+                fail_rate: Some(2.0),
+                ..FaultPatch::default()
+            })
+            .is_err()
+        );
+    }
+}

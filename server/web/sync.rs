@@ -1,0 +1,433 @@
+//! Admin pages for CRM sync: connections (secrets write-only), the sync page (inbox, dead
+//! letters with retry, reconciliation reports), and CSV import/export.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent};
+use crate::auth::csrf;
+use crate::crm::connection::{self, Connection, ConnectionError, ConnectionInput, CrmKind};
+use crate::crm::inbox::{self, DeadLetter, InboxStats, RecentEvent};
+use crate::crm::reconcile::{self, Report, Trigger};
+use crate::error::AppError;
+
+use super::extract::{Form, Path};
+use super::guard::{self, AdminUser};
+
+impl From<ConnectionError> for AppError {
+    fn from(e: ConnectionError) -> Self {
+        match e {
+            ConnectionError::Invalid(m) => AppError::bad_request("invalid_connection", m),
+            ConnectionError::Duplicate(_) => {
+                AppError::bad_request("duplicate_connection", e.to_string())
+            }
+            ConnectionError::NotFound(_) => AppError::NotFound,
+            ConnectionError::NoKey => AppError::Unavailable("TERRANE_SECRET_KEY"),
+            ConnectionError::Crypto(c) => AppError::Internal(anyhow::anyhow!(c)),
+            ConnectionError::Database(d) => AppError::Database(d),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sync.html")]
+pub struct SyncPage {
+    pub title: String,
+    pub csrf: String,
+    pub stats: InboxStats,
+    pub connections: Vec<Connection>,
+    pub reports: Vec<Report>,
+    pub dead: Vec<DeadLetter>,
+    pub recent: Vec<RecentEvent>,
+    pub notice: Option<String>,
+}
+
+async fn sync_page_with(
+    state: &AppState,
+    session: &Session,
+    notice: Option<String>,
+) -> Result<SyncPage, AppError> {
+    Ok(SyncPage {
+        title: "CRM sync".into(),
+        csrf: csrf::token(session).await?,
+        stats: inbox::stats(&state.db).await?,
+        connections: connection::list(&state.db).await?,
+        reports: reconcile::latest_reports(&state.db).await?,
+        dead: inbox::dead_letters(&state.db, 100).await?,
+        recent: inbox::recent(&state.db, 50).await?,
+        notice,
+    })
+}
+
+/// `GET /admin/sync`
+pub async fn sync_page(
+    AdminUser(_admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<SyncPage, AppError> {
+    sync_page_with(&state, &session, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+/// `POST /admin/sync/dead/{id}/retry`
+pub async fn retry_dead(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, AppError> {
+    guard::csrf_form(&session, &form.csrf).await?;
+    let mut tx = state.db.begin().await?;
+    if !inbox::retry(&mut *tx, id).await? {
+        return Err(AppError::NotFound);
+    }
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(admin.id),
+            action: "crm.dead_letter_retried",
+            subject_type: Some("crm_inbox"),
+            subject_id: Some(id.to_string()),
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.intake.wake.notify_waiters();
+    Ok(Redirect::to("/admin/sync").into_response())
+}
+
+/// `POST /admin/sync/reconcile/{name}`: starts a run in the background.
+pub async fn reconcile_now(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<SyncPage, AppError> {
+    guard::csrf_form(&session, &form.csrf).await?;
+    let conn = connection::by_name(&state.db, &name)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !conn.kind.has_api() {
+        return Err(AppError::bad_request(
+            "no_api",
+            "Standard Webhooks connections have no API to reconcile against",
+        ));
+    }
+    audit::record(
+        &state.db,
+        AuditEvent {
+            actor_user_id: Some(admin.id),
+            action: "crm.reconcile_requested",
+            subject_type: Some("crm_connection"),
+            subject_id: Some(conn.name.clone()),
+            details: json!({}),
+        },
+    )
+    .await?;
+    let (db, clients) = (state.db.clone(), state.crm.clone());
+    let started = conn.name.clone();
+    tokio::spawn(async move {
+        if let Err(e) = reconcile::run(&db, &clients, &conn, Trigger::Page, &|_, _| {}).await {
+            tracing::warn!(connection = %conn.name, error = %e, "reconciliation from the sync page failed");
+        }
+    });
+    sync_page_with(
+        &state,
+        &session,
+        Some(format!(
+            "Reconciliation of {started} started; reload for its report."
+        )),
+    )
+    .await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "connection.html")]
+pub struct ConnectionPage {
+    pub title: String,
+    pub csrf: String,
+    /// `None` for the "add" form.
+    pub connection: Option<Connection>,
+    pub kinds: Vec<&'static str>,
+}
+
+/// `GET /admin/connections/new`
+pub async fn new_connection(
+    AdminUser(_admin): AdminUser,
+    session: Session,
+) -> Result<ConnectionPage, AppError> {
+    Ok(ConnectionPage {
+        title: "Add a CRM connection".into(),
+        csrf: csrf::token(&session).await?,
+        connection: None,
+        kinds: vec!["hubspot", "salesforce", "standard"],
+    })
+}
+
+/// `GET /admin/connections/{name}`
+pub async fn edit_connection(
+    AdminUser(_admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+) -> Result<ConnectionPage, AppError> {
+    let connection = connection::by_name(&state.db, &name)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(ConnectionPage {
+        title: format!("CRM connection {}", connection.name),
+        csrf: csrf::token(&session).await?,
+        connection: Some(connection),
+        kinds: vec![],
+    })
+}
+
+/// The add/edit form. Secret fields are always empty on the page; empty means "keep".
+#[derive(Deserialize)]
+pub struct ConnectionForm {
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    api_base_url: Option<String>,
+    #[serde(default)]
+    organization_id: Option<String>,
+    #[serde(default)]
+    enabled: Option<String>,
+    #[serde(default)]
+    webhook_secret: Option<String>,
+    #[serde(default)]
+    retire: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+fn blank_to_none(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+impl ConnectionForm {
+    fn into_input(self) -> Result<ConnectionInput, AppError> {
+        let kind = match blank_to_none(self.kind) {
+            None => None,
+            Some(k) => Some(CrmKind::parse(&k).ok_or_else(|| {
+                AppError::bad_request("invalid_kind", "kind: hubspot, salesforce or standard")
+            })?),
+        };
+        Ok(ConnectionInput {
+            name: self.name.trim().to_owned(),
+            kind,
+            api_base_url: blank_to_none(self.api_base_url),
+            organization_id: blank_to_none(self.organization_id),
+            enabled: self.enabled.is_some(),
+            add_webhook_secret: blank_to_none(self.webhook_secret),
+            retire_fingerprints: blank_to_none(self.retire).into_iter().collect(),
+            client_id: blank_to_none(self.client_id),
+            client_secret: blank_to_none(self.client_secret),
+            refresh_token: blank_to_none(self.refresh_token),
+        })
+    }
+}
+
+/// Which settings an edit touched, for the audit log (never the values of secrets).
+fn changed_fields(input: &ConnectionInput) -> serde_json::Value {
+    json!({
+        "enabled": input.enabled,
+        "api_base_url": input.api_base_url.is_some(),
+        "webhook_secret_added": input.add_webhook_secret.is_some(),
+        "webhook_secrets_retired": input.retire_fingerprints,
+        "oauth_client": input.client_id.is_some() || input.client_secret.is_some(),
+        "refresh_token": input.refresh_token.is_some(),
+    })
+}
+
+/// `POST /admin/connections`
+pub async fn create_connection(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<ConnectionForm>,
+) -> Result<Response, AppError> {
+    guard::csrf_form(&session, &form.csrf).await?;
+    let input = form.into_input()?;
+    let created =
+        connection::create(&state.db, state.config.crm.secret_key.as_ref(), &input).await?;
+    audit::record(
+        &state.db,
+        AuditEvent {
+            actor_user_id: Some(admin.id),
+            action: "crm.connection_created",
+            subject_type: Some("crm_connection"),
+            subject_id: Some(created.name.clone()),
+            details: json!({"kind": created.kind.as_str(), "settings": changed_fields(&input)}),
+        },
+    )
+    .await?;
+    Ok(no_store(
+        Redirect::to(&format!("/admin/connections/{}", created.name)).into_response(),
+    ))
+}
+
+/// `POST /admin/connections/{name}`
+pub async fn update_connection(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    Form(mut form): Form<ConnectionForm>,
+) -> Result<Response, AppError> {
+    guard::csrf_form(&session, &form.csrf).await?;
+    form.name = name;
+    let input = form.into_input()?;
+    let updated =
+        connection::update(&state.db, state.config.crm.secret_key.as_ref(), &input).await?;
+    audit::record(
+        &state.db,
+        AuditEvent {
+            actor_user_id: Some(admin.id),
+            action: "crm.connection_updated",
+            subject_type: Some("crm_connection"),
+            subject_id: Some(updated.name.clone()),
+            details: changed_fields(&input),
+        },
+    )
+    .await?;
+    Ok(no_store(
+        Redirect::to(&format!("/admin/connections/{}", updated.name)).into_response(),
+    ))
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Largest CSV upload accepted from the page.
+const MAX_CSV_BYTES: usize = 20 * 1024 * 1024;
+
+/// `POST /admin/import/{what}` (multipart: `csrf`, `file`, optional `source`, `dry_run`).
+pub async fn import_csv(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Path(what): Path<String>,
+    mut multipart: Multipart,
+) -> Result<Response, AppError> {
+    let mut csrf_value = None;
+    let mut file = None;
+    let mut source = "csv".to_owned();
+    let mut dry_run = false;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::bad_request("bad_upload", e.body_text()))?
+    {
+        match field.name().unwrap_or_default() {
+            "csrf" => {
+                csrf_value = Some(
+                    field
+                        .text()
+                        .await
+                        .map_err(|e| AppError::bad_request("bad_upload", e.body_text()))?,
+                )
+            }
+            "source" => {
+                let s = field
+                    .text()
+                    .await
+                    .map_err(|e| AppError::bad_request("bad_upload", e.body_text()))?;
+                if !s.trim().is_empty() {
+                    source = s.trim().to_owned();
+                }
+            }
+            "dry_run" => dry_run = true,
+            "file" => {
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| AppError::bad_request("bad_upload", e.body_text()))?;
+                if bytes.len() > MAX_CSV_BYTES {
+                    return Err(AppError::bad_request(
+                        "too_large",
+                        "the CSV file is larger than 20 MB",
+                    ));
+                }
+                file = Some(bytes);
+            }
+            _ => {}
+        }
+    }
+    guard::csrf_form(&session, csrf_value.as_deref().unwrap_or_default()).await?;
+    let file = file.ok_or_else(|| AppError::bad_request("no_file", "choose a CSV file"))?;
+    let report = match what.as_str() {
+        "accounts" => {
+            crate::crm::csv::import_accounts(&state.db, &file[..], &source, dry_run).await
+        }
+        "reps" => crate::crm::csv::import_reps(&state.db, &file[..], dry_run).await,
+        _ => return Err(AppError::NotFound),
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(crate::crm::csv::CsvError::Invalid(r)) => r,
+        Err(e) => return Err(AppError::bad_request("bad_csv", e.to_string())),
+    };
+    audit::record(
+        &state.db,
+        AuditEvent {
+            actor_user_id: Some(admin.id),
+            action: "crm.csv_import",
+            subject_type: Some(if what == "reps" { "reps" } else { "accounts" }),
+            subject_id: None,
+            details: json!({"dry_run": dry_run, "report": report}),
+        },
+    )
+    .await?;
+    Ok(axum::Json(report).into_response())
+}
+
+/// `GET /admin/export/{what}.csv`
+pub async fn export_csv(
+    AdminUser(_admin): AdminUser,
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, AppError> {
+    let mut out = Vec::new();
+    match file.as_str() {
+        "accounts.csv" => crate::crm::csv::export_accounts(&state.db, &mut out).await,
+        "reps.csv" => crate::crm::csv::export_reps(&state.db, &mut out).await,
+        _ => return Err(AppError::NotFound),
+    }
+    .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"terrane-{file}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        out,
+    )
+        .into_response())
+}

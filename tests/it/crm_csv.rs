@@ -1,0 +1,472 @@
+//! CSV import and export of accounts and reps against a real PostGIS database: values,
+//! idempotence, row-numbered refusals, last-write-wins, geocoding reset and round trips.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use terrane::crm::apply;
+use terrane::crm::canonical::Change;
+use terrane::crm::csv::{self, CsvError, ImportReport};
+
+fn fixture(name: &str) -> File {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/csv")
+        .join(name);
+    File::open(&path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()))
+}
+
+async fn import_accounts(pool: &PgPool, file: &str) -> ImportReport {
+    csv::import_accounts(pool, fixture(file), "csv", false)
+        .await
+        .expect("the accounts file imports")
+}
+
+async fn import_reps(pool: &PgPool, file: &str) -> ImportReport {
+    csv::import_reps(pool, fixture(file), false)
+        .await
+        .expect("the reps file imports")
+}
+
+/// The report of a refused import.
+fn refused(result: Result<ImportReport, CsvError>) -> ImportReport {
+    match result {
+        Err(CsvError::Invalid(report)) => report,
+        other => panic!("expected the file to be refused, got {other:?}"),
+    }
+}
+
+fn error_cells(report: &ImportReport) -> Vec<(usize, Option<&str>)> {
+    report
+        .errors
+        .iter()
+        .map(|e| (e.row, e.column.as_deref()))
+        .collect()
+}
+
+async fn export_accounts(pool: &PgPool) -> String {
+    let mut out = Vec::new();
+    csv::export_accounts(pool, &mut out)
+        .await
+        .expect("accounts export");
+    String::from_utf8(out).expect("UTF-8 export")
+}
+
+async fn export_reps(pool: &PgPool) -> String {
+    let mut out = Vec::new();
+    csv::export_reps(pool, &mut out).await.expect("reps export");
+    String::from_utf8(out).expect("UTF-8 export")
+}
+
+async fn account_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from accounts")
+        .fetch_one(pool)
+        .await
+        .expect("count accounts")
+}
+
+async fn account_text(pool: &PgPool, crm_id: &str, expr: &str) -> Option<String> {
+    sqlx::query_scalar(&format!(
+        "select ({expr})::text from accounts where crm_source = 'csv' and crm_id = $1"
+    ))
+    .bind(crm_id)
+    .fetch_one(pool)
+    .await
+    .expect("account exists")
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn importing_accounts_stores_their_values(pool: PgPool) {
+    import_reps(&pool, "reps.csv").await;
+
+    let report = import_accounts(&pool, "accounts.csv").await;
+
+    assert_eq!((report.rows, report.created), (5, 5));
+    assert!(report.errors.is_empty());
+    let row: (
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        i32,
+        i16,
+        String,
+    ) = sqlx::query_as(
+        r"
+            select a.name, a.house_number, a.street, a.tier::text, a.annual_value::text,
+                   a.visits_per_year, a.priority, r.email
+            from accounts a join reps r on r.id = a.owner_rep_id
+            where a.crm_source = 'csv' and a.crm_id = 'ACC-001'
+            ",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("ACC-001 with its owner");
+    assert_eq!(
+        row,
+        (
+            "Boulangerie du Port".to_owned(),
+            Some("6".to_owned()),
+            Some("Quai Antoine 1er".to_owned()),
+            "A".to_owned(),
+            "12500.50".to_owned(),
+            12,
+            1,
+            "ana.martin@example.com".to_owned(),
+        )
+    );
+    let clock: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "select crm_updated_at from accounts where crm_source = 'csv' and crm_id = 'ACC-003'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("ACC-003");
+    assert_eq!(
+        clock.map(|t| t.to_rfc3339()),
+        Some("2026-02-15T07:00:00+00:00".to_owned())
+    );
+    assert_eq!(
+        account_text(&pool, "ACC-003", "country_code")
+            .await
+            .as_deref(),
+        Some("MC")
+    );
+    assert_eq!(
+        account_text(&pool, "ACC-002", "name").await.as_deref(),
+        Some("Hôtel Bellevue, SA")
+    );
+    // Empty cells take the table's defaults.
+    assert_eq!(
+        account_text(
+            &pool,
+            "ACC-005",
+            "(tier, visits_per_year, priority, geocode_status)"
+        )
+        .await
+        .as_deref(),
+        Some("(C,4,3,pending)")
+    );
+    let hubspot: String = sqlx::query_scalar(
+        "select name from accounts where crm_source = 'hubspot' and crm_id = 'ACC-001'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the row with its own source");
+    assert_eq!(hubspot, "Garage Riviera");
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn importing_the_same_file_twice_changes_nothing(pool: PgPool) {
+    import_accounts(&pool, "accounts.csv").await;
+    let before = export_accounts(&pool).await;
+
+    let again = import_accounts(&pool, "accounts.csv").await;
+
+    assert_eq!(
+        (again.created, again.updated, again.unchanged, again.stale),
+        (0, 0, 5, 0)
+    );
+    assert_eq!(account_count(&pool).await, 5);
+    let after = export_accounts(&pool).await;
+    let without_clock = |s: &str| -> Vec<String> {
+        // ACC-005 has no crm_modified_at, so its clock is the time of each import.
+        s.lines()
+            .filter(|l| !l.starts_with("csv,ACC-005,"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(without_clock(&after), without_clock(&before));
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn a_file_with_bad_rows_is_refused_with_row_numbers_and_writes_nothing(pool: PgPool) {
+    let result = csv::import_accounts(&pool, fixture("accounts_invalid.csv"), "csv", false).await;
+
+    let report = refused(result);
+    assert_eq!(
+        error_cells(&report),
+        [
+            (1, Some("colour")),
+            (3, Some("tier")),
+            (4, Some("annual_value")),
+            (5, Some("name")),
+            (6, Some("country_code")),
+            (7, Some("crm_id")),
+        ]
+    );
+    assert_eq!(report.rows, 6);
+    assert_eq!((report.created, report.more_errors), (0, 0));
+    for e in &report.errors {
+        for value in ["crimson", "FRA", "-5", "Bad Tier", "Duplicate"] {
+            assert!(
+                !e.message.contains(value),
+                "row {} message {:?} echoes a cell",
+                e.row,
+                e.message
+            );
+        }
+    }
+    assert_eq!(account_count(&pool).await, 0, "nothing was written");
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn a_semicolon_file_with_a_bom_imports(pool: PgPool) {
+    let report = import_accounts(&pool, "accounts_semicolon_bom.csv").await;
+
+    assert_eq!(report.created, 3);
+    assert_eq!(
+        account_text(&pool, "EXL-1", "(name, annual_value, tier)")
+            .await
+            .as_deref(),
+        Some("(\"Crêperie Saint-Roman\",1234.50,B)")
+    );
+    assert_eq!(
+        account_text(&pool, "EXL-2", "name").await.as_deref(),
+        Some("Fleuriste \"Les Roses\"")
+    );
+    assert_eq!(
+        account_text(&pool, "EXL-3", "name").await.as_deref(),
+        Some("Café, Tabac")
+    );
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn a_dry_run_reports_what_would_happen_and_writes_nothing(pool: PgPool) {
+    let report = csv::import_accounts(&pool, fixture("accounts.csv"), "csv", true)
+        .await
+        .expect("valid file");
+
+    assert!(report.dry_run);
+    assert_eq!(report.created, 5);
+    assert_eq!(account_count(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn a_row_older_than_the_stored_record_is_stale_and_changes_nothing(pool: PgPool) {
+    import_accounts(&pool, "accounts.csv").await;
+    let older = "crm_id,name,crm_modified_at\nACC-001,Renamed,2026-01-01T00:00:00Z\n";
+
+    let report = csv::import_accounts(&pool, older.as_bytes(), "csv", false)
+        .await
+        .expect("valid file");
+
+    assert_eq!((report.stale, report.updated), (1, 0));
+    assert_eq!(
+        account_text(&pool, "ACC-001", "name").await.as_deref(),
+        Some("Boulangerie du Port")
+    );
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn a_new_address_sends_the_account_back_to_geocoding(pool: PgPool) {
+    import_accounts(&pool, "accounts.csv").await;
+    // As the geocoder would leave it.
+    sqlx::query(
+        r"
+        update accounts set geocode_status = 'ok', geocode_precision = 'rooftop',
+                            location = st_setsrid(st_makepoint(7.4246, 43.7384), 4326)
+        where crm_source = 'csv' and crm_id = 'ACC-001'
+        ",
+    )
+    .execute(&pool)
+    .await
+    .expect("geocode ACC-001");
+    let header = "crm_id,name,house_number,street,postal_code,city,country_code,crm_modified_at";
+
+    let renamed = format!(
+        "{header}\nACC-001,Boulangerie du Port SARL,6,Quai Antoine 1er,98000,Monaco,MC,2026-03-05T00:00:00Z\n"
+    );
+    let report = csv::import_accounts(&pool, renamed.as_bytes(), "csv", false)
+        .await
+        .expect("valid file");
+    assert_eq!(report.updated, 1);
+    assert_eq!(
+        account_text(&pool, "ACC-001", "geocode_status")
+            .await
+            .as_deref(),
+        Some("ok"),
+        "a new name keeps the geocode"
+    );
+
+    let moved = format!(
+        "{header}\nACC-001,Boulangerie du Port SARL,8,Quai Antoine 1er,98000,Monaco,MC,2026-03-06T00:00:00Z\n"
+    );
+    let report = csv::import_accounts(&pool, moved.as_bytes(), "csv", false)
+        .await
+        .expect("valid file");
+    assert_eq!(report.updated, 1);
+    assert_eq!(
+        account_text(&pool, "ACC-001", "geocode_status")
+            .await
+            .as_deref(),
+        Some("pending"),
+        "a new address is geocoded again"
+    );
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn export_then_import_into_an_empty_database_gives_the_same_file(pool: PgPool) {
+    import_reps(&pool, "reps.csv").await;
+    import_accounts(&pool, "accounts.csv").await;
+    let first = export_accounts(&pool).await;
+    sqlx::query("delete from accounts")
+        .execute(&pool)
+        .await
+        .expect("empty the accounts");
+
+    let report = csv::import_accounts(&pool, first.as_bytes(), "csv", false)
+        .await
+        .expect("an export re-imports");
+    let second = export_accounts(&pool).await;
+
+    assert_eq!(report.created, 5);
+    assert_eq!(second, first);
+    let mut lines = first.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "source,crm_id,name,industry,address_line,house_number,street,postal_code,city,\
+             country_code,tier,annual_value,visits_per_year,priority,owner_crm_id,\
+             crm_modified_at,lon,lat,geocode_status,geocode_precision,deleted"
+        )
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "csv,ACC-001,Boulangerie du Port,Bakery,,6,Quai Antoine 1er,98000,Monaco,MC,A,\
+             12500.50,12,1,OWN-1,2026-03-01T09:30:00Z,,,pending,,false"
+        )
+    );
+    assert!(
+        first.contains("csv,ACC-005,'=Formula Corp,"),
+        "formula-like text is quoted for spreadsheets"
+    );
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn export_flags_soft_deleted_accounts(pool: PgPool) {
+    import_accounts(&pool, "accounts.csv").await;
+    let at = DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")
+        .expect("valid time")
+        .with_timezone(&Utc);
+    let mut conn = pool.acquire().await.expect("connection");
+    apply::apply(
+        &mut conn,
+        "csv",
+        &Change::Delete {
+            crm_id: "ACC-002".to_owned(),
+            at,
+        },
+    )
+    .await
+    .expect("soft delete");
+
+    let export = export_accounts(&pool).await;
+
+    let line = export
+        .lines()
+        .find(|l| l.starts_with("csv,ACC-002,"))
+        .expect("deleted accounts are exported");
+    assert!(
+        line.ends_with(",2026-04-01T00:00:00Z,,,pending,,true"),
+        "{line}"
+    );
+    assert_eq!(export.lines().count(), 6);
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn reps_import_is_idempotent_and_round_trips(pool: PgPool) {
+    let report = import_reps(&pool, "reps.csv").await;
+    assert_eq!(report.created, 3);
+    let again = import_reps(&pool, "reps.csv").await;
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 3));
+    let first = export_reps(&pool).await;
+    sqlx::query("delete from reps")
+        .execute(&pool)
+        .await
+        .expect("empty the reps");
+
+    import_reps_from(&pool, &first).await;
+    let second = export_reps(&pool).await;
+
+    assert_eq!(second, first);
+    assert_eq!(
+        first,
+        "email,name,crm_owner_id,home_lon,home_lat,work_start,work_end,timezone,active\n\
+         ana.martin@example.com,Ana Martin,OWN-1,7.4246,43.7384,08:30,17:30,Europe/Monaco,true\n\
+         luc.bernard@example.com,Luc Bernard,OWN-2,7.262,43.7102,09:00,18:00,Europe/Paris,true\n\
+         sofia.rossi@example.com,Sofia Rossi,,,,07:45,16:15,Europe/Rome,false\n"
+    );
+}
+
+async fn import_reps_from(pool: &PgPool, text: &str) -> ImportReport {
+    csv::import_reps(pool, text.as_bytes(), false)
+        .await
+        .expect("the reps file imports")
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn rep_columns_left_out_of_the_file_keep_their_values(pool: PgPool) {
+    import_reps(&pool, "reps.csv").await;
+
+    let report = import_reps_from(
+        &pool,
+        "email,name\nana.martin@example.com,Ana Martin-Roux\n",
+    )
+    .await;
+
+    assert_eq!(report.updated, 1);
+    let export = export_reps(&pool).await;
+    assert!(
+        export.contains(
+            "ana.martin@example.com,Ana Martin-Roux,OWN-1,7.4246,43.7384,08:30,17:30,Europe/Monaco,true"
+        ),
+        "{export}"
+    );
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn rep_hours_out_of_order_or_malformed_are_refused(pool: PgPool) {
+    let report = refused(csv::import_reps(&pool, fixture("reps_invalid_times.csv"), false).await);
+
+    assert_eq!(
+        error_cells(&report),
+        [
+            (2, Some("work_end")),
+            (3, Some("work_start")),
+            (4, Some("work_end")),
+        ]
+    );
+    let reps: i64 = sqlx::query_scalar("select count(*) from reps")
+        .fetch_one(&pool)
+        .await
+        .expect("count reps");
+    assert_eq!(reps, 0, "the valid row was not written either");
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn an_unknown_time_zone_is_refused(pool: PgPool) {
+    let text = "email,name,timezone\nx@example.com,X,Europe/Paris\ny@example.com,Y,Mars/Olympus\n";
+
+    let report = refused(csv::import_reps(&pool, text.as_bytes(), false).await);
+
+    assert_eq!(error_cells(&report), [(3, Some("timezone"))]);
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn an_owner_id_held_by_another_rep_is_refused(pool: PgPool) {
+    import_reps(&pool, "reps.csv").await;
+    let text = "email,name,crm_owner_id\nnew.rep@example.com,New Rep,OWN-1\n";
+
+    let report = refused(csv::import_reps(&pool, text.as_bytes(), false).await);
+
+    assert_eq!(error_cells(&report), [(2, Some("crm_owner_id"))]);
+    let created: i64 =
+        sqlx::query_scalar("select count(*) from reps where email = 'new.rep@example.com'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(created, 0);
+}
