@@ -32,6 +32,8 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib/provision.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/provision.sh"
+# shellcheck source=scripts/lib/pysigners.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/pysigners.sh"
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -116,6 +118,8 @@ if ! skip_requested TERRANE_SKIP_CARGO cargo-test; then
     step "cargo test${cargo_test_args[*]:+ ${cargo_test_args[*]}}"
     # The scripts stop background processes with kill(1), which slim Debian images lack.
     ensure_command kill procps
+    # The vendors' own webhook signers (PyPI), for tests/it/crm_vectors.rs.
+    ensure_pysigners
     # sqlx::test creates (and drops) one database per test through this connection.
     DATABASE_URL="$PG_ADMIN_URL" TERRANE_TEST_OSRM_URL="$OSRM_URL" \
         cargo test --locked "${cargo_test_args[@]}"

@@ -10,6 +10,7 @@ use terrane::app::AppState;
 use terrane::config::{self, Config};
 use terrane::crm::clients::CrmClients;
 use terrane::crm::connection::{self, ConnectionInput, CrmKind};
+use terrane::crm::csv;
 use terrane::crm::reconcile::{self, Trigger};
 use terrane::crm::worker::{self, Worker};
 use terrane::db;
@@ -212,12 +213,83 @@ pub async fn reconcile(only: Option<String>) -> anyhow::Result<()> {
 
 pub async fn import(what: ImportCommand) -> anyhow::Result<()> {
     let pool = db::connect(&config::database_url_from_env()?, 2).await?;
-    let _ = (&pool, what);
-    anyhow::bail!("CSV import is not wired yet")
+    let (file, result) = match what {
+        ImportCommand::Accounts {
+            file,
+            source,
+            dry_run,
+        } => {
+            let reader = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let r = csv::import_accounts(&pool, reader, &source, dry_run).await;
+            (file, r)
+        }
+        ImportCommand::Reps { file, dry_run } => {
+            let reader = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let r = csv::import_reps(&pool, reader, dry_run).await;
+            (file, r)
+        }
+    };
+    match result {
+        Ok(r) => {
+            println!(
+                "{}{}: {} rows; {} created, {} updated, {} restored, {} unchanged, {} stale",
+                if r.dry_run { "(dry run) " } else { "" },
+                file.display(),
+                r.rows,
+                r.created,
+                r.updated,
+                r.restored,
+                r.unchanged,
+                r.stale
+            );
+            Ok(())
+        }
+        Err(csv::CsvError::Invalid(r)) => {
+            for e in &r.errors {
+                eprintln!(
+                    "row {}{}: {}",
+                    e.row,
+                    e.column
+                        .as_deref()
+                        .map(|c| format!(", column {c}"))
+                        .unwrap_or_default(),
+                    e.message
+                );
+            }
+            if r.more_errors > 0 {
+                eprintln!("... and {} more", r.more_errors);
+            }
+            anyhow::bail!(
+                "{}: {} problem(s); nothing was imported",
+                file.display(),
+                r.errors.len() + r.more_errors
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn export(what: ExportCommand) -> anyhow::Result<()> {
     let pool = db::connect(&config::database_url_from_env()?, 2).await?;
-    let _ = (&pool, what);
-    anyhow::bail!("CSV export is not wired yet")
+    let (out, accounts) = match what {
+        ExportCommand::Accounts { out } => (out, true),
+        ExportCommand::Reps { out } => (out, false),
+    };
+    let writer: Box<dyn std::io::Write + Send> = match &out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let n = if accounts {
+        csv::export_accounts(&pool, writer).await?
+    } else {
+        csv::export_reps(&pool, writer).await?
+    };
+    if let Some(path) = out {
+        eprintln!("wrote {n} rows to {}", path.display());
+    }
+    Ok(())
 }

@@ -73,6 +73,8 @@ pub struct CanonicalAccount {
 }
 
 /// One change to apply, stamped with the CRM's time of the change.
+// Changes are built and applied one at a time; boxing the upsert would only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// Create or replace the account (and undelete it when the change is newer than the

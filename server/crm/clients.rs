@@ -39,13 +39,16 @@ impl From<ApiError> for FetchError {
     }
 }
 
+/// A connection's token cache and the connection version (`updated_at`) it was built from.
+type VersionedCache = (DateTime<Utc>, Arc<TokenCache>);
+
 /// API access for every connection; token caches are kept per connection version.
 pub struct CrmClients {
     db: PgPool,
     key: Option<SecretKey>,
     http: reqwest::Client,
     timeout: Duration,
-    caches: Mutex<HashMap<Uuid, (DateTime<Utc>, Arc<TokenCache>)>>,
+    caches: Mutex<HashMap<Uuid, VersionedCache>>,
 }
 
 impl CrmClients {

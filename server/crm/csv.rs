@@ -541,7 +541,9 @@ fn parse_reps(table: &Table, errors: &mut Vec<RowError>) -> Option<RepRows> {
     let mut rows = Vec::with_capacity(table.rows.len());
     for row in &table.rows {
         let mut cells = Cells::new(row, &columns, errors);
-        let email = cells.parse("email", parse_email);
+        let email = cells
+            .required("email")
+            .and_then(|_| cells.parse("email", parse_email));
         let name = cells.required_text("name", 200);
         let crm_owner_id = cells.text("crm_owner_id", 200);
         let lon = cells.parse("home_lon", parse_decimal);
@@ -995,11 +997,17 @@ impl<'a> Cells<'a> {
         Some(value.to_owned())
     }
 
-    fn required_text(&mut self, name: &str, max_chars: usize) -> Option<String> {
-        if self.raw(name).is_none() {
+    /// The trimmed cell; an empty one is reported as missing.
+    fn required(&mut self, name: &str) -> Option<&'a str> {
+        let value = self.raw(name);
+        if value.is_none() {
             self.fail(name, "is required");
-            return None;
         }
+        value
+    }
+
+    fn required_text(&mut self, name: &str, max_chars: usize) -> Option<String> {
+        self.required(name)?;
         self.text(name, max_chars)
     }
 
@@ -1405,7 +1413,8 @@ mod tests {
             "email,name,home_lon,home_lat,work_start,work_end\n\
              a@x.io,A,7.4,43.7,08:00,17:00\n\
              b@x.io,B,7.4,,18:00,09:00\n\
-             A@x.io,C,200,43,,\n",
+             A@x.io,C,200,43,,\n\
+             ,D,,,,\n",
         );
         let reps = parse_reps(&t, &mut errors).expect("usable header");
         assert_eq!(reps.rows.len(), 1);
@@ -1417,6 +1426,7 @@ mod tests {
                 (3, Some("work_end")),
                 (4, Some("home_lon")),
                 (4, Some("email")),
+                (5, Some("email")),
             ]
         );
     }

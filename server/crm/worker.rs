@@ -295,13 +295,13 @@ impl Worker {
     ) -> HashMap<Uuid, Result<HashMap<String, CanonicalAccount>, String>> {
         let mut wanted: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
         for (row, plan) in rows.iter().zip(plans) {
-            if let Plan::Apply { read, .. } = plan {
-                if !read.is_empty() {
-                    wanted
-                        .entry(row.connection_id)
-                        .or_default()
-                        .extend(read.iter().cloned());
-                }
+            if let Plan::Apply { read, .. } = plan
+                && !read.is_empty()
+            {
+                wanted
+                    .entry(row.connection_id)
+                    .or_default()
+                    .extend(read.iter().cloned());
             }
         }
         let mut out = HashMap::new();

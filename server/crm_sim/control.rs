@@ -133,8 +133,8 @@ async fn reset(State(sim): State<SimState>) -> Response {
     lock(&sim.cursors).clear();
     let store = lock(&sim.store);
     Json(json!({
-        "hubspot": store.live_companies().count(),
-        "salesforce": store.live_accounts().count(),
+        "hubspot": store.live_company_count(),
+        "salesforce": store.live_account_count(),
     }))
     .into_response()
 }

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use terrane::seed::dataset::{DemoAccount, DemoAddress};
 
 use crate::store::{
-    CompanyStatus, SfValue, Store, hubspot_properties, salesforce_values, street_of,
-    synthetic_record,
+    Account, SfValue, Store, hubspot_properties, salesforce_values, street_of, synthetic_record,
 };
 use crate::webhooks::{ChangeSource, HubSpotChange, Outgoing};
 
@@ -72,14 +71,11 @@ pub struct AppliedEdit {
 fn applicable(store: &Store, crm: Crm, kind: EditKind) -> bool {
     match crm {
         Crm::HubSpot => {
-            let live = store.live_companies().take(2).count();
+            let live = store.live_company_count();
             match kind {
                 EditKind::Create => true,
                 EditKind::Merge => live >= 2,
-                EditKind::Restore => store
-                    .companies
-                    .values()
-                    .any(|c| matches!(c.status, CompanyStatus::Archived { .. })),
+                EditKind::Restore => store.archived_company_count() > 0,
                 _ => live >= 1,
             }
         }
@@ -87,7 +83,7 @@ fn applicable(store: &Store, crm: Crm, kind: EditKind) -> bool {
             EditKind::Create => true,
             // Salesforce has no merge webhook, and restores are not simulated.
             EditKind::Merge | EditKind::Restore => false,
-            _ => store.live_accounts().next().is_some(),
+            _ => store.live_account_count() > 0,
         },
     }
 }
@@ -133,28 +129,6 @@ pub fn random_edit(
         Crm::HubSpot => hubspot_edit(store, rng, kind, now_ms),
         Crm::Salesforce => salesforce_edit(store, rng, kind, now_ms),
     }
-}
-
-fn random_live_company(store: &Store, rng: &mut impl Rng) -> Option<u64> {
-    let count = store.live_companies().count();
-    if count == 0 {
-        return None;
-    }
-    store
-        .live_companies()
-        .nth(rng.random_range(0..count))
-        .map(|c| c.id)
-}
-
-fn random_live_account(store: &Store, rng: &mut impl Rng) -> Option<String> {
-    let count = store.live_accounts().count();
-    if count == 0 {
-        return None;
-    }
-    store
-        .live_accounts()
-        .nth(rng.random_range(0..count))
-        .map(|a| a.id.clone())
 }
 
 const NAME_SUFFIXES: &[&str] = &[" SARL", " & Fils", " Monaco", " (Riviera)"];
@@ -211,7 +185,10 @@ fn moved_address(line: &str, rng: &mut impl Rng) -> String {
 /// A new record on the street of an existing one (a made-up street when there is none).
 fn new_record(store: &Store, rng: &mut impl Rng) -> DemoAccount {
     let mut templates = Vec::new();
-    if let Some(c) = random_live_company(store, rng).and_then(|id| store.companies.get(&id)) {
+    if let Some(c) = store
+        .random_live_company(rng)
+        .and_then(|id| store.companies.get(&id))
+    {
         templates.push(DemoAccount {
             crm_source: String::new(),
             crm_id: String::new(),
@@ -257,25 +234,19 @@ fn hubspot_edit(
             (id, vec![HubSpotChange::Creation])
         }
         EditKind::Delete => {
-            let id = random_live_company(store, rng)?;
+            let id = store.random_live_company(rng)?;
             store.hubspot_archive(id, now_ms).then_some(())?;
             (id, vec![HubSpotChange::Deletion])
         }
         EditKind::Restore => {
-            let archived: Vec<u64> = store
-                .companies
-                .values()
-                .filter(|c| matches!(c.status, CompanyStatus::Archived { .. }))
-                .map(|c| c.id)
-                .collect();
-            let id = *archived.get(rng.random_range(0..archived.len().max(1)))?;
+            let id = store.random_archived_company(rng)?;
             store.hubspot_restore(id, now_ms).then_some(())?;
             (id, vec![HubSpotChange::Restore])
         }
         EditKind::Merge => {
-            let primary = random_live_company(store, rng)?;
+            let primary = store.random_live_company(rng)?;
             let secondary = loop {
-                let candidate = random_live_company(store, rng)?;
+                let candidate = store.random_live_company(rng)?;
                 if candidate != primary {
                     break candidate;
                 }
@@ -294,7 +265,7 @@ fn hubspot_edit(
         | EditKind::AnnualValue
         | EditKind::Owner
         | EditKind::Address => {
-            let id = random_live_company(store, rng)?;
+            let id = store.random_live_company(rng)?;
             let company = store.companies.get(&id)?;
             let (name, value) = match kind {
                 EditKind::Name => (
@@ -354,7 +325,7 @@ fn salesforce_edit(
     kind: EditKind,
     now_ms: i64,
 ) -> Option<(AppliedEdit, Vec<Outgoing>)> {
-    let text = |account: &crate::store::Account, name: &str| match account.values.get(name) {
+    let text = |account: &Account, name: &str| match account.values.get(name) {
         Some(SfValue::Text(s)) => Some(s.clone()),
         _ => None,
     };
@@ -364,7 +335,7 @@ fn salesforce_edit(
             store.salesforce_create(salesforce_values(&record), now_ms)
         }
         EditKind::Delete => {
-            let id = random_live_account(store, rng)?;
+            let id = store.random_live_account(rng)?;
             store.salesforce_delete(&id, now_ms).then_some(())?;
             // Outbound Messages fire on create and update only: deletions send nothing.
             return Some((
@@ -382,7 +353,7 @@ fn salesforce_edit(
         | EditKind::AnnualValue
         | EditKind::Owner
         | EditKind::Address => {
-            let id = random_live_account(store, rng)?;
+            let id = store.random_live_account(rng)?;
             let account = store.accounts.get(&id)?;
             let (field, value): (&'static str, SfValue) = match kind {
                 EditKind::Name => (
@@ -449,8 +420,8 @@ mod tests {
         for kind in EditKind::ALL {
             for crm in [Crm::HubSpot, Crm::Salesforce] {
                 let result = random_edit(&mut store, &mut rng, &[kind], Some(crm), 0);
-                let restorable = kind != EditKind::Merge && kind != EditKind::Restore;
-                if crm == Crm::Salesforce && !restorable {
+                let both_crms = kind != EditKind::Merge && kind != EditKind::Restore;
+                if crm == Crm::Salesforce && !both_crms {
                     assert!(result.is_none(), "{kind:?} is HubSpot only");
                     continue;
                 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::app::{SimState, lock, pair, url_pairs};
 use crate::clock::{hubspot_time, now_ms};
-use crate::store::{HUBSPOT_NUMBERS, HUBSPOT_READ_ONLY, HUBSPOT_WRITABLE, Store};
+use crate::store::{Company, HUBSPOT_NUMBERS, HUBSPOT_READ_ONLY, HUBSPOT_WRITABLE, Store};
 use crate::webhooks::{ChangeSource, HubSpotChange, Outgoing, Vendor};
 
 /// Most objects per page and per batch.
@@ -212,7 +212,7 @@ impl ListParams {
 /// One page of companies in id order. The cursor is the id of the first company of the
 /// next page, so records created or removed while paging neither repeat nor shift others.
 pub fn list_page(store: &Store, params: &ListParams, base_url: &str) -> Value {
-    let mut page: Vec<&crate::store::Company> = store
+    let mut page: Vec<&Company> = store
         .companies
         .range(params.after.unwrap_or(0)..)
         .map(|(_, c)| c)

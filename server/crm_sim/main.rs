@@ -65,8 +65,8 @@ async fn main() -> anyhow::Result<()> {
     {
         let store = app::lock(&sim.store);
         tracing::info!(
-            hubspot_companies = store.live_companies().count(),
-            salesforce_accounts = store.live_accounts().count(),
+            hubspot_companies = store.live_company_count(),
+            salesforce_accounts = store.live_account_count(),
             terrane_url = %sim.config.terrane_url,
             "CRM simulator ready"
         );

@@ -1,7 +1,8 @@
 //! The records of both simulated CRMs (HubSpot companies, Salesforce accounts), how they are
 //! loaded, and the mutations that API writes and random edits share.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
 use anyhow::{Context, bail};
 use rand::{Rng, SeedableRng};
@@ -390,6 +391,53 @@ impl Account {
 // ---------------------------------------------------------------------------------------------
 // The store
 
+/// A set with uniform random picks in constant time, so random edits stay cheap on stores of
+/// hundreds of thousands of records. Picks depend only on the order of inserts and removals.
+#[derive(Debug, Clone)]
+pub struct Pool<K> {
+    items: Vec<K>,
+    index: HashMap<K, usize>,
+}
+
+impl<K> Default for Pool<K> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash> Pool<K> {
+    pub fn insert(&mut self, key: K) {
+        if !self.index.contains_key(&key) {
+            self.index.insert(key.clone(), self.items.len());
+            self.items.push(key);
+        }
+    }
+
+    pub fn remove(&mut self, key: &K) {
+        let Some(position) = self.index.remove(key) else {
+            return;
+        };
+        self.items.swap_remove(position);
+        if let Some(moved) = self.items.get(position) {
+            self.index.insert(moved.clone(), position);
+        }
+    }
+
+    pub fn random(&self, rng: &mut impl Rng) -> Option<&K> {
+        if self.items.is_empty() {
+            return None;
+        }
+        self.items.get(rng.random_range(0..self.items.len()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
 /// Both CRMs' records. One mutex guards it; no method awaits.
 #[derive(Debug)]
 pub struct Store {
@@ -400,6 +448,9 @@ pub struct Store {
     pub owners: Vec<String>,
     /// Allocates webhook event and notification ids.
     pub events: EventFactory,
+    live_company_ids: Pool<u64>,
+    archived_company_ids: Pool<u64>,
+    live_account_ids: Pool<String>,
     next_company_id: u64,
     next_account: u64,
 }
@@ -425,6 +476,9 @@ impl Store {
             accounts: BTreeMap::new(),
             owners: (1..=6).map(|n| format!("owner-{n}")).collect(),
             events,
+            live_company_ids: Pool::default(),
+            archived_company_ids: Pool::default(),
+            live_account_ids: Pool::default(),
             next_company_id: FIRST_NEW_COMPANY_ID,
             next_account: 1,
         }
@@ -484,6 +538,7 @@ impl Store {
                         merged_ids: Vec::new(),
                     },
                 );
+                self.live_company_ids.insert(id);
                 self.next_company_id = self.next_company_id.max(id + 1);
             }
             DEMO_SALESFORCE_SOURCE => {
@@ -492,6 +547,7 @@ impl Store {
                 if self.accounts.contains_key(&id) {
                     bail!("duplicate Salesforce account id");
                 }
+                self.live_account_ids.insert(id.clone());
                 self.accounts.insert(
                     id.clone(),
                     Account {
@@ -511,6 +567,7 @@ impl Store {
     fn insert_company(&mut self, properties: BTreeMap<String, String>, at_ms: i64) -> u64 {
         let id = self.next_company_id;
         self.next_company_id += 1;
+        self.live_company_ids.insert(id);
         self.companies.insert(
             id,
             Company {
@@ -533,6 +590,7 @@ impl Store {
                 break candidate;
             }
         };
+        self.live_account_ids.insert(id.clone());
         self.accounts.insert(
             id.clone(),
             Account {
@@ -614,6 +672,8 @@ impl Store {
             company.status = CompanyStatus::Archived { at_ms: at };
             company.updated_ms = at;
         }
+        self.live_company_ids.remove(&id);
+        self.archived_company_ids.insert(id);
         true
     }
 
@@ -631,6 +691,8 @@ impl Store {
             company.status = CompanyStatus::Live;
             company.updated_ms = at;
         }
+        self.archived_company_ids.remove(&id);
+        self.live_company_ids.insert(id);
         true
     }
 
@@ -663,6 +725,7 @@ impl Store {
             gone.status = CompanyStatus::MergedInto { primary };
             gone.updated_ms = at;
         }
+        self.live_company_ids.remove(&secondary);
         Some(moved)
     }
 
@@ -678,6 +741,24 @@ impl Store {
             }
         }
         None
+    }
+
+    /// A uniformly random live company.
+    pub fn random_live_company(&self, rng: &mut impl Rng) -> Option<u64> {
+        self.live_company_ids.random(rng).copied()
+    }
+
+    /// A uniformly random archived (restorable) company.
+    pub fn random_archived_company(&self, rng: &mut impl Rng) -> Option<u64> {
+        self.archived_company_ids.random(rng).copied()
+    }
+
+    pub fn live_company_count(&self) -> usize {
+        self.live_company_ids.len()
+    }
+
+    pub fn archived_company_count(&self) -> usize {
+        self.archived_company_ids.len()
     }
 
     pub fn live_companies(&self) -> impl Iterator<Item = &Company> {
@@ -739,7 +820,17 @@ impl Store {
             account.deleted = true;
             account.modified_ms = at;
         }
+        self.live_account_ids.remove(&id.to_owned());
         true
+    }
+
+    /// A uniformly random live account.
+    pub fn random_live_account(&self, rng: &mut impl Rng) -> Option<String> {
+        self.live_account_ids.random(rng).cloned()
+    }
+
+    pub fn live_account_count(&self) -> usize {
+        self.live_account_ids.len()
     }
 
     pub fn live_accounts(&self) -> impl Iterator<Item = &Account> {
@@ -963,6 +1054,26 @@ pub mod tests {
             store.companies[&ids[0]].property("hs_merged_object_ids"),
             Some(ids[1].to_string())
         );
+    }
+
+    #[test]
+    fn pools_track_live_and_archived_records() {
+        let mut store = store_with(3);
+        let ids: Vec<u64> = store.companies.keys().copied().collect();
+        assert_eq!(store.live_company_count(), 3);
+        store.hubspot_archive(ids[0], 0);
+        store.hubspot_merge(ids[1], ids[2], 0);
+        assert_eq!(store.live_company_count(), 1);
+        assert_eq!(store.archived_company_count(), 1);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(store.random_live_company(&mut rng), Some(ids[1]));
+        assert_eq!(store.random_archived_company(&mut rng), Some(ids[0]));
+        store.hubspot_restore(ids[0], 0);
+        assert_eq!(store.archived_company_count(), 0);
+        let account = store.random_live_account(&mut rng).expect("an account");
+        store.salesforce_delete(&account, 0);
+        assert_eq!(store.live_account_count(), 2);
+        assert_eq!(store.live_account_count(), store.live_accounts().count());
     }
 
     #[test]

@@ -386,9 +386,12 @@ pub async fn import_csv(
         "reps" => crate::crm::csv::import_reps(&state.db, &file[..], dry_run).await,
         _ => return Err(AppError::NotFound),
     };
-    let report = match report {
-        Ok(r) => r,
-        Err(crate::crm::csv::CsvError::Invalid(r)) => r,
+    let (status, report) = match report {
+        Ok(r) => (axum::http::StatusCode::OK, r),
+        // Row-numbered problems; nothing was written.
+        Err(crate::crm::csv::CsvError::Invalid(r)) => {
+            (axum::http::StatusCode::UNPROCESSABLE_ENTITY, r)
+        }
         Err(e) => return Err(AppError::bad_request("bad_csv", e.to_string())),
     };
     audit::record(
@@ -402,7 +405,7 @@ pub async fn import_csv(
         },
     )
     .await?;
-    Ok(axum::Json(report).into_response())
+    Ok((status, axum::Json(report)).into_response())
 }
 
 /// `GET /admin/export/{what}.csv`

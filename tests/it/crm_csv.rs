@@ -470,3 +470,30 @@ async fn an_owner_id_held_by_another_rep_is_refused(pool: PgPool) {
             .expect("count");
     assert_eq!(created, 0);
 }
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn a_large_export_pages_through_every_account_in_order(pool: PgPool) {
+    let mut text = String::from("crm_id,name,crm_modified_at\n");
+    for i in (0..2500).rev() {
+        text.push_str(&format!("N{i:05},Account {i},2026-01-01T00:00:00Z\n"));
+    }
+    let report = csv::import_accounts(&pool, text.as_bytes(), "csv", false)
+        .await
+        .expect("valid file");
+    assert_eq!(report.created, 2500);
+
+    let mut out = Vec::new();
+    let written = csv::export_accounts(&pool, &mut out)
+        .await
+        .expect("accounts export");
+
+    assert_eq!(written, 2500);
+    let export = String::from_utf8(out).expect("UTF-8 export");
+    let ids: Vec<&str> = export
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).expect("crm_id cell"))
+        .collect();
+    let expected: Vec<String> = (0..2500).map(|i| format!("N{i:05}")).collect();
+    assert_eq!(ids, expected);
+}

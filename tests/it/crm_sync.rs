@@ -535,7 +535,9 @@ async fn any_flipped_byte_of_a_hubspot_webhook_is_refused_and_nothing_is_stored(
 
     let mut flipped = body.clone();
     flipped[5] ^= 1;
-    let cases: Vec<(&str, Vec<u8>, &str, Option<String>, i64, &str)> = vec![
+    // (what is flipped, body, method signed, URI signed, timestamp, secret)
+    type Case<'a> = (&'a str, Vec<u8>, &'a str, Option<String>, i64, &'a str);
+    let cases: Vec<Case> = vec![
         ("body", flipped, "POST", None, now, HUBSPOT_SECRET),
         ("method", body.clone(), "PUT", None, now, HUBSPOT_SECRET),
         (
@@ -698,4 +700,108 @@ async fn salesforce_outbound_messages_are_acked_checked_by_organization_and_faul
             .as_deref(),
         Some("Cafe de Paris")
     );
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn an_admin_adds_a_connection_whose_secrets_are_sealed_and_never_shown_again(pool: PgPool) {
+    crate::helpers::seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.client_as(crate::helpers::ADMIN).await;
+    let html = crate::helpers::page_html(&admin, &app, "/admin/connections/new").await;
+    let csrf = crate::helpers::csrf_in(&html);
+    let refresh = "refresh-token-that-must-stay-secret";
+    let resp = admin
+        .post(app.url("/admin/connections"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "acme-hubspot"),
+            ("kind", "hubspot"),
+            ("api_base_url", "https://api.hubapi.com"),
+            ("enabled", "on"),
+            ("webhook_secret", HUBSPOT_SECRET),
+            ("client_id", "client-id-1"),
+            ("client_secret", "client-secret-1"),
+            ("refresh_token", refresh),
+        ])
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), 303);
+    let page = crate::helpers::page_html(&admin, &app, "/admin/connections/acme-hubspot").await;
+    for secret in [HUBSPOT_SECRET, "client-secret-1", refresh] {
+        assert!(!page.contains(secret), "the page never shows a secret");
+    }
+    assert!(page.contains(&connection::fingerprint(HUBSPOT_SECRET)));
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("select secrets from crm_connections where name = 'acme-hubspot'")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert!(
+        !sealed
+            .windows(refresh.len())
+            .any(|w| w == refresh.as_bytes()),
+        "sealed at rest"
+    );
+    let opened = connection::secrets(
+        &pool,
+        Some(&key()),
+        connection::by_name(&pool, "acme-hubspot")
+            .await
+            .expect("db")
+            .expect("row")
+            .id,
+    )
+    .await
+    .expect("opens with the key");
+    assert_eq!(opened.refresh_token.as_deref(), Some(refresh));
+    assert_eq!(
+        crate::helpers::audit_count(&pool, "crm.connection_created").await,
+        1
+    );
+    let audit: String = sqlx::query_scalar(
+        "select details::text from audit_log where action = 'crm.connection_created'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("audit");
+    assert!(!audit.contains(refresh) && !audit.contains(HUBSPOT_SECRET));
+
+    // Editing without secret fields keeps them; a bad organization id is a clear 400.
+    let html = crate::helpers::page_html(&admin, &app, "/admin/connections/acme-hubspot").await;
+    let csrf = crate::helpers::csrf_in(&html);
+    let resp = admin
+        .post(app.url("/admin/connections/acme-hubspot"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "x"),
+            ("api_base_url", "https://api.hubapi.com"),
+        ])
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(resp.status(), 303);
+    let c = connection::by_name(&pool, "acme-hubspot")
+        .await
+        .expect("db")
+        .expect("row");
+    assert!(!c.enabled, "the unchecked box disabled it");
+    let kept = connection::secrets(&pool, Some(&key()), c.id)
+        .await
+        .expect("opens");
+    assert_eq!(kept.refresh_token.as_deref(), Some(refresh));
+    let resp = admin
+        .post(app.url("/admin/connections"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "sf"),
+            ("kind", "salesforce"),
+            ("organization_id", "bad"),
+        ])
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "invalid_connection");
 }
