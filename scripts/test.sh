@@ -18,6 +18,7 @@
 #   TERRANE_SKIP_CARGO=1     skip cargo test
 #   TERRANE_SKIP_BROWSER=1   skip the browser tests (and chromium)
 #   TERRANE_SKIP_COMPOSE=1   skip the docker-compose.yml check
+#   TERRANE_SKIP_DURABILITY=1 skip the CRM SIGKILL durability run (scripts/crm-durability.sh)
 #   DATABASE_URL             server to test against; only its user, host and port are used
 #                            (default postgres://postgres@127.0.0.1:5432/...); the user must
 #                            be allowed to create databases and the postgis extension
@@ -124,6 +125,19 @@ if ! skip_requested TERRANE_SKIP_CARGO cargo-test; then
     DATABASE_URL="$PG_ADMIN_URL" TERRANE_TEST_OSRM_URL="$OSRM_URL" \
         cargo test --locked "${cargo_test_args[@]}"
     passed+=(cargo-test)
+fi
+
+# --- CRM durability (short form) -------------------------------------------------------------
+if ! skip_requested TERRANE_SKIP_DURABILITY durability; then
+    step "CRM durability: SIGKILL the server while a CRM sends webhooks"
+    # Reuse the binaries cargo test built when it ran; otherwise the script builds them.
+    if [[ " ${passed[*]} " == *" cargo-test "* && -x "$CARGO_TARGET_DIR/debug/terrane-webhook-load" ]]; then
+        TERRANE_BIN="$CARGO_TARGET_DIR/debug/terrane" LOAD_BIN="$CARGO_TARGET_DIR/debug/terrane-webhook-load" \
+            bash "$TERRANE_ROOT/scripts/crm-durability.sh" --kills 3 --events 2000
+    else
+        bash "$TERRANE_ROOT/scripts/crm-durability.sh" --kills 3 --events 2000
+    fi
+    passed+=(durability)
 fi
 
 # --- browser tests -------------------------------------------------------------------------
