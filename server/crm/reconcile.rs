@@ -155,7 +155,7 @@ async fn run_locked(
     sqlx::query(
         r"
         update crm_reconciliations set
-            status = $2, finished_at = now(), remote_records = $3, created = $4, updated = $5,
+            status = $2::crm_reconcile_status, finished_at = now(), remote_records = $3, created = $4, updated = $5,
             deleted = $6, unchanged = $7, errors = $8, error_samples = $9, failure = $10
         where id = $1
         ",

@@ -27,7 +27,10 @@ enum Scheme {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "terrane-webhook-load", about = "Plays a CRM sending signed webhooks to Terrane")]
+#[command(
+    name = "terrane-webhook-load",
+    about = "Plays a CRM sending signed webhooks to Terrane"
+)]
 struct Args {
     /// Terrane's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -103,9 +106,18 @@ fn standard_unit(args: &Args, n: u64) -> anyhow::Result<Unit> {
     })
 }
 
-fn hubspot_unit(args: &Args, first_event: u64, count: u64, companies: (u64, u64)) -> anyhow::Result<Unit> {
+fn hubspot_unit(
+    args: &Args,
+    first_event: u64,
+    count: u64,
+    companies: (u64, u64),
+) -> anyhow::Result<Unit> {
     let span = companies.1 - companies.0 + 1;
-    let run_hash = args.id_prefix.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) % 1_000_000;
+    let run_hash = args
+        .id_prefix
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+        % 1_000_000;
     let now_ms = Utc::now().timestamp_millis();
     let mut events = Vec::with_capacity(count as usize);
     let mut ids = Vec::with_capacity(count as usize);
@@ -233,9 +245,10 @@ async fn main() -> anyhow::Result<()> {
                             }
                             break;
                         }
-                        Ok(resp) if resp.status().is_client_error()
-                            && resp.status() != reqwest::StatusCode::REQUEST_TIMEOUT
-                            && resp.status() != reqwest::StatusCode::TOO_MANY_REQUESTS =>
+                        Ok(resp)
+                            if resp.status().is_client_error()
+                                && resp.status() != reqwest::StatusCode::REQUEST_TIMEOUT
+                                && resp.status() != reqwest::StatusCode::TOO_MANY_REQUESTS =>
                         {
                             anyhow::bail!(
                                 "request refused with {} (check the secret and connection): {}",
@@ -295,7 +308,11 @@ fn signed(http: &reqwest::Client, args: &Args, unit: &Unit) -> reqwest::RequestB
                 .body(unit.body.clone())
         }
         Scheme::Hubspot => {
-            let public = args.public_url.as_deref().unwrap_or(target).trim_end_matches('/');
+            let public = args
+                .public_url
+                .as_deref()
+                .unwrap_or(target)
+                .trim_end_matches('/');
             let uri = hubspot::request_uri(public, "/webhooks/hubspot");
             let ts = Utc::now().timestamp_millis().to_string();
             let sig = hubspot::sign_v3(args.secret.as_bytes(), "POST", &uri, &unit.body, &ts);

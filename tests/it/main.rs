@@ -6,6 +6,7 @@ mod accounts_api;
 mod auth;
 mod cli;
 mod crm_csv;
+mod crm_reconcile;
 mod crm_sync;
 mod crm_vectors;
 mod devices;

@@ -209,6 +209,13 @@ fn refresh_error(
                 what: WHAT,
                 detail: "not an OAuth2 token answer".to_owned(),
             },
+            // A token endpoint answering 400/401 in its own format (HubSpot sends
+            // `{"status":"BAD_REFRESH_TOKEN",...}`) refused our client or refresh token.
+            Some((status, _))
+                if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED =>
+            {
+                ApiError::Unauthorized
+            }
             Some((status, headers)) => {
                 super::error_from_response(status, &headers, &[], refresh_token)
             }

@@ -1,0 +1,350 @@
+//! Against the CRM simulator (a separate process speaking HubSpot's and Salesforce's APIs and
+//! sending their webhooks): read-back of HubSpot notices, and reconciliation repairing what
+//! dropped webhooks missed.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgPool;
+use terrane::crm::connection::{self, ConnectionInput, CrmKind};
+use terrane::crm::reconcile::{self, Trigger};
+use tokio::io::AsyncBufReadExt;
+
+use crate::crm_sync::{drain, key};
+use crate::helpers::{TestApp, seed_demo, spawn_app};
+
+/// The simulator's development credentials (its defaults; docs/crm-simulator.md).
+const HUBSPOT_CLIENT_SECRET: &str = "terrane-dev-hubspot-client-secret";
+const SALESFORCE_ORG: &str = "00DSm00000TeRRA";
+
+pub struct Sim {
+    pub url: String,
+    _child: tokio::process::Child,
+}
+
+/// Starts `terrane-crm-sim` on a free port, sending webhooks to `app`.
+pub async fn spawn_sim(app: &TestApp, extra: &[&str]) -> Sim {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_terrane-crm-sim"))
+        .args(["--listen", "127.0.0.1:0", "--retry-base-ms", "50"])
+        .args(["--terrane-url", &format!("http://{}", app.addr)])
+        .args([
+            "--dataset",
+            &crate::helpers::repo_path("seed-data/demo-crm.json")
+                .display()
+                .to_string(),
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the simulator starts (cargo builds it for the tests)");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = lines
+        .next_line()
+        .await
+        .expect("read")
+        .expect("a first line");
+    let url = first
+        .strip_prefix("listening on ")
+        .expect("`listening on URL`")
+        .trim()
+        .to_owned();
+    Sim { url, _child: child }
+}
+
+/// The demo's two connections, pointed at the simulator with its development credentials.
+pub async fn connect_demo(pool: &PgPool, sim: &Sim) {
+    for (name, kind, secret, client) in [
+        (
+            "demo-hubspot",
+            CrmKind::HubSpot,
+            HUBSPOT_CLIENT_SECRET,
+            "hubspot",
+        ),
+        (
+            "demo-salesforce",
+            CrmKind::Salesforce,
+            "not-used-by-salesforce",
+            "salesforce",
+        ),
+    ] {
+        connection::create(
+            pool,
+            Some(&key()),
+            &ConnectionInput {
+                name: name.into(),
+                kind: Some(kind),
+                api_base_url: Some(sim.url.clone()),
+                organization_id: (kind == CrmKind::Salesforce).then(|| SALESFORCE_ORG.to_owned()),
+                enabled: true,
+                add_webhook_secret: Some(secret.into()),
+                client_id: Some(format!("terrane-dev-{client}-client")),
+                client_secret: Some(format!("terrane-dev-{client}-client-secret")),
+                refresh_token: Some(format!("terrane-dev-{client}-refresh-token")),
+                ..ConnectionInput::default()
+            },
+        )
+        .await
+        .expect("connection");
+    }
+}
+
+/// What both sides hold, per (source, id): name, tier, owner, value.
+type State = BTreeMap<(String, String), (String, String, Option<String>, i64)>;
+
+async fn sim_state(sim: &Sim) -> State {
+    let s: serde_json::Value = reqwest::get(format!("{}/_sim/state", sim.url))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let mut out = State::new();
+    for c in s["hubspot"].as_array().expect("hubspot") {
+        let p = &c["properties"];
+        let text = |k: &str| p[k].as_str().map(str::to_owned);
+        out.insert(
+            (
+                "demo-hubspot".into(),
+                c["id"].as_str().expect("id").to_owned(),
+            ),
+            (
+                text("name").expect("name"),
+                text("terrane_tier").unwrap_or_else(|| "C".into()),
+                text("hubspot_owner_id"),
+                text("terrane_annual_value")
+                    .map(|v| v.parse::<f64>().expect("number").round() as i64)
+                    .unwrap_or(0),
+            ),
+        );
+    }
+    for a in s["salesforce"].as_array().expect("salesforce") {
+        let value = a["Terrane_Annual_Value__c"].as_f64().unwrap_or(0.0);
+        out.insert(
+            (
+                "demo-salesforce".into(),
+                a["Id"].as_str().expect("Id").to_owned(),
+            ),
+            (
+                a["Name"].as_str().expect("Name").to_owned(),
+                a["Terrane_Tier__c"].as_str().unwrap_or("C").to_owned(),
+                a["OwnerId"].as_str().map(str::to_owned),
+                value.round() as i64,
+            ),
+        );
+    }
+    out
+}
+
+async fn local_state(pool: &PgPool) -> State {
+    let rows: Vec<(String, String, String, String, Option<String>, f64)> = sqlx::query_as(
+        r"
+        select a.crm_source, a.crm_id, a.name, a.tier::text,
+               coalesce(a.crm_owner_id, r.crm_owner_id), a.annual_value::float8
+        from accounts a left join reps r on r.id = a.owner_rep_id
+        where a.deleted_at is null and a.crm_source in ('demo-hubspot', 'demo-salesforce')
+        ",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("accounts");
+    rows.into_iter()
+        .map(|(s, id, name, tier, owner, value)| {
+            ((s, id), (name, tier, owner, value.round() as i64))
+        })
+        .collect()
+}
+
+async fn edits(sim: &Sim, body: serde_json::Value) -> serde_json::Value {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_sim/edits", sim.url))
+        .json(&body)
+        .send()
+        .await
+        .expect("edits");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.json().await.expect("json")
+}
+
+fn diff(a: &State, b: &State) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in a {
+        match b.get(k) {
+            None => out.push(format!("{k:?} only in the CRM")),
+            Some(w) if w != v => out.push(format!("{k:?}: CRM {v:?} vs local {w:?}")),
+            Some(_) => {}
+        }
+    }
+    for k in b.keys() {
+        if !a.contains_key(k) {
+            out.push(format!("{k:?} only in Terrane"));
+        }
+    }
+    out
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn crm_edits_arrive_by_webhook_and_hubspot_notices_are_read_back_in_full(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let sim = spawn_sim(&app, &[]).await;
+    connect_demo(&pool, &sim).await;
+    assert_eq!(
+        diff(&sim_state(&sim).await, &local_state(&pool).await),
+        Vec::<String>::new(),
+        "the seed is the CRMs' data"
+    );
+
+    let report = edits(
+        &sim,
+        serde_json::json!({"count": 200, "seed": 11,
+                           "kinds": ["name", "tier", "annual_value", "owner", "create", "delete", "merge", "restore"]}),
+    )
+    .await;
+    assert_eq!(report["hubspot"]["failed"], 0, "{report}");
+    assert_eq!(report["salesforce"]["failed"], 0, "{report}");
+    let r = drain(&app).await;
+    assert!(r.effects > 100, "{r:?}");
+    assert_eq!(r.dead, 0);
+
+    // Salesforce never sends deletions; everything else matches after webhooks alone.
+    let sim_now = sim_state(&sim).await;
+    let local = local_state(&pool).await;
+    let problems: Vec<String> = diff(&sim_now, &local)
+        .into_iter()
+        .filter(|p| !(p.contains("demo-salesforce") && p.contains("only in Terrane")))
+        .collect();
+    assert_eq!(problems, Vec::<String>::new());
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn reconciliation_repairs_what_dropped_webhooks_missed_and_a_second_run_changes_nothing(
+    pool: PgPool,
+) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let sim = spawn_sim(&app, &[]).await;
+    connect_demo(&pool, &sim).await;
+
+    let report = edits(
+        &sim,
+        serde_json::json!({"count": 400, "seed": 5, "drop_ratio": 0.05,
+                           "kinds": ["name", "tier", "annual_value", "owner", "address", "create", "delete", "merge", "restore"]}),
+    )
+    .await;
+    let dropped = report["hubspot"]["dropped"].as_u64().unwrap_or(0)
+        + report["salesforce"]["dropped"].as_u64().unwrap_or(0);
+    assert!(dropped > 0, "some webhooks were dropped: {report}");
+    drain(&app).await;
+    let sim_now = sim_state(&sim).await;
+    assert!(
+        !diff(&sim_now, &local_state(&pool).await).is_empty(),
+        "dropped webhooks leave drift"
+    );
+
+    let mut reports = Vec::new();
+    for conn in connection::list(&pool).await.expect("connections") {
+        let r = reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
+            .await
+            .expect("reconciliation runs");
+        assert_eq!(r.status, "ok");
+        assert_eq!(r.errors, 0, "{:?}", r.error_samples);
+        reports.push(r);
+    }
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.updated + r.created + r.deleted > 0),
+        "drift repaired: {reports:?}"
+    );
+    assert_eq!(
+        diff(&sim_now, &local_state(&pool).await),
+        Vec::<String>::new()
+    );
+
+    // Twice in a row: the second run changes nothing.
+    for conn in connection::list(&pool).await.expect("connections") {
+        let r = reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
+            .await
+            .expect("second run");
+        assert_eq!((r.created, r.updated, r.deleted), (0, 0, 0), "{r:?}");
+        assert_eq!(r.unchanged, r.remote_records);
+    }
+    let stored: i64 =
+        sqlx::query_scalar("select count(*) from crm_reconciliations where status = 'ok'")
+            .fetch_one(&pool)
+            .await
+            .expect("reports");
+    assert_eq!(stored, 4, "each run stores its report");
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let sim = spawn_sim(&app, &["--token-ttl-s", "3600"]).await;
+    connect_demo(&pool, &sim).await;
+    let conn = connection::by_name(&pool, "demo-hubspot")
+        .await
+        .expect("db")
+        .expect("row");
+    reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
+        .await
+        .expect("first run gets a token");
+    let sealed: Option<Vec<u8>> =
+        sqlx::query_scalar("select oauth_token from crm_connections where name = 'demo-hubspot'")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    let sealed = sealed.expect("the access token is saved");
+    assert!(
+        !String::from_utf8_lossy(&sealed).contains("access_token"),
+        "sealed"
+    );
+
+    // The CRM revokes every token: the next run gets a 401, refreshes once, and succeeds.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_sim/tokens/expire", sim.url))
+        .send()
+        .await
+        .expect("expire");
+    assert!(resp.status().is_success());
+    let r = reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
+        .await
+        .expect("second run refreshes");
+    assert_eq!(r.status, "ok");
+    let after: Option<Vec<u8>> =
+        sqlx::query_scalar("select oauth_token from crm_connections where name = 'demo-hubspot'")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert_ne!(after, Some(sealed), "the refreshed token was saved");
+
+    // A CRM that refuses the refresh token fails the run visibly, with a stored report.
+    connection::update(
+        &pool,
+        Some(&key()),
+        &ConnectionInput {
+            name: "demo-hubspot".into(),
+            enabled: true,
+            refresh_token: Some("revoked-refresh-token".into()),
+            ..ConnectionInput::default()
+        },
+    )
+    .await
+    .expect("update");
+    let conn = connection::by_name(&pool, "demo-hubspot")
+        .await
+        .expect("db")
+        .expect("row");
+    let err = reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
+        .await
+        .expect_err("refused credentials fail the run");
+    assert!(err.to_string().contains("credentials"), "{err}");
+    let failed: i64 =
+        sqlx::query_scalar("select count(*) from crm_reconciliations where status = 'failed'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(failed, 1);
+}
