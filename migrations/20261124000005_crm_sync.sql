@@ -10,8 +10,10 @@ create table crm_connections (
     kind                crm_kind not null,
     -- The CRM's API (HubSpot: https://api.hubapi.com; Salesforce: the login or My Domain URL).
     api_base_url        text check (api_base_url ~ '^https?://'),
-    -- Salesforce organization id (15 or 18 characters); Outbound Messages must carry it.
-    organization_id     text check (organization_id ~ '^[0-9A-Za-z]{15}([0-9A-Za-z]{3})?$'),
+    -- The CRM account the connection belongs to: the Salesforce organization id (15 or 18
+    -- characters; Outbound Messages must carry it) or the HubSpot account (portal) id, which
+    -- webhooks must carry when set (one HubSpot app's secret signs for every portal using it).
+    organization_id     text check (organization_id ~ '^[0-9A-Za-z]{1,18}$'),
     enabled             boolean not null default true,
     -- AES-256-GCM sealed JSON (webhook secrets, OAuth2 client and refresh token); never shown.
     secrets             bytea,
@@ -22,7 +24,10 @@ create table crm_connections (
     created_at          timestamptz not null default now(),
     updated_at          timestamptz not null default now(),
     constraint crm_connections_name_key unique (name),
-    constraint crm_connections_salesforce_org check (kind <> 'salesforce' or organization_id is not null)
+    constraint crm_connections_salesforce_org check (
+        kind <> 'salesforce' or organization_id ~ '^[0-9A-Za-z]{15}([0-9A-Za-z]{3})?$'),
+    constraint crm_connections_hubspot_portal check (
+        kind <> 'hubspot' or organization_id is null or organization_id ~ '^[0-9]{1,18}$')
 );
 create trigger crm_connections_touch before update on crm_connections
     for each row execute function terrane_touch_updated_at();

@@ -2,7 +2,7 @@
 # Run the Terrane demo on this machine: PostgreSQL + PostGIS, OSRM on the Monaco extract, the
 # demo CRM data, and the server, with everything it needs installed on first run.
 #
-#   scripts/demo.sh [--with-crm-sim]
+#   scripts/demo.sh [--without-crm-sim]
 #
 # First run on a fresh Debian 12 machine installs packages (apt, as root or through sudo),
 # downloads OSRM from PyPI and npm packages, and builds the server (minutes); later runs
@@ -10,8 +10,16 @@
 # PostgreSQL cluster it had to start keeps running (stop it with
 # `pg_ctlcluster 15 main stop`).
 #
+# The demo CRM lives in a CRM simulator (terrane-crm-sim, a development binary) that speaks
+# HubSpot's and Salesforce's APIs: the demo has one connection to each (demo-hubspot,
+# demo-salesforce), reconciles against them at start, and the simulator sends signed
+# webhooks for random edits (one every two seconds), so the map changes live. Admins see
+# them arrive on /admin/sync.
+#
 # Options:
-#   --with-crm-sim   also run the simulated CRM sending changes (not available yet)
+#   --without-crm-sim   no simulator: the seeded accounts only
+#   TERRANE_CRM_SIM_PORT  the simulator's port on 127.0.0.1, default 8099
+#   TERRANE_DEMO_EDITS_PER_S  simulated CRM edits per second, default 0.5
 #
 # Environment (all optional):
 #   DATABASE_URL       default postgres://postgres@127.0.0.1:5432/terrane
@@ -30,9 +38,11 @@ usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 }
 
-with_crm_sim=0
+with_crm_sim=1
 while (($# > 0)); do
     case $1 in
+    --without-crm-sim) with_crm_sim=0 ;;
+    # Kept for old instructions: the simulator now runs by default.
     --with-crm-sim) with_crm_sim=1 ;;
     -h | --help)
         usage
@@ -67,15 +77,61 @@ ensure_postgres
 ensure_osrm
 ensure_web_deps
 build_terrane release
+sim_port="${TERRANE_CRM_SIM_PORT:-8099}"
+sim_url="http://127.0.0.1:$sim_port"
+if ((with_crm_sim)); then
+    step "build terrane-crm-sim (release)"
+    (cd "$TERRANE_ROOT" && cargo build --locked --release --bin terrane-crm-sim) || die "cargo build failed"
+    SIM_BIN="$CARGO_TARGET_DIR/release/terrane-crm-sim"
+fi
 
 export TERRANE_OSRM_URL="$OSRM_URL"
 export TERRANE_DEMO=1
+export TERRANE_PUBLIC_URL="${TERRANE_PUBLIC_URL:-http://$bind}"
+# Connection secrets are sealed with this key; the demo keeps one in its cache (mode 600).
+if [[ -z ${TERRANE_SECRET_KEY:-} ]]; then
+    key_file="$TERRANE_CACHE/demo-secret-key"
+    if [[ ! -s $key_file ]]; then
+        (umask 077 && "$TERRANE_BIN" secret-key >"$key_file")
+    fi
+    TERRANE_SECRET_KEY=$(<"$key_file")
+    export TERRANE_SECRET_KEY
+fi
 
 step "database: migrate and seed ($PG_DB)"
 migrate_and_seed
 
 if ((with_crm_sim)); then
-    warn "--with-crm-sim: the CRM simulator is not available yet; running without it"
+    step "CRM simulator on $sim_url and the demo's connections"
+    port_in_use "$sim_port" && die "port $sim_port is in use: set TERRANE_CRM_SIM_PORT"
+    # The simulator's development credentials (docs/crm-simulator.md).
+    existing=$(terrane_cmd connection list 2>/dev/null || true)
+    if [[ $existing != *demo-hubspot* ]]; then
+        TERRANE_CONNECTION_WEBHOOK_SECRET=terrane-dev-hubspot-client-secret \
+        TERRANE_CONNECTION_CLIENT_ID=terrane-dev-hubspot-client \
+        TERRANE_CONNECTION_CLIENT_SECRET=terrane-dev-hubspot-client-secret \
+        TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-hubspot-refresh-token \
+            terrane_cmd connection add --kind hubspot --name demo-hubspot --api-base-url "$sim_url"
+    fi
+    if [[ $existing != *demo-salesforce* ]]; then
+        TERRANE_CONNECTION_WEBHOOK_SECRET=unused-by-salesforce \
+        TERRANE_CONNECTION_CLIENT_ID=terrane-dev-salesforce-client \
+        TERRANE_CONNECTION_CLIENT_SECRET=terrane-dev-salesforce-client-secret \
+        TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-salesforce-refresh-token \
+            terrane_cmd connection add --kind salesforce --name demo-salesforce \
+            --api-base-url "$sim_url" --org-id 00DSm00000TeRRA
+    fi
+    sim_log="$TERRANE_CACHE/logs/crm-sim.log"
+    mkdir -p "$(dirname "$sim_log")"
+    (cd "$TERRANE_ROOT" && exec "$SIM_BIN" --listen "127.0.0.1:$sim_port" \
+        --terrane-url "$TERRANE_PUBLIC_URL" \
+        --edits-per-second "${TERRANE_DEMO_EDITS_PER_S:-0.5}") >"$sim_log" 2>&1 &
+    sim_pid=$!
+    track_child "$sim_pid" "terrane-crm-sim"
+    wait_until 30 "terrane-crm-sim" "$sim_pid" "$sim_log" port_in_use "$sim_port"
+    # The simulator starts from the dataset each time: bring the database in line with it
+    # (this also removes what an earlier demo's simulated edits created).
+    terrane_cmd reconcile || warn "reconciliation with the simulator failed; see above"
 fi
 
 step "terrane serve on $bind"

@@ -110,7 +110,8 @@ struct ConnectionArgs {
     /// My Domain URL).
     #[arg(long)]
     api_base_url: Option<String>,
-    /// Salesforce organization id (15 or 18 characters).
+    /// Salesforce organization id (15 or 18 characters), or HubSpot account (portal) id
+    /// (webhooks from other portals are then refused).
     #[arg(long)]
     org_id: Option<String>,
     /// A webhook signing secret to add (HubSpot: the app's client secret; Standard

@@ -53,6 +53,7 @@ pub struct Connection {
     pub name: String,
     pub kind: CrmKind,
     pub api_base_url: Option<String>,
+    /// Salesforce organization id, or HubSpot account (portal) id.
     pub organization_id: Option<String>,
     pub enabled: bool,
     pub secrets_summary: sqlx::types::Json<SecretsSummary>,
@@ -178,17 +179,23 @@ fn check_url(url: Option<&str>) -> Result<(), ConnectionError> {
     }
 }
 
-fn check_org(org: Option<&str>) -> Result<(), ConnectionError> {
-    match org {
-        Some(o)
-            if !(o.len() == 15 || o.len() == 18)
-                || !o.bytes().all(|b| b.is_ascii_alphanumeric()) =>
-        {
-            Err(ConnectionError::Invalid(
-                "organization id: 15 or 18 letters and digits".to_owned(),
-            ))
+fn check_org(kind: CrmKind, org: Option<&str>) -> Result<(), ConnectionError> {
+    let Some(o) = org else { return Ok(()) };
+    let ok = match kind {
+        CrmKind::Salesforce => {
+            (o.len() == 15 || o.len() == 18) && o.bytes().all(|b| b.is_ascii_alphanumeric())
         }
-        _ => Ok(()),
+        CrmKind::HubSpot => (1..=18).contains(&o.len()) && o.bytes().all(|b| b.is_ascii_digit()),
+        CrmKind::Standard => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ConnectionError::Invalid(match kind {
+            CrmKind::Salesforce => "organization id: 15 or 18 letters and digits".to_owned(),
+            CrmKind::HubSpot => "HubSpot account (portal) id: digits".to_owned(),
+            CrmKind::Standard => "Standard Webhooks connections have no organization id".to_owned(),
+        }))
     }
 }
 
@@ -317,7 +324,7 @@ pub async fn create(
         ConnectionError::Invalid("kind: hubspot, salesforce or standard".to_owned())
     })?;
     check_url(input.api_base_url.as_deref())?;
-    check_org(input.organization_id.as_deref())?;
+    check_org(kind, input.organization_id.as_deref())?;
     if kind == CrmKind::Salesforce && input.organization_id.is_none() {
         return Err(ConnectionError::Invalid(
             "organization id: required for Salesforce connections".to_owned(),
@@ -374,7 +381,7 @@ pub async fn update(
         ));
     }
     check_url(input.api_base_url.as_deref())?;
-    check_org(input.organization_id.as_deref())?;
+    check_org(current.kind, input.organization_id.as_deref())?;
     let key = key.ok_or(ConnectionError::NoKey)?;
     let old = secrets(&mut *tx, Some(key), current.id).await?;
     let new = merged_secrets(current.kind, old, input)?;

@@ -104,7 +104,7 @@ impl Intake {
         }
         let uri = wire::hubspot::request_uri(&self.public_url, d.path_and_query);
         let mut last = VerifyError::BadSignature;
-        let mut verified = None;
+        let mut verified = Vec::new();
         for conn in conns {
             let secrets = connection::secrets(&self.db, Some(key), conn.id).await?;
             let candidates: Vec<Vec<u8>> = secrets
@@ -121,16 +121,22 @@ impl Intake {
                 (d.header)("x-hubspot-signature-v3"),
                 now_ms(),
             ) {
-                Ok(()) => {
-                    verified = Some(conn);
-                    break;
-                }
+                Ok(()) => verified.push(conn),
                 Err(e) => last = e,
             }
         }
-        let conn = verified.ok_or_else(|| unauthorized("hubspot", &last))?;
+        if verified.is_empty() {
+            return Err(unauthorized("hubspot", &last));
+        }
         let events = wire::hubspot::split_batch(d.body)
             .map_err(|e| IngestError::BadRequest(e.to_string()))?;
+        let conn = route_by_portal(verified, &events).ok_or_else(|| {
+            metrics::counter!("terrane_crm_webhook_refused_total", "kind" => "hubspot")
+                .increment(1);
+            IngestError::Unauthorized(
+                "the events come from a HubSpot account no connection is set up for".to_owned(),
+            )
+        })?;
         self.commit(&conn, &events).await
     }
 
@@ -183,6 +189,32 @@ impl Intake {
         let events = wire::salesforce::split(&msg);
         self.commit(&conn, &events).await
     }
+}
+
+/// One HubSpot app's secret signs for every account (portal) that installed it: of the
+/// connections whose secret verified, the one set up for the events' portal takes them; one
+/// without a portal id takes any portal.
+fn route_by_portal(verified: Vec<Connection>, events: &[RawEvent]) -> Option<Connection> {
+    let portals: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| match e.payload.get("portalId") {
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => String::new(),
+        })
+        .collect();
+    let (pinned, open): (Vec<Connection>, Vec<Connection>) = verified
+        .into_iter()
+        .partition(|c| c.organization_id.is_some());
+    pinned
+        .into_iter()
+        .find(|c| {
+            portals.len() == 1
+                && c.organization_id
+                    .as_ref()
+                    .is_some_and(|p| portals.contains(p))
+        })
+        .or_else(|| open.into_iter().next())
 }
 
 /// Salesforce ids come as 15 (case-sensitive) or 18 characters; the first 15 identify.

@@ -193,6 +193,8 @@ impl Worker {
             .collect();
         let reads = self.read_all(&rows, &plans, &connections).await;
 
+        // HubSpot companies already written from a read-back in this batch.
+        let mut written: std::collections::HashSet<(Uuid, String)> = Default::default();
         let mut done_ids = Vec::with_capacity(rows.len());
         let mut done_outcomes = Vec::with_capacity(rows.len());
         for (row, plan) in rows.iter().zip(&plans) {
@@ -215,7 +217,23 @@ impl Worker {
                     match resolve(read, changes, reads.get(&row.connection_id)) {
                         Err(reason) => Err((reason, false)),
                         Ok(changes) if changes.is_empty() => Ok("superseded"),
+                        // Several notices in one batch about one company: its state was read
+                        // once and is written once; the others have nothing left to do.
+                        Ok(changes)
+                            if !read.is_empty()
+                                && changes.iter().all(|c| {
+                                    matches!(c, Change::Upsert(a)
+                                        if written.contains(&(row.connection_id, a.crm_id.clone())))
+                                }) =>
+                        {
+                            Ok("coalesced")
+                        }
                         Ok(changes) => {
+                            for c in &changes {
+                                if let Change::Upsert(a) = c {
+                                    written.insert((row.connection_id, a.crm_id.clone()));
+                                }
+                            }
                             if careful {
                                 let mut sp = sqlx::Acquire::begin(&mut tx).await?;
                                 match apply_all(&mut sp, &conn.name, &changes).await {
@@ -225,6 +243,12 @@ impl Worker {
                                     }
                                     Err(e) => {
                                         sp.rollback().await?;
+                                        for c in &changes {
+                                            if let Change::Upsert(a) = c {
+                                                written
+                                                    .remove(&(row.connection_id, a.crm_id.clone()));
+                                            }
+                                        }
                                         Err((e.to_string(), !e.is_retryable()))
                                     }
                                 }

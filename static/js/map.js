@@ -250,6 +250,36 @@ function showError(errorEl, message) {
   errorEl.hidden = false;
 }
 
+/** How often the map reloads accounts, so CRM changes arriving by webhook show up. */
+const REFRESH_MS = 15000;
+
+/**
+ * Reloads the accounts every REFRESH_MS while the page is visible. A failed reload keeps the
+ * accounts already shown.
+ */
+function keepFresh(map, config, accountsById, statusEl, mapEl) {
+  const refresh = async () => {
+    if (document.visibilityState !== 'visible') {
+      return;
+    }
+    try {
+      const accounts = await fetchAccounts(config.accountsUrl);
+      map.getSource(ACCOUNTS_SOURCE)?.setData(accounts);
+      accountsById.clear();
+      for (const f of accounts.features) {
+        if (f.properties?.id != null) {
+          accountsById.set(String(f.properties.id), f);
+        }
+      }
+      statusEl.textContent = countLabel(accounts);
+      mapEl.dataset.featureCount = String(accounts.features.length);
+    } catch (error) {
+      console.warn('account refresh failed', error);
+    }
+  };
+  window.setInterval(refresh, REFRESH_MS);
+}
+
 async function main() {
   const mapEl = document.getElementById('map');
   const statusEl = document.getElementById('account-count');
@@ -292,6 +322,7 @@ async function main() {
     await map.once('idle');
     mapEl.dataset.featureCount = String(accounts.features.length);
     mapEl.dataset.state = 'ready';
+    keepFresh(map, config, accountsById, statusEl, mapEl);
   } catch (error) {
     const message = error instanceof MapFailure
       ? error.message

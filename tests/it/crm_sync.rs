@@ -805,3 +805,37 @@ async fn an_admin_adds_a_connection_whose_secrets_are_sealed_and_never_shown_aga
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(body["error"]["code"], "invalid_connection");
 }
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn a_hubspot_connection_pinned_to_a_portal_refuses_other_portals_events(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    connection::create(
+        &pool,
+        Some(&key()),
+        &ConnectionInput {
+            name: "hs".into(),
+            kind: Some(CrmKind::HubSpot),
+            organization_id: Some("62515".into()),
+            enabled: true,
+            add_webhook_secret: Some(HUBSPOT_SECRET.into()),
+            ..ConnectionInput::default()
+        },
+    )
+    .await
+    .expect("connection");
+    let now = Utc::now().timestamp_millis();
+    let ours = hubspot_batch(2);
+    assert_eq!(
+        post_hubspot(&app, HUBSPOT_SECRET, &ours, "POST", None, now).await,
+        200
+    );
+    let theirs = String::from_utf8(ours)
+        .expect("utf8")
+        .replace("62515", "99999");
+    assert_eq!(
+        post_hubspot(&app, HUBSPOT_SECRET, theirs.as_bytes(), "POST", None, now).await,
+        401,
+        "same app secret, another HubSpot account"
+    );
+    assert_eq!(inbox_count(&pool).await, 2);
+}
