@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod routing;
 pub mod seed;
+pub mod signal;
 pub mod spatial;
 pub mod telemetry;
 pub mod web;

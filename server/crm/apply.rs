@@ -218,35 +218,30 @@ async fn upsert(
     })
 }
 
+/// An unknown record gets a tombstone, so a creation delivered after its deletion stays
+/// deleted.
+const DELETE_SQL: &str = r"
+    insert into accounts (crm_source, crm_id, name, crm_updated_at, deleted_at)
+    values ($1, $2, '(deleted before it was seen)', $3, now())
+    on conflict on constraint accounts_crm_key do update set
+        deleted_at = coalesce(accounts.deleted_at, now()),
+        crm_updated_at = excluded.crm_updated_at
+    where accounts.crm_updated_at is null or accounts.crm_updated_at < excluded.crm_updated_at
+    returning true";
+
+const RESTORE_SQL: &str = r"
+    update accounts set deleted_at = null, merged_into = null, crm_updated_at = $3
+    where crm_source = $1 and crm_id = $2 and deleted_at is not null
+      and (crm_updated_at is null or crm_updated_at < $3)
+    returning true";
+
 async fn delete(
     db: &mut PgConnection,
     source: &str,
     crm_id: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Outcome, ApplyError> {
-    // An unknown record gets a tombstone, so a creation delivered after its deletion stays
-    // deleted.
-    let changed: Option<bool> = sqlx::query_scalar(
-        r"
-        insert into accounts (crm_source, crm_id, name, crm_updated_at, deleted_at)
-        values ($1, $2, '(deleted before it was seen)', $3, now())
-        on conflict on constraint accounts_crm_key do update set
-            deleted_at = coalesce(accounts.deleted_at, now()),
-            crm_updated_at = excluded.crm_updated_at
-        where accounts.crm_updated_at is null or accounts.crm_updated_at < excluded.crm_updated_at
-        returning true
-        ",
-    )
-    .bind(source)
-    .bind(crm_id)
-    .bind(at)
-    .fetch_optional(&mut *db)
-    .await?;
-    Ok(if changed.is_some() {
-        Outcome::Deleted
-    } else {
-        Outcome::Stale
-    })
+    stamp(db, DELETE_SQL, source, crm_id, at, Outcome::Deleted).await
 }
 
 async fn restore(
@@ -255,21 +250,27 @@ async fn restore(
     crm_id: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Outcome, ApplyError> {
-    let restored: Option<bool> = sqlx::query_scalar(
-        r"
-        update accounts set deleted_at = null, merged_into = null, crm_updated_at = $3
-        where crm_source = $1 and crm_id = $2 and deleted_at is not null
-          and (crm_updated_at is null or crm_updated_at < $3)
-        returning true
-        ",
-    )
-    .bind(source)
-    .bind(crm_id)
-    .bind(at)
-    .fetch_optional(&mut *db)
-    .await?;
-    Ok(if restored.is_some() {
-        Outcome::Restored
+    stamp(db, RESTORE_SQL, source, crm_id, at, Outcome::Restored).await
+}
+
+/// Runs a last-write-wins statement over (source, crm_id, at) that returns a row when it
+/// changed something: `done`, else [`Outcome::Stale`].
+async fn stamp(
+    db: &mut PgConnection,
+    sql: &'static str,
+    source: &str,
+    crm_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    done: Outcome,
+) -> Result<Outcome, ApplyError> {
+    let changed: Option<bool> = sqlx::query_scalar(sql)
+        .bind(source)
+        .bind(crm_id)
+        .bind(at)
+        .fetch_optional(&mut *db)
+        .await?;
+    Ok(if changed.is_some() {
+        done
     } else {
         Outcome::Stale
     })

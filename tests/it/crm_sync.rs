@@ -857,10 +857,15 @@ fn mutants(valid: &[u8], n: usize, seed: u64) -> Vec<Vec<u8>> {
                 1 => b.truncate(rng.random_range(0..b.len())),
                 2 => {
                     let at = rng.random_range(0..b.len());
-                    let junk: Vec<u8> = (0..rng.random_range(1..40)).map(|_| rng.random()).collect();
+                    let junk: Vec<u8> =
+                        (0..rng.random_range(1..40)).map(|_| rng.random()).collect();
                     b.splice(at..at, junk);
                 }
-                _ => b = (0..rng.random_range(0..300)).map(|_| rng.random()).collect(),
+                _ => {
+                    b = (0..rng.random_range(0..300))
+                        .map(|_| rng.random())
+                        .collect()
+                }
             }
             b
         })
@@ -868,7 +873,9 @@ fn mutants(valid: &[u8], n: usize, seed: u64) -> Vec<Vec<u8>> {
 }
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
-async fn mangled_but_correctly_signed_bodies_get_4xx_never_5xx_on_all_three_endpoints(pool: PgPool) {
+async fn mangled_but_correctly_signed_bodies_get_4xx_never_5xx_on_all_three_endpoints(
+    pool: PgPool,
+) {
     let app = spawn_app(pool.clone()).await;
     add_connection(&pool, "erp", CrmKind::Standard, STANDARD_SECRET, None).await;
     add_connection(&pool, "hs", CrmKind::HubSpot, HUBSPOT_SECRET, None).await;
@@ -886,12 +893,26 @@ async fn mangled_but_correctly_signed_bodies_get_4xx_never_5xx_on_all_three_endp
             body,
         };
         let status = post_standard(&app, "erp", &s).await;
-        assert!((200..500).contains(&status) && status != 401, "standard mutant {i}: {status}");
+        assert!(
+            (200..500).contains(&status) && status != 401,
+            "standard mutant {i}: {status}"
+        );
     }
     let valid_hubspot = hubspot_batch(3);
     for (i, body) in mutants(&valid_hubspot, 150, 2).into_iter().enumerate() {
-        let status = post_hubspot(&app, HUBSPOT_SECRET, &body, "POST", None, Utc::now().timestamp_millis()).await;
-        assert!((200..500).contains(&status) && status != 401, "hubspot mutant {i}: {status}");
+        let status = post_hubspot(
+            &app,
+            HUBSPOT_SECRET,
+            &body,
+            "POST",
+            None,
+            Utc::now().timestamp_millis(),
+        )
+        .await;
+        assert!(
+            (200..500).contains(&status) && status != 401,
+            "hubspot mutant {i}: {status}"
+        );
     }
     let valid_soap = br#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>00D000000000062</OrganizationId><ActionId>04k000000000001AAA</ActionId><Notification><Id>04l000000000001AAA</Id><sObject xsi:type="sf:Account" xmlns:sf="urn:sobject.enterprise.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><sf:Id>001Dm000000000AIAA</sf:Id><sf:Name>Cafe</sf:Name><sf:LastModifiedDate>2026-11-24T10:00:00.000Z</sf:LastModifiedDate></sObject></Notification></notifications></soapenv:Body></soapenv:Envelope>"#;
     for (i, body) in mutants(valid_soap, 150, 3).into_iter().enumerate() {
@@ -904,10 +925,17 @@ async fn mangled_but_correctly_signed_bodies_get_4xx_never_5xx_on_all_three_endp
             .expect("request")
             .status()
             .as_u16();
-        assert!((200..500).contains(&status), "salesforce mutant {i}: {status}");
+        assert!(
+            (200..500).contains(&status),
+            "salesforce mutant {i}: {status}"
+        );
     }
     // Whatever was accepted is processed without a panic: applied, parked, or (HubSpot
     // notices: this connection has no API to read companies back from) retried later.
     let r = drain(&app).await;
-    assert_eq!(r.claimed, r.effects + r.no_effect + r.retried + r.dead, "{r:?}");
+    assert_eq!(
+        r.claimed,
+        r.effects + r.no_effect + r.retried + r.dead,
+        "{r:?}"
+    );
 }
