@@ -497,3 +497,92 @@ async fn a_large_export_pages_through_every_account_in_order(pool: PgPool) {
     let expected: Vec<String> = (0..2500).map(|i| format!("N{i:05}")).collect();
     assert_eq!(ids, expected);
 }
+
+/// The sync page's upload form, as a browser posts it.
+async fn upload(
+    app: &crate::helpers::TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    file: &str,
+) -> (u16, serde_json::Value) {
+    let html = crate::helpers::page_html(client, app, "/admin/sync").await;
+    let csrf = crate::helpers::csrf_in(&html);
+    let bytes = std::fs::read(crate::helpers::repo_path(file)).expect("fixture");
+    let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("upload.csv"),
+    );
+    let resp = client
+        .post(app.url(path))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json report"))
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn an_admin_imports_and_exports_csv_from_the_sync_page(pool: PgPool) {
+    crate::helpers::seed_demo(&pool).await;
+    let app = crate::helpers::spawn_app(pool.clone()).await;
+    let admin = app.client_as(crate::helpers::ADMIN).await;
+
+    let (status, report) = upload(
+        &app,
+        &admin,
+        "/admin/import/accounts",
+        "tests/fixtures/csv/accounts_invalid.csv",
+    )
+    .await;
+    assert_eq!(status, 422, "{report}");
+    assert!(
+        report["errors"].as_array().is_some_and(|e| e.len() >= 2),
+        "{report}"
+    );
+    assert!(report["errors"][0]["row"].as_u64().is_some());
+
+    let (status, report) = upload(
+        &app,
+        &admin,
+        "/admin/import/accounts",
+        "tests/fixtures/csv/accounts.csv",
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    let created = report["created"].as_u64().expect("created");
+    assert!(created >= 2, "{report}");
+    assert_eq!(
+        crate::helpers::audit_count(&pool, "crm.csv_import").await,
+        2
+    );
+
+    let csv = admin
+        .get(app.url("/admin/export/accounts.csv"))
+        .send()
+        .await
+        .expect("export")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        csv.starts_with("source,crm_id,name"),
+        "{}",
+        &csv[..80.min(csv.len())]
+    );
+    assert_eq!(
+        csv.lines().count(),
+        1 + 600 + created as usize,
+        "header + seeded + imported"
+    );
+
+    // A manager may not import.
+    let manager = app.client_as("manager.a@example.com").await;
+    let resp = manager
+        .post(app.url("/admin/import/accounts"))
+        .multipart(reqwest::multipart::Form::new().text("csrf", "x"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 403);
+}
