@@ -99,10 +99,24 @@ pub async fn apply(
 
 #[derive(sqlx::FromRow)]
 struct UpsertRow {
+    crm_id: String,
     inserted: Option<bool>,
     existed: bool,
     same_content: Option<bool>,
     was_deleted: Option<bool>,
+}
+
+impl UpsertRow {
+    fn outcome(&self) -> Outcome {
+        match (self.inserted, self.existed) {
+            (Some(true), _) => Outcome::Created,
+            (Some(false), _) if self.was_deleted == Some(true) => Outcome::Restored,
+            (Some(false), _) if self.same_content == Some(true) => Outcome::Unchanged,
+            (Some(false), _) => Outcome::Updated,
+            (None, true) if self.same_content == Some(true) => Outcome::Unchanged,
+            (None, _) => Outcome::Stale,
+        }
+    }
 }
 
 async fn upsert(
@@ -110,21 +124,54 @@ async fn upsert(
     source: &str,
     a: &CanonicalAccount,
 ) -> Result<Outcome, ApplyError> {
-    let row: UpsertRow = sqlx::query_as(
+    let outcomes = upsert_many(db, source, &[a]).await?;
+    Ok(outcomes.first().copied().unwrap_or(Outcome::Stale))
+}
+
+/// Upserts many accounts of one source in one statement (last write wins per account), and
+/// returns each one's outcome in input order. `accounts` must not name a `crm_id` twice
+/// (reduce to the newest first); rows are written in `crm_id` order, so concurrent callers
+/// lock accounts in the same order.
+pub async fn upsert_many(
+    db: &mut PgConnection,
+    source: &str,
+    accounts: &[&CanonicalAccount],
+) -> Result<Vec<Outcome>, ApplyError> {
+    if accounts.is_empty() {
+        return Ok(vec![]);
+    }
+    let col = |f: &dyn Fn(&CanonicalAccount) -> Option<String>| -> Vec<Option<String>> {
+        accounts.iter().map(|a| f(a)).collect()
+    };
+    let crm_id: Vec<&str> = accounts.iter().map(|a| a.crm_id.as_str()).collect();
+    let name: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    let tier: Vec<Option<&str>> = accounts
+        .iter()
+        .map(|a| a.tier.map(|t| t.as_str()))
+        .collect();
+    let value: Vec<Option<f64>> = accounts.iter().map(|a| a.annual_value).collect();
+    let visits: Vec<Option<i32>> = accounts.iter().map(|a| a.visits_per_year).collect();
+    let priority: Vec<Option<i16>> = accounts.iter().map(|a| a.priority).collect();
+    let at: Vec<chrono::DateTime<chrono::Utc>> = accounts.iter().map(|a| a.modified_at).collect();
+    let rows: Vec<UpsertRow> = sqlx::query_as(
         r"
         with new as (
-            select $1::text as crm_source, $2::text as crm_id, $3::text as name,
-                   $4::text as industry, $5::text as address_line, $6::text as house_number,
-                   $7::text as street, $8::text as postal_code, $9::text as city,
-                   $10::text as country_code,
-                   coalesce($11::account_tier, 'C') as tier,
-                   coalesce($12::numeric, 0)::numeric(14, 2) as annual_value,
-                   coalesce($13::int4, 4) as visits_per_year,
-                   coalesce($14::int2, 3::int2) as priority,
-                   $15::text as crm_owner_id, $16::timestamptz as crm_updated_at
+            select $1::text as crm_source, t.crm_id, t.name, t.industry, t.address_line,
+                   t.house_number, t.street, t.postal_code, t.city, t.country_code,
+                   coalesce(t.tier::account_tier, 'C') as tier,
+                   coalesce(t.annual_value, 0)::numeric(14, 2) as annual_value,
+                   coalesce(t.visits_per_year, 4) as visits_per_year,
+                   coalesce(t.priority, 3::int2) as priority,
+                   t.crm_owner_id, t.crm_updated_at
+            from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                        $8::text[], $9::text[], $10::text[], $11::text[], $12::numeric[],
+                        $13::int4[], $14::int2[], $15::text[], $16::timestamptz[])
+                 as t(crm_id, name, industry, address_line, house_number, street, postal_code,
+                      city, country_code, tier, annual_value, visits_per_year, priority,
+                      crm_owner_id, crm_updated_at)
         ),
         old as (
-            select a.deleted_at is not null as was_deleted,
+            select a.crm_id, a.deleted_at is not null as was_deleted,
                    (a.name, a.industry, a.tier, a.annual_value, a.visits_per_year, a.priority,
                     a.crm_owner_id, a.deleted_at is null,
                     terrane_address_text(a.address_line, a.house_number, a.street,
@@ -149,6 +196,7 @@ async fn upsert(
                    (select r.id from reps r where r.crm_owner_id = n.crm_owner_id),
                    n.crm_updated_at
             from new n
+            order by n.crm_id
             on conflict on constraint accounts_crm_key do update set
                 name = excluded.name,
                 industry = excluded.industry,
@@ -181,41 +229,39 @@ async fn upsert(
                 end
             where accounts.crm_updated_at is null
                or accounts.crm_updated_at < excluded.crm_updated_at
-            returning (xmax = 0) as inserted
+            returning accounts.crm_id, (xmax = 0) as inserted
         )
-        select (select inserted from up) as inserted,
-               exists (select 1 from old) as existed,
-               (select same_content from old) as same_content,
-               (select was_deleted from old) as was_deleted
+        select n.crm_id, up.inserted, old.crm_id is not null as existed, old.same_content,
+               old.was_deleted
+        from new n left join up using (crm_id) left join old using (crm_id)
         ",
     )
     .bind(source)
-    .bind(&a.crm_id)
-    .bind(&a.name)
-    .bind(&a.industry)
-    .bind(&a.address.line)
-    .bind(&a.address.house_number)
-    .bind(&a.address.street)
-    .bind(&a.address.postal_code)
-    .bind(&a.address.city)
-    .bind(&a.address.country_code)
-    .bind(a.tier.map(|t| t.as_str()))
-    .bind(a.annual_value)
-    .bind(a.visits_per_year)
-    .bind(a.priority)
-    .bind(&a.owner_crm_id)
-    .bind(a.modified_at)
-    .fetch_one(&mut *db)
+    .bind(&crm_id)
+    .bind(&name)
+    .bind(col(&|a| a.industry.clone()))
+    .bind(col(&|a| a.address.line.clone()))
+    .bind(col(&|a| a.address.house_number.clone()))
+    .bind(col(&|a| a.address.street.clone()))
+    .bind(col(&|a| a.address.postal_code.clone()))
+    .bind(col(&|a| a.address.city.clone()))
+    .bind(col(&|a| a.address.country_code.clone()))
+    .bind(&tier)
+    .bind(&value)
+    .bind(&visits)
+    .bind(&priority)
+    .bind(col(&|a| a.owner_crm_id.clone()))
+    .bind(&at)
+    .fetch_all(&mut *db)
     .await?;
-
-    Ok(match (row.inserted, row.existed) {
-        (Some(true), _) => Outcome::Created,
-        (Some(false), _) if row.was_deleted == Some(true) => Outcome::Restored,
-        (Some(false), _) if row.same_content == Some(true) => Outcome::Unchanged,
-        (Some(false), _) => Outcome::Updated,
-        (None, true) if row.same_content == Some(true) => Outcome::Unchanged,
-        (None, _) => Outcome::Stale,
-    })
+    let by_id: std::collections::HashMap<&str, Outcome> = rows
+        .iter()
+        .map(|r| (r.crm_id.as_str(), r.outcome()))
+        .collect();
+    Ok(crm_id
+        .iter()
+        .map(|id| by_id.get(id).copied().unwrap_or(Outcome::Stale))
+        .collect())
 }
 
 /// An unknown record gets a tombstone, so a creation delivered after its deletion stays

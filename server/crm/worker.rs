@@ -193,78 +193,34 @@ impl Worker {
             .collect();
         let reads = self.read_all(&rows, &plans, &connections).await;
 
-        // HubSpot companies already written from a read-back in this batch.
-        let mut written: std::collections::HashSet<(Uuid, String)> = Default::default();
-        let mut done_ids = Vec::with_capacity(rows.len());
-        let mut done_outcomes = Vec::with_capacity(rows.len());
-        for (row, plan) in rows.iter().zip(&plans) {
-            let Some(conn) = connections.get(&row.connection_id) else {
-                inbox::mark_failed(
-                    &mut *tx,
-                    row.id,
-                    row.attempts,
-                    "the connection no longer exists",
-                    true,
-                )
-                .await?;
-                report.dead += 1;
-                continue;
-            };
-            let result = match plan {
-                Plan::Ignore => Ok("ignored"),
-                Plan::Invalid(e) => Err((e.to_string(), true)),
+        // What each event needs, before touching the database.
+        let steps: Vec<Step> = rows
+            .iter()
+            .zip(&plans)
+            .map(|(row, plan)| match plan {
+                Plan::Ignore => Step::Done("ignored"),
+                Plan::Invalid(e) => Step::Fail(e.to_string(), true),
                 Plan::Apply { read, changes } => {
                     match resolve(read, changes, reads.get(&row.connection_id)) {
-                        Err(reason) => Err((reason, false)),
-                        Ok(changes) if changes.is_empty() => Ok("superseded"),
-                        // Several notices in one batch about one company: its state was read
-                        // once and is written once; the others have nothing left to do.
-                        Ok(changes)
-                            if !read.is_empty()
-                                && changes.iter().all(|c| {
-                                    matches!(c, Change::Upsert(a)
-                                        if written.contains(&(row.connection_id, a.crm_id.clone())))
-                                }) =>
-                        {
-                            Ok("coalesced")
-                        }
-                        Ok(changes) => {
-                            for c in &changes {
-                                if let Change::Upsert(a) = c {
-                                    written.insert((row.connection_id, a.crm_id.clone()));
-                                }
-                            }
-                            if careful {
-                                let mut sp = sqlx::Acquire::begin(&mut tx).await?;
-                                match apply_all(&mut sp, &conn.name, &changes).await {
-                                    Ok(o) => {
-                                        sp.commit().await?;
-                                        Ok(o)
-                                    }
-                                    Err(e) => {
-                                        sp.rollback().await?;
-                                        for c in &changes {
-                                            if let Change::Upsert(a) = c {
-                                                written
-                                                    .remove(&(row.connection_id, a.crm_id.clone()));
-                                            }
-                                        }
-                                        Err((e.to_string(), !e.is_retryable()))
-                                    }
-                                }
-                            } else {
-                                match apply_all(&mut tx, &conn.name, &changes).await {
-                                    Ok(o) => Ok(o),
-                                    Err(ApplyError::Database(e)) if !is_data_error(&e) => {
-                                        return Err(BatchError::Db(e));
-                                    }
-                                    Err(_) => return Err(BatchError::NeedsCare),
-                                }
-                            }
-                        }
+                        Err(reason) => Step::Fail(reason, false),
+                        Ok(changes) if changes.is_empty() => Step::Done("superseded"),
+                        Ok(changes) => Step::Apply(changes),
                     }
                 }
-            };
+            })
+            .collect();
+        let results = if careful {
+            apply_each(&mut tx, &rows, &steps, &connections).await?
+        } else {
+            apply_bulk(&mut tx, &rows, &steps, &connections).await?
+        };
+
+        let mut done_ids = Vec::with_capacity(rows.len());
+        let mut done_outcomes = Vec::with_capacity(rows.len());
+        for (row, result) in rows.iter().zip(results) {
+            let conn_name = connections
+                .get(&row.connection_id)
+                .map_or("(deleted)", |c| c.name.as_str());
             match result {
                 Ok(outcome) => {
                     if matches!(
@@ -282,10 +238,10 @@ impl Worker {
                     let dead = permanent || row.attempts + 1 >= inbox::MAX_ATTEMPTS;
                     if dead {
                         report.dead += 1;
-                        tracing::warn!(inbox_id = row.id, connection = %conn.name, reason = %reason, "CRM event parked as a dead letter");
+                        tracing::warn!(inbox_id = row.id, connection = %conn_name, reason = %reason, "CRM event parked as a dead letter");
                     } else {
                         report.retried += 1;
-                        tracing::info!(inbox_id = row.id, connection = %conn.name, reason = %reason, "CRM event will be retried");
+                        tracing::info!(inbox_id = row.id, connection = %conn_name, reason = %reason, "CRM event will be retried");
                     }
                     inbox::mark_failed(&mut *tx, row.id, row.attempts, &reason, permanent).await?;
                 }
@@ -343,6 +299,125 @@ impl Worker {
         }
         out
     }
+}
+
+/// One event after decoding and reading back.
+enum Step {
+    /// Nothing to write; done with this outcome.
+    Done(&'static str),
+    /// Failed: the reason, and whether retrying is pointless.
+    Fail(String, bool),
+    Apply(Vec<Change>),
+}
+
+type EventResult = Result<&'static str, (String, bool)>;
+
+fn settled(step: &Step) -> Option<EventResult> {
+    match step {
+        Step::Done(o) => Some(Ok(*o)),
+        Step::Fail(reason, permanent) => Some(Err((reason.clone(), *permanent))),
+        Step::Apply(_) => None,
+    }
+}
+
+/// One savepoint per event: a refused event fails alone.
+async fn apply_each(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[InboxRow],
+    steps: &[Step],
+    connections: &HashMap<Uuid, Connection>,
+) -> Result<Vec<EventResult>, BatchError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, step) in rows.iter().zip(steps) {
+        if let Some(r) = settled(step) {
+            out.push(r);
+            continue;
+        }
+        let (Step::Apply(changes), Some(conn)) = (step, connections.get(&row.connection_id)) else {
+            out.push(Err(("the connection no longer exists".to_owned(), true)));
+            continue;
+        };
+        let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
+        match apply_all(&mut sp, &conn.name, changes).await {
+            Ok(o) => {
+                sp.commit().await?;
+                out.push(Ok(o));
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                out.push(Err((e.to_string(), !e.is_retryable())));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The fast path: events that are a single upsert are written with one statement per
+/// connection, after keeping only the newest state per account (older states in the same batch
+/// would lose to it anyway: last write wins); everything else is applied one by one. Last write
+/// wins makes the order of the two irrelevant. Any refused value sends the batch to
+/// [`apply_each`].
+async fn apply_bulk(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[InboxRow],
+    steps: &[Step],
+    connections: &HashMap<Uuid, Connection>,
+) -> Result<Vec<EventResult>, BatchError> {
+    let mut out: Vec<Option<EventResult>> = steps.iter().map(settled).collect();
+    // Per connection: crm_id -> (row index, account) of the newest upsert.
+    let mut newest: HashMap<Uuid, HashMap<&str, (usize, &CanonicalAccount)>> = HashMap::new();
+    for (i, (row, step)) in rows.iter().zip(steps).enumerate() {
+        let Step::Apply(changes) = step else { continue };
+        let [Change::Upsert(a)] = changes.as_slice() else {
+            continue;
+        };
+        let slot = newest.entry(row.connection_id).or_default();
+        match slot.get(a.crm_id.as_str()) {
+            Some((_, b)) if b.modified_at > a.modified_at => {
+                out[i] = Some(Ok("coalesced"));
+            }
+            Some((j, _)) => {
+                out[*j] = Some(Ok("coalesced"));
+                slot.insert(&a.crm_id, (i, a));
+            }
+            None => {
+                slot.insert(&a.crm_id, (i, a));
+            }
+        }
+    }
+    for (conn_id, accounts) in &newest {
+        let Some(conn) = connections.get(conn_id) else {
+            continue;
+        };
+        let (idx, list): (Vec<usize>, Vec<&CanonicalAccount>) = accounts.values().copied().unzip();
+        match apply::upsert_many(&mut *tx, &conn.name, &list).await {
+            Ok(outcomes) => {
+                for (i, o) in idx.into_iter().zip(outcomes) {
+                    out[i] = Some(Ok(o.as_str()));
+                }
+            }
+            Err(ApplyError::Database(e)) if !is_data_error(&e) => return Err(BatchError::Db(e)),
+            Err(_) => return Err(BatchError::NeedsCare),
+        }
+    }
+    for (i, (row, step)) in rows.iter().zip(steps).enumerate() {
+        if out[i].is_some() {
+            continue;
+        }
+        let (Step::Apply(changes), Some(conn)) = (step, connections.get(&row.connection_id)) else {
+            out[i] = Some(Err(("the connection no longer exists".to_owned(), true)));
+            continue;
+        };
+        match apply_all(tx, &conn.name, changes).await {
+            Ok(o) => out[i] = Some(Ok(o)),
+            Err(ApplyError::Database(e)) if !is_data_error(&e) => return Err(BatchError::Db(e)),
+            Err(_) => return Err(BatchError::NeedsCare),
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(("not processed".to_owned(), false))))
+        .collect())
 }
 
 enum BatchError {
