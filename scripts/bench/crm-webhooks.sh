@@ -8,7 +8,12 @@
 #   scripts/bench/crm-webhooks.sh [RATE_EVENTS_PER_S ...]     default: 2000 5000 7000
 #
 # Env: BENCH_SECONDS (30 per rate), BENCH_WORKERS (TERRANE_SYNC_WORKERS, 2),
-#      BENCH_CONCURRENCY (requests in flight, 32), DATABASE_URL's server (as scripts/test.sh).
+#      BENCH_CONCURRENCY (requests in flight, 32), DATABASE_URL's server (as scripts/test.sh),
+#      BENCH_SYNTHETIC (extra records in the simulator, half of them HubSpot companies with
+#      ids from 30000001) and BENCH_COMPANIES (the company ids the notices name, FIRST-LAST;
+#      default the 334 demo companies, so each company gets a notice every 334 events; with
+#      BENCH_SYNTHETIC=200000 BENCH_COMPANIES=30000001-30100000 every notice names a company
+#      no other notice in the run names, so nothing coalesces).
 set -euo pipefail
 
 # shellcheck source=scripts/lib/provision.sh
@@ -57,7 +62,8 @@ TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-hubspot-refresh-token \
 
 logs="$TERRANE_CACHE/logs"
 mkdir -p "$logs"
-(cd "$TERRANE_ROOT" && exec "$SIM_BIN" --listen "127.0.0.1:$sim_port" --terrane-url "http://$bind") \
+(cd "$TERRANE_ROOT" && exec "$SIM_BIN" --listen "127.0.0.1:$sim_port" --terrane-url "http://$bind" \
+    --synthetic "${BENCH_SYNTHETIC:-0}") \
     >"$logs/bench-crm-sim.log" 2>&1 &
 track_child "$!" "terrane-crm-sim"
 (cd "$TERRANE_ROOT" && TERRANE_BIND=$bind exec "$TERRANE_BIN" serve) >"$logs/bench-terrane.log" 2>&1 &
@@ -76,7 +82,8 @@ for rate in "${rates[@]}"; do
     from=$(psql_q "select coalesce(max(id), 0) from crm_inbox")
     summary=$("$LOAD_BIN" --target "http://$bind" --scheme hubspot --batch 100 \
         --events "$events" --rate "$requests_per_s" --concurrency "$concurrency" \
-        --id-prefix "bench-$rate-$$" --secret terrane-dev-hubspot-client-secret)
+        --id-prefix "bench-$rate-$$" --secret terrane-dev-hubspot-client-secret \
+        --companies "${BENCH_COMPANIES:-10000001-10000334}")
     # Let the worker finish what was accepted (lag counts until then).
     for ((tries = 0; tries < 600; tries++)); do
         [[ $(psql_q "select count(*) from crm_inbox where status = 'pending'") == 0 ]] && break
