@@ -87,12 +87,12 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
             crm_source, crm_id, name, industry, house_number, street, postal_code, city,
             country_code, location, geocode_status, geocode_precision, geocode_confidence,
             geocode_source, geocoded_at, h3_cell, tier, annual_value, visits_per_year, priority,
-            owner_rep_id, synthetic
+            owner_rep_id, crm_owner_id, synthetic
         )
         select t.crm_source, t.crm_id, t.name, t.industry, t.house_number, t.street, t.postal_code, t.city,
                t.country_code, st_setsrid(st_makepoint(t.lon, t.lat), 4326), 'ok', 'rooftop', 1.0,
                'seed', now(), t.h3, t.tier::account_tier, t.annual_value, t.visits, t.priority,
-               r.id, t.synthetic
+               r.id, t.owner, t.synthetic
         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                     $8::text[], $9::text[], $10::float8[], $11::float8[], $12::int8[],
                     $13::text[], $14::float8[], $15::int4[], $16::int2[], $17::text[],
@@ -112,20 +112,21 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
             h3_cell = excluded.h3_cell, tier = excluded.tier,
             annual_value = excluded.annual_value, visits_per_year = excluded.visits_per_year,
             priority = excluded.priority, owner_rep_id = excluded.owner_rep_id,
+            crm_owner_id = excluded.crm_owner_id,
             synthetic = excluded.synthetic, deleted_at = null
         -- Only rows whose content differs are touched, so a reload changes nothing.
         where (accounts.name, accounts.industry, accounts.house_number, accounts.street,
                accounts.postal_code, accounts.city, accounts.country_code,
                accounts.h3_cell, accounts.tier, accounts.annual_value,
                accounts.visits_per_year, accounts.priority, accounts.owner_rep_id,
-               accounts.synthetic, accounts.deleted_at is null,
+               accounts.crm_owner_id, accounts.synthetic, accounts.deleted_at is null,
                st_equals(accounts.location, excluded.location))
               is distinct from
               (excluded.name, excluded.industry, excluded.house_number, excluded.street,
                excluded.postal_code, excluded.city, excluded.country_code,
                excluded.h3_cell, excluded.tier, excluded.annual_value,
                excluded.visits_per_year, excluded.priority, excluded.owner_rep_id,
-               excluded.synthetic, true, true)
+               excluded.crm_owner_id, excluded.synthetic, true, true)
         returning (xmax = 0) as inserted
         ",
     )
