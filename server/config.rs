@@ -23,6 +23,7 @@ pub mod defaults {
     pub const SYNC_WORKERS: usize = 2;
     pub const RECONCILE_AT: &str = "02:30";
     pub const CRM_TIMEOUT_S: u64 = 30;
+    pub const INBOX_RETENTION_DAYS: u32 = 30;
 }
 
 /// A configuration problem; the message always names the variable.
@@ -98,6 +99,8 @@ pub struct CrmConfig {
     pub reconcile_at: Option<chrono::NaiveTime>,
     /// Timeout of each call to a CRM's API (`TERRANE_CRM_TIMEOUT_S`).
     pub api_timeout: Duration,
+    /// Processed inbox events are deleted after this many days (`TERRANE_INBOX_RETENTION_DAYS`).
+    pub inbox_retention_days: u32,
 }
 
 /// OpenID Connect client settings; the redirect URI is `TERRANE_PUBLIC_URL` + `/auth/callback`.
@@ -402,6 +405,11 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
                 defaults::CRM_TIMEOUT_S,
                 1..=600,
             )?),
+            inbox_retention_days: self.parse_in_range(
+                "TERRANE_INBOX_RETENTION_DAYS",
+                defaults::INBOX_RETENTION_DAYS,
+                1..=3650,
+            )?,
         })
     }
 

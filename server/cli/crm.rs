@@ -37,6 +37,7 @@ pub fn spawn_background(
             state.db.clone(),
             state.crm.clone(),
             at,
+            state.config.crm.inbox_retention_days,
             stop.clone(),
         )));
     }

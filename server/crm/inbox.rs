@@ -180,6 +180,18 @@ pub async fn retry(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error
     Ok(n == 1)
 }
 
+/// Deletes processed events older than `days` (dead letters stay until retried or handled).
+pub async fn prune(db: impl PgExecutor<'_>, days: u32) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "delete from crm_inbox where status = 'done'
+         and processed_at < now() - make_interval(days => $1)",
+    )
+    .bind(i32::try_from(days).unwrap_or(i32::MAX))
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 /// Queue figures for the sync page and metrics.
 #[derive(Debug, Clone, Default, sqlx::FromRow, Serialize)]
 pub struct InboxStats {

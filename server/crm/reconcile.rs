@@ -343,12 +343,14 @@ pub fn until_next(now: DateTime<Utc>, at: NaiveTime) -> std::time::Duration {
     (next - now).to_std().unwrap_or_default()
 }
 
-/// The nightly schedule: sleeps until `at` each day and reconciles every connection. Safe with
+/// The nightly schedule: sleeps until `at` each day, reconciles every connection, then deletes
+/// processed inbox events older than the retention. Safe with
 /// several instances: the advisory lock and the "ran recently" check let one of them run it.
 pub async fn nightly(
     db: PgPool,
     clients: std::sync::Arc<CrmClients>,
     at: NaiveTime,
+    inbox_retention_days: u32,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -366,6 +368,10 @@ pub async fn nightly(
                 }
             }
             Err(e) => tracing::warn!(error = %e, "scheduled reconciliation could not start"),
+        }
+        match super::inbox::prune(&db, inbox_retention_days).await {
+            Ok(n) => tracing::info!(deleted = n, "processed CRM events past retention deleted"),
+            Err(e) => tracing::warn!(error = %e, "pruning the CRM inbox failed"),
         }
     }
 }

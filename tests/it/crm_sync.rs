@@ -939,3 +939,34 @@ async fn mangled_but_correctly_signed_bodies_get_4xx_never_5xx_on_all_three_endp
         "{r:?}"
     );
 }
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn pruning_deletes_old_processed_events_and_keeps_dead_letters_and_recent_ones(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    add_connection(&pool, "erp", CrmKind::Standard, STANDARD_SECRET, None).await;
+    for (id, name) in [
+        ("old", "Old"),
+        ("new", "New"),
+        ("bad", &"x".repeat(600)[..]),
+    ] {
+        let c = Change::Upsert(account(id, name, Utc::now()));
+        let s = signed_standard(&format!("evt_{id}"), &c, STANDARD_SECRET, Utc::now());
+        assert_eq!(post_standard(&app, "erp", &s).await, 200);
+    }
+    drain(&app).await;
+    sqlx::query("update crm_inbox set processed_at = now() - interval '40 days', received_at = now() - interval '40 days' where event_id in ('evt_old', 'evt_bad')")
+        .execute(&pool)
+        .await
+        .expect("age");
+    let deleted = terrane::crm::inbox::prune(&pool, 30).await.expect("prune");
+    assert_eq!(deleted, 1);
+    let left: Vec<String> = sqlx::query_scalar("select event_id from crm_inbox order by event_id")
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+    assert_eq!(
+        left,
+        ["evt_bad", "evt_new"],
+        "the dead letter and the recent event stay"
+    );
+}
