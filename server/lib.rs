@@ -11,6 +11,7 @@ pub mod config;
 pub mod crm;
 pub mod db;
 pub mod error;
+pub mod geocode;
 pub mod routing;
 pub mod seed;
 pub mod signal;

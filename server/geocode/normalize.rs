@@ -1,0 +1,1 @@
+//! Address normalization into a stable cache key (being written).

@@ -1,0 +1,1 @@
+//! The built-in geocoder over the region's OpenStreetMap addresses (being written).

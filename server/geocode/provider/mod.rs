@@ -1,0 +1,1 @@
+//! HTTP geocoding providers and the chain that orders them (being written).
