@@ -31,6 +31,8 @@ pub struct App {
     pub intake: Intake,
     /// Reads CRM records through their APIs (worker change notices, reconciliation).
     pub crm: Arc<CrmClients>,
+    /// The geocoding provider chain, its events and workers.
+    pub geocoding: crate::geocode::service::Geocoding,
 }
 
 /// Cheap to clone; extracted with axum's `State`.
@@ -74,7 +76,14 @@ impl AppState {
             public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
             wake: Arc::new(tokio::sync::Notify::new()),
         };
+        let geocoding = crate::geocode::service::Geocoding::new(
+            db.clone(),
+            &config.geocode,
+            reqwest::Client::new(),
+        )
+        .context("building the geocoding providers")?;
         Ok(Self(Arc::new(App {
+            geocoding,
             intake,
             crm,
             revocations: Revocations::default(),

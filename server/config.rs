@@ -83,6 +83,8 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// CRM sync settings.
     pub crm: CrmConfig,
+    /// Geocoding settings.
+    pub geocode: crate::geocode::service::GeocodeConfig,
 }
 
 /// CRM sync: the key sealing connection secrets, inbox workers, the nightly reconciliation.
@@ -223,6 +225,7 @@ impl Config {
                 )?,
             ),
             crm: env.crm()?,
+            geocode: env.geocode(&lookup)?,
         })
     }
 }
@@ -270,6 +273,19 @@ fn invalid(var: &'static str, value: &str, reason: impl Into<String>) -> ConfigE
         reason: reason.into(),
     }
 }
+
+/// The geocoding variables, so a configuration error can name its variable statically.
+const GEOCODE_VARS: &[&str] = &[
+    "TERRANE_GEOCODERS",
+    "TERRANE_GEOCODE_ACCEPT",
+    "TERRANE_GEOCODE_TIMEOUT_MS",
+    "TERRANE_NOMINATIM_URL",
+    "TERRANE_NOMINATIM_PER_SECOND",
+    "TERRANE_NOMINATIM_USER_AGENT",
+    "TERRANE_GOOGLE_API_KEY",
+    "TERRANE_GOOGLE_URL",
+    "TERRANE_GOOGLE_PER_SECOND",
+];
 
 /// Typed access to the variables; an empty value counts as unset.
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
@@ -372,6 +388,34 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
                 ))
             }
         }
+    }
+
+    fn geocode(
+        &self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<crate::geocode::service::GeocodeConfig, ConfigError> {
+        let (providers, accept) =
+            crate::geocode::provider::specs_from_lookup(lookup).map_err(|reason| {
+                // The message names the variable; values of secrets are never in it.
+                let var = reason
+                    .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                    .find(|w| w.starts_with("TERRANE_"))
+                    .unwrap_or("TERRANE_GEOCODERS");
+                ConfigError::Invalid {
+                    var: GEOCODE_VARS
+                        .iter()
+                        .find(|v| **v == var)
+                        .copied()
+                        .unwrap_or("TERRANE_GEOCODERS"),
+                    value: "<hidden>".into(),
+                    reason,
+                }
+            })?;
+        Ok(crate::geocode::service::GeocodeConfig {
+            providers,
+            accept,
+            workers: self.parse_in_range("TERRANE_GEOCODE_WORKERS", 1, 0..=16)?,
+        })
     }
 
     fn crm(&self) -> Result<CrmConfig, ConfigError> {

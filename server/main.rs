@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         what: ExportCommand,
     },
+    /// Build and query the built-in OpenStreetMap geocoder.
+    Geocoder {
+        #[command(subcommand)]
+        command: cli::geocoder::GeocoderCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reconcile { connection } => runtime.block_on(cli::crm::reconcile(connection)),
         Command::Import { what } => runtime.block_on(cli::crm::import(what)),
         Command::Export { what } => runtime.block_on(cli::crm::export(what)),
+        Command::Geocoder { command } => runtime.block_on(cli::geocoder::run(command)),
         Command::SeedData {
             command: SeedDataCommand::Build { pbf, out },
         } => {

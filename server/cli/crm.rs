@@ -1,4 +1,5 @@
-//! `terrane connection|reconcile|import|export` and the CRM background tasks of `serve`.
+//! `terrane connection|reconcile|import|export`, and the background tasks of `serve` (CRM inbox
+//! workers, the nightly reconciliation, geocoding workers).
 
 use std::sync::Arc;
 
@@ -41,6 +42,17 @@ pub fn spawn_background(
             stop.clone(),
         )));
     }
+    for _ in 0..state.config.geocode.workers {
+        tasks.push(tokio::spawn(terrane::geocode::worker::run(
+            state.geocoding.worker(),
+            stop.clone(),
+        )));
+    }
+    tracing::info!(
+        geocode_workers = state.config.geocode.workers,
+        geocoders = ?state.geocoding.circuits().iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        "geocoding running"
+    );
     tracing::info!(
         workers = state.config.crm.workers,
         nightly_reconcile = ?state.config.crm.reconcile_at.map(|t| t.format("%H:%M UTC").to_string()),

@@ -13,9 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::spatial::LonLat;
 
+pub mod cache;
 pub mod normalize;
 pub mod osm;
+pub mod pins;
 pub mod provider;
+pub mod service;
+pub mod stats;
+pub mod worker;
 
 /// How exactly a result locates the address, best first. Matches the database enum
 /// `geocode_precision` (plus `manual`, which only people set).

@@ -2,9 +2,9 @@
 //! businesses, synthetic prospects on real buildings, invented tiers and values, and reps.
 
 mod crm;
-mod gazetteer;
-mod geometry;
-mod osm;
+pub(crate) mod gazetteer;
+pub(crate) mod geometry;
+pub(crate) mod osm;
 
 use std::collections::BTreeSet;
 

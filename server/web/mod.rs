@@ -4,6 +4,7 @@ mod accounts;
 mod auth;
 mod devices;
 mod extract;
+mod geocoding;
 pub mod guard;
 mod health;
 mod middleware;
@@ -49,6 +50,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/api/accounts", get(accounts::list))
+        .route("/api/accounts/{id}/location", post(geocoding::move_pin))
+        .route("/admin/geocoding", get(geocoding::page))
+        .route("/admin/geocoding/{id}/retry", post(geocoding::retry))
         .route("/api/device-token", post(devices::issue))
         .route("/api/device-tokens/revoke", post(devices::revoke_mine))
         .route("/live/ws", get(devices::socket))

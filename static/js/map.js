@@ -20,11 +20,17 @@ class MapFailure extends Error {}
 
 /** Reads the configuration the server rendered into the map element. */
 function readConfig(mapEl) {
-  const { accountsUrl, styleUrl, workerUrl } = mapEl.dataset;
+  const { accountsUrl, styleUrl, workerUrl, canMovePins, csrf } = mapEl.dataset;
   if (!accountsUrl) {
     throw new MapFailure('The page is missing its accounts address.');
   }
-  return { accountsUrl, styleUrl: styleUrl || null, workerUrl: workerUrl || null };
+  return {
+    accountsUrl,
+    styleUrl: styleUrl || null,
+    workerUrl: workerUrl || null,
+    canMovePins: canMovePins === 'true',
+    csrf: csrf || '',
+  };
 }
 
 /** Colours live in app.css as custom properties so the legend and the map share them. */
@@ -198,7 +204,7 @@ function element(tag, className, text) {
 }
 
 /** The popup body for one account, built from text nodes only. */
-function accountCard(properties) {
+function accountCard(properties, onMovePin) {
   const card = element('div', 'account-card');
   card.append(element('h2', 'account-card__name', properties.name || 'Unnamed account'));
   if (properties.synthetic === true) {
@@ -215,10 +221,68 @@ function accountCard(properties) {
     facts.append(element('dt', null, label), element('dd', null, value));
   }
   card.append(facts);
+  if (onMovePin) {
+    const move = element('button', 'account-card__move', 'Move pin');
+    move.type = 'button';
+    move.addEventListener('click', onMovePin);
+    card.append(move);
+  }
   return card;
 }
 
-function enableAccountPopups(map, mapEl, accountsById) {
+/**
+ * Lets a manager drag an account's pin to its true place: a draggable marker (arrow keys move
+ * it too), then Save sends it to the server, where the precision becomes "manual".
+ */
+function startPinEdit(map, config, account, onSaved) {
+  const editor = document.getElementById('pin-editor');
+  const save = document.getElementById('pin-save');
+  const cancel = document.getElementById('pin-cancel');
+  const marker = new maplibregl.Marker({ draggable: true })
+    .setLngLat(account.geometry.coordinates)
+    .addTo(map);
+  const markerEl = marker.getElement();
+  markerEl.tabIndex = 0;
+  markerEl.setAttribute('aria-label', `Pin of ${account.properties?.name ?? 'the account'}; arrow keys move it`);
+  const step = 0.00005;
+  markerEl.addEventListener('keydown', (event) => {
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+    const move = moves[event.key];
+    if (move) {
+      const at = marker.getLngLat();
+      marker.setLngLat([at.lng + move[0], at.lat + move[1]]);
+      event.preventDefault();
+    } else if (event.key === 'Escape') {
+      finish();
+    }
+  });
+  editor.hidden = false;
+  markerEl.focus();
+  function finish() {
+    marker.remove();
+    editor.hidden = true;
+    save.onclick = null;
+    cancel.onclick = null;
+  }
+  cancel.onclick = finish;
+  save.onclick = async () => {
+    const at = marker.getLngLat();
+    const response = await fetch(`/api/accounts/${encodeURIComponent(account.properties.id)}/location`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': config.csrf },
+      body: JSON.stringify({ lon: at.lng, lat: at.lat }),
+    }).catch(() => null);
+    if (response?.ok) {
+      finish();
+      onSaved();
+    } else {
+      const body = await response?.json().catch(() => null);
+      window.alert(`The pin was not saved: ${body?.error?.message ?? 'the server could not be reached'}`);
+    }
+  };
+}
+
+function enableAccountPopups(map, mapEl, accountsById, config, reload) {
   map.on('mouseenter', ACCOUNTS_LAYER, () => mapEl.classList.add('map--over-account'));
   map.on('mouseleave', ACCOUNTS_LAYER, () => mapEl.classList.remove('map--over-account'));
   map.on('click', ACCOUNTS_LAYER, (event) => {
@@ -228,9 +292,16 @@ function enableAccountPopups(map, mapEl, accountsById) {
     }
     // Prefer the feature as received: tiled copies round coordinates and drop nulls.
     const account = accountsById.get(String(hit.id)) ?? hit;
-    new maplibregl.Popup({ maxWidth: '300px', offset: 10, focusAfterOpen: false })
+    const popup = new maplibregl.Popup({ maxWidth: '300px', offset: 10, focusAfterOpen: false });
+    const onMovePin = config.canMovePins
+      ? () => {
+        popup.remove();
+        startPinEdit(map, config, account, reload);
+      }
+      : null;
+    popup
       .setLngLat(account.geometry.coordinates)
-      .setDOMContent(accountCard(account.properties ?? {}))
+      .setDOMContent(accountCard(account.properties ?? {}, onMovePin))
       .addTo(map);
   });
 }
@@ -254,8 +325,8 @@ function showError(errorEl, message) {
 const REFRESH_MS = 15000;
 
 /**
- * Reloads the accounts every REFRESH_MS while the page is visible. A failed reload keeps the
- * accounts already shown.
+ * Reloads the accounts every REFRESH_MS while the page is visible (and returns the reload, for
+ * use after an edit). A failed reload keeps the accounts already shown.
  */
 function keepFresh(map, config, accountsById, statusEl, mapEl) {
   const refresh = async () => {
@@ -278,6 +349,7 @@ function keepFresh(map, config, accountsById, statusEl, mapEl) {
     }
   };
   window.setInterval(refresh, REFRESH_MS);
+  return refresh;
 }
 
 async function main() {
@@ -315,14 +387,14 @@ async function main() {
       attribution: '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
     });
     map.addLayer(accountsLayer(palette));
-    enableAccountPopups(map, mapEl, accountsById);
+    const reload = keepFresh(map, config, accountsById, statusEl, mapEl);
+    enableAccountPopups(map, mapEl, accountsById, config, reload);
     fitToAccounts(map, accounts.features);
     statusEl.textContent = countLabel(accounts);
 
     await map.once('idle');
     mapEl.dataset.featureCount = String(accounts.features.length);
     mapEl.dataset.state = 'ready';
-    keepFresh(map, config, accountsById, statusEl, mapEl);
   } catch (error) {
     const message = error instanceof MapFailure
       ? error.message

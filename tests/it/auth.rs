@@ -93,13 +93,14 @@ async fn access_matrix_every_route_for_every_kind_of_user(pool: PgPool) {
         ("admin", Some(ADMIN)),
     ];
     // Expected status per route, in the order of `who`.
-    let matrix: [(&str, [u16; 6]); 11] = [
+    let matrix: [(&str, [u16; 6]); 12] = [
         ("/", [303, 200, 200, 200, 200, 200]),
         ("/api/accounts?limit=50000", [401, 200, 200, 200, 200, 200]),
         ("/admin/audit", [303, 403, 403, 403, 403, 200]),
         ("/admin/users", [303, 403, 403, 403, 403, 200]),
         ("/admin/tokens", [303, 403, 403, 403, 403, 200]),
         ("/admin/sync", [303, 403, 403, 403, 403, 200]),
+        ("/admin/geocoding", [303, 403, 403, 403, 403, 200]),
         ("/admin/connections/new", [303, 403, 403, 403, 403, 200]),
         ("/admin/export/accounts.csv", [303, 403, 403, 403, 403, 200]),
         ("/admin/export/reps.csv", [303, 403, 403, 403, 403, 200]),

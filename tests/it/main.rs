@@ -10,6 +10,8 @@ mod crm_reconcile;
 mod crm_sync;
 mod crm_vectors;
 mod devices;
+mod geocoder;
+mod geocode_worker;
 mod health;
 mod oidc;
 mod oidc_tokens;

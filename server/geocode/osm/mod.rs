@@ -1,1 +1,126 @@
-//! The built-in geocoder over the region's OpenStreetMap addresses (being written).
+//! The built-in geocoder over the region's OpenStreetMap addresses: [`build_index`] turns an
+//! `.osm.pbf` extract into PostGIS tables, [`OsmGeocoder`] answers forward and reverse queries.
+//!
+//! Names are normalized with the same functions on both sides (OSM tags when indexing, the
+//! account's address when asking), so "Bd", "boulevard" and "BOULEVARD" meet in the middle.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use sqlx::PgPool;
+
+use crate::geocode::{AddressQuery, BoxFuture, GeocodeResult, Geocoder, ProviderError};
+use crate::spatial::LonLat;
+
+pub mod bench;
+pub mod build;
+pub mod load;
+mod reverse;
+mod search;
+
+use crate::geocode::normalize as norm;
+
+pub use load::{BuildSummary, Progress, Source};
+pub use reverse::{ADDRESS_RADIUS_M, ReverseResult, STREET_RADIUS_M};
+pub use search::{query_from_one_line, search};
+
+/// The provider name in configuration, the cache and metrics.
+pub const PROVIDER: &str = "osm";
+
+/// Why the index could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum OsmGeocoderError {
+    #[error("querying the geocoder index for {what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the geocoder index returned an unusable {what}: {detail}")]
+    BadRow { what: &'static str, detail: String },
+}
+
+/// The built-in geocoder, reading the index in the database.
+#[derive(Debug, Clone)]
+pub struct OsmGeocoder {
+    db: PgPool,
+}
+
+impl OsmGeocoder {
+    pub fn new(db: PgPool) -> Self {
+        Self { db }
+    }
+
+    /// Locates an address; `Ok(None)` when neither it nor its street, postcode or locality is
+    /// in the index.
+    pub async fn locate(
+        &self,
+        query: &AddressQuery,
+    ) -> Result<Option<GeocodeResult>, OsmGeocoderError> {
+        let address = norm::normalize(query);
+        if address.is_empty() {
+            return Ok(None);
+        }
+        search(&self.db, &address).await
+    }
+
+    /// The nearest address point within [`ADDRESS_RADIUS_M`] of `at`, else the nearest street
+    /// within [`STREET_RADIUS_M`].
+    pub async fn reverse(&self, at: LonLat) -> Result<Option<ReverseResult>, OsmGeocoderError> {
+        reverse::reverse(&self.db, at).await
+    }
+}
+
+impl Geocoder for OsmGeocoder {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn geocode<'a>(
+        &'a self,
+        query: &'a AddressQuery,
+    ) -> BoxFuture<'a, Result<Option<GeocodeResult>, ProviderError>> {
+        Box::pin(async move {
+            self.locate(query).await.map_err(|e| ProviderError::Failed {
+                provider: PROVIDER.to_owned(),
+                detail: e.to_string(),
+            })
+        })
+    }
+}
+
+/// Builds the index from an extract, replacing the previous one in one transaction. The
+/// extract is read on a blocking thread; `progress` hears about the load.
+pub async fn build_index(
+    pool: &PgPool,
+    pbf: &Path,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> anyhow::Result<BuildSummary> {
+    let started = Instant::now();
+    progress(Progress::Stage("reading the extract"));
+    let path = pbf.to_path_buf();
+    let (source, features) = tokio::task::spawn_blocking(move || {
+        let source = Source::of_file(&path)?;
+        let features = build::read(&path)?;
+        anyhow::Ok((source, features))
+    })
+    .await
+    .context("reading the extract on a blocking thread")??;
+    load::load(pool, &source, &features, started, progress).await
+}
+
+/// The most recent build, if any: `(source file, built at, addresses)`.
+pub async fn latest_build(
+    pool: &PgPool,
+) -> Result<Option<(String, chrono::DateTime<chrono::Utc>, i32)>, OsmGeocoderError> {
+    sqlx::query_as(
+        "select source_file, built_at, addresses from geocoder_builds order by id desc limit 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(|source| OsmGeocoderError::Query {
+        what: "the latest build",
+        source,
+    })
+}

@@ -1,0 +1,438 @@
+//! Writes a build's features into the geocoder tables, replacing the previous index in one
+//! transaction (queries keep seeing the old index until it commits), and records the build.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+
+use super::build::Features;
+use crate::spatial::LonLat;
+
+/// Rows per `insert ... select from unnest(...)` statement.
+const BATCH_ROWS: usize = 5_000;
+
+/// The file a build was made from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// As given on the command line.
+    pub file: String,
+    pub sha256: String,
+}
+
+impl Source {
+    /// Hashes the file (streamed, so large extracts do not need to fit in memory twice).
+    pub fn of_file(path: &Path) -> anyhow::Result<Self> {
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0_u8; 1 << 16];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let mut sha256 = String::with_capacity(64);
+        for b in hasher.finalize().iter() {
+            let _ = write!(sha256, "{b:02x}");
+        }
+        Ok(Self {
+            file: path.display().to_string(),
+            sha256,
+        })
+    }
+}
+
+/// What a build wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSummary {
+    pub build_id: i64,
+    pub streets: i32,
+    pub addresses: i32,
+    pub interpolations: i32,
+    pub postcodes: i32,
+    pub places: i32,
+    pub duration_ms: i64,
+}
+
+/// Progress of a load, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// The total of [`Progress::Rows`] to expect (raw rows written plus one per linking step).
+    Total(u64),
+    /// Another step started.
+    Stage(&'static str),
+    /// This many more rows are done.
+    Rows(u64),
+}
+
+/// Linking steps counted as one unit each in [`Progress`].
+const LINK_UNITS: u64 = 1;
+
+/// Replaces the index with `features` in one transaction and records the build.
+pub async fn load(
+    pool: &PgPool,
+    source: &Source,
+    features: &Features,
+    started: Instant,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> anyhow::Result<BuildSummary> {
+    let total = features.streets.len()
+        + features.addresses.len()
+        + features.interpolations.len()
+        + features.postcode_areas.len()
+        + features.places.len();
+    progress(Progress::Total(total as u64 + LINK_UNITS));
+
+    let mut tx = pool
+        .begin()
+        .await
+        .context("starting the build transaction")?;
+    progress(Progress::Stage("replacing the previous index"));
+    sqlx::raw_sql(
+        "delete from geocoder_addresses; delete from geocoder_interpolations;
+         delete from geocoder_streets; delete from geocoder_postcodes; delete from geocoder_places;
+         delete from geocoder_common_words;
+         create temporary table geocoder_build_segments (
+             name text not null, name_norm text not null,
+             geom geometry(LineString, 4326) not null) on commit drop;
+         create temporary table geocoder_build_postal_areas (
+             postcode text not null, postcode_norm text not null,
+             area geometry(MultiPolygon, 4326) not null) on commit drop;",
+    )
+    .execute(&mut *tx)
+    .await
+    .context("clearing the previous geocoder index")?;
+
+    progress(Progress::Stage("writing street segments"));
+    for chunk in features.streets.chunks(BATCH_ROWS) {
+        insert_segments(&mut tx, chunk).await?;
+        progress(Progress::Rows(chunk.len() as u64));
+    }
+    progress(Progress::Stage("writing addresses"));
+    for chunk in features.addresses.chunks(BATCH_ROWS) {
+        insert_addresses(&mut tx, chunk).await?;
+        progress(Progress::Rows(chunk.len() as u64));
+    }
+    progress(Progress::Stage("writing interpolations"));
+    for chunk in features.interpolations.chunks(BATCH_ROWS) {
+        insert_interpolations(&mut tx, chunk).await?;
+        progress(Progress::Rows(chunk.len() as u64));
+    }
+    progress(Progress::Stage("writing places and postal areas"));
+    for chunk in features.places.chunks(BATCH_ROWS) {
+        insert_places(&mut tx, chunk).await?;
+        progress(Progress::Rows(chunk.len() as u64));
+    }
+    for chunk in features.postcode_areas.chunks(BATCH_ROWS) {
+        insert_postal_areas(&mut tx, chunk).await?;
+        progress(Progress::Rows(chunk.len() as u64));
+    }
+
+    progress(Progress::Stage("linking addresses to streets"));
+    sqlx::raw_sql(include_str!("sql/link.sql"))
+        .execute(&mut *tx)
+        .await
+        .context("linking addresses, streets, postcodes and places")?;
+    progress(Progress::Rows(LINK_UNITS));
+
+    let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let row: (i64, i32, i32, i32, i32, i32) = sqlx::query_as(
+        "insert into geocoder_builds
+             (source_file, source_sha256, duration_ms, streets, addresses, interpolations,
+              postcodes, places)
+         select $1, $2, $3,
+                (select count(*) from geocoder_streets),
+                (select count(*) from geocoder_addresses),
+                (select count(*) from geocoder_interpolations),
+                (select count(*) from geocoder_postcodes),
+                (select count(*) from geocoder_places)
+         returning id, streets, addresses, interpolations, postcodes, places",
+    )
+    .bind(&source.file)
+    .bind(&source.sha256)
+    .bind(duration_ms)
+    .fetch_one(&mut *tx)
+    .await
+    .context("recording the geocoder build")?;
+    tx.commit().await.context("committing the geocoder build")?;
+
+    progress(Progress::Stage("analyzing"));
+    sqlx::raw_sql(
+        "analyze geocoder_streets; analyze geocoder_addresses; analyze geocoder_interpolations;
+         analyze geocoder_postcodes; analyze geocoder_places; analyze geocoder_common_words;",
+    )
+    .execute(pool)
+    .await
+    .context("analyzing the geocoder tables")?;
+
+    Ok(BuildSummary {
+        build_id: row.0,
+        streets: row.1,
+        addresses: row.2,
+        interpolations: row.3,
+        postcodes: row.4,
+        places: row.5,
+        duration_ms,
+    })
+}
+
+fn lons(points: impl Iterator<Item = LonLat>) -> Vec<f64> {
+    points.map(LonLat::lon).collect()
+}
+
+fn lats(points: impl Iterator<Item = LonLat>) -> Vec<f64> {
+    points.map(LonLat::lat).collect()
+}
+
+/// `x y, x y, ...` with shortest round-trip decimals.
+fn coords_wkt(out: &mut String, line: &[LonLat]) {
+    for (i, p) in line.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(out, "{sep}{} {}", p.lon(), p.lat());
+    }
+}
+
+fn linestring_wkt(line: &[LonLat]) -> String {
+    let mut s = String::from("LINESTRING(");
+    coords_wkt(&mut s, line);
+    s.push(')');
+    s
+}
+
+/// Rings as a MULTILINESTRING, which `ST_BuildArea` turns into polygons with their holes.
+fn rings_wkt(rings: &[Vec<LonLat>]) -> Option<String> {
+    if rings.is_empty() {
+        return None;
+    }
+    let mut s = String::from("MULTILINESTRING(");
+    for (i, ring) in rings.iter().enumerate() {
+        s.push_str(if i == 0 { "(" } else { ", (" });
+        coords_wkt(&mut s, ring);
+        s.push(')');
+    }
+    s.push(')');
+    Some(s)
+}
+
+async fn insert_segments(
+    conn: &mut PgConnection,
+    chunk: &[super::build::StreetSegment],
+) -> anyhow::Result<()> {
+    let names: Vec<&str> = chunk.iter().map(|s| s.name.as_str()).collect();
+    let norms: Vec<&str> = chunk.iter().map(|s| s.name_norm.as_str()).collect();
+    let lines: Vec<String> = chunk.iter().map(|s| linestring_wkt(&s.line)).collect();
+    sqlx::query(
+        "insert into geocoder_build_segments (name, name_norm, geom)
+         select n, nn, ST_GeomFromText(w, 4326)
+         from unnest($1::text[], $2::text[], $3::text[]) as t(n, nn, w)",
+    )
+    .bind(names)
+    .bind(norms)
+    .bind(lines)
+    .execute(conn)
+    .await
+    .context("writing street segments")?;
+    Ok(())
+}
+
+async fn insert_addresses(
+    conn: &mut PgConnection,
+    chunk: &[super::build::AddressPoint],
+) -> anyhow::Result<()> {
+    let pick = |f: fn(&super::build::AddressPoint) -> Option<&str>| -> Vec<Option<&str>> {
+        chunk.iter().map(f).collect()
+    };
+    sqlx::query(
+        "insert into geocoder_addresses
+             (osm_ref, housenumber, housenumber_norm, number, number_end, street, street_norm,
+              street_from_tags, postcode, postcode_norm, city, city_norm, geom)
+         select r, h, hn, n, ne, coalesce(s, ''), coalesce(sn, ''), s is not null,
+                p, pn, c, cn, ST_SetSRID(ST_MakePoint(x, y), 4326)
+         from unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[], $6::text[],
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                     $12::float8[], $13::float8[])
+              as t(r, h, hn, n, ne, s, sn, p, pn, c, cn, x, y)",
+    )
+    .bind(pick(|a| Some(a.osm_ref.as_str())))
+    .bind(pick(|a| Some(a.number.raw.as_str())))
+    .bind(pick(|a| Some(a.number.norm.as_str())))
+    .bind(chunk.iter().map(|a| a.number.number).collect::<Vec<_>>())
+    .bind(
+        chunk
+            .iter()
+            .map(|a| a.number.number_end)
+            .collect::<Vec<_>>(),
+    )
+    .bind(pick(|a| a.street.as_ref().map(|s| s.0.as_str())))
+    .bind(pick(|a| a.street.as_ref().map(|s| s.1.as_str())))
+    .bind(pick(|a| a.postcode.as_ref().map(|s| s.0.as_str())))
+    .bind(pick(|a| a.postcode.as_ref().map(|s| s.1.as_str())))
+    .bind(pick(|a| a.city.as_ref().map(|s| s.0.as_str())))
+    .bind(pick(|a| a.city.as_ref().map(|s| s.1.as_str())))
+    .bind(lons(chunk.iter().map(|a| a.at)))
+    .bind(lats(chunk.iter().map(|a| a.at)))
+    .execute(conn)
+    .await
+    .context("writing addresses")?;
+    Ok(())
+}
+
+async fn insert_interpolations(
+    conn: &mut PgConnection,
+    chunk: &[super::build::InterpolationSection],
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "insert into geocoder_interpolations
+             (osm_ref, street, street_norm, start_number, end_number, step, postcode_norm, geom)
+         select r, s, sn, a, b, st, pn, ST_GeomFromText(w, 4326)
+         from unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[], $6::int2[],
+                     $7::text[], $8::text[]) as t(r, s, sn, a, b, st, pn, w)",
+    )
+    .bind(chunk.iter().map(|i| i.osm_ref.as_str()).collect::<Vec<_>>())
+    .bind(chunk.iter().map(|i| i.street.as_str()).collect::<Vec<_>>())
+    .bind(
+        chunk
+            .iter()
+            .map(|i| i.street_norm.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(chunk.iter().map(|i| i.start_number).collect::<Vec<_>>())
+    .bind(chunk.iter().map(|i| i.end_number).collect::<Vec<_>>())
+    .bind(chunk.iter().map(|i| i.step).collect::<Vec<_>>())
+    .bind(
+        chunk
+            .iter()
+            .map(|i| i.postcode_norm.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        chunk
+            .iter()
+            .map(|i| linestring_wkt(&i.line))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await
+    .context("writing interpolation lines")?;
+    Ok(())
+}
+
+async fn insert_places(
+    conn: &mut PgConnection,
+    chunk: &[super::build::Place],
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "insert into geocoder_places (osm_ref, name, name_norm, kind, rank, center, area)
+         select r, n, nn, k, rk, coalesce(ST_SetSRID(ST_MakePoint(x, y), 4326),
+                                          ST_PointOnSurface(b.area)), b.area
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int2[],
+                     $6::float8[], $7::float8[], $8::text[]) as t(r, n, nn, k, rk, x, y, w)
+         cross join lateral (
+             select ST_Multi(ST_CollectionExtract(ST_BuildArea(ST_GeomFromText(w, 4326)), 3))
+                        as area
+         ) b
+         where x is not null or not ST_IsEmpty(b.area)",
+    )
+    .bind(chunk.iter().map(|p| p.osm_ref.as_str()).collect::<Vec<_>>())
+    .bind(chunk.iter().map(|p| p.name.as_str()).collect::<Vec<_>>())
+    .bind(
+        chunk
+            .iter()
+            .map(|p| p.name_norm.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(chunk.iter().map(|p| p.kind.as_str()).collect::<Vec<_>>())
+    .bind(chunk.iter().map(|p| p.rank).collect::<Vec<_>>())
+    .bind(
+        chunk
+            .iter()
+            .map(|p| p.at.map(LonLat::lon))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        chunk
+            .iter()
+            .map(|p| p.at.map(LonLat::lat))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        chunk
+            .iter()
+            .map(|p| rings_wkt(&p.rings))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await
+    .context("writing places")?;
+    Ok(())
+}
+
+async fn insert_postal_areas(
+    conn: &mut PgConnection,
+    chunk: &[super::build::PostcodeArea],
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "insert into geocoder_build_postal_areas (postcode, postcode_norm, area)
+         select p, pn, area
+         from unnest($1::text[], $2::text[], $3::text[]) as t(p, pn, w)
+         cross join lateral (
+             select ST_Multi(ST_CollectionExtract(ST_BuildArea(ST_GeomFromText(w, 4326)), 3))
+                        as area
+         ) b
+         where not ST_IsEmpty(b.area)",
+    )
+    .bind(
+        chunk
+            .iter()
+            .map(|a| a.postcode.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        chunk
+            .iter()
+            .map(|a| a.postcode_norm.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        chunk
+            .iter()
+            .map(|a| rings_wkt(&a.rings))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await
+    .context("writing postal areas")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ll(lon: f64, lat: f64) -> LonLat {
+        LonLat::new(lon, lat).expect("valid test coordinate")
+    }
+
+    #[test]
+    fn lines_and_rings_are_written_as_wkt_longitude_first() {
+        assert_eq!(
+            linestring_wkt(&[ll(7.5, 43.25), ll(7.25, 43.5)]),
+            "LINESTRING(7.5 43.25, 7.25 43.5)"
+        );
+        let ring = vec![ll(0.0, 0.0), ll(1.0, 0.0), ll(1.0, 1.0), ll(0.0, 0.0)];
+        assert_eq!(
+            rings_wkt(&[ring.clone(), ring]).as_deref(),
+            Some("MULTILINESTRING((0 0, 1 0, 1 1, 0 0), (0 0, 1 0, 1 1, 0 0))")
+        );
+        assert_eq!(rings_wkt(&[]), None);
+    }
+}

@@ -1,0 +1,90 @@
+//! Manual pins: a manager moves an account's pin by hand. The precision becomes `manual`, and
+//! re-geocoding leaves it alone until the account's address changes.
+
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::AddressQuery;
+use super::normalize::normalize;
+use crate::audit::{self, AuditEvent};
+use crate::auth::Scope;
+use crate::seed::load::h3_cell_i64;
+use crate::spatial::LonLat;
+
+#[derive(sqlx::FromRow)]
+struct AddressRow {
+    address_line: Option<String>,
+    house_number: Option<String>,
+    street: Option<String>,
+    postal_code: Option<String>,
+    city: Option<String>,
+    country_code: Option<String>,
+}
+
+/// Places `account` at `at` if it is within `scope`; false when there is no such account (or
+/// it is outside the scope). Audited (without the coordinates).
+pub async fn set_manual(
+    db: &PgPool,
+    scope: &Scope,
+    actor: Uuid,
+    account: Uuid,
+    at: LonLat,
+) -> Result<bool, sqlx::Error> {
+    let h3 = h3_cell_i64(at).ok();
+    let mut tx = db.begin().await?;
+    // The address this pin belongs to: only a change of it (after normalization) re-geocodes.
+    let address: Option<AddressRow> = sqlx::query_as(
+        "select address_line, house_number, street, postal_code, city, country_code
+         from accounts where id = $1 for update",
+    )
+    .bind(account)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let key = address.map(|a| {
+        normalize(&AddressQuery {
+            line: a.address_line,
+            house_number: a.house_number,
+            street: a.street,
+            postal_code: a.postal_code,
+            city: a.city,
+            country_code: a.country_code,
+        })
+        .key()
+    });
+    let moved = sqlx::query(
+        r"
+        update accounts set location = st_setsrid(st_makepoint($2, $3), 4326), h3_cell = $4,
+               geocode_status = 'manual', geocode_precision = 'manual', geocode_confidence = 1,
+               geocode_source = 'manual', geocoded_at = now(), geocode_error = null,
+               geocode_attempts = 0, geocode_next_attempt_at = null,
+               address_normalized = $6
+        where id = $1 and deleted_at is null
+          and ($5::uuid[] is null or owner_rep_id = any($5))
+        ",
+    )
+    .bind(account)
+    .bind(at.lon())
+    .bind(at.lat())
+    .bind(h3)
+    .bind(scope.rep_filter())
+    .bind(key)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved == 1 {
+        audit::record(
+            &mut *tx,
+            AuditEvent {
+                actor_user_id: Some(actor),
+                action: "account.pin_moved",
+                subject_type: Some("account"),
+                subject_id: Some(account.to_string()),
+                details: json!({}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(moved == 1)
+}

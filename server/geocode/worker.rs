@@ -1,0 +1,319 @@
+//! The geocoding worker: locates accounts marked pending (new, or their address changed) in
+//! batches: normalize, then the cache, then the provider chain. It never holds locks while a
+//! provider answers: a batch is leased, geocoded, and each result written only if the
+//! account's address is still the one that was geocoded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::normalize::normalize;
+use super::{AddressQuery, GeocodeResult, Geocoder, Precision, cache};
+use crate::seed::load::h3_cell_i64;
+
+/// Sent when an account gets a location (territory assignment hooks here). Also sent to
+/// PostgreSQL listeners as `NOTIFY terrane_account_located, '<id>'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLocated {
+    pub account_id: Uuid,
+    pub precision: Precision,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    pub claimed: usize,
+    /// Got a (new) location.
+    pub located: usize,
+    /// Answered from the cache (located or known unknown).
+    pub cache_hits: usize,
+    /// The normalized address did not change: the location was kept, nothing was called.
+    pub unchanged: usize,
+    /// No provider knows the address (or there is none): status `failed`.
+    pub not_found: usize,
+    /// Providers failed: left pending, retried later with backoff.
+    pub retry: usize,
+}
+
+impl Report {
+    fn add(&mut self, o: Self) {
+        self.claimed += o.claimed;
+        self.located += o.located;
+        self.cache_hits += o.cache_hits;
+        self.unchanged += o.unchanged;
+        self.not_found += o.not_found;
+        self.retry += o.retry;
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Pending {
+    id: Uuid,
+    address_line: Option<String>,
+    house_number: Option<String>,
+    street: Option<String>,
+    postal_code: Option<String>,
+    city: Option<String>,
+    country_code: Option<String>,
+    address_normalized: Option<String>,
+    has_location: bool,
+    manual: bool,
+    geocode_attempts: i32,
+    address_text: Option<String>,
+}
+
+/// How long a claimed batch is leased before another worker may take it.
+const LEASE_S: f64 = 120.0;
+
+/// Backoff before attempt `attempts + 1` after provider failures: 1 minute doubling, capped at
+/// 6 hours. Accounts stay pending (never failed) while providers are down.
+pub fn retry_after_s(attempts: i32) -> f64 {
+    let exp = u32::try_from(attempts.clamp(0, 10)).unwrap_or(0);
+    (60.0 * f64::from(1u32 << exp)).min(6.0 * 3600.0)
+}
+
+#[derive(Clone)]
+pub struct GeocodeWorker {
+    db: PgPool,
+    geocoder: Arc<dyn Geocoder>,
+    events: broadcast::Sender<AccountLocated>,
+    batch_size: i64,
+}
+
+impl GeocodeWorker {
+    pub fn new(
+        db: PgPool,
+        geocoder: Arc<dyn Geocoder>,
+        events: broadcast::Sender<AccountLocated>,
+    ) -> Self {
+        Self {
+            db,
+            geocoder,
+            events,
+            batch_size: 100,
+        }
+    }
+
+    /// Processes batches until none is due (tests call this instead of sleeping).
+    pub async fn drain(&self) -> Result<Report, sqlx::Error> {
+        let mut total = Report::default();
+        loop {
+            let r = self.run_batch().await?;
+            total.add(r);
+            if r.claimed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    pub async fn run_batch(&self) -> Result<Report, sqlx::Error> {
+        let batch: Vec<Pending> = sqlx::query_as(
+            r"
+            update accounts a set geocode_next_attempt_at = now() + make_interval(secs => $2)
+            from (
+                select id from accounts
+                where geocode_status = 'pending' and deleted_at is null
+                  and (geocode_next_attempt_at is null or geocode_next_attempt_at <= now())
+                order by geocode_next_attempt_at nulls first, id
+                limit $1
+                for update skip locked
+            ) due
+            where a.id = due.id
+            returning a.id, a.address_line, a.house_number, a.street, a.postal_code, a.city,
+                      a.country_code, a.address_normalized, a.location is not null as has_location,
+                      a.geocode_precision is not distinct from 'manual' as manual,
+                      a.geocode_attempts,
+                      terrane_address_text(a.address_line, a.house_number, a.street,
+                                           a.postal_code, a.city, a.country_code) as address_text
+            ",
+        )
+        .bind(self.batch_size)
+        .bind(LEASE_S)
+        .fetch_all(&self.db)
+        .await?;
+        let mut report = Report {
+            claimed: batch.len(),
+            ..Report::default()
+        };
+        for p in batch {
+            self.one(p, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn one(&self, p: Pending, report: &mut Report) -> Result<(), sqlx::Error> {
+        let query = AddressQuery {
+            line: p.address_line.clone(),
+            house_number: p.house_number.clone(),
+            street: p.street.clone(),
+            postal_code: p.postal_code.clone(),
+            city: p.city.clone(),
+            country_code: p.country_code.clone(),
+        };
+        let normalized = normalize(&query);
+        if normalized.is_empty() {
+            report.not_found += 1;
+            return self.not_found(&p, None, "the account has no address").await;
+        }
+        let key = normalized.key();
+        // Same address after normalization (a cosmetic edit in the CRM): keep the location,
+        // manual pins included.
+        if p.has_location && p.address_normalized.as_deref() == Some(key.as_str()) {
+            report.unchanged += 1;
+            sqlx::query(
+                "update accounts set geocode_status = case when $2 then 'manual' else 'ok' end::geocode_status,
+                        geocode_attempts = 0, geocode_error = null, geocode_next_attempt_at = null
+                 where id = $1 and geocode_status = 'pending'",
+            )
+            .bind(p.id)
+            .bind(p.manual)
+            .execute(&self.db)
+            .await?;
+            return Ok(());
+        }
+        if let Some(hit) = cache::get(&self.db, &key).await? {
+            report.cache_hits += 1;
+            metrics::counter!("terrane_geocode_cache_total", "result" => "hit").increment(1);
+            return match hit.result {
+                Some(r) => {
+                    report.located += 1;
+                    self.locate(&p, &key, &r).await
+                }
+                None => {
+                    report.not_found += 1;
+                    self.not_found(&p, Some(&key), "no provider knows this address (cached)")
+                        .await
+                }
+            };
+        }
+        metrics::counter!("terrane_geocode_cache_total", "result" => "miss").increment(1);
+        match self.geocoder.geocode(&query).await {
+            Ok(Some(r)) => {
+                cache::put(&self.db, &key, &r.provider, Some(&r)).await?;
+                report.located += 1;
+                self.locate(&p, &key, &r).await
+            }
+            Ok(None) => {
+                cache::put(&self.db, &key, self.geocoder.name(), None).await?;
+                report.not_found += 1;
+                self.not_found(&p, Some(&key), "no provider knows this address")
+                    .await
+            }
+            Err(e) => {
+                report.retry += 1;
+                tracing::info!(account_id = %p.id, error = %e, "geocoding will be retried");
+                sqlx::query(
+                    "update accounts set geocode_attempts = geocode_attempts + 1, geocode_error = $2,
+                            geocode_next_attempt_at = now() + make_interval(secs => $3)
+                     where id = $1 and geocode_status = 'pending'",
+                )
+                .bind(p.id)
+                .bind(e.to_string())
+                .bind(retry_after_s(p.geocode_attempts))
+                .execute(&self.db)
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes a location, unless the address changed while it was being geocoded.
+    async fn locate(&self, p: &Pending, key: &str, r: &GeocodeResult) -> Result<(), sqlx::Error> {
+        let h3 = h3_cell_i64(r.location).ok();
+        let written = sqlx::query(
+            r"
+            update accounts set location = st_setsrid(st_makepoint($2, $3), 4326), h3_cell = $4,
+                   geocode_status = 'ok', geocode_precision = $5, geocode_confidence = $6,
+                   geocode_source = $7, geocoded_at = now(), address_normalized = $8,
+                   geocode_attempts = 0, geocode_error = null, geocode_next_attempt_at = null
+            where id = $1 and geocode_status = 'pending'
+              and terrane_address_text(address_line, house_number, street, postal_code, city,
+                                       country_code) is not distinct from $9
+            ",
+        )
+        .bind(p.id)
+        .bind(r.location.lon())
+        .bind(r.location.lat())
+        .bind(h3)
+        .bind(r.precision)
+        .bind(r.confidence.clamp(0.0, 1.0))
+        .bind(&r.provider)
+        .bind(key)
+        .bind(&p.address_text)
+        .execute(&self.db)
+        .await?
+        .rows_affected();
+        if written == 1 {
+            metrics::counter!("terrane_geocode_located_total", "provider" => r.provider.clone(), "precision" => r.precision.as_str()).increment(1);
+            let _ = sqlx::query("select pg_notify('terrane_account_located', $1)")
+                .bind(p.id.to_string())
+                .execute(&self.db)
+                .await;
+            let _ = self.events.send(AccountLocated {
+                account_id: p.id,
+                precision: r.precision,
+            });
+        }
+        Ok(())
+    }
+
+    async fn not_found(
+        &self,
+        p: &Pending,
+        key: Option<&str>,
+        why: &str,
+    ) -> Result<(), sqlx::Error> {
+        metrics::counter!("terrane_geocode_not_found_total").increment(1);
+        sqlx::query(
+            "update accounts set geocode_status = 'failed', geocode_error = $2,
+                    address_normalized = coalesce($3, address_normalized),
+                    geocode_next_attempt_at = null
+             where id = $1 and geocode_status = 'pending'",
+        )
+        .bind(p.id)
+        .bind(why)
+        .bind(key)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+}
+
+/// How the background loop waits between empty polls.
+pub const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// Runs the worker until `shutdown` changes.
+pub async fn run(worker: GeocodeWorker, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let pause = match worker.run_batch().await {
+            Ok(r) if r.claimed > 0 => continue,
+            Ok(_) => IDLE_POLL,
+            Err(e) => {
+                tracing::warn!(error = %e, "geocoding worker could not reach the database; retrying");
+                Duration::from_secs(5)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_failures_back_off_from_a_minute_to_six_hours() {
+        assert_eq!(retry_after_s(0), 60.0);
+        assert_eq!(retry_after_s(1), 120.0);
+        assert_eq!(retry_after_s(10), 6.0 * 3600.0);
+    }
+}

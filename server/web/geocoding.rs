@@ -1,0 +1,113 @@
+//! Geocoding pages and API: the admin's geocoding page (results by provider and precision,
+//! cache, circuits, failures with retry) and moving a pin by hand.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent};
+use crate::auth::{self, Role, csrf};
+use crate::error::AppError;
+use crate::geocode::pins;
+use crate::geocode::stats::{self, CacheStats, Failure, ResultCount};
+use crate::spatial::LonLat;
+
+use super::extract::{Form, Path};
+use super::guard::{self, AdminUser, SignedIn};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "geocoding.html")]
+pub struct GeocodingPage {
+    pub title: String,
+    pub csrf: String,
+    pub results: Vec<ResultCount>,
+    pub cache: CacheStats,
+    pub circuits: Vec<(String, String)>,
+    pub failures: Vec<Failure>,
+}
+
+/// `GET /admin/geocoding`
+pub async fn page(
+    AdminUser(_admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<GeocodingPage, AppError> {
+    Ok(GeocodingPage {
+        title: "Geocoding".into(),
+        csrf: csrf::token(&session).await?,
+        results: stats::by_provider(&state.db).await?,
+        cache: stats::cache(&state.db).await?,
+        circuits: state.geocoding.circuits(),
+        failures: stats::failures(&state.db, 200).await?,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+/// `POST /admin/geocoding/{id}/retry`
+pub async fn retry(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<uuid::Uuid>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, AppError> {
+    guard::csrf_form(&session, &form.csrf).await?;
+    if !stats::retry(&state.db, id).await? {
+        return Err(AppError::NotFound);
+    }
+    audit::record(
+        &state.db,
+        AuditEvent {
+            actor_user_id: Some(admin.id),
+            action: "account.geocode_retried",
+            subject_type: Some("account"),
+            subject_id: Some(id.to_string()),
+            details: json!({}),
+        },
+    )
+    .await?;
+    Ok(Redirect::to("/admin/geocoding").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PinBody {
+    lon: f64,
+    lat: f64,
+}
+
+/// `POST /api/accounts/{id}/location` `{"lon": .., "lat": ..}`: a manager (their team's
+/// accounts) or an admin moves the pin; precision becomes `manual`. Cookie-authenticated, so it
+/// needs the `x-csrf-token` header.
+pub async fn move_pin(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<uuid::Uuid>,
+    Json(body): Json<PinBody>,
+) -> Result<Response, AppError> {
+    guard::csrf_header(&session, &headers).await?;
+    if !matches!(user.role, Some(Role::Admin | Role::Manager)) {
+        return Err(AppError::forbidden(
+            "not_allowed",
+            "only managers and admins move pins",
+        ));
+    }
+    let at = LonLat::new(body.lon, body.lat)?;
+    let scope = auth::scope_for(&state.db, &user).await?;
+    if !pins::set_manual(&state.db, &scope, user.id, id, at).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(Json(json!({"id": id, "precision": "manual"})).into_response())
+}
