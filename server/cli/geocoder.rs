@@ -40,6 +40,9 @@ pub enum GeocoderCommand {
         /// Hide at most this many addresses in the fallback measurement (default: all).
         #[arg(long)]
         hidden_sample: Option<usize>,
+        /// Seconds of repeated queries for the throughput figure.
+        #[arg(long, default_value_t = 10.0)]
+        throughput_seconds: f64,
     },
 }
 
@@ -87,6 +90,7 @@ pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
             number_after_street,
             concurrency,
             hidden_sample,
+            throughput_seconds,
         } => {
             if let Some(pbf) = pbf {
                 build(&pool, &pbf).await?;
@@ -97,6 +101,7 @@ pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
                     number_after_street,
                     concurrency,
                     hidden_sample,
+                    throughput_s: throughput_seconds,
                     seed: 2026,
                 },
             )

@@ -12,10 +12,10 @@
 //!
 //! Street names ([`normalize_street_name`]):
 //! - Street types are written as one full word per language. French types stand first
-//!   ("rue de la Paix"), English ones last ("Baker Street"), so each abbreviation is expanded only
-//!   where its type stands: see [`STREET_TYPES`]. The short ones that could be a name elsewhere
-//!   (`r` → `rue`, `all` → `allee`, `ch` → `chemin`, `qu` → `quai`) expand only as the first
-//!   word, and not when the name ends with an English type ("All Saints Road").
+//!   ("rue de la Paix"), English ones last ("Baker Street"), so each abbreviation is expanded
+//!   only where its type stands (the `STREET_TYPES` table). The short ones that could be a name
+//!   elsewhere (`r` → `rue`, `all` → `allee`, `ch` → `chemin`, `qu` → `quai`) expand only as the
+//!   first word, and not when the name ends with an English type ("All Saints Road").
 //! - `st` is `street` as the last word and `saint` anywhere else (`ste` → `sainte`); `dr` is
 //!   `drive` as the last word and `docteur` elsewhere; `rd` is `road` as the last word but stays
 //!   `rd` before a number (a French departmental road, "RD 6098"). French titles are expanded
@@ -2291,32 +2291,40 @@ mod tests {
         &["Mary's", "Marys"],
     ];
 
-    /// (country, the postal code's spellings, city spellings, country spellings)
-    const PLACES: &[(&str, &[&str], &[&str], &[&str])] = &[
-        (
-            "mc",
-            &["98000", "98 000", "MC-98000", " 98000 "],
-            &["Monaco", "MONACO", "Monaco Cedex"],
-            &["MC", "mc", "Monaco", " Principauté de Monaco "],
-        ),
-        (
-            "fr",
-            &["06000", "6000", "06 000", "F-06000"],
-            &["Nice", "NICE", "Nice Cedex 1"],
-            &["FR", "France", "fr"],
-        ),
-        (
-            "gb",
-            &["SW1A 2AA", "sw1a2aa", "SW1A  2AA"],
-            &["London", "LONDON"],
-            &["GB", "UK", "United Kingdom"],
-        ),
-        (
-            "us",
-            &["12345-6789", "12345 6789", "123456789"],
-            &["Springfield", "SPRINGFIELD"],
-            &["US", "USA", "United States"],
-        ),
+    /// A locality and the ways of writing it.
+    struct Place {
+        /// Written "City Code" rather than "Code City" in a line.
+        city_first: bool,
+        postal_codes: &'static [&'static str],
+        cities: &'static [&'static str],
+        countries: &'static [&'static str],
+    }
+
+    const PLACES: &[Place] = &[
+        Place {
+            city_first: false,
+            postal_codes: &["98000", "98 000", "MC-98000", " 98000 "],
+            cities: &["Monaco", "MONACO", "Monaco Cedex"],
+            countries: &["MC", "mc", "Monaco", " Principauté de Monaco "],
+        },
+        Place {
+            city_first: false,
+            postal_codes: &["06000", "6000", "06 000", "F-06000"],
+            cities: &["Nice", "NICE", "Nice Cedex 1"],
+            countries: &["FR", "France", "fr"],
+        },
+        Place {
+            city_first: true,
+            postal_codes: &["SW1A 2AA", "sw1a2aa", "SW1A  2AA"],
+            cities: &["London", "LONDON"],
+            countries: &["GB", "UK", "United Kingdom"],
+        },
+        Place {
+            city_first: true,
+            postal_codes: &["12345-6789", "12345 6789", "123456789"],
+            cities: &["Springfield", "SPRINGFIELD"],
+            countries: &["US", "USA", "United States"],
+        },
     ];
 
     /// Street types in a form the grammar writes: canonical name, every spelling, and whether
@@ -2474,12 +2482,12 @@ mod tests {
         let house = house_text(seed, style);
         let street = street_text(seed, style, types);
         let place = seed.place.map(|p| &PLACES[p]);
-        let postal = place.map(|(_, codes, _, _)| (*pick(codes, style, 5)).to_owned());
-        let city = place.map(|(_, _, cities, _)| {
-            let city: &&str = pick(cities, style, 6);
+        let postal = place.map(|p| (*pick(p.postal_codes, style, 5)).to_owned());
+        let city = place.map(|p| {
+            let city: &&str = pick(p.cities, style, 6);
             recase(city, style)
         });
-        let country = place.map(|(_, _, _, names)| (*pick(names, style, 7)).to_owned());
+        let country = place.map(|p| (*pick(p.countries, style, 7)).to_owned());
         let comma = *pick(&[" ", ", ", " , "], style, 8);
         match style.layout {
             0 => AddressQuery {
@@ -2508,7 +2516,7 @@ mod tests {
             },
             3 => {
                 let locality = match (place, postal, city) {
-                    (Some(("gb" | "us", ..)), Some(p), Some(c)) => format!(", {c} {p}"),
+                    (Some(place), Some(p), Some(c)) if place.city_first => format!(", {c} {p}"),
                     (Some(_), Some(p), Some(c)) => format!(", {p} {c}"),
                     _ => String::new(),
                 };
@@ -2555,7 +2563,9 @@ mod tests {
                 None => seed.number.to_string(),
             };
             prop_assert_eq!(na.house_number.as_deref(), Some(number.as_str()), "{:?}", qa);
-            prop_assert!(na.street.as_deref().is_some_and(|s| s.contains(types[seed.type_index].0)), "{:?} {:?}", qa, na);
+            let street_type = types[seed.type_index].0;
+            let street = na.street.as_deref().unwrap_or_default();
+            prop_assert!(street.contains(street_type), "{:?} {:?}", qa, na);
         }
 
         #[test]
@@ -2592,7 +2602,8 @@ mod tests {
             style in style(),
         ) {
             let types = types();
-            let moved = Seed { name_index: (seed.name_index + shift) % NAMES.len(), ..seed.clone() };
+            let index = (seed.name_index + shift) % NAMES.len();
+            let moved = Seed { name_index: index, ..seed.clone() };
             let (a, b) = (render(&seed, &style, &types), render(&moved, &style, &types));
             prop_assert_ne!(key(&a), key(&b));
         }
@@ -2635,7 +2646,8 @@ mod tests {
                 country_code: Some(addressy.clone()),
             };
             prop_assert_eq!(normalize(&q).key().matches(KEY_SEPARATOR).count(), 5);
-            for cc in [None, Some("fr"), Some("us"), Some("gb"), Some("ca"), Some("nl"), Some("be"), Some("zz")] {
+            let countries = ["fr", "mc", "us", "gb", "ca", "nl", "be", "zz"];
+            for cc in countries.into_iter().map(Some).chain([None]) {
                 let _ = normalize_postal_code(&addressy, cc);
                 if let Some(s) = &fields[0] {
                     let _ = normalize_postal_code(s, cc);

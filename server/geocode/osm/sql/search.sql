@@ -91,7 +91,8 @@ tiers as (
      from geocoder_addresses a
      join geocoder_streets s on s.id = a.street_id
      where a.street_norm = $1::text and a.housenumber_norm = $2::text
-     order by confidence desc, s.address_count desc, a.id
+     -- A building's centroid stands for the address better than a shop or an entrance.
+     order by confidence desc, s.address_count desc, a.osm_ref like 'n%', a.id
      limit 1)
     union all
     -- 2. The number on a street with a similar name.
@@ -99,7 +100,7 @@ tiers as (
      from ranked r
      join geocoder_addresses a on a.street_id = r.id
      where a.housenumber_norm = $2::text
-     order by r.rank_score desc, r.address_count desc, a.id
+     order by r.rank_score desc, r.address_count desc, a.osm_ref like 'n%', a.id
      limit 1)
     union all
     -- 3. The same integer with another suffix ("12b" for "12"), or inside a range ("12-16").
@@ -107,7 +108,7 @@ tiers as (
      from best b
      join geocoder_addresses a on a.street_id = b.id
      where a.number <= $3::int and coalesce(a.number_end, a.number) >= $3::int
-     order by a.number desc, a.housenumber_norm, a.id
+     order by a.number desc, a.housenumber_norm, a.osm_ref like 'n%', a.id
      limit 1)
     union all
     -- 4. Along a mapped interpolation line.
