@@ -14,7 +14,8 @@
 # HubSpot's and Salesforce's APIs: the demo has one connection to each (demo-hubspot,
 # demo-salesforce), reconciles against them at start, and the simulator sends signed
 # webhooks for random edits (one every two seconds), so the map changes live. Admins see
-# them arrive on /admin/sync.
+# them arrive on /admin/sync. New accounts are located by the built-in geocoder (its index is
+# built from the same OSM extract) and appear on the map; admins see that on /admin/geocoding.
 #
 # Options:
 #   --without-crm-sim   no simulator: the seeded accounts only
@@ -100,6 +101,10 @@ fi
 
 step "database: migrate and seed ($PG_DB)"
 migrate_and_seed
+step "built-in geocoder index from seed-data/monaco.osm.pbf"
+# New accounts from the simulated CRM have addresses only; the geocoding worker locates them
+# with this index (a few seconds to build; rebuilt each run, replacing the previous one).
+terrane_cmd geocoder build seed-data/monaco.osm.pbf || die "terrane geocoder build failed"
 
 if ((with_crm_sim)); then
     step "CRM simulator on $sim_url and the demo's connections"

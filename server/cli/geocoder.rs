@@ -20,8 +20,11 @@ pub enum GeocoderCommand {
     },
     /// Geocode one address, e.g. "6 Quai Antoine 1er, 98000 Monaco".
     Lookup {
-        /// Street line, then after a comma the postcode and city.
+        /// The whole address on one line, as a CRM would hold it.
         address: String,
+        /// Also print the address as the normalizer reads it.
+        #[arg(long)]
+        normalized: bool,
     },
     /// The nearest address (or street) to a point.
     #[command(allow_negative_numbers = true)]
@@ -43,6 +46,9 @@ pub enum GeocoderCommand {
         /// Seconds of repeated queries for the throughput figure.
         #[arg(long, default_value_t = 10.0)]
         throughput_seconds: f64,
+        /// Also list the queries answered more than 10 m off.
+        #[arg(long)]
+        show_misses: bool,
     },
 }
 
@@ -56,9 +62,18 @@ pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
     let pool = db::connect(&config::database_url_from_env()?, connections).await?;
     match command {
         GeocoderCommand::Build { pbf } => build(&pool, &pbf).await,
-        GeocoderCommand::Lookup { address } => {
+        GeocoderCommand::Lookup {
+            address,
+            normalized,
+        } => {
             ensure_built(&pool).await?;
-            let query = osm::query_from_one_line(&address);
+            let query = terrane::geocode::AddressQuery {
+                line: Some(address),
+                ..Default::default()
+            };
+            if normalized {
+                println!("{:?}", terrane::geocode::normalize::normalize(&query));
+            }
             match OsmGeocoder::new(pool).locate(&query).await? {
                 Some(r) => println!(
                     "{:.6}, {:.6}  {} (confidence {:.2})",
@@ -91,6 +106,7 @@ pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
             concurrency,
             hidden_sample,
             throughput_seconds,
+            show_misses,
         } => {
             if let Some(pbf) = pbf {
                 build(&pool, &pbf).await?;
@@ -107,6 +123,12 @@ pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
             )
             .await?;
             print!("{}", report.to_markdown());
+            if show_misses {
+                println!("\nMisses:");
+                for m in &report.misses {
+                    println!("- {m}");
+                }
+            }
             Ok(())
         }
     }

@@ -36,9 +36,16 @@ async fn monaco(pool: &PgPool) -> OsmGeocoder {
     OsmGeocoder::new(pool.clone())
 }
 
+fn line(address: &str) -> AddressQuery {
+    AddressQuery {
+        line: Some(address.to_owned()),
+        ..AddressQuery::default()
+    }
+}
+
 async fn ask(geocoder: &OsmGeocoder, address: &str) -> GeocodeResult {
     geocoder
-        .locate(&osm::query_from_one_line(address))
+        .locate(&line(address))
         .await
         .expect("the index answers")
         .unwrap_or_else(|| panic!("{address:?} was not found"))
@@ -169,7 +176,7 @@ async fn an_unknown_street_falls_back_to_the_postcode_then_the_locality(pool: Pg
     let with_postcode = ask(&geocoder, "12 Rue Imaginaire Zyx, 98000 Monaco").await;
     let without = ask(&geocoder, "12 Rue Imaginaire Zyx, Monaco").await;
     let nowhere = geocoder
-        .locate(&osm::query_from_one_line("12 Rue Imaginaire Zyx, Atlantis"))
+        .locate(&line("12 Rue Imaginaire Zyx, Atlantis"))
         .await
         .expect("answers");
 

@@ -124,11 +124,15 @@ impl HiddenStats {
 pub struct BenchReport {
     pub addresses: usize,
     pub address_points: usize,
+    /// Addresses left out because their house number is a note, not a number.
+    pub implausible: usize,
     pub spellings: BTreeMap<Spelling, SpellingStats>,
     pub hidden: HiddenStats,
     pub queries: usize,
     pub elapsed_s: f64,
     pub concurrency: usize,
+    /// One line per query answered farther than [`FOUND_WITHIN_M`] or not at all.
+    pub misses: Vec<String>,
 }
 
 impl BenchReport {
@@ -155,8 +159,9 @@ impl BenchReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{} addresses ({} address points with their street tagged)\n",
-            self.addresses, self.address_points
+            "{} addresses ({} address points with their street tagged; {} more left out for a \
+             house number that is a note, not a number)\n",
+            self.addresses, self.address_points, self.implausible
         );
         let _ = writeln!(
             s,
@@ -364,6 +369,17 @@ pub fn spell(
     Some(q)
 }
 
+/// Whether an `addr:housenumber` value is a number people write ("12", "12b", "12-14",
+/// "11 B 9"), not a floor or a note mapped into the tag ("5. krs. / Floor 5", "sisäpiha").
+pub fn plausible_house_number(raw: &str) -> bool {
+    raw.starts_with(|c: char| c.is_ascii_digit())
+        && raw.chars().count() <= 10
+        && raw.split_whitespace().count() <= 3
+        && raw
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '/'))
+}
+
 /// The index's addresses whose street was tagged: one per street and number, with every
 /// point that carries it (a building and the shops inside it) and its most common spelling,
 /// postcode and city.
@@ -387,8 +403,8 @@ pub async fn truths(pool: &PgPool) -> anyhow::Result<(Vec<Truth>, usize)> {
          from geocoder_addresses a
          join geocoder_streets s on s.id = a.street_id
          where a.street_from_tags
-         group by a.street_id, a.street_norm, a.housenumber_norm
-         order by a.street_norm, a.housenumber_norm, a.street_id",
+         group by a.street_norm, a.housenumber_norm, s.city
+         order by a.street_norm, a.housenumber_norm, s.city",
     )
     .fetch_all(pool)
     .await
@@ -422,7 +438,10 @@ pub async fn truths(pool: &PgPool) -> anyhow::Result<(Vec<Truth>, usize)> {
 /// Runs the benchmark against the index in `pool` (which should allow
 /// `options.concurrency` connections).
 pub async fn run(pool: &PgPool, options: &BenchOptions) -> anyhow::Result<BenchReport> {
-    let (truths, address_points) = truths(pool).await?;
+    let (all, address_points) = truths(pool).await?;
+    let (truths, implausible): (Vec<Truth>, Vec<Truth>) = all
+        .into_iter()
+        .partition(|t| plausible_house_number(&t.housenumber));
     anyhow::ensure!(
         !truths.is_empty(),
         "the geocoder index holds no addresses; run `terrane geocoder build <pbf>` first"
@@ -448,9 +467,8 @@ pub async fn run(pool: &PgPool, options: &BenchOptions) -> anyhow::Result<BenchR
         let geocoder = OsmGeocoder::new(pool.clone());
         tasks.spawn(async move {
             let mut out = Vec::new();
-            for (spelling, truth, q) in asks.iter().skip(worker).step_by(concurrency) {
-                let found = geocoder.locate(q).await?;
-                out.push((*spelling, *truth, found));
+            for (i, (_, _, q)) in asks.iter().enumerate().skip(worker).step_by(concurrency) {
+                out.push((i, geocoder.locate(q).await?));
             }
             anyhow::Ok(out)
         });
@@ -461,14 +479,31 @@ pub async fn run(pool: &PgPool, options: &BenchOptions) -> anyhow::Result<BenchR
     }
     let elapsed_s = started.elapsed().as_secs_f64();
 
+    answers.sort_by_key(|(i, _)| *i);
     let mut spellings: BTreeMap<Spelling, SpellingStats> = BTreeMap::new();
-    for (spelling, truth, found) in &answers {
+    let mut misses = Vec::new();
+    for (i, found) in &answers {
+        let (spelling, truth, q) = &asks[*i];
         let st = spellings.entry(*spelling).or_default();
         st.asked += 1;
-        match found {
-            Some(r) if truths[*truth].error_m(r.location) <= FOUND_WITHIN_M => st.within += 1,
+        let error_m = found.as_ref().map(|r| truths[*truth].error_m(r.location));
+        match error_m {
+            Some(e) if e <= FOUND_WITHIN_M => st.within += 1,
             Some(_) => {}
             None => st.not_found += 1,
+        }
+        if error_m.is_none_or(|e| e > FOUND_WITHIN_M) {
+            let answer = match (found, error_m) {
+                (Some(r), Some(e)) => format!("{} {e:.0} m off", r.precision.as_str()),
+                _ => "not found".to_owned(),
+            };
+            misses.push(format!(
+                "{}: {:?}, {:?} {:?} -> {answer}",
+                spelling.as_str(),
+                q.line.as_deref().unwrap_or_default(),
+                q.postal_code.as_deref().unwrap_or_default(),
+                q.city.as_deref().unwrap_or_default(),
+            ));
         }
     }
 
@@ -481,11 +516,13 @@ pub async fn run(pool: &PgPool, options: &BenchOptions) -> anyhow::Result<BenchR
     Ok(BenchReport {
         addresses: truths.len(),
         address_points,
+        implausible: implausible.len(),
         spellings,
         hidden,
         queries,
         elapsed_s,
         concurrency,
+        misses,
     })
 }
 
@@ -643,6 +680,22 @@ mod tests {
         assert_eq!(q.line.as_deref(), Some("Quai Antoine 1er 12"));
         let q = spell(&t, Spelling::AsWritten, false, &mut rng).expect("applies");
         assert_eq!(q.line.as_deref(), Some("12 Quai Antoine 1er"));
+    }
+
+    #[test]
+    fn floors_and_notes_are_not_plausible_house_numbers() {
+        for ok in ["12", "12b", "12-14", "11 B 9", "4bis"] {
+            assert!(plausible_house_number(ok), "{ok}");
+        }
+        for junk in [
+            "5. krs. / Floor 5",
+            "sisäpiha",
+            "33 Keskuskatu 5",
+            "Floors 1-3",
+            "",
+        ] {
+            assert!(!plausible_house_number(junk), "{junk}");
+        }
     }
 
     #[test]

@@ -166,7 +166,8 @@ pub fn split_house_numbers(raw: &str) -> Vec<HouseNumber> {
         .filter(|part| !part.is_empty())
         .filter_map(|part| {
             let norm = norm::normalize_house_number(part)?;
-            let number = leading_integer(part);
+            // From the normalized form, as a query's integer is: "N° 6" is 6.
+            let number = leading_integer(&norm);
             let number_end = range_end(part).filter(|end| {
                 number.is_some_and(|start| *end > start && *end - start <= MAX_RANGE_SPAN)
             });
@@ -250,8 +251,11 @@ fn address_points(osm_ref: &str, at: LonLat, tags: &Tags) -> Vec<AddressPoint> {
     if tags.contains_key("place") {
         return Vec::new();
     }
+    // "Kaivopiha, Mannerheimintie": a building's name before the street, which a query's
+    // normalization would set apart too.
     let street = tag(tags, "addr:street")
         .or_else(|| tag(tags, "addr:place"))
+        .and_then(|s| s.rsplit(',').map(str::trim).find(|part| !part.is_empty()))
         .and_then(street_name);
     let city_tag = tag(tags, "addr:city");
     let postcode = tag(tags, "addr:postcode").and_then(|p| {
@@ -322,7 +326,10 @@ fn interpolation_sections(extract: &Extract, w: &Way) -> Vec<InterpolationSectio
         .filter_map(|(i, id)| {
             let node = tagged_node(extract, *id)?;
             let raw = tag(&node.tags, "addr:housenumber")?;
-            Some((i, leading_integer(raw)?, node))
+            let number = norm::normalize_house_number(raw)
+                .as_deref()
+                .and_then(leading_integer)?;
+            Some((i, number, node))
         })
         .collect();
     let from_nodes = |key: &str| numbered.iter().find_map(|(_, _, n)| tag(&n.tags, key));

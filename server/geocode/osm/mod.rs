@@ -23,7 +23,7 @@ use crate::geocode::normalize as norm;
 
 pub use load::{BuildSummary, Progress, Source};
 pub use reverse::{ADDRESS_RADIUS_M, ReverseResult, STREET_RADIUS_M};
-pub use search::{query_from_one_line, search};
+pub use search::search;
 
 /// The provider name in configuration, the cache and metrics.
 pub const PROVIDER: &str = "osm";

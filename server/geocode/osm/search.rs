@@ -6,7 +6,7 @@ use sqlx::PgExecutor;
 use super::build::{compact_postcode, leading_integer};
 use super::{OsmGeocoderError, PROVIDER};
 use crate::geocode::normalize::NormalizedAddress;
-use crate::geocode::{AddressQuery, GeocodeResult, Precision};
+use crate::geocode::{GeocodeResult, Precision};
 use crate::spatial::LonLat;
 
 /// Locates a normalized address; `Ok(None)` when not even its locality is known.
@@ -48,53 +48,4 @@ pub async fn search(
         confidence: (confidence as f32).clamp(0.0, 1.0),
         provider: PROVIDER.to_owned(),
     }))
-}
-
-/// Splits a one-line address typed at a prompt ("6 Quai Antoine 1er, 98000 Monaco") into
-/// the street line and, after the first comma, a postcode (the words with digits) and a city
-/// (the other words).
-///
-/// ```
-/// use terrane::geocode::osm::query_from_one_line;
-/// let q = query_from_one_line("6 Quai Antoine 1er, 98000 Monaco");
-/// assert_eq!(q.line.as_deref(), Some("6 Quai Antoine 1er"));
-/// assert_eq!(q.postal_code.as_deref(), Some("98000"));
-/// assert_eq!(q.city.as_deref(), Some("Monaco"));
-/// ```
-pub fn query_from_one_line(text: &str) -> AddressQuery {
-    let mut parts = text.split(',').map(str::trim).filter(|p| !p.is_empty());
-    let line = parts.next().map(str::to_owned);
-    let rest: Vec<&str> = parts.flat_map(str::split_whitespace).collect();
-    let (postcode, city): (Vec<&str>, Vec<&str>) = rest
-        .iter()
-        .partition(|w| w.chars().any(|c| c.is_ascii_digit()));
-    let join = |words: Vec<&str>| (!words.is_empty()).then(|| words.join(" "));
-    AddressQuery {
-        line,
-        postal_code: join(postcode),
-        city: join(city),
-        ..AddressQuery::default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_line_without_commas_is_only_a_street_line() {
-        let q = query_from_one_line("Mannerheimintie 5");
-        assert_eq!(q.line.as_deref(), Some("Mannerheimintie 5"));
-        assert_eq!((q.postal_code, q.city), (None, None));
-    }
-
-    #[test]
-    fn postcode_and_city_may_come_in_separate_parts_and_either_order() {
-        let q = query_from_one_line("Rue Grimaldi 4, Monaco, 98000");
-        assert_eq!(q.postal_code.as_deref(), Some("98000"));
-        assert_eq!(q.city.as_deref(), Some("Monaco"));
-        let q = query_from_one_line("1 High St, London SW1A 1AA");
-        assert_eq!(q.postal_code.as_deref(), Some("SW1A 1AA"));
-        assert_eq!(q.city.as_deref(), Some("London"));
-    }
 }

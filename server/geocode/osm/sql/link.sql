@@ -67,7 +67,7 @@ select w
 from geocoder_streets s, unnest(string_to_array(s.name_norm, ' ')) as w
 group by w
 having count(distinct s.name_norm)
-       >= greatest(3, (select count(distinct name_norm) from geocoder_streets) / 100);
+       >= greatest(5, (select count(distinct name_norm) from geocoder_streets) / 100);
 
 update geocoder_streets s
 set name_core = array_to_string(array(

@@ -6,8 +6,8 @@
 -- $1 street (normalized), $2 house number (normalized), $3 its leading integer,
 -- $4 postcode (normalized), $5 city (normalized). Any may be null.
 -- Returns precision, lon, lat, confidence.
-with q as (
-    -- The query's street without the region's common words.
+with q as materialized (
+    -- The query's street without the region's common words (computed once).
     select array_to_string(array(
                select u.w from unnest(string_to_array($1::text, ' ')) with ordinality as u(w, i)
                where not exists (select 1 from geocoder_common_words c where c.word = u.w)
@@ -17,21 +17,26 @@ cand as (
     -- Streets the query may mean. A candidate must resemble the query as a whole and in its
     -- distinctive words: by edit distance (typos), by trigrams, or by containing them
     -- (a missing or misspelt street type).
-    select s.id, s.geom, s.center, s.address_count, (m.whole + m.core) / 2 as score,
+    select s.id, s.geom, s.center, s.address_count, s.postcode_norms,
+           (m.whole + m.core) / 2 as score,
            coalesce($4::text = any(s.postcode_norms), false) as pc_ok,
            coalesce($5::text = any(s.city_norms), false) as city_ok
     from q
     join geocoder_streets s
       on s.name_norm % $1::text or (q.core <> '' and s.name_core % q.core)
+    -- The distinctive parts when both names have one, else the whole names.
+    cross join lateral (
+        select case when q.core <> '' and s.name_core <> '' then s.name_core
+                    else s.name_norm end as a,
+               case when q.core <> '' and s.name_core <> '' then q.core
+                    else $1::text end as b
+    ) d
     cross join lateral (
         select case when s.name_norm = $1::text then 1.0::float8
                     else geocoder_name_score(s.name_norm, $1::text) end as whole,
                case when s.name_norm = $1::text then 1.0::float8
-                    when q.core = '' or s.name_core = '' then geocoder_name_score(s.name_norm, $1::text)
-                    else greatest(geocoder_name_score(s.name_core, q.core),
-                                  1.0 - levenshtein(left(s.name_core, 255), left(q.core, 255))::float8
-                                        / greatest(length(s.name_core), length(q.core), 1),
-                                  word_similarity(s.name_core, q.core)::float8) end as core
+                    else greatest(geocoder_name_score(d.a, d.b), geocoder_edit_ratio(d.a, d.b),
+                                  word_similarity(d.a, d.b)::float8) end as core
     ) m
     where m.core >= 0.65 and (m.whole + m.core) / 2 >= 0.6
 ),
@@ -91,16 +96,23 @@ tiers as (
      from geocoder_addresses a
      join geocoder_streets s on s.id = a.street_id
      where a.street_norm = $1::text and a.housenumber_norm = $2::text
-     -- A building's centroid stands for the address better than a shop or an entrance.
-     order by confidence desc, s.address_count desc, a.osm_ref like 'n%', a.id
+     -- A tagged street is surer than the nearest one; a building's centroid stands for the
+     -- address better than a shop or an entrance inside it.
+     order by confidence desc, not a.street_from_tags, s.address_count desc,
+              a.osm_ref like 'n%', a.id
      limit 1)
     union all
-    -- 2. The number on a street with a similar name.
+    -- 2. The number on a street with a similar name, about as similar as the best one (and
+    --    exactly named if the best is): a number missing from the street asked for is
+    --    interpolated there, not taken from a look-alike street.
     (select 'rooftop', a.geom, 0.9 * r.score * r.agree
      from ranked r
+     cross join best b
      join geocoder_addresses a on a.street_id = r.id
      where a.housenumber_norm = $2::text
-     order by r.rank_score desc, r.address_count desc, a.osm_ref like 'n%', a.id
+       and r.score >= b.score - 0.1 and (b.score < 1.0 or r.score = 1.0)
+     order by r.rank_score desc, not a.street_from_tags, r.address_count desc,
+              a.osm_ref like 'n%', a.id
      limit 1)
     union all
     -- 3. The same integer with another suffix ("12b" for "12"), or inside a range ("12-16").
@@ -149,12 +161,11 @@ tiers as (
               a.number, a.id
      limit 1)
     union all
-    -- 7. The street: near the postcode or the city when given, else near its middle.
+    -- 7. The street: its middle, or the part in the postcode asked for when it runs through
+    --    several (a postcode covering the whole town would only pull the point to one end).
     (select 'street',
-            coalesce(ST_ClosestPoint(b.geom, (select center from pc)),
-                     ST_ClosestPoint(b.geom,
-                         (select p.center from geocoder_places p
-                          where p.name_norm = $5::text order by p.rank, p.id limit 1)),
+            coalesce(case when cardinality(b.postcode_norms) > 1 and b.pc_ok
+                          then ST_ClosestPoint(b.geom, (select center from pc)) end,
                      b.center),
             0.45 * b.score * b.agree
      from best b)
