@@ -40,9 +40,9 @@ pub enum GeocoderCommand {
         /// Queries in flight.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
-        /// Hide at most this many addresses in the fallback measurement (default: all).
+        /// Ask for at most this many addresses, evenly spread (default: all).
         #[arg(long)]
-        hidden_sample: Option<usize>,
+        sample: Option<usize>,
         /// Seconds of repeated queries for the throughput figure.
         #[arg(long, default_value_t = 10.0)]
         throughput_seconds: f64,
@@ -104,7 +104,7 @@ pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
             pbf,
             number_after_street,
             concurrency,
-            hidden_sample,
+            sample,
             throughput_seconds,
             show_misses,
         } => {
@@ -116,7 +116,7 @@ pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
                 &bench::BenchOptions {
                     number_after_street,
                     concurrency,
-                    hidden_sample,
+                    sample,
                     throughput_s: throughput_seconds,
                     seed: 2026,
                 },

@@ -212,7 +212,15 @@ impl Worker {
         let results = if careful {
             apply_each(&mut tx, &rows, &steps, &connections).await?
         } else {
-            apply_bulk(&mut tx, &rows, &steps, &connections).await?
+            match apply_bulk(&mut tx, &rows, &steps, &connections).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // Roll back now, not lazily when the pooled connection is next used: the
+                    // careful retry must find these rows unlocked.
+                    let _ = tx.rollback().await;
+                    return Err(e);
+                }
+            }
         };
 
         let mut done_ids = Vec::with_capacity(rows.len());

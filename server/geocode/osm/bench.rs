@@ -83,8 +83,8 @@ pub struct BenchOptions {
     pub number_after_street: bool,
     /// Queries in flight (one pool connection each).
     pub concurrency: usize,
-    /// Hide at most this many address points (evenly spread); all when `None`.
-    pub hidden_sample: Option<usize>,
+    /// Ask for at most this many addresses (evenly spread); all when `None`.
+    pub sample: Option<usize>,
     /// Measure throughput by asking the queries again for this long (0: time the accuracy
     /// pass instead).
     pub throughput_s: f64,
@@ -442,6 +442,12 @@ pub async fn run(pool: &PgPool, options: &BenchOptions) -> anyhow::Result<BenchR
     let (truths, implausible): (Vec<Truth>, Vec<Truth>) = all
         .into_iter()
         .partition(|t| plausible_house_number(&t.housenumber));
+    // An even spread of at most `sample` addresses.
+    let step = options
+        .sample
+        .filter(|n| *n > 0)
+        .map_or(1, |n| truths.len().div_ceil(n).max(1));
+    let truths: Vec<Truth> = truths.into_iter().step_by(step).collect();
     anyhow::ensure!(
         !truths.is_empty(),
         "the geocoder index holds no addresses; run `terrane geocoder build <pbf>` first"
@@ -572,11 +578,7 @@ async fn hidden_errors(
     truths: &Arc<Vec<Truth>>,
     options: &BenchOptions,
 ) -> anyhow::Result<HiddenStats> {
-    let step = options
-        .hidden_sample
-        .filter(|n| *n > 0)
-        .map_or(1, |n| truths.len().div_ceil(n).max(1));
-    let picked: Arc<Vec<usize>> = Arc::new((0..truths.len()).step_by(step).collect());
+    let picked: Arc<Vec<usize>> = Arc::new((0..truths.len()).collect());
     let concurrency = options.concurrency.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency {

@@ -100,7 +100,7 @@ pub async fn load(
     sqlx::raw_sql(
         "delete from geocoder_addresses; delete from geocoder_interpolations;
          delete from geocoder_streets; delete from geocoder_postcodes; delete from geocoder_places;
-         delete from geocoder_common_words;
+         delete from geocoder_common_words; delete from geocoder_street_names;
          create temporary table geocoder_build_segments (
              name text not null, name_norm text not null,
              geom geometry(LineString, 4326) not null) on commit drop;
@@ -168,7 +168,8 @@ pub async fn load(
     progress(Progress::Stage("analyzing"));
     sqlx::raw_sql(
         "analyze geocoder_streets; analyze geocoder_addresses; analyze geocoder_interpolations;
-         analyze geocoder_postcodes; analyze geocoder_places; analyze geocoder_common_words;",
+         analyze geocoder_postcodes; analyze geocoder_places; analyze geocoder_common_words;
+         analyze geocoder_street_names;",
     )
     .execute(pool)
     .await

@@ -69,11 +69,12 @@ group by w
 having count(distinct s.name_norm)
        >= greatest(5, (select count(distinct name_norm) from geocoder_streets) / 100);
 
-update geocoder_streets s
-set name_core = array_to_string(array(
-        select u.w from unnest(string_to_array(s.name_norm, ' ')) with ordinality as u(w, i)
-        where not exists (select 1 from geocoder_common_words c where c.word = u.w)
-        order by u.i), ' ');
+insert into geocoder_street_names (name_norm, name_core)
+select n.name_norm, array_to_string(array(
+           select u.w from unnest(string_to_array(n.name_norm, ' ')) with ordinality as u(w, i)
+           where not exists (select 1 from geocoder_common_words c where c.word = u.w)
+           order by u.i), ' ')
+from (select distinct name_norm from geocoder_streets) n;
 
 -- Every address and interpolation belongs to the nearest street of its name.
 update geocoder_addresses a
