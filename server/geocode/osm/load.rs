@@ -74,6 +74,17 @@ pub enum Progress {
     Rows(u64),
 }
 
+/// The index's tables.
+const TABLES: &[&str] = &[
+    "geocoder_streets",
+    "geocoder_street_names",
+    "geocoder_common_words",
+    "geocoder_addresses",
+    "geocoder_interpolations",
+    "geocoder_postcodes",
+    "geocoder_places",
+];
+
 /// Linking steps counted as one unit each in [`Progress`].
 const LINK_UNITS: u64 = 1;
 
@@ -165,15 +176,15 @@ pub async fn load(
     .context("recording the geocoder build")?;
     tx.commit().await.context("committing the geocoder build")?;
 
-    progress(Progress::Stage("analyzing"));
-    sqlx::raw_sql(
-        "analyze geocoder_streets; analyze geocoder_addresses; analyze geocoder_interpolations;
-         analyze geocoder_postcodes; analyze geocoder_places; analyze geocoder_common_words;
-         analyze geocoder_street_names;",
-    )
-    .execute(pool)
-    .await
-    .context("analyzing the geocoder tables")?;
+    // Outside the transaction (VACUUM cannot run in one): drop the previous build's dead rows
+    // and give the planner fresh statistics.
+    progress(Progress::Stage("vacuuming"));
+    for table in TABLES {
+        sqlx::raw_sql(&format!("vacuum (analyze) {table}"))
+            .execute(pool)
+            .await
+            .with_context(|| format!("vacuuming {table}"))?;
+    }
 
     Ok(BuildSummary {
         build_id: row.0,

@@ -84,14 +84,27 @@ impl Geocoder for OsmGeocoder {
         Box::pin(async move {
             self.locate(query).await.map_err(|e| ProviderError::Failed {
                 provider: PROVIDER.to_owned(),
-                detail: e.to_string(),
+                detail: with_causes(&e),
             })
         })
     }
 }
 
+/// An error and its causes on one line ("querying ...: error returned from database: ...").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        line.push_str(": ");
+        line.push_str(&c.to_string());
+        cause = c.source();
+    }
+    line
+}
+
 /// Builds the index from an extract, replacing the previous one in one transaction. The
 /// extract is read on a blocking thread; `progress` hears about the load.
+#[tracing::instrument(name = "geocoder_build", skip_all, err)]
 pub async fn build_index(
     pool: &PgPool,
     pbf: &Path,

@@ -59,6 +59,7 @@ type Row = (
 /// The nearest address point within [`ADDRESS_RADIUS_M`], else the nearest street within
 /// [`STREET_RADIUS_M`]. The index is searched in degrees and the few nearest re-ranked in
 /// metres, so longitude shrinking towards the poles cannot pick the wrong one.
+#[tracing::instrument(name = "osm_reverse", level = "debug", skip_all, err)]
 pub async fn reverse(
     db: impl PgExecutor<'_>,
     at: LonLat,

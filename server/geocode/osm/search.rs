@@ -12,6 +12,7 @@ use crate::spatial::LonLat;
 /// Locates a normalized address; `Ok(None)` when not even its locality is known.
 ///
 /// Takes any executor so a benchmark can ask inside a transaction that hides some rows.
+#[tracing::instrument(name = "osm_geocode", level = "debug", skip_all, err)]
 pub async fn search(
     db: impl PgExecutor<'_>,
     address: &NormalizedAddress,

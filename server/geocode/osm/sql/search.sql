@@ -13,36 +13,36 @@ with q as materialized (
                where not exists (select 1 from geocoder_common_words c where c.word = u.w)
                order by u.i), ' ') as core
 ),
-names as (
-    -- Street names the query may mean. A name must resemble the query as a whole and in its
-    -- distinctive words: by edit distance (typos), by trigrams, or by containing them (a
-    -- missing or misspelt street type).
-    select n.name_norm, (m.whole + m.core) / 2 as score
+scored as materialized (
+    -- Street names the query may mean, each scored once: how alike the whole names are, and
+    -- the distinctive parts (or the whole names when either has none) by edit distance
+    -- (typos), trigrams, or containment (a missing or misspelt street type).
+    select n.name_norm,
+           case when n.name_norm = $1::text then 1.0::float8
+                else geocoder_name_score(n.name_norm, $1::text) end as whole,
+           case when n.name_norm = $1::text then 1.0::float8
+                else greatest(geocoder_name_score(d.a, d.b), geocoder_edit_ratio(d.a, d.b),
+                              word_similarity(d.a, d.b)::float8) end as core
     from q
-    cross join (
-        -- Two plain trigram searches rather than one with `or`: each keeps its index in
-        -- the cached generic plan.
-        select g.name_norm, g.name_core from geocoder_street_names g
-        where g.name_norm % $1::text
-        union
-        select g.name_norm, g.name_core from geocoder_street_names g
-        where g.name_core % (select core from q) and (select core from q) <> ''
+    cross join lateral (
+        -- A name spelt exactly as asked stands alone; otherwise the look-alikes.
+        select e.name_norm, e.name_core from geocoder_street_names e where e.name_norm = $1::text
+        union all
+        select l.name_norm, l.name_core from geocoder_similar_names($1::text, q.core) l
+        where not exists (select 1 from geocoder_street_names e where e.name_norm = $1::text)
     ) n
-    -- The distinctive parts when both names have one, else the whole names.
     cross join lateral (
         select case when q.core <> '' and n.name_core <> '' then n.name_core
                     else n.name_norm end as a,
                case when q.core <> '' and n.name_core <> '' then q.core
                     else $1::text end as b
     ) d
-    cross join lateral (
-        select case when n.name_norm = $1::text then 1.0::float8
-                    else geocoder_name_score(n.name_norm, $1::text) end as whole,
-               case when n.name_norm = $1::text then 1.0::float8
-                    else greatest(geocoder_name_score(d.a, d.b), geocoder_edit_ratio(d.a, d.b),
-                                  word_similarity(d.a, d.b)::float8) end as core
-    ) m
-    where m.core >= 0.65 and (m.whole + m.core) / 2 >= 0.6
+),
+names as materialized (
+    -- A name must resemble the query both as a whole and in its distinctive part.
+    select name_norm, (whole + core) / 2 as score
+    from scored
+    where core >= 0.65 and (whole + core) / 2 >= 0.6
 ),
 cand as (
     -- The streets of those names, and whether they agree with the postcode and city.
@@ -99,19 +99,30 @@ pc as (
     select center from geocoder_postcodes where postcode_norm = $4::text
 ),
 tiers as (
-    -- 1. The address as written.
+    -- 1. The address as written, first on the streets of that name in the postcode or city
+    --    asked for (a common name can be a street in a hundred towns)...
     (select 'rooftop'::text as precision, a.geom,
-            (case when $4::text is null or $4::text = a.postcode_norm
-                       or $4::text = any(s.postcode_norms) then 1.0 else 0.8 end)
-            * (case when $5::text is null or $5::text = a.city_norm
-                         or $5::text = any(s.city_norms) then 1.0 else 0.85 end) as confidence
-     from geocoder_addresses a
-     join geocoder_streets s on s.id = a.street_id
-     where a.street_norm = $1::text and a.housenumber_norm = $2::text
+            (case when $4::text is null or $4::text = any(s.postcode_norms) then 1.0 else 0.8 end)
+            * (case when $5::text is null or $5::text = any(s.city_norms) then 1.0 else 0.85 end)
+                as confidence
+     from geocoder_streets s
+     join geocoder_addresses a on a.street_id = s.id and a.housenumber_norm = $2::text
+     where s.name_norm = $1::text
+       and ($4::text = any(s.postcode_norms) or $5::text = any(s.city_norms))
      -- A tagged street is surer than the nearest one; a building's centroid stands for the
      -- address better than a shop or an entrance inside it.
      order by confidence desc, not a.street_from_tags, s.address_count desc,
               a.osm_ref like 'n%', a.id
+     limit 1)
+    union all
+    --    ... then anywhere.
+    (select 'rooftop', a.geom,
+            (case when $4::text is null then 1.0 else 0.8 end)
+            * (case when $5::text is null then 1.0 else 0.85 end)
+     from geocoder_addresses a
+     join geocoder_streets s on s.id = a.street_id
+     where a.street_norm = $1::text and a.housenumber_norm = $2::text
+     order by not a.street_from_tags, s.address_count desc, a.osm_ref like 'n%', a.id
      limit 1)
     union all
     -- 2. The number on a street with a similar name, about as similar as the best one (and
