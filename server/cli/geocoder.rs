@@ -50,11 +50,31 @@ pub enum GeocoderCommand {
         #[arg(long)]
         show_misses: bool,
     },
+    /// Cache hits a second: batched lookups, then the worker answering new accounts from the
+    /// cache alone. Writes rows: run it on a scratch database (see docs/benchmarks.md).
+    BenchCache {
+        /// Distinct cached addresses.
+        #[arg(long, default_value_t = 50_000)]
+        entries: usize,
+        /// Addresses per lookup (the worker's batch size).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Lookups (and workers) in flight.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Seconds of lookups.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// New accounts geocoded through the worker afterwards.
+        #[arg(long, default_value_t = 20_000)]
+        worker_accounts: usize,
+    },
 }
 
 pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
     let connections = match &command {
-        GeocoderCommand::Bench { concurrency, .. } => {
+        GeocoderCommand::Bench { concurrency, .. }
+        | GeocoderCommand::BenchCache { concurrency, .. } => {
             u32::try_from(*concurrency).unwrap_or(u32::MAX).clamp(2, 64)
         }
         _ => 2,
@@ -131,7 +151,50 @@ pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        GeocoderCommand::BenchCache {
+            entries,
+            batch,
+            concurrency,
+            seconds,
+            worker_accounts,
+        } => bench_cache(&pool, entries, batch, concurrency, seconds, worker_accounts).await,
     }
+}
+
+async fn bench_cache(
+    pool: &PgPool,
+    entries: usize,
+    batch: usize,
+    concurrency: usize,
+    seconds: f64,
+    worker_accounts: usize,
+) -> anyhow::Result<()> {
+    let r = terrane::geocode::cache_bench::run(
+        pool,
+        entries,
+        batch.max(1),
+        concurrency.max(1),
+        seconds,
+        worker_accounts,
+    )
+    .await?;
+    println!("| measure | addresses | seconds | per second |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| cache lookups (normalize + batched read, {} cached, batches of {batch}, {concurrency} in flight) | {} | {:.1} | {:.0} |",
+        r.entries,
+        r.lookups,
+        r.lookup_seconds,
+        r.lookups_per_s()
+    );
+    println!(
+        "| worker, new accounts answered from the cache ({concurrency} workers) | {} | {:.1} | {:.0} |",
+        r.worker_accounts,
+        r.worker_seconds,
+        r.worker_per_s()
+    );
+    println!("\nprovider calls during the run: {}", r.provider_calls);
+    Ok(())
 }
 
 async fn ensure_built(pool: &PgPool) -> anyhow::Result<()> {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::spatial::LonLat;
 
 pub mod cache;
+pub mod cache_bench;
 pub mod normalize;
 pub mod osm;
 pub mod pins;

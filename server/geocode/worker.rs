@@ -3,6 +3,7 @@
 //! provider answers: a batch is leased, geocoded, and each result written only if the
 //! account's address is still the one that was geocoded.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +64,17 @@ struct Pending {
     manual: bool,
     geocode_attempts: i32,
     address_text: Option<String>,
+}
+
+fn address_query(p: &Pending) -> AddressQuery {
+    AddressQuery {
+        line: p.address_line.clone(),
+        house_number: p.house_number.clone(),
+        street: p.street.clone(),
+        postal_code: p.postal_code.clone(),
+        city: p.city.clone(),
+        country_code: p.country_code.clone(),
+    }
 }
 
 /// How long a claimed batch is leased before another worker may take it.
@@ -138,21 +150,31 @@ impl GeocodeWorker {
             claimed: batch.len(),
             ..Report::default()
         };
+        // The whole batch's cache entries in one round trip.
+        // (Not for unchanged addresses, which need no answer.)
+        let keys: Vec<String> = batch
+            .iter()
+            .filter_map(|p| {
+                let n = normalize(&address_query(p));
+                let key = (!n.is_empty()).then(|| n.key())?;
+                let unchanged = p.has_location && p.address_normalized.as_deref() == Some(&key);
+                (!unchanged).then_some(key)
+            })
+            .collect();
+        let hits = cache::get_many(&self.db, &keys).await?;
         for p in batch {
-            self.one(p, &mut report).await?;
+            self.one(p, &hits, &mut report).await?;
         }
         Ok(report)
     }
 
-    async fn one(&self, p: Pending, report: &mut Report) -> Result<(), sqlx::Error> {
-        let query = AddressQuery {
-            line: p.address_line.clone(),
-            house_number: p.house_number.clone(),
-            street: p.street.clone(),
-            postal_code: p.postal_code.clone(),
-            city: p.city.clone(),
-            country_code: p.country_code.clone(),
-        };
+    async fn one(
+        &self,
+        p: Pending,
+        hits: &HashMap<String, cache::Cached>,
+        report: &mut Report,
+    ) -> Result<(), sqlx::Error> {
+        let query = address_query(&p);
         let normalized = normalize(&query);
         if normalized.is_empty() {
             report.not_found += 1;
@@ -174,7 +196,13 @@ impl GeocodeWorker {
             .await?;
             return Ok(());
         }
-        if let Some(hit) = cache::get(&self.db, &key).await? {
+        // Two accounts of one batch with the same address: the second finds the first's
+        // answer, stored below, through the cache table.
+        let hit = match hits.get(&key) {
+            Some(hit) => Some(hit.clone()),
+            None => cache::get(&self.db, &key).await?,
+        };
+        if let Some(hit) = hit {
             report.cache_hits += 1;
             metrics::counter!("terrane_geocode_cache_total", "result" => "hit").increment(1);
             return match hit.result {
