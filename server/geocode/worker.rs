@@ -66,6 +66,14 @@ struct Pending {
     address_text: Option<String>,
 }
 
+/// A location to write.
+struct Found {
+    id: Uuid,
+    key: String,
+    address_text: Option<String>,
+    result: GeocodeResult,
+}
+
 fn address_query(p: &Pending) -> AddressQuery {
     AddressQuery {
         line: p.address_line.clone(),
@@ -162,9 +170,12 @@ impl GeocodeWorker {
             })
             .collect();
         let hits = cache::get_many(&self.db, &keys).await?;
+        // Cache answers are written together at the end; provider answers as they come.
+        let mut found = Vec::new();
         for p in batch {
-            self.one(p, &hits, &mut report).await?;
+            self.one(p, &hits, &mut found, &mut report).await?;
         }
+        self.locate_many(&found).await?;
         Ok(report)
     }
 
@@ -172,6 +183,7 @@ impl GeocodeWorker {
         &self,
         p: Pending,
         hits: &HashMap<String, cache::Cached>,
+        found: &mut Vec<Found>,
         report: &mut Report,
     ) -> Result<(), sqlx::Error> {
         let query = address_query(&p);
@@ -206,9 +218,15 @@ impl GeocodeWorker {
             report.cache_hits += 1;
             metrics::counter!("terrane_geocode_cache_total", "result" => "hit").increment(1);
             return match hit.result {
-                Some(r) => {
+                Some(result) => {
                     report.located += 1;
-                    self.locate(&p, &key, &r).await
+                    found.push(Found {
+                        id: p.id,
+                        key,
+                        address_text: p.address_text.clone(),
+                        result,
+                    });
+                    Ok(())
                 }
                 None => {
                     report.not_found += 1;
@@ -250,39 +268,79 @@ impl GeocodeWorker {
 
     /// Writes a location, unless the address changed while it was being geocoded.
     async fn locate(&self, p: &Pending, key: &str, r: &GeocodeResult) -> Result<(), sqlx::Error> {
-        let h3 = h3_cell_i64(r.location).ok();
-        let written = sqlx::query(
+        self.locate_many(&[Found {
+            id: p.id,
+            key: key.to_owned(),
+            address_text: p.address_text.clone(),
+            result: r.clone(),
+        }])
+        .await
+    }
+
+    /// Writes several locations in one statement (each only if its account's address is
+    /// still the one geocoded), then announces the accounts that got one.
+    async fn locate_many(&self, found: &[Found]) -> Result<(), sqlx::Error> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = found.iter().map(|f| f.id).collect();
+        let lons: Vec<f64> = found.iter().map(|f| f.result.location.lon()).collect();
+        let lats: Vec<f64> = found.iter().map(|f| f.result.location.lat()).collect();
+        let cells: Vec<Option<i64>> = found
+            .iter()
+            .map(|f| h3_cell_i64(f.result.location).ok())
+            .collect();
+        let precisions: Vec<&str> = found.iter().map(|f| f.result.precision.as_str()).collect();
+        let confidences: Vec<f32> = found
+            .iter()
+            .map(|f| f.result.confidence.clamp(0.0, 1.0))
+            .collect();
+        let providers: Vec<&str> = found.iter().map(|f| f.result.provider.as_str()).collect();
+        let keys: Vec<&str> = found.iter().map(|f| f.key.as_str()).collect();
+        let texts: Vec<Option<&str>> = found.iter().map(|f| f.address_text.as_deref()).collect();
+        let written: Vec<Uuid> = sqlx::query_scalar(
             r"
-            update accounts set location = st_setsrid(st_makepoint($2, $3), 4326), h3_cell = $4,
-                   geocode_status = 'ok', geocode_precision = $5, geocode_confidence = $6,
-                   geocode_source = $7, geocoded_at = now(), address_normalized = $8,
-                   geocode_attempts = 0, geocode_error = null, geocode_next_attempt_at = null
-            where id = $1 and geocode_status = 'pending'
-              and terrane_address_text(address_line, house_number, street, postal_code, city,
-                                       country_code) is not distinct from $9
+            update accounts a set location = st_setsrid(st_makepoint(x.lon, x.lat), 4326),
+                   h3_cell = x.cell, geocode_status = 'ok',
+                   geocode_precision = x.precision::geocode_precision,
+                   geocode_confidence = x.confidence, geocode_source = x.provider,
+                   geocoded_at = now(), address_normalized = x.key, geocode_attempts = 0,
+                   geocode_error = null, geocode_next_attempt_at = null
+            from unnest($1::uuid[], $2::float8[], $3::float8[], $4::int8[], $5::text[],
+                        $6::float4[], $7::text[], $8::text[], $9::text[])
+                 as x(id, lon, lat, cell, precision, confidence, provider, key, address_text)
+            where a.id = x.id and a.geocode_status = 'pending'
+              and terrane_address_text(a.address_line, a.house_number, a.street, a.postal_code,
+                                       a.city, a.country_code) is not distinct from x.address_text
+            returning a.id
             ",
         )
-        .bind(p.id)
-        .bind(r.location.lon())
-        .bind(r.location.lat())
-        .bind(h3)
-        .bind(r.precision)
-        .bind(r.confidence.clamp(0.0, 1.0))
-        .bind(&r.provider)
-        .bind(key)
-        .bind(&p.address_text)
+        .bind(&ids)
+        .bind(&lons)
+        .bind(&lats)
+        .bind(&cells)
+        .bind(&precisions)
+        .bind(&confidences)
+        .bind(&providers)
+        .bind(&keys)
+        .bind(&texts)
+        .fetch_all(&self.db)
+        .await?;
+        if written.is_empty() {
+            return Ok(());
+        }
+        let notices: Vec<String> = written.iter().map(Uuid::to_string).collect();
+        let _ = sqlx::query(
+            "select pg_notify('terrane_account_located', id) from unnest($1::text[]) id",
+        )
+        .bind(&notices)
         .execute(&self.db)
-        .await?
-        .rows_affected();
-        if written == 1 {
-            metrics::counter!("terrane_geocode_located_total", "provider" => r.provider.clone(), "precision" => r.precision.as_str()).increment(1);
-            let _ = sqlx::query("select pg_notify('terrane_account_located', $1)")
-                .bind(p.id.to_string())
-                .execute(&self.db)
-                .await;
+        .await;
+        for f in found.iter().filter(|f| written.contains(&f.id)) {
+            metrics::counter!("terrane_geocode_located_total", "provider" => f.result.provider.clone(), "precision" => f.result.precision.as_str()).increment(1);
             let _ = self.events.send(AccountLocated {
-                account_id: p.id,
-                precision: r.precision,
+                account_id: f.id,
+                precision: f.result.precision,
             });
         }
         Ok(())
