@@ -252,6 +252,9 @@ function startPinEdit(map, config, account, onSaved) {
       const at = marker.getLngLat();
       marker.setLngLat([at.lng + move[0], at.lat + move[1]]);
       event.preventDefault();
+      // The map's keyboard handler listens on its container: without this, each press would
+      // also pan the map by 100 px and carry the pin out of view.
+      event.stopPropagation();
     } else if (event.key === 'Escape') {
       finish();
     }

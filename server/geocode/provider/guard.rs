@@ -639,10 +639,13 @@ mod tests {
             .collect();
         let mut answered = 0;
         let mut limited = 0;
+        // A call let through near the end of the budget may time out on a loaded machine.
+        let mut timed_out = 0;
         for task in tasks {
             match task.await.expect("task") {
                 Ok(None) => answered += 1,
                 Err(ProviderError::RateLimited { .. }) => limited += 1,
+                Err(ProviderError::Timeout { .. }) => timed_out += 1,
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -650,14 +653,16 @@ mod tests {
             started.elapsed() < timeout + Duration::from_millis(300),
             "no caller waits past the budget"
         );
-        assert_eq!(answered + limited, 20);
-        assert!(
-            (3..=4).contains(&answered),
-            "{answered} calls answered in 1.6 s at 2/s"
-        );
+        assert_eq!(answered + limited + timed_out, 20);
+        assert!(timed_out <= 1, "{timed_out} calls timed out");
 
         let mut arrivals = calls.arrivals();
-        assert_eq!(arrivals.len(), answered);
+        assert!(
+            (3..=4).contains(&arrivals.len()),
+            "{} calls reached the provider in 1.6 s at 2/s",
+            arrivals.len()
+        );
+        assert!(answered <= arrivals.len() && arrivals.len() <= answered + timed_out);
         arrivals.sort();
         // No 1-second window holds more than 2 calls: any third call arrives a second after
         // the first (50 ms allowed for network jitter on localhost).
