@@ -17,4 +17,5 @@ pub mod seed;
 pub mod signal;
 pub mod spatial;
 pub mod telemetry;
+pub mod territory;
 pub mod web;

@@ -1,0 +1,511 @@
+//! Balanced territory plans: splits a team's accounts into compact, contiguous territories
+//! whose yearly workloads are within a tolerance of the mean, respecting pinned accounts,
+//! and (stability mode) moving as few accounts as it can from the plan it starts from.
+//!
+//! Pure and synchronous (no database): call it on a blocking thread. Design, in order (the
+//! longer account is `docs/territories-balancing.md`):
+//!
+//! 1. **Cells.** Accounts go into an adaptive H3 tiling of their bounding box
+//!    ([`tiling`]): base cells split into children wherever a cell holds more than 1% of a
+//!    mean territory's workload (or 2% of its accounts), or accounts pinned to different
+//!    territories (in stability mode also accounts in different current territories). Empty
+//!    cells join their nearest non-empty cell, making *zones*; territories are sets of zones,
+//!    and a territory is contiguous when its zones are connected.
+//! 2. **First plan** (fresh mode). Centres from k-means (linfa, on a sample of up to 20,000
+//!    accounts, in metres of a local projection) or the reps' home bases; zones assigned by a
+//!    power diagram whose weights are tuned until workloads even out, centres moved to their
+//!    territories' centroids between rounds (capacity-constrained Lloyd). In stability mode
+//!    the first plan is the current one, new accounts' zones joining a neighbouring territory.
+//! 3. **Repair.** Each territory keeps its heaviest piece (or the pieces holding its pinned
+//!    zones); other pieces go to the territories around them.
+//! 4. **Descent.** Boundary zones move from heavier to lighter neighbouring territories, never
+//!    a pinned zone, never one whose removal would split its territory, cheapest first
+//!    (accounts moved away from their current territory, then added squared distance to
+//!    the centre), until every territory is within 60% of the tolerance (fresh) or 90% of it
+//!    (stability), or no move helps.
+//! 5. **Cells out.** The plan is re-tiled the way [`super::metrics`] tiles any plan (cells
+//!    split where assignments differ); if a territory came apart there, steps 3-4 run again on
+//!    that tiling. [`Outcome::cells`] lists every cell of it with its territory, so the
+//!    shapes are exactly the pieces the metrics count.
+
+mod power;
+pub(crate) mod refine;
+pub mod synthetic;
+pub(crate) mod tiling;
+
+use serde::{Deserialize, Serialize};
+
+use self::power::{PowerOptions, kmeans_centres, power_plan};
+use self::refine::{Descent, Nodes, Plan, components, descend, flood, repair};
+use self::tiling::{Graph, NONE, Projection, TileInput, Tiling, Zones};
+use super::metrics::{self, PlanMetrics};
+
+/// One account to place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unit {
+    /// WGS84 longitude, degrees.
+    pub lon: f64,
+    /// WGS84 latitude, degrees.
+    pub lat: f64,
+    /// Yearly workload, minutes (0 or more).
+    pub workload: f64,
+    /// Territory index it must be in (a lock or a rule); never moved.
+    pub fixed: Option<u32>,
+    /// Territory index in the plan the run starts from (stability mode), and against which
+    /// moves are counted.
+    pub current: Option<u32>,
+}
+
+/// One territory to make (index = position in the slice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TerritorySeed {
+    /// The rep's home base (lon, lat degrees), used when seeding at home bases.
+    pub home: Option<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// A new plan from scratch.
+    Fresh,
+    /// Start from the units' `current` territories and move as little as possible.
+    Stability,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    /// Largest allowed relative deviation of a territory's workload from the mean (0.05 is
+    /// ±5%).
+    pub tolerance: f64,
+    pub mode: Mode,
+    /// Centre territories on the reps' home bases (those that have one) instead of k-means.
+    pub use_home_bases: bool,
+    /// Seed of the sampling and k-means randomness: same input and seed, same plan.
+    pub rng_seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            tolerance: 0.05,
+            mode: Mode::Fresh,
+            use_home_bases: false,
+            rng_seed: 0x07e2_2a4e,
+        }
+    }
+}
+
+/// A plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Territory index per unit, in the order of the units.
+    pub assignment: Vec<u32>,
+    pub metrics: PlanMetrics,
+    /// Why the plan falls short, if it does (tolerance not reached, pinned accounts apart...).
+    pub warnings: Vec<String>,
+    /// Every H3 cell of the tiling (mixed resolutions, empty cells included) with its
+    /// territory, sorted by cell; each territory's shape is the union of its cells.
+    pub cells: Vec<(u64, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BalanceError {
+    #[error("a plan needs at least one territory")]
+    NoTerritories,
+    #[error("{territories} territories for {units} accounts: each territory needs an account")]
+    MoreTerritoriesThanUnits { territories: usize, units: usize },
+    #[error("tolerance {0} must be above 0 and below 1")]
+    InvalidTolerance(f64),
+    #[error("account {index}: ({lon}, {lat}) is not a longitude and latitude")]
+    InvalidCoordinates { index: usize, lon: f64, lat: f64 },
+    #[error("account {index}: workload {workload} must be a finite number, 0 or more")]
+    InvalidWorkload { index: usize, workload: f64 },
+    #[error("account {index}: territory {territory} does not exist ({territories} territories)")]
+    UnknownTerritory {
+        index: usize,
+        territory: u32,
+        territories: usize,
+    },
+    #[error("territory {index}: home base ({lon}, {lat}) is not a longitude and latitude")]
+    InvalidHome { index: usize, lon: f64, lat: f64 },
+}
+
+fn valid_lonlat(lon: f64, lat: f64) -> bool {
+    (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
+}
+
+fn validate(
+    units: &[Unit],
+    territories: &[TerritorySeed],
+    options: &Options,
+) -> Result<(), BalanceError> {
+    let k = territories.len();
+    if k == 0 {
+        return Err(BalanceError::NoTerritories);
+    }
+    if units.len() < k {
+        return Err(BalanceError::MoreTerritoriesThanUnits {
+            territories: k,
+            units: units.len(),
+        });
+    }
+    if !(options.tolerance > 0.0 && options.tolerance < 1.0) {
+        return Err(BalanceError::InvalidTolerance(options.tolerance));
+    }
+    for (index, u) in units.iter().enumerate() {
+        if !valid_lonlat(u.lon, u.lat) {
+            return Err(BalanceError::InvalidCoordinates {
+                index,
+                lon: u.lon,
+                lat: u.lat,
+            });
+        }
+        if !(u.workload.is_finite() && u.workload >= 0.0) {
+            return Err(BalanceError::InvalidWorkload {
+                index,
+                workload: u.workload,
+            });
+        }
+        for territory in [u.fixed, u.current].into_iter().flatten() {
+            if territory as usize >= k {
+                return Err(BalanceError::UnknownTerritory {
+                    index,
+                    territory,
+                    territories: k,
+                });
+            }
+        }
+    }
+    for (index, s) in territories.iter().enumerate() {
+        if let Some((lon, lat)) = s.home
+            && !valid_lonlat(lon, lat)
+        {
+            return Err(BalanceError::InvalidHome { index, lon, lat });
+        }
+    }
+    Ok(())
+}
+
+/// Makes a balanced plan of `units` into `territories.len()` territories. `progress` is
+/// called with the share done, 0 to 1. A tolerance that cannot be met (pinned accounts, a
+/// single account heavier than the tolerance allows) still gives the best plan found, with a
+/// warning.
+///
+/// ```
+/// use terrane::territory::balance::{Options, TerritorySeed, Unit, balance};
+///
+/// let units: Vec<Unit> = (0..400)
+///     .map(|i| Unit {
+///         lon: 2.30 + f64::from(i % 20) * 0.004,
+///         lat: 48.84 + f64::from(i / 20) * 0.003,
+///         workload: 600.0,
+///         fixed: None,
+///         current: None,
+///     })
+///     .collect();
+/// let seeds = vec![TerritorySeed { home: None }; 4];
+/// let plan = balance(&units, &seeds, &Options::default(), &|_| {}).unwrap();
+/// assert!(plan.metrics.max_workload_deviation <= 0.05);
+/// assert!(plan.metrics.contiguous);
+/// ```
+pub fn balance(
+    units: &[Unit],
+    territories: &[TerritorySeed],
+    options: &Options,
+    progress: &(dyn Fn(f32) + Sync),
+) -> Result<Outcome, BalanceError> {
+    validate(units, territories, options)?;
+    let report = |p: f32| progress(p.clamp(0.0, 1.0));
+    report(0.0);
+    let k = territories.len();
+    let n = units.len();
+    let tol = options.tolerance;
+    let mut warnings = Vec::new();
+
+    let lonlat: Vec<(f64, f64)> = units.iter().map(|u| (u.lon, u.lat)).collect();
+    let mut workload: Vec<f64> = units.iter().map(|u| u.workload).collect();
+    if workload.iter().sum::<f64>() <= 0.0 {
+        warnings.push(
+            "every account has zero workload: territories are balanced on account counts".into(),
+        );
+        workload = vec![1.0; n];
+    }
+    let total: f64 = workload.iter().sum();
+    let target = total / k as f64;
+    let fixed: Vec<u32> = units.iter().map(|u| u.fixed.unwrap_or(NONE)).collect();
+    let stability = options.mode == Mode::Stability && units.iter().any(|u| u.current.is_some());
+    let current: Vec<u32> = if stability {
+        units.iter().map(|u| u.current.unwrap_or(NONE)).collect()
+    } else {
+        vec![NONE; n]
+    };
+    let proj = Projection::about(lonlat.iter().copied());
+    let xy: Vec<[f64; 2]> = lonlat.iter().map(|&(lon, lat)| proj.xy(lon, lat)).collect();
+    let homes: Vec<Option<[f64; 2]>> = territories
+        .iter()
+        .map(|s| {
+            s.home
+                .filter(|_| options.use_home_bases)
+                .map(|(lon, lat)| proj.xy(lon, lat))
+        })
+        .collect();
+
+    // 1. Cells and zones.
+    let labels: Vec<&[u32]> = if stability {
+        vec![&fixed, &current]
+    } else {
+        vec![&fixed]
+    };
+    let tiling = Tiling::build(
+        &TileInput {
+            lonlat: &lonlat,
+            workload: &workload,
+            labels: &labels,
+            territories: k,
+        },
+        &proj,
+    );
+    report(0.1);
+    let zones = Zones::build(&tiling);
+    let (nodes, conflicts) = Nodes::build(&tiling, &zones, &xy, &workload, &fixed, &current);
+    if conflicts > 0 {
+        warnings.push(format!(
+            "{conflicts} places hold accounts pinned to different territories within a few \
+             metres of each other; each such cell is drawn in one of them"
+        ));
+    }
+    report(0.15);
+
+    // 2. First plan.
+    let (first, centres): (Vec<u32>, Vec<Option<[f64; 2]>>) = if stability {
+        let first = (0..nodes.len())
+            .map(|i| {
+                if nodes.fixed[i] == NONE {
+                    nodes.current[i]
+                } else {
+                    nodes.fixed[i]
+                }
+            })
+            .collect();
+        (first, homes.clone())
+    } else {
+        let mut centres = seed_centres(&xy, &homes, options.rng_seed);
+        let at_homes = homes.iter().any(Option::is_some);
+        let power = PowerOptions {
+            target,
+            goal: tol * 0.6,
+            rounds: if at_homes { 1 } else { 40 },
+            iterations: 400,
+        };
+        let first = power_plan(&nodes, &mut centres, &power, &|p| report(0.15 + 0.45 * p));
+        (first, centres.into_iter().map(Some).collect())
+    };
+    report(0.6);
+
+    // 3-4. Repair and descent.
+    let descent = Descent {
+        target,
+        goal: tol * if stability { 0.9 } else { 0.6 },
+        stability,
+        max_passes: 2_000,
+    };
+    let (node_plan, apart) = optimise(&zones.graph, &nodes, first, &centres, &descent, &|p| {
+        report(0.6 + 0.25 * p);
+    });
+    if apart > 0 {
+        warnings.push(format!(
+            "{apart} territories have pinned accounts in places that do not touch: they cannot \
+             be one piece"
+        ));
+    }
+    let mut assignment: Vec<u32> = (0..n)
+        .map(|u| {
+            if fixed[u] == NONE {
+                node_plan[zones.leaf_owner[tiling.unit_leaf[u] as usize] as usize]
+            } else {
+                fixed[u]
+            }
+        })
+        .collect();
+    drop(zones);
+    drop(tiling);
+    drop(nodes);
+    report(0.85);
+
+    // 5. The metric's tiling; repair there if a territory came apart.
+    let mut round = 0;
+    let (tiling, zones, zone_plan) = loop {
+        let tiling = Tiling::build(
+            &TileInput {
+                lonlat: &lonlat,
+                workload: &workload,
+                labels: &[&assignment],
+                territories: k,
+            },
+            &proj,
+        );
+        let zones = Zones::build(&tiling);
+        let zt = metrics::zone_territories(&tiling, &zones, &assignment, &workload);
+        let (_, pieces) = components(&zones.graph, &zt);
+        let mut per_territory = vec![0u32; k];
+        for &t in &pieces {
+            per_territory[t as usize] += 1;
+        }
+        round += 1;
+        if per_territory.iter().all(|&p| p <= 1) || round == 3 {
+            break (tiling, zones, zt);
+        }
+        let (nodes, _) = Nodes::build(&tiling, &zones, &xy, &workload, &fixed, &current);
+        let (node_plan, _) = optimise(&zones.graph, &nodes, zt, &centres, &descent, &|_| {});
+        for u in 0..n {
+            if fixed[u] == NONE {
+                assignment[u] = node_plan[zones.leaf_owner[tiling.unit_leaf[u] as usize] as usize];
+            }
+        }
+    };
+    report(0.95);
+
+    let cells = cell_list(&tiling, &zones, &zone_plan, &xy, &assignment, k);
+    let metrics = metrics::compute_on(units, &assignment, k, None, &proj, &tiling, &zones);
+    if metrics.max_workload_deviation > tol + 1e-9 {
+        warnings.push(format!(
+            "tolerance ±{:.1}% not reached: the largest workload deviation is {:.1}% (pinned \
+             accounts or single heavy accounts leave too little to move)",
+            tol * 100.0,
+            metrics.max_workload_deviation * 100.0
+        ));
+    }
+    if !metrics.contiguous {
+        let split: Vec<String> = metrics
+            .territories
+            .iter()
+            .filter(|t| t.pieces > 1)
+            .map(|t| t.territory.to_string())
+            .collect();
+        warnings.push(format!(
+            "territories in several pieces: {}",
+            split.join(", ")
+        ));
+    }
+    let empty: Vec<String> = metrics
+        .territories
+        .iter()
+        .filter(|t| t.accounts == 0)
+        .map(|t| t.territory.to_string())
+        .collect();
+    if !empty.is_empty() {
+        warnings.push(format!(
+            "territories without accounts: {}",
+            empty.join(", ")
+        ));
+    }
+    report(1.0);
+    Ok(Outcome {
+        assignment,
+        metrics,
+        warnings,
+        cells,
+    })
+}
+
+/// Steps 3 and 4 on one zones graph; returns the zone plan and how many territories keep
+/// pinned zones apart.
+fn optimise(
+    graph: &Graph,
+    nodes: &Nodes,
+    mut assign: Vec<u32>,
+    centres: &[Option<[f64; 2]>],
+    descent: &Descent,
+    progress: &dyn Fn(f32),
+) -> (Vec<u32>, usize) {
+    let k = centres.len();
+    flood(graph, nodes, &mut assign, k);
+    let apart = repair(graph, nodes, &mut assign, k);
+    let mut plan = Plan::new(graph, nodes, k, assign);
+    plan.seed_empty(centres);
+    descend(&mut plan, descent, progress);
+    (plan.assign, apart)
+}
+
+/// Centres: home bases where given; the rest from k-means, taking the k-means centres
+/// farthest from those already chosen.
+fn seed_centres(xy: &[[f64; 2]], homes: &[Option<[f64; 2]>], rng_seed: u64) -> Vec<[f64; 2]> {
+    let k = homes.len();
+    if homes.iter().all(Option::is_some) {
+        return homes.iter().map(|h| h.unwrap_or_default()).collect();
+    }
+    let means = kmeans_centres(xy, k, rng_seed);
+    let mut chosen: Vec<[f64; 2]> = homes.iter().flatten().copied().collect();
+    let mut left: Vec<[f64; 2]> = means;
+    let mut out = Vec::with_capacity(k);
+    for h in homes {
+        match h {
+            Some(h) => out.push(*h),
+            None => {
+                let pick = if chosen.is_empty() {
+                    0
+                } else {
+                    (0..left.len())
+                        .max_by(|&a, &b| near(&chosen, left[a]).total_cmp(&near(&chosen, left[b])))
+                        .unwrap_or(0)
+                };
+                let c = left.swap_remove(pick.min(left.len().saturating_sub(1)));
+                chosen.push(c);
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn near(points: &[[f64; 2]], p: [f64; 2]) -> f64 {
+    points
+        .iter()
+        .map(|q| (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2))
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Every leaf with its zone's territory; a leaf no zone reached goes to the territory whose
+/// accounts' centre is nearest.
+fn cell_list(
+    tiling: &Tiling,
+    zones: &Zones,
+    zone_plan: &[u32],
+    xy: &[[f64; 2]],
+    assignment: &[u32],
+    k: usize,
+) -> Vec<(u64, u32)> {
+    let mut s = vec![[0.0f64; 3]; k];
+    for (p, &t) in xy.iter().zip(assignment) {
+        s[t as usize][0] += p[0];
+        s[t as usize][1] += p[1];
+        s[t as usize][2] += 1.0;
+    }
+    let mut cells: Vec<(u64, u32)> = tiling
+        .cells
+        .iter()
+        .enumerate()
+        .map(|(l, &c)| {
+            let owner = zones.leaf_owner[l];
+            let t = if owner != NONE && zone_plan[owner as usize] != NONE {
+                zone_plan[owner as usize]
+            } else {
+                let p = tiling.centre[l];
+                (0..k)
+                    .filter(|&t| s[t][2] > 0.0)
+                    .min_by(|&a, &b| {
+                        let d = |t: usize| {
+                            (s[t][0] / s[t][2] - p[0]).powi(2) + (s[t][1] / s[t][2] - p[1]).powi(2)
+                        };
+                        d(a).total_cmp(&d(b))
+                    })
+                    .unwrap_or(0) as u32
+            };
+            (u64::from(c), t)
+        })
+        .collect();
+    cells.sort_unstable();
+    cells
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,594 @@
+//! Plans over the zones graph: zone data, contiguity repair, and the balancing descent that
+//! moves boundary zones from heavier to lighter neighbouring territories without ever
+//! splitting a territory.
+
+use super::tiling::{Graph, NONE, Tiling, Zones};
+
+/// What the optimizer knows about each zone (a non-empty leaf and its empty surroundings).
+pub(crate) struct Nodes {
+    /// Workload, minutes per year.
+    pub w: Vec<f64>,
+    /// Accounts.
+    pub n: Vec<f64>,
+    /// Mean projected position of the zone's accounts, metres.
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    /// Territory the zone is pinned to (`NONE` when free).
+    pub fixed: Vec<u32>,
+    /// Territory most of the zone's workload is in today (`NONE` when none is).
+    pub current: Vec<u32>,
+    /// Accounts of the zone whose current territory is `current`.
+    pub cur_n: Vec<f64>,
+}
+
+/// The label carrying most workload among `units` (then most units, then the lowest label),
+/// with that label's unit count; `NONE` when no unit has a label.
+fn majority(units: &[u32], label: &[u32], workload: &[f64]) -> (u32, f64, bool) {
+    let mut tally: Vec<(u32, f64, f64)> = Vec::new();
+    for &u in units {
+        let l = label[u as usize];
+        if l == NONE {
+            continue;
+        }
+        match tally.iter_mut().find(|e| e.0 == l) {
+            Some(e) => {
+                e.1 += workload[u as usize];
+                e.2 += 1.0;
+            }
+            None => tally.push((l, workload[u as usize], 1.0)),
+        }
+    }
+    let mixed = tally.len() > 1;
+    let best = tally.into_iter().max_by(|a, b| {
+        a.1.total_cmp(&b.1)
+            .then(a.2.total_cmp(&b.2))
+            .then(b.0.cmp(&a.0))
+    });
+    match best {
+        Some((l, _, c)) => (l, c, mixed),
+        None => (NONE, 0.0, false),
+    }
+}
+
+impl Nodes {
+    /// Zone data from the units; also returns how many zones hold units pinned to different
+    /// territories (only possible when they sit within a few metres of each other).
+    pub(crate) fn build(
+        t: &Tiling,
+        z: &Zones,
+        xy: &[[f64; 2]],
+        workload: &[f64],
+        fixed: &[u32],
+        current: &[u32],
+    ) -> (Self, usize) {
+        let m = z.len();
+        let mut nodes = Self {
+            w: Vec::with_capacity(m),
+            n: Vec::with_capacity(m),
+            x: Vec::with_capacity(m),
+            y: Vec::with_capacity(m),
+            fixed: Vec::with_capacity(m),
+            current: Vec::with_capacity(m),
+            cur_n: Vec::with_capacity(m),
+        };
+        let mut conflicts = 0;
+        for &leaf in &z.node_leaf {
+            let us = t.leaf_units(leaf as usize);
+            let (mut w, mut sx, mut sy) = (0.0, 0.0, 0.0);
+            for &u in us {
+                w += workload[u as usize];
+                sx += xy[u as usize][0];
+                sy += xy[u as usize][1];
+            }
+            let n = us.len() as f64;
+            let (f, _, mixed) = majority(us, fixed, workload);
+            if mixed {
+                conflicts += 1;
+            }
+            let (c, cn, _) = majority(us, current, workload);
+            nodes.w.push(w);
+            nodes.n.push(n);
+            nodes.x.push(sx / n.max(1.0));
+            nodes.y.push(sy / n.max(1.0));
+            nodes.fixed.push(f);
+            nodes.current.push(c);
+            nodes.cur_n.push(cn);
+        }
+        (nodes, conflicts)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.w.len()
+    }
+}
+
+/// Gives every `NONE` node the territory of a neighbour, breadth-first from assigned nodes
+/// (so each joins a territory it touches); nodes no assigned node reaches get the territory
+/// whose assigned nodes' centre is nearest.
+pub(crate) fn flood(g: &Graph, nodes: &Nodes, assign: &mut [u32], k: usize) {
+    let mut queue: std::collections::VecDeque<u32> = (0..assign.len() as u32)
+        .filter(|&i| assign[i as usize] != NONE)
+        .collect();
+    while let Some(i) = queue.pop_front() {
+        let t = assign[i as usize];
+        for &j in g.neighbours(i as usize) {
+            if assign[j as usize] == NONE {
+                assign[j as usize] = t;
+                queue.push_back(j);
+            }
+        }
+    }
+    if assign.contains(&NONE) {
+        let mut s = vec![[0.0f64; 3]; k];
+        for (i, &a) in assign.iter().enumerate() {
+            if a != NONE {
+                s[a as usize][0] += nodes.x[i];
+                s[a as usize][1] += nodes.y[i];
+                s[a as usize][2] += 1.0;
+            }
+        }
+        for (i, a) in assign.iter_mut().enumerate() {
+            if *a == NONE {
+                let best = (0..k)
+                    .filter(|&t| s[t][2] > 0.0)
+                    .min_by(|&a, &b| {
+                        let da = (s[a][0] / s[a][2] - nodes.x[i]).powi(2)
+                            + (s[a][1] / s[a][2] - nodes.y[i]).powi(2);
+                        let db = (s[b][0] / s[b][2] - nodes.x[i]).powi(2)
+                            + (s[b][1] / s[b][2] - nodes.y[i]).powi(2);
+                        da.total_cmp(&db)
+                    })
+                    .unwrap_or(0);
+                *a = best as u32;
+            }
+        }
+    }
+}
+
+/// Connected pieces of each territory: `comp[i]` is node `i`'s piece, `pieces[c]` its
+/// territory.
+pub(crate) fn components(g: &Graph, assign: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let mut comp = vec![NONE; assign.len()];
+    let mut pieces = Vec::new();
+    let mut stack = Vec::new();
+    for s in 0..assign.len() {
+        if comp[s] != NONE || assign[s] == NONE {
+            continue;
+        }
+        let c = pieces.len() as u32;
+        pieces.push(assign[s]);
+        comp[s] = c;
+        stack.push(s as u32);
+        while let Some(i) = stack.pop() {
+            for &j in g.neighbours(i as usize) {
+                if comp[j as usize] == NONE && assign[j as usize] == assign[s] {
+                    comp[j as usize] = c;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    (comp, pieces)
+}
+
+/// Makes every territory one piece: keeps its heaviest piece (or every piece holding pinned
+/// zones) and hands the other pieces' zones to the territories around them. Returns how many
+/// territories keep several pieces because their pinned zones lie apart.
+pub(crate) fn repair(g: &Graph, nodes: &Nodes, assign: &mut [u32], k: usize) -> usize {
+    let (comp, pieces) = components(g, assign);
+    let mut weight = vec![0.0f64; pieces.len()];
+    let mut pinned = vec![false; pieces.len()];
+    for i in 0..assign.len() {
+        if comp[i] != NONE {
+            weight[comp[i] as usize] += nodes.w[i] + nodes.n[i] * 1e-9;
+            pinned[comp[i] as usize] |= nodes.fixed[i] != NONE;
+        }
+    }
+    let mut keep = vec![false; pieces.len()];
+    let mut heaviest: Vec<Option<usize>> = vec![None; k];
+    let mut pinned_pieces = vec![0usize; k];
+    for (c, &t) in pieces.iter().enumerate() {
+        let t = t as usize;
+        if pinned[c] {
+            keep[c] = true;
+            pinned_pieces[t] += 1;
+        }
+        if heaviest[t].is_none_or(|h| weight[c] > weight[h]) {
+            heaviest[t] = Some(c);
+        }
+    }
+    for t in 0..k {
+        if pinned_pieces[t] == 0
+            && let Some(h) = heaviest[t]
+        {
+            keep[h] = true;
+        }
+    }
+    let mut changed = false;
+    for i in 0..assign.len() {
+        if comp[i] != NONE && !keep[comp[i] as usize] {
+            assign[i] = NONE;
+            changed = true;
+        }
+    }
+    if changed {
+        flood(g, nodes, assign, k);
+    }
+    pinned_pieces.iter().filter(|&&p| p > 1).count()
+}
+
+/// A plan being improved: node assignment plus per-territory sums kept up to date.
+pub(crate) struct Plan<'a> {
+    g: &'a Graph,
+    nodes: &'a Nodes,
+    pub assign: Vec<u32>,
+    pub w: Vec<f64>,
+    n: Vec<f64>,
+    sx: Vec<f64>,
+    sy: Vec<f64>,
+    size: Vec<u32>,
+    stamp: Vec<u32>,
+    generation: u32,
+    queue: Vec<u32>,
+}
+
+/// How far the articulation check walks before it gives up (and refuses the move).
+const REMOVABLE_BUDGET: usize = 256;
+
+impl<'a> Plan<'a> {
+    pub(crate) fn new(g: &'a Graph, nodes: &'a Nodes, k: usize, assign: Vec<u32>) -> Self {
+        let mut p = Self {
+            g,
+            nodes,
+            w: vec![0.0; k],
+            n: vec![0.0; k],
+            sx: vec![0.0; k],
+            sy: vec![0.0; k],
+            size: vec![0; k],
+            stamp: vec![0; assign.len()],
+            generation: 0,
+            queue: Vec::new(),
+            assign,
+        };
+        for i in 0..p.assign.len() {
+            p.add(i, p.assign[i] as usize, 1.0);
+        }
+        p
+    }
+
+    fn add(&mut self, i: usize, t: usize, sign: f64) {
+        let nd = self.nodes;
+        self.w[t] += sign * nd.w[i];
+        self.n[t] += sign * nd.n[i];
+        self.sx[t] += sign * nd.n[i] * nd.x[i];
+        self.sy[t] += sign * nd.n[i] * nd.y[i];
+        if sign > 0.0 {
+            self.size[t] += 1;
+        } else {
+            self.size[t] -= 1;
+        }
+    }
+
+    fn move_node(&mut self, i: usize, s: usize) {
+        let t = self.assign[i] as usize;
+        self.add(i, t, -1.0);
+        self.add(i, s, 1.0);
+        self.assign[i] = s as u32;
+    }
+
+    fn centre(&self, t: usize) -> [f64; 2] {
+        if self.n[t] > 0.0 {
+            [self.sx[t] / self.n[t], self.sy[t] / self.n[t]]
+        } else {
+            [0.0, 0.0]
+        }
+    }
+
+    /// Whether taking node `i` out of its territory leaves the territory in one piece: its
+    /// neighbours in the territory must still reach each other (bounded search).
+    fn removable(&mut self, i: usize) -> bool {
+        let t = self.assign[i];
+        let g = self.g;
+        let mut want = 0usize;
+        let mut first = None;
+        for &j in g.neighbours(i) {
+            if self.assign[j as usize] == t {
+                want += 1;
+                first.get_or_insert(j);
+            }
+        }
+        let Some(first) = first else {
+            return false;
+        };
+        if want == 1 {
+            return true;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamp.fill(0);
+            self.generation = 1;
+        }
+        let gen_ = self.generation;
+        self.stamp[i] = gen_;
+        self.stamp[first as usize] = gen_;
+        self.queue.clear();
+        self.queue.push(first);
+        let mut found = 0usize;
+        let mut head = 0;
+        // Neighbours of `i` in `t` found so far (first counts).
+        let is_nb = |j: u32| g.neighbours(i).contains(&j);
+        found += 1;
+        while head < self.queue.len() {
+            if found == want {
+                return true;
+            }
+            if head > REMOVABLE_BUDGET {
+                return false;
+            }
+            let u = self.queue[head] as usize;
+            head += 1;
+            for &v in g.neighbours(u) {
+                let vu = v as usize;
+                if self.stamp[vu] != gen_ && self.assign[vu] == t {
+                    self.stamp[vu] = gen_;
+                    if is_nb(v) {
+                        found += 1;
+                    }
+                    self.queue.push(v);
+                }
+            }
+        }
+        found == want
+    }
+
+    pub(crate) fn max_deviation(&self, target: f64) -> f64 {
+        self.w
+            .iter()
+            .map(|&w| (w - target).abs() / target)
+            .fold(0.0, f64::max)
+    }
+
+    /// Gives each territory without zones one zone: the free, removable zone nearest its
+    /// centre (`centres[t]`, or the boundary of the heaviest territory when none).
+    pub(crate) fn seed_empty(&mut self, centres: &[Option<[f64; 2]>]) {
+        let k = self.w.len();
+        for t in 0..k {
+            if self.size[t] > 0 {
+                continue;
+            }
+            let heaviest = (0..k)
+                .max_by(|&a, &b| self.w[a].total_cmp(&self.w[b]))
+                .unwrap_or(0);
+            let c = centres.get(t).copied().flatten().unwrap_or_else(|| {
+                // Far side of the heaviest territory from its centre.
+                let hc = self.centre(heaviest);
+                let far = (0..self.assign.len())
+                    .filter(|&i| self.assign[i] as usize == heaviest)
+                    .max_by(|&a, &b| {
+                        let da =
+                            (self.nodes.x[a] - hc[0]).powi(2) + (self.nodes.y[a] - hc[1]).powi(2);
+                        let db =
+                            (self.nodes.x[b] - hc[0]).powi(2) + (self.nodes.y[b] - hc[1]).powi(2);
+                        da.total_cmp(&db)
+                    });
+                far.map_or(hc, |i| [self.nodes.x[i], self.nodes.y[i]])
+            });
+            let mut order: Vec<usize> = (0..self.assign.len())
+                .filter(|&i| self.nodes.fixed[i] == NONE && self.size[self.assign[i] as usize] > 1)
+                .collect();
+            order.sort_by(|&a, &b| {
+                let da = (self.nodes.x[a] - c[0]).powi(2) + (self.nodes.y[a] - c[1]).powi(2);
+                let db = (self.nodes.x[b] - c[0]).powi(2) + (self.nodes.y[b] - c[1]).powi(2);
+                da.total_cmp(&db)
+            });
+            for i in order {
+                if self.removable(i) {
+                    self.move_node(i, t);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// What the descent aims for.
+pub(crate) struct Descent {
+    /// Mean workload per territory.
+    pub target: f64,
+    /// Stop once every territory is within this relative deviation.
+    pub goal: f64,
+    /// Prefer moves that keep accounts in their current territory.
+    pub stability: bool,
+    pub max_passes: usize,
+}
+
+/// Moves boundary zones between neighbouring territories until every territory is within
+/// `goal` of the target, or no move helps. A move of zone `i` from `t` to `s` needs `i` free,
+/// touching `s`, removable from `t` without splitting it, and
+/// `W_t - W_s > w_i` (so the sum of squared deviations falls); in the strict stage one of
+/// the two must also be outside the goal, in the relaxed stages their difference must exceed
+/// a threshold that shrinks to zero. Among the allowed moves the cheapest go first: in stability
+/// mode the change in accounts moved away from their current territory, then the change in
+/// squared distance to the territories' centres.
+pub(crate) fn descend(plan: &mut Plan<'_>, o: &Descent, progress: &dyn Fn(f32)) {
+    let nodes = plan.nodes;
+    let k = plan.w.len();
+    let hi = o.target * (1.0 + o.goal);
+    let lo = o.target * (1.0 - o.goal);
+    // Scale of the compactness cost: the mean squared distance per account.
+    let mut msd = 0.0;
+    let mut total_n = 0.0;
+    for i in 0..plan.assign.len() {
+        let c = plan.centre(plan.assign[i] as usize);
+        msd += nodes.n[i] * ((nodes.x[i] - c[0]).powi(2) + (nodes.y[i] - c[1]).powi(2));
+        total_n += nodes.n[i];
+    }
+    let scale = if msd > 0.0 { msd / total_n } else { 1.0 };
+    let relaxed = [f64::NAN, 0.5, 0.25, 0.1, 0.0];
+    let mut stage = 0usize;
+    let mut cands: Vec<(f64, u32, u32)> = Vec::new();
+    let start_dev = plan.max_deviation(o.target).max(o.goal);
+    for _pass in 0..o.max_passes {
+        let dev = plan.max_deviation(o.target);
+        if dev <= o.goal {
+            break;
+        }
+        progress(((start_dev - dev) / (start_dev - o.goal)).clamp(0.0, 1.0) as f32);
+        let delta = relaxed[stage] * o.goal * o.target;
+        let admissible = |w: &[f64], t: usize, s: usize, wi: f64| -> bool {
+            let (wt, ws) = (w[t], w[s]);
+            if wt - ws <= wi {
+                return false;
+            }
+            if stage == 0 {
+                wt > hi || ws < lo
+            } else {
+                wt - ws > wi + delta
+            }
+        };
+        cands.clear();
+        let centres: Vec<[f64; 2]> = (0..k).map(|t| plan.centre(t)).collect();
+        for i in 0..plan.assign.len() {
+            if nodes.fixed[i] != NONE {
+                continue;
+            }
+            let t = plan.assign[i] as usize;
+            if plan.size[t] <= 1 {
+                continue;
+            }
+            let mut seen: [u32; 8] = [NONE; 8];
+            let mut seen_n = 0;
+            for &j in plan.g.neighbours(i) {
+                let s = plan.assign[j as usize];
+                if s as usize == t || seen[..seen_n].contains(&s) {
+                    continue;
+                }
+                if seen_n < seen.len() {
+                    seen[seen_n] = s;
+                    seen_n += 1;
+                }
+                let s = s as usize;
+                if !admissible(&plan.w, t, s, nodes.w[i]) {
+                    continue;
+                }
+                let (ct, cs) = (centres[t], centres[s]);
+                let d_t = (nodes.x[i] - ct[0]).powi(2) + (nodes.y[i] - ct[1]).powi(2);
+                let d_s = (nodes.x[i] - cs[0]).powi(2) + (nodes.y[i] - cs[1]).powi(2);
+                let mut cost = nodes.n[i] * (d_s - d_t) / scale;
+                if o.stability {
+                    let c = nodes.current[i];
+                    let moved = if c as usize == t {
+                        nodes.cur_n[i]
+                    } else if c as usize == s {
+                        -nodes.cur_n[i]
+                    } else {
+                        0.0
+                    };
+                    cost += moved * 10.0;
+                }
+                cands.push((cost, i as u32, s as u32));
+            }
+        }
+        cands.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut applied = 0usize;
+        for &(_, i, s) in &cands {
+            let (i, s) = (i as usize, s as usize);
+            let t = plan.assign[i] as usize;
+            if t == s || plan.size[t] <= 1 || !admissible(&plan.w, t, s, nodes.w[i]) {
+                continue;
+            }
+            let touches = plan
+                .g
+                .neighbours(i)
+                .iter()
+                .any(|&j| plan.assign[j as usize] as usize == s);
+            if !touches || !plan.removable(i) {
+                continue;
+            }
+            plan.move_node(i, s);
+            applied += 1;
+        }
+        if applied == 0 {
+            stage += 1;
+            if stage == relaxed.len() {
+                break;
+            }
+        } else {
+            stage = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path graph 0-1-2-...-(n-1) with unit weights.
+    fn path(n: usize) -> (Graph, Nodes) {
+        let edges = (0..n - 1).map(|i| (i as u32, i as u32 + 1)).collect();
+        let g = Graph::from_edges(n, edges);
+        let nodes = Nodes {
+            w: vec![1.0; n],
+            n: vec![1.0; n],
+            x: (0..n).map(|i| i as f64).collect(),
+            y: vec![0.0; n],
+            fixed: vec![NONE; n],
+            current: vec![NONE; n],
+            cur_n: vec![0.0; n],
+        };
+        (g, nodes)
+    }
+
+    #[test]
+    fn repair_hands_stray_pieces_to_neighbours() {
+        let (g, nodes) = path(6);
+        let mut assign = vec![0, 0, 1, 0, 1, 1];
+        repair(&g, &nodes, &mut assign, 2);
+        let (_, pieces) = components(&g, &assign);
+        assert_eq!(pieces.len(), 2, "{assign:?}");
+    }
+
+    #[test]
+    fn descent_balances_a_path_without_splitting() {
+        let (g, nodes) = path(20);
+        let mut assign = vec![0u32; 20];
+        assign[19] = 1;
+        let mut plan = Plan::new(&g, &nodes, 2, assign);
+        descend(
+            &mut plan,
+            &Descent {
+                target: 10.0,
+                goal: 0.05,
+                stability: false,
+                max_passes: 100,
+            },
+            &|_| {},
+        );
+        assert_eq!(plan.w, vec![10.0, 10.0]);
+        let (_, pieces) = components(&g, &plan.assign);
+        assert_eq!(pieces.len(), 2);
+    }
+
+    #[test]
+    fn pinned_zones_never_move() {
+        let (g, mut nodes) = path(10);
+        nodes.fixed[8] = 1;
+        nodes.fixed[9] = 1;
+        let assign = vec![1u32; 10];
+        let mut plan = Plan::new(&g, &nodes, 2, assign);
+        plan.seed_empty(&[Some([0.0, 0.0]), None]);
+        descend(
+            &mut plan,
+            &Descent {
+                target: 5.0,
+                goal: 0.0,
+                stability: false,
+                max_passes: 100,
+            },
+            &|_| {},
+        );
+        assert_eq!(plan.assign[8], 1);
+        assert_eq!(plan.assign[9], 1);
+        assert_eq!(plan.w, vec![5.0, 5.0]);
+    }
+}
