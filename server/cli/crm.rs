@@ -18,7 +18,8 @@ use terrane::db;
 
 use crate::{ConnectionArgs, ConnectionCommand, ExportCommand, ImportCommand};
 
-/// Inbox workers and the nightly reconciliation, stopped through `stop`.
+/// Inbox workers, the owner write-back worker and the nightly reconciliation, stopped through
+/// `stop`.
 pub fn spawn_background(
     state: &AppState,
     stop: &tokio::sync::watch::Receiver<bool>,
@@ -33,6 +34,11 @@ pub fn spawn_background(
             stop.clone(),
         )));
     }
+    // One owner write-back loop: the outbox is claimed with `skip locked`, so instances share it.
+    tasks.push(tokio::spawn(
+        terrane::crm::writeback::WritebackWorker::new(state.db.clone(), state.crm.clone())
+            .run(stop.clone()),
+    ));
     if let Some(at) = state.config.crm.reconcile_at {
         tasks.push(tokio::spawn(reconcile::nightly(
             state.db.clone(),
@@ -48,6 +54,14 @@ pub fn spawn_background(
             stop.clone(),
         )));
     }
+    // Accounts the geocoder locates go into their team's published plan at once; a sweep
+    // every 30 s catches any that arrived another way.
+    tasks.push(tokio::spawn(terrane::territory::arrival::run(
+        state.db.clone(),
+        state.geocoding.subscribe(),
+        std::time::Duration::from_secs(30),
+        stop.clone(),
+    )));
     tracing::info!(
         geocode_workers = state.config.geocode.workers,
         geocoders = ?state.geocoding.circuits().iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),

@@ -312,6 +312,77 @@ impl CrmClients {
     }
 }
 
+/// An authenticated handle on one connection's API, for callers that need the vendor's own
+/// error (rate limits, 401) rather than a [`FetchError`] text: the owner write-back.
+pub enum ApiSession {
+    HubSpot(HubSpotApi, Arc<TokenCache>),
+    Salesforce(SalesforceApi, Arc<TokenCache>),
+}
+
+/// Why an [`ApiSession`] could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The connection cannot call its API as configured (no API, no key, no credentials).
+    #[error("{0}")]
+    Setup(FetchError),
+    /// The token endpoint refused or failed (Salesforce needs a token for its instance URL).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl CrmClients {
+    /// Opens `conn`'s API. Salesforce may refresh a token here to learn its instance URL.
+    pub async fn session(&self, conn: &Connection) -> Result<ApiSession, SessionError> {
+        match conn.kind {
+            CrmKind::HubSpot => {
+                let api = HubSpotApi::new(
+                    self.http.clone(),
+                    self.base_url(conn).map_err(SessionError::Setup)?,
+                    self.timeout,
+                )?;
+                Ok(ApiSession::HubSpot(
+                    api,
+                    self.tokens(conn).await.map_err(SessionError::Setup)?,
+                ))
+            }
+            CrmKind::Salesforce => {
+                let cache = self.tokens(conn).await.map_err(SessionError::Setup)?;
+                let token = cache.access_token().await;
+                self.save_refreshed(conn, &cache).await;
+                token?;
+                let instance = cache
+                    .current()
+                    .await
+                    .and_then(|t| t.instance_url)
+                    .ok_or_else(|| {
+                        SessionError::Setup(FetchError(
+                            "Salesforce did not say its instance URL".to_owned(),
+                        ))
+                    })?;
+                Ok(ApiSession::Salesforce(
+                    SalesforceApi::new(self.http.clone(), &instance, self.timeout)?,
+                    cache,
+                ))
+            }
+            CrmKind::Standard => Err(SessionError::Setup(FetchError(format!(
+                "{} has no API",
+                conn.name
+            )))),
+        }
+    }
+
+    /// Saves a token the session's cache refreshed (call after each API call).
+    pub async fn save_session_tokens(&self, conn: &Connection, session: &ApiSession) {
+        let (ApiSession::HubSpot(_, cache) | ApiSession::Salesforce(_, cache)) = session;
+        self.save_refreshed(conn, cache).await;
+    }
+
+    /// The Salesforce instance URL from the cached or saved token, without calling anything.
+    pub async fn known_instance_url(&self, conn: &Connection) -> Option<String> {
+        self.tokens(conn).await.ok()?.current().await?.instance_url
+    }
+}
+
 impl CompanyReader for CrmClients {
     fn read_companies<'a>(
         &'a self,

@@ -5,7 +5,8 @@
 //! Flow: `web::webhooks` verifies a request with [`wire`] and commits its raw events to
 //! [`inbox`] before answering; [`worker`] claims inbox rows, maps them with [`wire`] (and the
 //! CRM's API through [`api`] where a webhook is only a change notice) to [`canonical::Change`]s
-//! and hands them to [`apply`], the one place that writes accounts.
+//! and hands them to [`apply`], the one place that writes accounts. Out: [`writeback`] sends
+//! published owner changes to the CRMs from an outbox.
 
 pub mod api;
 pub mod apply;
@@ -19,3 +20,4 @@ pub mod ingest;
 pub mod reconcile;
 pub mod wire;
 pub mod worker;
+pub mod writeback;

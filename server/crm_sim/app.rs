@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::auth::TokenBook;
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::faults::{FaultSettings, Faults};
+use crate::faults::{CallLog, FaultSettings, Faults};
 use crate::soql::Cursors;
 use crate::store::{Seed, Store};
 use crate::webhooks::{DeliveryReport, EventFactory, HubSpotTarget, Outgoing, SalesforceTarget};
@@ -31,6 +31,8 @@ pub struct Sim {
     pub store: Mutex<Store>,
     pub tokens: Mutex<TokenBook>,
     pub faults: Mutex<Faults>,
+    /// Vendor calls received, for `/_sim/state`.
+    pub calls: Mutex<CallLog>,
     pub cursors: Mutex<Cursors>,
     pub deliveries: Mutex<VecDeque<DeliveryReport>>,
     pub http: reqwest::Client,
@@ -73,6 +75,7 @@ impl Sim {
             store: Mutex::new(store),
             tokens: Mutex::new(TokenBook::default()),
             faults: Mutex::new(Faults::new(faults)),
+            calls: Mutex::new(CallLog::default()),
             cursors: Mutex::new(Cursors::default()),
             deliveries: Mutex::new(VecDeque::new()),
             http,

@@ -104,6 +104,9 @@ fn presented_token(request: &Request, vendor: Vendor) -> Option<String> {
 }
 
 fn check_request(sim: &SimState, request: &Request, vendor: Vendor) -> TokenCheck {
+    if lock(&sim.faults).settings.unauthorized {
+        return TokenCheck::Unknown;
+    }
     match presented_token(request, vendor) {
         Some(token) => lock(&sim.tokens).check(vendor, &token, now_ms()),
         None => TokenCheck::Unknown,

@@ -1,5 +1,5 @@
-//! Development-only control endpoints under `/_sim/` (state dump, on-demand edits, reset,
-//! faults, token expiry, delivery log) and the background edit loop.
+//! Development-only control endpoints under `/_sim/` (state dump, on-demand edits, a chosen
+//! owner change, reset, faults, token expiry, delivery log) and the background edit loop.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,6 +28,7 @@ pub fn router() -> Router<SimState> {
     Router::new()
         .route("/state", get(state))
         .route("/edits", post(edits))
+        .route("/owner", post(set_owner))
         .route("/reset", post(reset))
         .route("/faults", get(faults).post(set_faults))
         .route("/tokens/expire", post(expire_tokens))
@@ -42,9 +43,44 @@ fn bad_request(message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// `GET /_sim/state`: every live record, `{hubspot: [...], salesforce: [...]}`.
+/// `GET /_sim/state`: every live record, `{hubspot: [...], salesforce: [...]}`, the API
+/// writes per record (`api_writes`) and the vendor calls received (`calls`).
 async fn state(State(sim): State<SimState>) -> Response {
-    Json(lock(&sim.store).state_json()).into_response()
+    let mut body = lock(&sim.store).state_json();
+    body["calls"] = lock(&sim.calls).to_json();
+    Json(body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnerRequest {
+    crm: Crm,
+    id: String,
+    owner: String,
+}
+
+/// `POST /_sim/owner` with `{crm, id, owner}`: a CRM user reassigns one record (webhooks
+/// follow in the background); 404 when the record is not live.
+async fn set_owner(State(sim): State<SimState>, Json(request): Json<OwnerRequest>) -> Response {
+    let outgoing = edits::set_owner(
+        &mut lock(&sim.store),
+        request.crm,
+        &request.id,
+        &request.owner,
+        now_ms(),
+    );
+    match outgoing {
+        Some(outgoing) => {
+            sim.send_later(outgoing);
+            Json(json!({ "crm": request.crm, "id": request.id, "owner": request.owner }))
+                .into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such live record" })),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

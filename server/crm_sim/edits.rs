@@ -319,6 +319,47 @@ fn hubspot_edit(
     ))
 }
 
+/// A CRM user gives record `id` the owner `owner`, with the webhooks the vendor sends; `None`
+/// when there is no such live record.
+pub fn set_owner(
+    store: &mut Store,
+    crm: Crm,
+    id: &str,
+    owner: &str,
+    now_ms: i64,
+) -> Option<Vec<Outgoing>> {
+    match crm {
+        Crm::HubSpot => {
+            let company = id.parse::<u64>().ok()?;
+            let update = BTreeMap::from([("hubspot_owner_id".to_owned(), Some(owner.to_owned()))]);
+            let changed = store.hubspot_update(company, &update, now_ms)?;
+            let at = store
+                .companies
+                .get(&company)
+                .map_or(now_ms, |c| c.updated_ms);
+            Some(
+                changed
+                    .into_iter()
+                    .map(|(name, value)| {
+                        Outgoing::HubSpot(store.events.hubspot(
+                            company,
+                            HubSpotChange::PropertyChange { name, value },
+                            at,
+                            ChangeSource::CrmUi,
+                        ))
+                    })
+                    .collect(),
+            )
+        }
+        Crm::Salesforce => {
+            let update = BTreeMap::from([("OwnerId", Some(SfValue::Text(owner.to_owned())))]);
+            store.salesforce_update(id, &update, now_ms).then_some(())?;
+            let fields = store.accounts.get(id)?.outbound_fields();
+            Some(vec![Outgoing::Salesforce(store.events.salesforce(fields))])
+        }
+    }
+}
+
 fn salesforce_edit(
     store: &mut Store,
     rng: &mut impl Rng,

@@ -1,9 +1,13 @@
 //! Fault injection on the vendor endpoints: added latency, a per-second rate limit (429 with
-//! `Retry-After`) and random 500/503 answers, each in the vendor's error shape.
+//! `Retry-After`), random 500/503 answers, each in the vendor's error shape, and for write-back
+//! tests: the next N calls rate limited, writes answered late (after they were applied), and
+//! every API call refused with 401. Every vendor call is counted for `/_sim/state`.
 
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use std::collections::BTreeMap;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
@@ -23,6 +27,38 @@ pub struct FaultSettings {
     pub rate_limit: u32,
     /// Delay added before answering, milliseconds.
     pub latency_ms: u64,
+    /// `Retry-After` of 429 answers, seconds.
+    #[serde(default = "one_second")]
+    pub retry_after_s: u64,
+    /// The next this many calls are answered 429 (then it counts down to 0).
+    #[serde(default)]
+    pub rate_limit_next: u32,
+    /// Writes (HubSpot batch update, Salesforce collections update) are applied, then answered
+    /// this many milliseconds later: a client with a shorter timeout sees no answer.
+    #[serde(default)]
+    pub write_delay_ms: u64,
+    /// Every API call is refused with 401 (tokens are still issued), as after a revoked app.
+    #[serde(default)]
+    pub unauthorized: bool,
+}
+
+fn one_second() -> u64 {
+    1
+}
+
+impl FaultSettings {
+    /// Only the flag-settable knobs; the others start off.
+    pub fn new(fail_rate: f64, rate_limit: u32, latency_ms: u64) -> Self {
+        Self {
+            fail_rate,
+            rate_limit,
+            latency_ms,
+            retry_after_s: 1,
+            rate_limit_next: 0,
+            write_delay_ms: 0,
+            unauthorized: false,
+        }
+    }
 }
 
 /// A partial update of the settings.
@@ -32,6 +68,10 @@ pub struct FaultPatch {
     pub fail_rate: Option<f64>,
     pub rate_limit: Option<u32>,
     pub latency_ms: Option<u64>,
+    pub retry_after_s: Option<u64>,
+    pub rate_limit_next: Option<u32>,
+    pub write_delay_ms: Option<u64>,
+    pub unauthorized: Option<bool>,
 }
 
 /// Calls counted in the current one-second window.
@@ -78,12 +118,29 @@ impl Faults {
         if let Some(latency) = patch.latency_ms {
             self.settings.latency_ms = latency;
         }
+        if let Some(seconds) = patch.retry_after_s {
+            self.settings.retry_after_s = seconds;
+        }
+        if let Some(n) = patch.rate_limit_next {
+            self.settings.rate_limit_next = n;
+        }
+        if let Some(delay) = patch.write_delay_ms {
+            self.settings.write_delay_ms = delay;
+        }
+        if let Some(refuse) = patch.unauthorized {
+            self.settings.unauthorized = refuse;
+        }
         Ok(())
     }
 
     /// Judges one call at `now_ms`; `roll` is uniform in [0, 1) and decides failures.
     pub fn judge(&mut self, vendor: Vendor, now_ms: i64, roll: f64) -> Verdict {
         let limit = self.settings.rate_limit;
+        let retry_after_s = self.settings.retry_after_s;
+        if self.settings.rate_limit_next > 0 {
+            self.settings.rate_limit_next -= 1;
+            return Verdict::RateLimited { retry_after_s };
+        }
         let window = match vendor {
             Vendor::HubSpot => &mut self.hubspot,
             Vendor::Salesforce => &mut self.salesforce,
@@ -94,7 +151,7 @@ impl Faults {
         }
         if limit > 0 {
             if window.calls >= limit {
-                return Verdict::RateLimited { retry_after_s: 1 };
+                return Verdict::RateLimited { retry_after_s };
             }
             window.calls += 1;
         }
@@ -109,6 +166,11 @@ impl Faults {
 }
 
 async fn inject(sim: SimState, vendor: Vendor, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    lock(&sim.calls).count(vendor, &format!("{} {route}", request.method()));
     let latency_ms = lock(&sim.faults).settings.latency_ms;
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
@@ -116,6 +178,11 @@ async fn inject(sim: SimState, vendor: Vendor, request: Request, next: Next) -> 
     let roll: f64 = rand::rng().random();
     let verdict = lock(&sim.faults).judge(vendor, now_ms(), roll);
     match (verdict, vendor) {
+        (Verdict::Pass, _) if is_write(&route) => {
+            let response = next.run(request).await;
+            delay_write_answer(&sim).await;
+            response
+        }
         (Verdict::Pass, _) => next.run(request).await,
         (Verdict::RateLimited { retry_after_s }, Vendor::HubSpot) => {
             hubspot::rate_limited(retry_after_s).into_response()
@@ -132,6 +199,41 @@ async fn inject(sim: SimState, vendor: Vendor, request: Request, next: Next) -> 
     }
 }
 
+/// Vendor calls received, per vendor and `METHOD /route` (route patterns, not ids).
+#[derive(Debug, Default)]
+pub struct CallLog {
+    hubspot: BTreeMap<String, u64>,
+    salesforce: BTreeMap<String, u64>,
+}
+
+impl CallLog {
+    fn count(&mut self, vendor: Vendor, route: &str) {
+        let log = match vendor {
+            Vendor::HubSpot => &mut self.hubspot,
+            Vendor::Salesforce => &mut self.salesforce,
+        };
+        *log.entry(route.to_owned()).or_default() += 1;
+    }
+
+    /// `{hubspot: {"POST /oauth/v1/token": 1, ...}, salesforce: {...}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "hubspot": self.hubspot, "salesforce": self.salesforce })
+    }
+}
+
+/// The routes that write records.
+fn is_write(route: &str) -> bool {
+    route.ends_with("/batch/update") || route.ends_with("/composite/sobjects")
+}
+
+/// Waits `write_delay_ms` after a write was applied, before it is answered.
+async fn delay_write_answer(sim: &SimState) {
+    let delay_ms = lock(&sim.faults).settings.write_delay_ms;
+    if delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+}
+
 pub async fn hubspot(State(sim): State<SimState>, request: Request, next: Next) -> Response {
     inject(sim, Vendor::HubSpot, request, next).await
 }
@@ -145,11 +247,7 @@ mod tests {
     use super::*;
 
     fn faults(fail_rate: f64, rate_limit: u32) -> Faults {
-        Faults::new(FaultSettings {
-            fail_rate,
-            rate_limit,
-            latency_ms: 0,
-        })
+        Faults::new(FaultSettings::new(fail_rate, rate_limit, 0))
     }
 
     #[test]
@@ -163,6 +261,25 @@ mod tests {
         );
         assert_eq!(f.judge(Vendor::Salesforce, 1_999, 0.5), Verdict::Pass);
         assert_eq!(f.judge(Vendor::HubSpot, 2_000, 0.5), Verdict::Pass);
+    }
+
+    #[test]
+    fn the_next_calls_can_be_rate_limited_with_a_chosen_retry_after() {
+        let mut f = faults(0.0, 0);
+        f.apply(FaultPatch {
+            rate_limit_next: Some(2),
+            retry_after_s: Some(30),
+            ..FaultPatch::default()
+        })
+        .expect("valid");
+        for _ in 0..2 {
+            assert_eq!(
+                f.judge(Vendor::Salesforce, 0, 0.5),
+                Verdict::RateLimited { retry_after_s: 30 }
+            );
+        }
+        assert_eq!(f.judge(Vendor::Salesforce, 0, 0.5), Verdict::Pass);
+        assert_eq!(f.settings.rate_limit_next, 0);
     }
 
     #[test]

@@ -484,6 +484,11 @@ pub async fn batch_update(State(sim): State<SimState>, body: Bytes) -> Result<Re
             missing.push(id.clone());
             continue;
         };
+        *store
+            .api_writes
+            .hubspot
+            .entry(target.to_string())
+            .or_default() += 1;
         let Some(company) = store.companies.get(&target) else {
             continue;
         };

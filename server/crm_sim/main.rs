@@ -56,11 +56,7 @@ async fn main() -> anyhow::Result<()> {
         synthetic: args.synthetic,
         rng_seed: args.seed,
     };
-    let faults = FaultSettings {
-        fail_rate: args.fail_rate,
-        rate_limit: args.rate_limit,
-        latency_ms: args.latency_ms,
-    };
+    let faults = FaultSettings::new(args.fail_rate, args.rate_limit, args.latency_ms);
     let (sim, outbox) = app::Sim::new(config, seed, faults)?;
     {
         let store = app::lock(&sim.store);

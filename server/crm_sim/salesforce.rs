@@ -476,6 +476,7 @@ pub fn apply_collection(
             Ok((id, changes)) => {
                 if store.salesforce_update(&id, &changes, now_ms) {
                     results.push(json!({ "id": id, "success": true, "errors": [] }));
+                    *store.api_writes.salesforce.entry(id.clone()).or_default() += 1;
                     updated.push(id);
                 } else {
                     results.push(

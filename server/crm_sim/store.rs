@@ -448,11 +448,21 @@ pub struct Store {
     pub owners: Vec<String>,
     /// Allocates webhook event and notification ids.
     pub events: EventFactory,
+    /// Records written through the API (batch update, collections update): id -> writes,
+    /// per CRM, so a test can tell a retried write from a doubled one.
+    pub api_writes: ApiWrites,
     live_company_ids: Pool<u64>,
     archived_company_ids: Pool<u64>,
     live_account_ids: Pool<String>,
     next_company_id: u64,
     next_account: u64,
+}
+
+/// How often each record was written through the API, by id.
+#[derive(Debug, Clone, Default)]
+pub struct ApiWrites {
+    pub hubspot: BTreeMap<String, u64>,
+    pub salesforce: BTreeMap<String, u64>,
 }
 
 /// Everything needed to rebuild the initial records on `/_sim/reset`.
@@ -476,6 +486,7 @@ impl Store {
             accounts: BTreeMap::new(),
             owners: (1..=6).map(|n| format!("owner-{n}")).collect(),
             events,
+            api_writes: ApiWrites::default(),
             live_company_ids: Pool::default(),
             archived_company_ids: Pool::default(),
             live_account_ids: Pool::default(),
@@ -837,11 +848,15 @@ impl Store {
         self.accounts.values().filter(|a| !a.deleted)
     }
 
-    /// `GET /_sim/state`: every live record of both CRMs.
+    /// `GET /_sim/state`: every live record of both CRMs, and the API writes per record.
     pub fn state_json(&self) -> Value {
         json!({
             "hubspot": self.live_companies().map(Company::state_json).collect::<Vec<_>>(),
             "salesforce": self.live_accounts().map(Account::state_json).collect::<Vec<_>>(),
+            "api_writes": {
+                "hubspot": self.api_writes.hubspot,
+                "salesforce": self.api_writes.salesforce,
+            },
         })
     }
 }

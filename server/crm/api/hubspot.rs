@@ -261,6 +261,47 @@ impl HubSpotApi {
     }
 }
 
+/// The exact request of [`HubSpotApi::batch_read_companies`] for up to 100 ids, as
+/// (URL, JSON body), for dry runs.
+pub fn batch_read_request(
+    base_url: &str,
+    properties: &[&str],
+    ids: &[String],
+) -> (String, serde_json::Value) {
+    let body = BatchReadBody {
+        properties,
+        inputs: ids.iter().map(|id| IdInput { id }).collect(),
+    };
+    (
+        format!(
+            "{}/crm/v3/objects/companies/batch/read",
+            base_url.trim_end_matches('/')
+        ),
+        serde_json::to_value(&body).unwrap_or_default(),
+    )
+}
+
+/// The exact request of [`HubSpotApi::batch_update_companies`], as (URL, JSON body), for dry
+/// runs.
+pub fn batch_update_request(
+    base_url: &str,
+    inputs: &[(String, BTreeMap<String, String>)],
+) -> (String, serde_json::Value) {
+    let body = BatchUpdateBody {
+        inputs: inputs
+            .iter()
+            .map(|(id, properties)| UpdateInput { id, properties })
+            .collect(),
+    };
+    (
+        format!(
+            "{}/crm/v3/objects/companies/batch/update",
+            base_url.trim_end_matches('/')
+        ),
+        serde_json::to_value(&body).unwrap_or_default(),
+    )
+}
+
 /// Splits a 207's errors into (other failures, not-found errors).
 fn split_errors(
     errors: Vec<RawBatchError>,

@@ -250,6 +250,46 @@ impl SalesforceApi {
     }
 }
 
+/// The exact request of [`SalesforceApi::query`] on `instance_url` (default API version), as
+/// a URL with the `q` parameter encoded as the client encodes it, for dry runs.
+pub fn query_request(instance_url: &str, soql: &str) -> String {
+    let base = format!(
+        "{}/services/data/{DEFAULT_API_VERSION}/query",
+        instance_url.trim_end_matches('/')
+    );
+    match reqwest::Url::parse_with_params(&base, &[("q", soql)]) {
+        Ok(url) => url.to_string(),
+        Err(_) => base,
+    }
+}
+
+/// The exact request of [`SalesforceApi::update_owners`] on `instance_url` (default API
+/// version), as (URL, JSON body), for dry runs.
+pub fn update_owners_request(
+    instance_url: &str,
+    updates: &[(String, String)],
+    all_or_none: bool,
+) -> (String, serde_json::Value) {
+    let body = CollectionBody {
+        all_or_none,
+        records: updates
+            .iter()
+            .map(|(id, owner_id)| OwnerUpdate {
+                attributes: SObjectType { kind: "Account" },
+                id,
+                owner_id,
+            })
+            .collect(),
+    };
+    (
+        format!(
+            "{}/services/data/{DEFAULT_API_VERSION}/composite/sobjects",
+            instance_url.trim_end_matches('/')
+        ),
+        serde_json::to_value(&body).unwrap_or_default(),
+    )
+}
+
 /// A REST record as [`Fields`].
 fn flatten_record(record: &serde_json::Map<String, serde_json::Value>) -> Fields {
     let mut out = Fields::new();
