@@ -109,23 +109,7 @@ terrane_cmd geocoder build seed-data/monaco.osm.pbf || die "terrane geocoder bui
 if ((with_crm_sim)); then
     step "CRM simulator on $sim_url and the demo's connections"
     port_in_use "$sim_port" && die "port $sim_port is in use: set TERRANE_CRM_SIM_PORT"
-    # The simulator's development credentials (docs/crm-simulator.md).
-    existing=$(terrane_cmd connection list 2>/dev/null || true)
-    if [[ $existing != *demo-hubspot* ]]; then
-        TERRANE_CONNECTION_WEBHOOK_SECRET=terrane-dev-hubspot-client-secret \
-        TERRANE_CONNECTION_CLIENT_ID=terrane-dev-hubspot-client \
-        TERRANE_CONNECTION_CLIENT_SECRET=terrane-dev-hubspot-client-secret \
-        TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-hubspot-refresh-token \
-            terrane_cmd connection add --kind hubspot --name demo-hubspot --api-base-url "$sim_url"
-    fi
-    if [[ $existing != *demo-salesforce* ]]; then
-        TERRANE_CONNECTION_WEBHOOK_SECRET=unused-by-salesforce \
-        TERRANE_CONNECTION_CLIENT_ID=terrane-dev-salesforce-client \
-        TERRANE_CONNECTION_CLIENT_SECRET=terrane-dev-salesforce-client-secret \
-        TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-salesforce-refresh-token \
-            terrane_cmd connection add --kind salesforce --name demo-salesforce \
-            --api-base-url "$sim_url" --org-id 00DSm00000TeRRA
-    fi
+    add_demo_connections "$sim_url"
     sim_log="$TERRANE_CACHE/logs/crm-sim.log"
     mkdir -p "$(dirname "$sim_log")"
     (cd "$TERRANE_ROOT" && exec "$SIM_BIN" --listen "127.0.0.1:$sim_port" \

@@ -170,7 +170,21 @@ if ! skip_requested TERRANE_SKIP_BROWSER browser; then
     expected=$(PGCONNECT_TIMEOUT=5 "$(pg_tool psql)" "$(database_url_for "$browser_db")" \
         -X -q -A -t -v ON_ERROR_STOP=1 -c "$count_sql")
     port=$(free_port)
-    note "terrane serve on 127.0.0.1:$port ($expected accounts with a location; log $logs/browser-server.log)"
+    # The demo's CRM connections backed by the simulator (no random edits: the tests count
+    # accounts), so publishing a plan in the browser writes owners back to a CRM.
+    sim_bin="$CARGO_TARGET_DIR/debug/terrane-crm-sim"
+    [[ -x $sim_bin ]] || (cargo build --locked --bin terrane-crm-sim) || die "cargo build failed"
+    sim_port=$(free_port)
+    TERRANE_SECRET_KEY=$("$TERRANE_BIN" secret-key)
+    export TERRANE_SECRET_KEY
+    DATABASE_URL=$(database_url_for "$browser_db") add_demo_connections "http://127.0.0.1:$sim_port" \
+        >/dev/null
+    (cd "$TERRANE_ROOT" && exec "$sim_bin" --listen "127.0.0.1:$sim_port" \
+        --terrane-url "http://127.0.0.1:$port") >"$logs/browser-crm-sim.log" 2>&1 &
+    sim_pid=$!
+    track_child "$sim_pid" "terrane-crm-sim"
+    wait_until 30 "terrane-crm-sim" "$sim_pid" "$logs/browser-crm-sim.log" port_in_use "$sim_port"
+    note "terrane serve on 127.0.0.1:$port ($expected accounts with a location; CRM simulator on $sim_port; log $logs/browser-server.log)"
     DATABASE_URL=$(database_url_for "$browser_db") TERRANE_OSRM_URL="$OSRM_URL" \
         TERRANE_DEMO=1 start_terrane_server "127.0.0.1:$port" "$logs/browser-server.log"
     screenshots="$TERRANE_ROOT/target/screenshots"
@@ -179,13 +193,14 @@ if ! skip_requested TERRANE_SKIP_BROWSER browser; then
     (
         cd web
         TERRANE_URL="http://127.0.0.1:$port" TERRANE_EXPECTED_ACCOUNTS="$expected" \
-            TERRANE_SCREENSHOT_DIR="$screenshots" \
+            TERRANE_SCREENSHOT_DIR="$screenshots" TERRANE_EXPECT_WRITEBACK=1 \
             npm test
     ) || {
         show_log_tail "$logs/browser-server.log"
         die "browser tests failed"
     }
     stop_child "$TERRANE_SERVER_PID"
+    stop_child "$sim_pid"
     passed+=(browser)
 
     # The OpenID provider the sign-in tests will run against (web/oidc): its own checks.

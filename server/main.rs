@@ -233,6 +233,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 r.accounts_updated,
                 r.accounts_unchanged
             );
+            for (team, plan) in
+                terrane::territory::plans::publish_current_where_missing(&pool).await?
+            {
+                println!("published today's territories for {team} (plan {plan})");
+            }
             Ok(())
         }),
         Command::SecretKey => {

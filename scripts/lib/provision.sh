@@ -602,6 +602,29 @@ terrane_cmd() {
     (cd "$TERRANE_ROOT" && "$TERRANE_BIN" "$@")
 }
 
+# The demo's two CRM connections (demo-hubspot, demo-salesforce) pointing at a CRM simulator at
+# $1, with the simulator's development credentials (docs/crm-simulator.md); skips those that
+# exist. Needs TERRANE_SECRET_KEY and DATABASE_URL.
+add_demo_connections() {
+    local sim_url=$1 existing
+    existing=$(terrane_cmd connection list 2>/dev/null || true)
+    if [[ $existing != *demo-hubspot* ]]; then
+        TERRANE_CONNECTION_WEBHOOK_SECRET=terrane-dev-hubspot-client-secret \
+        TERRANE_CONNECTION_CLIENT_ID=terrane-dev-hubspot-client \
+        TERRANE_CONNECTION_CLIENT_SECRET=terrane-dev-hubspot-client-secret \
+        TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-hubspot-refresh-token \
+            terrane_cmd connection add --kind hubspot --name demo-hubspot --api-base-url "$sim_url"
+    fi
+    if [[ $existing != *demo-salesforce* ]]; then
+        TERRANE_CONNECTION_WEBHOOK_SECRET=unused-by-salesforce \
+        TERRANE_CONNECTION_CLIENT_ID=terrane-dev-salesforce-client \
+        TERRANE_CONNECTION_CLIENT_SECRET=terrane-dev-salesforce-client-secret \
+        TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-salesforce-refresh-token \
+            terrane_cmd connection add --kind salesforce --name demo-salesforce \
+            --api-base-url "$sim_url" --org-id 00DSm00000TeRRA
+    fi
+}
+
 # Migrate and seed the database at DATABASE_URL (both idempotent). Without a committed
 # seed-data/demo-crm.json, the dataset is built from the OSM extract into TERRANE_CACHE
 # (never into the repository).

@@ -1,7 +1,7 @@
 //! axum's `Form`, `Path` and `Query`, rejecting bad input with our JSON error body (same
 //! status axum picks: 400, 415 or 422) instead of axum's plain-text one.
 
-use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 
 use crate::error::AppError;
@@ -9,6 +9,11 @@ use crate::error::AppError;
 #[derive(FromRequest)]
 #[from_request(via(axum::Form), rejection(AppError))]
 pub struct Form<T>(pub T);
+
+/// A JSON request body; a malformed one gets our JSON error body too.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct JsonBody<T>(pub T);
 
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(AppError))]
@@ -32,6 +37,12 @@ impl From<PathRejection> for AppError {
 
 impl From<QueryRejection> for AppError {
     fn from(r: QueryRejection) -> Self {
+        AppError::rejected(r.status(), r.body_text())
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(r: JsonRejection) -> Self {
         AppError::rejected(r.status(), r.body_text())
     }
 }

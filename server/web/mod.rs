@@ -8,15 +8,17 @@ mod geocoding;
 pub mod guard;
 mod health;
 mod middleware;
+mod outbox;
 mod pages;
 mod sync;
+mod territories;
 mod webhooks;
 
 use std::future::Future;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
@@ -46,6 +48,48 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/", get(pages::index))
+        .route("/territories", get(territories::page))
+        .route("/api/teams", get(territories::list_teams))
+        .route(
+            "/api/teams/{team}/plans",
+            get(territories::list_plans).post(territories::create_plan),
+        )
+        .route(
+            "/api/teams/{team}/rules",
+            get(territories::list_rules).post(territories::create_rule),
+        )
+        .route(
+            "/api/teams/{team}/rules/order",
+            post(territories::reorder_rules),
+        )
+        .route(
+            "/api/rules/{id}",
+            put(territories::update_rule).delete(territories::delete_rule),
+        )
+        .route("/api/plans/compare", get(territories::compare))
+        .route(
+            "/api/plans/{id}",
+            get(territories::get_plan).delete(territories::delete_plan),
+        )
+        .route("/api/plans/{id}/accounts", get(territories::plan_accounts))
+        .route("/api/plans/{id}/shapes", get(territories::plan_shapes))
+        .route("/api/plans/{id}/moves", post(territories::move_accounts))
+        .route("/api/plans/{id}/rebalance", post(territories::rebalance))
+        .route("/api/plans/{id}/diff", get(territories::diff))
+        .route(
+            "/api/plans/{id}/writeback-preview",
+            get(territories::writeback_preview),
+        )
+        .route("/api/plans/{id}/publish", post(territories::publish))
+        .route("/api/plans/{id}/rollback", post(territories::rollback))
+        .route(
+            "/api/accounts/{id}/lock",
+            post(territories::lock_account).delete(territories::unlock_account),
+        )
+        .route(
+            "/api/accounts/{id}/assignment",
+            get(territories::assignment),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -83,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/import/{what}", post(sync::import_csv))
         .route("/admin/export/{file}", get(sync::export_csv))
+        .merge(outbox::router())
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
         .fallback(not_found)

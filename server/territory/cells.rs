@@ -1,0 +1,231 @@
+//! The H3 cells a plan's territories are made of, and the territory shapes built from them
+//! (the union of each territory's cells, as a PostGIS MultiPolygon).
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use h3o::{CellIndex, LatLng, Resolution};
+use uuid::Uuid;
+
+use super::TerritoryError;
+
+/// Resolution of the cells made for plans without the optimizer (about 0.1 km² each), the
+/// same as `accounts.h3_cell`.
+pub const ACCOUNT_RESOLUTION: Resolution = Resolution::Nine;
+
+fn cell_at(lon: f64, lat: f64, res: Resolution) -> Option<CellIndex> {
+    LatLng::new(lat, lon).ok().map(|p| p.to_cell(res))
+}
+
+/// Each account's cell goes to the territory holding most of its workload (then most accounts).
+/// `points` are (lon, lat, workload, territory).
+pub fn majority_cells(points: &[(f64, f64, f64, usize)]) -> Vec<(u64, usize)> {
+    let mut tally: HashMap<u64, HashMap<usize, (f64, u32)>> = HashMap::new();
+    for &(lon, lat, workload, territory) in points {
+        if let Some(cell) = cell_at(lon, lat, ACCOUNT_RESOLUTION) {
+            let e = tally
+                .entry(u64::from(cell))
+                .or_default()
+                .entry(territory)
+                .or_default();
+            e.0 += workload;
+            e.1 += 1;
+        }
+    }
+    let mut cells: Vec<(u64, usize)> = tally
+        .into_iter()
+        .filter_map(|(cell, by)| {
+            by.into_iter()
+                .max_by(|a, b| {
+                    (a.1.0, a.1.1, std::cmp::Reverse(a.0))
+                        .partial_cmp(&(b.1.0, b.1.1, std::cmp::Reverse(b.0)))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                })
+                .map(|(t, _)| (cell, t))
+        })
+        .collect();
+    cells.sort_unstable();
+    cells
+}
+
+/// Replaces a plan's cells; `territories[i]` is the id of territory index `i`.
+pub async fn save(
+    tx: &mut sqlx::PgConnection,
+    plan_id: Uuid,
+    cells: &[(u64, usize)],
+    territories: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from plan_cells where plan_id = $1")
+        .bind(plan_id)
+        .execute(&mut *tx)
+        .await?;
+    let ids: Vec<i64> = cells.iter().map(|&(c, _)| c.cast_signed()).collect();
+    let terr: Vec<Uuid> = cells.iter().map(|&(_, t)| territories[t]).collect();
+    sqlx::query(
+        "insert into plan_cells (plan_id, cell, territory_id)
+         select $1, c, t from unnest($2::int8[], $3::uuid[]) as x(c, t)
+         on conflict (plan_id, cell) do nothing",
+    )
+    .bind(plan_id)
+    .bind(&ids)
+    .bind(&terr)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// After accounts moved by hand: each cell holding accounts goes to the territory with most of
+/// their workload there; an account outside every cell brings its own cell.
+pub async fn follow_moves(
+    tx: &mut sqlx::PgConnection,
+    plan_id: Uuid,
+) -> Result<(), TerritoryError> {
+    let cells: Vec<(i64, Uuid)> =
+        sqlx::query_as("select cell, territory_id from plan_cells where plan_id = $1")
+            .bind(plan_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let owner: HashMap<u64, Uuid> = cells.iter().map(|&(c, t)| (c.cast_unsigned(), t)).collect();
+    let resolutions: BTreeSet<Resolution> = owner
+        .keys()
+        .filter_map(|&c| CellIndex::try_from(c).ok())
+        .map(CellIndex::resolution)
+        .collect();
+    let accounts: Vec<(f64, f64, f64, Uuid)> = sqlx::query_as(
+        "select st_x(a.location), st_y(a.location), pa.workload, pa.territory_id
+         from plan_assignments pa join accounts a on a.id = pa.account_id
+         where pa.plan_id = $1 and a.location is not null",
+    )
+    .bind(plan_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut tally: HashMap<u64, HashMap<Uuid, f64>> = HashMap::new();
+    for (lon, lat, workload, territory) in accounts {
+        let containing = resolutions
+            .iter()
+            .filter_map(|&r| cell_at(lon, lat, r))
+            .map(u64::from)
+            .find(|c| owner.contains_key(c))
+            .or_else(|| cell_at(lon, lat, ACCOUNT_RESOLUTION).map(u64::from));
+        if let Some(cell) = containing {
+            // A small constant keeps zero-workload accounts counted.
+            *tally.entry(cell).or_default().entry(territory).or_default() += workload + 1e-6;
+        }
+    }
+    let mut changed_cells = Vec::new();
+    let mut changed_to = Vec::new();
+    for (cell, by) in tally {
+        let best = by
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(t, _)| t);
+        if let Some(best) = best
+            && owner.get(&cell) != Some(&best)
+        {
+            changed_cells.push(cell.cast_signed());
+            changed_to.push(best);
+        }
+    }
+    if !changed_cells.is_empty() {
+        sqlx::query(
+            "insert into plan_cells (plan_id, cell, territory_id)
+             select $1, c, t from unnest($2::int8[], $3::uuid[]) as x(c, t)
+             on conflict (plan_id, cell) do update set territory_id = excluded.territory_id",
+        )
+        .bind(plan_id)
+        .bind(&changed_cells)
+        .bind(&changed_to)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A cell's outline as WKT (lon lat order, closed).
+fn cell_wkt(cell: CellIndex) -> String {
+    let boundary = cell.boundary();
+    let mut wkt = String::from("POLYGON((");
+    let mut first = None;
+    for (i, v) in boundary.iter().enumerate() {
+        if i > 0 {
+            wkt.push(',');
+        }
+        let _ = write!(wkt, "{} {}", v.lng(), v.lat());
+        first.get_or_insert((v.lng(), v.lat()));
+    }
+    if let Some((lon, lat)) = first {
+        let _ = write!(wkt, ",{lon} {lat}");
+    }
+    wkt.push_str("))");
+    wkt
+}
+
+/// Rebuilds every territory's shape of the plan from its cells.
+pub async fn rebuild_shapes(tx: &mut sqlx::PgConnection, plan_id: Uuid) -> Result<(), sqlx::Error> {
+    let cells: Vec<(i64, Uuid)> =
+        sqlx::query_as("select cell, territory_id from plan_cells where plan_id = $1")
+            .bind(plan_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut territories = Vec::with_capacity(cells.len());
+    let mut outlines = Vec::with_capacity(cells.len());
+    for (cell, territory) in cells {
+        if let Ok(cell) = CellIndex::try_from(cell.cast_unsigned()) {
+            territories.push(territory);
+            outlines.push(cell_wkt(cell));
+        }
+    }
+    sqlx::query(
+        "update plan_territories pt set shape = s.shape
+         from (select pt2.territory_id,
+                      (select st_multi(st_collectionextract(st_union(
+                                  st_snaptogrid(st_geomfromtext(x.w, 4326), 1e-9)), 3))
+                       from unnest($2::uuid[], $3::text[]) as x(t, w)
+                       where x.t = pt2.territory_id) as shape
+               from plan_territories pt2 where pt2.plan_id = $1) s
+         where pt.plan_id = $1 and pt.territory_id = s.territory_id",
+    )
+    .bind(plan_id)
+    .bind(&territories)
+    .bind(&outlines)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_goes_to_the_territory_with_most_of_its_workload() {
+        // Three accounts a few metres apart (one cell): two light ones in territory 0, one
+        // heavy one in territory 1.
+        let points = [
+            (7.42, 43.73, 10.0, 0),
+            (7.42001, 43.73001, 10.0, 0),
+            (7.42002, 43.73, 50.0, 1),
+            (7.50, 43.80, 1.0, 0),
+        ];
+        let cells = majority_cells(&points);
+        assert_eq!(cells.len(), 2);
+        let heavy = u64::from(cell_at(7.42, 43.73, ACCOUNT_RESOLUTION).expect("cell"));
+        assert!(cells.contains(&(heavy, 1)), "{cells:?}");
+    }
+
+    #[test]
+    fn a_cell_outline_is_a_closed_hexagon_in_lon_lat_order() {
+        let cell = cell_at(7.42, 43.73, ACCOUNT_RESOLUTION).expect("cell");
+        let wkt = cell_wkt(cell);
+        let inner = wkt.trim_start_matches("POLYGON((").trim_end_matches("))");
+        let points: Vec<&str> = inner.split(',').collect();
+        assert_eq!(points.len(), 7, "{wkt}");
+        assert_eq!(points.first(), points.last());
+        let lon: f64 = points[0]
+            .split(' ')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("lon");
+        assert!((lon - 7.42).abs() < 0.01, "longitude first: {wkt}");
+    }
+}

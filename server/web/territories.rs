@@ -1,0 +1,603 @@
+//! The territory page and its JSON API (docs/territories-api.md): teams, plans, hand moves,
+//! rebalancing, diffs, write-back preview, publishing, rules and locks. Handlers check who may
+//! plan which team and hand the rest to `crate::territory`.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent};
+use crate::auth::{Role, User, csrf};
+use crate::crm::writeback;
+use crate::error::AppError;
+use crate::territory::plans::{self, NewPlan};
+use crate::territory::rules::{self, RuleInput};
+use crate::territory::{TerritoryError, teams, views};
+
+use super::extract::{JsonBody, Path, Query};
+use super::guard::{self, SignedIn};
+
+impl From<TerritoryError> for AppError {
+    fn from(e: TerritoryError) -> Self {
+        match e {
+            TerritoryError::Invalid(m) => AppError::bad_request("invalid", m),
+            TerritoryError::NotFound => AppError::NotFound,
+            TerritoryError::Conflict(m) => AppError::rejected(StatusCode::CONFLICT, m),
+            TerritoryError::Database(e) => AppError::Database(e),
+            TerritoryError::Balance(e) => AppError::Internal(anyhow::Error::new(e)),
+            TerritoryError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "territories.html")]
+pub struct TerritoriesPage {
+    pub title: String,
+    pub user_name: String,
+    pub role: &'static str,
+    pub csrf: String,
+    pub teams_url: String,
+    pub outbox_url: String,
+}
+
+/// Managers and admins; everyone else is refused.
+fn planner(user: &User) -> Result<(), AppError> {
+    if matches!(user.role, Some(Role::Admin | Role::Manager)) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "not_allowed",
+            "only managers and admins plan territories",
+        ))
+    }
+}
+
+/// `GET /territories`
+pub async fn page(SignedIn(user): SignedIn, session: Session) -> Result<TerritoriesPage, AppError> {
+    planner(&user)?;
+    Ok(TerritoriesPage {
+        title: "Territories".into(),
+        user_name: if user.name.is_empty() {
+            user.email.clone()
+        } else {
+            user.name.clone()
+        },
+        role: user.role.map_or("", Role::as_str),
+        csrf: csrf::token(&session).await?,
+        teams_url: "/api/teams".into(),
+        outbox_url: "/territories/outbox".into(),
+    })
+}
+
+async fn check_team(state: &AppState, user: &User, team_id: Uuid) -> Result<(), AppError> {
+    planner(user)?;
+    if teams::may_plan(&state.db, user, team_id).await? {
+        Ok(())
+    } else {
+        // Someone else's team looks like no team at all.
+        Err(AppError::NotFound)
+    }
+}
+
+/// Loads a plan the user may see, returning its team.
+async fn check_plan(state: &AppState, user: &User, plan_id: Uuid) -> Result<Uuid, AppError> {
+    planner(user)?;
+    let plan = plans::get(&state.db, plan_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    check_team(state, user, plan.team_id).await?;
+    Ok(plan.team_id)
+}
+
+/// Signed-in planner and, for changes, the CSRF header.
+async fn changing(session: &Session, headers: &HeaderMap, user: &User) -> Result<(), AppError> {
+    planner(user)?;
+    guard::csrf_header(session, headers).await
+}
+
+/// `GET /api/teams`
+pub async fn list_teams(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+) -> Result<Response, AppError> {
+    planner(&user)?;
+    Ok(Json(teams::for_user(&state.db, &user).await?).into_response())
+}
+
+/// `GET /api/teams/{team}/plans`
+pub async fn list_plans(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(team_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    check_team(&state, &user, team_id).await?;
+    let rows = plans::list(&state.db, team_id).await?;
+    let out: Vec<_> = rows
+        .into_iter()
+        .map(|p| {
+            json!({
+                "id": p.id, "name": p.name, "status": p.status, "method": p.method,
+                "created_at": p.created_at, "published_at": p.published_at,
+                "job": {"state": p.job_state, "progress": p.job_progress, "message": p.job_message},
+                "summary": p.metrics.map(|m| m.0),
+            })
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+/// `POST /api/teams/{team}/plans`: 202 with the new draft's id; it is computed in the background.
+pub async fn create_plan(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(team_id): Path<Uuid>,
+    JsonBody(input): JsonBody<NewPlan>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    check_team(&state, &user, team_id).await?;
+    let id = plans::create(&state.db, team_id, Some(user.id), &input).await?;
+    let pool = state.db.clone();
+    tokio::spawn(async move {
+        // Failures are stored on the plan for the page.
+        let _ = plans::generate(&pool, id).await;
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
+}
+
+/// `GET /api/plans/{id}`
+pub async fn get_plan(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(plan_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    check_plan(&state, &user, plan_id).await?;
+    Ok(Json(views::plan(&state.db, plan_id).await?).into_response())
+}
+
+/// `DELETE /api/plans/{id}`
+pub async fn delete_plan(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(plan_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    check_plan(&state, &user, plan_id).await?;
+    plans::delete(&state.db, plan_id).await?;
+    audit::record(
+        &state.db,
+        AuditEvent {
+            actor_user_id: Some(user.id),
+            action: "territory.plan_deleted",
+            subject_type: Some("territory_plan"),
+            subject_id: Some(plan_id.to_string()),
+            details: json!({}),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/plans/{id}/accounts`
+pub async fn plan_accounts(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(plan_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    check_plan(&state, &user, plan_id).await?;
+    Ok(Json(views::accounts_geojson(&state.db, plan_id).await?).into_response())
+}
+
+/// `GET /api/plans/{id}/shapes`
+pub async fn plan_shapes(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(plan_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    check_plan(&state, &user, plan_id).await?;
+    Ok(Json(views::shapes_geojson(&state.db, plan_id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    account_ids: Vec<Uuid>,
+    territory_id: Uuid,
+}
+
+/// `POST /api/plans/{id}/moves`
+pub async fn move_accounts(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(plan_id): Path<Uuid>,
+    JsonBody(body): JsonBody<MoveBody>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    check_plan(&state, &user, plan_id).await?;
+    let label = if user.name.is_empty() {
+        "a manager".to_owned()
+    } else {
+        user.name.clone()
+    };
+    plans::move_accounts(
+        &state.db,
+        plan_id,
+        &body.account_ids,
+        body.territory_id,
+        Some(user.id),
+        &label,
+    )
+    .await?;
+    Ok(Json(views::plan(&state.db, plan_id).await?).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RebalanceBody {
+    tolerance: Option<f64>,
+}
+
+/// `POST /api/plans/{id}/rebalance`
+pub async fn rebalance(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(plan_id): Path<Uuid>,
+    JsonBody(body): JsonBody<RebalanceBody>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    check_plan(&state, &user, plan_id).await?;
+    plans::start_rebalance(&state.db, plan_id, body.tolerance, Some(user.id)).await?;
+    let pool = state.db.clone();
+    tokio::spawn(async move {
+        let _ = plans::rebalance(&pool, plan_id).await;
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": plan_id }))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    against: Option<Uuid>,
+}
+
+/// `GET /api/plans/{id}/diff?against=`
+pub async fn diff(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(plan_id): Path<Uuid>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Response, AppError> {
+    let team_id = check_plan(&state, &user, plan_id).await?;
+    let against = match q.against {
+        Some(a) => {
+            if check_plan(&state, &user, a).await? != team_id {
+                return Err(AppError::bad_request(
+                    "invalid",
+                    "compare plans of one team",
+                ));
+            }
+            Some(a)
+        }
+        None => plans::published(&state.db, team_id).await?,
+    };
+    let changes = plans::changes(&state.db, plan_id, against).await?;
+    let owner_changes = plans::owner_changes(&state.db, plan_id).await?;
+    let moved_value: f64 = changes.iter().map(|c| c.annual_value).sum();
+    Ok(Json(json!({
+        "against": against,
+        "moved_accounts": changes.len(),
+        "moved_value": moved_value,
+        "changes": changes.iter().map(|c| json!({
+            "account_id": c.account_id, "name": c.name, "annual_value": c.annual_value,
+            "from": c.from_territory_id.map(|id| json!({
+                "territory_id": id, "name": c.from_name, "rep_name": c.from_rep_name})),
+            "to": {"territory_id": c.to_territory_id, "name": c.to_name, "rep_name": c.to_rep_name},
+        })).collect::<Vec<_>>(),
+        "owner_changes": owner_changes.iter().map(|o| json!({
+            "account_id": o.account_id, "crm_source": o.crm_source, "crm_id": o.crm_id,
+            "from_owner": o.expected_owner, "to_owner": o.new_owner,
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+/// `GET /api/plans/{id}/writeback-preview`: the exact CRM calls publishing would make.
+pub async fn writeback_preview(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(plan_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    check_plan(&state, &user, plan_id).await?;
+    let changes = plans::owner_changes(&state.db, plan_id).await?;
+    let calls = writeback::preview(&state.db, &state.crm, &changes)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    Ok(Json(calls).into_response())
+}
+
+/// `POST /api/plans/{id}/publish`
+pub async fn publish(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(plan_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    check_plan(&state, &user, plan_id).await?;
+    Ok(Json(plans::publish(&state.db, plan_id, Some(user.id)).await?).into_response())
+}
+
+/// `POST /api/plans/{id}/rollback`
+pub async fn rollback(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(plan_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    check_plan(&state, &user, plan_id).await?;
+    Ok(Json(plans::rollback(&state.db, plan_id, Some(user.id)).await?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CompareQuery {
+    a: Uuid,
+    b: Uuid,
+}
+
+/// `GET /api/plans/compare?a=&b=`
+pub async fn compare(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Query(q): Query<CompareQuery>,
+) -> Result<Response, AppError> {
+    let team_a = check_plan(&state, &user, q.a).await?;
+    let team_b = check_plan(&state, &user, q.b).await?;
+    if team_a != team_b {
+        return Err(AppError::bad_request(
+            "invalid",
+            "compare plans of one team",
+        ));
+    }
+    let a = views::plan(&state.db, q.a).await?;
+    let b = views::plan(&state.db, q.b).await?;
+    let changes = plans::changes(&state.db, q.b, Some(q.a)).await?;
+    Ok(Json(json!({
+        "a": {"id": a.id, "name": a.name, "status": a.status, "metrics": a.metrics, "territories": a.territories},
+        "b": {"id": b.id, "name": b.name, "status": b.status, "metrics": b.metrics, "territories": b.territories},
+        "moved_accounts": changes.len(),
+        "moved_value": changes.iter().map(|c| c.annual_value).sum::<f64>(),
+    }))
+    .into_response())
+}
+
+/// `GET /api/teams/{team}/rules`
+pub async fn list_rules(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(team_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    check_team(&state, &user, team_id).await?;
+    Ok(Json(rules::list(&state.db, team_id).await?).into_response())
+}
+
+async fn audit_rule(
+    state: &AppState,
+    user: &User,
+    action: &'static str,
+    rule_id: Uuid,
+) -> Result<(), AppError> {
+    audit::record(
+        &state.db,
+        AuditEvent {
+            actor_user_id: Some(user.id),
+            action,
+            subject_type: Some("territory_rule"),
+            subject_id: Some(rule_id.to_string()),
+            details: json!({}),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// `POST /api/teams/{team}/rules`
+pub async fn create_rule(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(team_id): Path<Uuid>,
+    JsonBody(input): JsonBody<RuleInput>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    check_team(&state, &user, team_id).await?;
+    let position = input.position;
+    let rule = input.validate()?;
+    let mut tx = state.db.begin().await?;
+    let created = rules::create(&mut tx, team_id, &rule, position).await?;
+    tx.commit().await?;
+    audit_rule(&state, &user, "territory.rule_created", created.id).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn rule_team(state: &AppState, user: &User, rule_id: Uuid) -> Result<Uuid, AppError> {
+    let team_id = rules::team_of(&state.db, rule_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    check_team(state, user, team_id).await?;
+    Ok(team_id)
+}
+
+/// `PUT /api/rules/{id}`
+pub async fn update_rule(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(rule_id): Path<Uuid>,
+    JsonBody(input): JsonBody<RuleInput>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    rule_team(&state, &user, rule_id).await?;
+    let rule = input.validate()?;
+    let mut tx = state.db.begin().await?;
+    let updated = rules::update(&mut tx, rule_id, &rule).await?;
+    tx.commit().await?;
+    audit_rule(&state, &user, "territory.rule_updated", rule_id).await?;
+    Ok(Json(updated).into_response())
+}
+
+/// `DELETE /api/rules/{id}`
+pub async fn delete_rule(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(rule_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    rule_team(&state, &user, rule_id).await?;
+    let mut tx = state.db.begin().await?;
+    rules::delete(&mut tx, rule_id).await?;
+    tx.commit().await?;
+    audit_rule(&state, &user, "territory.rule_deleted", rule_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderBody {
+    ids: Vec<Uuid>,
+}
+
+/// `POST /api/teams/{team}/rules/order`
+pub async fn reorder_rules(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(team_id): Path<Uuid>,
+    JsonBody(body): JsonBody<OrderBody>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    check_team(&state, &user, team_id).await?;
+    let mut tx = state.db.begin().await?;
+    rules::reorder(&mut tx, team_id, &body.ids).await?;
+    tx.commit().await?;
+    Ok(Json(rules::list(&state.db, team_id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockBody {
+    territory_id: Uuid,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/accounts/{id}/lock`
+pub async fn lock_account(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(account_id): Path<Uuid>,
+    JsonBody(body): JsonBody<LockBody>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    let team_id = teams::team_of_territory(&state.db, body.territory_id)
+        .await?
+        .ok_or_else(|| AppError::bad_request("invalid", "unknown territory_id"))?;
+    check_team(&state, &user, team_id).await?;
+    teams::lock(
+        &state.db,
+        account_id,
+        body.territory_id,
+        Some(user.id),
+        &body.reason,
+    )
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            AppError::bad_request("invalid", "unknown account")
+        }
+        _ => AppError::Database(e),
+    })?;
+    audit::record(
+        &state.db,
+        AuditEvent {
+            actor_user_id: Some(user.id),
+            action: "territory.account_locked",
+            subject_type: Some("account"),
+            subject_id: Some(account_id.to_string()),
+            details: json!({"territory_id": body.territory_id}),
+        },
+    )
+    .await?;
+    Ok(
+        Json(json!({"account_id": account_id, "territory_id": body.territory_id, "locked": true}))
+            .into_response(),
+    )
+}
+
+/// `DELETE /api/accounts/{id}/lock`
+pub async fn unlock_account(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(account_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    let territory = teams::locked_in(&state.db, account_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let team_id = teams::team_of_territory(&state.db, territory)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    check_team(&state, &user, team_id).await?;
+    teams::unlock(&state.db, account_id).await?;
+    audit::record(
+        &state.db,
+        AuditEvent {
+            actor_user_id: Some(user.id),
+            action: "territory.account_unlocked",
+            subject_type: Some("account"),
+            subject_id: Some(account_id.to_string()),
+            details: json!({"territory_id": territory}),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/accounts/{id}/assignment`
+pub async fn assignment(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(account_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    let found = teams::assignment(&state.db, account_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    check_plan(&state, &user, found.plan_id).await?;
+    Ok(Json(found).into_response())
+}

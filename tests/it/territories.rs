@@ -1,0 +1,657 @@
+//! Territory planning on the demo data: rules and their precedence and explanations, plans
+//! (current, rules, balanced, stability), hand moves, publishing with the owner write-back
+//! queued, rollback, arrivals, and who may see what.
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use terrane::territory::plans::{self, Method, NewPlan};
+use terrane::territory::rules::RuleInput;
+use terrane::territory::{arrival, rules, teams};
+
+use crate::helpers::{csrf_in, page_html, seed_demo, spawn_app};
+
+async fn team(pool: &PgPool, name: &str) -> Uuid {
+    sqlx::query_scalar("select id from teams where name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("team")
+}
+
+async fn new_plan(pool: &PgPool, team_id: Uuid, method: Method, from: Option<Uuid>) -> Uuid {
+    let id = plans::create(
+        pool,
+        team_id,
+        None,
+        &NewPlan {
+            name: format!("{method:?} plan"),
+            method,
+            from_plan_id: from,
+            tolerance: None,
+            use_home_bases: false,
+        },
+    )
+    .await
+    .expect("plan created");
+    plans::generate(pool, id).await.expect("plan generated");
+    id
+}
+
+async fn territory_named(pool: &PgPool, team_id: Uuid, rep_owner: &str) -> Uuid {
+    sqlx::query_scalar(
+        "select t.id from territories t join reps r on r.id = t.rep_id
+         where t.team_id = $1 and r.crm_owner_id = $2",
+    )
+    .bind(team_id)
+    .bind(rep_owner)
+    .fetch_one(pool)
+    .await
+    .expect("territory of the rep")
+}
+
+async fn assignment_of(pool: &PgPool, plan: Uuid, account: Uuid) -> (Uuid, String, String) {
+    sqlx::query_as(
+        "select territory_id, source::text, reason from plan_assignments
+         where plan_id = $1 and account_id = $2",
+    )
+    .bind(plan)
+    .bind(account)
+    .fetch_one(pool)
+    .await
+    .expect("assignment")
+}
+
+fn rule(v: Value) -> RuleInput {
+    serde_json::from_value(v).expect("rule input")
+}
+
+async fn add_rule(pool: &PgPool, team_id: Uuid, v: Value) -> Uuid {
+    let mut conn = pool.acquire().await.expect("conn");
+    rules::create(
+        &mut conn,
+        team_id,
+        &rule(v).validate().expect("valid"),
+        None,
+    )
+    .await
+    .expect("rule stored")
+    .id
+}
+
+#[sqlx::test]
+async fn the_current_plan_keeps_every_account_with_its_owner_and_explains_it(pool: PgPool) {
+    seed_demo(&pool).await;
+    let team_a = team(&pool, "Team A").await;
+    let plan = new_plan(&pool, team_a, Method::Current, None).await;
+    // Every Team A account lands in its owner's territory.
+    let misplaced: i64 = sqlx::query_scalar(
+        "select count(*) from plan_assignments pa
+         join accounts a on a.id = pa.account_id
+         join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
+         where pa.plan_id = $1 and pt.rep_id is distinct from a.owner_rep_id",
+    )
+    .bind(plan)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(misplaced, 0);
+    let (count, team_accounts): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from plan_assignments where plan_id = $1),
+                (select count(*) from accounts a join team_members m on m.rep_id = a.owner_rep_id
+                 where m.team_id = $2 and a.deleted_at is null and a.location is not null)",
+    )
+    .bind(plan)
+    .bind(team_a)
+    .fetch_one(&pool)
+    .await
+    .expect("counts");
+    assert!(count > 100, "{count} accounts planned");
+    assert_eq!(count, team_accounts);
+    let metrics = plans::get(&pool, plan)
+        .await
+        .expect("plan")
+        .expect("exists")
+        .metrics
+        .expect("metrics")
+        .0;
+    assert!(metrics["max_deviation"].as_f64().expect("deviation") > 0.0);
+    // Shapes were built from cells.
+    let shapes: i64 = sqlx::query_scalar(
+        "select count(*) from plan_territories where plan_id = $1 and shape is not null
+           and st_isvalid(shape)",
+    )
+    .bind(plan)
+    .fetch_one(&pool)
+    .await
+    .expect("shapes");
+    assert_eq!(shapes, 3);
+}
+
+#[sqlx::test]
+async fn locks_beat_named_accounts_which_beat_ordered_rules(pool: PgPool) {
+    seed_demo(&pool).await;
+    let team_a = team(&pool, "Team A").await;
+    // The first plan makes the team's territories.
+    let current = new_plan(&pool, team_a, Method::Current, None).await;
+    let (t1, t2, t3) = (
+        territory_named(&pool, team_a, "owner-1").await,
+        territory_named(&pool, team_a, "owner-2").await,
+        territory_named(&pool, team_a, "owner-3").await,
+    );
+    // Two tier A accounts of the team in Monaco (98000) and one elsewhere.
+    let monaco_a: Vec<Uuid> = sqlx::query_scalar(
+        "select pa.account_id from plan_assignments pa join accounts a on a.id = pa.account_id
+         where pa.plan_id = $1 and a.tier = 'A' and a.postal_code = '98000'
+         order by a.crm_id limit 3",
+    )
+    .bind(current)
+    .fetch_all(&pool)
+    .await
+    .expect("monaco tier A");
+    assert_eq!(monaco_a.len(), 3, "the demo has tier A accounts in 98000");
+    let other_a: Uuid = sqlx::query_scalar(
+        "select pa.account_id from plan_assignments pa join accounts a on a.id = pa.account_id
+         where pa.plan_id = $1 and a.tier = 'A' and a.postal_code <> '98000'
+         order by a.crm_id limit 1",
+    )
+    .bind(current)
+    .fetch_one(&pool)
+    .await
+    .expect("tier A elsewhere");
+
+    add_rule(
+        &pool,
+        team_a,
+        json!({"kind": "postal_code", "territory_id": t1, "name": "Monaco",
+                                   "country_code": "MC", "postal_codes": ["98000"]}),
+    )
+    .await;
+    add_rule(
+        &pool,
+        team_a,
+        json!({"kind": "attribute", "territory_id": t2, "name": "Key accounts",
+                                   "predicate": {"tiers": ["A"]}}),
+    )
+    .await;
+    add_rule(
+        &pool,
+        team_a,
+        json!({"kind": "named", "territory_id": t3,
+                                   "account_ids": [monaco_a[1]]}),
+    )
+    .await;
+    teams::lock(&pool, monaco_a[2], t2, None, "customer asked for Luca")
+        .await
+        .expect("lock");
+
+    let plan = new_plan(&pool, team_a, Method::Rules, None).await;
+    let (t, source, reason) = assignment_of(&pool, plan, monaco_a[0]).await;
+    assert_eq!(
+        (t, source.as_str()),
+        (t1, "rule"),
+        "postal rule comes first: {reason}"
+    );
+    assert!(
+        reason.contains("rule 1") && reason.contains("98000"),
+        "{reason}"
+    );
+    let (t, source, reason) = assignment_of(&pool, plan, monaco_a[1]).await;
+    assert_eq!(
+        (t, source.as_str()),
+        (t3, "rule"),
+        "named beats the order: {reason}"
+    );
+    assert!(reason.contains("named account"), "{reason}");
+    let (t, source, reason) = assignment_of(&pool, plan, monaco_a[2]).await;
+    assert_eq!((t, source.as_str()), (t2, "lock"));
+    assert!(reason.contains("customer asked for Luca"), "{reason}");
+    let (t, source, reason) = assignment_of(&pool, plan, other_a).await;
+    assert_eq!((t, source.as_str()), (t2, "rule"));
+    assert!(reason.contains("Key accounts"), "{reason}");
+
+    // A disabled rule no longer claims anything.
+    sqlx::query("update territory_rules set enabled = false where team_id = $1")
+        .bind(team_a)
+        .execute(&pool)
+        .await
+        .expect("disable");
+    let plain = new_plan(&pool, team_a, Method::Rules, None).await;
+    let (_, source, _) = assignment_of(&pool, plain, monaco_a[0]).await;
+    assert_eq!(source, "current");
+}
+
+#[sqlx::test]
+async fn bad_rules_get_clear_errors_through_the_api(pool: PgPool) {
+    seed_demo(&pool).await;
+    let team_a = team(&pool, "Team A").await;
+    new_plan(&pool, team_a, Method::Current, None).await;
+    let t1 = territory_named(&pool, team_a, "owner-1").await;
+    let app = spawn_app(pool.clone()).await;
+    let manager = app.client_as("manager.a@example.com").await;
+    let csrf = csrf_in(&page_html(&manager, &app, "/").await);
+    let post = |body: Value| {
+        manager
+            .post(app.url(&format!("/api/teams/{team_a}/rules")))
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
+    };
+    // A bow tie: its edges cross.
+    let bowtie = json!({"type": "Polygon", "coordinates": [[[7.40, 43.72], [7.44, 43.76], [7.44, 43.72], [7.40, 43.76], [7.40, 43.72]]]});
+    let r = post(json!({"kind": "polygon", "territory_id": t1, "area": bowtie}))
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("not a valid polygon"), "{message}");
+
+    let r = post(
+        json!({"kind": "postal_code", "territory_id": t1, "country_code": "XX",
+                        "postal_codes": ["123"]}),
+    )
+    .await
+    .expect("request");
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("no postal code format is known for country XX")
+    );
+
+    let square = json!({"type": "Polygon", "coordinates": [[[7.40, 43.72], [7.44, 43.72], [7.44, 43.76], [7.40, 43.76], [7.40, 43.72]]]});
+    let r = post(json!({"kind": "polygon", "territory_id": t1, "area": square, "name": "Port"}))
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.expect("json");
+    assert_eq!(created["area"]["type"], "MultiPolygon");
+    assert_eq!(created["position"], 0);
+
+    // Another team's manager cannot see this team's rules.
+    let other = app.client_as("manager.b@example.com").await;
+    let r = other
+        .get(app.url(&format!("/api/teams/{team_a}/rules")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 404);
+}
+
+#[sqlx::test]
+async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool: PgPool) {
+    seed_demo(&pool).await;
+    let team_a = team(&pool, "Team A").await;
+    let current = new_plan(&pool, team_a, Method::Current, None).await;
+    let today = plans::get(&pool, current)
+        .await
+        .expect("plan")
+        .expect("exists");
+    let today_deviation = today.metrics.expect("metrics").0["max_deviation"]
+        .as_f64()
+        .expect("deviation");
+    assert!(
+        today_deviation > 0.2,
+        "today's owners are unbalanced: {today_deviation}"
+    );
+
+    let balanced = new_plan(&pool, team_a, Method::Balanced, None).await;
+    let plan = plans::get(&pool, balanced)
+        .await
+        .expect("plan")
+        .expect("exists");
+    assert_eq!(plan.job_state, "idle", "{:?}", plan.job_message);
+    let m = plan.metrics.expect("metrics").0;
+    let deviation = m["max_deviation"].as_f64().expect("deviation");
+    assert!(deviation <= 0.05 + 1e-9, "workload deviation {deviation}");
+    assert_eq!(m["contiguous"], true, "{m}");
+    assert_eq!(m["pieces"], 3, "{m}");
+    let optimized: i64 = sqlx::query_scalar(
+        "select count(*) from plan_assignments where plan_id = $1 and source = 'optimizer'",
+    )
+    .bind(balanced)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert!(optimized > 100);
+
+    // Lock five accounts of one balanced territory into another territory: they stay there
+    // in the next balanced plan, which still meets the tolerance.
+    let t2 = territory_named(&pool, team_a, "owner-2").await;
+    let locked: Vec<Uuid> = sqlx::query_scalar(
+        "select account_id from plan_assignments where plan_id = $1 and territory_id <> $2
+         order by account_id limit 5",
+    )
+    .bind(balanced)
+    .bind(t2)
+    .fetch_all(&pool)
+    .await
+    .expect("accounts");
+    for id in &locked {
+        teams::lock(&pool, *id, t2, None, "").await.expect("lock");
+    }
+    let again = new_plan(&pool, team_a, Method::Balanced, None).await;
+    let plan = plans::get(&pool, again)
+        .await
+        .expect("plan")
+        .expect("exists");
+    let m = plan.metrics.expect("metrics").0;
+    let deviation = m["max_deviation"].as_f64().expect("deviation");
+    assert!(
+        deviation <= 0.05 + 1e-9,
+        "workload deviation with locks {deviation}"
+    );
+    for id in &locked {
+        let (t, source, _) = assignment_of(&pool, again, *id).await;
+        assert_eq!((t, source.as_str()), (t2, "lock"));
+    }
+
+    // Stability from the balanced plan after the locks: few moves, tolerance kept.
+    let stable = new_plan(&pool, team_a, Method::Stability, Some(again)).await;
+    let moved: i64 = sqlx::query_scalar(
+        "select count(*) from plan_assignments s join plan_assignments b
+           on b.plan_id = $2 and b.account_id = s.account_id
+         where s.plan_id = $1 and s.territory_id <> b.territory_id",
+    )
+    .bind(stable)
+    .bind(again)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert!(
+        moved <= 10,
+        "{moved} accounts moved by a rebalance of a balanced plan"
+    );
+}
+
+#[sqlx::test]
+async fn publishing_moves_accounts_queues_owner_changes_and_rollback_restores(pool: PgPool) {
+    seed_demo(&pool).await;
+    sqlx::query(
+        "insert into crm_connections (name, kind, api_base_url) values
+         ('demo-hubspot', 'hubspot', 'http://127.0.0.1:9'),
+         ('demo-salesforce', 'salesforce', 'http://127.0.0.1:9')
+         on conflict (name) do nothing",
+    )
+    .execute(&pool)
+    .await
+    .expect("connections");
+    let team_a = team(&pool, "Team A").await;
+    let current = new_plan(&pool, team_a, Method::Current, None).await;
+    let first = plans::publish(&pool, current, None)
+        .await
+        .expect("published");
+    assert_eq!(first.owner_changes, 0, "today's plan changes no owner");
+
+    let draft = new_plan(&pool, team_a, Method::Copy, Some(current)).await;
+    let t3 = territory_named(&pool, team_a, "owner-3").await;
+    let moving: Vec<Uuid> = sqlx::query_scalar(
+        "select pa.account_id from plan_assignments pa
+         where pa.plan_id = $1 and pa.territory_id <> $2 order by pa.account_id limit 4",
+    )
+    .bind(draft)
+    .bind(t3)
+    .fetch_all(&pool)
+    .await
+    .expect("accounts");
+    plans::move_accounts(&pool, draft, &moving, t3, None, "test")
+        .await
+        .expect("moved");
+    let diff = plans::changes(&pool, draft, Some(current))
+        .await
+        .expect("diff");
+    assert_eq!(diff.len(), 4);
+    let published = plans::publish(&pool, draft, None).await.expect("published");
+    assert_eq!(published.superseded, Some(current));
+    assert_eq!(published.owner_changes, 4);
+    assert_eq!(published.queued, 4);
+    let rep3_owner = "owner-3".to_owned();
+    let queued: Vec<(Uuid, Option<String>, String)> = sqlx::query_as(
+        "select account_id, expected_owner, new_owner from crm_outbox where plan_id = $1
+         order by account_id",
+    )
+    .bind(draft)
+    .fetch_all(&pool)
+    .await
+    .expect("outbox");
+    assert_eq!(queued.len(), 4);
+    for (account, expected, new) in &queued {
+        assert!(moving.contains(account));
+        assert_eq!(new, &rep3_owner);
+        assert!(expected.is_some(), "the owner seen when the plan was made");
+    }
+    let in_t3: i64 = sqlx::query_scalar(
+        "select count(*) from accounts where id = any($1) and territory_id = $2",
+    )
+    .bind(&moving)
+    .bind(t3)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(in_t3, 4);
+    // Publishing twice is refused; a second publish of the team never leaves two published.
+    assert!(plans::publish(&pool, draft, None).await.is_err());
+
+    let back = plans::rollback(&pool, current, None)
+        .await
+        .expect("rolled back");
+    assert_eq!(back.superseded, Some(draft));
+    let home: i64 = sqlx::query_scalar(
+        "select count(*) from accounts where id = any($1) and territory_id <> $2",
+    )
+    .bind(&moving)
+    .bind(t3)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(home, 4, "the accounts are back in their territories");
+    let published: i64 = sqlx::query_scalar(
+        "select count(*) from territory_plans where team_id = $1 and status = 'published'",
+    )
+    .bind(team_a)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(published, 1);
+    assert_eq!(
+        crate::helpers::audit_count(&pool, "territory.plan_published").await,
+        3
+    );
+}
+
+#[sqlx::test]
+async fn hand_moves_change_the_metrics_and_locked_accounts_refuse_to_move(pool: PgPool) {
+    seed_demo(&pool).await;
+    let team_a = team(&pool, "Team A").await;
+    let current = new_plan(&pool, team_a, Method::Current, None).await;
+    plans::publish(&pool, current, None)
+        .await
+        .expect("published");
+    let draft = new_plan(&pool, team_a, Method::Copy, Some(current)).await;
+    let t1 = territory_named(&pool, team_a, "owner-1").await;
+    let t2 = territory_named(&pool, team_a, "owner-2").await;
+    let app = spawn_app(pool.clone()).await;
+    let manager = app.client_as("manager.a@example.com").await;
+    let csrf = csrf_in(&page_html(&manager, &app, "/").await);
+
+    let (status, before) = app_get(&manager, &app, &format!("/api/plans/{draft}")).await;
+    assert_eq!(status, 200);
+    let accounts_of = |plan: &Value, t: Uuid| {
+        plan["territories"]
+            .as_array()
+            .expect("territories")
+            .iter()
+            .find(|x| x["id"] == json!(t))
+            .expect("territory")["accounts"]
+            .as_i64()
+            .expect("count")
+    };
+    let account: Uuid = sqlx::query_scalar(
+        "select account_id from plan_assignments where plan_id = $1 and territory_id = $2
+         order by account_id limit 1",
+    )
+    .bind(draft)
+    .bind(t1)
+    .fetch_one(&pool)
+    .await
+    .expect("account");
+    let r = manager
+        .post(app.url(&format!("/api/plans/{draft}/moves")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"account_ids": [account], "territory_id": t2}))
+        .send()
+        .await
+        .expect("move");
+    assert_eq!(r.status(), 200);
+    let after: Value = r.json().await.expect("json");
+    assert_eq!(accounts_of(&after, t1), accounts_of(&before, t1) - 1);
+    assert_eq!(accounts_of(&after, t2), accounts_of(&before, t2) + 1);
+    assert_eq!(after["metrics"]["moved_accounts"], 1);
+    let (_, source, reason) = assignment_of(&pool, draft, account).await;
+    assert_eq!(source, "manual");
+    assert!(reason.contains("moved by hand"), "{reason}");
+
+    // Without the CSRF header: refused.
+    let r = manager
+        .post(app.url(&format!("/api/plans/{draft}/moves")))
+        .json(&json!({"account_ids": [account], "territory_id": t1}))
+        .send()
+        .await
+        .expect("move");
+    assert_eq!(r.status(), 403);
+
+    // A locked account does not move.
+    let other: Uuid = sqlx::query_scalar(
+        "select account_id from plan_assignments where plan_id = $1 and territory_id = $2
+         order by account_id offset 1 limit 1",
+    )
+    .bind(draft)
+    .bind(t1)
+    .fetch_one(&pool)
+    .await
+    .expect("account");
+    teams::lock(&pool, other, t1, None, "").await.expect("lock");
+    let r = manager
+        .post(app.url(&format!("/api/plans/{draft}/moves")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"account_ids": [other], "territory_id": t2}))
+        .send()
+        .await
+        .expect("move");
+    assert_eq!(r.status(), 409);
+    let (t, _, _) = assignment_of(&pool, draft, other).await;
+    assert_eq!(t, t1);
+
+    // The published plan cannot be edited; bad input is a 4xx with a JSON body.
+    let r = manager
+        .post(app.url(&format!("/api/plans/{current}/moves")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"account_ids": [account], "territory_id": t2}))
+        .send()
+        .await
+        .expect("move");
+    assert_eq!(r.status(), 409);
+    let r = manager
+        .post(app.url(&format!("/api/plans/{draft}/moves")))
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .body("{\"account_ids\": 5}")
+        .send()
+        .await
+        .expect("move");
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.expect("json error body");
+    assert!(body["error"]["message"].is_string());
+
+    // Team B's manager sees nothing of Team A's plans; a rep may not plan.
+    let other_manager = app.client_as("manager.b@example.com").await;
+    let (status, _) = app_get(&other_manager, &app, &format!("/api/plans/{draft}")).await;
+    assert_eq!(status, 404);
+    let rep = app.client_as("camille.martin@example.com").await;
+    let (status, _) = app_get(&rep, &app, &format!("/api/plans/{draft}")).await;
+    assert_eq!(status, 403);
+}
+
+async fn app_get(
+    client: &reqwest::Client,
+    app: &crate::helpers::TestApp,
+    path: &str,
+) -> (u16, Value) {
+    let r = client.get(app.url(path)).send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[sqlx::test]
+async fn arriving_accounts_are_assigned_into_the_published_plan(pool: PgPool) {
+    seed_demo(&pool).await;
+    let team_a = team(&pool, "Team A").await;
+    let t1 = {
+        let current = new_plan(&pool, team_a, Method::Current, None).await;
+        plans::publish(&pool, current, None)
+            .await
+            .expect("published");
+        territory_named(&pool, team_a, "owner-1").await
+    };
+    // A new account owned by rep 2 but inside a drawn area of territory 1, and one owned by
+    // rep 2 outside any rule.
+    let area = json!({"type": "Polygon", "coordinates": [[[7.415, 43.725], [7.425, 43.725], [7.425, 43.735], [7.415, 43.735], [7.415, 43.725]]]});
+    add_rule(
+        &pool,
+        team_a,
+        json!({"kind": "polygon", "territory_id": t1, "area": area}),
+    )
+    .await;
+    let insert = |crm_id: &'static str, lon: f64, lat: f64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Uuid>(
+                "insert into accounts (crm_source, crm_id, name, location, geocode_status,
+                                       owner_rep_id, crm_owner_id)
+                 select 'test', $1, 'New shop', st_setsrid(st_makepoint($2, $3), 4326), 'ok',
+                        r.id, r.crm_owner_id
+                 from reps r where r.crm_owner_id = 'owner-2'
+                 returning id",
+            )
+            .bind(crm_id)
+            .bind(lon)
+            .bind(lat)
+            .fetch_one(&pool)
+            .await
+            .expect("account")
+        }
+    };
+    let inside = insert("new-1", 7.42, 43.73).await;
+    let elsewhere = insert("new-2", 7.47, 43.77).await;
+    let report = arrival::assign(&pool, None).await.expect("assigned");
+    assert_eq!(report.assigned, 2);
+    let plan = plans::published(&pool, team_a)
+        .await
+        .expect("q")
+        .expect("plan");
+    let (t, source, reason) = assignment_of(&pool, plan, inside).await;
+    assert_eq!((t, source.as_str()), (t1, "rule"), "{reason}");
+    assert!(reason.contains("drawn area"), "{reason}");
+    assert!(
+        reason.contains("kept"),
+        "the CRM owner differs and is kept: {reason}"
+    );
+    let (_, source, _) = assignment_of(&pool, plan, elsewhere).await;
+    assert_eq!(source, "arrival");
+    let territory: Option<Uuid> =
+        sqlx::query_scalar("select territory_id from accounts where id = $1")
+            .bind(inside)
+            .fetch_one(&pool)
+            .await
+            .expect("account");
+    assert_eq!(territory, Some(t1));
+    // A second pass finds nothing new.
+    assert_eq!(
+        arrival::assign(&pool, None).await.expect("again").assigned,
+        0
+    );
+}
