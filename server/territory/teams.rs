@@ -224,3 +224,83 @@ pub async fn assignment(
     .fetch_optional(db)
     .await
 }
+
+/// A team's workload settings for one tier; `None` fields fall back to the defaults (the
+/// account's own visits, 60/45/30 service minutes for A/B/C, estimated travel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow)]
+#[serde(deny_unknown_fields)]
+pub struct TierSetting {
+    pub tier: String,
+    pub visits_per_year: Option<i32>,
+    pub service_minutes: Option<i32>,
+    pub travel_minutes: Option<i32>,
+}
+
+/// The team's settings for tiers A, B and C (defaults shown as `None`).
+pub async fn workload_tiers(
+    db: impl PgExecutor<'_>,
+    team_id: Uuid,
+) -> Result<Vec<TierSetting>, sqlx::Error> {
+    sqlx::query_as::<_, TierSetting>(
+        "select t.tier::text as tier, w.visits_per_year, w.service_minutes, w.travel_minutes
+         from unnest(enum_range(null::account_tier)) as t(tier)
+         left join workload_tiers w on w.team_id = $1 and w.tier = t.tier
+         order by t.tier",
+    )
+    .bind(team_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Replaces the team's settings for the tiers given; all-`None` settings return a tier to the
+/// defaults.
+pub async fn set_workload_tiers(
+    tx: &mut sqlx::PgConnection,
+    team_id: Uuid,
+    settings: &[TierSetting],
+) -> Result<(), TerritoryError> {
+    for s in settings {
+        if !matches!(s.tier.as_str(), "A" | "B" | "C") {
+            return Err(TerritoryError::Invalid(format!(
+                "unknown tier {:?} (A, B or C)",
+                s.tier
+            )));
+        }
+        let in_range = |v: Option<i32>, max: i32| v.is_none_or(|v| (0..=max).contains(&v));
+        if !in_range(s.visits_per_year, 366)
+            || !in_range(s.service_minutes, 1440)
+            || !in_range(s.travel_minutes, 1440)
+        {
+            return Err(TerritoryError::Invalid(
+                "visits_per_year must be 0 to 366; minutes 0 to 1440".into(),
+            ));
+        }
+        if s.visits_per_year.is_none() && s.service_minutes.is_none() && s.travel_minutes.is_none()
+        {
+            sqlx::query(
+                "delete from workload_tiers where team_id = $1 and tier = $2::account_tier",
+            )
+            .bind(team_id)
+            .bind(&s.tier)
+            .execute(&mut *tx)
+            .await?;
+            continue;
+        }
+        sqlx::query(
+            "insert into workload_tiers (team_id, tier, visits_per_year, service_minutes,
+                                         travel_minutes)
+             values ($1, $2::account_tier, $3,
+                     coalesce($4, case $2 when 'A' then 60 when 'B' then 45 else 30 end), $5)
+             on conflict (team_id, tier) do update set visits_per_year = excluded.visits_per_year,
+                 service_minutes = excluded.service_minutes, travel_minutes = excluded.travel_minutes",
+        )
+        .bind(team_id)
+        .bind(&s.tier)
+        .bind(s.visits_per_year)
+        .bind(s.service_minutes)
+        .bind(s.travel_minutes)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}

@@ -63,6 +63,10 @@ pub fn router(state: AppState) -> Router {
             post(territories::reorder_rules),
         )
         .route(
+            "/api/teams/{team}/workload",
+            get(territories::get_workload).put(territories::set_workload),
+        )
+        .route(
             "/api/rules/{id}",
             put(territories::update_rule).delete(territories::delete_rule),
         )

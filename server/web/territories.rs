@@ -601,3 +601,42 @@ pub async fn assignment(
     check_plan(&state, &user, found.plan_id).await?;
     Ok(Json(found).into_response())
 }
+
+/// `GET /api/teams/{team}/workload`: the workload model's settings per tier.
+pub async fn get_workload(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(team_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    check_team(&state, &user, team_id).await?;
+    Ok(Json(teams::workload_tiers(&state.db, team_id).await?).into_response())
+}
+
+/// `PUT /api/teams/{team}/workload`: `[{tier, visits_per_year?, service_minutes?,
+/// travel_minutes?}]`; plans made afterwards use them.
+pub async fn set_workload(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(team_id): Path<Uuid>,
+    JsonBody(settings): JsonBody<Vec<teams::TierSetting>>,
+) -> Result<Response, AppError> {
+    changing(&session, &headers, &user).await?;
+    check_team(&state, &user, team_id).await?;
+    let mut tx = state.db.begin().await?;
+    teams::set_workload_tiers(&mut tx, team_id, &settings).await?;
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(user.id),
+            action: "territory.workload_changed",
+            subject_type: Some("team"),
+            subject_id: Some(team_id.to_string()),
+            details: json!({ "settings": settings }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(teams::workload_tiers(&state.db, team_id).await?).into_response())
+}

@@ -201,6 +201,7 @@ async function chooseTeam(teamId) {
   state.team = state.teams.find((t) => t.id === teamId) ?? null;
   await loadPlans();
   await loadRules();
+  await loadWorkloadModel();
 }
 
 /** Reloads the team's plans; shows `planId`, else the plan shown now, else the published one. */
@@ -1337,6 +1338,72 @@ async function addRule() {
 }
 
 // ------------------------------------------------------------------------------------------
+// Workload model (per tier)
+
+const WORKLOAD_FIELDS = [
+  ['visits_per_year', 'visits per year', 366],
+  ['service_minutes', 'service minutes', 1440],
+  ['travel_minutes', 'travel minutes', 1440],
+];
+
+/** Shows the team's settings; the card stays hidden when the server does not offer them. */
+async function loadWorkloadModel() {
+  const card = $('terr-workload-card');
+  if (!card) {
+    return;
+  }
+  let settings;
+  try {
+    settings = await api(`/api/teams/${encodeURIComponent(state.team.id)}/workload`);
+  } catch {
+    card.hidden = true;
+    return;
+  }
+  if (!Array.isArray(settings)) {
+    card.hidden = true;
+    return;
+  }
+  const rows = settings.map((setting) => {
+    const tr = element('tr');
+    tr.dataset.tier = setting.tier;
+    const th = element('th', null, setting.tier);
+    th.scope = 'row';
+    tr.append(th);
+    for (const [key, words, max] of WORKLOAD_FIELDS) {
+      const input = element('input');
+      input.type = 'number';
+      input.min = '0';
+      input.max = String(max);
+      input.step = '1';
+      input.name = key;
+      input.placeholder = 'default';
+      input.value = setting[key] ?? '';
+      input.setAttribute('aria-label', `Tier ${setting.tier} ${words}`);
+      const td = element('td');
+      td.append(input);
+      tr.append(td);
+    }
+    return tr;
+  });
+  $('terr-workload-rows').replaceChildren(...rows);
+  card.hidden = false;
+}
+
+async function saveWorkloadModel() {
+  const settings = [...$('terr-workload-rows').querySelectorAll('tr[data-tier]')].map((tr) => {
+    const setting = { tier: tr.dataset.tier };
+    for (const [key] of WORKLOAD_FIELDS) {
+      const raw = tr.querySelector(`input[name="${key}"]`).value.trim();
+      setting[key] = raw === '' ? null : Number(raw);
+    }
+    return setting;
+  });
+  await api(`/api/teams/${encodeURIComponent(state.team.id)}/workload`, { method: 'PUT', body: settings });
+  await loadWorkloadModel();
+  setStatus('Workload model saved: plans made from now on use it');
+}
+
+// ------------------------------------------------------------------------------------------
 // Wiring
 
 function wire() {
@@ -1372,6 +1439,11 @@ function wire() {
   });
   $('terr-lasso').addEventListener('click', () => setLassoMode(!lassoOn()));
   $('terr-rule-kind').addEventListener('change', renderRuleForm);
+  // Optional: a page rendered from an older template has no workload card.
+  $('terr-workload-form')?.addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(saveWorkloadModel);
+  });
   $('terr-rule-form').addEventListener('submit', (e) => {
     e.preventDefault();
     guarded(addRule);

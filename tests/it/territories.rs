@@ -655,3 +655,68 @@ async fn arriving_accounts_are_assigned_into_the_published_plan(pool: PgPool) {
         0
     );
 }
+
+#[sqlx::test]
+async fn the_workload_model_is_set_per_tier_and_drives_new_plans(pool: PgPool) {
+    seed_demo(&pool).await;
+    let team_a = team(&pool, "Team A").await;
+    let before = new_plan(&pool, team_a, Method::Current, None).await;
+    let app = spawn_app(pool.clone()).await;
+    let manager = app.client_as("manager.a@example.com").await;
+    let csrf = csrf_in(&page_html(&manager, &app, "/").await);
+    let (status, tiers) = app_get(&manager, &app, &format!("/api/teams/{team_a}/workload")).await;
+    assert_eq!(status, 200);
+    assert_eq!(tiers.as_array().expect("tiers").len(), 3);
+    assert_eq!(
+        tiers[0]["service_minutes"],
+        Value::Null,
+        "defaults at first"
+    );
+
+    // Tier A: 10 visits a year of 4 hours each, no travel.
+    let r = manager
+        .put(app.url(&format!("/api/teams/{team_a}/workload")))
+        .header("x-csrf-token", &csrf)
+        .json(
+            &json!([{"tier": "A", "visits_per_year": 10, "service_minutes": 240,
+                       "travel_minutes": 0}]),
+        )
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 200);
+    let bad = manager
+        .put(app.url(&format!("/api/teams/{team_a}/workload")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!([{"tier": "D", "service_minutes": 10}]))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(bad.status(), 400);
+
+    let after = new_plan(&pool, team_a, Method::Current, None).await;
+    let workloads: Vec<(String, f64, f64)> = sqlx::query_as(
+        "select a.tier::text, b.workload, n.workload
+         from plan_assignments n
+         join plan_assignments b on b.plan_id = $2 and b.account_id = n.account_id
+         join accounts a on a.id = n.account_id
+         where n.plan_id = $1",
+    )
+    .bind(after)
+    .bind(before)
+    .fetch_all(&pool)
+    .await
+    .expect("workloads");
+    let tier_a: Vec<_> = workloads.iter().filter(|w| w.0 == "A").collect();
+    assert!(!tier_a.is_empty());
+    for (_, _, new) in &tier_a {
+        assert!((new - 2400.0).abs() < 1e-6, "10 × 240 minutes, got {new}");
+    }
+    for (tier, old, new) in workloads.iter().filter(|w| w.0 != "A") {
+        assert!((old - new).abs() < 1e-6, "tier {tier} unchanged");
+    }
+    assert_eq!(
+        crate::helpers::audit_count(&pool, "territory.workload_changed").await,
+        1
+    );
+}

@@ -456,6 +456,56 @@ describe('territory planner', () => {
     }
   });
 
+  test('the workload model changes the workload of plans made afterwards', async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await context.newPage();
+      const problems = collectPageProblems(page);
+      await openPlanner(page, baseUrl);
+      const card = page.locator('#terr-workload-card');
+      await card.waitFor({ state: 'visible', timeout: 10_000 });
+      const teamId = await page.locator('#terr-team').inputValue();
+      const publishedId = await page.locator('#terr').getAttribute('data-plan-id');
+      const tierC = (await pageJson(page, `/api/plans/${publishedId}/accounts`)).features
+        .map((f) => f.properties)
+        .find((p) => p.tier === 'C' && p.workload > 0);
+      assert.ok(tierC, 'the team should have a tier C account');
+
+      // Tier C visits take 90 minutes of service instead of the default 30.
+      const serviceC = page.locator('#terr-workload-rows tr[data-tier="C"] input[name="service_minutes"]');
+      await serviceC.fill('90');
+      await page.click('#terr-workload-save');
+      await page.waitForFunction(() => /Workload model saved/.test(document.getElementById('terr-status').textContent));
+      const saved = await pageJson(page, `/api/teams/${teamId}/workload`);
+      assert.equal(saved.find((s) => s.tier === 'C')?.service_minutes, 90);
+      assert.equal(await serviceC.inputValue(), '90');
+
+      await page.click('#terr-new summary');
+      await page.fill('#terr-new-name', `Workload test ${Date.now()}`);
+      await page.selectOption('#terr-new-method', 'current');
+      await page.click('#terr-new-create');
+      await page.locator('#terr[data-state="ready"][data-plan-status="draft"]').waitFor({ timeout: 60_000 });
+      const draftId = await page.locator('#terr').getAttribute('data-plan-id');
+      await waitForPlan(page, draftId, 'draft');
+      const inDraft = (await pageJson(page, `/api/plans/${draftId}/accounts`)).features
+        .find((f) => String(f.properties.id) === String(tierC.id)).properties;
+      assert.ok(inDraft.workload > tierC.workload, `longer visits should weigh more: ${tierC.workload} -> ${inDraft.workload}`);
+
+      // Back to the defaults, and the draft goes.
+      await serviceC.fill('');
+      await page.click('#terr-workload-save');
+      await page.waitForFunction(() => /Workload model saved/.test(document.getElementById('terr-status').textContent));
+      const reset = await pageJson(page, `/api/teams/${teamId}/workload`);
+      assert.equal(reset.find((s) => s.tier === 'C')?.service_minutes ?? null, null);
+      await page.click('#terr-delete');
+      await page.click('#terr-delete');
+      await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 30_000 });
+      assert.deepEqual(problems, [], 'the page should report no errors');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('the lasso selects the accounts inside the drawn shape', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {
