@@ -23,6 +23,9 @@
 //!    (accounts moved away from their current territory, then added squared distance to
 //!    the centre), until every territory is within 60% of the tolerance (fresh) or 90% of it
 //!    (stability), or no move helps.
+//!    Fresh plans then trade boundary zones (moves and exchanges between neighbours) while
+//!    that lowers the squared distances to the centroids within 80% of the tolerance
+//!    (`refine::compact`); steps 2-4 run from three k-means seedings, the most compact kept.
 //! 5. **Cells out.** The plan is re-tiled the way [`super::metrics`] tiles any plan (cells
 //!    split where assignments differ); if a territory came apart there, steps 3-4 run again on
 //!    that tiling. [`Outcome::cells`] lists every cell of it with its territory, so the
@@ -36,7 +39,7 @@ pub(crate) mod tiling;
 use serde::{Deserialize, Serialize};
 
 use self::power::{PowerOptions, kmeans_centres, power_plan};
-use self::refine::{Descent, Nodes, Plan, components, descend, flood, repair};
+use self::refine::{Descent, Nodes, Plan, compact, components, descend, flood, repair};
 use self::tiling::{Graph, NONE, Projection, TileInput, Tiling, Zones};
 use super::metrics::{self, PlanMetrics};
 
@@ -275,42 +278,76 @@ pub fn balance(
     }
     report(0.15);
 
-    // 2. First plan.
-    let (first, centres): (Vec<u32>, Vec<Option<[f64; 2]>>) = if stability {
-        let first = (0..nodes.len())
-            .map(|i| {
-                if nodes.fixed[i] == NONE {
-                    nodes.current[i]
-                } else {
-                    nodes.fixed[i]
-                }
-            })
-            .collect();
-        (first, homes.clone())
-    } else {
-        let mut centres = seed_centres(&xy, &homes, options.rng_seed);
-        let at_homes = homes.iter().any(Option::is_some);
-        let power = PowerOptions {
-            target,
-            goal: tol * 0.6,
-            rounds: if at_homes { 1 } else { 40 },
-            iterations: 400,
-        };
-        let first = power_plan(&nodes, &mut centres, &power, &|p| report(0.15 + 0.45 * p));
-        (first, centres.into_iter().map(Some).collect())
-    };
-    report(0.6);
-
-    // 3-4. Repair and descent.
+    // 2-4. First plan, repair and descent; fresh plans then trade boundary zones for
+    // compactness within 80% of the tolerance, from a few k-means seedings, keeping the most
+    // compact.
     let descent = Descent {
         target,
         goal: tol * if stability { 0.9 } else { 0.6 },
         stability,
         max_passes: 2_000,
     };
-    let (node_plan, apart) = optimise(&zones.graph, &nodes, first, &centres, &descent, &|p| {
-        report(0.6 + 0.25 * p);
-    });
+    let band = (!stability).then_some(tol * COMPACT_BAND);
+    let restarts = if stability || homes.iter().all(Option::is_some) {
+        1
+    } else {
+        RESTARTS
+    };
+    let mut best: Option<Start> = None;
+    for r in 0..restarts {
+        let share = 0.75 / restarts as f32;
+        let start = 0.15 + share * r as f32;
+        let (first, centres): (Vec<u32>, Vec<Option<[f64; 2]>>) = if stability {
+            let first = (0..nodes.len())
+                .map(|i| {
+                    if nodes.fixed[i] == NONE {
+                        nodes.current[i]
+                    } else {
+                        nodes.fixed[i]
+                    }
+                })
+                .collect();
+            (first, homes.clone())
+        } else {
+            let seed = options
+                .rng_seed
+                .wrapping_add((r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut centres = seed_centres(&xy, &homes, seed);
+            let at_homes = homes.iter().any(Option::is_some);
+            let power = PowerOptions {
+                target,
+                goal: tol * 0.6,
+                rounds: if at_homes { 1 } else { 40 },
+                iterations: 400,
+            };
+            let first = power_plan(&nodes, &mut centres, &power, &|p| {
+                report(start + share * 0.6 * p);
+            });
+            (first, centres.into_iter().map(Some).collect())
+        };
+        let (node_plan, apart) = optimise(
+            &zones.graph,
+            &nodes,
+            first,
+            &centres,
+            &descent,
+            band,
+            &|p| {
+                report(start + share * (0.6 + 0.4 * p));
+            },
+        );
+        let (dev, sse) = plan_score(&nodes, &node_plan, k, target);
+        let within = dev <= band.unwrap_or(descent.goal) + 1e-9;
+        if best
+            .as_ref()
+            .is_none_or(|b| (within && !b.0) || (within == b.0 && sse < b.1))
+        {
+            best = Some((within, sse, node_plan, apart, centres));
+        }
+    }
+    let Some((_, _, node_plan, apart, centres)) = best else {
+        unreachable!("at least one start");
+    };
     if apart > 0 {
         warnings.push(format!(
             "{apart} territories have pinned accounts in places that do not touch: they cannot \
@@ -329,7 +366,7 @@ pub fn balance(
     drop(zones);
     drop(tiling);
     drop(nodes);
-    report(0.85);
+    report(0.9);
 
     // 5. The metric's tiling; repair there if a territory came apart.
     let mut round = 0;
@@ -355,7 +392,7 @@ pub fn balance(
             break (tiling, zones, zt);
         }
         let (nodes, _) = Nodes::build(&tiling, &zones, &xy, &workload, &fixed, &current);
-        let (node_plan, _) = optimise(&zones.graph, &nodes, zt, &centres, &descent, &|_| {});
+        let (node_plan, _) = optimise(&zones.graph, &nodes, zt, &centres, &descent, band, &|_| {});
         for u in 0..n {
             if fixed[u] == NONE {
                 assignment[u] = node_plan[zones.leaf_owner[tiling.unit_leaf[u] as usize] as usize];
@@ -407,6 +444,44 @@ pub fn balance(
     })
 }
 
+/// One start of steps 2-4: within the compactness band, sum of squared distances, zone plan,
+/// territories with pinned zones apart, centres.
+type Start = (bool, f64, Vec<u32>, usize, Vec<Option<[f64; 2]>>);
+
+/// k-means seedings tried in fresh mode (the most compact plan is kept).
+const RESTARTS: usize = 3;
+/// Share of the tolerance the compactness search may use.
+const COMPACT_BAND: f64 = 0.8;
+
+/// Largest relative workload deviation and sum of squared distances of accounts to their
+/// territory's centroid (zones at their accounts' mean) of a zone plan.
+fn plan_score(nodes: &Nodes, plan: &[u32], k: usize, target: f64) -> (f64, f64) {
+    let mut s = vec![[0.0f64; 4]; k];
+    for (i, &t) in plan.iter().enumerate() {
+        let t = t as usize;
+        s[t][0] += nodes.n[i] * nodes.x[i];
+        s[t][1] += nodes.n[i] * nodes.y[i];
+        s[t][2] += nodes.n[i];
+        s[t][3] += nodes.w[i];
+    }
+    let mut sse = 0.0;
+    for (i, &t) in plan.iter().enumerate() {
+        let c = &s[t as usize];
+        if c[2] > 0.0 {
+            sse += nodes.n[i]
+                * ((nodes.x[i] - c[0] / c[2]).powi(2) + (nodes.y[i] - c[1] / c[2]).powi(2));
+        }
+    }
+    let dev = s
+        .iter()
+        .map(|c| (c[3] - target).abs() / target)
+        .fold(0.0, f64::max);
+    (dev, sse)
+}
+
+/// Most passes of the compactness search after the descent.
+const COMPACT_PASSES: usize = 60;
+
 /// Steps 3 and 4 on one zones graph; returns the zone plan and how many territories keep
 /// pinned zones apart.
 fn optimise(
@@ -415,6 +490,7 @@ fn optimise(
     mut assign: Vec<u32>,
     centres: &[Option<[f64; 2]>],
     descent: &Descent,
+    band: Option<f64>,
     progress: &dyn Fn(f32),
 ) -> (Vec<u32>, usize) {
     let k = centres.len();
@@ -423,6 +499,9 @@ fn optimise(
     let mut plan = Plan::new(graph, nodes, k, assign);
     plan.seed_empty(centres);
     descend(&mut plan, descent, progress);
+    if let Some(band) = band {
+        compact(&mut plan, descent.target, band, COMPACT_PASSES);
+    }
     (plan.assign, apart)
 }
 

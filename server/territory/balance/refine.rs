@@ -519,6 +519,162 @@ pub(crate) fn descend(plan: &mut Plan<'_>, o: &Descent, progress: &dyn Fn(f32)) 
     }
 }
 
+/// Zones of a neighbouring territory tried in exchange for one that cannot move alone.
+const EXCHANGE_CANDIDATES: usize = 24;
+
+/// Change of the sum of squared distances of accounts to their territory's centroid when
+/// zone `i` moves from `t` to `s` (negative: more compact), the centroids moving with it.
+fn move_delta(plan: &Plan<'_>, i: usize, t: usize, s: usize) -> f64 {
+    let nd = plan.nodes;
+    let ni = nd.n[i];
+    if ni <= 0.0 {
+        return 0.0;
+    }
+    let (x, y) = (nd.x[i], nd.y[i]);
+    let (nt, ns) = (plan.n[t], plan.n[s]);
+    let removed = if nt > ni {
+        let c = plan.centre(t);
+        ni * nt / (nt - ni) * ((x - c[0]).powi(2) + (y - c[1]).powi(2))
+    } else {
+        0.0
+    };
+    let added = if ns > 0.0 {
+        let c = plan.centre(s);
+        ni * ns / (ns + ni) * ((x - c[0]).powi(2) + (y - c[1]).powi(2))
+    } else {
+        0.0
+    };
+    added - removed
+}
+
+/// Whether node `i` (free, in a territory of several zones) touches territory `s`.
+fn touches(plan: &Plan<'_>, i: usize, s: usize) -> bool {
+    plan.g
+        .neighbours(i)
+        .iter()
+        .any(|&j| plan.assign[j as usize] as usize == s)
+}
+
+/// Compactness search after balancing: boundary zones move to a neighbouring territory, or
+/// are exchanged with a zone of it, when that lowers the sum of squared distances of accounts
+/// to their territories' centroids, every territory staying within `band` of the target (or
+/// no farther from it than it was), never a pinned zone, never splitting a territory.
+pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: usize) {
+    let nodes = plan.nodes;
+    let k = plan.w.len();
+    let limit = band * target;
+    let fits = |new: f64, old: f64| (new - target).abs() <= limit.max((old - target).abs());
+    let mut cands: Vec<(f64, u32, u32)> = Vec::new();
+    let mut buckets: std::collections::HashMap<u64, Vec<u32>> = std::collections::HashMap::new();
+    let key = |t: usize, s: usize| (t * k + s) as u64;
+    let sse = total_sse(plan);
+    for _pass in 0..max_passes {
+        cands.clear();
+        buckets.clear();
+        for i in 0..plan.assign.len() {
+            if nodes.fixed[i] != NONE {
+                continue;
+            }
+            let t = plan.assign[i] as usize;
+            if plan.size[t] <= 1 {
+                continue;
+            }
+            let mut seen: [u32; 8] = [NONE; 8];
+            let mut seen_n = 0;
+            for &j in plan.g.neighbours(i) {
+                let s = plan.assign[j as usize];
+                if s as usize == t || seen[..seen_n].contains(&s) {
+                    continue;
+                }
+                if seen_n < seen.len() {
+                    seen[seen_n] = s;
+                    seen_n += 1;
+                }
+                let d = move_delta(plan, i, t, s as usize);
+                cands.push((d, i as u32, s));
+            }
+        }
+        cands.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for (c, &(_, i, s)) in cands.iter().enumerate() {
+            let t = plan.assign[i as usize] as usize;
+            let e = buckets.entry(key(t, s as usize)).or_default();
+            if e.len() < EXCHANGE_CANDIDATES {
+                e.push(c as u32);
+            }
+        }
+        let mut gained = 0.0;
+        for c in 0..cands.len() {
+            let (d0, i, s) = cands[c];
+            if d0 >= 0.0 {
+                break;
+            }
+            let (i, s) = (i as usize, s as usize);
+            let t = plan.assign[i] as usize;
+            if t == s || plan.size[t] <= 1 || !touches(plan, i, s) {
+                continue;
+            }
+            let d = move_delta(plan, i, t, s);
+            if d >= 0.0 {
+                continue;
+            }
+            let wi = nodes.w[i];
+            let (wt, ws) = (plan.w[t], plan.w[s]);
+            if fits(wt - wi, wt) && fits(ws + wi, ws) {
+                if plan.removable(i) {
+                    plan.move_node(i, s);
+                    gained -= d;
+                }
+                continue;
+            }
+            // Exchange: `i` to `s`, a zone of `s` to `t`.
+            let Some(back) = buckets.get(&key(s, t)) else {
+                continue;
+            };
+            if !plan.removable(i) {
+                continue;
+            }
+            plan.move_node(i, s);
+            let mut done = false;
+            for &cj in back {
+                let j = cands[cj as usize].1 as usize;
+                if j == i || plan.assign[j] as usize != s || plan.size[s] <= 1 {
+                    continue;
+                }
+                let wj = nodes.w[j];
+                if !(fits(wt - wi + wj, wt) && fits(ws + wi - wj, ws)) {
+                    continue;
+                }
+                let dj = move_delta(plan, j, s, t);
+                if d + dj >= 0.0 || !touches(plan, j, t) || !plan.removable(j) {
+                    continue;
+                }
+                plan.move_node(j, t);
+                gained -= d + dj;
+                done = true;
+                break;
+            }
+            if !done {
+                plan.move_node(i, t);
+            }
+        }
+        if gained <= sse * 1e-4 {
+            break;
+        }
+    }
+}
+
+fn total_sse(plan: &Plan<'_>) -> f64 {
+    let nd = plan.nodes;
+    let k = plan.w.len();
+    let centres: Vec<[f64; 2]> = (0..k).map(|t| plan.centre(t)).collect();
+    (0..plan.assign.len())
+        .map(|i| {
+            let c = centres[plan.assign[i] as usize];
+            nd.n[i] * ((nd.x[i] - c[0]).powi(2) + (nd.y[i] - c[1]).powi(2))
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
