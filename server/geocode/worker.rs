@@ -74,6 +74,13 @@ struct Found {
     result: GeocodeResult,
 }
 
+impl Pending {
+    /// Located already, at this very (normalized) address.
+    fn unchanged(&self, key: &str) -> bool {
+        self.has_location && self.address_normalized.as_deref() == Some(key)
+    }
+}
+
 fn address_query(p: &Pending) -> AddressQuery {
     AddressQuery {
         line: p.address_line.clone(),
@@ -158,22 +165,26 @@ impl GeocodeWorker {
             claimed: batch.len(),
             ..Report::default()
         };
-        // The whole batch's cache entries in one round trip.
-        // (Not for unchanged addresses, which need no answer.)
-        let keys: Vec<String> = batch
-            .iter()
-            .filter_map(|p| {
-                let n = normalize(&address_query(p));
-                let key = (!n.is_empty()).then(|| n.key())?;
-                let unchanged = p.has_location && p.address_normalized.as_deref() == Some(&key);
-                (!unchanged).then_some(key)
+        // Each address normalized once (`None`: no address at all).
+        let keyed: Vec<(Pending, Option<String>)> = batch
+            .into_iter()
+            .map(|p| {
+                let n = normalize(&address_query(&p));
+                let key = (!n.is_empty()).then(|| n.key());
+                (p, key)
             })
+            .collect();
+        // The whole batch's cache entries in one round trip (not for unchanged addresses,
+        // which need no answer).
+        let keys: Vec<String> = keyed
+            .iter()
+            .filter_map(|(p, key)| key.clone().filter(|k| !p.unchanged(k)))
             .collect();
         let hits = cache::get_many(&self.db, &keys).await?;
         // Cache answers are written together at the end; provider answers as they come.
         let mut found = Vec::new();
-        for p in batch {
-            self.one(p, &hits, &mut found, &mut report).await?;
+        for (p, key) in keyed {
+            self.one(p, key, &hits, &mut found, &mut report).await?;
         }
         self.locate_many(&found).await?;
         Ok(report)
@@ -182,20 +193,18 @@ impl GeocodeWorker {
     async fn one(
         &self,
         p: Pending,
+        key: Option<String>,
         hits: &HashMap<String, cache::Cached>,
         found: &mut Vec<Found>,
         report: &mut Report,
     ) -> Result<(), sqlx::Error> {
-        let query = address_query(&p);
-        let normalized = normalize(&query);
-        if normalized.is_empty() {
+        let Some(key) = key else {
             report.not_found += 1;
             return self.not_found(&p, None, "the account has no address").await;
-        }
-        let key = normalized.key();
+        };
         // Same address after normalization (a cosmetic edit in the CRM): keep the location,
         // manual pins included.
-        if p.has_location && p.address_normalized.as_deref() == Some(key.as_str()) {
+        if p.unchanged(&key) {
             report.unchanged += 1;
             sqlx::query(
                 "update accounts set geocode_status = case when $2 then 'manual' else 'ok' end::geocode_status,
@@ -236,7 +245,7 @@ impl GeocodeWorker {
             };
         }
         metrics::counter!("terrane_geocode_cache_total", "result" => "miss").increment(1);
-        match self.geocoder.geocode(&query).await {
+        match self.geocoder.geocode(&address_query(&p)).await {
             Ok(Some(r)) => {
                 cache::put(&self.db, &key, &r.provider, Some(&r)).await?;
                 report.located += 1;

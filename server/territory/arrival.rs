@@ -83,7 +83,7 @@ async fn assign_team(
     if pending.is_empty() {
         return Ok(ArrivalReport::default());
     }
-    let claims: HashMap<Uuid, rules::Claim> = rules::claims(&mut *tx, team_id)
+    let claims: HashMap<Uuid, rules::Claim> = rules::claims(&mut *tx, team_id, Some(&pending))
         .await?
         .into_iter()
         .map(|c| (c.account_id, c))

@@ -356,7 +356,7 @@ async fn generate_inner(
     // Locks and rules fix accounts; on a rebalance, so do hand moves.
     let mut fixed: HashMap<Uuid, Assigned> = HashMap::new();
     if method != Method::Copy && method != Method::Current {
-        for claim in rules::claims(pool, plan.team_id).await? {
+        for claim in rules::claims(pool, plan.team_id, None).await? {
             if let Some(&t) = index.get(&claim.territory_id) {
                 fixed.insert(claim.account_id, assigned_by_claim(&claim, t));
             }

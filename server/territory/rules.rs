@@ -588,11 +588,16 @@ pub struct Claim {
     pub reason: String,
 }
 
-/// For each of the team's accounts that a lock or an enabled rule claims, the first claim by
-/// precedence (lock, named rules, other rules in order).
-pub async fn claims(db: impl PgExecutor<'_>, team_id: Uuid) -> Result<Vec<Claim>, sqlx::Error> {
+/// For each of the team's accounts (or only those in `only`) that a lock or an enabled rule
+/// claims, the first claim by precedence (lock, named rules, other rules in order).
+pub async fn claims(
+    db: impl PgExecutor<'_>,
+    team_id: Uuid,
+    only: Option<&[Uuid]>,
+) -> Result<Vec<Claim>, sqlx::Error> {
     sqlx::query_as::<_, Claim>(include_str!("sql/claims.sql"))
         .bind(team_id)
+        .bind(only)
         .fetch_all(db)
         .await
 }

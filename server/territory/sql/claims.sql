@@ -1,10 +1,12 @@
--- For each account of the team's book ($1) that a lock or an enabled rule claims, the first
--- claim by precedence: a lock, then named-account rules, then the other rules in their order.
+-- For each account of the team's book ($1; only those in $2 when it is not null) that a lock
+-- or an enabled rule claims, the first claim by precedence: a lock, then named-account rules,
+-- then the other rules in their order.
 with book as (
     select a.id, a.location, a.tier, a.industry, a.annual_value, a.country_code,
            upper(replace(replace(coalesce(a.postal_code, ''), ' ', ''), '-', '')) as postal
     from accounts a
     where a.id in (select territory_team_book($1))
+      and ($2::uuid[] is null or a.id = any($2))
 ),
 locks as (
     select b.id as account_id, l.territory_id, null::uuid as rule_id,
