@@ -116,11 +116,12 @@ fi
 
 # --- cargo test ----------------------------------------------------------------------------
 if ! skip_requested TERRANE_SKIP_CARGO cargo-test; then
-    step "cargo test${cargo_test_args[*]:+ ${cargo_test_args[*]}}"
     # The scripts stop background processes with kill(1), which slim Debian images lack.
     ensure_command kill procps
-    # The vendors' own webhook signers (PyPI), for tests/it/crm_vectors.rs.
+    # The vendors' own webhook signers (PyPI), for tests/it/crm_vectors.rs. This names its
+    # own step, so the cargo test step is named after it.
     ensure_pysigners
+    step "cargo test${cargo_test_args[*]:+ ${cargo_test_args[*]}}"
     # sqlx::test creates (and drops) one database per test through this connection.
     DATABASE_URL="$PG_ADMIN_URL" TERRANE_TEST_OSRM_URL="$OSRM_URL" \
         cargo test --locked "${cargo_test_args[@]}"

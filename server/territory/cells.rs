@@ -75,11 +75,12 @@ pub async fn save(
 }
 
 /// After accounts moved by hand: each cell holding accounts goes to the territory with most of
-/// their workload there; an account outside every cell brings its own cell.
+/// their workload there; an account outside every cell brings its own cell. Returns the
+/// territories that gained or lost a cell (their shapes need rebuilding).
 pub async fn follow_moves(
     tx: &mut sqlx::PgConnection,
     plan_id: Uuid,
-) -> Result<(), TerritoryError> {
+) -> Result<Vec<Uuid>, TerritoryError> {
     let cells: Vec<(i64, Uuid)> =
         sqlx::query_as("select cell, territory_id from plan_cells where plan_id = $1")
             .bind(plan_id)
@@ -114,6 +115,7 @@ pub async fn follow_moves(
     }
     let mut changed_cells = Vec::new();
     let mut changed_to = Vec::new();
+    let mut touched = BTreeSet::new();
     for (cell, by) in tally {
         let best = by
             .into_iter()
@@ -122,6 +124,8 @@ pub async fn follow_moves(
         if let Some(best) = best
             && owner.get(&cell) != Some(&best)
         {
+            touched.insert(best);
+            touched.extend(owner.get(&cell).copied());
             changed_cells.push(cell.cast_signed());
             changed_to.push(best);
         }
@@ -138,7 +142,7 @@ pub async fn follow_moves(
         .execute(&mut *tx)
         .await?;
     }
-    Ok(())
+    Ok(touched.into_iter().collect())
 }
 
 /// A cell's outline as WKT (lon lat order, closed).
@@ -160,13 +164,21 @@ fn cell_wkt(cell: CellIndex) -> String {
     wkt
 }
 
-/// Rebuilds every territory's shape of the plan from its cells.
-pub async fn rebuild_shapes(tx: &mut sqlx::PgConnection, plan_id: Uuid) -> Result<(), sqlx::Error> {
-    let cells: Vec<(i64, Uuid)> =
-        sqlx::query_as("select cell, territory_id from plan_cells where plan_id = $1")
-            .bind(plan_id)
-            .fetch_all(&mut *tx)
-            .await?;
+/// Rebuilds the shapes of the plan's territories from their cells: all of them, or `only`
+/// those given.
+pub async fn rebuild_shapes(
+    tx: &mut sqlx::PgConnection,
+    plan_id: Uuid,
+    only: Option<&[Uuid]>,
+) -> Result<(), sqlx::Error> {
+    let cells: Vec<(i64, Uuid)> = sqlx::query_as(
+        "select cell, territory_id from plan_cells
+         where plan_id = $1 and ($2::uuid[] is null or territory_id = any($2))",
+    )
+    .bind(plan_id)
+    .bind(only)
+    .fetch_all(&mut *tx)
+    .await?;
     let mut territories = Vec::with_capacity(cells.len());
     let mut outlines = Vec::with_capacity(cells.len());
     for (cell, territory) in cells {
@@ -182,12 +194,60 @@ pub async fn rebuild_shapes(tx: &mut sqlx::PgConnection, plan_id: Uuid) -> Resul
                                   st_snaptogrid(st_geomfromtext(x.w, 4326), 1e-9)), 3))
                        from unnest($2::uuid[], $3::text[]) as x(t, w)
                        where x.t = pt2.territory_id) as shape
-               from plan_territories pt2 where pt2.plan_id = $1) s
+               from plan_territories pt2
+               where pt2.plan_id = $1 and ($4::uuid[] is null or pt2.territory_id = any($4))) s
          where pt.plan_id = $1 and pt.territory_id = s.territory_id",
     )
     .bind(plan_id)
     .bind(&territories)
     .bind(&outlines)
+    .bind(only)
+    .execute(&mut *tx)
+    .await?;
+    fill_slivers(tx, plan_id, only).await
+}
+
+/// Largest hole (m²) in a territory's shape that may be a sliver rather than land of another
+/// territory: where a coarse H3 cell meets finer ones of the same territory, the outlines do
+/// not meet exactly (a parent is not the union of its children), leaving thin holes of up to
+/// about a thousand square metres in the union.
+const SLIVER_M2: f64 = 5_000.0;
+
+/// Fills the holes of a plan's shapes that are smaller than [`SLIVER_M2`] and that no other
+/// territory of the plan covers (tested at a point inside the hole: a point-in-polygon test
+/// is far cheaper than intersecting shapes). A territory's real holes (another
+/// territory's land inside it) are kept.
+async fn fill_slivers(
+    tx: &mut sqlx::PgConnection,
+    plan_id: Uuid,
+    only: Option<&[Uuid]>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update plan_territories pt set shape = filled.shape
+         from (select t.territory_id,
+                      st_multi(st_collect(array(
+                          select st_makepolygon(st_exteriorring(p.geom), coalesce(array(
+                                     select st_exteriorring(r.geom)
+                                     from st_dumprings(p.geom) r
+                                     where r.path[1] > 0
+                                       and (st_area(r.geom::geography) >= $2
+                                            or exists (
+                                                select 1 from plan_territories o
+                                                where o.plan_id = t.plan_id
+                                                  and o.territory_id <> t.territory_id
+                                                  and st_covers(o.shape,
+                                                                st_pointonsurface(r.geom))))
+                                     order by r.path), '{}'))
+                          from st_dump(t.shape) p
+                          order by p.path))) as shape
+               from plan_territories t
+               where t.plan_id = $1 and t.shape is not null
+                 and ($3::uuid[] is null or t.territory_id = any($3))) filled
+         where pt.plan_id = $1 and pt.territory_id = filled.territory_id",
+    )
+    .bind(plan_id)
+    .bind(SLIVER_M2)
+    .bind(only)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -7,6 +7,8 @@ pub mod metrics;
 pub mod plans;
 pub mod rules;
 pub mod teams;
+pub mod tiles;
+pub mod travel;
 pub mod views;
 
 use thiserror::Error;

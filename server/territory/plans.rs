@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::balance::{self, Mode, Options, TerritorySeed, Unit};
+use super::balance::{self, DriveMinutes, Mode, Options, TerritorySeed, Unit};
 use super::cells;
 use super::metrics::{self, PlanMetrics};
 use super::rules::{self, Claim};
 use super::{TerritoryError, teams};
 use crate::audit::{self, AuditEvent};
 use crate::crm::writeback::{self, OwnerChange};
+use crate::routing::OsrmClient;
 
 /// Default workload tolerance: every territory within ±5% of the mean.
 pub const DEFAULT_TOLERANCE: f64 = 0.05;
@@ -61,6 +62,21 @@ impl Method {
     }
 }
 
+/// How the optimizer measures how far an account is from a rep's home base.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Travel {
+    /// Straight-line distance.
+    #[default]
+    StraightLine,
+    /// Drive time by road from each rep's home base (OSRM); balanced plans with home bases
+    /// only.
+    DriveTime,
+}
+
+/// Most (home base, account) pairs a drive-time plan asks OSRM for.
+pub const MAX_DRIVE_PAIRS: usize = 5_000_000;
+
 /// What a manager asks for.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +87,8 @@ pub struct NewPlan {
     pub tolerance: Option<f64>,
     #[serde(default)]
     pub use_home_bases: bool,
+    #[serde(default)]
+    pub travel: Travel,
 }
 
 /// Plan parameters kept with the plan.
@@ -79,6 +97,8 @@ pub struct Params {
     pub tolerance: f64,
     #[serde(default)]
     pub use_home_bases: bool,
+    #[serde(default)]
+    pub travel: Travel,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -169,9 +189,19 @@ pub async fn create(
             "copy needs from_plan_id (the team has no published plan)".into(),
         ));
     }
+    if input.travel == Travel::DriveTime
+        && (input.method != Method::Balanced || !input.use_home_bases)
+    {
+        return Err(TerritoryError::Invalid(
+            "travel \"drive_time\" needs method \"balanced\" with use_home_bases: drive times \
+             are measured from the reps' home bases"
+                .into(),
+        ));
+    }
     let params = Params {
         tolerance,
         use_home_bases: input.use_home_bases,
+        travel: input.travel,
     };
     let plan_id: Uuid = sqlx::query_scalar(
         "insert into territory_plans (team_id, name, method, parent_plan_id, params, job_state,
@@ -242,7 +272,18 @@ struct Assigned {
 /// are recorded on the plan for the page.
 #[tracing::instrument(skip(pool), err)]
 pub async fn generate(pool: &PgPool, plan_id: Uuid) -> Result<(), TerritoryError> {
-    let result = generate_inner(pool, plan_id, None).await;
+    generate_with(pool, None, plan_id).await
+}
+
+/// [`generate`], with the OSRM a drive-time plan asks for its travel times (without one such
+/// a plan fails with a message saying so).
+#[tracing::instrument(skip(pool, osrm), err)]
+pub async fn generate_with(
+    pool: &PgPool,
+    osrm: Option<&OsrmClient>,
+    plan_id: Uuid,
+) -> Result<(), TerritoryError> {
+    let result = generate_inner(pool, osrm, plan_id, None).await;
     finish_job(pool, plan_id, &result).await;
     result
 }
@@ -294,7 +335,7 @@ pub async fn start_rebalance(
 
 /// The rebalance job started by [`start_rebalance`].
 pub async fn rebalance(pool: &PgPool, plan_id: Uuid) -> Result<(), TerritoryError> {
-    let result = generate_inner(pool, plan_id, Some(plan_id)).await;
+    let result = generate_inner(pool, None, plan_id, Some(plan_id)).await;
     finish_job(pool, plan_id, &result).await;
     result
 }
@@ -321,6 +362,7 @@ async fn finish_job(pool: &PgPool, plan_id: Uuid, result: &Result<(), TerritoryE
 
 async fn generate_inner(
     pool: &PgPool,
+    osrm: Option<&OsrmClient>,
     plan_id: Uuid,
     rebalance_from: Option<Uuid>,
 ) -> Result<(), TerritoryError> {
@@ -335,6 +377,7 @@ async fn generate_inner(
     let params: Params = serde_json::from_value(plan.params.0.clone()).unwrap_or(Params {
         tolerance: DEFAULT_TOLERANCE,
         use_home_bases: false,
+        travel: Travel::StraightLine,
     });
     let base = rebalance_from.or(plan.parent_plan_id);
     let book: Vec<BookRow> = sqlx::query_as(include_str!("sql/book.sql"))
@@ -421,6 +464,12 @@ async fn generate_inner(
                 .iter()
                 .map(|t| TerritorySeed { home: t.home })
                 .collect();
+            let drive_minutes = if params.travel == Travel::DriveTime && method == Method::Balanced
+            {
+                Some(drive_minutes(osrm, &territories, &units).await?)
+            } else {
+                None
+            };
             let options = Options {
                 tolerance: params.tolerance,
                 mode: if method == Method::Stability {
@@ -430,6 +479,7 @@ async fn generate_inner(
                 },
                 use_home_bases: params.use_home_bases,
                 rng_seed: 0x7e22a4e,
+                drive_minutes,
             };
             let reporter = tokio::spawn(report_progress(
                 pool.clone(),
@@ -492,7 +542,7 @@ async fn generate_inner(
     let mut tx = pool.begin().await?;
     save_assignments(&mut tx, plan_id, &book, &assignments, &territories).await?;
     cells::save(&mut tx, plan_id, &cell_list, &territories_ids(&territories)).await?;
-    cells::rebuild_shapes(&mut tx, plan_id).await?;
+    cells::rebuild_shapes(&mut tx, plan_id, None).await?;
     let message = (!warnings.is_empty()).then(|| warnings.join("; "));
     sqlx::query("update territory_plans set job_message = $2 where id = $1")
         .bind(plan_id)
@@ -655,6 +705,47 @@ async fn save_assignments(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Drive minutes from each territory's home base to each account, from OSRM (unroutable
+/// pairs estimated from straight-line distance; territories without a home base NaN).
+async fn drive_minutes(
+    osrm: Option<&OsrmClient>,
+    territories: &[PlanTerritory],
+    units: &[Unit],
+) -> Result<DriveMinutes, TerritoryError> {
+    let osrm = osrm.ok_or_else(|| {
+        TerritoryError::Invalid("drive-time plans need OSRM, which this run does not have".into())
+    })?;
+    let homes: Vec<Option<(f64, f64)>> = territories.iter().map(|t| t.home).collect();
+    let with_home = homes.iter().flatten().count();
+    if with_home == 0 {
+        return Err(TerritoryError::Invalid(
+            "no rep of the team has a home base, so there is nothing to measure drive times from"
+                .into(),
+        ));
+    }
+    if with_home * units.len() > MAX_DRIVE_PAIRS {
+        return Err(TerritoryError::Invalid(format!(
+            "{} home bases × {} accounts is more than {MAX_DRIVE_PAIRS} drive times; plan this \
+             team with straight-line distances",
+            with_home,
+            units.len()
+        )));
+    }
+    let points: Vec<(f64, f64)> = units.iter().map(|u| (u.lon, u.lat)).collect();
+    let times = super::travel::home_drive_minutes(osrm, &homes, &points)
+        .await
+        .map_err(|e| TerritoryError::Internal(anyhow::anyhow!("drive times from OSRM: {e}")))?;
+    let mut minutes = Vec::with_capacity(homes.len() * points.len());
+    for t in 0..homes.len() {
+        minutes
+            .extend((0..points.len()).map(|p| times.minutes_or_estimate(t, p).unwrap_or(f32::NAN)));
+    }
+    Ok(DriveMinutes {
+        units: units.len(),
+        minutes,
+    })
 }
 
 /// A territory of a plan with its rep.
@@ -903,8 +994,10 @@ pub async fn move_accounts(
             "some accounts are not in this plan".into(),
         ));
     }
-    cells::follow_moves(&mut tx, plan_id).await?;
-    cells::rebuild_shapes(&mut tx, plan_id).await?;
+    let touched = cells::follow_moves(&mut tx, plan_id).await?;
+    if !touched.is_empty() {
+        cells::rebuild_shapes(&mut tx, plan_id, Some(&touched)).await?;
+    }
     refresh_metrics(&mut tx, plan_id).await?;
     audit::record(
         &mut *tx,
@@ -1145,6 +1238,7 @@ pub async fn rollback(
             from_plan_id: Some(plan_id),
             tolerance: None,
             use_home_bases: false,
+            travel: Travel::StraightLine,
         },
     )
     .await?;
@@ -1179,6 +1273,7 @@ pub async fn publish_current_where_missing(
                 from_plan_id: None,
                 tolerance: None,
                 use_home_bases: false,
+                travel: Travel::StraightLine,
             },
         )
         .await?;

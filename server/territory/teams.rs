@@ -46,29 +46,33 @@ pub async fn for_user(db: &sqlx::PgPool, user: &User) -> Result<Vec<Team>, sqlx:
     .bind(manager)
     .fetch_all(db)
     .await?;
-    let mut teams = Vec::with_capacity(rows.len());
-    for (id, name, published_plan_id) in rows {
-        let reps: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
-            "select r.id, r.name, r.crm_owner_id from team_members m join reps r on r.id = m.rep_id
-             where m.team_id = $1 and r.active order by r.name",
-        )
-        .bind(id)
-        .fetch_all(db)
-        .await?;
-        teams.push(Team {
+    // Every listed team's active reps in one query.
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    let reps: Vec<(Uuid, Uuid, String, Option<String>)> = sqlx::query_as(
+        "select m.team_id, r.id, r.name, r.crm_owner_id
+         from team_members m join reps r on r.id = m.rep_id
+         where m.team_id = any($1) and r.active order by r.name, r.id",
+    )
+    .bind(&ids)
+    .fetch_all(db)
+    .await?;
+    let teams = rows
+        .into_iter()
+        .map(|(id, name, published_plan_id)| Team {
             id,
             name,
             reps: reps
-                .into_iter()
-                .map(|(id, name, crm_owner_id)| TeamRep {
-                    id,
-                    name,
-                    crm_owner_id,
+                .iter()
+                .filter(|r| r.0 == id)
+                .map(|(_, rep, name, crm_owner_id)| TeamRep {
+                    id: *rep,
+                    name: name.clone(),
+                    crm_owner_id: crm_owner_id.clone(),
                 })
                 .collect(),
             published_plan_id,
-        });
-    }
+        })
+        .collect();
     Ok(teams)
 }
 

@@ -4,7 +4,8 @@
 //! after 5% of the accounts change, the balancer in stability mode, each in a child process
 //! of this binary so its peak memory (VmHWM) is its own; evaluates any peer assignment files
 //! found beside the data with the same metric function; and prints one markdown table.
-//! Used by `scripts/bench/territories.sh`.
+//! Used by `scripts/bench/territories.sh`. `tiles` times a plan's vector tiles (`tiles.rs`,
+//! used by `scripts/bench/tiles.sh`).
 
 use std::collections::HashMap;
 use std::fs;
@@ -26,6 +27,8 @@ use terrane::seed::dataset::DemoDataset;
 use terrane::territory::balance::synthetic::{self, Region};
 use terrane::territory::balance::{Mode, Options, TerritorySeed, Unit, balance};
 use terrane::territory::metrics::{self, PlanMetrics};
+
+mod tiles;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,6 +61,9 @@ enum Cmd {
         spread_min_km: f64,
         #[arg(long, default_value_t = 3.0)]
         spread_max_km: f64,
+        /// Log-standard deviation of the lognormal workloads.
+        #[arg(long, default_value_t = 0.6)]
+        workload_sigma: f64,
         /// Use the demo CRM's accounts instead (territories default to its reps).
         #[arg(long)]
         demo: Option<PathBuf>,
@@ -77,6 +83,8 @@ enum Cmd {
         #[arg(long)]
         method: String,
     },
+    /// Times a balanced plan's vector tiles on synthetic accounts in a scratch database.
+    Tiles(tiles::TilesArgs),
 }
 
 /// What `gen` decided, read back by `report`.
@@ -105,17 +113,20 @@ fn main() -> anyhow::Result<()> {
             clusters,
             spread_min_km,
             spread_max_km,
+            workload_sigma,
             demo,
         } => {
             let region = Region {
                 clusters,
                 spread_km: (spread_min_km, spread_max_km),
+                workload_sigma,
                 ..Region::default()
             };
             generate(&dir, accounts, territories, seed, &region, demo.as_deref())
         }
         Cmd::Report { dir, header } => report(&dir, header),
         Cmd::Child { dir, method } => child(&dir, &method),
+        Cmd::Tiles(args) => tiles::run(args),
     }
 }
 
@@ -148,8 +159,8 @@ fn generate(
             synthetic::accounts(n, region, seed),
             SetInfo {
                 name: format!(
-                    "synthetic {n} ({} clusters, {}-{} km)",
-                    region.clusters, region.spread_km.0, region.spread_km.1
+                    "synthetic {n} ({} clusters, {}-{} km, σ {})",
+                    region.clusters, region.spread_km.0, region.spread_km.1, region.workload_sigma
                 ),
                 territories: k,
                 seed,

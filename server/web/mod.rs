@@ -77,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/plans/{id}/accounts", get(territories::plan_accounts))
         .route("/api/plans/{id}/shapes", get(territories::plan_shapes))
+        .route("/api/plans/{id}/tiles", get(territories::plan_tile_json))
+        .route(
+            "/api/plans/{id}/tiles/{z}/{x}/{y}",
+            get(territories::plan_tile),
+        )
         .route("/api/plans/{id}/moves", post(territories::move_accounts))
         .route("/api/plans/{id}/rebalance", post(territories::rebalance))
         .route("/api/plans/{id}/diff", get(territories::diff))

@@ -6,10 +6,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 use uuid::Uuid;
 
@@ -20,6 +21,7 @@ use crate::crm::writeback;
 use crate::error::AppError;
 use crate::territory::plans::{self, NewPlan};
 use crate::territory::rules::{self, RuleInput};
+use crate::territory::tiles::{self, TileError, TileId};
 use crate::territory::{TerritoryError, teams, views};
 
 use super::extract::{JsonBody, Path, Query};
@@ -35,6 +37,12 @@ impl From<TerritoryError> for AppError {
             TerritoryError::Balance(e) => AppError::Internal(anyhow::Error::new(e)),
             TerritoryError::Internal(e) => AppError::Internal(e),
         }
+    }
+}
+
+impl From<TileError> for AppError {
+    fn from(e: TileError) -> Self {
+        AppError::bad_request("invalid_tile", e.to_string())
     }
 }
 
@@ -148,9 +156,10 @@ pub async fn create_plan(
     check_team(&state, &user, team_id).await?;
     let id = plans::create(&state.db, team_id, Some(user.id), &input).await?;
     let pool = state.db.clone();
+    let osrm = state.osrm.clone();
     tokio::spawn(async move {
         // Failures are stored on the plan for the page.
-        let _ = plans::generate(&pool, id).await;
+        let _ = plans::generate_with(&pool, Some(&osrm), id).await;
     });
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
 }
@@ -208,6 +217,69 @@ pub async fn plan_shapes(
 ) -> Result<Response, AppError> {
     check_plan(&state, &user, plan_id).await?;
     Ok(Json(views::shapes_geojson(&state.db, plan_id).await?).into_response())
+}
+
+/// `GET /api/plans/{id}/tiles`: the plan's tile set as TileJSON (tile URL, zooms, bounds).
+pub async fn plan_tile_json(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(plan_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    check_plan(&state, &user, plan_id).await?;
+    let base_url = state.config.public_url.as_str().trim_end_matches('/');
+    Ok(Json(tiles::tile_json(&state.db, plan_id, base_url).await?).into_response())
+}
+
+/// `GET /api/plans/{id}/tiles/{z}/{x}/{y}` (`y` may end in `.mvt` or `.pbf`): a Mapbox Vector
+/// Tile of the plan's territories and accounts.
+pub async fn plan_tile(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((plan_id, z, x, y)): Path<(Uuid, String, String, String)>,
+) -> Result<Response, AppError> {
+    let tile = TileId::parse(&z, &x, &y)?;
+    check_plan(&state, &user, plan_id).await?;
+    let mut conn = state.db.acquire().await?;
+    let body = tiles::plan_tile(&mut conn, plan_id, tile).await?;
+    Ok(tile_response(&headers, body))
+}
+
+/// Tiles may be reused for a minute (plans change: hand moves, arrivals; the page asks for
+/// fresh ones after its own changes); the browser then revalidates with the ETag.
+const TILE_CACHE_CONTROL: &str = "private, max-age=60";
+
+/// 204 for an empty tile; 304 when the client holds this very tile; else 200 with the bytes.
+fn tile_response(headers: &HeaderMap, body: Vec<u8>) -> Response {
+    let cache = (
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(TILE_CACHE_CONTROL),
+    );
+    if body.is_empty() {
+        return (StatusCode::NO_CONTENT, [cache]).into_response();
+    }
+    let mvt = (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.mapbox-vector-tile"),
+    );
+    // Weak: the compression layer may send these bytes gzipped.
+    let digest = Sha256::digest(&body);
+    let opaque: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let Ok(etag) = HeaderValue::from_str(&format!("W/\"{opaque}\"")) else {
+        return ([cache, mvt], body).into_response();
+    };
+    let held = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|tag| tag == "*" || tag == opaque);
+    if held {
+        (StatusCode::NOT_MODIFIED, [cache, (header::ETAG, etag)]).into_response()
+    } else {
+        ([cache, mvt, (header::ETAG, etag)], body).into_response()
+    }
 }
 
 #[derive(Deserialize)]

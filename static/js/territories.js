@@ -2,6 +2,11 @@
 // each rep's workload in the panel, select accounts (click, shift-click, lasso or the list),
 // move them, rebalance, compare, review the diff and the CRM calls, publish.
 //
+// A plan of more than TILE_THRESHOLD_ACCOUNTS accounts (or any plan with `?tiles=1` in the
+// page's URL; `?tiles=0` never) is drawn from vector tiles (GET /api/plans/{id}/tiles/{z}/{x}/{y})
+// instead of GeoJSON: the browser then only holds the accounts drawn in the view, which is what
+// the account list, the lasso and the details card work from (see docs/territories.md).
+//
 // Plain ES module, no build step. MapLibre is loaded before this file as a classic script
 // (global `maplibregl`). Configuration comes from data attributes on #terr, because the page's
 // CSP forbids inline scripts. API data only ever reaches the page through textContent; sizes
@@ -15,6 +20,14 @@ const JOB_POLL_MS = 700;
 const LIST_LIMIT = 400;
 const SHAPES = 'plan-shapes';
 const ACCOUNTS = 'plan-accounts';
+/** The vector source of tile mode; its layers are `territories` and `accounts`. */
+const TILES = 'plan-tiles';
+/** Plans with more accounts than this are drawn from vector tiles rather than GeoJSON. */
+const TILE_THRESHOLD_ACCOUNTS = 20_000;
+/** Deepest tiles asked for when the tile set does not say (the server's `maxzoom`). */
+const TILE_MAX_ZOOM = 14;
+/** The plan layers, rebuilt when the map switches between GeoJSON and tiles. */
+const PLAN_LAYERS = ['shape-fill', 'shape-line', ACCOUNTS];
 const LASSO = 'lasso';
 const RULE_AREAS = 'rule-areas';
 const UNASSIGNED_COLOUR = '#7a7f87';
@@ -66,6 +79,8 @@ const config = {
   outboxUrl: root.dataset.outboxUrl || '/territories/outbox',
   csrf: root.dataset.csrf || '',
   workerUrl: root.dataset.workerUrl || null,
+  /** `?tiles=1` forces vector tiles, `?tiles=0` forbids them; otherwise the plan's size decides. */
+  tiles: new URLSearchParams(window.location.search).get('tiles'),
 };
 
 const state = {
@@ -90,6 +105,10 @@ const state = {
   rules: [],
   /** The plan whose tolerance the Rebalance input shows. */
   toleranceOf: null,
+  /** The shown plan's tile set (TileJSON) in tile mode, else null (GeoJSON mode). */
+  tileSet: null,
+  /** In tile mode, the ids of the accounts drawn in the view, to notice when they change. */
+  viewSignature: '',
 };
 
 // ------------------------------------------------------------------------------------------
@@ -256,21 +275,51 @@ async function showPlan(planId) {
   if (plan.job?.state === 'failed') {
     showAlert(`The plan could not be computed: ${plan.job.message ?? 'unknown error'}`);
   }
-  const [accounts, shapes] = await Promise.all([
-    api(`/api/plans/${encodeURIComponent(planId)}/accounts`),
-    api(`/api/plans/${encodeURIComponent(planId)}/shapes`),
-  ]);
+  const data = await planData(plan);
   if (generation !== state.generation) {
     return;
   }
-  await applyPlan(plan, accounts, shapes);
+  await applyPlan(plan, data);
 }
 
-/** Draws a plan with its accounts and shapes (after a load, a move or a job). */
-async function applyPlan(plan, accounts, shapes) {
+/** How many accounts the plan has, from its territories' figures. */
+function planAccountCount(plan) {
+  return (plan.territories ?? []).reduce((sum, t) => sum + (t.accounts ?? 0), 0);
+}
+
+/** Whether a plan is drawn from vector tiles: `?tiles=`, else more than the threshold. */
+function wantsTiles(plan) {
+  if (config.tiles === '1' || config.tiles === '0') {
+    return config.tiles === '1';
+  }
+  return planAccountCount(plan) > TILE_THRESHOLD_ACCOUNTS;
+}
+
+/**
+ * What the map needs for a plan: its tile set (TileJSON: bounds, zooms) in tile mode, else its
+ * accounts and shapes as GeoJSON.
+ */
+async function planData(plan) {
+  const base = `/api/plans/${encodeURIComponent(plan.id)}`;
+  if (wantsTiles(plan)) {
+    return { tileSet: await api(`${base}/tiles`), accounts: null, shapes: null };
+  }
+  const [accounts, shapes] = await Promise.all([api(`${base}/accounts`), api(`${base}/shapes`)]);
+  return { tileSet: null, accounts, shapes };
+}
+
+/** Draws a plan with its accounts and shapes, or its tiles (after a load, a move or a job). */
+async function applyPlan(plan, { accounts, shapes, tileSet }) {
   state.plan = plan;
   state.territoriesById = new Map((plan.territories ?? []).map((t) => [t.id, t]));
-  if (accounts) {
+  state.tileSet = tileSet;
+  if (tileSet) {
+    // Filled from the view once the tiles are drawn (refreshViewAccounts); the selection
+    // stays: its accounts may be anywhere, not only in the view.
+    state.accounts = { type: 'FeatureCollection', features: [] };
+    state.accountsById = new Map();
+    state.viewSignature = '';
+  } else if (accounts) {
     state.accounts = accounts;
     state.accountsById = new Map(accounts.features.map((f) => [String(f.properties.id), f]));
     for (const id of [...state.selected]) {
@@ -284,6 +333,7 @@ async function applyPlan(plan, accounts, shapes) {
   // Counts plan drawings, so a test (or a curious admin) can tell a fresh one from the last.
   root.dataset.renders = String(Number(root.dataset.renders ?? 0) + 1);
   root.dataset.jobState = plan.job?.state ?? 'idle';
+  root.dataset.source = tileSet ? 'tiles' : 'geojson';
   renderPlanHeader(plan);
   renderTerritories(plan);
   renderMetrics(plan);
@@ -291,7 +341,8 @@ async function applyPlan(plan, accounts, shapes) {
   renderList();
   fillCompareSelect();
   await drawMap(shapes);
-  setStatus(`${plan.name}: ${fmt.int(state.accounts.features.length)} accounts in ${fmt.int(plan.territories?.length ?? 0)} territories`);
+  const count = tileSet ? planAccountCount(plan) : state.accounts.features.length;
+  setStatus(`${plan.name}: ${fmt.int(count)} accounts in ${fmt.int(plan.territories?.length ?? 0)} territories`);
   root.dataset.state = 'ready';
 }
 
@@ -482,10 +533,11 @@ function renderSelection() {
   all.checked = boxes.length > 0 && checked === boxes.length;
   all.indeterminate = checked > 0 && checked < boxes.length;
   const map = state.map;
-  if (map?.getSource(ACCOUNTS)) {
-    map.removeFeatureState({ source: ACCOUNTS });
+  const features = accountFeatures();
+  if (map?.getSource(features.source)) {
+    map.removeFeatureState(features);
     for (const id of state.selected) {
-      map.setFeatureState({ source: ACCOUNTS, id }, { selected: true });
+      map.setFeatureState({ ...features, id }, { selected: true });
     }
   }
   renderRuleForm();
@@ -546,9 +598,14 @@ function showDetails(id) {
     ['Annual value', fmt.int(p.annual_value)],
     ['Workload (h/yr)', fmt.hours(p.workload)],
     ['Assigned by', SOURCE_WORDS[p.source] ?? p.source ?? '—'],
+    // Tiles carry no reasons (long texts): GeoJSON mode shows them.
     ['Why', p.reason || '—'],
     ['Locked', p.locked ? 'yes' : 'no'],
   ];
+  if (p.count > 1) {
+    // A thinned tile (low zoom) draws one account per spot for the accounts around it.
+    rows.push(['Drawn for', `${fmt.int(p.count)} accounts around it (zoom in to see them)`]);
+  }
   for (const [label, value] of rows) {
     facts.append(element('dt', null, label), element('dd', null, value));
   }
@@ -607,6 +664,9 @@ function renderList() {
   }));
   const total = state.accounts.features.length;
   let note = `${fmt.int(matching.length)} of ${fmt.int(total)} accounts`;
+  if (state.tileSet) {
+    note += ` drawn in the view (the plan has ${fmt.int(planAccountCount(state.plan))}; pan or zoom to list others)`;
+  }
   if (matching.length > shown.length) {
     note += `; the first ${fmt.int(shown.length)} are listed, search to narrow`;
   }
@@ -684,43 +744,17 @@ function createMap() {
 
 function addLayers(map) {
   const empty = { type: 'FeatureCollection', features: [] };
-  map.addSource(SHAPES, { type: 'geojson', data: empty });
-  map.addSource(ACCOUNTS, {
-    type: 'geojson',
-    data: empty,
-    promoteId: 'id',
-    attribution: '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
-  });
   map.addSource(LASSO, { type: 'geojson', data: empty });
   map.addSource(RULE_AREAS, { type: 'geojson', data: empty });
-  const colour = ['coalesce', ['get', 'color'], UNASSIGNED_COLOUR];
-  map.addLayer({ id: 'shape-fill', type: 'fill', source: SHAPES, paint: { 'fill-color': colour, 'fill-opacity': 0.16 } });
-  map.addLayer({ id: 'shape-line', type: 'line', source: SHAPES, paint: { 'line-color': colour, 'line-width': 2, 'line-opacity': 0.85 } });
   map.addLayer({
     id: 'rule-area-line',
     type: 'line',
     source: RULE_AREAS,
     paint: {
-      'line-color': colour,
+      'line-color': ['coalesce', ['get', 'color'], UNASSIGNED_COLOUR],
       'line-width': 2.5,
       'line-dasharray': [3, 2],
       'line-opacity': ['case', ['==', ['get', 'enabled'], false], 0.35, 1],
-    },
-  });
-  const tier = ['get', 'tier'];
-  const radius = ['match', tier, 'A', 7, 'B', 5.5, 'C', 4.5, 4];
-  const selected = ['boolean', ['feature-state', 'selected'], false];
-  map.addLayer({
-    id: ACCOUNTS,
-    type: 'circle',
-    source: ACCOUNTS,
-    layout: { 'circle-sort-key': ['match', tier, 'A', 3, 'B', 2, 'C', 1, 0] },
-    paint: {
-      'circle-radius': ['interpolate', ['linear'], ['zoom'], 10, ['*', 0.7, radius], 15, radius, 18, ['*', 1.6, radius]],
-      'circle-color': colour,
-      'circle-stroke-color': ['case', selected, '#111111', ['==', ['get', 'locked'], true], '#111111', '#ffffff'],
-      'circle-stroke-width': ['case', selected, 3, ['==', ['get', 'locked'], true], 1.5, 1],
-      'circle-opacity': 0.95,
     },
   });
   map.addLayer({
@@ -729,6 +763,88 @@ function addLayers(map) {
     source: LASSO,
     paint: { 'line-color': '#111111', 'line-width': 2, 'line-dasharray': [2, 1] },
   });
+  addPlanLayers(map, null);
+}
+
+/** Where the accounts' feature states live: the GeoJSON source, or the tiles' `accounts` layer. */
+function accountFeatures() {
+  return state.tileSet ? { source: TILES, sourceLayer: 'accounts' } : { source: ACCOUNTS };
+}
+
+/** The URL template of the plan's tiles; `v` changes at each drawing so edits show at once. */
+function tileUrl(plan) {
+  return `${window.location.origin}/api/plans/${encodeURIComponent(plan.id)}/tiles/{z}/{x}/{y}?v=${Date.now()}`;
+}
+
+/** Tiles carry territory ids only: the colour comes from the plan's territories. */
+function territoryColour() {
+  const pairs = [...state.territoriesById.values()].flatMap((t) => [t.id, t.color || UNASSIGNED_COLOUR]);
+  return pairs.length ? ['match', ['get', 'territory_id'], ...pairs, UNASSIGNED_COLOUR] : UNASSIGNED_COLOUR;
+}
+
+/**
+ * (Re)creates the plan's sources and layers: GeoJSON sources (filled by drawMap) when
+ * `tileSet` is null, else one vector source over the plan's tiles, limited to its bounds.
+ */
+function addPlanLayers(map, tileSet) {
+  for (const id of PLAN_LAYERS) {
+    if (map.getLayer(id)) {
+      map.removeLayer(id);
+    }
+  }
+  for (const id of [SHAPES, ACCOUNTS, TILES]) {
+    if (map.getSource(id)) {
+      map.removeSource(id);
+    }
+  }
+  const attribution = '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors';
+  let shapes;
+  let accounts;
+  let accountColour;
+  if (tileSet) {
+    const source = {
+      type: 'vector',
+      tiles: [tileUrl(state.plan)],
+      minzoom: 0,
+      maxzoom: Number.isInteger(tileSet.maxzoom) ? tileSet.maxzoom : TILE_MAX_ZOOM,
+      promoteId: { accounts: 'id', territories: 'territory_id' },
+      attribution,
+    };
+    if (Array.isArray(tileSet.bounds) && tileSet.bounds.length === 4) {
+      source.bounds = tileSet.bounds;
+    }
+    map.addSource(TILES, source);
+    shapes = { source: TILES, 'source-layer': 'territories' };
+    accounts = { source: TILES, 'source-layer': 'accounts' };
+    accountColour = territoryColour();
+  } else {
+    const empty = { type: 'FeatureCollection', features: [] };
+    map.addSource(SHAPES, { type: 'geojson', data: empty });
+    map.addSource(ACCOUNTS, { type: 'geojson', data: empty, promoteId: 'id', attribution });
+    shapes = { source: SHAPES };
+    accounts = { source: ACCOUNTS };
+    accountColour = ['coalesce', ['get', 'color'], UNASSIGNED_COLOUR];
+  }
+  const colour = ['coalesce', ['get', 'color'], UNASSIGNED_COLOUR];
+  map.addLayer({ id: 'shape-fill', type: 'fill', ...shapes, paint: { 'fill-color': colour, 'fill-opacity': 0.16 } }, 'rule-area-line');
+  map.addLayer({ id: 'shape-line', type: 'line', ...shapes, paint: { 'line-color': colour, 'line-width': 2, 'line-opacity': 0.85 } }, 'rule-area-line');
+  const tier = ['get', 'tier'];
+  const radius = ['match', tier, 'A', 7, 'B', 5.5, 'C', 4.5, 4];
+  const selected = ['boolean', ['feature-state', 'selected'], false];
+  map.addLayer({
+    id: ACCOUNTS,
+    type: 'circle',
+    ...accounts,
+    layout: { 'circle-sort-key': ['match', tier, 'A', 3, 'B', 2, 'C', 1, 0] },
+    paint: {
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 10, ['*', 0.7, radius], 15, radius, 18, ['*', 1.6, radius]],
+      'circle-color': accountColour,
+      'circle-stroke-color': ['case', selected, '#111111', ['==', ['get', 'locked'], true], '#111111', '#ffffff'],
+      'circle-stroke-width': ['case', selected, 3, ['==', ['get', 'locked'], true], 1.5, 1],
+      'circle-opacity': 0.95,
+    },
+  }, 'lasso-line');
+  map.getContainer().dataset.source = tileSet ? 'tiles' : 'geojson';
 }
 
 /** The accounts as drawn: each carries its territory's colour. */
@@ -742,6 +858,17 @@ function colouredAccounts() {
   };
 }
 
+/** Fits the map to a box once per team choice (the first plan drawn). */
+function fitOnce(map, bounds) {
+  if (state.fitted || !bounds || bounds.isEmpty?.()) {
+    return;
+  }
+  const container = map.getContainer();
+  const padding = Math.round(Math.min(40, container.clientWidth / 10, container.clientHeight / 10));
+  map.fitBounds(bounds, { padding, maxZoom: FIT_MAX_ZOOM, animate: false });
+  state.fitted = true;
+}
+
 async function drawMap(shapes) {
   // Without a map (no WebGL) the panel and the account list still work.
   const map = await state.mapReady?.catch(() => null);
@@ -750,25 +877,71 @@ async function drawMap(shapes) {
   }
   const mapEl = $('terr-map');
   mapEl.dataset.state = 'drawing';
-  if (shapes) {
-    map.getSource(SHAPES).setData(shapes);
-  }
-  map.getSource(ACCOUNTS).setData(colouredAccounts());
-  if (!state.fitted && state.accounts.features.length > 0) {
-    const bounds = new maplibregl.LngLatBounds();
-    for (const f of state.accounts.features) {
-      bounds.extend(f.geometry.coordinates);
+  if (state.tileSet) {
+    // Fitted first, so no tile is asked for the view left behind.
+    const b = state.tileSet.bounds;
+    if (Array.isArray(b) && b.length === 4) {
+      fitOnce(map, new maplibregl.LngLatBounds([b[0], b[1]], [b[2], b[3]]));
     }
-    const container = map.getContainer();
-    const padding = Math.round(Math.min(40, container.clientWidth / 10, container.clientHeight / 10));
-    map.fitBounds(bounds, { padding, maxZoom: FIT_MAX_ZOOM, animate: false });
-    state.fitted = true;
+    addPlanLayers(map, state.tileSet);
+  } else {
+    if (!map.getSource(ACCOUNTS)) {
+      addPlanLayers(map, null);
+    }
+    if (shapes) {
+      map.getSource(SHAPES).setData(shapes);
+    }
+    map.getSource(ACCOUNTS).setData(colouredAccounts());
+    if (state.accounts.features.length > 0) {
+      const bounds = new maplibregl.LngLatBounds();
+      for (const f of state.accounts.features) {
+        bounds.extend(f.geometry.coordinates);
+      }
+      fitOnce(map, bounds);
+    }
   }
   renderSelection();
   mapEl.dataset.planId = state.plan?.id ?? '';
   await map.once('idle');
+  refreshViewAccounts(map);
   mapEl.dataset.featureCount = String(state.accounts.features.length);
   mapEl.dataset.state = 'ready';
+}
+
+/** A rendered account as the page keeps accounts (a GeoJSON feature with its properties). */
+function renderedAccount(feature) {
+  const id = String(feature.id ?? feature.properties.id);
+  return { type: 'Feature', id, geometry: feature.geometry, properties: { ...feature.properties, id } };
+}
+
+/**
+ * Tile mode: the accounts drawn in the view become the list (and what selection and details
+ * know of). Runs when the map settles; does nothing when the same accounts are drawn.
+ */
+function refreshViewAccounts(map) {
+  if (!state.tileSet || !map.getLayer(ACCOUNTS)) {
+    return;
+  }
+  const byId = new Map();
+  for (const f of map.queryRenderedFeatures({ layers: [ACCOUNTS] })) {
+    const account = renderedAccount(f);
+    if (!byId.has(account.id)) {
+      byId.set(account.id, account);
+    }
+  }
+  const signature = [...byId.keys()].sort().join(',');
+  if (signature === state.viewSignature) {
+    return;
+  }
+  state.viewSignature = signature;
+  for (const [id, account] of byId) {
+    state.accountsById.set(id, account);
+  }
+  const features = [...byId.values()]
+    .sort((a, b) => (b.properties.annual_value ?? 0) - (a.properties.annual_value ?? 0) || a.id.localeCompare(b.id));
+  state.accounts = { type: 'FeatureCollection', features };
+  $('terr-map').dataset.featureCount = String(features.length);
+  renderList();
 }
 
 /** Ray casting on screen points: is `point` inside `polygon` (both [x, y])? */
@@ -818,7 +991,28 @@ function drawLasso(map, points, closed) {
   });
 }
 
+/**
+ * The accounts a lasso may take: all of the plan's (GeoJSON mode), or in tile mode those drawn
+ * under the lasso's bounding box (thinned at low zooms: one per spot).
+ */
+function lassoCandidates(map, points) {
+  if (!state.tileSet) {
+    return state.accounts.features;
+  }
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  const box = [[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]];
+  const byId = new Map();
+  for (const f of map.queryRenderedFeatures(box, { layers: [ACCOUNTS] })) {
+    const account = renderedAccount(f);
+    byId.set(account.id, account);
+    state.accountsById.set(account.id, account);
+  }
+  return [...byId.values()];
+}
+
 function enableMapSelection(map, mapEl) {
+  map.on('idle', () => refreshViewAccounts(map));
   map.on('mouseenter', ACCOUNTS, () => mapEl.classList.add('map--over-account'));
   map.on('mouseleave', ACCOUNTS, () => mapEl.classList.remove('map--over-account'));
   map.on('click', ACCOUNTS, (event) => {
@@ -869,7 +1063,7 @@ function enableMapSelection(map, mapEl) {
       canvas.releasePointerCapture(event.pointerId);
     }
     if (points.length >= 3) {
-      const ids = state.accounts.features
+      const ids = lassoCandidates(map, points)
         .filter((f) => {
           const at = map.project(f.geometry.coordinates);
           return insidePolygon([at.x, at.y], points);
@@ -906,6 +1100,11 @@ async function createPlan(event) {
   }
   if ((method === 'copy' || method === 'stability') && state.plan) {
     body.from_plan_id = state.plan.id;
+  }
+  const centres = $('terr-new-centres').value;
+  if (method === 'balanced' && centres !== 'kmeans') {
+    body.use_home_bases = true;
+    body.travel = centres === 'homes_drive' ? 'drive_time' : 'straight_line';
   }
   const created = await api(`/api/teams/${encodeURIComponent(state.team.id)}/plans`, { method: 'POST', body });
   $('terr-new').open = false;
@@ -960,12 +1159,9 @@ async function moveSelected() {
     method: 'POST',
     body: { account_ids: ids, territory_id: territoryId },
   });
-  const [accounts, shapes] = await Promise.all([
-    api(`/api/plans/${encodeURIComponent(planId)}/accounts`),
-    api(`/api/plans/${encodeURIComponent(planId)}/shapes`),
-  ]);
+  const data = await planData(plan);
   state.selected.clear();
-  await applyPlan(plan, accounts, shapes);
+  await applyPlan(plan, data);
   clearReview();
   setStatus(`Moved ${fmt.int(ids.length)} ${ids.length === 1 ? 'account' : 'accounts'} to ${territoryName(territoryId)}`);
 }

@@ -6,11 +6,13 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use terrane::territory::plans::{self, Method, NewPlan};
+use terrane::territory::plans::{self, Method, NewPlan, Travel};
 use terrane::territory::rules::RuleInput;
 use terrane::territory::{arrival, rules, teams};
 
-use crate::helpers::{csrf_in, page_html, seed_demo, spawn_app};
+use terrane::routing::OsrmClient;
+
+use crate::helpers::{csrf_in, osrm_url, page_html, seed_demo, spawn_app};
 
 async fn team(pool: &PgPool, name: &str) -> Uuid {
     sqlx::query_scalar("select id from teams where name = $1")
@@ -31,6 +33,7 @@ async fn new_plan(pool: &PgPool, team_id: Uuid, method: Method, from: Option<Uui
             from_plan_id: from,
             tolerance: None,
             use_home_bases: false,
+            travel: Travel::StraightLine,
         },
     )
     .await
@@ -282,6 +285,48 @@ async fn bad_rules_get_clear_errors_through_the_api(pool: PgPool) {
     assert_eq!(r.status(), 404);
 }
 
+/// The demo seeded, Team A's current plan published, and a draft copy of it: (team, published
+/// plan, draft).
+async fn draft_of_todays_plan(pool: &PgPool) -> (Uuid, Uuid, Uuid) {
+    seed_demo(pool).await;
+    let team_a = team(pool, "Team A").await;
+    let current = new_plan(pool, team_a, Method::Current, None).await;
+    plans::publish(pool, current, None)
+        .await
+        .expect("published");
+    let draft = new_plan(pool, team_a, Method::Copy, Some(current)).await;
+    (team_a, current, draft)
+}
+
+async fn cells_of(pool: &PgPool, plan: Uuid, territory: Uuid) -> i64 {
+    sqlx::query_scalar("select count(*) from plan_cells where plan_id = $1 and territory_id = $2")
+        .bind(plan)
+        .bind(territory)
+        .fetch_one(pool)
+        .await
+        .expect("cells")
+}
+
+/// Holes in a plan's shapes, and those no other territory of the plan covers (slivers).
+async fn holes_in_shapes(pool: &PgPool, plan: Uuid) -> (i64, i64) {
+    sqlx::query_as(
+        "with rings as (
+             select pt.territory_id, (st_dumprings((st_dump(pt.shape)).geom)) as r
+             from plan_territories pt where pt.plan_id = $1 and pt.shape is not null)
+         select count(*),
+                count(*) filter (where not exists (
+                    select 1 from plan_territories o
+                    where o.plan_id = $1 and o.territory_id <> rings.territory_id
+                      and st_intersects(o.shape, (r).geom)
+                      and st_area(st_intersection(o.shape, (r).geom)) > 0.5 * st_area((r).geom)))
+         from rings where (r).path[1] > 0",
+    )
+    .bind(plan)
+    .fetch_one(pool)
+    .await
+    .expect("holes")
+}
+
 #[sqlx::test]
 async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool: PgPool) {
     seed_demo(&pool).await;
@@ -348,6 +393,12 @@ async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool:
     for id in &locked {
         let (t, source, _) = assignment_of(&pool, again, *id).await;
         assert_eq!((t, source.as_str()), (t2, "lock"));
+    }
+    // No slivers: where coarse and fine cells of a territory meet, the union of their
+    // outlines leaves thin holes that no territory covers; they are filled.
+    for plan in [balanced, again] {
+        let (holes, slivers) = holes_in_shapes(&pool, plan).await;
+        assert_eq!(slivers, 0, "{slivers} of {holes} holes are slivers");
     }
 
     // Stability from the balanced plan after the locks: few moves, tolerance kept.
@@ -465,13 +516,7 @@ async fn publishing_moves_accounts_queues_owner_changes_and_rollback_restores(po
 
 #[sqlx::test]
 async fn hand_moves_change_the_metrics_and_locked_accounts_refuse_to_move(pool: PgPool) {
-    seed_demo(&pool).await;
-    let team_a = team(&pool, "Team A").await;
-    let current = new_plan(&pool, team_a, Method::Current, None).await;
-    plans::publish(&pool, current, None)
-        .await
-        .expect("published");
-    let draft = new_plan(&pool, team_a, Method::Copy, Some(current)).await;
+    let (team_a, current, draft) = draft_of_todays_plan(&pool).await;
     let t1 = territory_named(&pool, team_a, "owner-1").await;
     let t2 = territory_named(&pool, team_a, "owner-2").await;
     let app = spawn_app(pool.clone()).await;
@@ -719,4 +764,228 @@ async fn the_workload_model_is_set_per_tier_and_drives_new_plans(pool: PgPool) {
         crate::helpers::audit_count(&pool, "territory.workload_changed").await,
         1
     );
+}
+
+/// Sum over a plan's accounts of the drive minutes from their territory's rep's home base.
+async fn drive_minutes_home_to_accounts(pool: &PgPool, osrm: &OsrmClient, plan: Uuid) -> f64 {
+    let rows: Vec<(f64, f64, f64, f64)> = sqlx::query_as(
+        "select st_x(r.home_base), st_y(r.home_base), st_x(a.location), st_y(a.location)
+         from plan_assignments pa
+         join accounts a on a.id = pa.account_id
+         join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
+         join reps r on r.id = pt.rep_id
+         where pa.plan_id = $1 and r.home_base is not null",
+    )
+    .bind(plan)
+    .fetch_all(pool)
+    .await
+    .expect("rows");
+    assert!(rows.len() > 100, "{} accounts with a home", rows.len());
+    // One matrix per home base.
+    type LonLat = (f64, f64);
+    let mut by_home: Vec<(LonLat, Vec<LonLat>)> = Vec::new();
+    for (hx, hy, ax, ay) in rows {
+        match by_home.iter_mut().find(|(h, _)| *h == (hx, hy)) {
+            Some((_, accounts)) => accounts.push((ax, ay)),
+            None => by_home.push(((hx, hy), vec![(ax, ay)])),
+        }
+    }
+    let mut total = 0.0;
+    for (home, accounts) in by_home {
+        let m = osrm.table(&[home], &accounts).await.expect("table");
+        total += (0..accounts.len())
+            .map(|j| f64::from(m.get(0, j).expect("routable")))
+            .sum::<f64>();
+    }
+    total
+}
+
+#[sqlx::test]
+async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool: PgPool) {
+    seed_demo(&pool).await;
+    let team_a = team(&pool, "Team A").await;
+    let input = |travel| NewPlan {
+        name: "By road".into(),
+        method: Method::Balanced,
+        from_plan_id: None,
+        tolerance: None,
+        use_home_bases: true,
+        travel,
+    };
+    // Drive times only make sense from home bases in a balanced plan.
+    let refused = plans::create(
+        &pool,
+        team_a,
+        None,
+        &NewPlan {
+            method: Method::Rules,
+            ..input(Travel::DriveTime)
+        },
+    )
+    .await
+    .expect_err("rules plans have no drive times");
+    assert!(refused.to_string().contains("drive_time"), "{refused}");
+
+    // Without OSRM the plan fails, and says why.
+    let id = plans::create(&pool, team_a, None, &input(Travel::DriveTime))
+        .await
+        .expect("created");
+    plans::generate_with(&pool, None, id)
+        .await
+        .expect_err("no OSRM");
+    let failed = plans::get(&pool, id).await.expect("plan").expect("exists");
+    assert_eq!(failed.job_state, "failed");
+    assert!(
+        failed.job_message.as_deref().unwrap_or("").contains("OSRM"),
+        "{:?}",
+        failed.job_message
+    );
+
+    // With the real OSRM: balanced and contiguous, and not the plan made with straight-line
+    // distances from the same home bases (the road times changed where territories reach).
+    let osrm = OsrmClient::new(
+        reqwest::Url::parse(&osrm_url()).expect("url"),
+        std::time::Duration::from_secs(30),
+    )
+    .expect("client");
+    let by_road = plans::create(&pool, team_a, None, &input(Travel::DriveTime))
+        .await
+        .expect("created");
+    plans::generate_with(&pool, Some(&osrm), by_road)
+        .await
+        .expect("drive-time plan");
+    let straight = plans::create(&pool, team_a, None, &input(Travel::StraightLine))
+        .await
+        .expect("created");
+    plans::generate_with(&pool, Some(&osrm), straight)
+        .await
+        .expect("straight-line plan");
+    for id in [by_road, straight] {
+        let plan = plans::get(&pool, id).await.expect("plan").expect("exists");
+        let metrics = plan.metrics.expect("metrics").0;
+        assert!(
+            metrics["max_deviation"].as_f64().expect("dev") <= 0.05,
+            "{metrics}"
+        );
+        assert_eq!(metrics["contiguous"], json!(true), "{metrics}");
+    }
+    let params = plans::get(&pool, by_road)
+        .await
+        .expect("plan")
+        .expect("exists")
+        .params
+        .0;
+    assert_eq!(params["travel"], json!("drive_time"));
+    let road_minutes = drive_minutes_home_to_accounts(&pool, &osrm, by_road).await;
+    let straight_minutes = drive_minutes_home_to_accounts(&pool, &osrm, straight).await;
+    eprintln!("drive minutes: by road {road_minutes:.0}, straight line {straight_minutes:.0}");
+    assert!(
+        (road_minutes - straight_minutes).abs() > 1.0,
+        "the drive-time plan is the straight-line plan ({road_minutes:.0} min)"
+    );
+}
+
+#[sqlx::test]
+async fn hand_moves_rebuild_the_shapes_of_the_territories_that_changed(pool: PgPool) {
+    let (team_a, _, draft) = draft_of_todays_plan(&pool).await;
+    let (t1, t2, t3) = (
+        territory_named(&pool, team_a, "owner-1").await,
+        territory_named(&pool, team_a, "owner-2").await,
+        territory_named(&pool, team_a, "owner-3").await,
+    );
+    let shape_of = |t: Uuid| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "select st_astext(shape) from plan_territories where plan_id = $1 and territory_id = $2",
+            )
+            .bind(draft)
+            .bind(t)
+            .fetch_one(&pool)
+            .await
+            .expect("shape")
+        }
+    };
+    let (t2_cells, t3_shape) = (cells_of(&pool, draft, t2).await, shape_of(t3).await);
+    // Move every one of owner-1's accounts in the cell where owner-1 has the most: that cell
+    // must then follow them to owner-2 (owner-1 had the most workload there, and owner-2 now
+    // has that plus its own).
+    let t1_cells: std::collections::HashSet<u64> = sqlx::query_scalar::<_, i64>(
+        "select cell from plan_cells where plan_id = $1 and territory_id = $2",
+    )
+    .bind(draft)
+    .bind(t1)
+    .fetch_all(&pool)
+    .await
+    .expect("cells")
+    .into_iter()
+    .map(i64::cast_unsigned)
+    .collect();
+    let t1_accounts: Vec<(Uuid, f64, f64)> = sqlx::query_as(
+        "select pa.account_id, st_x(a.location), st_y(a.location)
+         from plan_assignments pa join accounts a on a.id = pa.account_id
+         where pa.plan_id = $1 and pa.territory_id = $2 and a.location is not null",
+    )
+    .bind(draft)
+    .bind(t1)
+    .fetch_all(&pool)
+    .await
+    .expect("accounts");
+    let mut by_cell: std::collections::BTreeMap<u64, Vec<Uuid>> = Default::default();
+    for (id, lon, lat) in t1_accounts {
+        let at = h3o::LatLng::new(lat, lon).expect("a location");
+        if let Some(cell) = h3o::Resolution::range(h3o::Resolution::Zero, h3o::Resolution::Fifteen)
+            .map(|r| u64::from(at.to_cell(r)))
+            .find(|c| t1_cells.contains(c))
+        {
+            by_cell.entry(cell).or_default().push(id);
+        }
+    }
+    let moving = by_cell
+        .into_values()
+        .max_by_key(Vec::len)
+        .expect("owner-1 has accounts in its cells");
+    plans::move_accounts(&pool, draft, &moving, t2, None, "test")
+        .await
+        .expect("moved");
+    // Cells followed the accounts, and the shapes of the territories that changed were
+    // rebuilt: every cell's centre lies in its own territory's shape.
+    assert!(cells_of(&pool, draft, t2).await > t2_cells);
+    let cells: Vec<(i64, Uuid)> =
+        sqlx::query_as("select cell, territory_id from plan_cells where plan_id = $1")
+            .bind(draft)
+            .fetch_all(&pool)
+            .await
+            .expect("cells");
+    let (ids, lons, lats): (Vec<Uuid>, Vec<f64>, Vec<f64>) = cells
+        .iter()
+        .map(|&(c, t)| {
+            let centre =
+                h3o::LatLng::from(h3o::CellIndex::try_from(c.cast_unsigned()).expect("a cell"));
+            (t, centre.lng(), centre.lat())
+        })
+        .fold((vec![], vec![], vec![]), |mut acc, (t, x, y)| {
+            acc.0.push(t);
+            acc.1.push(x);
+            acc.2.push(y);
+            acc
+        });
+    let outside: i64 = sqlx::query_scalar(
+        "select count(*) from unnest($2::uuid[], $3::float8[], $4::float8[]) as c(t, x, y)
+         join plan_territories pt on pt.plan_id = $1 and pt.territory_id = c.t
+         where not st_covers(pt.shape, st_setsrid(st_makepoint(c.x, c.y), 4326))",
+    )
+    .bind(draft)
+    .bind(&ids)
+    .bind(&lons)
+    .bind(&lats)
+    .fetch_one(&pool)
+    .await
+    .expect("outside");
+    assert_eq!(
+        outside, 0,
+        "cells outside their territory's shape after a move"
+    );
+    // A territory that neither gained nor lost a cell keeps its shape as it was.
+    assert_eq!(shape_of(t3).await, t3_shape);
 }

@@ -20,6 +20,7 @@ import {
   signInAsDemoUser,
 } from './lib/browser.mjs';
 import { DEMO_MANAGER, DEMO_REP, accountsById, pageJson } from './lib/api.mjs';
+import { clickableAccount } from './lib/planner.mjs';
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -81,33 +82,6 @@ function focused(page) {
   return page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName.toLowerCase());
 }
 
-/**
- * An account of `territoryId` drawn on top at its own point in the open part of the map (not
- * under the tool bar or the controls), other than `exclude`; returns its id and where to click.
- */
-function clickableAccountIn(page, territoryId, exclude) {
-  return page.evaluate(({ territory, skip }) => {
-    const map = window.terraneTerritoryMap;
-    const canvas = map.getCanvas();
-    const box = canvas.getBoundingClientRect();
-    const features = map.queryRenderedFeatures({ layers: ['plan-accounts'] })
-      .filter((f) => f.properties.territory_id === territory && !skip.includes(String(f.id)));
-    for (const f of features) {
-      const at = map.project(f.geometry.coordinates);
-      const x = box.left + at.x;
-      const y = box.top + at.y;
-      if (document.elementFromPoint(x, y) !== canvas) {
-        continue;
-      }
-      const [top] = map.queryRenderedFeatures([at.x, at.y], { layers: ['plan-accounts'] });
-      if (top && String(top.id) === String(f.id)) {
-        return { id: String(f.id), x, y };
-      }
-    }
-    return null;
-  }, { territory: territoryId, skip: exclude });
-}
-
 describe('territory planner', () => {
   let browser;
   let baseUrl;
@@ -147,6 +121,8 @@ describe('territory planner', () => {
       assert.equal(await focused(page), 'terr-new-method');
       assert.equal(await page.locator('#terr-new-method').inputValue(), 'current');
       await page.keyboard.press('Tab');
+      assert.equal(await focused(page), 'terr-new-centres');
+      await page.keyboard.press('Tab');
       assert.equal(await focused(page), 'terr-new-tolerance');
       await page.keyboard.press('Tab');
       assert.equal(await focused(page), 'terr-new-create');
@@ -180,7 +156,7 @@ describe('territory planner', () => {
       assert.match(await page.locator('#terr-details').textContent(), new RegExp(first.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
 
       // Second account: shift-clicked on the map, added to the selection.
-      const onMap = await clickableAccountIn(page, fromId, [first.id]);
+      const onMap = await clickableAccount(page, { territoryId: fromId, exclude: [first.id] });
       assert.ok(onMap, 'some account of the largest territory should be clickable on the map');
       await page.keyboard.down('Shift');
       await page.mouse.click(onMap.x, onMap.y);
@@ -351,6 +327,35 @@ describe('territory planner', () => {
       await page.click('#terr-delete');
       await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 30_000 });
       assert.equal(await page.locator(`#terr-plan option[value="${draftId}"]`).count(), 0);
+      assert.deepEqual(problems, [], 'the page should report no errors');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a balanced plan centred on the reps\' home bases by road asks OSRM and stays within the tolerance', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const page = await context.newPage();
+      const problems = collectPageProblems(page);
+      await openPlanner(page, baseUrl);
+      await page.click('#terr-new summary');
+      await page.fill('#terr-new-name', `By road ${Date.now()}`);
+      await page.selectOption('#terr-new-method', 'balanced');
+      await page.selectOption('#terr-new-centres', 'homes_drive');
+      await page.fill('#terr-new-tolerance', '5');
+      await page.click('#terr-new-create');
+      await page.locator('#terr[data-plan-status="draft"]').waitFor({ timeout: 60_000 });
+      const draftId = await page.locator('#terr').getAttribute('data-plan-id');
+      const plan = await waitForJob(page, draftId);
+      assert.equal(plan.job?.state, 'idle', `the plan failed: ${plan.job?.message}`);
+      assert.equal(plan.params.travel, 'drive_time');
+      assert.equal(plan.params.use_home_bases, true);
+      await waitForPlan(page, draftId, 'draft');
+      const deviations = await page.evaluate(() => [...document.querySelectorAll('#terr-territories tbody tr')]
+        .map((tr) => Math.abs(Number(tr.dataset.deviation))));
+      assert.ok(deviations.length >= 2, 'the team should have territories');
+      assert.ok(Math.max(...deviations) <= 0.05 + 1e-9, `every territory within ±5%: ${deviations}`);
       assert.deepEqual(problems, [], 'the page should report no errors');
     } finally {
       await context.close();

@@ -84,6 +84,20 @@ pub struct Options {
     pub use_home_bases: bool,
     /// Seed of the sampling and k-means randomness: same input and seed, same plan.
     pub rng_seed: u64,
+    /// Drive minutes from each territory's home base to each unit (road travel, e.g. from
+    /// OSRM): with `use_home_bases`, the first plan gives each zone to the territory whose
+    /// home is near by road rather than in a straight line. Not part of the plan's stored
+    /// parameters.
+    #[serde(skip)]
+    pub drive_minutes: Option<DriveMinutes>,
+}
+
+/// One-way drive minutes, territory-major: `minutes[t * units + u]`; NaN where territory `t`
+/// has no home base (its straight-line distance is used).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriveMinutes {
+    pub units: usize,
+    pub minutes: Vec<f32>,
 }
 
 impl Default for Options {
@@ -93,6 +107,7 @@ impl Default for Options {
             mode: Mode::Fresh,
             use_home_bases: false,
             rng_seed: 0x07e2_2a4e,
+            drive_minutes: None,
         }
     }
 }
@@ -130,6 +145,8 @@ pub enum BalanceError {
     },
     #[error("territory {index}: home base ({lon}, {lat}) is not a longitude and latitude")]
     InvalidHome { index: usize, lon: f64, lat: f64 },
+    #[error("drive minutes: expected {expected} values (territories × accounts), got {got}")]
+    DriveMinutesShape { expected: usize, got: usize },
 }
 
 fn valid_lonlat(lon: f64, lat: f64) -> bool {
@@ -177,6 +194,14 @@ fn validate(
                 });
             }
         }
+    }
+    if let Some(d) = &options.drive_minutes
+        && (d.units != units.len() || d.minutes.len() != k * units.len())
+    {
+        return Err(BalanceError::DriveMinutesShape {
+            expected: k * units.len(),
+            got: d.minutes.len(),
+        });
     }
     for (index, s) in territories.iter().enumerate() {
         if let Some((lon, lat)) = s.home
@@ -287,6 +312,13 @@ pub fn balance(
         stability,
         max_passes: 2_000,
     };
+    // Drive times decide the first plan's reach (the descent and the compactness search
+    // that follow work in straight lines).
+    let drive = options
+        .drive_minutes
+        .as_ref()
+        .filter(|_| !stability && homes.iter().any(Option::is_some))
+        .map(|d| zone_drive_costs(d, &nodes, &zones, &tiling, &xy, &homes));
     let band = (!stability).then_some(tol * COMPACT_BAND);
     let restarts = if stability || homes.iter().all(Option::is_some) {
         1
@@ -320,7 +352,7 @@ pub fn balance(
                 rounds: if at_homes { 1 } else { 40 },
                 iterations: 400,
             };
-            let first = power_plan(&nodes, &mut centres, &power, &|p| {
+            let first = power_plan(&nodes, &mut centres, drive.as_deref(), &power, &|p| {
                 report(start + share * 0.6 * p);
             });
             (first, centres.into_iter().map(Some).collect())
@@ -503,6 +535,63 @@ fn optimise(
         compact(&mut plan, descent.target, band, COMPACT_PASSES);
     }
     (plan.assign, apart)
+}
+
+/// The power step's distance of each zone to each territory when drive times are given:
+/// `(minutes × v)²`, zone-major (`cost[zone * k + t]`), with the zone's minutes the mean over
+/// its accounts and `v` the metres per drive minute fitted over all (home, account) pairs
+/// (least squares through the origin), so costs are in the same squared metres as the
+/// weights; territories without a home base keep the squared straight-line distance.
+fn zone_drive_costs(
+    d: &DriveMinutes,
+    nodes: &Nodes,
+    zones: &Zones,
+    tiling: &Tiling,
+    xy: &[[f64; 2]],
+    homes: &[Option<[f64; 2]>],
+) -> Vec<f64> {
+    let k = homes.len();
+    let n = d.units;
+    let (mut sxy, mut syy) = (0.0f64, 0.0f64);
+    for (t, home) in homes.iter().enumerate() {
+        let Some(h) = home else { continue };
+        for (u, p) in xy.iter().enumerate() {
+            let m = f64::from(d.minutes[t * n + u]);
+            if m.is_finite() && m > 0.0 {
+                sxy += m * ((p[0] - h[0]).powi(2) + (p[1] - h[1]).powi(2)).sqrt();
+                syy += m * m;
+            }
+        }
+    }
+    let v = if syy > 0.0 { sxy / syy } else { 500.0 };
+    let zn = nodes.len();
+    let mut sum = vec![0.0f64; zn * k];
+    let mut cnt = vec![0u32; zn * k];
+    for u in 0..n {
+        let z = zones.leaf_owner[tiling.unit_leaf[u] as usize];
+        if z == NONE {
+            continue;
+        }
+        for t in 0..k {
+            let m = d.minutes[t * n + u];
+            if homes[t].is_some() && m.is_finite() {
+                sum[z as usize * k + t] += f64::from(m);
+                cnt[z as usize * k + t] += 1;
+            }
+        }
+    }
+    let mut cost = vec![0.0f64; zn * k];
+    for z in 0..zn {
+        for (t, home) in homes.iter().enumerate() {
+            let i = z * k + t;
+            cost[i] = match *home {
+                Some(_) if cnt[i] > 0 => (sum[i] / f64::from(cnt[i]) * v).powi(2),
+                Some(h) => (nodes.x[z] - h[0]).powi(2) + (nodes.y[z] - h[1]).powi(2),
+                None => f64::NAN,
+            };
+        }
+    }
+    cost
 }
 
 /// Centres: home bases where given; the rest from k-means, taking the k-means centres

@@ -25,6 +25,10 @@ const CANDIDATES: usize = 16;
 const WARM_ITERATIONS: usize = 40;
 /// Largest step of a weight, in squared radii of its territory.
 const MAX_GAIN: f64 = 16.0;
+/// Bounds of a zone's relative workload per account in the power distance (see
+/// `assign_free`): unbounded, a few very heavy or very light zones land inside other
+/// territories and the contiguity repair undoes the gain.
+const RHO_CLIP: f64 = 2.0;
 /// Lloyd rounds stop after this many in a row gain less than 0.03% of compactness.
 const STALE_ROUNDS: usize = 4;
 
@@ -78,6 +82,7 @@ pub(crate) struct PowerOptions {
 pub(crate) fn power_plan(
     nodes: &Nodes,
     centres: &mut [[f64; 2]],
+    drive: Option<&[f64]>,
     o: &PowerOptions,
     progress: &dyn Fn(f32),
 ) -> Vec<u32> {
@@ -94,6 +99,26 @@ pub(crate) fn power_plan(
             f == NONE
         })
         .collect();
+    // A zone's workload per account relative to the mean: the weight of territory t counts
+    // `rho` times for it (see `assign_free`).
+    let total_n: f64 = nodes.n.iter().sum();
+    let total_w: f64 = nodes.w.iter().sum();
+    let per_account = if total_n > 0.0 && total_w > 0.0 {
+        total_w / total_n
+    } else {
+        1.0
+    };
+    let rho: Vec<f64> = free
+        .iter()
+        .map(|&i| {
+            let i = i as usize;
+            if nodes.n[i] > 0.0 {
+                (nodes.w[i] / nodes.n[i] / per_account).clamp(1.0 / RHO_CLIP, RHO_CLIP)
+            } else {
+                1.0
+            }
+        })
+        .collect();
     let mut assign: Vec<u32> = nodes.fixed.clone();
     let mut lambda = vec![0.0f64; k];
     let mut gain = vec![0.3f64; k];
@@ -108,19 +133,23 @@ pub(crate) fn power_plan(
         // Nearest centres of each free zone.
         for (f, &i) in free.iter().enumerate() {
             let (x, y) = (nodes.x[i as usize], nodes.y[i as usize]);
+            // Squared distance to each centre: by road where drive costs are given (NaN for
+            // a territory without a home: straight line).
+            let d2 = |t: usize| {
+                let c = centres[t];
+                let straight = (x - c[0]).powi(2) + (y - c[1]).powi(2);
+                match drive {
+                    Some(cost) if !cost[i as usize * k + t].is_nan() => cost[i as usize * k + t],
+                    _ => straight,
+                }
+            };
             dist.clear();
-            dist.extend(
-                centres
-                    .iter()
-                    .enumerate()
-                    .map(|(t, c)| ((x - c[0]).powi(2) + (y - c[1]).powi(2), t as u32)),
-            );
+            dist.extend((0..k).map(|t| (d2(t), t as u32)));
             if m < k {
                 dist.select_nth_unstable_by(m - 1, |a, b| a.0.total_cmp(&b.0));
             }
-            for (slot, &(_, t)) in cand[f * m..(f + 1) * m].iter_mut().zip(&dist[..m]) {
-                let c = centres[t as usize];
-                *slot = (t, (x - c[0]).powi(2) + (y - c[1]).powi(2));
+            for (slot, &(d, t)) in cand[f * m..(f + 1) * m].iter_mut().zip(&dist[..m]) {
+                *slot = (t, d);
             }
         }
         let mut best_dev = f64::INFINITY;
@@ -135,6 +164,7 @@ pub(crate) fn power_plan(
             assign_free(
                 nodes,
                 &free,
+                &rho,
                 &cand,
                 m,
                 &lambda,
@@ -222,11 +252,17 @@ fn territory_msd(nodes: &Nodes, assign: &[u32], centres: &[[f64; 2]], msd: &mut 
     }
 }
 
-/// Each free zone to its candidate territory with the least power distance.
+/// Each free zone to its candidate territory with the least power distance. The plan
+/// minimises the accounts' squared distances to their centres subject to each territory's
+/// workload: its Lagrangian gives zone i (n_i accounts, workload w_i) to the territory t
+/// minimising `n_i d² - λ_t w_i`, i.e. `d² - λ_t ρ_i` with ρ_i = w_i / n_i (relative to the
+/// mean, bounded by [`RHO_CLIP`]), so a heavy zone is worth more reach to a territory short
+/// of work.
 #[allow(clippy::too_many_arguments)]
 fn assign_free(
     nodes: &Nodes,
     free: &[u32],
+    rho: &[f64],
     cand: &[(u32, f64)],
     m: usize,
     lambda: &[f64],
@@ -239,7 +275,7 @@ fn assign_free(
         let mut bt = 0u32;
         let mut bv = f64::INFINITY;
         for &(t, d2) in &cand[f * m..(f + 1) * m] {
-            let v = d2 - lambda[t as usize];
+            let v = d2 - lambda[t as usize] * rho[f];
             if v < bv {
                 bv = v;
                 bt = t;

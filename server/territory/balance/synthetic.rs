@@ -19,9 +19,9 @@ fn normal(rng: &mut impl Rng) -> f64 {
 }
 
 /// Yearly workload, minutes: lognormal with median about 1,100 (e.g. 12 visits of 90
-/// minutes), heavy right tail.
-fn workload(rng: &mut impl Rng) -> f64 {
-    (7.0 + 0.6 * normal(rng)).exp()
+/// minutes) and log-standard deviation `sigma` (heavy right tail).
+fn workload(sigma: f64, rng: &mut impl Rng) -> f64 {
+    (7.0 + sigma * normal(rng)).exp()
 }
 
 /// The shape of a synthetic region.
@@ -34,6 +34,8 @@ pub struct Region {
     pub clusters: usize,
     /// Range of the clusters' spread (standard deviation), km.
     pub spread_km: (f64, f64),
+    /// Log-standard deviation of the accounts' lognormal workloads.
+    pub workload_sigma: f64,
 }
 
 impl Default for Region {
@@ -44,6 +46,7 @@ impl Default for Region {
             clustered: 0.7,
             clusters: 12,
             spread_km: (0.7, 3.0),
+            workload_sigma: 0.6,
         }
     }
 }
@@ -107,7 +110,7 @@ pub fn accounts(n: usize, region: &Region, seed: u64) -> Vec<Unit> {
             Unit {
                 lon,
                 lat,
-                workload: workload(&mut rng),
+                workload: workload(region.workload_sigma, &mut rng),
                 fixed: None,
                 current: None,
             }
@@ -121,6 +124,16 @@ pub fn accounts(n: usize, region: &Region, seed: u64) -> Vec<Unit> {
 /// metres from a random existing one. Returns the new accounts and the number of changes.
 pub fn perturb(units: &[Unit], assignment: &[u32], share: f64, seed: u64) -> (Vec<Unit>, usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_cafe);
+    // New accounts' workloads follow the set's own spread (log-standard deviation).
+    let logs: Vec<f64> = units
+        .iter()
+        .filter(|u| u.workload > 0.0)
+        .map(|u| u.workload.ln())
+        .collect();
+    let mean_log = logs.iter().sum::<f64>() / logs.len().max(1) as f64;
+    let sigma = (logs.iter().map(|l| (l - mean_log).powi(2)).sum::<f64>()
+        / logs.len().max(1) as f64)
+        .sqrt();
     let changes = (units.len() as f64 * share).round() as usize;
     let removed = changes / 3;
     let reweighted = changes / 3;
@@ -157,7 +170,7 @@ pub fn perturb(units: &[Unit], assignment: &[u32], share: f64, seed: u64) -> (Ve
         out.push(Unit {
             lon: near.lon + dx / (M_PER_DEG_LAT * near.lat.to_radians().cos()),
             lat: near.lat + dy / M_PER_DEG_LAT,
-            workload: workload(&mut rng),
+            workload: workload(sigma, &mut rng),
             fixed: None,
             current: None,
         });

@@ -227,6 +227,71 @@ fn home_bases_put_each_territory_around_its_rep() {
     assert!(plan.metrics.contiguous);
 }
 
+/// Two reps at the two ends of a strip of accounts, with drive times that contradict the
+/// map (each home is near the far end by road, as across a bridge): the drive-time plan
+/// follows the roads, the straight-line plan the map.
+#[test]
+fn drive_times_from_home_bases_decide_where_territories_reach() {
+    // 40 × 10 accounts on a 10 km × 2.5 km strip, equal workloads.
+    let units: Vec<Unit> = (0..400)
+        .map(|i| Unit {
+            lon: 2.20 + f64::from(i % 40) * 0.0034,
+            lat: 48.80 + f64::from(i / 40) * 0.0025,
+            workload: 600.0,
+            fixed: None,
+            current: None,
+        })
+        .collect();
+    let west = (2.20, 48.81);
+    let east = (2.20 + 39.0 * 0.0034, 48.81);
+    let seeds = vec![
+        TerritorySeed { home: Some(west) },
+        TerritorySeed { home: Some(east) },
+    ];
+    let km = |a: (f64, f64), u: &Unit| {
+        let dx = (u.lon - a.0) * 73.2;
+        let dy = (u.lat - a.1) * 111.2;
+        (dx * dx + dy * dy).sqrt()
+    };
+    // The west rep drives to the east end quickly and vice versa.
+    let mut minutes = Vec::with_capacity(800);
+    for home in [east, west] {
+        minutes.extend(units.iter().map(|u| (2.0 * km(home, u) + 1.0) as f32));
+    }
+    let straight = Options {
+        use_home_bases: true,
+        ..Options::default()
+    };
+    let by_road = Options {
+        drive_minutes: Some(DriveMinutes {
+            units: units.len(),
+            minutes,
+        }),
+        ..straight.clone()
+    };
+    let a = balance(&units, &seeds, &straight, &|_| {}).expect("plan");
+    let b = balance(&units, &seeds, &by_road, &|_| {}).expect("plan");
+    let (west_end, east_end) = (0, 39);
+    assert_eq!((a.assignment[west_end], a.assignment[east_end]), (0, 1));
+    assert_eq!((b.assignment[west_end], b.assignment[east_end]), (1, 0));
+    for plan in [&a, &b] {
+        assert!(plan.metrics.max_workload_deviation <= 0.05);
+        assert!(plan.metrics.contiguous);
+    }
+    // A matrix of the wrong size is refused.
+    let bad = Options {
+        drive_minutes: Some(DriveMinutes {
+            units: units.len(),
+            minutes: vec![1.0; 3],
+        }),
+        ..straight
+    };
+    assert!(matches!(
+        balance(&units, &seeds, &bad, &|_| {}),
+        Err(BalanceError::DriveMinutesShape { .. })
+    ));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
 
@@ -237,7 +302,7 @@ proptest! {
         seed in 0u64..1_000,
         pin_every in 7usize..40,
     ) {
-        let mut units = accounts(n, &Region { side_km: 20.0, clustered: 0.6, clusters: 3, spread_km: (0.5, 2.0) }, seed);
+        let mut units = accounts(n, &Region { side_km: 20.0, clustered: 0.6, clusters: 3, spread_km: (0.5, 2.0), ..Region::default() }, seed);
         for (i, u) in units.iter_mut().enumerate() {
             if i % pin_every == 0 {
                 u.fixed = Some((i % k) as u32);
