@@ -10,6 +10,8 @@
 #   scripts/bench/territories.sh                 # 10k -> 20, 100k -> 50, demo
 #   TERRANE_BENCH_1M=1 scripts/bench/territories.sh   # also 1M -> 200 (no peer there)
 #   PEER_TIMEOUT_S=600 ...                        # time allowed to the peer per data set
+#   scripts/bench/territories.sh --calibrate     # which region reproduces the issue's
+#                                                # reference figures (scripts/bench/calibrate.py)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,6 +30,11 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import k_means_constr
     echo "k-means-constrained could not be installed on $(python3 --version); peer skipped" >&2
     peer=no
   fi
+fi
+
+if [ "${1:-}" = --calibrate ]; then
+  [ "$peer" = yes ] || { echo "calibration needs k-means-constrained" >&2; exit 1; }
+  exec "$VENV/bin/python" scripts/bench/calibrate.py "$BENCH" "$VENV/bin/python" "$WORK/calibrate"
 fi
 
 run_set() { # name, gen args..., territories for the peer

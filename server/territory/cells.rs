@@ -74,12 +74,15 @@ pub async fn save(
     Ok(())
 }
 
-/// After accounts moved by hand: each cell holding accounts goes to the territory with most of
-/// their workload there; an account outside every cell brings its own cell. Returns the
-/// territories that gained or lost a cell (their shapes need rebuilding).
+/// After `moved` accounts changed territory by hand: each cell holding one of them goes to the
+/// territory with most of the workload there; a moved account outside every cell brings its
+/// own cell. Only those cells are looked at (with every account of the plan inside them), so
+/// the cost follows the size of the move, not of the plan. Returns the territories that gained
+/// or lost a cell (their shapes need rebuilding).
 pub async fn follow_moves(
     tx: &mut sqlx::PgConnection,
     plan_id: Uuid,
+    moved: &[Uuid],
 ) -> Result<Vec<Uuid>, TerritoryError> {
     let cells: Vec<(i64, Uuid)> =
         sqlx::query_as("select cell, territory_id from plan_cells where plan_id = $1")
@@ -92,23 +95,70 @@ pub async fn follow_moves(
         .filter_map(|&c| CellIndex::try_from(c).ok())
         .map(CellIndex::resolution)
         .collect();
-    let accounts: Vec<(f64, f64, f64, Uuid)> = sqlx::query_as(
-        "select st_x(a.location), st_y(a.location), pa.workload, pa.territory_id
-         from plan_assignments pa join accounts a on a.id = pa.account_id
-         where pa.plan_id = $1 and a.location is not null",
-    )
-    .bind(plan_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut tally: HashMap<u64, HashMap<Uuid, f64>> = HashMap::new();
-    for (lon, lat, workload, territory) in accounts {
-        let containing = resolutions
+    let containing = |lon: f64, lat: f64| {
+        resolutions
             .iter()
             .filter_map(|&r| cell_at(lon, lat, r))
             .map(u64::from)
             .find(|c| owner.contains_key(c))
-            .or_else(|| cell_at(lon, lat, ACCOUNT_RESOLUTION).map(u64::from));
-        if let Some(cell) = containing {
+            .or_else(|| cell_at(lon, lat, ACCOUNT_RESOLUTION).map(u64::from))
+    };
+    let moved_at: Vec<(f64, f64)> = sqlx::query_as(
+        "select st_x(location), st_y(location) from accounts
+         where id = any($1) and location is not null",
+    )
+    .bind(moved)
+    .fetch_all(&mut *tx)
+    .await?;
+    let candidates: BTreeSet<u64> = moved_at
+        .into_iter()
+        .filter_map(|(lon, lat)| containing(lon, lat))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Every account of the plan inside the candidate cells: by their bounding boxes through
+    // the spatial index, then exactly by cell.
+    let boxes: Vec<[f64; 4]> = candidates
+        .iter()
+        .filter_map(|&c| CellIndex::try_from(c).ok())
+        .map(|c| {
+            c.boundary().iter().fold(
+                [f64::MAX, f64::MAX, f64::MIN, f64::MIN],
+                |[x0, y0, x1, y1], v| {
+                    [
+                        x0.min(v.lng()),
+                        y0.min(v.lat()),
+                        x1.max(v.lng()),
+                        y1.max(v.lat()),
+                    ]
+                },
+            )
+        })
+        .collect();
+    // Padded by about a metre: H3's edges are not quite straight in degrees.
+    const PAD: f64 = 1e-5;
+    let column = |i: usize| {
+        let pad = if i < 2 { -PAD } else { PAD };
+        boxes.iter().map(|b| b[i] + pad).collect::<Vec<f64>>()
+    };
+    let accounts: Vec<(f64, f64, f64, Uuid)> = sqlx::query_as(
+        "select distinct on (a.id) st_x(a.location), st_y(a.location), pa.workload, pa.territory_id
+         from unnest($2::float8[], $3::float8[], $4::float8[], $5::float8[]) as b(x0, y0, x1, y1)
+         join accounts a on a.location && st_makeenvelope(b.x0, b.y0, b.x1, b.y1, 4326)
+         join plan_assignments pa on pa.plan_id = $1 and pa.account_id = a.id
+         order by a.id",
+    )
+    .bind(plan_id)
+    .bind(column(0))
+    .bind(column(1))
+    .bind(column(2))
+    .bind(column(3))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut tally: HashMap<u64, HashMap<Uuid, f64>> = HashMap::new();
+    for (lon, lat, workload, territory) in accounts {
+        if let Some(cell) = containing(lon, lat).filter(|c| candidates.contains(c)) {
             // A small constant keeps zero-workload accounts counted.
             *tally.entry(cell).or_default().entry(territory).or_default() += workload + 1e-6;
         }

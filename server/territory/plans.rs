@@ -994,7 +994,7 @@ pub async fn move_accounts(
             "some accounts are not in this plan".into(),
         ));
     }
-    let touched = cells::follow_moves(&mut tx, plan_id).await?;
+    let touched = cells::follow_moves(&mut tx, plan_id, account_ids).await?;
     if !touched.is_empty() {
         cells::rebuild_shapes(&mut tx, plan_id, Some(&touched)).await?;
     }
