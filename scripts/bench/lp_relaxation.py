@@ -11,8 +11,16 @@ iteration, the MSD relative to the benchmark's own plain k-means (<dir>/assign-k
 written by `terrane-territory-bench report`; without it, relative to the start). Needs numpy and scipy (the benchmark's k-means-constrained venv
 has both). Not a lower bound of the best plan: it is a local optimum of the relaxation from
 one start, without the contiguity Terrane requires.
+
+It also writes the relaxation's plan rounded to whole accounts (each to the territory holding
+its largest share) as <dir>/peer-lp-relaxation.csv (+ .json), so that a later
+`terrane-territory-bench report --dir <dir>` evaluates it like the peers: workload deviation,
+MSD and, above all, how many pieces its territories fall into.
 """
 import csv
+import json
+import resource
+import time
 import sys
 
 import numpy as np
@@ -49,6 +57,7 @@ def main() -> None:
     x = np.array([[float(r["x_m"]) / 1000.0, float(r["y_m"]) / 1000.0] for r in rows])
     w = np.array([float(r["workload"]) for r in rows])
     n, target = len(x), w.sum() / k
+    started = time.perf_counter()
     c, labels = min((kmeans(x, k, s) for s in range(3)), key=lambda r: msd(x, r[1], k))
     base = msd(x, labels, k)
     try:
@@ -72,6 +81,14 @@ def main() -> None:
         if np.allclose(moved, c, atol=1e-4):
             break
         c = moved
+    secs = time.perf_counter() - started
+    name = "peer-lp-relaxation"
+    with open(f"{folder}/{name}.csv", "w") as f:
+        f.write("territory\n")
+        f.writelines(f"{int(t)}\n" for t in share.argmax(1))
+    with open(f"{folder}/{name}.json", "w") as f:
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        json.dump({"secs": secs, "peak_mib": peak_mib}, f)
 
 
 if __name__ == "__main__":
