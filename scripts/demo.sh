@@ -87,6 +87,7 @@ if ((with_crm_sim)); then
 fi
 
 export TERRANE_OSRM_URL="$OSRM_URL"
+export TERRANE_OSRM_MAX_TABLE_SIZE="$OSRM_MAX_TABLE_SIZE"
 export TERRANE_DEMO=1
 export TERRANE_PUBLIC_URL="${TERRANE_PUBLIC_URL:-http://$bind}"
 # Connection secrets are sealed with this key; the demo keeps one in its cache (mode 600).

@@ -187,7 +187,7 @@ if ! skip_requested TERRANE_SKIP_BROWSER browser; then
     wait_until 30 "terrane-crm-sim" "$sim_pid" "$logs/browser-crm-sim.log" port_in_use "$sim_port"
     note "terrane serve on 127.0.0.1:$port ($expected accounts with a location; CRM simulator on $sim_port; log $logs/browser-server.log)"
     DATABASE_URL=$(database_url_for "$browser_db") TERRANE_OSRM_URL="$OSRM_URL" \
-        TERRANE_DEMO=1 start_terrane_server "127.0.0.1:$port" "$logs/browser-server.log"
+        TERRANE_OSRM_MAX_TABLE_SIZE="$OSRM_MAX_TABLE_SIZE" TERRANE_DEMO=1 start_terrane_server "127.0.0.1:$port" "$logs/browser-server.log"
     screenshots="$TERRANE_ROOT/target/screenshots"
     mkdir -p "$screenshots"
     note "npm test (screenshots in $screenshots)"

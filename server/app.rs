@@ -54,7 +54,8 @@ impl AppState {
     /// Wires the outside clients for `config` around an existing pool.
     pub fn new(config: Config, db: PgPool) -> anyhow::Result<Self> {
         let osrm = OsrmClient::new(config.osrm_url.clone(), Duration::from_secs(10))
-            .context("building the OSRM HTTP client")?;
+            .context("building the OSRM HTTP client")?
+            .with_max_table_size(config.osrm_max_table_size);
         let signin_limiter = SignInLimiter::new(config.signin_per_minute);
         let oidc = config
             .oidc

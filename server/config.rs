@@ -11,6 +11,8 @@ pub mod defaults {
     pub const DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/terrane";
     pub const BIND: &str = "127.0.0.1:8080";
     pub const OSRM_URL: &str = "http://127.0.0.1:5000";
+    /// osrm-routed's own default `--max-table-size`.
+    pub const OSRM_MAX_TABLE_SIZE: usize = 100;
     pub const LOG: &str = "info";
     pub const DB_MAX_CONNECTIONS: u32 = 16;
     pub const REQUEST_TIMEOUT_S: u64 = 30;
@@ -61,6 +63,9 @@ pub struct Config {
     pub db_max_connections: u32,
     pub bind: SocketAddr,
     pub osrm_url: reqwest::Url,
+    /// The `--max-table-size` the OSRM server runs with: duration matrices are requested in
+    /// blocks that fit it.
+    pub osrm_max_table_size: std::num::NonZeroUsize,
     pub log: LogConfig,
     /// MapLibre style for the base map; `None` draws accounts on a plain background.
     pub map_style_url: Option<String>,
@@ -180,6 +185,12 @@ impl Config {
                 "expected host:port, e.g. 127.0.0.1:8080",
             )?,
             osrm_url: env.http_url("TERRANE_OSRM_URL", defaults::OSRM_URL)?,
+            osrm_max_table_size: std::num::NonZeroUsize::new(env.parse_in_range(
+                "TERRANE_OSRM_MAX_TABLE_SIZE",
+                defaults::OSRM_MAX_TABLE_SIZE,
+                2..=1_000_000,
+            )?)
+            .unwrap_or(std::num::NonZeroUsize::MIN),
             log: LogConfig::from_lookup(&lookup)?,
             map_style_url: env
                 .optional("TERRANE_MAP_STYLE_URL")
@@ -496,6 +507,7 @@ mod tests {
         let cfg = config_with(&[]).expect("defaults are valid");
         assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(cfg.osrm_url.as_str(), "http://127.0.0.1:5000/");
+        assert_eq!(cfg.osrm_max_table_size.get(), 100);
         assert_eq!(cfg.database_url, defaults::DATABASE_URL);
         assert_eq!(cfg.log.format, LogFormat::Pretty);
         assert_eq!(cfg.map_style_url, None);
@@ -557,6 +569,19 @@ mod tests {
         assert_eq!(
             error_var(&[("TERRANE_OSRM_URL", "not a url")]),
             "TERRANE_OSRM_URL"
+        );
+        for bad in ["1", "0", "lots", "2000000"] {
+            assert_eq!(
+                error_var(&[("TERRANE_OSRM_MAX_TABLE_SIZE", bad)]),
+                "TERRANE_OSRM_MAX_TABLE_SIZE"
+            );
+        }
+        assert_eq!(
+            config_with(&[("TERRANE_OSRM_MAX_TABLE_SIZE", "1000")])
+                .expect("valid")
+                .osrm_max_table_size
+                .get(),
+            1000
         );
         assert_eq!(
             error_var(&[("TERRANE_LOG_FORMAT", "xml")]),

@@ -24,6 +24,9 @@ TERRANE_PG_MAJOR=15
 OSRM_VERSION=26.10.0
 # A point inside the Monaco extract, used to ask OSRM whether it is up.
 OSRM_PROBE_LONLAT=7.4246,43.7384
+# --max-table-size of the osrm-routed these scripts start; the server is told the same
+# (TERRANE_OSRM_MAX_TABLE_SIZE) so its duration matrices come in blocks that fit.
+OSRM_MAX_TABLE_SIZE=1000
 
 # ---------------------------------------------------------------------------------------------
 # Logging and failure
@@ -500,7 +503,7 @@ ensure_osrm() {
     ensure_osrm_binaries
     ensure_osrm_data
     local log="$TERRANE_CACHE/logs/osrm-routed-$TERRANE_OSRM_PORT.log"
-    "$OSRM_HOME/bin/osrm-routed" --algorithm ch --max-table-size 1000 \
+    "$OSRM_HOME/bin/osrm-routed" --algorithm ch --max-table-size "$OSRM_MAX_TABLE_SIZE" \
         --ip 127.0.0.1 --port "$TERRANE_OSRM_PORT" "$OSRM_DATA" >"$log" 2>&1 &
     local pid=$!
     track_child "$pid" osrm-routed
