@@ -312,8 +312,8 @@ pub fn balance(
         stability,
         max_passes: 2_000,
     };
-    // Drive times decide the first plan's reach (the descent and the compactness search
-    // that follow work in straight lines).
+    // Drive times decide the territories' reach: in the first plan, the descent and the
+    // compactness search (by road from the home bases instead of straight to the centroids).
     let drive = options
         .drive_minutes
         .as_ref()
@@ -364,6 +364,7 @@ pub fn balance(
             &centres,
             &descent,
             band,
+            drive.as_deref(),
             &|p| {
                 report(start + share * (0.6 + 0.4 * p));
             },
@@ -424,7 +425,17 @@ pub fn balance(
             break (tiling, zones, zt);
         }
         let (nodes, _) = Nodes::build(&tiling, &zones, &xy, &workload, &fixed, &current);
-        let (node_plan, _) = optimise(&zones.graph, &nodes, zt, &centres, &descent, band, &|_| {});
+        // The metric's tiling has other zones than the drive costs: straight lines here.
+        let (node_plan, _) = optimise(
+            &zones.graph,
+            &nodes,
+            zt,
+            &centres,
+            &descent,
+            band,
+            None,
+            &|_| {},
+        );
         for u in 0..n {
             if fixed[u] == NONE {
                 assignment[u] = node_plan[zones.leaf_owner[tiling.unit_leaf[u] as usize] as usize];
@@ -516,6 +527,7 @@ const COMPACT_PASSES: usize = 60;
 
 /// Steps 3 and 4 on one zones graph; returns the zone plan and how many territories keep
 /// pinned zones apart.
+#[allow(clippy::too_many_arguments)]
 fn optimise(
     graph: &Graph,
     nodes: &Nodes,
@@ -523,6 +535,7 @@ fn optimise(
     centres: &[Option<[f64; 2]>],
     descent: &Descent,
     band: Option<f64>,
+    drive: Option<&[f64]>,
     progress: &dyn Fn(f32),
 ) -> (Vec<u32>, usize) {
     let k = centres.len();
@@ -530,9 +543,9 @@ fn optimise(
     let apart = repair(graph, nodes, &mut assign, k);
     let mut plan = Plan::new(graph, nodes, k, assign);
     plan.seed_empty(centres);
-    descend(&mut plan, descent, progress);
+    descend(&mut plan, descent, drive, progress);
     if let Some(band) = band {
-        compact(&mut plan, descent.target, band, COMPACT_PASSES);
+        compact(&mut plan, descent.target, band, drive, COMPACT_PASSES);
     }
     (plan.assign, apart)
 }

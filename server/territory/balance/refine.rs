@@ -409,8 +409,14 @@ pub(crate) struct Descent {
 /// the two must also be outside the goal, in the relaxed stages their difference must exceed
 /// a threshold that shrinks to zero. Among the allowed moves the cheapest go first: in stability
 /// mode the change in accounts moved away from their current territory, then the change in
-/// squared distance to the territories' centres.
-pub(crate) fn descend(plan: &mut Plan<'_>, o: &Descent, progress: &dyn Fn(f32)) {
+/// squared distance to the territories' centres (by road from the home bases where `drive`
+/// costs are given: see [`pair_costs`]).
+pub(crate) fn descend(
+    plan: &mut Plan<'_>,
+    o: &Descent,
+    drive: Option<&[f64]>,
+    progress: &dyn Fn(f32),
+) {
     let nodes = plan.nodes;
     let k = plan.w.len();
     let hi = o.target * (1.0 + o.goal);
@@ -472,8 +478,12 @@ pub(crate) fn descend(plan: &mut Plan<'_>, o: &Descent, progress: &dyn Fn(f32)) 
                     continue;
                 }
                 let (ct, cs) = (centres[t], centres[s]);
-                let d_t = (nodes.x[i] - ct[0]).powi(2) + (nodes.y[i] - ct[1]).powi(2);
-                let d_s = (nodes.x[i] - cs[0]).powi(2) + (nodes.y[i] - cs[1]).powi(2);
+                let (d_t, d_s) = pair_costs(drive, k, i, t, s).unwrap_or_else(|| {
+                    (
+                        (nodes.x[i] - ct[0]).powi(2) + (nodes.y[i] - ct[1]).powi(2),
+                        (nodes.x[i] - cs[0]).powi(2) + (nodes.y[i] - cs[1]).powi(2),
+                    )
+                });
                 let mut cost = nodes.n[i] * (d_s - d_t) / scale;
                 if o.stability {
                     let c = nodes.current[i];
@@ -547,6 +557,23 @@ fn move_delta(plan: &Plan<'_>, i: usize, t: usize, s: usize) -> f64 {
     added - removed
 }
 
+/// Zone `i`'s squared reach by road to territories `t` and `s` (`drive[i * k + t]`, squared
+/// metres at the fitted drive speed, from the territories' home bases), when both have one.
+fn pair_costs(drive: Option<&[f64]>, k: usize, i: usize, t: usize, s: usize) -> Option<(f64, f64)> {
+    let c = drive?;
+    let (a, b) = (c[i * k + t], c[i * k + s]);
+    (a.is_finite() && b.is_finite()).then_some((a, b))
+}
+
+/// Change of the compactness cost when zone `i` moves from `t` to `s`: by road from the two
+/// home bases where `drive` gives both ([`pair_costs`]), else [`move_delta`].
+fn cost_delta(plan: &Plan<'_>, drive: Option<&[f64]>, i: usize, t: usize, s: usize) -> f64 {
+    match pair_costs(drive, plan.w.len(), i, t, s) {
+        Some((ct, cs)) => plan.nodes.n[i] * (cs - ct),
+        None => move_delta(plan, i, t, s),
+    }
+}
+
 /// Whether node `i` (free, in a territory of several zones) touches territory `s`.
 fn touches(plan: &Plan<'_>, i: usize, s: usize) -> bool {
     plan.g
@@ -557,9 +584,16 @@ fn touches(plan: &Plan<'_>, i: usize, s: usize) -> bool {
 
 /// Compactness search after balancing: boundary zones move to a neighbouring territory, or
 /// are exchanged with a zone of it, when that lowers the sum of squared distances of accounts
-/// to their territories' centroids, every territory staying within `band` of the target (or
-/// no farther from it than it was), never a pinned zone, never splitting a territory.
-pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: usize) {
+/// to their territories' centroids (with `drive` costs: the squared reach by road from the
+/// home bases), every territory staying within `band` of the target (or no farther from it
+/// than it was), never a pinned zone, never splitting a territory.
+pub(crate) fn compact(
+    plan: &mut Plan<'_>,
+    target: f64,
+    band: f64,
+    drive: Option<&[f64]>,
+    max_passes: usize,
+) {
     let nodes = plan.nodes;
     let k = plan.w.len();
     let limit = band * target;
@@ -567,7 +601,7 @@ pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: u
     let mut cands: Vec<(f64, u32, u32)> = Vec::new();
     let mut buckets: std::collections::HashMap<u64, Vec<u32>> = std::collections::HashMap::new();
     let key = |t: usize, s: usize| (t * k + s) as u64;
-    let sse = total_sse(plan);
+    let sse = total_cost(plan, drive);
     for _pass in 0..max_passes {
         cands.clear();
         buckets.clear();
@@ -590,7 +624,7 @@ pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: u
                     seen[seen_n] = s;
                     seen_n += 1;
                 }
-                let d = move_delta(plan, i, t, s as usize);
+                let d = cost_delta(plan, drive, i, t, s as usize);
                 cands.push((d, i as u32, s));
             }
         }
@@ -613,7 +647,7 @@ pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: u
             if t == s || plan.size[t] <= 1 || !touches(plan, i, s) {
                 continue;
             }
-            let d = move_delta(plan, i, t, s);
+            let d = cost_delta(plan, drive, i, t, s);
             if d >= 0.0 {
                 continue;
             }
@@ -644,7 +678,7 @@ pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: u
                 if !(fits(wt - wi + wj, wt) && fits(ws + wi - wj, ws)) {
                     continue;
                 }
-                let dj = move_delta(plan, j, s, t);
+                let dj = cost_delta(plan, drive, j, s, t);
                 if d + dj >= 0.0 || !touches(plan, j, t) || !plan.removable(j) {
                     continue;
                 }
@@ -663,14 +697,23 @@ pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: u
     }
 }
 
-fn total_sse(plan: &Plan<'_>) -> f64 {
+/// The compactness search's objective: each zone's squared distance to its territory's
+/// centroid, or its squared reach by road from the home base where `drive` gives one.
+fn total_cost(plan: &Plan<'_>, drive: Option<&[f64]>) -> f64 {
     let nd = plan.nodes;
     let k = plan.w.len();
     let centres: Vec<[f64; 2]> = (0..k).map(|t| plan.centre(t)).collect();
     (0..plan.assign.len())
         .map(|i| {
-            let c = centres[plan.assign[i] as usize];
-            nd.n[i] * ((nd.x[i] - c[0]).powi(2) + (nd.y[i] - c[1]).powi(2))
+            let t = plan.assign[i] as usize;
+            let by_road = drive.map_or(f64::NAN, |c| c[i * k + t]);
+            let c = centres[t];
+            nd.n[i]
+                * if by_road.is_finite() {
+                    by_road
+                } else {
+                    (nd.x[i] - c[0]).powi(2) + (nd.y[i] - c[1]).powi(2)
+                }
         })
         .sum()
 }
@@ -718,6 +761,7 @@ mod tests {
                 stability: false,
                 max_passes: 100,
             },
+            None,
             &|_| {},
         );
         assert_eq!(plan.w, vec![10.0, 10.0]);
@@ -741,6 +785,7 @@ mod tests {
                 stability: false,
                 max_passes: 100,
             },
+            None,
             &|_| {},
         );
         assert_eq!(plan.assign[8], 1);
