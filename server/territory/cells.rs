@@ -214,14 +214,50 @@ fn cell_wkt(cell: CellIndex) -> String {
     wkt
 }
 
+/// For each cell, the finer cells of other territories that overlap its outline. Cells of
+/// mixed resolutions do not tile the plane exactly (an H3 parent is not the union of its
+/// children): a coarse cell's outline reaches a little into its finer neighbours. Those are
+/// descendants of the cell's same-resolution neighbours (or of the cell itself), so they are
+/// found through the hierarchy, without geometry. `cells` are (cell, territory).
+fn finer_foreign_overlaps<T: Copy + PartialEq>(cells: &[(CellIndex, T)]) -> Vec<Vec<usize>> {
+    let mut under: HashMap<CellIndex, Vec<usize>> = HashMap::new();
+    for (i, &(cell, _)) in cells.iter().enumerate() {
+        let res = cell.resolution();
+        for r in Resolution::range(Resolution::Zero, res).filter(|&r| r < res) {
+            if let Some(ancestor) = cell.parent(r) {
+                under.entry(ancestor).or_default().push(i);
+            }
+        }
+    }
+    cells
+        .iter()
+        .map(|&(cell, territory)| {
+            let mut found: Vec<usize> = cell
+                .grid_disk::<Vec<_>>(1)
+                .into_iter()
+                .filter_map(|n| under.get(&n))
+                .flatten()
+                .copied()
+                .filter(|&j| cells[j].1 != territory)
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        })
+        .collect()
+}
+
 /// Rebuilds the shapes of the plan's territories from their cells: all of them, or `only`
-/// those given.
+/// those given. Where outlines of different territories overlap, the finer cell keeps the
+/// overlap (see [`finer_foreign_overlaps`]); a partial rebuild also yields to the shapes of
+/// the territories it leaves as they are. So shapes never overlap; thin gaps can remain where a
+/// coarse cell's outline falls short of its finer neighbours.
 pub async fn rebuild_shapes(
     tx: &mut sqlx::PgConnection,
     plan_id: Uuid,
     only: Option<&[Uuid]>,
 ) -> Result<(), sqlx::Error> {
-    let cells: Vec<(i64, Uuid)> = sqlx::query_as(
+    let rows: Vec<(i64, Uuid)> = sqlx::query_as(
         "select cell, territory_id from plan_cells
          where plan_id = $1 and ($2::uuid[] is null or territory_id = any($2))",
     )
@@ -229,20 +265,33 @@ pub async fn rebuild_shapes(
     .bind(only)
     .fetch_all(&mut *tx)
     .await?;
+    let cells: Vec<(CellIndex, Uuid)> = rows
+        .into_iter()
+        .filter_map(|(c, t)| CellIndex::try_from(c.cast_unsigned()).ok().map(|c| (c, t)))
+        .collect();
+    let overlaps = finer_foreign_overlaps(&cells);
     let mut territories = Vec::with_capacity(cells.len());
     let mut outlines = Vec::with_capacity(cells.len());
-    for (cell, territory) in cells {
-        if let Ok(cell) = CellIndex::try_from(cell.cast_unsigned()) {
-            territories.push(territory);
-            outlines.push(cell_wkt(cell));
-        }
+    let mut clips: Vec<Option<String>> = Vec::with_capacity(cells.len());
+    for (&(cell, territory), finer) in cells.iter().zip(&overlaps) {
+        territories.push(territory);
+        outlines.push(cell_wkt(cell));
+        clips.push((!finer.is_empty()).then(|| {
+            let parts: Vec<String> = finer.iter().map(|&j| cell_wkt(cells[j].0)).collect();
+            format!("GEOMETRYCOLLECTION({})", parts.join(","))
+        }));
     }
     sqlx::query(
         "update plan_territories pt set shape = s.shape
          from (select pt2.territory_id,
                       (select st_multi(st_collectionextract(st_union(
-                                  st_snaptogrid(st_geomfromtext(x.w, 4326), 1e-9)), 3))
-                       from unnest($2::uuid[], $3::text[]) as x(t, w)
+                                  case when x.clip is null then x.g
+                                  else st_difference(x.g, st_unaryunion(
+                                           st_snaptogrid(st_geomfromtext(x.clip, 4326), 1e-9)))
+                                  end), 3))
+                       from (select u.t, u.clip,
+                                    st_snaptogrid(st_geomfromtext(u.w, 4326), 1e-9) as g
+                             from unnest($2::uuid[], $3::text[], $5::text[]) as u(t, w, clip)) x
                        where x.t = pt2.territory_id) as shape
                from plan_territories pt2
                where pt2.plan_id = $1 and ($4::uuid[] is null or pt2.territory_id = any($4))) s
@@ -252,8 +301,25 @@ pub async fn rebuild_shapes(
     .bind(&territories)
     .bind(&outlines)
     .bind(only)
+    .bind(&clips)
     .execute(&mut *tx)
     .await?;
+    if let Some(only) = only {
+        // The territories left as they are keep what their shapes hold.
+        sqlx::query(
+            "update plan_territories pt
+             set shape = coalesce((
+                 select st_multi(st_collectionextract(st_difference(pt.shape, st_union(o.shape)), 3))
+                 from plan_territories o
+                 where o.plan_id = pt.plan_id and not (o.territory_id = any($2))
+                   and o.shape && pt.shape and st_intersects(o.shape, pt.shape)), pt.shape)
+             where pt.plan_id = $1 and pt.territory_id = any($2) and pt.shape is not null",
+        )
+        .bind(plan_id)
+        .bind(only)
+        .execute(&mut *tx)
+        .await?;
+    }
     fill_slivers(tx, plan_id, only).await
 }
 
@@ -321,6 +387,36 @@ mod tests {
         assert_eq!(cells.len(), 2);
         let heavy = u64::from(cell_at(7.42, 43.73, ACCOUNT_RESOLUTION).expect("cell"));
         assert!(cells.contains(&(heavy, 1)), "{cells:?}");
+    }
+
+    #[test]
+    fn a_coarse_cell_yields_to_the_finer_cells_of_other_territories_next_to_it() {
+        let coarse = cell_at(7.42, 43.73, ACCOUNT_RESOLUTION).expect("cell");
+        let ring: Vec<CellIndex> = coarse
+            .grid_disk::<Vec<_>>(1)
+            .into_iter()
+            .filter(|&n| n != coarse)
+            .collect();
+        // Territory 0: the coarse cell and a neighbour split into children; territory 1:
+        // another neighbour split into children; a cell far away, also of territory 1.
+        let mut cells = vec![(coarse, 0u8)];
+        let next = Resolution::Ten;
+        cells.extend(ring[0].children(next).map(|c| (c, 0)));
+        cells.extend(ring[1].children(next).map(|c| (c, 1)));
+        let far = cell_at(7.50, 43.80, next).expect("cell");
+        cells.push((far, 1));
+        let overlaps = finer_foreign_overlaps(&cells);
+        let foreign: Vec<CellIndex> = overlaps[0].iter().map(|&j| cells[j].0).collect();
+        let mut expected: Vec<CellIndex> = ring[1].children(next).collect();
+        expected.sort_unstable();
+        let mut got = foreign.clone();
+        got.sort_unstable();
+        assert_eq!(
+            got, expected,
+            "the other territory's finer cells next door, and no more"
+        );
+        // Finer cells never yield to a coarser one, nor cells of the same resolution.
+        assert!(overlaps[1..].iter().all(Vec::is_empty), "{overlaps:?}");
     }
 
     #[test]

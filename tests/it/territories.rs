@@ -327,6 +327,23 @@ async fn holes_in_shapes(pool: &PgPool, plan: Uuid) -> (i64, i64) {
     .expect("holes")
 }
 
+/// Pairs of territories of a plan whose shapes overlap by more than a square metre, and the
+/// largest such overlap (m²).
+async fn overlaps_between_shapes(pool: &PgPool, plan: Uuid) -> (i64, f64) {
+    sqlx::query_as(
+        "select count(*), coalesce(max(area), 0) from (
+             select st_area(st_intersection(a.shape, b.shape)::geography) as area
+             from plan_territories a join plan_territories b
+               on b.plan_id = a.plan_id and a.territory_id < b.territory_id
+             where a.plan_id = $1 and st_intersects(a.shape, b.shape)) o
+         where area > 1",
+    )
+    .bind(plan)
+    .fetch_one(pool)
+    .await
+    .expect("overlaps")
+}
+
 #[sqlx::test]
 async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool: PgPool) {
     seed_demo(&pool).await;
@@ -396,9 +413,16 @@ async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool:
     }
     // No slivers: where coarse and fine cells of a territory meet, the union of their
     // outlines leaves thin holes that no territory covers; they are filled.
+    // No overlaps: where a coarse cell meets finer cells of another territory, its outline
+    // reaches into theirs; the finer cells keep that ground.
     for plan in [balanced, again] {
         let (holes, slivers) = holes_in_shapes(&pool, plan).await;
         assert_eq!(slivers, 0, "{slivers} of {holes} holes are slivers");
+        let (pairs, largest) = overlaps_between_shapes(&pool, plan).await;
+        assert_eq!(
+            pairs, 0,
+            "{pairs} pairs of shapes overlap, the largest by {largest:.0} m²"
+        );
     }
 
     // Stability from the balanced plan after the locks: few moves, tolerance kept.
@@ -986,6 +1010,11 @@ async fn hand_moves_rebuild_the_shapes_of_the_territories_that_changed(pool: PgP
     assert_eq!(
         outside, 0,
         "cells outside their territory's shape after a move"
+    );
+    let (pairs, largest) = overlaps_between_shapes(&pool, draft).await;
+    assert_eq!(
+        pairs, 0,
+        "{pairs} pairs of shapes overlap after a move, the largest by {largest:.0} m²"
     );
     // A territory that neither gained nor lost a cell keeps its shape as it was.
     assert_eq!(shape_of(t3).await, t3_shape);
