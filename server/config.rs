@@ -12,7 +12,7 @@ pub mod defaults {
     pub const BIND: &str = "127.0.0.1:8080";
     pub const OSRM_URL: &str = "http://127.0.0.1:5000";
     /// osrm-routed's own default `--max-table-size`.
-    pub const OSRM_MAX_TABLE_SIZE: usize = 100;
+    pub const OSRM_MAX_TABLE_SIZE: usize = crate::routing::DEFAULT_MAX_TABLE_SIZE.get();
     pub const LOG: &str = "info";
     pub const DB_MAX_CONNECTIONS: u32 = 16;
     pub const REQUEST_TIMEOUT_S: u64 = 30;

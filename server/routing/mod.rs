@@ -2,7 +2,7 @@
 
 mod table;
 
-pub use table::{DEFAULT_MAX_TABLE_SIZE, DEFAULT_TABLE_CONCURRENCY, DurationMatrix};
+pub use table::{DEFAULT_MAX_TABLE_SIZE, DurationMatrix};
 pub(crate) use table::{parse_point, parse_points};
 
 use std::fmt;
@@ -125,8 +125,6 @@ pub struct OsrmClient {
     base: reqwest::Url,
     /// osrm-routed's `--max-table-size` (what chunking must respect).
     max_table_size: NonZeroUsize,
-    /// Table chunks in flight at once, per `table` call.
-    table_concurrency: NonZeroUsize,
 }
 
 /// Every OSRM answer, success or error, carries a `code` ("Ok", "NoSegment", ...).
@@ -148,7 +146,6 @@ impl OsrmClient {
             http,
             base,
             max_table_size: DEFAULT_MAX_TABLE_SIZE,
-            table_concurrency: DEFAULT_TABLE_CONCURRENCY,
         })
     }
 
@@ -158,18 +155,6 @@ impl OsrmClient {
     pub fn with_max_table_size(mut self, max_table_size: NonZeroUsize) -> Self {
         self.max_table_size = max_table_size;
         self
-    }
-
-    /// How many table chunks one `table` call keeps in flight (osrm-routed answers with
-    /// `--threads` workers, 2 by default, so more rarely helps).
-    #[must_use]
-    pub fn with_table_concurrency(mut self, concurrency: NonZeroUsize) -> Self {
-        self.table_concurrency = concurrency;
-        self
-    }
-
-    pub fn base_url(&self) -> &reqwest::Url {
-        &self.base
     }
 
     /// Checks that OSRM answers with its own JSON envelope. Any `code` counts as alive: a

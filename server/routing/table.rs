@@ -21,7 +21,7 @@ const ENDPOINT: &str = "table";
 pub const DEFAULT_MAX_TABLE_SIZE: NonZeroUsize = NonZeroUsize::new(100).expect("non-zero");
 
 /// Table chunks in flight at once per `table` call.
-pub const DEFAULT_TABLE_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(4).expect("non-zero");
+const TABLE_CONCURRENCY: usize = 4;
 
 /// Bytes of the request line and headers that are not coordinates (path prefix, options,
 /// `Host`, `User-Agent`, ...), kept free under osrm-routed's header limit.
@@ -123,7 +123,7 @@ impl OsrmClient {
         // dropped, unsent or cancelled).
         let mut answers = stream::iter(blocks)
             .map(|block| self.table_block(sources, destinations, block))
-            .buffer_unordered(self.table_concurrency.get());
+            .buffer_unordered(TABLE_CONCURRENCY);
         while let Some(answer) = answers.try_next().await? {
             matrix.fill(answer);
         }

@@ -737,14 +737,9 @@ async fn drive_minutes(
     let times = super::travel::home_drive_minutes(osrm, &homes, &points)
         .await
         .map_err(|e| TerritoryError::Internal(anyhow::anyhow!("drive times from OSRM: {e}")))?;
-    let mut minutes = Vec::with_capacity(homes.len() * points.len());
-    for t in 0..homes.len() {
-        minutes
-            .extend((0..points.len()).map(|p| times.minutes_or_estimate(t, p).unwrap_or(f32::NAN)));
-    }
     Ok(DriveMinutes {
         units: units.len(),
-        minutes,
+        minutes: times.territory_major_minutes(),
     })
 }
 

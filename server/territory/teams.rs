@@ -56,20 +56,20 @@ pub async fn for_user(db: &sqlx::PgPool, user: &User) -> Result<Vec<Team>, sqlx:
     .bind(&ids)
     .fetch_all(db)
     .await?;
+    let mut by_team: std::collections::HashMap<Uuid, Vec<TeamRep>> = Default::default();
+    for (team_id, id, name, crm_owner_id) in reps {
+        by_team.entry(team_id).or_default().push(TeamRep {
+            id,
+            name,
+            crm_owner_id,
+        });
+    }
     let teams = rows
         .into_iter()
         .map(|(id, name, published_plan_id)| Team {
             id,
             name,
-            reps: reps
-                .iter()
-                .filter(|r| r.0 == id)
-                .map(|(_, rep, name, crm_owner_id)| TeamRep {
-                    id: *rep,
-                    name: name.clone(),
-                    crm_owner_id: crm_owner_id.clone(),
-                })
-                .collect(),
+            reps: by_team.remove(&id).unwrap_or_default(),
             published_plan_id,
         })
         .collect();

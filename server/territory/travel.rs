@@ -55,8 +55,7 @@ impl TravelTimes {
             })
             .collect();
         debug_assert_eq!((matrix.rows, matrix.cols), (next_row, points.len()));
-        let sources: Vec<LonLat> = homes.iter().flatten().copied().collect();
-        let reachable = sources.iter().enumerate().flat_map(|(row, home)| {
+        let reachable = homes.iter().flatten().enumerate().flat_map(|(row, home)| {
             let matrix = &matrix;
             points.iter().enumerate().filter_map(move |(col, point)| {
                 matrix
@@ -104,6 +103,16 @@ impl TravelTimes {
             let km = home.distance_m(self.points[point]) / 1000.0;
             Some(self.fallback.minutes(km))
         })
+    }
+
+    /// [`TravelTimes::minutes_or_estimate`] for every pair, territory-major
+    /// (`[territory * points + point]`), NaN for a territory without a home base.
+    pub fn territory_major_minutes(&self) -> Vec<f32> {
+        (0..self.territories())
+            .flat_map(|t| {
+                (0..self.points()).map(move |p| self.minutes_or_estimate(t, p).unwrap_or(f32::NAN))
+            })
+            .collect()
     }
 
     /// Whether [`TravelTimes::minutes_or_estimate`] is an estimate for this pair.

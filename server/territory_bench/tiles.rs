@@ -231,13 +231,6 @@ async fn drop_database(admin: &mut PgConnection, db: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// A standard normal draw (Box-Muller).
-fn normal(rng: &mut impl Rng) -> f64 {
-    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
-}
-
 /// A version-4 UUID from the seeded generator, so ids (and the book's order, which is by
 /// id) are the same at every run.
 fn seeded_uuid(rng: &mut impl Rng) -> Uuid {
@@ -303,7 +296,8 @@ async fn insert_book(pool: &PgPool, units: &[Unit], k: usize, seed: u64) -> anyh
             lon.push(u.lon);
             lat.push(u.lat);
             h3.push(h3_cell_i64(LonLat::new(u.lon, u.lat)?)?);
-            let v = ((20_000f64.ln() + 1.2 * normal(&mut rng)).exp() * 100.0).round() / 100.0;
+            let v = ((20_000f64.ln() + 1.2 * synthetic::normal(&mut rng)).exp() * 100.0).round()
+                / 100.0;
             tier.push(if v >= 60_000.0 {
                 "A"
             } else if v >= 15_000.0 {

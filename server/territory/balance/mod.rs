@@ -85,9 +85,9 @@ pub struct Options {
     /// Seed of the sampling and k-means randomness: same input and seed, same plan.
     pub rng_seed: u64,
     /// Drive minutes from each territory's home base to each unit (road travel, e.g. from
-    /// OSRM): with `use_home_bases`, the first plan gives each zone to the territory whose
-    /// home is near by road rather than in a straight line. Not part of the plan's stored
-    /// parameters.
+    /// OSRM): with `use_home_bases`, a fresh plan measures each zone's reach from the homes
+    /// by road rather than in a straight line (first plan, descent and compactness search).
+    /// Not part of the plan's stored parameters.
     #[serde(skip)]
     pub drive_minutes: Option<DriveMinutes>,
 }

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_xoshiro::Xoshiro256Plus;
 use rand_xoshiro::rand_core::SeedableRng as _;
 
-use super::refine::Nodes;
+use super::refine::{Nodes, drive_cost};
 use super::tiling::NONE;
 
 /// At most this many accounts go into the k-means that places the first centres.
@@ -133,15 +133,13 @@ pub(crate) fn power_plan(
         // Nearest centres of each free zone.
         for (f, &i) in free.iter().enumerate() {
             let (x, y) = (nodes.x[i as usize], nodes.y[i as usize]);
-            // Squared distance to each centre: by road where drive costs are given (NaN for
-            // a territory without a home: straight line).
+            // Squared distance to each centre: by road where drive costs are given, else (and
+            // for a territory without a home) in a straight line.
             let d2 = |t: usize| {
-                let c = centres[t];
-                let straight = (x - c[0]).powi(2) + (y - c[1]).powi(2);
-                match drive {
-                    Some(cost) if !cost[i as usize * k + t].is_nan() => cost[i as usize * k + t],
-                    _ => straight,
-                }
+                drive_cost(drive, k, i as usize, t).unwrap_or_else(|| {
+                    let c = centres[t];
+                    (x - c[0]).powi(2) + (y - c[1]).powi(2)
+                })
             };
             dist.clear();
             dist.extend((0..k).map(|t| (d2(t), t as u32)));

@@ -557,12 +557,15 @@ fn move_delta(plan: &Plan<'_>, i: usize, t: usize, s: usize) -> f64 {
     added - removed
 }
 
-/// Zone `i`'s squared reach by road to territories `t` and `s` (`drive[i * k + t]`, squared
-/// metres at the fitted drive speed, from the territories' home bases), when both have one.
+/// Zone `i`'s squared reach by road from territory `t`'s home base (`drive[i * k + t]`,
+/// squared metres at the fitted drive speed), when drive costs are given and `t` has a home.
+pub(crate) fn drive_cost(drive: Option<&[f64]>, k: usize, i: usize, t: usize) -> Option<f64> {
+    drive.map(|c| c[i * k + t]).filter(|c| c.is_finite())
+}
+
+/// [`drive_cost`] to territories `t` and `s`, when both have one.
 fn pair_costs(drive: Option<&[f64]>, k: usize, i: usize, t: usize, s: usize) -> Option<(f64, f64)> {
-    let c = drive?;
-    let (a, b) = (c[i * k + t], c[i * k + s]);
-    (a.is_finite() && b.is_finite()).then_some((a, b))
+    Some((drive_cost(drive, k, i, t)?, drive_cost(drive, k, i, s)?))
 }
 
 /// Change of the compactness cost when zone `i` moves from `t` to `s`: by road from the two
@@ -706,14 +709,10 @@ fn total_cost(plan: &Plan<'_>, drive: Option<&[f64]>) -> f64 {
     (0..plan.assign.len())
         .map(|i| {
             let t = plan.assign[i] as usize;
-            let by_road = drive.map_or(f64::NAN, |c| c[i * k + t]);
             let c = centres[t];
             nd.n[i]
-                * if by_road.is_finite() {
-                    by_road
-                } else {
-                    (nd.x[i] - c[0]).powi(2) + (nd.y[i] - c[1]).powi(2)
-                }
+                * drive_cost(drive, k, i, t)
+                    .unwrap_or_else(|| (nd.x[i] - c[0]).powi(2) + (nd.y[i] - c[1]).powi(2))
         })
         .sum()
 }

@@ -12,7 +12,7 @@ const CENTRE: (f64, f64) = (2.35, 48.85);
 const M_PER_DEG_LAT: f64 = 111_195.0;
 
 /// A standard normal draw (Box-Muller).
-fn normal(rng: &mut impl Rng) -> f64 {
+pub fn normal(rng: &mut impl Rng) -> f64 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
