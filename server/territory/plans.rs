@@ -233,6 +233,22 @@ pub async fn create(
     .bind(base)
     .execute(&mut *tx)
     .await?;
+    if input.travel == Travel::DriveTime {
+        // What the job would find out only after the 202: refused here instead.
+        let (with_home, accounts): (i64, i64) = sqlx::query_as(
+            "select (select count(*) from plan_territories pt join reps r on r.id = pt.rep_id
+                     where pt.plan_id = $1 and r.home_base is not null),
+                    (select count(*) from territory_team_book($2))",
+        )
+        .bind(plan_id)
+        .bind(team_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        drive_time_limits(
+            usize::try_from(with_home).unwrap_or(usize::MAX),
+            usize::try_from(accounts).unwrap_or(usize::MAX),
+        )?;
+    }
     audit::record(
         &mut *tx,
         AuditEvent {
@@ -333,9 +349,14 @@ pub async fn start_rebalance(
     Ok(())
 }
 
-/// The rebalance job started by [`start_rebalance`].
-pub async fn rebalance(pool: &PgPool, plan_id: Uuid) -> Result<(), TerritoryError> {
-    let result = generate_inner(pool, None, plan_id, Some(plan_id)).await;
+/// The rebalance job started by [`start_rebalance`] (a drive-time plan asks `osrm` for its
+/// drive times again, as in [`generate_with`]).
+pub async fn rebalance(
+    pool: &PgPool,
+    osrm: Option<&OsrmClient>,
+    plan_id: Uuid,
+) -> Result<(), TerritoryError> {
+    let result = generate_inner(pool, osrm, plan_id, Some(plan_id)).await;
     finish_job(pool, plan_id, &result).await;
     result
 }
@@ -464,8 +485,8 @@ async fn generate_inner(
                 .iter()
                 .map(|t| TerritorySeed { home: t.home })
                 .collect();
-            let drive_minutes = if params.travel == Travel::DriveTime && method == Method::Balanced
-            {
+            // A drive-time plan keeps measuring by road when it is rebalanced.
+            let drive_minutes = if params.travel == Travel::DriveTime {
                 Some(drive_minutes(osrm, &territories, &units).await?)
             } else {
                 None
@@ -480,6 +501,7 @@ async fn generate_inner(
                 use_home_bases: params.use_home_bases,
                 rng_seed: 0x7e22a4e,
                 drive_minutes,
+                ..Options::default()
             };
             let reporter = tokio::spawn(report_progress(
                 pool.clone(),
@@ -707,6 +729,25 @@ async fn save_assignments(
     Ok(())
 }
 
+/// Whether a drive-time plan can be made for `accounts` accounts from `with_home` home bases:
+/// at least one home base, at most [`MAX_DRIVE_PAIRS`] pairs. Checked when the plan is
+/// created (a 400) and again by its job (homes and accounts may change in between).
+fn drive_time_limits(with_home: usize, accounts: usize) -> Result<(), TerritoryError> {
+    if with_home == 0 {
+        return Err(TerritoryError::Invalid(
+            "no rep of the team has a home base, so there is nothing to measure drive times from"
+                .into(),
+        ));
+    }
+    if with_home.saturating_mul(accounts) > MAX_DRIVE_PAIRS {
+        return Err(TerritoryError::Invalid(format!(
+            "{with_home} home bases × {accounts} accounts is more than {MAX_DRIVE_PAIRS} drive \
+             times; plan this team with straight-line distances"
+        )));
+    }
+    Ok(())
+}
+
 /// Drive minutes from each territory's home base to each account, from OSRM (unroutable
 /// pairs estimated from straight-line distance; territories without a home base NaN).
 async fn drive_minutes(
@@ -718,21 +759,7 @@ async fn drive_minutes(
         TerritoryError::Invalid("drive-time plans need OSRM, which this run does not have".into())
     })?;
     let homes: Vec<Option<(f64, f64)>> = territories.iter().map(|t| t.home).collect();
-    let with_home = homes.iter().flatten().count();
-    if with_home == 0 {
-        return Err(TerritoryError::Invalid(
-            "no rep of the team has a home base, so there is nothing to measure drive times from"
-                .into(),
-        ));
-    }
-    if with_home * units.len() > MAX_DRIVE_PAIRS {
-        return Err(TerritoryError::Invalid(format!(
-            "{} home bases × {} accounts is more than {MAX_DRIVE_PAIRS} drive times; plan this \
-             team with straight-line distances",
-            with_home,
-            units.len()
-        )));
-    }
+    drive_time_limits(homes.iter().flatten().count(), units.len())?;
     let points: Vec<(f64, f64)> = units.iter().map(|u| (u.lon, u.lat)).collect();
     let times = super::travel::home_drive_minutes(osrm, &homes, &points)
         .await
@@ -740,6 +767,8 @@ async fn drive_minutes(
     Ok(DriveMinutes {
         units: units.len(),
         minutes: times.territory_major_minutes(),
+        // Fitted on the routed pairs only: the estimates lie on this line already.
+        metres_per_minute: Some(1000.0 / times.fallback().minutes_per_km),
     })
 }
 

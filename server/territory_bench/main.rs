@@ -335,6 +335,7 @@ fn child(dir: &Path, method: &str) -> anyhow::Result<()> {
                     Mode::Fresh
                 },
                 rng_seed: info.seed,
+                starts: bench_starts()?,
                 ..Options::default()
             };
             let seeds = vec![TerritorySeed { home: None }; k];
@@ -355,6 +356,19 @@ fn child(dir: &Path, method: &str) -> anyhow::Result<()> {
         })?
     );
     Ok(())
+}
+
+/// `TERRANE_BENCH_STARTS`: the balancer's k-means seedings (default: the library's), to
+/// measure what more starts buy.
+fn bench_starts() -> anyhow::Result<usize> {
+    match std::env::var("TERRANE_BENCH_STARTS") {
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|&n: &usize| n >= 1)
+            .with_context(|| format!("TERRANE_BENCH_STARTS={v:?} is not a positive count")),
+        Err(_) => Ok(terrane::territory::balance::DEFAULT_STARTS),
+    }
 }
 
 /// Plain k-means on all accounts (kilometres), each account to its nearest centre.

@@ -336,8 +336,10 @@ pub async fn rebalance(
     check_plan(&state, &user, plan_id).await?;
     plans::start_rebalance(&state.db, plan_id, body.tolerance, Some(user.id)).await?;
     let pool = state.db.clone();
+    let osrm = state.osrm.clone();
     tokio::spawn(async move {
-        let _ = plans::rebalance(&pool, plan_id).await;
+        // Failures are stored on the plan for the page.
+        let _ = plans::rebalance(&pool, Some(&osrm), plan_id).await;
     });
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": plan_id }))).into_response())
 }

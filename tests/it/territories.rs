@@ -850,6 +850,34 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
     .expect_err("rules plans have no drive times");
     assert!(refused.to_string().contains("drive_time"), "{refused}");
 
+    // A team whose reps have no home base is refused when the plan is created, not after.
+    sqlx::query("create table saved_homes as select id, home_base from reps")
+        .execute(&pool)
+        .await
+        .expect("save homes");
+    sqlx::query("update reps set home_base = null")
+        .execute(&pool)
+        .await
+        .expect("clear homes");
+    let plans_before = plans::list(&pool, team_a).await.expect("plans").len();
+    let refused = plans::create(&pool, team_a, None, &input(Travel::DriveTime))
+        .await
+        .expect_err("no home bases");
+    assert!(
+        matches!(refused, terrane::territory::TerritoryError::Invalid(_))
+            && refused.to_string().contains("home base"),
+        "{refused}"
+    );
+    assert_eq!(
+        plans::list(&pool, team_a).await.expect("plans").len(),
+        plans_before,
+        "a refused plan leaves no draft behind"
+    );
+    sqlx::query("update reps r set home_base = s.home_base from saved_homes s where s.id = r.id")
+        .execute(&pool)
+        .await
+        .expect("restore homes");
+
     // Without OSRM the plan fails, and says why.
     let id = plans::create(&pool, team_a, None, &input(Travel::DriveTime))
         .await
@@ -908,6 +936,42 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         road_minutes < straight_minutes - 1.0,
         "the drive-time plan drives {road_minutes:.0} min, the straight-line one {straight_minutes:.0}"
     );
+
+    // Rebalancing a drive-time plan measures by road again: without OSRM it fails and says
+    // so; with it, it stays balanced and contiguous.
+    plans::start_rebalance(&pool, by_road, None, None)
+        .await
+        .expect("rebalance starts");
+    plans::rebalance(&pool, None, by_road)
+        .await
+        .expect_err("no OSRM");
+    let failed = plans::get(&pool, by_road)
+        .await
+        .expect("plan")
+        .expect("exists");
+    assert_eq!(failed.job_state, "failed");
+    assert!(
+        failed.job_message.as_deref().unwrap_or("").contains("OSRM"),
+        "{:?}",
+        failed.job_message
+    );
+    plans::start_rebalance(&pool, by_road, None, None)
+        .await
+        .expect("rebalance starts again");
+    plans::rebalance(&pool, Some(&osrm), by_road)
+        .await
+        .expect("rebalanced by road");
+    let plan = plans::get(&pool, by_road)
+        .await
+        .expect("plan")
+        .expect("exists");
+    assert_eq!(plan.job_state, "idle");
+    let metrics = plan.metrics.expect("metrics").0;
+    assert!(
+        metrics["max_deviation"].as_f64().expect("dev") <= 0.05,
+        "{metrics}"
+    );
+    assert_eq!(metrics["contiguous"], json!(true), "{metrics}");
 }
 
 #[sqlx::test]

@@ -36,6 +36,8 @@ pub(crate) mod refine;
 pub mod synthetic;
 pub(crate) mod tiling;
 
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 use self::power::{PowerOptions, kmeans_centres, power_plan};
@@ -84,10 +86,15 @@ pub struct Options {
     pub use_home_bases: bool,
     /// Seed of the sampling and k-means randomness: same input and seed, same plan.
     pub rng_seed: u64,
+    /// k-means seedings a fresh plan without home bases is made from (the most compact plan
+    /// within the tolerance is kept); they run side by side on the machine's cores.
+    #[serde(default = "default_starts")]
+    pub starts: usize,
     /// Drive minutes from each territory's home base to each unit (road travel, e.g. from
     /// OSRM): with `use_home_bases`, a fresh plan measures each zone's reach from the homes
-    /// by road rather than in a straight line (first plan, descent and compactness search).
-    /// Not part of the plan's stored parameters.
+    /// by road rather than in a straight line (first plan, descent and compactness search),
+    /// and a stability run chooses the zones it moves by the same reach. Not part of the
+    /// plan's stored parameters.
     #[serde(skip)]
     pub drive_minutes: Option<DriveMinutes>,
 }
@@ -98,6 +105,12 @@ pub struct Options {
 pub struct DriveMinutes {
     pub units: usize,
     pub minutes: Vec<f32>,
+    /// Metres of straight line per drive minute, to put drive times in the same squared
+    /// metres as the plan's weights. `None`: fitted here over all the finite pairs (least
+    /// squares through the origin). A caller whose minutes include estimates for pairs the
+    /// router could not route should pass the speed fitted on the routed pairs alone, or the
+    /// estimates pull the fit towards themselves.
+    pub metres_per_minute: Option<f64>,
 }
 
 impl Default for Options {
@@ -107,6 +120,7 @@ impl Default for Options {
             mode: Mode::Fresh,
             use_home_bases: false,
             rng_seed: 0x07e2_2a4e,
+            starts: DEFAULT_STARTS,
             drive_minutes: None,
         }
     }
@@ -313,22 +327,30 @@ pub fn balance(
         max_passes: 2_000,
     };
     // Drive times decide the territories' reach: in the first plan, the descent and the
-    // compactness search (by road from the home bases instead of straight to the centroids).
+    // compactness search (by road from the home bases instead of straight to the centroids);
+    // in stability mode, which zones the descent moves.
     let drive = options
         .drive_minutes
         .as_ref()
-        .filter(|_| !stability && homes.iter().any(Option::is_some))
+        .filter(|_| homes.iter().any(Option::is_some))
         .map(|d| zone_drive_costs(d, &nodes, &zones, &tiling, &xy, &homes));
     let band = (!stability).then_some(tol * COMPACT_BAND);
-    let restarts = if stability || homes.iter().all(Option::is_some) {
+    let starts = if stability || homes.iter().all(Option::is_some) {
         1
     } else {
-        RESTARTS
+        options.starts.max(1)
     };
-    let mut best: Option<Start> = None;
-    for r in 0..restarts {
-        let share = 0.75 / restarts as f32;
-        let start = 0.15 + share * r as f32;
+    // Each start's share done, so that starts running side by side report one figure.
+    let done: Vec<AtomicU32> = (0..starts).map(|_| AtomicU32::new(0)).collect();
+    let run_start = |r: usize| -> Start {
+        let step = |p: f32| {
+            done[r].store(p.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+            let sum: f32 = done
+                .iter()
+                .map(|d| f32::from_bits(d.load(Ordering::Relaxed)))
+                .sum();
+            report(0.15 + 0.75 * sum / starts as f32);
+        };
         let (first, centres): (Vec<u32>, Vec<Option<[f64; 2]>>) = if stability {
             let first = (0..nodes.len())
                 .map(|i| {
@@ -353,7 +375,7 @@ pub fn balance(
                 iterations: 400,
             };
             let first = power_plan(&nodes, &mut centres, drive.as_deref(), &power, &|p| {
-                report(start + share * 0.6 * p);
+                step(0.6 * p);
             });
             (first, centres.into_iter().map(Some).collect())
         };
@@ -365,17 +387,21 @@ pub fn balance(
             &descent,
             band,
             drive.as_deref(),
-            &|p| {
-                report(start + share * (0.6 + 0.4 * p));
-            },
+            &|p| step(0.6 + 0.4 * p),
         );
         let (dev, sse) = plan_score(&nodes, &node_plan, k, target);
         let within = dev <= band.unwrap_or(descent.goal) + 1e-9;
+        (within, sse, node_plan, apart, centres)
+    };
+    // The first of the best, whatever order the starts finished in: the same plan on any
+    // number of cores.
+    let mut best: Option<Start> = None;
+    for start in side_by_side(starts, &run_start) {
         if best
             .as_ref()
-            .is_none_or(|b| (within && !b.0) || (within == b.0 && sse < b.1))
+            .is_none_or(|b| (start.0 && !b.0) || (start.0 == b.0 && start.1 < b.1))
         {
-            best = Some((within, sse, node_plan, apart, centres));
+            best = Some(start);
         }
     }
     let Some((_, _, node_plan, apart, centres)) = best else {
@@ -491,8 +517,44 @@ pub fn balance(
 /// territories with pinned zones apart, centres.
 type Start = (bool, f64, Vec<u32>, usize, Vec<Option<[f64; 2]>>);
 
-/// k-means seedings tried in fresh mode (the most compact plan is kept).
-const RESTARTS: usize = 3;
+/// k-means seedings tried in fresh mode by default (the most compact plan is kept).
+pub const DEFAULT_STARTS: usize = 3;
+
+/// `f(0..n)` on up to as many threads as the machine has cores, in index order.
+fn side_by_side<T: Send>(n: usize, f: &(dyn Fn(usize) -> T + Sync)) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(n);
+    if threads <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break mine;
+                        }
+                        mine.push((i, f(i)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    out.sort_unstable_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, t)| t).collect()
+}
 /// Share of the tolerance the compactness search may use.
 const COMPACT_BAND: f64 = 0.8;
 
@@ -552,8 +614,8 @@ fn optimise(
 
 /// The power step's distance of each zone to each territory when drive times are given:
 /// `(minutes × v)²`, zone-major (`cost[zone * k + t]`), with the zone's minutes the mean over
-/// its accounts and `v` the metres per drive minute fitted over all (home, account) pairs
-/// (least squares through the origin), so costs are in the same squared metres as the
+/// its accounts and `v` the metres per drive minute (given, or fitted over all pairs: see
+/// [`DriveMinutes::metres_per_minute`]), so costs are in the same squared metres as the
 /// weights; territories without a home base keep the squared straight-line distance.
 fn zone_drive_costs(
     d: &DriveMinutes,
@@ -565,18 +627,10 @@ fn zone_drive_costs(
 ) -> Vec<f64> {
     let k = homes.len();
     let n = d.units;
-    let (mut sxy, mut syy) = (0.0f64, 0.0f64);
-    for (t, home) in homes.iter().enumerate() {
-        let Some(h) = home else { continue };
-        for (u, p) in xy.iter().enumerate() {
-            let m = f64::from(d.minutes[t * n + u]);
-            if m.is_finite() && m > 0.0 {
-                sxy += m * ((p[0] - h[0]).powi(2) + (p[1] - h[1]).powi(2)).sqrt();
-                syy += m * m;
-            }
-        }
-    }
-    let v = if syy > 0.0 { sxy / syy } else { 500.0 };
+    let v = d
+        .metres_per_minute
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or_else(|| fitted_metres_per_minute(d, xy, homes));
     let zn = nodes.len();
     let mut sum = vec![0.0f64; zn * k];
     let mut cnt = vec![0u32; zn * k];
@@ -605,6 +659,28 @@ fn zone_drive_costs(
         }
     }
     cost
+}
+
+/// Metres of straight line per drive minute over every finite pair (least squares through
+/// the origin); 500 (30 km/h) when there is none.
+fn fitted_metres_per_minute(d: &DriveMinutes, xy: &[[f64; 2]], homes: &[Option<[f64; 2]>]) -> f64 {
+    let n = d.units;
+    let (mut sxy, mut syy) = (0.0f64, 0.0f64);
+    for (t, home) in homes.iter().enumerate() {
+        let Some(h) = home else { continue };
+        for (u, p) in xy.iter().enumerate() {
+            let m = f64::from(d.minutes[t * n + u]);
+            if m.is_finite() && m > 0.0 {
+                sxy += m * ((p[0] - h[0]).powi(2) + (p[1] - h[1]).powi(2)).sqrt();
+                syy += m * m;
+            }
+        }
+    }
+    if syy > 0.0 { sxy / syy } else { 500.0 }
+}
+
+fn default_starts() -> usize {
+    DEFAULT_STARTS
 }
 
 /// Centres: home bases where given; the rest from k-means, taking the k-means centres

@@ -266,6 +266,7 @@ fn drive_times_from_home_bases_decide_where_territories_reach() {
         drive_minutes: Some(DriveMinutes {
             units: units.len(),
             minutes,
+            metres_per_minute: None,
         }),
         ..straight.clone()
     };
@@ -283,6 +284,7 @@ fn drive_times_from_home_bases_decide_where_territories_reach() {
         drive_minutes: Some(DriveMinutes {
             units: units.len(),
             minutes: vec![1.0; 3],
+            metres_per_minute: None,
         }),
         ..straight
     };
@@ -290,6 +292,84 @@ fn drive_times_from_home_bases_decide_where_territories_reach() {
         balance(&units, &seeds, &bad, &|_| {}),
         Err(BalanceError::DriveMinutesShape { .. })
     ));
+}
+
+/// A stability run of a drive-time plan moves the accounts the receiving rep reaches quickly
+/// by road. A 30 × 20 grid: the west territory holds 16 of the 30 columns, so less than a
+/// column must move; the east rep's roads reach the northern half fast and the southern half
+/// slowly (straight-line distances are the same north and south).
+#[test]
+fn stability_runs_move_the_accounts_nearest_by_road() {
+    let (cols, rows) = (30u32, 20u32);
+    let units: Vec<Unit> = (0..cols * rows)
+        .map(|i| Unit {
+            lon: 2.20 + f64::from(i % cols) * 0.0034,
+            lat: 48.80 + f64::from(i / cols) * 0.0025,
+            workload: 600.0,
+            fixed: None,
+            current: Some(u32::from(i % cols >= 16)),
+        })
+        .collect();
+    let mid_lat = 48.80 + 9.5 * 0.0025;
+    let west = (2.20, mid_lat);
+    let east = (2.20 + 29.0 * 0.0034, mid_lat);
+    let seeds = vec![
+        TerritorySeed { home: Some(west) },
+        TerritorySeed { home: Some(east) },
+    ];
+    let km = |a: (f64, f64), u: &Unit| {
+        let dx = (u.lon - a.0) * 73.2;
+        let dy = (u.lat - a.1) * 111.2;
+        (dx * dx + dy * dy).sqrt()
+    };
+    let north = |u: &Unit| u.lat > mid_lat;
+    let mut minutes: Vec<f32> = units
+        .iter()
+        .map(|u| (2.0 * km(west, u) + 1.0) as f32)
+        .collect();
+    minutes.extend(units.iter().map(|u| {
+        let per_km = if north(u) { 2.0 } else { 8.0 };
+        (per_km * km(east, u) + 1.0) as f32
+    }));
+    let straight = Options {
+        mode: Mode::Stability,
+        use_home_bases: true,
+        ..Options::default()
+    };
+    let by_road = Options {
+        drive_minutes: Some(DriveMinutes {
+            units: units.len(),
+            minutes,
+            metres_per_minute: None,
+        }),
+        ..straight.clone()
+    };
+    let north_share = |options: &Options| {
+        let plan = balance(&units, &seeds, options, &|_| {}).expect("plan");
+        assert!(
+            plan.metrics.max_workload_deviation <= 0.05,
+            "{:?}",
+            plan.metrics
+        );
+        assert!(plan.metrics.contiguous);
+        let moved: Vec<&Unit> = units
+            .iter()
+            .zip(&plan.assignment)
+            .filter(|(u, t)| u.current != Some(**t))
+            .map(|(u, _)| u)
+            .collect();
+        // West had 320 of 600 accounts of equal workload: 20 over the mean, 7 to 20 of them
+        // must go east (the stability goal is 90% of ±5%).
+        assert!((7..=20).contains(&moved.len()), "{} moved", moved.len());
+        moved.iter().filter(|u| north(u)).count() as f64 / moved.len() as f64
+    };
+    let (a, b) = (north_share(&straight), north_share(&by_road));
+    eprintln!("north share of the moved accounts: by road {b:.2}, straight line {a:.2}");
+    assert!(
+        b >= 0.75,
+        "by road {b:.2} of the moved accounts are in the north"
+    );
+    assert!(b >= a + 0.2, "by road {b:.2} north, straight line {a:.2}");
 }
 
 proptest! {
