@@ -517,8 +517,9 @@ pub fn balance(
 /// territories with pinned zones apart, centres.
 type Start = (bool, f64, Vec<u32>, usize, Vec<Option<[f64; 2]>>);
 
-/// k-means seedings tried in fresh mode by default (the most compact plan is kept).
-pub const DEFAULT_STARTS: usize = 3;
+/// k-means seedings tried in fresh mode by default (the most compact plan is kept). Four
+/// cost two starts' time on two cores; more gain little (docs/territories-balancing.md).
+pub const DEFAULT_STARTS: usize = 4;
 
 /// `f(0..n)` on up to as many threads as the machine has cores, in index order.
 fn side_by_side<T: Send>(n: usize, f: &(dyn Fn(usize) -> T + Sync)) -> Vec<T> {
