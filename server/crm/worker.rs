@@ -524,36 +524,9 @@ async fn load_connections(
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// Runs the worker until `shutdown` resolves: wakes on `wake` or every [`IDLE_POLL`].
-pub async fn run(
-    worker: Worker,
-    wake: Arc<Notify>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut failures = 0u32;
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        match worker.run_batch().await {
-            Ok(r) if r.claimed > 0 => {
-                failures = 0;
-                continue;
-            }
-            Ok(_) => failures = 0,
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                tracing::warn!(error = %e, "CRM inbox worker could not reach the database; retrying");
-            }
-        }
-        let pause = if failures == 0 {
-            IDLE_POLL
-        } else {
-            Duration::from_secs(u64::from(failures.min(5)))
-        };
-        tokio::select! {
-            () = wake.notified() => {}
-            () = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
+pub async fn run(worker: Worker, wake: Arc<Notify>, shutdown: tokio::sync::watch::Receiver<bool>) {
+    crate::db::poll::run_batches("CRM inbox", IDLE_POLL, Some(wake), shutdown, || async {
+        worker.run_batch().await.map(|r| r.claimed)
+    })
+    .await;
 }

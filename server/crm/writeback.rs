@@ -554,33 +554,11 @@ impl WritebackWorker {
     }
 
     /// Polls until `shutdown` says stop; a batch in hand is finished first.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut failures = 0u32;
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            match self.run_once().await {
-                Ok(r) if r.claimed > 0 => {
-                    failures = 0;
-                    continue;
-                }
-                Ok(_) => failures = 0,
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    tracing::warn!(error = %e, "CRM write-back worker could not reach the database; retrying");
-                }
-            }
-            let pause = if failures == 0 {
-                IDLE_POLL
-            } else {
-                Duration::from_secs(u64::from(failures.min(5)))
-            };
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
+    pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
+        crate::db::poll::run_batches("CRM write-back", IDLE_POLL, None, shutdown, || async {
+            self.run_once().await.map(|r| r.claimed)
+        })
+        .await;
     }
 
     /// Leases the due rows of the connection whose oldest row is due first. Rows naming a

@@ -1,5 +1,7 @@
 //! PostgreSQL/PostGIS access: the connection pool and the embedded migrations.
 
+pub mod poll;
+
 use std::time::Duration;
 
 use anyhow::Context;

@@ -381,24 +381,11 @@ impl GeocodeWorker {
 pub const IDLE_POLL: Duration = Duration::from_secs(2);
 
 /// Runs the worker until `shutdown` changes.
-pub async fn run(worker: GeocodeWorker, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let pause = match worker.run_batch().await {
-            Ok(r) if r.claimed > 0 => continue,
-            Ok(_) => IDLE_POLL,
-            Err(e) => {
-                tracing::warn!(error = %e, "geocoding worker could not reach the database; retrying");
-                Duration::from_secs(5)
-            }
-        };
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
+pub async fn run(worker: GeocodeWorker, shutdown: tokio::sync::watch::Receiver<bool>) {
+    crate::db::poll::run_batches("geocoding", IDLE_POLL, None, shutdown, || async {
+        worker.run_batch().await.map(|r| r.claimed)
+    })
+    .await;
 }
 
 #[cfg(test)]
