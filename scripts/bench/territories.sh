@@ -54,14 +54,18 @@ run_set() { # name, gen args..., territories for the peer
 # Three regions, all 70% clustered over 60 x 60 km (see docs/benchmarks.md for why three):
 #   tight  12 towns of 0.7-3 km spread, workload sigma 0.6 (the hardest for compactness);
 #   towns  12 towns of 1.5-5 km, sigma 1.0 (the peer lands near the issue's reference figures);
-#   wide   14 towns of 2-6 km, sigma 1.0.
+#   wide   14 towns of 2-6 km, sigma 1.0;
+#   issue  20 towns of 1-4 km, sigma 1.0: of the 60 regions --calibrate sweeps, the one whose
+#          plain k-means and peer figures come closest to the issue's reference (10k only).
 TIGHT=(--clusters 12 --spread-min-km 0.7 --spread-max-km 3 --workload-sigma 0.6)
 TOWNS=(--clusters 12 --spread-min-km 1.5 --spread-max-km 5 --workload-sigma 1.0)
 WIDE=(--clusters 14 --spread-min-km 2 --spread-max-km 6 --workload-sigma 1.0)
+ISSUE=(--clusters 20 --spread-min-km 1 --spread-max-km 4 --workload-sigma 1.0)
 header=--header
 run_set tight-10k 20 --accounts 10000 --territories 20 "${TIGHT[@]}"
 run_set towns-10k 20 --accounts 10000 --territories 20 "${TOWNS[@]}"
 run_set wide-10k 20 --accounts 10000 --territories 20 "${WIDE[@]}"
+run_set issue-10k 20 --accounts 10000 --territories 20 "${ISSUE[@]}"
 run_set tight-100k 50 --accounts 100000 --territories 50 "${TIGHT[@]}"
 run_set towns-100k 50 --accounts 100000 --territories 50 "${TOWNS[@]}"
 run_set demo 6 --demo seed-data/demo-crm.json
