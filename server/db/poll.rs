@@ -30,6 +30,12 @@ pub async fn run_batches<F, Fut>(
         if *shutdown.borrow() {
             return;
         }
+        // Listening before the batch runs: a wake-up sent while it runs (work committed after
+        // its claim found nothing) is kept, not lost until the next idle poll.
+        let mut woken = wake.as_ref().map(|wake| Box::pin(wake.notified()));
+        if let Some(notified) = woken.as_mut() {
+            notified.as_mut().enable();
+        }
         let pause = match batch().await {
             Ok(claimed) if claimed > 0 => {
                 failures = 0;
@@ -45,16 +51,21 @@ pub async fn run_batches<F, Fut>(
                 Duration::from_secs(u64::from(failures)).min(MAX_BACKOFF)
             }
         };
-        let woken = async {
-            match &wake {
-                Some(wake) => wake.notified().await,
+        let wait_for_wake = async {
+            match woken.as_mut() {
+                Some(notified) => notified.as_mut().await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
-            () = woken => {}
+            () = wait_for_wake => {}
             () = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => {}
+            changed = shutdown.changed() => {
+                // The sender is gone: nobody can stop the loop any more, so stop now.
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
@@ -93,9 +104,52 @@ mod tests {
         wake.notify_one();
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 5, "woken once, polled once");
+        // Shutdown ends the idle wait at once, not when the hour is up.
+        let asked = tokio::time::Instant::now();
         stop.send(true).expect("loop alive");
         task.await.expect("loop ends");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 5);
+    }
+
+    /// A wake-up sent while a batch runs (as the webhook intake does, with `notify_waiters`,
+    /// which keeps no permit) starts the next batch at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_up_during_a_batch_is_not_lost() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let wake = Arc::new(Notify::new());
+        let (stop, shutdown) = watch::channel(false);
+        let (counted, waker) = (Arc::clone(&calls), Arc::clone(&wake));
+        let task = tokio::spawn(run_batches(
+            "test",
+            Duration::from_secs(3600),
+            Some(Arc::clone(&wake)),
+            shutdown,
+            move || {
+                let n = counted.fetch_add(1, Ordering::SeqCst);
+                let waker = Arc::clone(&waker);
+                async move {
+                    // The first batch finds nothing, and work arrives while it finishes.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    if n == 0 {
+                        waker.notify_waiters();
+                    }
+                    Ok(0)
+                }
+            },
+        ));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "woken during the first batch"
+        );
+        stop.send(true).expect("loop alive");
+        task.await.expect("loop ends");
     }
 
     /// Failures back off one second more each time, up to five.
@@ -114,9 +168,9 @@ mod tests {
                 async { Err(sqlx::Error::PoolTimedOut) }
             },
         ));
-        // Attempts at 0, 1, 3, 6, 10, 15, 20, 25 s.
-        tokio::time::sleep(Duration::from_millis(24_500)).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 7);
+        // Attempts at 0, 1, 3, 6, 10, 15, 20, 25 s (uncapped, the eighth would be at 28 s).
+        tokio::time::sleep(Duration::from_millis(25_500)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 8);
         stop.send(true).expect("loop alive");
         task.await.expect("loop ends");
     }

@@ -235,19 +235,7 @@ pub async fn create(
     .await?;
     if input.travel == Travel::DriveTime {
         // What the job would find out only after the 202: refused here instead.
-        let (with_home, accounts): (i64, i64) = sqlx::query_as(
-            "select (select count(*) from plan_territories pt join reps r on r.id = pt.rep_id
-                     where pt.plan_id = $1 and r.home_base is not null),
-                    (select count(*) from territory_team_book($2))",
-        )
-        .bind(plan_id)
-        .bind(team_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        drive_time_limits(
-            usize::try_from(with_home).unwrap_or(usize::MAX),
-            usize::try_from(accounts).unwrap_or(usize::MAX),
-        )?;
+        check_drive_time(&mut *tx, plan_id, team_id).await?;
     }
     audit::record(
         &mut *tx,
@@ -316,6 +304,13 @@ pub async fn start_rebalance(
         return Err(TerritoryError::Invalid(
             "tolerance must be between 0.005 (0.5%) and 0.5 (50%)".into(),
         ));
+    }
+    // A drive-time plan is measured by road again: refuse now what the job would fail on.
+    if let Some(plan) = get(pool, plan_id).await?
+        && serde_json::from_value::<Params>(plan.params.0.clone())
+            .is_ok_and(|p| p.travel == Travel::DriveTime)
+    {
+        check_drive_time(pool, plan_id, plan.team_id).await?;
     }
     let updated = sqlx::query(
         "update territory_plans set job_state = 'running', job_progress = 0, job_message = null,
@@ -729,6 +724,25 @@ async fn save_assignments(
     Ok(())
 }
 
+/// [`drive_time_limits`] for the plan's territories and its team's book.
+async fn check_drive_time(
+    db: impl PgExecutor<'_>,
+    plan_id: Uuid,
+    team_id: Uuid,
+) -> Result<(), TerritoryError> {
+    let (with_home, accounts): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from plan_territories pt join reps r on r.id = pt.rep_id
+                 where pt.plan_id = $1 and r.home_base is not null),
+                (select count(*) from territory_team_book($2))",
+    )
+    .bind(plan_id)
+    .bind(team_id)
+    .fetch_one(db)
+    .await?;
+    let count = |n: i64| usize::try_from(n).unwrap_or(0);
+    drive_time_limits(count(with_home), count(accounts))
+}
+
 /// Whether a drive-time plan can be made for `accounts` accounts from `with_home` home bases:
 /// at least one home base, at most [`MAX_DRIVE_PAIRS`] pairs. Checked when the plan is
 /// created (a 400) and again by its job (homes and accounts may change in between).
@@ -767,8 +781,6 @@ async fn drive_minutes(
     Ok(DriveMinutes {
         units: units.len(),
         minutes: times.territory_major_minutes(),
-        // Fitted on the routed pairs only: the estimates lie on this line already.
-        metres_per_minute: Some(1000.0 / times.fallback().minutes_per_km),
     })
 }
 

@@ -972,6 +972,21 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         "{metrics}"
     );
     assert_eq!(metrics["contiguous"], json!(true), "{metrics}");
+
+    // Without home bases a drive-time rebalance is refused before it starts.
+    sqlx::query("update reps set home_base = null")
+        .execute(&pool)
+        .await
+        .expect("clear homes");
+    let refused = plans::start_rebalance(&pool, by_road, None, None)
+        .await
+        .expect_err("no home bases");
+    assert!(refused.to_string().contains("home base"), "{refused}");
+    let plan = plans::get(&pool, by_road)
+        .await
+        .expect("plan")
+        .expect("exists");
+    assert_eq!(plan.job_state, "idle", "a refused rebalance does not start");
 }
 
 #[sqlx::test]

@@ -25,7 +25,8 @@
 //!    (stability), or no move helps.
 //!    Fresh plans then trade boundary zones (moves and exchanges between neighbours) while
 //!    that lowers the squared distances to the centroids within 80% of the tolerance
-//!    (`refine::compact`); steps 2-4 run from three k-means seedings, the most compact kept.
+//!    (`refine::compact`); steps 2-4 run from [`Options::starts`] k-means seedings (four by
+//!    default, side by side on the machine's cores), the most compact kept.
 //! 5. **Cells out.** The plan is re-tiled the way [`super::metrics`] tiles any plan (cells
 //!    split where assignments differ); if a territory came apart there, steps 3-4 run again on
 //!    that tiling. [`Outcome::cells`] lists every cell of it with its territory, so the
@@ -36,7 +37,8 @@ pub(crate) mod refine;
 pub mod synthetic;
 pub(crate) mod tiling;
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +46,7 @@ use self::power::{PowerOptions, kmeans_centres, power_plan};
 use self::refine::{Descent, Nodes, Plan, compact, components, descend, flood, repair};
 use self::tiling::{Graph, NONE, Projection, TileInput, Tiling, Zones};
 use super::metrics::{self, PlanMetrics};
+use super::travel::DriveFallback;
 
 /// One account to place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,8 +90,8 @@ pub struct Options {
     /// Seed of the sampling and k-means randomness: same input and seed, same plan.
     pub rng_seed: u64,
     /// k-means seedings a fresh plan without home bases is made from (the most compact plan
-    /// within the tolerance is kept); they run side by side on the machine's cores.
-    #[serde(default = "default_starts")]
+    /// within the compactness band, 80% of the tolerance, is kept); they run side by side on
+    /// the machine's cores.
     pub starts: usize,
     /// Drive minutes from each territory's home base to each unit (road travel, e.g. from
     /// OSRM): with `use_home_bases`, a fresh plan measures each zone's reach from the homes
@@ -105,12 +108,6 @@ pub struct Options {
 pub struct DriveMinutes {
     pub units: usize,
     pub minutes: Vec<f32>,
-    /// Metres of straight line per drive minute, to put drive times in the same squared
-    /// metres as the plan's weights. `None`: fitted here over all the finite pairs (least
-    /// squares through the origin). A caller whose minutes include estimates for pairs the
-    /// router could not route should pass the speed fitted on the routed pairs alone, or the
-    /// estimates pull the fit towards themselves.
-    pub metres_per_minute: Option<f64>,
 }
 
 impl Default for Options {
@@ -340,16 +337,14 @@ pub fn balance(
     } else {
         options.starts.max(1)
     };
-    // Each start's share done, so that starts running side by side report one figure.
-    let done: Vec<AtomicU32> = (0..starts).map(|_| AtomicU32::new(0)).collect();
+    // Each start's share done, so that starts running side by side report one figure; summed
+    // and reported under the lock, so the figure never goes back.
+    let done = Mutex::new(vec![0f32; starts]);
     let run_start = |r: usize| -> Start {
         let step = |p: f32| {
-            done[r].store(p.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
-            let sum: f32 = done
-                .iter()
-                .map(|d| f32::from_bits(d.load(Ordering::Relaxed)))
-                .sum();
-            report(0.15 + 0.75 * sum / starts as f32);
+            let mut done = done.lock().unwrap_or_else(PoisonError::into_inner);
+            done[r] = done[r].max(p.clamp(0.0, 1.0));
+            report(0.15 + 0.75 * done.iter().sum::<f32>() / starts as f32);
         };
         let (first, centres): (Vec<u32>, Vec<Option<[f64; 2]>>) = if stability {
             let first = (0..nodes.len())
@@ -615,9 +610,9 @@ fn optimise(
 
 /// The power step's distance of each zone to each territory when drive times are given:
 /// `(minutes × v)²`, zone-major (`cost[zone * k + t]`), with the zone's minutes the mean over
-/// its accounts and `v` the metres per drive minute (given, or fitted over all pairs: see
-/// [`DriveMinutes::metres_per_minute`]), so costs are in the same squared metres as the
-/// weights; territories without a home base keep the squared straight-line distance.
+/// its accounts and `v` the metres per drive minute ([`metres_per_minute`]), so costs are in
+/// the same squared metres as the weights; territories without a home base keep the squared
+/// straight-line distance.
 fn zone_drive_costs(
     d: &DriveMinutes,
     nodes: &Nodes,
@@ -628,10 +623,7 @@ fn zone_drive_costs(
 ) -> Vec<f64> {
     let k = homes.len();
     let n = d.units;
-    let v = d
-        .metres_per_minute
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .unwrap_or_else(|| fitted_metres_per_minute(d, xy, homes));
+    let v = metres_per_minute(d, xy, homes);
     let zn = nodes.len();
     let mut sum = vec![0.0f64; zn * k];
     let mut cnt = vec![0u32; zn * k];
@@ -662,26 +654,20 @@ fn zone_drive_costs(
     cost
 }
 
-/// Metres of straight line per drive minute over every finite pair (least squares through
-/// the origin); 500 (30 km/h) when there is none.
-fn fitted_metres_per_minute(d: &DriveMinutes, xy: &[[f64; 2]], homes: &[Option<[f64; 2]>]) -> f64 {
+/// Metres of straight line per drive minute: the inverse of [`DriveFallback`]'s minutes per
+/// km, fitted over every finite pair. Estimates a caller made with that same fit for pairs the
+/// router could not route lie on its line, so they do not move it.
+fn metres_per_minute(d: &DriveMinutes, xy: &[[f64; 2]], homes: &[Option<[f64; 2]>]) -> f64 {
     let n = d.units;
-    let (mut sxy, mut syy) = (0.0f64, 0.0f64);
-    for (t, home) in homes.iter().enumerate() {
-        let Some(h) = home else { continue };
-        for (u, p) in xy.iter().enumerate() {
-            let m = f64::from(d.minutes[t * n + u]);
-            if m.is_finite() && m > 0.0 {
-                sxy += m * ((p[0] - h[0]).powi(2) + (p[1] - h[1]).powi(2)).sqrt();
-                syy += m * m;
-            }
-        }
-    }
-    if syy > 0.0 { sxy / syy } else { 500.0 }
-}
-
-fn default_starts() -> usize {
-    DEFAULT_STARTS
+    let pairs = homes.iter().enumerate().flat_map(|(t, home)| {
+        home.iter().flat_map(move |h| {
+            xy.iter().enumerate().map(move |(u, p)| {
+                let km = ((p[0] - h[0]).powi(2) + (p[1] - h[1]).powi(2)).sqrt() / 1000.0;
+                (km, f64::from(d.minutes[t * n + u]))
+            })
+        })
+    });
+    1000.0 / DriveFallback::fit(pairs).minutes_per_km
 }
 
 /// Centres: home bases where given; the rest from k-means, taking the k-means centres

@@ -421,12 +421,18 @@ pub(crate) fn descend(
     let k = plan.w.len();
     let hi = o.target * (1.0 + o.goal);
     let lo = o.target * (1.0 - o.goal);
-    // Scale of the compactness cost: the mean squared distance per account.
+    // Scale of the compactness cost: the mean squared distance per account, in the terms the
+    // moves are costed in (by road from the home base where drive costs are given), so that
+    // in stability mode the weight of an account moved away means the same either way.
     let mut msd = 0.0;
     let mut total_n = 0.0;
     for i in 0..plan.assign.len() {
-        let c = plan.centre(plan.assign[i] as usize);
-        msd += nodes.n[i] * ((nodes.x[i] - c[0]).powi(2) + (nodes.y[i] - c[1]).powi(2));
+        let t = plan.assign[i] as usize;
+        let d = drive_cost(drive, k, i, t).unwrap_or_else(|| {
+            let c = plan.centre(t);
+            (nodes.x[i] - c[0]).powi(2) + (nodes.y[i] - c[1]).powi(2)
+        });
+        msd += nodes.n[i] * d;
         total_n += nodes.n[i];
     }
     let scale = if msd > 0.0 { msd / total_n } else { 1.0 };

@@ -266,7 +266,6 @@ fn drive_times_from_home_bases_decide_where_territories_reach() {
         drive_minutes: Some(DriveMinutes {
             units: units.len(),
             minutes,
-            metres_per_minute: None,
         }),
         ..straight.clone()
     };
@@ -284,7 +283,6 @@ fn drive_times_from_home_bases_decide_where_territories_reach() {
         drive_minutes: Some(DriveMinutes {
             units: units.len(),
             minutes: vec![1.0; 3],
-            metres_per_minute: None,
         }),
         ..straight
     };
@@ -340,7 +338,6 @@ fn stability_runs_move_the_accounts_nearest_by_road() {
         drive_minutes: Some(DriveMinutes {
             units: units.len(),
             minutes,
-            metres_per_minute: None,
         }),
         ..straight.clone()
     };
