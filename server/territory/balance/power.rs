@@ -21,7 +21,11 @@ const KMEANS_SAMPLE: usize = 20_000;
 /// Centres considered per zone: the nearest by plain distance, so a territory grows only
 /// into its neighbourhood whatever its weight (weights chasing zones out of reach diverge).
 const CANDIDATES: usize = 16;
-/// Weight updates per Lloyd round between the first and the last (the weights are warm).
+/// Weight updates per Lloyd round between the first and the last (the weights are warm), for
+/// 20 territories; more territories get proportionally more (their weights are coupled
+/// through more neighbours), up to the first round's count. With a flat 40, 200 territories
+/// never got back within the tolerance after a Lloyd step (largest deviation 500-1,600% on the
+/// 1M benchmark set) and the descent had to do the balancing: +71.7% MSD, against +49.0% now.
 const WARM_ITERATIONS: usize = 40;
 /// Largest step of a weight, in squared radii of its territory.
 const MAX_GAIN: f64 = 16.0;
@@ -156,7 +160,7 @@ pub(crate) fn power_plan(
         let iterations = if round == 0 || last {
             o.iterations
         } else {
-            WARM_ITERATIONS
+            (WARM_ITERATIONS * k / 20).clamp(WARM_ITERATIONS, o.iterations)
         };
         for it in 0..iterations {
             assign_free(
