@@ -160,7 +160,7 @@ pub(crate) fn power_plan(
         let iterations = if round == 0 || last {
             o.iterations
         } else {
-            (WARM_ITERATIONS * k / 20).clamp(WARM_ITERATIONS, o.iterations)
+            (WARM_ITERATIONS * k / 20).clamp(WARM_ITERATIONS.min(o.iterations), o.iterations)
         };
         for it in 0..iterations {
             assign_free(
