@@ -14,6 +14,7 @@ import { clickableAccount } from './lib/planner.mjs';
 
 const MVT = 'application/vnd.mapbox-vector-tile';
 const TILE_PATH = /\/api\/plans\/[0-9a-f-]+\/tiles\/\d+\/\d+\/\d+/;
+const TILE_SET_PATH = /\/api\/plans\/[0-9a-f-]+\/tiles$/;
 
 /** Rendered features of a layer: their source, source layer, id and properties. */
 function rendered(page, layer) {
@@ -181,6 +182,68 @@ describe('territory planner on vector tiles', () => {
       await page.goto(`${baseUrl}/territories`, { waitUntil: 'domcontentloaded' });
       await page.locator('#terr[data-state="ready"][data-source="geojson"]').waitFor({ timeout: 60_000 });
       await page.locator('#terr-map[data-state="ready"][data-source="geojson"]').waitFor({ timeout: 60_000 });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a hand move in tile mode redraws the moved account from fresh tiles, without asking for the tile set again', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const page = await context.newPage();
+      const problems = collectPageProblems(page);
+      const tileSetRequests = [];
+      const tileRequests = [];
+      page.on('request', (request) => {
+        const path = new URL(request.url()).pathname;
+        if (TILE_SET_PATH.test(path)) {
+          tileSetRequests.push(path);
+        } else if (TILE_PATH.test(path)) {
+          tileRequests.push(path);
+        }
+      });
+      await signInAsDemoUser(page, baseUrl, DEMO_MANAGER);
+      await page.goto(`${baseUrl}/territories?tiles=1`, { waitUntil: 'domcontentloaded' });
+      await page.locator('#terr[data-state="ready"][data-source="tiles"]').waitFor({ timeout: 60_000 });
+
+      // A draft copied from the published plan, drawn from tiles.
+      await page.click('#terr-new summary');
+      await page.fill('#terr-new-name', `Tile move test ${Date.now()}`);
+      await page.selectOption('#terr-new-method', 'copy');
+      await page.click('#terr-new-create');
+      await page.locator('#terr[data-state="ready"][data-plan-status="draft"][data-source="tiles"]').waitFor({ timeout: 60_000 });
+      const draftId = await page.locator('#terr').getAttribute('data-plan-id');
+      await page.locator(`#terr-map[data-state="ready"][data-source="tiles"][data-plan-id="${draftId}"]`).waitFor({ timeout: 60_000 });
+      const accounts = (await pageJson(page, `/api/plans/${draftId}/accounts`)).features.map((f) => f.properties);
+      const locked = accounts.filter((a) => a.locked).map((a) => String(a.id));
+      const target = await clickableAccount(page, { exclude: locked });
+      assert.ok(target, 'some unlocked account should be clickable');
+      const fromId = accounts.find((a) => String(a.id) === target.id).territory_id;
+      const toId = await page.evaluate((from) => [...document.querySelectorAll('#terr-move-to option')]
+        .map((o) => o.value).find((v) => v && v !== from), fromId);
+      assert.ok(toId, 'another territory to move to');
+      const count = (id) => page.locator(`#terr-territories tr[data-territory-id="${id}"]`).getAttribute('data-accounts');
+      const toBefore = Number(await count(toId));
+
+      await page.mouse.click(target.x, target.y);
+      await page.locator('#terr[data-selected="1"]').waitFor({ timeout: 10_000 });
+      const [setsBefore, tilesBefore] = [tileSetRequests.length, tileRequests.length];
+      await page.selectOption('#terr-move-to', toId);
+      await page.click('#terr-move');
+      await page.locator(`#terr-territories tr[data-territory-id="${toId}"][data-accounts="${toBefore + 1}"]`)
+        .waitFor({ timeout: 30_000 });
+      // The moved account is drawn from tiles that say its new territory.
+      await page.waitForFunction(({ id, territory }) => window.terraneTerritoryMap
+        .queryRenderedFeatures({ layers: ['plan-accounts'] })
+        .some((f) => String(f.id) === id && f.properties.territory_id === territory), { id: target.id, territory: toId }, { timeout: 30_000 });
+      assert.equal(tileSetRequests.length, setsBefore, 'the tile set should not be asked for again after a move');
+      assert.ok(tileRequests.length > tilesBefore, 'the tiles should be asked for again after a move');
+      assert.deepEqual(problems.filter((p) => !(TILE_PATH.test(p) && /ERR_ABORTED/.test(p))), [], 'the page should report no errors');
+
+      // The draft goes (a second press confirms).
+      await page.click('#terr-delete');
+      await page.click('#terr-delete');
+      await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 30_000 });
     } finally {
       await context.close();
     }
