@@ -8,14 +8,14 @@ territory per line, same order) and <dir>/peer-k-means-constrained.json (secs, p
 It balances account counts, not workload; the Rust side evaluates it on workload anyway.
 """
 import csv
-import json
 import math
-import resource
 import sys
 import time
 
 import numpy as np
 from k_means_constrained import KMeansConstrained
+
+from peer_output import write_peer
 
 
 def main() -> None:
@@ -32,13 +32,7 @@ def main() -> None:
     )
     labels = model.fit_predict(x)
     secs = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    name = "peer-k-means-constrained"
-    with open(f"{folder}/{name}.csv", "w") as f:
-        f.write("territory\n")
-        f.writelines(f"{int(t)}\n" for t in labels)
-    with open(f"{folder}/{name}.json", "w") as f:
-        json.dump({"secs": secs, "peak_mib": peak_mib}, f)
+    write_peer(folder, "peer-k-means-constrained", labels, secs)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,14 @@ its largest share) as <dir>/peer-lp-relaxation.csv (+ .json), so that a later
 MSD and, above all, how many pieces its territories fall into.
 """
 import csv
-import json
-import resource
 import time
 import sys
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
+
+from peer_output import write_peer
 
 
 def kmeans(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,13 +82,7 @@ def main() -> None:
             break
         c = moved
     secs = time.perf_counter() - started
-    name = "peer-lp-relaxation"
-    with open(f"{folder}/{name}.csv", "w") as f:
-        f.write("territory\n")
-        f.writelines(f"{int(t)}\n" for t in share.argmax(1))
-    with open(f"{folder}/{name}.json", "w") as f:
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-        json.dump({"secs": secs, "peak_mib": peak_mib}, f)
+    write_peer(folder, "peer-lp-relaxation", share.argmax(1), secs)
 
 
 if __name__ == "__main__":

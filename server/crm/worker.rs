@@ -525,7 +525,7 @@ pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// Runs the worker until `shutdown` resolves: wakes on `wake` or every [`IDLE_POLL`].
 pub async fn run(worker: Worker, wake: Arc<Notify>, shutdown: tokio::sync::watch::Receiver<bool>) {
-    crate::db::poll::run_batches("CRM inbox", IDLE_POLL, Some(wake), shutdown, || async {
+    crate::db::poll::run_batches("CRM inbox", IDLE_POLL, wake, shutdown, || async {
         worker.run_batch().await.map(|r| r.claimed)
     })
     .await;

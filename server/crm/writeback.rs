@@ -555,9 +555,13 @@ impl WritebackWorker {
 
     /// Polls until `shutdown` says stop; a batch in hand is finished first.
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
-        crate::db::poll::run_batches("CRM write-back", IDLE_POLL, None, shutdown, || async {
-            self.run_once().await.map(|r| r.claimed)
-        })
+        crate::db::poll::run_batches(
+            "CRM write-back",
+            IDLE_POLL,
+            Default::default(),
+            shutdown,
+            || async { self.run_once().await.map(|r| r.claimed) },
+        )
         .await;
     }
 

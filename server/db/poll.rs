@@ -12,13 +12,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs `batch` (which returns how many rows it claimed) until `shutdown` says stop; a batch
 /// in hand is finished first. The next batch starts at once after one that claimed rows,
-/// after `idle` (or as soon as `wake` is notified) after one that found none, and after 1 to
+/// after `idle` (or as soon as `wake` is notified; a worker nobody wakes passes a fresh
+/// [`Notify`]) after one that found none, and after 1 to
 /// 5 seconds (one more per failure in a row) when the database could not be reached. `worker`
 /// names the loop in the warning.
 pub async fn run_batches<F, Fut>(
     worker: &'static str,
     idle: Duration,
-    wake: Option<Arc<Notify>>,
+    wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
     mut batch: F,
 ) where
@@ -32,10 +33,8 @@ pub async fn run_batches<F, Fut>(
         }
         // Listening before the batch runs: a wake-up sent while it runs (work committed after
         // its claim found nothing) is kept, not lost until the next idle poll.
-        let mut woken = wake.as_ref().map(|wake| Box::pin(wake.notified()));
-        if let Some(notified) = woken.as_mut() {
-            notified.as_mut().enable();
-        }
+        let mut woken = std::pin::pin!(wake.notified());
+        woken.as_mut().enable();
         let pause = match batch().await {
             Ok(claimed) if claimed > 0 => {
                 failures = 0;
@@ -51,14 +50,8 @@ pub async fn run_batches<F, Fut>(
                 Duration::from_secs(u64::from(failures)).min(MAX_BACKOFF)
             }
         };
-        let wait_for_wake = async {
-            match woken.as_mut() {
-                Some(notified) => notified.as_mut().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            () = wait_for_wake => {}
+            () = woken => {}
             () = tokio::time::sleep(pause) => {}
             changed = shutdown.changed() => {
                 // The sender is gone: nobody can stop the loop any more, so stop now.
@@ -87,7 +80,7 @@ mod tests {
         let task = tokio::spawn(run_batches(
             "test",
             Duration::from_secs(3600),
-            Some(Arc::clone(&wake)),
+            Arc::clone(&wake),
             shutdown,
             move || {
                 let n = counted.fetch_add(1, Ordering::SeqCst);
@@ -127,7 +120,7 @@ mod tests {
         let task = tokio::spawn(run_batches(
             "test",
             Duration::from_secs(3600),
-            Some(Arc::clone(&wake)),
+            Arc::clone(&wake),
             shutdown,
             move || {
                 let n = counted.fetch_add(1, Ordering::SeqCst);
@@ -161,7 +154,7 @@ mod tests {
         let task = tokio::spawn(run_batches(
             "test",
             Duration::from_secs(3600),
-            None,
+            Arc::new(Notify::new()),
             shutdown,
             move || {
                 counted.fetch_add(1, Ordering::SeqCst);

@@ -382,9 +382,13 @@ pub const IDLE_POLL: Duration = Duration::from_secs(2);
 
 /// Runs the worker until `shutdown` changes.
 pub async fn run(worker: GeocodeWorker, shutdown: tokio::sync::watch::Receiver<bool>) {
-    crate::db::poll::run_batches("geocoding", IDLE_POLL, None, shutdown, || async {
-        worker.run_batch().await.map(|r| r.claimed)
-    })
+    crate::db::poll::run_batches(
+        "geocoding",
+        IDLE_POLL,
+        Default::default(),
+        shutdown,
+        || async { worker.run_batch().await.map(|r| r.claimed) },
+    )
     .await;
 }
 

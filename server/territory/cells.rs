@@ -220,10 +220,12 @@ fn cell_wkt(cell: CellIndex) -> String {
 /// descendants of the cell's same-resolution neighbours (or of the cell itself), so they are
 /// found through the hierarchy, without geometry. `cells` are (cell, territory).
 fn finer_foreign_overlaps<T: Copy + PartialEq>(cells: &[(CellIndex, T)]) -> Vec<Vec<usize>> {
+    // Only ancestors at resolutions some cell has are ever looked up.
+    let present: BTreeSet<Resolution> = cells.iter().map(|(c, _)| c.resolution()).collect();
     let mut under: HashMap<CellIndex, Vec<usize>> = HashMap::new();
     for (i, &(cell, _)) in cells.iter().enumerate() {
         let res = cell.resolution();
-        for r in Resolution::range(Resolution::Zero, res).filter(|&r| r < res) {
+        for &r in present.range(..res) {
             if let Some(ancestor) = cell.parent(r) {
                 under.entry(ancestor).or_default().push(i);
             }
@@ -270,17 +272,17 @@ pub async fn rebuild_shapes(
         .filter_map(|(c, t)| CellIndex::try_from(c.cast_unsigned()).ok().map(|c| (c, t)))
         .collect();
     let overlaps = finer_foreign_overlaps(&cells);
-    let mut territories = Vec::with_capacity(cells.len());
-    let mut outlines = Vec::with_capacity(cells.len());
-    let mut clips: Vec<Option<String>> = Vec::with_capacity(cells.len());
-    for (&(cell, territory), finer) in cells.iter().zip(&overlaps) {
-        territories.push(territory);
-        outlines.push(cell_wkt(cell));
-        clips.push((!finer.is_empty()).then(|| {
-            let parts: Vec<String> = finer.iter().map(|&j| cell_wkt(cells[j].0)).collect();
-            format!("GEOMETRYCOLLECTION({})", parts.join(","))
-        }));
-    }
+    let territories: Vec<Uuid> = cells.iter().map(|&(_, t)| t).collect();
+    let outlines: Vec<String> = cells.iter().map(|&(c, _)| cell_wkt(c)).collect();
+    let clips: Vec<Option<String>> = overlaps
+        .iter()
+        .map(|finer| {
+            (!finer.is_empty()).then(|| {
+                let parts: Vec<&str> = finer.iter().map(|&j| outlines[j].as_str()).collect();
+                format!("GEOMETRYCOLLECTION({})", parts.join(","))
+            })
+        })
+        .collect();
     sqlx::query(
         "update plan_territories pt set shape = s.shape
          from (select pt2.territory_id,

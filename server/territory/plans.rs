@@ -118,6 +118,17 @@ pub struct PlanRow {
     pub published_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+impl PlanRow {
+    /// The parameters kept with the plan (the defaults for a row that holds none).
+    pub fn params(&self) -> Params {
+        serde_json::from_value(self.params.0.clone()).unwrap_or(Params {
+            tolerance: DEFAULT_TOLERANCE,
+            use_home_bases: false,
+            travel: Travel::StraightLine,
+        })
+    }
+}
+
 const PLAN_COLUMNS: &str = "id, team_id, name, status::text as status, method, parent_plan_id, \
      params, job_state, job_progress, job_message, metrics, created_at, published_at";
 
@@ -305,11 +316,9 @@ pub async fn start_rebalance(
             "tolerance must be between 0.005 (0.5%) and 0.5 (50%)".into(),
         ));
     }
+    let plan = get(pool, plan_id).await?.ok_or(TerritoryError::NotFound)?;
     // A drive-time plan is measured by road again: refuse now what the job would fail on.
-    if let Some(plan) = get(pool, plan_id).await?
-        && serde_json::from_value::<Params>(plan.params.0.clone())
-            .is_ok_and(|p| p.travel == Travel::DriveTime)
-    {
+    if plan.params().travel == Travel::DriveTime {
         check_drive_time(pool, plan_id, plan.team_id).await?;
     }
     let updated = sqlx::query(
@@ -322,13 +331,11 @@ pub async fn start_rebalance(
     .execute(pool)
     .await?;
     if updated.rows_affected() == 0 {
-        return Err(match get(pool, plan_id).await? {
-            None => TerritoryError::NotFound,
-            Some(p) if p.status != "draft" => {
-                TerritoryError::Conflict("only drafts can be rebalanced".into())
-            }
-            Some(_) => TerritoryError::Conflict("the plan is already being computed".into()),
-        });
+        return Err(TerritoryError::Conflict(if plan.status != "draft" {
+            "only drafts can be rebalanced".into()
+        } else {
+            "the plan is already being computed".into()
+        }));
     }
     audit::record(
         pool,
@@ -390,11 +397,7 @@ async fn generate_inner(
             TerritoryError::Internal(anyhow::anyhow!("unknown plan method {}", plan.method))
         })?
     };
-    let params: Params = serde_json::from_value(plan.params.0.clone()).unwrap_or(Params {
-        tolerance: DEFAULT_TOLERANCE,
-        use_home_bases: false,
-        travel: Travel::StraightLine,
-    });
+    let params = plan.params();
     let base = rebalance_from.or(plan.parent_plan_id);
     let book: Vec<BookRow> = sqlx::query_as(include_str!("sql/book.sql"))
         .bind(plan.team_id)

@@ -324,6 +324,7 @@ fn child(dir: &Path, method: &str) -> anyhow::Result<()> {
         other => bail!("unknown method {other}"),
     };
     let units = read_points(&dir.join(input))?;
+    let starts = bench_starts()?;
     let started = Instant::now();
     let assignment = match method {
         "kmeans" => plain_kmeans(&units, k, info.seed)?,
@@ -335,7 +336,7 @@ fn child(dir: &Path, method: &str) -> anyhow::Result<()> {
                     Mode::Fresh
                 },
                 rng_seed: info.seed,
-                starts: bench_starts()?,
+                starts,
                 ..Options::default()
             };
             let seeds = vec![TerritorySeed { home: None }; k];

@@ -850,34 +850,6 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
     .expect_err("rules plans have no drive times");
     assert!(refused.to_string().contains("drive_time"), "{refused}");
 
-    // A team whose reps have no home base is refused when the plan is created, not after.
-    sqlx::query("create table saved_homes as select id, home_base from reps")
-        .execute(&pool)
-        .await
-        .expect("save homes");
-    sqlx::query("update reps set home_base = null")
-        .execute(&pool)
-        .await
-        .expect("clear homes");
-    let plans_before = plans::list(&pool, team_a).await.expect("plans").len();
-    let refused = plans::create(&pool, team_a, None, &input(Travel::DriveTime))
-        .await
-        .expect_err("no home bases");
-    assert!(
-        matches!(refused, terrane::territory::TerritoryError::Invalid(_))
-            && refused.to_string().contains("home base"),
-        "{refused}"
-    );
-    assert_eq!(
-        plans::list(&pool, team_a).await.expect("plans").len(),
-        plans_before,
-        "a refused plan leaves no draft behind"
-    );
-    sqlx::query("update reps r set home_base = s.home_base from saved_homes s where s.id = r.id")
-        .execute(&pool)
-        .await
-        .expect("restore homes");
-
     // Without OSRM the plan fails, and says why.
     let id = plans::create(&pool, team_a, None, &input(Travel::DriveTime))
         .await
@@ -973,7 +945,8 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
     );
     assert_eq!(metrics["contiguous"], json!(true), "{metrics}");
 
-    // Without home bases a drive-time rebalance is refused before it starts.
+    // Without home bases a drive-time rebalance is refused before it starts, and so is a new
+    // drive-time plan.
     sqlx::query("update reps set home_base = null")
         .execute(&pool)
         .await
@@ -987,6 +960,21 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         .expect("plan")
         .expect("exists");
     assert_eq!(plan.job_state, "idle", "a refused rebalance does not start");
+    // A team whose reps have no home base is refused when the plan is created, not after.
+    let plans_before = plans::list(&pool, team_a).await.expect("plans").len();
+    let refused = plans::create(&pool, team_a, None, &input(Travel::DriveTime))
+        .await
+        .expect_err("no home bases");
+    assert!(
+        matches!(refused, terrane::territory::TerritoryError::Invalid(_))
+            && refused.to_string().contains("home base"),
+        "{refused}"
+    );
+    assert_eq!(
+        plans::list(&pool, team_a).await.expect("plans").len(),
+        plans_before,
+        "a refused plan leaves no draft behind"
+    );
 }
 
 #[sqlx::test]
