@@ -307,8 +307,10 @@ async fn cells_of(pool: &PgPool, plan: Uuid, territory: Uuid) -> i64 {
         .expect("cells")
 }
 
-/// Holes in a plan's shapes, and those no other territory of the plan covers (slivers).
-async fn holes_in_shapes(pool: &PgPool, plan: Uuid) -> (i64, i64) {
+/// Holes in a plan's shapes; those no other territory of the plan covers (slivers); and the
+/// small ones (under 5,000 m², where slivers are filled) that the plan's shapes cover only in
+/// part, more than a square metre being left uncovered (an enclave with slivers around it).
+async fn holes_in_shapes(pool: &PgPool, plan: Uuid) -> (i64, i64, i64) {
     sqlx::query_as(
         "with rings as (
              select pt.territory_id, (st_dumprings((st_dump(pt.shape)).geom)) as r
@@ -318,7 +320,12 @@ async fn holes_in_shapes(pool: &PgPool, plan: Uuid) -> (i64, i64) {
                     select 1 from plan_territories o
                     where o.plan_id = $1 and o.territory_id <> rings.territory_id
                       and st_intersects(o.shape, (r).geom)
-                      and st_area(st_intersection(o.shape, (r).geom)) > 0.5 * st_area((r).geom)))
+                      and st_area(st_intersection(o.shape, (r).geom)) > 0.5 * st_area((r).geom))),
+                count(*) filter (where st_area((r).geom::geography) < 5000
+                    and st_area(st_difference((r).geom, coalesce((
+                        select st_union(o.shape) from plan_territories o
+                        where o.plan_id = $1 and o.shape && (r).geom),
+                        'POLYGON EMPTY'::geometry))::geography) > 1)
          from rings where (r).path[1] > 0",
     )
     .bind(plan)
@@ -416,8 +423,12 @@ async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool:
     // No overlaps: where a coarse cell meets finer cells of another territory, its outline
     // reaches into theirs; the finer cells keep that ground.
     for plan in [balanced, again] {
-        let (holes, slivers) = holes_in_shapes(&pool, plan).await;
+        let (holes, slivers, partly) = holes_in_shapes(&pool, plan).await;
         assert_eq!(slivers, 0, "{slivers} of {holes} holes are slivers");
+        assert_eq!(
+            partly, 0,
+            "{partly} of {holes} small holes are not all enclave"
+        );
         let (pairs, largest) = overlaps_between_shapes(&pool, plan).await;
         assert_eq!(
             pairs, 0,
