@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use terrane::seed::dataset::DemoDataset;
 use terrane::territory::balance::synthetic::{self, Region};
-use terrane::territory::balance::{Mode, Options, TerritorySeed, Unit, balance};
+use terrane::territory::balance::{Anneal, Mode, Options, TerritorySeed, Unit, balance};
 use terrane::territory::metrics::{self, PlanMetrics};
 
 mod tiles;
@@ -325,6 +325,7 @@ fn child(dir: &Path, method: &str) -> anyhow::Result<()> {
     };
     let units = read_points(&dir.join(input))?;
     let starts = bench_starts()?;
+    let anneal = bench_anneal()?;
     let started = Instant::now();
     let assignment = match method {
         "kmeans" => plain_kmeans(&units, k, info.seed)?,
@@ -337,6 +338,7 @@ fn child(dir: &Path, method: &str) -> anyhow::Result<()> {
                 },
                 rng_seed: info.seed,
                 starts,
+                anneal,
                 ..Options::default()
             };
             let seeds = vec![TerritorySeed { home: None }; k];
@@ -369,6 +371,26 @@ fn bench_starts() -> anyhow::Result<usize> {
             .filter(|&n: &usize| n >= 1)
             .with_context(|| format!("TERRANE_BENCH_STARTS={v:?} is not a positive count")),
         Err(_) => Ok(terrane::territory::balance::DEFAULT_STARTS),
+    }
+}
+
+/// `TERRANE_BENCH_ANNEAL=sweeps,proposals_per_zone,start_temperature`: the balancer's
+/// optional annealing search (off by default), to see how much more compact a far longer
+/// search makes the plans.
+fn bench_anneal() -> anyhow::Result<Option<Anneal>> {
+    let Ok(v) = std::env::var("TERRANE_BENCH_ANNEAL") else {
+        return Ok(None);
+    };
+    let parts: Vec<f64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    match parts[..] {
+        [sweeps, per, temp] if sweeps >= 1.0 && per > 0.0 && temp >= 0.0 => Ok(Some(Anneal {
+            sweeps: sweeps as usize,
+            proposals_per_zone: per,
+            start_temperature: temp,
+        })),
+        _ => bail!(
+            "TERRANE_BENCH_ANNEAL={v:?}: expected sweeps,proposals_per_zone,start_temperature"
+        ),
     }
 }
 

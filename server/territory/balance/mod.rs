@@ -100,6 +100,24 @@ pub struct Options {
     /// plan's stored parameters.
     #[serde(skip)]
     pub drive_minutes: Option<DriveMinutes>,
+    /// A slower search after the compactness search, in fresh plans without drive costs
+    /// (none by default). Not part of the plan's stored parameters.
+    #[serde(skip)]
+    pub anneal: Option<Anneal>,
+}
+
+/// Simulated annealing over boundary moves after the compactness search (see
+/// `refine::anneal`): on 10,000 accounts → 20 territories it makes plans 0.7-2.9 points more
+/// compact at 25-400 times the time (docs/benchmarks.md), so it is off by default; the
+/// benchmark uses it to see how far the quick search is from what longer search finds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Anneal {
+    /// Sweeps over the boundary zones; the temperature falls to zero over them.
+    pub sweeps: usize,
+    /// Moves proposed per boundary zone in each sweep.
+    pub proposals_per_zone: f64,
+    /// Starting temperature, in mean squared distances per account.
+    pub start_temperature: f64,
 }
 
 /// One-way drive minutes, territory-major: `minutes[t * units + u]`; NaN where territory `t`
@@ -119,6 +137,7 @@ impl Default for Options {
             rng_seed: 0x07e2_2a4e,
             starts: DEFAULT_STARTS,
             drive_minutes: None,
+            anneal: None,
         }
     }
 }
@@ -332,6 +351,8 @@ pub fn balance(
         .filter(|_| homes.iter().any(Option::is_some))
         .map(|d| zone_drive_costs(d, &nodes, &zones, &tiling, &xy, &homes));
     let band = (!stability).then_some(tol * COMPACT_BAND);
+    // The annealing search measures in straight lines: not with drive costs.
+    let anneal = options.anneal.as_ref().filter(|_| drive.is_none());
     let starts = if stability || homes.iter().all(Option::is_some) {
         1
     } else {
@@ -382,6 +403,7 @@ pub fn balance(
             &descent,
             band,
             drive.as_deref(),
+            anneal.map(|o| (o, options.rng_seed.wrapping_add(r as u64))),
             &|p| step(0.6 + 0.4 * p),
         );
         let (dev, sse) = plan_score(&nodes, &node_plan, k, target);
@@ -454,6 +476,7 @@ pub fn balance(
             &centres,
             &descent,
             band,
+            None,
             None,
             &|_| {},
         );
@@ -594,16 +617,21 @@ fn optimise(
     descent: &Descent,
     band: Option<f64>,
     drive: Option<&[f64]>,
+    anneal: Option<(&Anneal, u64)>,
     progress: &dyn Fn(f32),
 ) -> (Vec<u32>, usize) {
     let k = centres.len();
     flood(graph, nodes, &mut assign, k);
     let apart = repair(graph, nodes, &mut assign, k);
-    let mut plan = Plan::new(graph, nodes, k, assign);
+    let mut plan = Plan::new(graph, nodes, k, assign).by_road(drive);
     plan.seed_empty(centres);
-    descend(&mut plan, descent, drive, progress);
+    descend(&mut plan, descent, progress);
     if let Some(band) = band {
-        compact(&mut plan, descent.target, band, drive, COMPACT_PASSES);
+        compact(&mut plan, descent.target, band, COMPACT_PASSES);
+        if let Some((o, seed)) = anneal {
+            refine::anneal(&mut plan, descent.target, band, o, seed);
+            compact(&mut plan, descent.target, band, COMPACT_PASSES);
+        }
     }
     (plan.assign, apart)
 }

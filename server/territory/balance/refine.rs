@@ -2,6 +2,7 @@
 //! moves boundary zones from heavier to lighter neighbouring territories without ever
 //! splitting a territory.
 
+use super::Anneal;
 use super::tiling::{Graph, NONE, Tiling, Zones};
 
 /// What the optimizer knows about each zone (a non-empty leaf and its empty surroundings).
@@ -221,6 +222,9 @@ pub(crate) fn repair(g: &Graph, nodes: &Nodes, assign: &mut [u32], k: usize) -> 
 pub(crate) struct Plan<'a> {
     g: &'a Graph,
     nodes: &'a Nodes,
+    /// Squared reach by road of each zone from each territory's home base
+    /// (`drive[zone * k + t]`, see [`drive_cost`]), when the plan is measured by road.
+    drive: Option<&'a [f64]>,
     pub assign: Vec<u32>,
     pub w: Vec<f64>,
     n: Vec<f64>,
@@ -240,6 +244,7 @@ impl<'a> Plan<'a> {
         let mut p = Self {
             g,
             nodes,
+            drive: None,
             w: vec![0.0; k],
             n: vec![0.0; k],
             sx: vec![0.0; k],
@@ -254,6 +259,13 @@ impl<'a> Plan<'a> {
             p.add(i, p.assign[i] as usize, 1.0);
         }
         p
+    }
+
+    /// Measures the plan by road from the home bases (`drive`, see [`drive_cost`]) instead of
+    /// in straight lines to the centroids.
+    pub(crate) fn by_road(mut self, drive: Option<&'a [f64]>) -> Self {
+        self.drive = drive;
+        self
     }
 
     fn add(&mut self, i: usize, t: usize, sign: f64) {
@@ -411,13 +423,9 @@ pub(crate) struct Descent {
 /// mode the change in accounts moved away from their current territory, then the change in
 /// squared distance to the territories' centres (by road from the home bases where `drive`
 /// costs are given: see [`pair_costs`]).
-pub(crate) fn descend(
-    plan: &mut Plan<'_>,
-    o: &Descent,
-    drive: Option<&[f64]>,
-    progress: &dyn Fn(f32),
-) {
+pub(crate) fn descend(plan: &mut Plan<'_>, o: &Descent, progress: &dyn Fn(f32)) {
     let nodes = plan.nodes;
+    let drive = plan.drive;
     let k = plan.w.len();
     let hi = o.target * (1.0 + o.goal);
     let lo = o.target * (1.0 - o.goal);
@@ -576,8 +584,8 @@ fn pair_costs(drive: Option<&[f64]>, k: usize, i: usize, t: usize, s: usize) -> 
 
 /// Change of the compactness cost when zone `i` moves from `t` to `s`: by road from the two
 /// home bases where `drive` gives both ([`pair_costs`]), else [`move_delta`].
-fn cost_delta(plan: &Plan<'_>, drive: Option<&[f64]>, i: usize, t: usize, s: usize) -> f64 {
-    match pair_costs(drive, plan.w.len(), i, t, s) {
+fn cost_delta(plan: &Plan<'_>, i: usize, t: usize, s: usize) -> f64 {
+    match pair_costs(plan.drive, plan.w.len(), i, t, s) {
         Some((ct, cs)) => plan.nodes.n[i] * (cs - ct),
         None => move_delta(plan, i, t, s),
     }
@@ -596,13 +604,7 @@ fn touches(plan: &Plan<'_>, i: usize, s: usize) -> bool {
 /// to their territories' centroids (with `drive` costs: the squared reach by road from the
 /// home bases), every territory staying within `band` of the target (or no farther from it
 /// than it was), never a pinned zone, never splitting a territory.
-pub(crate) fn compact(
-    plan: &mut Plan<'_>,
-    target: f64,
-    band: f64,
-    drive: Option<&[f64]>,
-    max_passes: usize,
-) {
+pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: usize) {
     let nodes = plan.nodes;
     let k = plan.w.len();
     let limit = band * target;
@@ -610,7 +612,7 @@ pub(crate) fn compact(
     let mut cands: Vec<(f64, u32, u32)> = Vec::new();
     let mut buckets: std::collections::HashMap<u64, Vec<u32>> = std::collections::HashMap::new();
     let key = |t: usize, s: usize| (t * k + s) as u64;
-    let sse = total_cost(plan, drive);
+    let sse = total_cost(plan);
     for _pass in 0..max_passes {
         cands.clear();
         buckets.clear();
@@ -633,7 +635,7 @@ pub(crate) fn compact(
                     seen[seen_n] = s;
                     seen_n += 1;
                 }
-                let d = cost_delta(plan, drive, i, t, s as usize);
+                let d = cost_delta(plan, i, t, s as usize);
                 cands.push((d, i as u32, s));
             }
         }
@@ -656,7 +658,7 @@ pub(crate) fn compact(
             if t == s || plan.size[t] <= 1 || !touches(plan, i, s) {
                 continue;
             }
-            let d = cost_delta(plan, drive, i, t, s);
+            let d = cost_delta(plan, i, t, s);
             if d >= 0.0 {
                 continue;
             }
@@ -687,7 +689,7 @@ pub(crate) fn compact(
                 if !(fits(wt - wi + wj, wt) && fits(ws + wi - wj, ws)) {
                     continue;
                 }
-                let dj = cost_delta(plan, drive, j, s, t);
+                let dj = cost_delta(plan, j, s, t);
                 if d + dj >= 0.0 || !touches(plan, j, t) || !plan.removable(j) {
                     continue;
                 }
@@ -706,9 +708,98 @@ pub(crate) fn compact(
     }
 }
 
+/// Simulated annealing after [`compact`] (optional: [`Anneal`]). Sweeps list the free
+/// boundary zones; each sweep proposes `o.proposals_per_zone` moves per listed zone, each a
+/// random listed zone to a random neighbouring territory, allowed when both territories stay
+/// within `band` of the target (or come no farther from it) and the zone's territory stays in
+/// one piece. A move that adds `d` to the sum of squared distances to the centroids is taken
+/// with probability `exp(-d / T)`, `T` falling from `o.start_temperature` × the mean squared
+/// distance per account to zero, quadratically over the sweeps. The plan ends as the most
+/// compact one visited (never less compact than it started). Straight lines only: a plan
+/// measured by road is left as it is. Returns the relative gain.
+pub(crate) fn anneal(plan: &mut Plan<'_>, target: f64, band: f64, o: &Anneal, seed: u64) -> f64 {
+    use rand::{Rng, SeedableRng};
+    let nodes = plan.nodes;
+    let k = plan.w.len();
+    let limit = band * target;
+    let fits = |new: f64, old: f64| (new - target).abs() <= limit.max((old - target).abs());
+    let total_n: f64 = nodes.n.iter().sum();
+    if plan.drive.is_some() {
+        return 0.0;
+    }
+    let start = total_cost(plan);
+    if start <= 0.0 || total_n <= 0.0 {
+        return 0.0;
+    }
+    let scale = start / total_n;
+    let (mut sse, mut best) = (start, start);
+    let mut best_assign = plan.assign.clone();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut boundary: Vec<u32> = Vec::new();
+    for sweep in 0..o.sweeps {
+        let temp = o.start_temperature * scale * (1.0 - sweep as f64 / o.sweeps as f64).powi(2);
+        boundary.clear();
+        boundary.extend(
+            (0..plan.assign.len())
+                .filter(|&i| {
+                    nodes.fixed[i] == NONE
+                        && plan
+                            .g
+                            .neighbours(i)
+                            .iter()
+                            .any(|&j| plan.assign[j as usize] != plan.assign[i])
+                })
+                .map(|i| i as u32),
+        );
+        if boundary.is_empty() {
+            break;
+        }
+        let proposals = (boundary.len() as f64 * o.proposals_per_zone) as usize;
+        for _ in 0..proposals {
+            let i = boundary[rng.random_range(0..boundary.len())] as usize;
+            let t = plan.assign[i] as usize;
+            if plan.size[t] <= 1 {
+                continue;
+            }
+            let mut other = [NONE; 8];
+            let mut on = 0;
+            for &j in plan.g.neighbours(i) {
+                let s = plan.assign[j as usize];
+                if s as usize != t && on < other.len() && !other[..on].contains(&s) {
+                    other[on] = s;
+                    on += 1;
+                }
+            }
+            if on == 0 {
+                continue;
+            }
+            let s = other[rng.random_range(0..on)] as usize;
+            let wi = nodes.w[i];
+            if !(fits(plan.w[t] - wi, plan.w[t]) && fits(plan.w[s] + wi, plan.w[s])) {
+                continue;
+            }
+            let d = move_delta(plan, i, t, s);
+            if d > 0.0 && (temp <= 0.0 || rng.random::<f64>() >= (-d / temp).exp()) {
+                continue;
+            }
+            if !plan.removable(i) {
+                continue;
+            }
+            plan.move_node(i, s);
+            sse += d;
+            if sse < best {
+                best = sse;
+                best_assign.clone_from(&plan.assign);
+            }
+        }
+    }
+    *plan = Plan::new(plan.g, nodes, k, best_assign).by_road(plan.drive);
+    1.0 - best / start
+}
+
 /// The compactness search's objective: each zone's squared distance to its territory's
 /// centroid, or its squared reach by road from the home base where `drive` gives one.
-fn total_cost(plan: &Plan<'_>, drive: Option<&[f64]>) -> f64 {
+fn total_cost(plan: &Plan<'_>) -> f64 {
     let nd = plan.nodes;
     let k = plan.w.len();
     let centres: Vec<[f64; 2]> = (0..k).map(|t| plan.centre(t)).collect();
@@ -717,7 +808,7 @@ fn total_cost(plan: &Plan<'_>, drive: Option<&[f64]>) -> f64 {
             let t = plan.assign[i] as usize;
             let c = centres[t];
             nd.n[i]
-                * drive_cost(drive, k, i, t)
+                * drive_cost(plan.drive, k, i, t)
                     .unwrap_or_else(|| (nd.x[i] - c[0]).powi(2) + (nd.y[i] - c[1]).powi(2))
         })
         .sum()
@@ -766,7 +857,6 @@ mod tests {
                 stability: false,
                 max_passes: 100,
             },
-            None,
             &|_| {},
         );
         assert_eq!(plan.w, vec![10.0, 10.0]);
@@ -790,7 +880,6 @@ mod tests {
                 stability: false,
                 max_passes: 100,
             },
-            None,
             &|_| {},
         );
         assert_eq!(plan.assign[8], 1);

@@ -115,6 +115,44 @@ fn a_few_pinned_accounts_keep_tolerance_and_contiguity() {
 }
 
 #[test]
+fn annealing_makes_a_plan_more_compact_within_tolerance_keeping_locks_and_one_piece() {
+    let mut units = accounts(4_000, &Region::default(), 13);
+    let quick = run(&units, 8, Mode::Fresh);
+    // Lock 40 accounts where the quick plan put them.
+    for i in (0..units.len()).step_by(100) {
+        units[i].fixed = Some(quick.assignment[i]);
+    }
+    let quick = run(&units, 8, Mode::Fresh);
+    let options = Options {
+        anneal: Some(Anneal {
+            sweeps: 40,
+            proposals_per_zone: 10.0,
+            start_temperature: 3.0,
+        }),
+        ..Options::default()
+    };
+    let annealed = balance(&units, &seeds(8), &options, &|_| {}).expect("plan");
+    let m = &annealed.metrics;
+    assert!(
+        m.msd_m2 < quick.metrics.msd_m2,
+        "annealed {} vs quick {}",
+        m.msd_m2,
+        quick.metrics.msd_m2
+    );
+    assert!(
+        m.max_workload_deviation <= 0.05,
+        "{}",
+        m.max_workload_deviation
+    );
+    assert!(m.contiguous, "{:?}", annealed.warnings);
+    for (u, &t) in units.iter().zip(&annealed.assignment) {
+        if let Some(f) = u.fixed {
+            assert_eq!(f, t);
+        }
+    }
+}
+
+#[test]
 fn stability_after_five_percent_changes_moves_at_most_twice_the_changes() {
     let region = Region::default();
     let units = accounts(5_000, &region, 21);
