@@ -20,7 +20,7 @@ import {
   signInAsDemoUser,
 } from './lib/browser.mjs';
 import { DEMO_MANAGER, DEMO_REP, accountsById, pageJson } from './lib/api.mjs';
-import { clickableAccount } from './lib/planner.mjs';
+import { clickableAccount, createDraft, deleteDraft } from './lib/planner.mjs';
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -281,12 +281,7 @@ describe('territory planner', () => {
       const spread = () => page.evaluate(() => Math.max(...[...document.querySelectorAll('#terr-territories tbody tr')]
         .map((tr) => Math.abs(Number(tr.dataset.deviation)))));
 
-      await page.click('#terr-new summary');
-      await page.fill('#terr-new-name', `Rebalance test ${Date.now()}`);
-      await page.selectOption('#terr-new-method', 'copy');
-      await page.click('#terr-new-create');
-      await page.locator('#terr[data-state="ready"][data-plan-status="draft"]').waitFor({ timeout: 60_000 });
-      const draftId = await page.locator('#terr').getAttribute('data-plan-id');
+      const draftId = await createDraft(page, { name: 'Rebalance test', method: 'copy' });
       await waitForPlan(page, draftId, 'draft');
       const before = await spread();
 
@@ -323,9 +318,7 @@ describe('territory planner', () => {
       assert.ok(moved > 0, 'a rebalance of an unbalanced plan should move some accounts');
 
       // Delete asks for a second press, then the published plan is shown again.
-      await page.click('#terr-delete');
-      await page.click('#terr-delete');
-      await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 30_000 });
+      await deleteDraft(page);
       assert.equal(await page.locator(`#terr-plan option[value="${draftId}"]`).count(), 0);
       assert.deepEqual(problems, [], 'the page should report no errors');
     } finally {
@@ -339,14 +332,15 @@ describe('territory planner', () => {
       const page = await context.newPage();
       const problems = collectPageProblems(page);
       await openPlanner(page, baseUrl);
-      await page.click('#terr-new summary');
-      await page.fill('#terr-new-name', `By road ${Date.now()}`);
-      await page.selectOption('#terr-new-method', 'balanced');
-      await page.selectOption('#terr-new-centres', 'homes_drive');
-      await page.fill('#terr-new-tolerance', '5');
-      await page.click('#terr-new-create');
-      await page.locator('#terr[data-plan-status="draft"]').waitFor({ timeout: 60_000 });
-      const draftId = await page.locator('#terr').getAttribute('data-plan-id');
+      const draftId = await createDraft(page, {
+        name: 'By road',
+        method: 'balanced',
+        before: async () => {
+          await page.selectOption('#terr-new-centres', 'homes_drive');
+          await page.fill('#terr-new-tolerance', '5');
+        },
+        state: '',
+      });
       const plan = await waitForJob(page, draftId);
       assert.equal(plan.job?.state, 'idle', `the plan failed: ${plan.job?.message}`);
       assert.equal(plan.params.travel, 'drive_time');
@@ -389,12 +383,7 @@ describe('territory planner', () => {
       assert.match(await rule.textContent(), /1 named account\b/);
 
       // A plan made from the rules follows it, and says so.
-      await page.click('#terr-new summary');
-      await page.fill('#terr-new-name', `Rules plan ${Date.now()}`);
-      await page.selectOption('#terr-new-method', 'rules');
-      await page.click('#terr-new-create');
-      await page.locator('#terr[data-state="ready"][data-plan-status="draft"]').waitFor({ timeout: 60_000 });
-      const draftId = await page.locator('#terr').getAttribute('data-plan-id');
+      const draftId = await createDraft(page, { name: 'Rules plan', method: 'rules' });
       await waitForPlan(page, draftId, 'draft');
       const inDraft = (await pageJson(page, `/api/plans/${draftId}/accounts`)).features
         .find((f) => String(f.properties.id) === String(account.id)).properties;
@@ -409,9 +398,7 @@ describe('territory planner', () => {
       // Clean up: the rule, then the draft.
       await rule.getByRole('button', { name: /Delete rule/ }).click();
       await rule.waitFor({ state: 'detached', timeout: 30_000 });
-      await page.click('#terr-delete');
-      await page.click('#terr-delete');
-      await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 30_000 });
+      await deleteDraft(page);
       assert.deepEqual(problems, [], 'the page should report no errors');
     } finally {
       await context.close();
@@ -485,12 +472,7 @@ describe('territory planner', () => {
       assert.equal(saved.find((s) => s.tier === 'C')?.service_minutes, 90);
       assert.equal(await serviceC.inputValue(), '90');
 
-      await page.click('#terr-new summary');
-      await page.fill('#terr-new-name', `Workload test ${Date.now()}`);
-      await page.selectOption('#terr-new-method', 'current');
-      await page.click('#terr-new-create');
-      await page.locator('#terr[data-state="ready"][data-plan-status="draft"]').waitFor({ timeout: 60_000 });
-      const draftId = await page.locator('#terr').getAttribute('data-plan-id');
+      const draftId = await createDraft(page, { name: 'Workload test', method: 'current' });
       await waitForPlan(page, draftId, 'draft');
       const inDraft = (await pageJson(page, `/api/plans/${draftId}/accounts`)).features
         .find((f) => String(f.properties.id) === String(tierC.id)).properties;
@@ -502,9 +484,7 @@ describe('territory planner', () => {
       await page.waitForFunction(() => /Workload model saved/.test(document.getElementById('terr-status').textContent));
       const reset = await pageJson(page, `/api/teams/${teamId}/workload`);
       assert.equal(reset.find((s) => s.tier === 'C')?.service_minutes ?? null, null);
-      await page.click('#terr-delete');
-      await page.click('#terr-delete');
-      await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 30_000 });
+      await deleteDraft(page);
       assert.deepEqual(problems, [], 'the page should report no errors');
     } finally {
       await context.close();

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { collectPageProblems, launchBrowser, screenshotDir, serverUrl, signInAsDemoUser } from './lib/browser.mjs';
 import { DEMO_MANAGER, pageJson } from './lib/api.mjs';
-import { clickableAccount } from './lib/planner.mjs';
+import { clickableAccount, createDraft, deleteDraft } from './lib/planner.mjs';
 
 const MVT = 'application/vnd.mapbox-vector-tile';
 const TILE_PATH = /\/api\/plans\/[0-9a-f-]+\/tiles\/\d+\/\d+\/\d+/;
@@ -207,12 +207,7 @@ describe('territory planner on vector tiles', () => {
       await page.locator('#terr[data-state="ready"][data-source="tiles"]').waitFor({ timeout: 60_000 });
 
       // A draft copied from the published plan, drawn from tiles.
-      await page.click('#terr-new summary');
-      await page.fill('#terr-new-name', `Tile move test ${Date.now()}`);
-      await page.selectOption('#terr-new-method', 'copy');
-      await page.click('#terr-new-create');
-      await page.locator('#terr[data-state="ready"][data-plan-status="draft"][data-source="tiles"]').waitFor({ timeout: 60_000 });
-      const draftId = await page.locator('#terr').getAttribute('data-plan-id');
+      const draftId = await createDraft(page, { name: 'Tile move test', method: 'copy', state: '[data-state="ready"][data-source="tiles"]' });
       await page.locator(`#terr-map[data-state="ready"][data-source="tiles"][data-plan-id="${draftId}"]`).waitFor({ timeout: 60_000 });
       const accounts = (await pageJson(page, `/api/plans/${draftId}/accounts`)).features.map((f) => f.properties);
       const locked = accounts.filter((a) => a.locked).map((a) => String(a.id));
@@ -241,9 +236,7 @@ describe('territory planner on vector tiles', () => {
       assert.deepEqual(problems.filter((p) => !(TILE_PATH.test(p) && /ERR_ABORTED/.test(p))), [], 'the page should report no errors');
 
       // The draft goes (a second press confirms).
-      await page.click('#terr-delete');
-      await page.click('#terr-delete');
-      await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 30_000 });
+      await deleteDraft(page);
     } finally {
       await context.close();
     }

@@ -27,3 +27,26 @@ export function clickableAccount(page, { territoryId = null, exclude = [] } = {}
     return null;
   }, { territory: territoryId, skip: exclude });
 }
+
+/**
+ * Makes a draft from the planner's "new plan" form: named `name` (made unique with the
+ * time), made by `method`; `before` may fill further fields of the form. Waits until the
+ * page shows the draft (`#terr` with `state`, an attribute selector, beside its status) and
+ * returns its id.
+ */
+export async function createDraft(page, { name, method, before = async () => {}, state = '[data-state="ready"]' }) {
+  await page.click('#terr-new summary');
+  await page.fill('#terr-new-name', `${name} ${Date.now()}`);
+  await page.selectOption('#terr-new-method', method);
+  await before();
+  await page.click('#terr-new-create');
+  await page.locator(`#terr${state}[data-plan-status="draft"]`).waitFor({ timeout: 60_000 });
+  return page.locator('#terr').getAttribute('data-plan-id');
+}
+
+/** Deletes the draft on show (a second press confirms) and waits for the published plan. */
+export async function deleteDraft(page) {
+  await page.click('#terr-delete');
+  await page.click('#terr-delete');
+  await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 30_000 });
+}
