@@ -260,7 +260,7 @@ pub async fn rebuild_shapes(
     only: Option<&[Uuid]>,
 ) -> Result<(), sqlx::Error> {
     // PostGIS's set-returning functions are estimated at 1,000 rows each, so the sliver
-    // queries look costly enough to be JIT-compiled: 0.4 s of compiling for a few
+    // queries look costly enough to be JIT-compiled: 0.3-0.4 s of compiling for a few
     // milliseconds of work on the demo plan. The caller's transaction does without.
     sqlx::query("set local jit = off").execute(&mut *tx).await?;
     let rows: Vec<(i64, Uuid)> = sqlx::query_as(
@@ -362,7 +362,7 @@ async fn fill_slivers(
          uncovered as materialized (
              select h.territory_id, h.area, h.n,
                     coalesce(st_difference(h.g, (
-                        select st_union(st_intersection(o.shape, st_envelope(h.g)))
+                        select st_union(st_collectionextract(st_intersection(o.shape, st_envelope(h.g)), 3))
                         from plan_territories o
                         where o.plan_id = $1 and o.territory_id <> h.territory_id
                           and o.shape && h.g)), h.g) as g

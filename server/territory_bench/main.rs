@@ -381,7 +381,11 @@ fn bench_anneal() -> anyhow::Result<Option<Anneal>> {
     let Ok(v) = std::env::var("TERRANE_BENCH_ANNEAL") else {
         return Ok(None);
     };
-    let parts: Vec<f64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    let parts: Vec<f64> = v
+        .split(',')
+        .map(|x| x.trim().parse())
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
     match parts[..] {
         [sweeps, per, temp] if sweeps >= 1.0 && per > 0.0 && temp >= 0.0 => Ok(Some(Anneal {
             sweeps: sweeps as usize,

@@ -325,7 +325,7 @@ async fn holes_in_shapes(pool: &PgPool, plan: Uuid) -> (i64, i64, i64) {
                     and st_area(st_difference((r).geom, coalesce((
                         select st_union(o.shape) from plan_territories o
                         where o.plan_id = $1 and o.shape && (r).geom),
-                        'POLYGON EMPTY'::geometry))::geography) > 1)
+                        st_setsrid('POLYGON EMPTY'::geometry, 4326)))::geography) > 1)
          from rings where (r).path[1] > 0",
     )
     .bind(plan)
@@ -427,7 +427,7 @@ async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool:
         assert_eq!(slivers, 0, "{slivers} of {holes} holes are slivers");
         assert_eq!(
             partly, 0,
-            "{partly} of {holes} small holes are not all enclave"
+            "{partly} small holes (of {holes} holes) are not all enclave"
         );
         let (pairs, largest) = overlaps_between_shapes(&pool, plan).await;
         assert_eq!(

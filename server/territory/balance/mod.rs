@@ -108,7 +108,7 @@ pub struct Options {
 
 /// Simulated annealing over boundary moves after the compactness search (see
 /// `refine::anneal`): on 10,000 accounts → 20 territories it makes plans 0.7-2.9 points more
-/// compact at 25-400 times the time (docs/benchmarks.md), so it is off by default; the
+/// compact at 220-410 times the time (1,000 sweeps; docs/benchmarks.md), so it is off by default; the
 /// benchmark uses it to see how far the quick search is from what longer search finds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Anneal {
