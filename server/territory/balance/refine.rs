@@ -353,6 +353,25 @@ impl<'a> Plan<'a> {
         found == want
     }
 
+    /// Calls `f` with each territory other than zone `i`'s own that a neighbour of `i` is in,
+    /// once each (the first eight remembered; past them a territory may come again).
+    fn for_each_other_territory(&self, i: usize, mut f: impl FnMut(usize)) {
+        let t = self.assign[i];
+        let mut seen: [u32; 8] = [NONE; 8];
+        let mut seen_n = 0;
+        for &j in self.g.neighbours(i) {
+            let s = self.assign[j as usize];
+            if s == t || seen[..seen_n].contains(&s) {
+                continue;
+            }
+            if seen_n < seen.len() {
+                seen[seen_n] = s;
+                seen_n += 1;
+            }
+            f(s as usize);
+        }
+    }
+
     pub(crate) fn max_deviation(&self, target: f64) -> f64 {
         self.w
             .iter()
@@ -476,20 +495,9 @@ pub(crate) fn descend(plan: &mut Plan<'_>, o: &Descent, progress: &dyn Fn(f32)) 
             if plan.size[t] <= 1 {
                 continue;
             }
-            let mut seen: [u32; 8] = [NONE; 8];
-            let mut seen_n = 0;
-            for &j in plan.g.neighbours(i) {
-                let s = plan.assign[j as usize];
-                if s as usize == t || seen[..seen_n].contains(&s) {
-                    continue;
-                }
-                if seen_n < seen.len() {
-                    seen[seen_n] = s;
-                    seen_n += 1;
-                }
-                let s = s as usize;
+            plan.for_each_other_territory(i, |s| {
                 if !admissible(&plan.w, t, s, nodes.w[i]) {
-                    continue;
+                    return;
                 }
                 let (ct, cs) = (centres[t], centres[s]);
                 let (d_t, d_s) = pair_costs(drive, k, i, t, s).unwrap_or_else(|| {
@@ -511,7 +519,7 @@ pub(crate) fn descend(plan: &mut Plan<'_>, o: &Descent, progress: &dyn Fn(f32)) 
                     cost += moved * 10.0;
                 }
                 cands.push((cost, i as u32, s as u32));
-            }
+            });
         }
         cands.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut applied = 0usize;
@@ -591,6 +599,12 @@ fn cost_delta(plan: &Plan<'_>, i: usize, t: usize, s: usize) -> f64 {
     }
 }
 
+/// Whether a territory's workload going from `old` to `new` keeps it within `limit` of the
+/// target, or no farther from it than it was.
+fn within_band(target: f64, limit: f64, new: f64, old: f64) -> bool {
+    (new - target).abs() <= limit.max((old - target).abs())
+}
+
 /// Whether node `i` (free, in a territory of several zones) touches territory `s`.
 fn touches(plan: &Plan<'_>, i: usize, s: usize) -> bool {
     plan.g
@@ -608,7 +622,7 @@ pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: u
     let nodes = plan.nodes;
     let k = plan.w.len();
     let limit = band * target;
-    let fits = |new: f64, old: f64| (new - target).abs() <= limit.max((old - target).abs());
+    let fits = |new: f64, old: f64| within_band(target, limit, new, old);
     let mut cands: Vec<(f64, u32, u32)> = Vec::new();
     let mut buckets: std::collections::HashMap<u64, Vec<u32>> = std::collections::HashMap::new();
     let key = |t: usize, s: usize| (t * k + s) as u64;
@@ -624,20 +638,9 @@ pub(crate) fn compact(plan: &mut Plan<'_>, target: f64, band: f64, max_passes: u
             if plan.size[t] <= 1 {
                 continue;
             }
-            let mut seen: [u32; 8] = [NONE; 8];
-            let mut seen_n = 0;
-            for &j in plan.g.neighbours(i) {
-                let s = plan.assign[j as usize];
-                if s as usize == t || seen[..seen_n].contains(&s) {
-                    continue;
-                }
-                if seen_n < seen.len() {
-                    seen[seen_n] = s;
-                    seen_n += 1;
-                }
-                let d = cost_delta(plan, i, t, s as usize);
-                cands.push((d, i as u32, s));
-            }
+            plan.for_each_other_territory(i, |s| {
+                cands.push((cost_delta(plan, i, t, s), i as u32, s as u32));
+            });
         }
         cands.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         for (c, &(_, i, s)) in cands.iter().enumerate() {
@@ -722,7 +725,7 @@ pub(crate) fn anneal(plan: &mut Plan<'_>, target: f64, band: f64, o: &Anneal, se
     let nodes = plan.nodes;
     let k = plan.w.len();
     let limit = band * target;
-    let fits = |new: f64, old: f64| (new - target).abs() <= limit.max((old - target).abs());
+    let fits = |new: f64, old: f64| within_band(target, limit, new, old);
     let total_n: f64 = nodes.n.iter().sum();
     if plan.drive.is_some() {
         return 0.0;
@@ -761,19 +764,18 @@ pub(crate) fn anneal(plan: &mut Plan<'_>, target: f64, band: f64, o: &Anneal, se
             if plan.size[t] <= 1 {
                 continue;
             }
-            let mut other = [NONE; 8];
+            let mut other = [0usize; 8];
             let mut on = 0;
-            for &j in plan.g.neighbours(i) {
-                let s = plan.assign[j as usize];
-                if s as usize != t && on < other.len() && !other[..on].contains(&s) {
+            plan.for_each_other_territory(i, |s| {
+                if on < other.len() {
                     other[on] = s;
                     on += 1;
                 }
-            }
+            });
             if on == 0 {
                 continue;
             }
-            let s = other[rng.random_range(0..on)] as usize;
+            let s = other[rng.random_range(0..on)];
             let wi = nodes.w[i];
             if !(fits(plan.w[t] - wi, plan.w[t]) && fits(plan.w[s] + wi, plan.w[s])) {
                 continue;
