@@ -341,7 +341,10 @@ const SLIVER_M2: f64 = 5_000.0;
 /// another territory (a locked account's cell, say) stays a hole of exactly its own shape,
 /// even when slivers surround it. Where holes of two territories share a sliver (one's
 /// enclave inside the other's hole, with a hole of its own), the smaller hole takes it: the
-/// enclave's, so the sliver does not become an island of the surrounding territory. (Keeping
+/// enclave's, so the sliver does not become an island of the surrounding territory. The
+/// result is snapped to the cells' 1e-9° grid, which drops the rings of no area that the
+/// union can leave where a fill meets the shape at computed points (made valid again if the
+/// snapping broke it). (Keeping
 /// or filling a hole whole, by testing one point inside it, filled such a hole over the
 /// enclave when the point fell in a sliver, and the two shapes overlapped.)
 async fn fill_slivers(
@@ -351,14 +354,14 @@ async fn fill_slivers(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "with holes as materialized (
-             select t.territory_id, r.geom as g, st_area(r.geom::geography) as area,
-                    row_number() over () as n
+             select t.territory_id, r.geom as g, a.area, row_number() over () as n
              from plan_territories t,
                   lateral st_dump(t.shape) p,
-                  lateral st_dumprings(p.geom) r
+                  lateral st_dumprings(p.geom) r,
+                  lateral (select st_area(r.geom::geography) as area) a
              where t.plan_id = $1 and t.shape is not null
                and ($3::uuid[] is null or t.territory_id = any($3))
-               and r.path[1] > 0 and st_area(r.geom::geography) < $2),
+               and r.path[1] > 0 and a.area < $2),
          uncovered as materialized (
              select h.territory_id, h.area, h.n,
                     coalesce(st_difference(h.g, (
@@ -374,11 +377,16 @@ async fn fill_slivers(
                         where (e.area, e.n) < (u.area, u.n) and e.g && u.g
                           and e.territory_id <> u.territory_id)), u.g)) as g
              from uncovered u
-             group by u.territory_id)
+             group by u.territory_id),
+         merged as (
+             select t.territory_id, st_snaptogrid(st_union(t.shape, f.g), 1e-9) as shape
+             from fill f join plan_territories t
+               on t.plan_id = $1 and t.territory_id = f.territory_id)
          update plan_territories pt
-         set shape = st_multi(st_collectionextract(st_union(pt.shape, f.g), 3))
-         from fill f
-         where pt.plan_id = $1 and pt.territory_id = f.territory_id and not st_isempty(f.g)",
+         set shape = st_multi(st_collectionextract(
+                 case when st_isvalid(m.shape) then m.shape else st_makevalid(m.shape) end, 3))
+         from merged m
+         where pt.plan_id = $1 and pt.territory_id = m.territory_id",
     )
     .bind(plan_id)
     .bind(SLIVER_M2)
