@@ -9,7 +9,8 @@
 # runs a short form (scripts/test.sh: --kills 3 --events 2000). TERRANE_BIN and LOAD_BIN,
 # when both set, name binaries to use instead of building.
 #
-# Checks, on a fresh database `terrane_durability` at DATABASE_URL's server:
+# Checks, on a fresh database `terrane_durability` (or TERRANE_DURABILITY_DB) at DATABASE_URL's
+# server:
 #   - every event id the generator saw acknowledged is in the inbox, processed;
 #   - the inbox holds exactly one row per event, each applied exactly once (outcome
 #     `created`, one processing attempt: a batch cut by SIGKILL rolls back whole);
@@ -49,7 +50,7 @@ else
     LOAD_BIN="$CARGO_TARGET_DIR/$profile/terrane-webhook-load"
 fi
 
-db=terrane_durability
+db=${TERRANE_DURABILITY_DB:-terrane_durability}
 step "fresh database $db"
 recreate_database "$db"
 DATABASE_URL=$(database_url_for "$db")

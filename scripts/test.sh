@@ -19,6 +19,8 @@
 #   TERRANE_SKIP_BROWSER=1   skip the browser tests (and chromium)
 #   TERRANE_SKIP_COMPOSE=1   skip the docker-compose.yml check
 #   TERRANE_SKIP_DURABILITY=1 skip the CRM SIGKILL durability run (scripts/crm-durability.sh)
+#   TERRANE_BROWSER_DB       database of the browser tests (default terrane_browser_test),
+#                            so that two checkouts can test side by side
 #   DATABASE_URL             server to test against; only its user, host and port are used
 #                            (default postgres://postgres@127.0.0.1:5432/...); the user must
 #                            be allowed to create databases and the postgis extension
@@ -158,7 +160,7 @@ if ! skip_requested TERRANE_SKIP_BROWSER browser; then
     else
         ensure_command chromium chromium fonts-liberation
     fi
-    browser_db=terrane_browser_test
+    browser_db=${TERRANE_BROWSER_DB:-terrane_browser_test}
     note "fresh database $browser_db"
     recreate_database "$browser_db"
     (
