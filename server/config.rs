@@ -135,6 +135,25 @@ impl Config {
     }
 }
 
+/// Whether `url` is plain http to this machine: a loopback IP address, `localhost` or a
+/// name under `.localhost` (RFC 6761 keeps those on the loopback interface).
+pub fn is_loopback_http(url: &reqwest::Url) -> bool {
+    url.scheme() == "http" && url.host_str().is_some_and(is_loopback_host)
+}
+
+/// Whether a host name or address (as a URL or a `Host` header names it, without the port;
+/// IPv6 in brackets or not) is this machine's loopback.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let name = bare.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -172,6 +191,18 @@ impl Config {
             ));
         }
         let default_public = format!("http://{bind}");
+        let public_url = env.http_url("TERRANE_PUBLIC_URL", &default_public)?;
+        // Whatever the bind, a demo must be reached over plain http on this machine: a
+        // public or https address means strangers are meant to reach it.
+        if demo && !is_loopback_http(&public_url) {
+            return Err(invalid(
+                "TERRANE_PUBLIC_URL",
+                public_url.as_str(),
+                "demo mode lets anyone sign in as any user, so it runs only behind an \
+                 http://127.0.0.1, http://[::1] or http://localhost address; unset TERRANE_DEMO \
+                 or set TERRANE_PUBLIC_URL to such an address",
+            ));
+        }
         Ok(Self {
             database_url: env.database_url()?,
             db_max_connections: env.parse_in_range(
@@ -212,7 +243,7 @@ impl Config {
                 defaults::BODY_LIMIT_BYTES,
                 1024..=64 * 1024 * 1024,
             )?,
-            public_url: env.http_url("TERRANE_PUBLIC_URL", &default_public)?,
+            public_url,
             demo,
             session_idle: Duration::from_secs(
                 60 * env.parse_in_range(
@@ -627,10 +658,12 @@ mod tests {
             error_var(&[("TERRANE_DEMO", "1"), ("TERRANE_BIND", "0.0.0.0:8080")]),
             "TERRANE_DEMO"
         );
+        // As in docker-compose.yml: every interface inside the container, reached on loopback.
         let allowed = config_with(&[
             ("TERRANE_DEMO", "1"),
             ("TERRANE_BIND", "0.0.0.0:8080"),
             ("TERRANE_DEMO_ALLOW_REMOTE", "1"),
+            ("TERRANE_PUBLIC_URL", "http://127.0.0.1:8080"),
         ])
         .expect("explicitly allowed");
         assert!(allowed.demo);
@@ -640,6 +673,46 @@ mod tests {
                 .expect("no demo")
                 .demo
         );
+    }
+
+    #[test]
+    fn demo_mode_is_refused_behind_a_public_or_https_address() {
+        for url in [
+            "https://127.0.0.1:8080",
+            "http://terrane.example.com",
+            "http://192.168.1.20:8080",
+            "http://0.0.0.0:8080",
+            "http://localhost.example.com",
+        ] {
+            assert_eq!(
+                error_var(&[("TERRANE_DEMO", "1"), ("TERRANE_PUBLIC_URL", url)]),
+                "TERRANE_PUBLIC_URL",
+                "{url}"
+            );
+        }
+        // Explicitly allowing a remote bind does not lift it.
+        assert_eq!(
+            error_var(&[
+                ("TERRANE_DEMO", "1"),
+                ("TERRANE_BIND", "0.0.0.0:8080"),
+                ("TERRANE_DEMO_ALLOW_REMOTE", "1"),
+                ("TERRANE_PUBLIC_URL", "https://demo.example.com"),
+            ]),
+            "TERRANE_PUBLIC_URL"
+        );
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.2",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+            "http://terrane.localhost",
+        ] {
+            let cfg = config_with(&[("TERRANE_DEMO", "1"), ("TERRANE_PUBLIC_URL", url)])
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert!(cfg.demo, "{url}");
+        }
+        // Without demo mode any address is fine.
+        assert!(config_with(&[("TERRANE_PUBLIC_URL", "http://terrane.example.com")]).is_ok());
     }
 
     #[test]

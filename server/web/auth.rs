@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::audit::{self, AuditEntry};
 use crate::auth::{self, Role, User, csrf};
 use crate::error::{AppError, error_response};
+use crate::web::demo;
 use crate::web::extract::{Form, Path, Query};
 use crate::web::guard::{self, AdminUser};
 
@@ -143,11 +144,19 @@ pub struct DemoSignIn {
 pub async fn demo_sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     session: Session,
     Form(form): Form<DemoSignIn>,
 ) -> Result<Response, AppError> {
     if !state.config.demo {
         return Err(AppError::NotFound);
+    }
+    if !demo::addressed_to_loopback(&headers) {
+        return Err(AppError::forbidden(
+            "demo_not_local",
+            "demo sign-in answers only requests addressed to this machine \
+             (http://127.0.0.1 or http://localhost)",
+        ));
     }
     if let Err(wait) = state.signin_limiter.check(peer.ip()) {
         return Ok(too_many_attempts(wait));

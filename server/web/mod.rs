@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod demo;
 mod devices;
 mod extract;
 mod geocoding;
@@ -46,7 +47,7 @@ pub fn router(state: AppState) -> Router {
     let csp = HeaderValue::from_str(&csp)
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
 
-    Router::new()
+    let routes = Router::new()
         .route("/", get(pages::index))
         .route("/territories", get(territories::page))
         .route("/api/teams", get(territories::list_teams))
@@ -139,7 +140,17 @@ pub fn router(state: AppState) -> Router {
         .merge(outbox::router())
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
-        .fallback(not_found)
+        .fallback(not_found);
+    // Inside the outer layers, so the banner goes into pages before they are compressed.
+    let routes = if cfg.demo {
+        routes.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            demo::banner,
+        ))
+    } else {
+        routes
+    };
+    routes
         .layer(
             // Outermost first: the request id exists before tracing, which sees every status.
             ServiceBuilder::new()

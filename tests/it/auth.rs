@@ -225,7 +225,10 @@ async fn session_cookie_is_http_only_lax_and_secure_with_host_prefix_over_https(
 
     let https = spawn_app_with(
         pool,
-        &[("TERRANE_PUBLIC_URL", "https://terrane.example.com")],
+        &[
+            ("TERRANE_DEMO", "0"),
+            ("TERRANE_PUBLIC_URL", "https://terrane.example.com"),
+        ],
     )
     .await;
     let cookie = login_set_cookie(&https).await;

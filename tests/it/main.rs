@@ -10,6 +10,7 @@ mod crm_reconcile;
 mod crm_sync;
 mod crm_vectors;
 mod crm_writeback;
+mod demo;
 mod devices;
 mod geocode_worker;
 mod geocoder;
