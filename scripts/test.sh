@@ -7,8 +7,8 @@
 # Steps, stopping at the first failure: cargo fmt --check; cargo clippy (warnings are
 # errors); cargo test (each #[sqlx::test] gets its own database on the local server); browser
 # tests (web/, npm test) against a freshly migrated and seeded server; docker-compose.yml
-# validation. Background processes it started are stopped at exit; a PostgreSQL cluster it
-# had to start keeps running.
+# validation, and its app service run without Docker (scripts/compose-check.sh). Background
+# processes it started are stopped at exit; a PostgreSQL cluster it had to start keeps running.
 #
 # Arguments after -- go to cargo test, e.g. `scripts/test.sh -- seed_load` runs only the
 # tests whose name contains seed_load.
@@ -217,5 +217,11 @@ if ! skip_requested TERRANE_SKIP_COMPOSE compose; then
     step "docker-compose.yml is valid"
     ensure_command docker-compose docker-compose
     docker-compose -f docker-compose.yml config -q
+    # Its app service's command line and environment, run against the real binary.
+    if [[ -z ${TERRANE_BIN:-} && -x "$CARGO_TARGET_DIR/debug/terrane" ]]; then
+        TERRANE_BIN="$CARGO_TARGET_DIR/debug/terrane"
+    fi
+    TERRANE_BIN=${TERRANE_BIN:-} TERRANE_COMPOSE_DB=${TERRANE_COMPOSE_DB:-terrane_compose} \
+        bash "$TERRANE_ROOT/scripts/compose-check.sh"
     passed+=(compose)
 fi
