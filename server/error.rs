@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use thiserror::Error;
+use utoipa::ToSchema;
 
 use crate::spatial::SpatialError;
 
@@ -106,8 +107,25 @@ impl From<crate::auth::AuthError> for AppError {
 }
 
 /// The JSON error envelope every API error uses: `{"error":{"code","message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    #[schema(inline)]
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// A stable, machine-readable tag (`invalid_request`, `not_found`, `csrf`, ...).
+    pub code: &'a str,
+    /// A sentence for people; never internal details for 5xx.
+    pub message: &'a str,
+}
+
+/// Answers `status` with the [`ErrorBody`] envelope.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "error": { "code": code, "message": message } });
+    let body = ErrorBody {
+        error: ErrorDetail { code, message },
+    };
     (status, Json(body)).into_response()
 }
 

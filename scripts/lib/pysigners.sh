@@ -1,23 +1,29 @@
 # shellcheck shell=bash
-# The CRM vendors' own webhook signers, from PyPI, in a virtualenv that the integration test
-# tests/it/crm_vectors.rs runs to cross-check Terrane's signatures. Sourced, not run, after
+# Python tools from PyPI, each in its own virtualenv under $TERRANE_CACHE with pinned versions:
+# the CRM vendors' own webhook signers (tests/it/crm_vectors.rs cross-checks Terrane's
+# signatures with them) and schemathesis (scripts/api-check.sh). Sourced, not run, after
 # scripts/lib/provision.sh (it uses step, note, die, run_logged, show_log_tail, can_be_root,
 # apt_install and ensure_command from there).
 #
-# ensure_pysigners creates $TERRANE_CACHE/pysigners once and installs the pinned versions
-# below; later calls only compare a stamp file and return at once. Bumping a pin reinstalls.
+# ensure_venv creates a virtualenv once and installs the pins; later calls only compare a
+# stamp file and return at once. Bumping a pin reinstalls.
 
 PYSIGNERS_PINS=(
     "hubspot-api-client==12.0.0"
     "standardwebhooks==1.1.0"
 )
+SCHEMATHESIS_PINS=(
+    "schemathesis==4.32.5"
+)
 
-ensure_pysigners() {
-    step "Python webhook signers (${PYSIGNERS_PINS[*]})"
-    local venv="$TERRANE_CACHE/pysigners"
+# ensure_venv NAME PIN...: $TERRANE_CACHE/NAME holds exactly these pins.
+ensure_venv() {
+    local name=$1
+    shift
+    local venv="$TERRANE_CACHE/$name"
     local python="$venv/bin/python"
     local stamp="$venv/.terrane-pins"
-    local wanted="${PYSIGNERS_PINS[*]}"
+    local wanted="$*"
     # A venv whose base interpreter was removed still has bin/python; `-c ''` catches that.
     if [[ -x $python && -f $stamp && "$(<"$stamp")" == "$wanted" ]] && "$python" -c '' 2>/dev/null; then
         note "up to date in $venv"
@@ -25,7 +31,7 @@ ensure_pysigners() {
     fi
     command -v python3 >/dev/null 2>&1 || ensure_command python3 python3
     mkdir -p "$TERRANE_CACHE/logs"
-    local log="$TERRANE_CACHE/logs/pysigners.log"
+    local log="$TERRANE_CACHE/logs/$name.log"
     if [[ ! -x $python ]] || ! "$python" -c '' 2>/dev/null; then
         rm -rf "$venv"
         note "python3 -m venv $venv"
@@ -40,8 +46,20 @@ ensure_pysigners() {
             run_logged "python3 -m venv" "$log" python3 -m venv "$venv"
         fi
     fi
-    note "pip install ${PYSIGNERS_PINS[*]}"
-    run_logged "pip install ${PYSIGNERS_PINS[*]}" "$log" \
-        "$python" -m pip install --quiet --disable-pip-version-check --no-input "${PYSIGNERS_PINS[@]}"
+    note "pip install $*"
+    run_logged "pip install $*" "$log" \
+        "$python" -m pip install --quiet --disable-pip-version-check --no-input "$@"
     printf '%s' "$wanted" >"$stamp"
+}
+
+ensure_pysigners() {
+    step "Python webhook signers (${PYSIGNERS_PINS[*]})"
+    ensure_venv pysigners "${PYSIGNERS_PINS[@]}"
+}
+
+# Sets SCHEMATHESIS to the command.
+ensure_schemathesis() {
+    step "schemathesis (${SCHEMATHESIS_PINS[*]})"
+    ensure_venv schemathesis "${SCHEMATHESIS_PINS[@]}"
+    SCHEMATHESIS="$TERRANE_CACHE/schemathesis/bin/schemathesis"
 }

@@ -4,6 +4,7 @@ pub mod db;
 
 use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Scope;
@@ -44,9 +45,10 @@ pub struct MapAccount {
 }
 
 /// A GeoJSON FeatureCollection of accounts, with how the query was cut.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountFeatures {
     #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^FeatureCollection$")]
     kind: &'static str,
     pub features: Vec<AccountFeature>,
     /// True when more accounts matched than `limit`; the most valuable ones are returned.
@@ -54,25 +56,27 @@ pub struct AccountFeatures {
     pub limit: u32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountFeature {
     #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^Feature$")]
     kind: &'static str,
     pub id: Uuid,
     pub geometry: PointGeometry,
     pub properties: AccountProperties,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PointGeometry {
     #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^Point$")]
     kind: &'static str,
     /// `[longitude, latitude]`, as GeoJSON requires.
     pub coordinates: [f64; 2],
 }
 
 /// What the map shows of an account (GeoJSON `properties`).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, ToSchema)]
 pub struct AccountProperties {
     pub id: Uuid,
     pub name: String,

@@ -187,14 +187,17 @@ fn idempotency_key(plan_id: Uuid, account_id: Uuid) -> String {
 // Dry run
 
 /// One HTTP call the worker would make.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PlannedCall {
     pub connection: String,
     /// `read_owners` (the conflict check before each write) or `write_owners`.
+    #[schema(value_type = String)]
     pub purpose: &'static str,
+    #[schema(value_type = String)]
     pub method: &'static str,
     pub url: String,
     /// The JSON body; `None` for a GET.
+    #[schema(value_type = Option<Object>)]
     pub body: Option<serde_json::Value>,
     /// Records in the call.
     pub records: usize,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::{PgExecutor, PgPool};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::balance::{self, DriveMinutes, Mode, Options, TerritorySeed, Unit};
@@ -24,7 +25,7 @@ use crate::routing::OsrmClient;
 /// Default workload tolerance: every territory within ±5% of the mean.
 pub const DEFAULT_TOLERANCE: f64 = 0.05;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// Today's territories and owners.
@@ -63,7 +64,7 @@ impl Method {
 }
 
 /// How the optimizer measures how far an account is from a rep's home base.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Travel {
     /// Straight-line distance.
@@ -78,7 +79,7 @@ pub enum Travel {
 pub const MAX_DRIVE_PAIRS: usize = 5_000_000;
 
 /// What a manager asks for.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPlan {
     pub name: String,
@@ -92,7 +93,7 @@ pub struct NewPlan {
 }
 
 /// Plan parameters kept with the plan.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Params {
     pub tolerance: f64,
     #[serde(default)]
@@ -1143,7 +1144,7 @@ pub async fn owner_changes(
 }
 
 /// What publishing did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Published {
     pub published: Uuid,
     pub superseded: Option<Uuid>,

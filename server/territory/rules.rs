@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgExecutor;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::TerritoryError;
@@ -16,7 +17,7 @@ pub const MAX_AREA_VERTICES: usize = 5_000;
 /// Most postal codes and prefixes in one rule.
 pub const MAX_POSTAL_ENTRIES: usize = 2_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
 #[sqlx(type_name = "territory_rule_kind", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
@@ -27,7 +28,7 @@ pub enum RuleKind {
 }
 
 /// A rule as the API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Rule {
     pub id: Uuid,
     pub position: i32,
@@ -39,13 +40,15 @@ pub struct Rule {
     pub postal_prefixes: Vec<String>,
     pub country_code: Option<String>,
     /// GeoJSON geometry of the area (polygon rules).
+    #[schema(value_type = Option<Object>)]
     pub area: Option<sqlx::types::Json<Value>>,
+    #[schema(value_type = Predicate)]
     pub predicate: sqlx::types::Json<Value>,
     pub account_ids: Vec<Uuid>,
 }
 
 /// A rule as a client sends it, before checking.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     pub kind: RuleKind,
@@ -60,6 +63,7 @@ pub struct RuleInput {
     pub postal_prefixes: Vec<String>,
     pub country_code: Option<String>,
     /// GeoJSON Polygon or MultiPolygon (a Feature's geometry is accepted too).
+    #[schema(value_type = Option<Object>)]
     pub area: Option<Value>,
     pub predicate: Option<Predicate>,
     #[serde(default)]
@@ -73,7 +77,7 @@ fn yes() -> bool {
 }
 
 /// Account attributes an `attribute` rule matches; every given part must hold.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Predicate {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use sqlx::PgExecutor;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::TerritoryError;
@@ -14,14 +15,14 @@ const PALETTE: [&str; 12] = [
     "#bcbd22", "#17becf", "#393b79", "#637939",
 ];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TeamRep {
     pub id: Uuid,
     pub name: String,
     pub crm_owner_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Team {
     pub id: Uuid,
     pub name: String,
@@ -200,7 +201,7 @@ pub async fn unlock(db: impl PgExecutor<'_>, account_id: Uuid) -> Result<bool, s
 }
 
 /// An account's assignment in its team's published plan.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Assignment {
     pub plan_id: Uuid,
     pub territory_id: Uuid,
@@ -231,7 +232,7 @@ pub async fn assignment(
 
 /// A team's workload settings for one tier; `None` fields fall back to the defaults (the
 /// account's own visits, 60/45/30 service minutes for A/B/C, estimated travel).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierSetting {
     pub tier: String,

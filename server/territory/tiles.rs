@@ -239,8 +239,9 @@ pub async fn plan_tile(
 
 /// The tile set of a plan as TileJSON 3.0: where its tiles are, their zooms, the plan's
 /// bounds and the layers' fields.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TileJson {
+    #[schema(value_type = String)]
     pub tilejson: &'static str,
     pub tiles: Vec<String>,
     pub minzoom: u8,
@@ -248,6 +249,8 @@ pub struct TileJson {
     /// West, south, east, north in degrees; absent when the plan has nothing located.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bounds: Option<[f64; 4]>,
+    /// The layers and their fields (TileJSON `vector_layers`).
+    #[schema(value_type = Vec<Object>)]
     pub vector_layers: Value,
 }
 

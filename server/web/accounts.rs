@@ -11,10 +11,20 @@ use crate::error::AppError;
 use crate::spatial::BBox;
 use crate::web::extract::Query;
 use crate::web::guard::AccountsReader;
+use crate::web::openapi::ReadErrors;
 
 /// `bbox=minLon,minLat,maxLon,maxLat` (optional) and `limit` (1 to 50,000, default 5,000).
 /// Only accounts within the caller's scope (a rep's own, a manager's team's, everything for
 /// admins and API tokens with `accounts:read`).
+#[utoipa::path(
+    get,
+    path = "/api/accounts",
+    tag = "accounts",
+    summary = "Accounts the caller may see, as GeoJSON",
+    params(("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 50000, description = "most features to return (default 5,000); the most valuable are kept")),
+    responses((status = 200, description = "GeoJSON FeatureCollection", body = AccountFeatures), ReadErrors),
+    security(("session" = []), ("api_token" = []))
+)]
 pub async fn list(
     AccountsReader(scope): AccountsReader,
     State(state): State<AppState>,

@@ -20,6 +20,7 @@ use crate::auth::devices::{self, Device};
 use crate::error::{AppError, error_response};
 use crate::web::extract::Query;
 use crate::web::guard::{self, SignedIn};
+use crate::web::openapi::WriteErrors;
 
 /// Close code when the device token was revoked (application range 4000-4999).
 pub const CLOSE_REVOKED: u16 = 4001;
@@ -27,6 +28,14 @@ pub const CLOSE_REVOKED: u16 = 4001;
 pub const CLOSE_EXPIRED: u16 = 4002;
 
 /// `POST /api/device-token`: a rep's device gets (or renews) a 15-minute token.
+#[utoipa::path(
+    post,
+    path = "/api/device-token",
+    tag = "devices",
+    summary = "A 15-minute device token for the signed-in rep's phone",
+    responses((status = 201, description = "the token (shown once)", body = DeviceToken), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn issue(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -41,11 +50,11 @@ pub async fn issue(
         ));
     }
     let (token, expires_at) = devices::issue(&state.db, user.id).await?;
-    let body = serde_json::json!({
-        "token": token,
-        "expires_at": expires_at,
-        "ttl_s": devices::DEVICE_TOKEN_TTL.as_secs(),
-    });
+    let body = DeviceToken {
+        token,
+        expires_at,
+        ttl_s: devices::DEVICE_TOKEN_TTL.as_secs(),
+    };
     let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -55,6 +64,14 @@ pub async fn issue(
 }
 
 /// `POST /api/device-tokens/revoke`: revokes all of the caller's device tokens; open sockets close.
+#[utoipa::path(
+    post,
+    path = "/api/device-tokens/revoke",
+    tag = "devices",
+    summary = "Revoke the caller's device tokens; their sockets close",
+    responses((status = 200, description = "how many were revoked", body = Revoked), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn revoke_mine(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -63,7 +80,23 @@ pub async fn revoke_mine(
 ) -> Result<Response, AppError> {
     guard::csrf_header(&session, &headers).await?;
     let n = devices::revoke_all(&state.db, &state.revocations, user.id, user.id).await?;
-    Ok(Json(serde_json::json!({ "revoked": n })).into_response())
+    Ok(Json(Revoked { revoked: n }).into_response())
+}
+
+/// A new device token: shown once, sent as `Authorization: Bearer` on `/live/ws`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeviceToken {
+    /// `trd_…`
+    pub token: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// Seconds the token lives (renew before it ends by calling again).
+    pub ttl_s: u64,
+}
+
+/// How many device tokens were revoked.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Revoked {
+    pub revoked: u64,
 }
 
 /// `GET /live/ws`: the device's socket, authenticated by `Authorization: Bearer trd_…`

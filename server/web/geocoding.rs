@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_sessions::Session;
 
@@ -19,8 +19,9 @@ use crate::geocode::pins;
 use crate::geocode::stats::{self, CacheStats, Failure, ResultCount};
 use crate::spatial::LonLat;
 
-use super::extract::{Form, Path};
+use super::extract::{Form, JsonBody, Path};
 use super::guard::{self, AdminUser, SignedIn};
+use super::openapi::WriteErrors;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "geocoding.html")]
@@ -80,22 +81,45 @@ pub async fn retry(
     Ok(Redirect::to("/admin/geocoding").into_response())
 }
 
-#[derive(Deserialize)]
+/// Where the pin goes.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PinBody {
+    /// Longitude, degrees (-180 to 180).
     lon: f64,
+    /// Latitude, degrees (-90 to 90).
     lat: f64,
+}
+
+/// The account whose pin moved.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PinMoved {
+    pub id: uuid::Uuid,
+    /// Always `manual`.
+    #[schema(value_type = String)]
+    pub precision: &'static str,
 }
 
 /// `POST /api/accounts/{id}/location` `{"lon": .., "lat": ..}`: a manager (their team's
 /// accounts) or an admin moves the pin; precision becomes `manual`. Cookie-authenticated, so it
 /// needs the `x-csrf-token` header.
+#[utoipa::path(
+    post,
+    path = "/api/accounts/{id}/location",
+    tag = "accounts",
+    summary = "Move an account's pin by hand (managers and admins)",
+    params(("id" = Uuid, Path, description = "the account's id")),
+    request_body = PinBody,
+    responses((status = 200, description = "the pin moved; its precision is now `manual`", body = PinMoved), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn move_pin(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
     Path(id): Path<uuid::Uuid>,
-    Json(body): Json<PinBody>,
+    JsonBody(body): JsonBody<PinBody>,
 ) -> Result<Response, AppError> {
     guard::csrf_header(&session, &headers).await?;
     if !matches!(user.role, Some(Role::Admin | Role::Manager)) {
@@ -109,5 +133,9 @@ pub async fn move_pin(
     if !pins::set_manual(&state.db, &scope, user.id, id, at).await? {
         return Err(AppError::NotFound);
     }
-    Ok(Json(json!({"id": id, "precision": "manual"})).into_response())
+    Ok(Json(PinMoved {
+        id,
+        precision: "manual",
+    })
+    .into_response())
 }

@@ -5,27 +5,47 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::{AppState, DEPENDENCY_PROBE_TIMEOUT};
 
-/// The process is up (says nothing about dependencies).
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// `{"status": "ok"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(value_type = String)]
+    status: &'static str,
 }
 
-#[derive(Serialize)]
+/// The process is up (says nothing about dependencies).
+#[utoipa::path(get, path = "/healthz", tag = "health", summary = "The process is up",
+    responses((status = 200, description = "up", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Whether the server can do its work, and what is down when not.
+#[derive(Serialize, ToSchema)]
 pub struct Readiness {
+    /// `ready` or `unavailable`.
+    #[schema(value_type = String)]
     status: &'static str,
     checks: Checks,
 }
 
-#[derive(Serialize)]
+/// Each dependency: `ok` or `down`.
+#[derive(Serialize, ToSchema)]
 struct Checks {
+    #[schema(value_type = String)]
     database: &'static str,
+    #[schema(value_type = String)]
     osrm: &'static str,
 }
 
 /// 200 when the database and OSRM both answer; otherwise 503 naming what is down.
+#[utoipa::path(get, path = "/readyz", tag = "health", summary = "The database and OSRM answer",
+    responses(
+        (status = 200, description = "ready", body = Readiness),
+        (status = 503, description = "a dependency is down", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let db = tokio::time::timeout(DEPENDENCY_PROBE_TIMEOUT, crate::db::ping(&state.db));
     let osrm = tokio::time::timeout(DEPENDENCY_PROBE_TIMEOUT, state.osrm.ping());

@@ -9,6 +9,7 @@ mod geocoding;
 pub mod guard;
 mod health;
 mod middleware;
+mod openapi;
 mod outbox;
 mod pages;
 mod sync;
@@ -100,6 +101,8 @@ pub fn router(state: AppState) -> Router {
             "/api/accounts/{id}/assignment",
             get(territories::assignment),
         )
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/docs/api", get(openapi::page))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

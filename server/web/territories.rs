@@ -8,10 +8,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_sessions::Session;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -26,6 +27,7 @@ use crate::territory::{TerritoryError, teams, views};
 
 use super::extract::{JsonBody, Path, Query};
 use super::guard::{self, SignedIn};
+use super::openapi::{Created, ReadErrors, WriteErrors};
 
 impl From<TerritoryError> for AppError {
     fn from(e: TerritoryError) -> Self {
@@ -113,6 +115,14 @@ async fn changing(session: &Session, headers: &HeaderMap, user: &User) -> Result
 }
 
 /// `GET /api/teams`
+#[utoipa::path(
+    get,
+    path = "/api/teams",
+    tag = "territories",
+    summary = "Teams the caller may plan",
+    responses((status = 200, description = "teams with their reps and published plan", body = Vec<teams::Team>), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn list_teams(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -122,28 +132,35 @@ pub async fn list_teams(
 }
 
 /// `GET /api/teams/{team}/plans`
+#[utoipa::path(
+    get,
+    path = "/api/teams/{team}/plans",
+    tag = "territories",
+    summary = "A team's plans, published first, then newest first",
+    params(("team" = Uuid, Path, description = "the team's id")),
+    responses((status = 200, description = "the plans", body = Vec<views::PlanListItem>), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn list_plans(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
     Path(team_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
     check_team(&state, &user, team_id).await?;
-    let rows = plans::list(&state.db, team_id).await?;
-    let out: Vec<_> = rows
-        .into_iter()
-        .map(|p| {
-            json!({
-                "id": p.id, "name": p.name, "status": p.status, "method": p.method,
-                "created_at": p.created_at, "published_at": p.published_at,
-                "job": {"state": p.job_state, "progress": p.job_progress, "message": p.job_message},
-                "summary": p.metrics.map(|m| m.0),
-            })
-        })
-        .collect();
-    Ok(Json(out).into_response())
+    Ok(Json(views::plan_list(&state.db, team_id).await?).into_response())
 }
 
 /// `POST /api/teams/{team}/plans`: 202 with the new draft's id; it is computed in the background.
+#[utoipa::path(
+    post,
+    path = "/api/teams/{team}/plans",
+    tag = "territories",
+    summary = "Start a new draft plan; it is computed as a job",
+    params(("team" = Uuid, Path, description = "the team's id")),
+    request_body = NewPlan,
+    responses((status = 202, description = "the draft exists; poll `GET /api/plans/{id}` for its job", body = Created), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn create_plan(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -161,10 +178,19 @@ pub async fn create_plan(
         // Failures are stored on the plan for the page.
         let _ = plans::generate_with(&pool, Some(&osrm), id).await;
     });
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Created { id })).into_response())
 }
 
 /// `GET /api/plans/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/plans/{id}",
+    tag = "territories",
+    summary = "A plan with its territories, figures and job",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    responses((status = 200, description = "the plan", body = views::PlanView), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn get_plan(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -175,6 +201,15 @@ pub async fn get_plan(
 }
 
 /// `DELETE /api/plans/{id}`
+#[utoipa::path(
+    delete,
+    path = "/api/plans/{id}",
+    tag = "territories",
+    summary = "Delete a draft",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    responses((status = 204, description = "deleted"), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn delete_plan(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -200,6 +235,15 @@ pub async fn delete_plan(
 }
 
 /// `GET /api/plans/{id}/accounts`
+#[utoipa::path(
+    get,
+    path = "/api/plans/{id}/accounts",
+    tag = "territories",
+    summary = "A plan's accounts as GeoJSON",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    responses((status = 200, description = "GeoJSON FeatureCollection", body = views::PlanAccounts), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn plan_accounts(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -210,6 +254,15 @@ pub async fn plan_accounts(
 }
 
 /// `GET /api/plans/{id}/shapes`
+#[utoipa::path(
+    get,
+    path = "/api/plans/{id}/shapes",
+    tag = "territories",
+    summary = "A plan's territory shapes as GeoJSON",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    responses((status = 200, description = "GeoJSON FeatureCollection", body = views::PlanShapes), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn plan_shapes(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -220,6 +273,15 @@ pub async fn plan_shapes(
 }
 
 /// `GET /api/plans/{id}/tiles`: the plan's tile set as TileJSON (tile URL, zooms, bounds).
+#[utoipa::path(
+    get,
+    path = "/api/plans/{id}/tiles",
+    tag = "territories",
+    summary = "A plan's vector tile set (TileJSON 3.0)",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    responses((status = 200, description = "TileJSON", body = tiles::TileJson), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn plan_tile_json(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -232,6 +294,15 @@ pub async fn plan_tile_json(
 
 /// `GET /api/plans/{id}/tiles/{z}/{x}/{y}` (`y` may end in `.mvt` or `.pbf`): a Mapbox Vector
 /// Tile of the plan's territories and accounts.
+#[utoipa::path(
+    get,
+    path = "/api/plans/{id}/tiles/{z}/{x}/{y}",
+    tag = "territories",
+    summary = "One Mapbox Vector Tile of a plan",
+    params(("id" = Uuid, Path, description = "the plan's id"), ("z" = String, Path, description = "zoom, 0 to 22"), ("x" = String, Path, description = "column, 0 to 2^z - 1"), ("y" = String, Path, description = "row, 0 to 2^z - 1, optionally ending in `.mvt` or `.pbf`"), ("If-None-Match" = Option<String>, Header, description = "an ETag of this tile the client holds")),
+    responses((status = 200, description = "the tile", content_type = "application/vnd.mapbox-vector-tile", body = Vec<u8>), (status = 204, description = "nothing of the plan is in this tile"), (status = 304, description = "the client holds this very tile"), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn plan_tile(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -282,7 +353,7 @@ fn tile_response(headers: &HeaderMap, body: Vec<u8>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveBody {
     account_ids: Vec<Uuid>,
@@ -290,6 +361,16 @@ pub struct MoveBody {
 }
 
 /// `POST /api/plans/{id}/moves`
+#[utoipa::path(
+    post,
+    path = "/api/plans/{id}/moves",
+    tag = "territories",
+    summary = "Move accounts to a territory by hand (drafts only)",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    request_body = MoveBody,
+    responses((status = 200, description = "the plan with fresh figures", body = views::PlanView), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn move_accounts(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -317,13 +398,24 @@ pub async fn move_accounts(
     Ok(Json(views::plan(&state.db, plan_id).await?).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RebalanceBody {
+    /// Largest workload deviation from the mean a territory may keep, 0.005 to 0.5.
     tolerance: Option<f64>,
 }
 
 /// `POST /api/plans/{id}/rebalance`
+#[utoipa::path(
+    post,
+    path = "/api/plans/{id}/rebalance",
+    tag = "territories",
+    summary = "Rebalance a draft in place, moving as little as possible; runs as a job",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    request_body = RebalanceBody,
+    responses((status = 202, description = "started; poll the plan's job", body = Created), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn rebalance(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -341,15 +433,26 @@ pub async fn rebalance(
         // Failures are stored on the plan for the page.
         let _ = plans::rebalance(&pool, Some(&osrm), plan_id).await;
     });
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": plan_id }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Created { id: plan_id })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
+    /// The plan to compare with (default: the team's published plan).
     against: Option<Uuid>,
 }
 
 /// `GET /api/plans/{id}/diff?against=`
+#[utoipa::path(
+    get,
+    path = "/api/plans/{id}/diff",
+    tag = "territories",
+    summary = "What a plan changes against another (by default the published plan)",
+    params(("id" = Uuid, Path, description = "the plan's id"), DiffQuery),
+    responses((status = 200, description = "moved accounts and CRM owner changes", body = views::Diff), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn diff(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -369,28 +472,19 @@ pub async fn diff(
         }
         None => plans::published(&state.db, team_id).await?,
     };
-    let changes = plans::changes(&state.db, plan_id, against).await?;
-    let owner_changes = plans::owner_changes(&state.db, plan_id).await?;
-    let moved_value: f64 = changes.iter().map(|c| c.annual_value).sum();
-    Ok(Json(json!({
-        "against": against,
-        "moved_accounts": changes.len(),
-        "moved_value": moved_value,
-        "changes": changes.iter().map(|c| json!({
-            "account_id": c.account_id, "name": c.name, "annual_value": c.annual_value,
-            "from": c.from_territory_id.map(|id| json!({
-                "territory_id": id, "name": c.from_name, "rep_name": c.from_rep_name})),
-            "to": {"territory_id": c.to_territory_id, "name": c.to_name, "rep_name": c.to_rep_name},
-        })).collect::<Vec<_>>(),
-        "owner_changes": owner_changes.iter().map(|o| json!({
-            "account_id": o.account_id, "crm_source": o.crm_source, "crm_id": o.crm_id,
-            "from_owner": o.expected_owner, "to_owner": o.new_owner,
-        })).collect::<Vec<_>>(),
-    }))
-    .into_response())
+    Ok(Json(views::diff(&state.db, plan_id, against).await?).into_response())
 }
 
 /// `GET /api/plans/{id}/writeback-preview`: the exact CRM calls publishing would make.
+#[utoipa::path(
+    get,
+    path = "/api/plans/{id}/writeback-preview",
+    tag = "territories",
+    summary = "The CRM calls publishing would make",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    responses((status = 200, description = "the calls, batched as the write-back worker batches them", body = Vec<writeback::PlannedCall>), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn writeback_preview(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -405,6 +499,15 @@ pub async fn writeback_preview(
 }
 
 /// `POST /api/plans/{id}/publish`
+#[utoipa::path(
+    post,
+    path = "/api/plans/{id}/publish",
+    tag = "territories",
+    summary = "Publish a draft and queue the CRM owner changes",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    responses((status = 200, description = "what publishing did", body = plans::Published), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn publish(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -418,6 +521,15 @@ pub async fn publish(
 }
 
 /// `POST /api/plans/{id}/rollback`
+#[utoipa::path(
+    post,
+    path = "/api/plans/{id}/rollback",
+    tag = "territories",
+    summary = "Publish a copy of a superseded plan",
+    params(("id" = Uuid, Path, description = "the plan's id")),
+    responses((status = 200, description = "what publishing did", body = plans::Published), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn rollback(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -430,13 +542,25 @@ pub async fn rollback(
     Ok(Json(plans::rollback(&state.db, plan_id, Some(user.id)).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CompareQuery {
+    /// The first plan.
     a: Uuid,
+    /// The second plan, of the same team.
     b: Uuid,
 }
 
 /// `GET /api/plans/compare?a=&b=`
+#[utoipa::path(
+    get,
+    path = "/api/plans/compare",
+    tag = "territories",
+    summary = "Two plans of one team side by side",
+    params(CompareQuery),
+    responses((status = 200, description = "the two plans and what moves between them", body = views::Comparison), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn compare(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -450,19 +574,19 @@ pub async fn compare(
             "compare plans of one team",
         ));
     }
-    let a = views::plan(&state.db, q.a).await?;
-    let b = views::plan(&state.db, q.b).await?;
-    let changes = plans::changes(&state.db, q.b, Some(q.a)).await?;
-    Ok(Json(json!({
-        "a": {"id": a.id, "name": a.name, "status": a.status, "metrics": a.metrics, "territories": a.territories},
-        "b": {"id": b.id, "name": b.name, "status": b.status, "metrics": b.metrics, "territories": b.territories},
-        "moved_accounts": changes.len(),
-        "moved_value": changes.iter().map(|c| c.annual_value).sum::<f64>(),
-    }))
-    .into_response())
+    Ok(Json(views::compare(&state.db, q.a, q.b).await?).into_response())
 }
 
 /// `GET /api/teams/{team}/rules`
+#[utoipa::path(
+    get,
+    path = "/api/teams/{team}/rules",
+    tag = "territories",
+    summary = "A team's assignment rules in order",
+    params(("team" = Uuid, Path, description = "the team's id")),
+    responses((status = 200, description = "the rules", body = Vec<rules::Rule>), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn list_rules(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -493,6 +617,16 @@ async fn audit_rule(
 }
 
 /// `POST /api/teams/{team}/rules`
+#[utoipa::path(
+    post,
+    path = "/api/teams/{team}/rules",
+    tag = "territories",
+    summary = "Add a rule",
+    params(("team" = Uuid, Path, description = "the team's id")),
+    request_body = RuleInput,
+    responses((status = 201, description = "the rule", body = rules::Rule), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn create_rule(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -521,6 +655,16 @@ async fn rule_team(state: &AppState, user: &User, rule_id: Uuid) -> Result<Uuid,
 }
 
 /// `PUT /api/rules/{id}`
+#[utoipa::path(
+    put,
+    path = "/api/rules/{id}",
+    tag = "territories",
+    summary = "Replace a rule",
+    params(("id" = Uuid, Path, description = "the rule's id")),
+    request_body = RuleInput,
+    responses((status = 200, description = "the rule", body = rules::Rule), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn update_rule(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -540,6 +684,15 @@ pub async fn update_rule(
 }
 
 /// `DELETE /api/rules/{id}`
+#[utoipa::path(
+    delete,
+    path = "/api/rules/{id}",
+    tag = "territories",
+    summary = "Delete a rule",
+    params(("id" = Uuid, Path, description = "the rule's id")),
+    responses((status = 204, description = "deleted"), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn delete_rule(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -556,13 +709,23 @@ pub async fn delete_rule(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBody {
     ids: Vec<Uuid>,
 }
 
 /// `POST /api/teams/{team}/rules/order`
+#[utoipa::path(
+    post,
+    path = "/api/teams/{team}/rules/order",
+    tag = "territories",
+    summary = "Put a team's rules in this order",
+    params(("team" = Uuid, Path, description = "the team's id")),
+    request_body = OrderBody,
+    responses((status = 200, description = "the rules in their new order", body = Vec<rules::Rule>), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn reorder_rules(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -579,7 +742,7 @@ pub async fn reorder_rules(
     Ok(Json(rules::list(&state.db, team_id).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockBody {
     territory_id: Uuid,
@@ -588,6 +751,16 @@ pub struct LockBody {
 }
 
 /// `POST /api/accounts/{id}/lock`
+#[utoipa::path(
+    post,
+    path = "/api/accounts/{id}/lock",
+    tag = "territories",
+    summary = "Lock an account in a territory",
+    params(("id" = Uuid, Path, description = "the account's id")),
+    request_body = LockBody,
+    responses((status = 200, description = "locked", body = LockState), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn lock_account(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -626,13 +799,32 @@ pub async fn lock_account(
         },
     )
     .await?;
-    Ok(
-        Json(json!({"account_id": account_id, "territory_id": body.territory_id, "locked": true}))
-            .into_response(),
-    )
+    Ok(Json(LockState {
+        account_id,
+        territory_id: body.territory_id,
+        locked: true,
+    })
+    .into_response())
+}
+
+/// An account's lock, as `POST /api/accounts/{id}/lock` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LockState {
+    pub account_id: Uuid,
+    pub territory_id: Uuid,
+    pub locked: bool,
 }
 
 /// `DELETE /api/accounts/{id}/lock`
+#[utoipa::path(
+    delete,
+    path = "/api/accounts/{id}/lock",
+    tag = "territories",
+    summary = "Unlock an account",
+    params(("id" = Uuid, Path, description = "the account's id")),
+    responses((status = 204, description = "unlocked"), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn unlock_account(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -664,6 +856,15 @@ pub async fn unlock_account(
 }
 
 /// `GET /api/accounts/{id}/assignment`
+#[utoipa::path(
+    get,
+    path = "/api/accounts/{id}/assignment",
+    tag = "territories",
+    summary = "An account's territory in its team's published plan, and why",
+    params(("id" = Uuid, Path, description = "the account's id")),
+    responses((status = 200, description = "the assignment", body = teams::Assignment), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn assignment(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -677,6 +878,15 @@ pub async fn assignment(
 }
 
 /// `GET /api/teams/{team}/workload`: the workload model's settings per tier.
+#[utoipa::path(
+    get,
+    path = "/api/teams/{team}/workload",
+    tag = "territories",
+    summary = "The workload model's settings per tier",
+    params(("team" = Uuid, Path, description = "the team's id")),
+    responses((status = 200, description = "settings for tiers A, B and C", body = Vec<teams::TierSetting>), ReadErrors),
+    security(("session" = []))
+)]
 pub async fn get_workload(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
@@ -688,6 +898,16 @@ pub async fn get_workload(
 
 /// `PUT /api/teams/{team}/workload`: `[{tier, visits_per_year?, service_minutes?,
 /// travel_minutes?}]`; plans made afterwards use them.
+#[utoipa::path(
+    put,
+    path = "/api/teams/{team}/workload",
+    tag = "territories",
+    summary = "Change the workload settings of some tiers",
+    params(("team" = Uuid, Path, description = "the team's id")),
+    request_body = Vec<teams::TierSetting>,
+    responses((status = 200, description = "settings for tiers A, B and C", body = Vec<teams::TierSetting>), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
 pub async fn set_workload(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
