@@ -7,7 +7,8 @@
 # Steps, stopping at the first failure: cargo fmt --check; cargo clippy (warnings are
 # errors); cargo test (each #[sqlx::test] gets its own database on the local server); browser
 # tests (web/, npm test) against a freshly migrated and seeded server; docker-compose.yml
-# validation, and its app service run without Docker (scripts/compose-check.sh). Background
+# validation, and its app service run without Docker (scripts/compose-check.sh); the API
+# contract check (scripts/api-check.sh: schemathesis against /api/openapi.json). Background
 # processes it started are stopped at exit; a PostgreSQL cluster it had to start keeps running.
 #
 # Arguments after -- go to cargo test, e.g. `scripts/test.sh -- seed_load` runs only the
@@ -19,6 +20,7 @@
 #   TERRANE_SKIP_BROWSER=1   skip the browser tests (and chromium)
 #   TERRANE_SKIP_COMPOSE=1   skip the docker-compose.yml check
 #   TERRANE_SKIP_DURABILITY=1 skip the CRM SIGKILL durability run (scripts/crm-durability.sh)
+#   TERRANE_SKIP_API=1       skip the schemathesis run against the OpenAPI document
 #   TERRANE_BROWSER_DB       database of the browser tests (default terrane_browser_test),
 #                            so that two checkouts can test side by side
 #   DATABASE_URL             server to test against; only its user, host and port are used
@@ -225,3 +227,15 @@ if ! skip_requested TERRANE_SKIP_COMPOSE compose; then
         bash "$TERRANE_ROOT/scripts/compose-check.sh"
     passed+=(compose)
 fi
+
+# --- API contract ----------------------------------------------------------------------------
+if ! skip_requested TERRANE_SKIP_API api; then
+    step "API contract: schemathesis against /api/openapi.json"
+    if [[ -z ${TERRANE_BIN:-} && -x "$CARGO_TARGET_DIR/debug/terrane" ]]; then
+        TERRANE_BIN="$CARGO_TARGET_DIR/debug/terrane"
+    fi
+    TERRANE_BIN=${TERRANE_BIN:-} TERRANE_API_CHECK_DB=${TERRANE_API_CHECK_DB:-terrane_api_check} \
+        bash "$TERRANE_ROOT/scripts/api-check.sh"
+    passed+=(api)
+fi
+

@@ -99,6 +99,22 @@ pub async fn set_role(
         .map(|_| ())
 }
 
+/// Locks the enabled admins other than `except` (so two admins demoting each other at once
+/// cannot both succeed) and counts them.
+pub async fn lock_other_enabled_admins(
+    db: impl PgExecutor<'_>,
+    except: Uuid,
+) -> Result<usize, sqlx::Error> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "select id from users where role = 'admin' and not disabled and id <> $1
+         order by id for update",
+    )
+    .bind(except)
+    .fetch_all(db)
+    .await?;
+    Ok(ids.len())
+}
+
 /// One row of the admin's user list.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -109,6 +125,18 @@ pub struct UserRow {
     pub rep_id: Option<Uuid>,
     pub rep_name: Option<String>,
     pub last_sign_in_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl UserRow {
+    /// The value of the role select that shows this user's role (`""`: no access).
+    pub fn role_value(&self) -> &'static str {
+        self.role.map_or("", super::Role::as_str)
+    }
+
+    /// Whether this user is linked to the rep record `rep`.
+    pub fn links_rep(&self, rep: &Uuid) -> bool {
+        self.rep_id == Some(*rep)
+    }
 }
 
 pub async fn all_users(db: impl PgExecutor<'_>) -> Result<Vec<UserRow>, sqlx::Error> {

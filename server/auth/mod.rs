@@ -230,15 +230,72 @@ pub enum RoleChangeError {
     RepTaken,
     #[error("admins cannot remove their own admin role (ask another admin)")]
     SelfDemotion,
+    #[error("this is the last admin: make another user admin first")]
+    LastAdmin,
+    /// The change takes access away and the admin has not confirmed it yet.
+    #[error("this change removes access: {0}")]
+    Unconfirmed(AccessRemoval),
+}
+
+/// What a role change takes away, for the confirmation an admin must give first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessRemoval {
+    /// Back to "waiting": the user can no longer see anything.
+    AllAccess,
+    /// A lower role (admin to manager, manager to rep...).
+    Demotion,
+    /// A rep linked to another rep record no longer sees their accounts.
+    RepRecordChanged,
+}
+
+impl std::fmt::Display for AccessRemoval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AccessRemoval::AllAccess => "the user will no longer be able to see anything",
+            AccessRemoval::Demotion => "the user will lose the rights of their current role",
+            AccessRemoval::RepRecordChanged => {
+                "the user will no longer see the accounts of their current rep record"
+            }
+        })
+    }
+}
+
+impl Role {
+    /// Higher sees and does more: admin > manager > rep.
+    fn rank(self) -> u8 {
+        match self {
+            Role::Admin => 3,
+            Role::Manager => 2,
+            Role::Rep => 1,
+        }
+    }
+}
+
+/// What changing `(role, rep)` from `before` to `after` takes away, if anything.
+pub fn access_removed(
+    before: (Option<Role>, Option<Uuid>),
+    after: (Option<Role>, Option<Uuid>),
+) -> Option<AccessRemoval> {
+    let rank = |r: Option<Role>| r.map_or(0, Role::rank);
+    match (before, after) {
+        ((Some(_), _), (None, _)) => Some(AccessRemoval::AllAccess),
+        ((b, _), (a, _)) if rank(a) < rank(b) => Some(AccessRemoval::Demotion),
+        ((Some(Role::Rep), Some(old)), (Some(Role::Rep), new)) if new != Some(old) => {
+            Some(AccessRemoval::RepRecordChanged)
+        }
+        _ => None,
+    }
 }
 
 /// An admin gives `target` a role (or none: back to waiting), audited in the same transaction.
+/// A change that takes access away needs `confirmed`; the last enabled admin keeps the role.
 pub async fn change_role(
     pool: &PgPool,
     actor: &User,
     target: Uuid,
     role: Option<Role>,
     rep_id: Option<Uuid>,
+    confirmed: bool,
 ) -> Result<Result<(), RoleChangeError>, sqlx::Error> {
     let rep_id = if role == Some(Role::Rep) {
         rep_id
@@ -252,6 +309,9 @@ pub async fn change_role(
         return Ok(Err(RoleChangeError::SelfDemotion));
     }
     let mut tx = pool.begin().await?;
+    // Admins first, in one order: two admins demoting each other at once then run one after
+    // the other (no deadlock), and the second sees that it would remove the last admin.
+    let other_admins = db::lock_other_enabled_admins(&mut *tx, target).await?;
     let Some(before) = db::user_by_id_for_update(&mut *tx, target).await? else {
         return Ok(Err(RoleChangeError::UnknownUser));
     };
@@ -261,6 +321,18 @@ pub async fn change_role(
             Some(Some(linked)) if linked != target => return Ok(Err(RoleChangeError::RepTaken)),
             Some(_) => {}
         }
+    }
+    if (before.role, before.rep_id) == (role, rep_id) {
+        return Ok(Ok(())); // saved unchanged: nothing to write or audit
+    }
+    if before.role == Some(Role::Admin) && role != Some(Role::Admin) && other_admins == 0 {
+        return Ok(Err(RoleChangeError::LastAdmin));
+    }
+    // Asked only once the change is known to be allowed.
+    if let Some(removal) = access_removed((before.role, before.rep_id), (role, rep_id))
+        && !confirmed
+    {
+        return Ok(Err(RoleChangeError::Unconfirmed(removal)));
     }
     db::set_role(&mut *tx, target, role, rep_id).await?;
     audit::record(
@@ -288,6 +360,45 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_removes_access_when_it_lowers_the_role_or_moves_a_rep_elsewhere() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let rep = |id| (Some(Role::Rep), Some(id));
+        let cases = [
+            (
+                (Some(Role::Manager), None),
+                (None, None),
+                Some(AccessRemoval::AllAccess),
+            ),
+            (
+                (Some(Role::Admin), None),
+                (Some(Role::Manager), None),
+                Some(AccessRemoval::Demotion),
+            ),
+            (
+                (Some(Role::Manager), None),
+                rep(a),
+                Some(AccessRemoval::Demotion),
+            ),
+            (rep(a), rep(b), Some(AccessRemoval::RepRecordChanged)),
+            (rep(a), rep(a), None),
+            (
+                (Some(Role::Manager), None),
+                (Some(Role::Manager), None),
+                None,
+            ),
+            ((None, None), rep(a), None),
+            (rep(a), (Some(Role::Admin), None), None),
+        ];
+        for (before, after, removal) in cases {
+            assert_eq!(
+                access_removed(before, after),
+                removal,
+                "{before:?} -> {after:?}"
+            );
+        }
+    }
 
     #[test]
     fn scopes_filter_by_owning_rep() {

@@ -997,11 +997,14 @@ pub async fn move_accounts(
         ));
     }
     let locked: Vec<String> = sqlx::query_scalar(
+        // Only accounts of this plan: ids sent from elsewhere must not reveal other teams' names.
         "select a.name from territory_locks l join accounts a on a.id = l.account_id
+         join plan_assignments pa on pa.account_id = l.account_id and pa.plan_id = $3
          where l.account_id = any($1) and l.territory_id <> $2 order by a.name limit 10",
     )
     .bind(account_ids)
     .bind(territory_id)
+    .bind(plan_id)
     .fetch_all(&mut *tx)
     .await?;
     if !locked.is_empty() {

@@ -155,14 +155,53 @@ pub async fn team_of_territory(
         .map(Option::flatten)
 }
 
-/// Locks an account in a territory (replacing an earlier lock).
+/// Locks an account in a territory of `team_id`. The account must be the team's (in one of
+/// its plans, or owned by one of its reps); a lock held by another team is never replaced
+/// (409); the team's own earlier lock is. One transaction, the lock row locked while checked.
 pub async fn lock(
-    db: impl PgExecutor<'_>,
+    pool: &sqlx::PgPool,
+    team_id: Uuid,
     account_id: Uuid,
     territory_id: Uuid,
     user_id: Option<Uuid>,
     reason: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), TerritoryError> {
+    let mut tx = pool.begin().await?;
+    let known: bool = sqlx::query_scalar("select exists (select 1 from accounts where id = $1)")
+        .bind(account_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !known {
+        return Err(TerritoryError::Invalid("unknown account".into()));
+    }
+    let teams_account: bool = sqlx::query_scalar(
+        "select exists (select 1 from plan_assignments pa
+                        join territory_plans p on p.id = pa.plan_id
+                        where pa.account_id = $1 and p.team_id = $2)
+             or exists (select 1 from accounts a join team_members m on m.rep_id = a.owner_rep_id
+                        where a.id = $1 and m.team_id = $2)",
+    )
+    .bind(account_id)
+    .bind(team_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !teams_account {
+        // Same answer as an unknown account: a manager learns nothing of other teams' books.
+        return Err(TerritoryError::Invalid("unknown account".into()));
+    }
+    let held_by: Option<Option<Uuid>> = sqlx::query_scalar(
+        "select t.team_id from territory_locks l join territories t on t.id = l.territory_id
+         where l.account_id = $1 for update of l",
+    )
+    .bind(account_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(other) = held_by.flatten().filter(|t| *t != team_id) {
+        tracing::info!(account = %account_id, team = %other, "lock refused: another team holds it");
+        return Err(TerritoryError::Conflict(
+            "another team has locked this account; its manager must unlock it first".into(),
+        ));
+    }
     sqlx::query(
         "insert into territory_locks (account_id, territory_id, locked_by, reason)
          values ($1, $2, $3, left($4, 500))
@@ -173,8 +212,9 @@ pub async fn lock(
     .bind(territory_id)
     .bind(user_id)
     .bind(reason)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

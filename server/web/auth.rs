@@ -214,20 +214,45 @@ pub struct UsersPage {
     pub csrf: String,
     pub users: Vec<auth::db::UserRow>,
     pub reps: Vec<(uuid::Uuid, String)>,
+    /// Why the last change was refused, shown above the table.
+    pub refused: Option<String>,
+    /// A change that removes access, waiting for the admin's confirmation.
+    pub confirm: Option<PendingChange>,
 }
 
-/// `GET /admin/users`: everyone who signed in or was seeded, with a role form each.
+/// The form an admin sent, shown back for confirmation.
+pub struct PendingChange {
+    pub user_id: uuid::Uuid,
+    pub user_name: String,
+    pub role: String,
+    pub rep_id: String,
+    pub consequence: String,
+}
+
+async fn users_page_with(
+    state: &AppState,
+    session: &Session,
+    refused: Option<String>,
+    confirm: Option<PendingChange>,
+) -> Result<UsersPage, AppError> {
+    Ok(UsersPage {
+        title: "Users and roles".into(),
+        csrf: csrf::token(session).await?,
+        users: auth::db::all_users(&state.db).await?,
+        reps: auth::db::all_reps(&state.db).await?,
+        refused,
+        confirm,
+    })
+}
+
+/// `GET /admin/users`: everyone who signed in or was seeded, with a role form each showing
+/// their current role and rep record.
 pub async fn users_page(
     AdminUser(_admin): AdminUser,
     State(state): State<AppState>,
     session: Session,
 ) -> Result<UsersPage, AppError> {
-    Ok(UsersPage {
-        title: "Users and roles".into(),
-        csrf: csrf::token(&session).await?,
-        users: auth::db::all_users(&state.db).await?,
-        reps: auth::db::all_reps(&state.db).await?,
-    })
+    users_page_with(&state, &session, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -238,9 +263,14 @@ pub struct RoleForm {
     /// Required with `rep`; empty otherwise.
     #[serde(default)]
     rep_id: String,
+    /// `yes` once the admin confirmed a change that removes access.
+    #[serde(default)]
+    confirm: String,
 }
 
-/// `POST /admin/users/{id}/role`: audited role change.
+/// `POST /admin/users/{id}/role`: audited role change. A change that removes access comes
+/// back as a confirmation on the users page; a refused one as the page with the reason (400,
+/// or 409 for the last admin).
 pub async fn change_role(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -268,10 +298,34 @@ pub async fn change_role(
                 .map_err(|_| AppError::bad_request("invalid_rep", "rep_id must be a rep's id"))?,
         ),
     };
-    match auth::change_role(&state.db, &admin, target, role, rep_id).await? {
+    let confirmed = form.confirm == "yes";
+    match auth::change_role(&state.db, &admin, target, role, rep_id, confirmed).await? {
         Ok(()) => Ok(Redirect::to("/admin/users").into_response()),
         Err(auth::RoleChangeError::UnknownUser) => Err(AppError::NotFound),
-        Err(e) => Err(AppError::bad_request("role_change_refused", e.to_string())),
+        Err(auth::RoleChangeError::Unconfirmed(removal)) => {
+            let user_name = auth::db::all_users(&state.db)
+                .await?
+                .into_iter()
+                .find(|u| u.id == target)
+                .map_or_else(String::new, |u| u.name);
+            let pending = PendingChange {
+                user_id: target,
+                user_name,
+                role: form.role,
+                rep_id: form.rep_id,
+                consequence: removal.to_string(),
+            };
+            let page = users_page_with(&state, &session, None, Some(pending)).await?;
+            Ok(page.into_response())
+        }
+        Err(e) => {
+            let status = match e {
+                auth::RoleChangeError::LastAdmin => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let page = users_page_with(&state, &session, Some(e.to_string()), None).await?;
+            Ok((status, page).into_response())
+        }
     }
 }
 

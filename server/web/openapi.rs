@@ -366,4 +366,48 @@ mod tests {
             );
         }
     }
+
+    /// `(method, path)` of every `/api` route the router declares, read from `web/mod.rs`
+    /// (axum cannot list its routes), so a new route without a documented operation fails.
+    fn routed_api_operations() -> std::collections::BTreeSet<(String, String)> {
+        let source = include_str!("mod.rs");
+        let mut found = std::collections::BTreeSet::new();
+        for chunk in source.split(".route(").skip(1) {
+            let Some(path) = chunk.split('"').nth(1) else {
+                continue;
+            };
+            if !path.starts_with("/api/") || path == "/api/openapi.json" {
+                continue;
+            }
+            let handlers = chunk.split(';').next().unwrap_or(chunk);
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let called = |prefix: char| handlers.contains(&format!("{prefix}{method}("));
+                if called(' ') || called('.') {
+                    found.insert((method.to_owned(), path.to_owned()));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_api_route_is_a_documented_operation() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializes");
+        let documented: std::collections::BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods = item.as_object().expect("path item").keys().cloned();
+                methods.map(move |m| (m, path.clone()))
+            })
+            .filter(|(_, path)| path.starts_with("/api/"))
+            .collect();
+        let routed = routed_api_operations();
+        assert!(routed.len() >= 25, "read {} routes", routed.len());
+        let missing: Vec<_> = routed.difference(&documented).collect();
+        assert!(missing.is_empty(), "routed but not documented: {missing:?}");
+        let stale: Vec<_> = documented.difference(&routed).collect();
+        assert!(stale.is_empty(), "documented but not routed: {stale:?}");
+    }
 }

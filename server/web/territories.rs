@@ -776,18 +776,13 @@ pub async fn lock_account(
     check_team(&state, &user, team_id).await?;
     teams::lock(
         &state.db,
+        team_id,
         account_id,
         body.territory_id,
         Some(user.id),
         &body.reason,
     )
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-            AppError::bad_request("invalid", "unknown account")
-        }
-        _ => AppError::Database(e),
-    })?;
+    .await?;
     audit::record(
         &state.db,
         AuditEvent {

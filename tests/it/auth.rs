@@ -738,3 +738,131 @@ async fn malformed_requests_get_a_json_error_not_plain_text(pool: PgPool) {
         );
     }
 }
+
+async fn role_of(pool: &PgPool, email: &str) -> Option<String> {
+    sqlx::query_scalar("select role::text from users where email = $1")
+        .bind(email)
+        .fetch_one(pool)
+        .await
+        .expect("user")
+}
+
+#[sqlx::test]
+async fn the_users_page_shows_each_users_current_role_and_rep_selected(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let (_, html, _) = admin_users_page(&app).await;
+    let users: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("select email, role::text, rep_id::text from users")
+            .fetch_all(&pool)
+            .await
+            .expect("users");
+    assert!(users.len() > 3, "the demo has users");
+    for (email, role, rep) in users {
+        let row_start = html
+            .find(&format!("data-user=\"{email}\""))
+            .unwrap_or_else(|| panic!("a row for {email}"));
+        let row = &html[row_start..row_start + html[row_start..].find("</tr>").expect("row end")];
+        let selected_role = format!("value=\"{}\" selected", role.as_deref().unwrap_or(""));
+        assert!(
+            row.contains(&selected_role),
+            "{email}: role {role:?} selected"
+        );
+        assert_eq!(
+            row.matches(" selected").count(),
+            1 + usize::from(rep.is_some())
+        );
+        if let Some(rep) = rep {
+            assert!(
+                row.contains(&format!("value=\"{rep}\" selected")),
+                "{email}: rep"
+            );
+        }
+    }
+}
+
+#[sqlx::test]
+async fn removing_access_needs_a_confirmation_and_saving_unchanged_keeps_the_role(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let (admin, _, csrf) = admin_users_page(&app).await;
+    let manager = user_id(&pool, MANAGER_A).await;
+    let url = app.url(&format!("/admin/users/{manager}/role"));
+
+    let same = post_form(&admin, url.clone(), &[("csrf", &csrf), ("role", "manager")]).await;
+    assert_eq!(
+        same.status(),
+        303,
+        "an unchanged row saves without a question"
+    );
+    let asked = post_form(&admin, url.clone(), &[("csrf", &csrf), ("role", "")]).await;
+    assert_eq!(asked.status(), 200);
+    let page = asked.text().await.expect("html");
+    assert!(page.contains("Remove access for"), "the page asks first");
+    assert!(page.contains("name=\"confirm\" value=\"yes\""));
+    assert_eq!(role_of(&pool, MANAGER_A).await.as_deref(), Some("manager"));
+    assert_eq!(
+        audit_count(&pool, "user.role_changed").await,
+        0,
+        "nothing changed yet"
+    );
+
+    let confirmed = post_form(
+        &admin,
+        url,
+        &[("csrf", &csrf), ("role", ""), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(confirmed.status(), 303);
+    assert_eq!(role_of(&pool, MANAGER_A).await, None);
+    assert_eq!(audit_count(&pool, "user.role_changed").await, 1);
+}
+
+#[sqlx::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin(pool: PgPool) {
+    seed_demo(&pool).await;
+    sqlx::query("update users set role = 'admin' where email = $1")
+        .bind(MANAGER_B)
+        .execute(&pool)
+        .await
+        .expect("second admin");
+    let admins = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from users where role = 'admin' and not disabled",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count")
+    };
+    assert_eq!(admins(pool.clone()).await, 2);
+    let app = spawn_app(pool.clone()).await;
+    let (first, _, first_csrf) = admin_users_page(&app).await;
+    let second = app.client_as(MANAGER_B).await;
+    let second_csrf = csrf_in(&page_html(&second, &app, "/admin/users").await);
+    let (me, other) = (user_id(&pool, ADMIN).await, user_id(&pool, MANAGER_B).await);
+    let demote = |client: reqwest::Client, target: Uuid, csrf: String| {
+        let url = app.url(&format!("/admin/users/{target}/role"));
+        async move {
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("role", "manager"),
+                ("confirm", "yes"),
+            ];
+            post_form(&client, url, &form).await.status().as_u16()
+        }
+    };
+
+    let (a, b) = tokio::join!(
+        demote(first, other, first_csrf),
+        demote(second, me, second_csrf)
+    );
+
+    let mut statuses = [a, b];
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [303, 409],
+        "one demotion lands, the other is refused"
+    );
+    assert_eq!(admins(pool.clone()).await, 1);
+}

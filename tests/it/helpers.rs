@@ -205,3 +205,11 @@ pub async fn status_of(client: &reqwest::Client, url: String) -> u16 {
         .status()
         .as_u16()
 }
+
+/// The team a territory belongs to (for service calls that take the acting team).
+pub async fn team_of_territory(pool: &PgPool, territory: uuid::Uuid) -> uuid::Uuid {
+    terrane::territory::teams::team_of_territory(pool, territory)
+        .await
+        .expect("query")
+        .expect("the territory has a team")
+}

@@ -12,7 +12,7 @@ use terrane::territory::{arrival, rules, teams};
 
 use terrane::routing::OsrmClient;
 
-use crate::helpers::{csrf_in, osrm_url, page_html, seed_demo, spawn_app};
+use crate::helpers::{csrf_in, osrm_url, page_html, seed_demo, spawn_app, team_of_territory};
 
 async fn team(pool: &PgPool, name: &str) -> Uuid {
     sqlx::query_scalar("select id from teams where name = $1")
@@ -185,9 +185,16 @@ async fn locks_beat_named_accounts_which_beat_ordered_rules(pool: PgPool) {
                                    "account_ids": [monaco_a[1]]}),
     )
     .await;
-    teams::lock(&pool, monaco_a[2], t2, None, "customer asked for Luca")
-        .await
-        .expect("lock");
+    teams::lock(
+        &pool,
+        team_of_territory(&pool, t2).await,
+        monaco_a[2],
+        t2,
+        None,
+        "customer asked for Luca",
+    )
+    .await
+    .expect("lock");
 
     let plan = new_plan(&pool, team_a, Method::Rules, None).await;
     let (t, source, reason) = assignment_of(&pool, plan, monaco_a[0]).await;
@@ -401,7 +408,9 @@ async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool:
     .await
     .expect("accounts");
     for id in &locked {
-        teams::lock(&pool, *id, t2, None, "").await.expect("lock");
+        teams::lock(&pool, team_of_territory(&pool, t2).await, *id, t2, None, "")
+            .await
+            .expect("lock");
     }
     let again = new_plan(&pool, team_a, Method::Balanced, None).await;
     let plan = plans::get(&pool, again)
@@ -614,7 +623,16 @@ async fn hand_moves_change_the_metrics_and_locked_accounts_refuse_to_move(pool: 
     .fetch_one(&pool)
     .await
     .expect("account");
-    teams::lock(&pool, other, t1, None, "").await.expect("lock");
+    teams::lock(
+        &pool,
+        team_of_territory(&pool, t1).await,
+        other,
+        t1,
+        None,
+        "",
+    )
+    .await
+    .expect("lock");
     let r = manager
         .post(app.url(&format!("/api/plans/{draft}/moves")))
         .header("x-csrf-token", &csrf)
@@ -1096,4 +1114,89 @@ async fn hand_moves_rebuild_the_shapes_of_the_territories_that_changed(pool: PgP
     );
     // A territory that neither gained nor lost a cell keeps its shape as it was.
     assert_eq!(shape_of(t3).await, t3_shape);
+}
+
+#[sqlx::test]
+async fn a_manager_cannot_lock_or_unlock_another_teams_accounts_nor_learn_their_names(
+    pool: PgPool,
+) {
+    let (team_a, _, draft) = draft_of_todays_plan(&pool).await;
+    let team_b = team(&pool, "Team B").await;
+    let plan_b = new_plan(&pool, team_b, Method::Current, None).await;
+    let t_a = territory_named(&pool, team_a, "owner-1").await;
+    let (account_b, t_b, name_b): (Uuid, Uuid, String) = sqlx::query_as(
+        "select pa.account_id, pa.territory_id, a.name
+         from plan_assignments pa join accounts a on a.id = pa.account_id
+         where pa.plan_id = $1 and a.owner_rep_id is not null order by pa.account_id limit 1",
+    )
+    .bind(plan_b)
+    .fetch_one(&pool)
+    .await
+    .expect("an account of team B");
+    let app = spawn_app(pool.clone()).await;
+    let manager = app.client_as("manager.a@example.com").await;
+    let csrf = csrf_in(&page_html(&manager, &app, "/").await);
+    let lock = |territory: Uuid| {
+        manager
+            .post(app.url(&format!("/api/accounts/{account_b}/lock")))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"territory_id": territory, "reason": "mine now"}))
+            .send()
+    };
+    let locked_in = || async {
+        sqlx::query_scalar::<_, Uuid>(
+            "select territory_id from territory_locks where account_id = $1",
+        )
+        .bind(account_b)
+        .fetch_optional(&pool)
+        .await
+        .expect("lock")
+    };
+
+    // Not Team A's account: refused as if unknown.
+    let r = lock(t_a).await.expect("lock");
+    assert_eq!(r.status(), 400);
+    assert_eq!(locked_in().await, None);
+
+    // Team B locks it. Moving it inside Team A's draft (where it is not) does not name it.
+    teams::lock(&pool, team_b, account_b, t_b, None, "team B keeps it")
+        .await
+        .expect("team B locks");
+
+    let r = manager
+        .post(app.url(&format!("/api/plans/{draft}/moves")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"account_ids": [account_b], "territory_id": t_a}))
+        .send()
+        .await
+        .expect("move");
+    let body = r.text().await.expect("body");
+    assert!(
+        !body.contains(&name_b),
+        "the answer names another team's account: {body}"
+    );
+
+    // Then it becomes Team A's too (put in Team A's draft): Team A still cannot take Team B's
+    // lock over, nor remove it.
+    sqlx::query(
+        "insert into plan_assignments (plan_id, account_id, territory_id, source, reason)
+         values ($1, $2, $3, 'manual', 'shared')",
+    )
+    .bind(draft)
+    .bind(account_b)
+    .bind(t_a)
+    .execute(&pool)
+    .await
+    .expect("in both teams' plans");
+    let r = lock(t_a).await.expect("lock");
+    assert_eq!(r.status(), 409);
+    assert_eq!(locked_in().await, Some(t_b), "team B's lock stays");
+    let r = manager
+        .delete(app.url(&format!("/api/accounts/{account_b}/lock")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .expect("unlock");
+    assert_eq!(r.status(), 404);
+    assert_eq!(locked_in().await, Some(t_b));
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use terrane::territory::plans::{self, NewPlan};
 use terrane::territory::teams;
 
-use crate::helpers::{TestApp, seed_demo, spawn_app};
+use crate::helpers::{TestApp, seed_demo, spawn_app, team_of_territory};
 
 const MVT: &str = "application/vnd.mapbox-vector-tile";
 
@@ -266,9 +266,16 @@ async fn the_tiles_over_the_accounts_hold_every_territory_and_account_of_the_pla
     .fetch_one(&pool)
     .await
     .expect("an account");
-    teams::lock(&pool, locked_id, locked_territory, None, "")
-        .await
-        .expect("lock");
+    teams::lock(
+        &pool,
+        team_of_territory(&pool, locked_territory).await,
+        locked_id,
+        locked_territory,
+        None,
+        "",
+    )
+    .await
+    .expect("lock");
     sqlx::query(
         "update accounts set deleted_at = now() where id = (
              select account_id from plan_assignments where plan_id = $1
