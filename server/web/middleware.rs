@@ -66,6 +66,25 @@ pub fn content_security_policy(map_style_url: Option<&str>) -> String {
     )
 }
 
+/// The body-limit layers answer 413 in plain text; every error of the API is JSON
+/// (`{"error":{"code","message"}}`), so their answer is replaced.
+pub async fn json_too_large(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let plain = !response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && plain {
+        return crate::error::error_response(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is larger than this route accepts",
+        );
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::content_security_policy;

@@ -19,6 +19,7 @@ mod webhooks;
 use std::future::Future;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
@@ -138,12 +139,20 @@ pub fn router(state: AppState) -> Router {
             "/admin/connections/{name}",
             get(sync::edit_connection).post(sync::update_connection),
         )
-        .route("/admin/import/{what}", post(sync::import_csv))
         .route("/admin/export/{file}", get(sync::export_csv))
         .merge(outbox::router())
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
-        .fallback(not_found);
+        .fallback(not_found)
+        .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes));
+    // The CSV import takes files up to 20 MB: its own, larger body limit (axum's extractor
+    // limit too, which would otherwise stop multipart bodies at 2 MB).
+    let routes = routes.merge(
+        Router::new()
+            .route("/admin/import/{what}", post(sync::import_csv))
+            .layer(DefaultBodyLimit::max(sync::IMPORT_BODY_LIMIT_BYTES))
+            .layer(RequestBodyLimitLayer::new(sync::IMPORT_BODY_LIMIT_BYTES)),
+    );
     // Inside the outer layers, so the banner goes into pages before they are compressed.
     let routes = if cfg.demo {
         routes.layer(axum::middleware::from_fn_with_state(
@@ -177,11 +186,11 @@ pub fn router(state: AppState) -> Router {
                     HeaderValue::from_static("DENY"),
                 ))
                 .layer(axum::middleware::from_fn(middleware::record_metrics))
+                .layer(axum::middleware::from_fn(middleware::json_too_large))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     cfg.request_timeout,
                 ))
-                .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes))
                 .layer(CompressionLayer::new())
                 .layer(session_layer(&state)),
         )

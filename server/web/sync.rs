@@ -322,8 +322,12 @@ fn no_store(mut r: Response) -> Response {
     r
 }
 
-/// Largest CSV upload accepted from the page.
+/// Largest CSV file accepted from the page (the page says 20 MB).
 const MAX_CSV_BYTES: usize = 20 * 1024 * 1024;
+
+/// The body limit of the import route only: the file plus room for the form's other fields
+/// and the multipart framing. Every other route keeps `TERRANE_BODY_LIMIT_BYTES`.
+pub const IMPORT_BODY_LIMIT_BYTES: usize = MAX_CSV_BYTES + 64 * 1024;
 
 /// `POST /admin/import/{what}` (multipart: `csrf`, `file`, optional `source`, `dry_run`).
 pub async fn import_csv(

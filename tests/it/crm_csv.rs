@@ -586,3 +586,55 @@ async fn an_admin_imports_and_exports_csv_from_the_sync_page(pool: PgPool) {
         .expect("request");
     assert_eq!(resp.status(), 403);
 }
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn the_import_takes_files_up_to_the_20_mb_the_page_announces_and_no_more(pool: PgPool) {
+    crate::helpers::seed_demo(&pool).await;
+    let app = crate::helpers::spawn_app(pool.clone()).await;
+    let admin = app.client_as(crate::helpers::ADMIN).await;
+    let page = crate::helpers::page_html(&admin, &app, "/admin/sync").await;
+    assert!(page.contains("20 MB"), "the page announces the limit");
+    let csrf = crate::helpers::csrf_in(&page);
+    let header = "source,crm_id,name,industry,address_line,house_number,street,postal_code,\
+                  city,country_code,tier,annual_value,visits_per_year,priority,owner_crm_id,\
+                  crm_modified_at\n";
+    let post = |body: Vec<u8>| {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("dry_run", "1")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(body).file_name("big.csv"),
+            );
+        admin
+            .post(app.url("/admin/import/accounts"))
+            .multipart(form)
+            .send()
+    };
+
+    // 3 MB of valid rows: more than the 2 MB other routes take, well under 20 MB.
+    let mut csv = header.to_owned();
+    let mut i = 0;
+    while csv.len() < 3 * 1024 * 1024 {
+        i += 1;
+        csv.push_str(&format!(
+            ",BIG-{i:06},Big Book {i},Bakery,,6,Quai Antoine 1er,98000,Monaco,MC,A,100,12,1,,\
+             2026-03-01T09:30:00Z\n"
+        ));
+    }
+    let resp = post(csv.into_bytes()).await.expect("upload");
+    let status = resp.status();
+    let report: serde_json::Value = resp.json().await.expect("report");
+    assert_eq!(status, 200, "a 3 MB file is read: {report}");
+    assert_eq!(report["created"].as_u64(), Some(i), "{}", report["errors"]);
+
+    // 21 MB: refused with a JSON error, nothing read.
+    let resp = post(vec![b'x'; 21 * 1024 * 1024]).await.expect("upload");
+    assert!(
+        matches!(resp.status().as_u16(), 400 | 413),
+        "{}",
+        resp.status()
+    );
+    let body: serde_json::Value = resp.json().await.expect("a JSON error");
+    assert!(body["error"]["code"].is_string(), "{body}");
+}
