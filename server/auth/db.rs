@@ -99,20 +99,31 @@ pub async fn set_role(
         .map(|_| ())
 }
 
-/// Locks the enabled admins other than `except` (so two admins demoting each other at once
-/// cannot both succeed) and counts them.
+pub async fn set_disabled(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    disabled: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set disabled = $2 where id = $1")
+        .bind(id)
+        .bind(disabled)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Locks every enabled admin's row, in id order (the target's too, so two admins acting on
+/// each other cannot deadlock), and counts those other than `except`.
 pub async fn lock_other_enabled_admins(
     db: impl PgExecutor<'_>,
     except: Uuid,
 ) -> Result<usize, sqlx::Error> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
-        "select id from users where role = 'admin' and not disabled and id <> $1
-         order by id for update",
+        "select id from users where role = 'admin' and not disabled order by id for update",
     )
-    .bind(except)
     .fetch_all(db)
     .await?;
-    Ok(ids.len())
+    Ok(ids.iter().filter(|id| **id != except).count())
 }
 
 /// One row of the admin's user list.
@@ -125,6 +136,7 @@ pub struct UserRow {
     pub rep_id: Option<Uuid>,
     pub rep_name: Option<String>,
     pub last_sign_in_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub disabled: bool,
 }
 
 impl UserRow {
@@ -141,7 +153,8 @@ impl UserRow {
 
 pub async fn all_users(db: impl PgExecutor<'_>) -> Result<Vec<UserRow>, sqlx::Error> {
     sqlx::query_as::<_, UserRow>(
-        "select u.id, u.email, u.name, u.role, u.rep_id, r.name as rep_name, u.last_sign_in_at
+        "select u.id, u.email, u.name, u.role, u.rep_id, r.name as rep_name, u.last_sign_in_at,
+                u.disabled
          from users u left join reps r on r.id = u.rep_id
          order by u.role nulls first, u.email",
     )

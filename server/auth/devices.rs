@@ -42,6 +42,12 @@ impl Revocations {
         // No receivers (no open sockets) is fine.
         let _ = self.0.send(user_id);
     }
+
+    /// Closes `user_id`'s open sockets, after their tokens were revoked in a committed
+    /// transaction ([`revoke_all_in`]).
+    pub fn announce_for(&self, user_id: Uuid) {
+        self.announce(user_id);
+    }
 }
 
 /// Issues a new device token for `user_id`; returns it and its expiry.
@@ -89,6 +95,19 @@ pub async fn revoke_all(
     user_id: Uuid,
 ) -> Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let n = revoke_all_in(&mut tx, actor, user_id).await?;
+    tx.commit().await?;
+    revocations.announce(user_id);
+    Ok(n)
+}
+
+/// [`revoke_all`] inside the caller's transaction; the caller announces the revocation to
+/// open sockets ([`Revocations::announce_for`]) once it has committed.
+pub async fn revoke_all_in(
+    tx: &mut sqlx::PgConnection,
+    actor: Uuid,
+    user_id: Uuid,
+) -> Result<u64, sqlx::Error> {
     let n = sqlx::query(
         "update device_tokens set revoked_at = now() where user_id = $1 and revoked_at is null",
     )
@@ -107,7 +126,5 @@ pub async fn revoke_all(
         },
     )
     .await?;
-    tx.commit().await?;
-    revocations.announce(user_id);
     Ok(n)
 }

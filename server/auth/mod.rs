@@ -228,7 +228,7 @@ pub enum RoleChangeError {
     UnknownRep,
     #[error("that rep record is already linked to another user")]
     RepTaken,
-    #[error("admins cannot remove their own admin role (ask another admin)")]
+    #[error("admins cannot remove their own admin role or disable themselves (ask another admin)")]
     SelfDemotion,
     #[error("this is the last admin: make another user admin first")]
     LastAdmin,
@@ -335,6 +335,12 @@ pub async fn change_role(
         return Ok(Err(RoleChangeError::Unconfirmed(removal)));
     }
     db::set_role(&mut *tx, target, role, rep_id).await?;
+    // Tokens an admin made stop working when they stop being one.
+    let tokens_revoked = if before.role == Some(Role::Admin) && role != Some(Role::Admin) {
+        tokens::revoke_created_by(&mut tx, actor.id, target, "creator demoted").await?
+    } else {
+        0
+    };
     audit::record(
         &mut *tx,
         AuditEvent {
@@ -345,11 +351,71 @@ pub async fn change_role(
             details: serde_json::json!({
                 "from": { "role": before.role, "rep_id": before.rep_id },
                 "to": { "role": role, "rep_id": rep_id },
+                "api_tokens_revoked": tokens_revoked,
             }),
         },
     )
     .await?;
     tx.commit().await?;
+    Ok(Ok(()))
+}
+
+/// An admin disables (or enables again) a user. Disabling ends their sessions (checked on
+/// every request), revokes their device tokens and closes their open sockets at once, and
+/// revokes the API tokens they made; the last enabled admin and the admin themself cannot be
+/// disabled. Audited in the same transaction.
+pub async fn set_disabled(
+    pool: &PgPool,
+    revocations: &devices::Revocations,
+    actor: &User,
+    target: Uuid,
+    disabled: bool,
+) -> Result<Result<(), RoleChangeError>, sqlx::Error> {
+    if disabled && target == actor.id {
+        return Ok(Err(RoleChangeError::SelfDemotion));
+    }
+    let mut tx = pool.begin().await?;
+    let other_admins = db::lock_other_enabled_admins(&mut *tx, target).await?;
+    let Some(before) = db::user_by_id_for_update(&mut *tx, target).await? else {
+        return Ok(Err(RoleChangeError::UnknownUser));
+    };
+    if before.disabled == disabled {
+        return Ok(Ok(()));
+    }
+    if disabled && before.role == Some(Role::Admin) && other_admins == 0 {
+        return Ok(Err(RoleChangeError::LastAdmin));
+    }
+    db::set_disabled(&mut *tx, target, disabled).await?;
+    let (devices_revoked, tokens_revoked) = if disabled {
+        (
+            devices::revoke_all_in(&mut tx, actor.id, target).await?,
+            tokens::revoke_created_by(&mut tx, actor.id, target, "creator disabled").await?,
+        )
+    } else {
+        (0, 0)
+    };
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(actor.id),
+            action: if disabled {
+                "user.disabled"
+            } else {
+                "user.enabled"
+            },
+            subject_type: Some("user"),
+            subject_id: Some(target.to_string()),
+            details: serde_json::json!({
+                "device_tokens_revoked": devices_revoked,
+                "api_tokens_revoked": tokens_revoked,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    if disabled {
+        revocations.announce_for(target);
+    }
     Ok(Ok(()))
 }
 

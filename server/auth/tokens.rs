@@ -43,7 +43,20 @@ pub struct TokenRow {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why it was revoked when not by hand (`creator demoted`, `creator disabled`).
+    pub revoked_reason: Option<String>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+impl TokenRow {
+    /// Past its expiry (it no longer opens anything).
+    pub fn expired(&self) -> bool {
+        self.expires_at.is_some_and(|at| at <= chrono::Utc::now())
+    }
+}
+
+/// How long a new token lives, as offered on the tokens page (days; `None`: until revoked).
+pub const LIFETIMES_DAYS: [Option<u32>; 4] = [Some(30), Some(90), Some(365), None];
 
 /// A verified, unrevoked token presented by a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,19 +77,21 @@ pub async fn create(
     actor: Uuid,
     name: &str,
     scopes: &[TokenScope],
+    lifetime_days: Option<u32>,
 ) -> Result<(Uuid, String), sqlx::Error> {
     let token = format!("{TOKEN_PREFIX}{}", secret::random_hex());
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
     let mut tx = pool.begin().await?;
     let id: Uuid = sqlx::query_scalar(
-        "insert into api_tokens (name, token_hash, display_prefix, scopes, created_by)
-         values ($1, $2, $3, $4, $5) returning id",
+        "insert into api_tokens (name, token_hash, display_prefix, scopes, created_by, expires_at)
+         values ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) returning id",
     )
     .bind(name)
     .bind(secret::sha256(&token))
     .bind(&token[..TOKEN_PREFIX.len() + 6])
     .bind(&scope_names)
     .bind(actor)
+    .bind(lifetime_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)))
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -86,7 +101,9 @@ pub async fn create(
             action: "api_token.created",
             subject_type: Some("api_token"),
             subject_id: Some(id.to_string()),
-            details: serde_json::json!({ "name": name, "scopes": scope_names }),
+            details: serde_json::json!({
+                "name": name, "scopes": scope_names, "lifetime_days": lifetime_days,
+            }),
         },
     )
     .await?;
@@ -121,14 +138,47 @@ pub async fn revoke(pool: &PgPool, actor: Uuid, id: Uuid) -> Result<bool, sqlx::
     Ok(found)
 }
 
-/// The client behind a presented token, if it is known and not revoked.
+/// Revokes every live token `creator` made, because they are no longer an enabled admin
+/// (`reason`: `creator demoted` or `creator disabled`); audited, in the caller's transaction.
+pub async fn revoke_created_by(
+    tx: &mut sqlx::PgConnection,
+    actor: Uuid,
+    creator: Uuid,
+    reason: &'static str,
+) -> Result<u64, sqlx::Error> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "update api_tokens set revoked_at = now(), revoked_reason = $2
+         where created_by = $1 and revoked_at is null returning id",
+    )
+    .bind(creator)
+    .bind(reason)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &ids {
+        audit::record(
+            &mut *tx,
+            AuditEvent {
+                actor_user_id: Some(actor),
+                action: "api_token.revoked",
+                subject_type: Some("api_token"),
+                subject_id: Some(id.to_string()),
+                details: serde_json::json!({ "reason": reason }),
+            },
+        )
+        .await?;
+    }
+    Ok(ids.len() as u64)
+}
+
+/// The client behind a presented token, if it is known, not revoked and not expired.
 pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<ApiClient>, sqlx::Error> {
     if !presented.starts_with(TOKEN_PREFIX) || presented.len() > 200 {
         return Ok(None);
     }
     let row: Option<(Uuid, Vec<String>, bool)> = sqlx::query_as(
         "select id, scopes, coalesce(last_used_at < now() - interval '1 minute', true)
-         from api_tokens where token_hash = $1 and revoked_at is null",
+         from api_tokens where token_hash = $1 and revoked_at is null
+           and (expires_at is null or expires_at > now())",
     )
     .bind(secret::sha256(presented))
     .fetch_optional(pool)
@@ -151,7 +201,8 @@ pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<ApiClient>,
 
 pub async fn list(pool: &PgPool) -> Result<Vec<TokenRow>, sqlx::Error> {
     sqlx::query_as::<_, TokenRow>(
-        "select id, name, display_prefix, scopes, created_at, last_used_at, revoked_at
+        "select id, name, display_prefix, scopes, created_at, last_used_at, revoked_at,
+                revoked_reason, expires_at
          from api_tokens order by created_at desc",
     )
     .fetch_all(pool)

@@ -329,6 +329,52 @@ pub async fn change_role(
     }
 }
 
+/// `POST /admin/users/{id}/disable`: audited; ends the user's sessions, closes their device
+/// sockets and revokes the API tokens they made.
+pub async fn disable_user(
+    admin: AdminUser,
+    state: State<AppState>,
+    session: Session,
+    Path(target): Path<uuid::Uuid>,
+    form: Form<CsrfForm>,
+) -> Result<Response, AppError> {
+    set_disabled(admin, state, session, target, form, true).await
+}
+
+/// `POST /admin/users/{id}/enable`: audited.
+pub async fn enable_user(
+    admin: AdminUser,
+    state: State<AppState>,
+    session: Session,
+    Path(target): Path<uuid::Uuid>,
+    form: Form<CsrfForm>,
+) -> Result<Response, AppError> {
+    set_disabled(admin, state, session, target, form, false).await
+}
+
+async fn set_disabled(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    target: uuid::Uuid,
+    Form(form): Form<CsrfForm>,
+    disabled: bool,
+) -> Result<Response, AppError> {
+    guard::csrf_form(&session, &form.csrf).await?;
+    match auth::set_disabled(&state.db, &state.revocations, &admin, target, disabled).await? {
+        Ok(()) => Ok(Redirect::to("/admin/users").into_response()),
+        Err(auth::RoleChangeError::UnknownUser) => Err(AppError::NotFound),
+        Err(e) => {
+            let status = match e {
+                auth::RoleChangeError::LastAdmin => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let page = users_page_with(&state, &session, Some(e.to_string()), None).await?;
+            Ok((status, page).into_response())
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "tokens.html")]
 pub struct TokensPage {
@@ -338,6 +384,7 @@ pub struct TokensPage {
     /// Set right after creation: the only time the token is shown.
     pub created: Option<String>,
     pub scopes: Vec<&'static str>,
+    pub lifetimes: Vec<(String, String)>,
 }
 
 async fn tokens_page_with(
@@ -353,6 +400,13 @@ async fn tokens_page_with(
         scopes: auth::tokens::TokenScope::ALL
             .iter()
             .map(|s| s.as_str())
+            .collect(),
+        lifetimes: auth::tokens::LIFETIMES_DAYS
+            .iter()
+            .map(|d| match d {
+                Some(d) => (d.to_string(), format!("{d} days")),
+                None => (String::new(), "never (until revoked)".to_owned()),
+            })
             .collect(),
     })
 }
@@ -370,6 +424,9 @@ pub async fn tokens_page(
 pub struct NewToken {
     csrf: String,
     name: String,
+    /// Days until it expires (one of [`auth::tokens::LIFETIMES_DAYS`]); empty: until revoked.
+    #[serde(default)]
+    lifetime_days: String,
     /// One checkbox per scope, named after it (`accounts:read=on`).
     #[serde(flatten)]
     checked: std::collections::HashMap<String, String>,
@@ -401,7 +458,18 @@ pub async fn create_token(
             "choose at least one scope",
         ));
     }
-    let (_, token) = auth::tokens::create(&state.db, admin.id, name, &scopes).await?;
+    let lifetime = match form.lifetime_days.trim() {
+        "" => None,
+        raw => Some(
+            raw.parse::<u32>()
+                .ok()
+                .filter(|d| auth::tokens::LIFETIMES_DAYS.contains(&Some(*d)))
+                .ok_or_else(|| {
+                    AppError::bad_request("invalid_lifetime", "choose one of the offered lifetimes")
+                })?,
+        ),
+    };
+    let (_, token) = auth::tokens::create(&state.db, admin.id, name, &scopes, lifetime).await?;
     let mut page = tokens_page_with(&state, &session, Some(token))
         .await?
         .into_response();

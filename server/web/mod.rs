@@ -130,6 +130,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/tokens/{id}/revoke", post(auth::revoke_token))
         .route("/admin/users/{id}/role", post(auth::change_role))
+        .route("/admin/users/{id}/disable", post(auth::disable_user))
+        .route("/admin/users/{id}/enable", post(auth::enable_user))
         .route("/admin/sync", get(sync::sync_page))
         .route("/admin/sync/dead/{id}/retry", post(sync::retry_dead))
         .route("/admin/sync/reconcile/{name}", post(sync::reconcile_now))

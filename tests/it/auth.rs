@@ -852,10 +852,30 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin(pool: PgPool) {
         }
     };
 
-    let (a, b) = tokio::join!(
-        demote(first, other, first_csrf),
-        demote(second, me, second_csrf)
-    );
+    // Hold the admin rows so both requests get past their checks and wait inside their
+    // transactions; then let them run: one after the other, the second sees no other admin.
+    let mut hold = pool.begin().await.expect("tx");
+    sqlx::query("select id from users where role = 'admin' order by id for update")
+        .fetch_all(&mut *hold)
+        .await
+        .expect("lock");
+    let a = tokio::spawn(demote(first, other, first_csrf));
+    let b = tokio::spawn(demote(second, me, second_csrf));
+    for _ in 0..300 {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("activity");
+        if waiting >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    hold.rollback().await.expect("release");
+    let (a, b) = (a.await.expect("a"), b.await.expect("b"));
 
     let mut statuses = [a, b];
     statuses.sort_unstable();

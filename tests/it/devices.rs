@@ -179,3 +179,37 @@ async fn only_signed_in_reps_with_the_csrf_header_get_device_tokens(pool: PgPool
         .expect("n");
     assert_eq!(n, 0);
 }
+
+#[sqlx::test]
+async fn disabling_a_rep_closes_their_open_socket_at_once_and_ends_their_session(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let (rep, csrf) = rep_session(&app).await;
+    let token = device_token(&rep, &app, &csrf).await;
+    let mut ws = connect(&app, &token).await.expect("opens");
+    let rep_id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
+        .bind(&demo_dataset().reps[0].email)
+        .fetch_one(&pool)
+        .await
+        .expect("user");
+    let admin = app.client_as(crate::helpers::ADMIN).await;
+    let admin_csrf = csrf_in(&page_html(&admin, &app, "/admin/users").await);
+
+    let resp = admin
+        .post(app.url(&format!("/admin/users/{rep_id}/disable")))
+        .form(&[("csrf", admin_csrf.as_str())])
+        .send()
+        .await
+        .expect("disable");
+
+    assert_eq!(resp.status(), 303, "back to the users page");
+    assert_eq!(next_close_code(&mut ws).await, 4001);
+    assert_eq!(handshake_status(connect(&app, &token).await), 401);
+    let after = rep
+        .get(app.url("/api/accounts?limit=1"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(after.status(), 401, "the session ended");
+    assert_eq!(audit_count(&pool, "user.disabled").await, 1);
+}

@@ -168,3 +168,160 @@ async fn only_admins_create_tokens_and_a_scope_is_required(pool: PgPool) {
         .expect("n");
     assert_eq!(n, 0);
 }
+
+async fn post_admin_form(
+    app: &TestApp,
+    admin: &reqwest::Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let csrf = csrf_in(&page_html(admin, app, "/admin/users").await);
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    admin
+        .post(app.url(path))
+        .form(&form)
+        .send()
+        .await
+        .expect("post")
+}
+
+#[sqlx::test]
+async fn a_token_with_a_lifetime_stops_working_when_it_expires(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.client_as(ADMIN).await;
+    let page = page_html(&admin, &app, "/admin/tokens").await;
+    let csrf = csrf_in(&page);
+    let create = |days: &'static str| {
+        admin
+            .post(app.url("/admin/tokens"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("name", "nightly BI"),
+                ("accounts:read", "on"),
+                ("lifetime_days", days),
+            ])
+            .send()
+    };
+    assert_eq!(
+        create("7").await.expect("create").status(),
+        400,
+        "not offered"
+    );
+    let html = create("30")
+        .await
+        .expect("create")
+        .text()
+        .await
+        .expect("html");
+    let start = html.find(r#"<code id="new-token">"#).expect("shown") + 21;
+    let token = html[start..start + html[start..].find('<').expect("end")].to_owned();
+    assert_eq!(accounts_with(&app, &token).await.status(), 200);
+    let days: f64 = sqlx::query_scalar(
+        "select (extract(epoch from expires_at - created_at) / 86400)::float8 from api_tokens",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("expiry");
+    assert!((days - 30.0).abs() < 0.01, "{days}");
+
+    sqlx::query("update api_tokens set expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .expect("expire");
+    assert_eq!(accounts_with(&app, &token).await.status(), 401);
+    assert!(
+        page_html(&admin, &app, "/admin/tokens")
+            .await
+            .contains("(expired)")
+    );
+}
+
+#[sqlx::test]
+async fn demoting_or_disabling_an_admin_revokes_the_tokens_they_made(pool: PgPool) {
+    seed_demo(&pool).await;
+    let second = "manager.b@example.com";
+    sqlx::query("update users set role = 'admin' where email = $1")
+        .bind(second)
+        .execute(&pool)
+        .await
+        .expect("second admin");
+    let second_id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
+        .bind(second)
+        .fetch_one(&pool)
+        .await
+        .expect("id");
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.client_as(ADMIN).await;
+    let mine = create_token(&app, &admin, "the first admin's", &["accounts:read"])
+        .await
+        .0;
+
+    let theirs = create_token(
+        &app,
+        &app.client_as(second).await,
+        "theirs",
+        &["accounts:read"],
+    )
+    .await
+    .0;
+    assert_eq!(accounts_with(&app, &theirs).await.status(), 200);
+    let resp = post_admin_form(
+        &app,
+        &admin,
+        &format!("/admin/users/{second_id}/role"),
+        &[("role", "manager"), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(accounts_with(&app, &theirs).await.status(), 401, "demoted");
+    assert!(
+        page_html(&admin, &app, "/admin/tokens")
+            .await
+            .contains("creator demoted")
+    );
+
+    sqlx::query("update users set role = 'admin' where id = $1")
+        .bind(second_id)
+        .execute(&pool)
+        .await
+        .expect("admin again");
+    let second_client = app.client_as(second).await;
+    let again = create_token(&app, &second_client, "again", &["accounts:read"])
+        .await
+        .0;
+    let resp = post_admin_form(
+        &app,
+        &admin,
+        &format!("/admin/users/{second_id}/disable"),
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(accounts_with(&app, &again).await.status(), 401, "disabled");
+    assert_eq!(
+        accounts_with(&app, &mine).await.status(),
+        200,
+        "other admins' tokens keep working"
+    );
+    let signed_in = second_client
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .expect("page");
+    assert_ne!(
+        signed_in.status(),
+        200,
+        "the disabled admin's session ended"
+    );
+
+    // An admin cannot disable themself.
+    let me: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
+        .bind(ADMIN)
+        .fetch_one(&pool)
+        .await
+        .expect("id");
+    let resp = post_admin_form(&app, &admin, &format!("/admin/users/{me}/disable"), &[]).await;
+    assert_eq!(resp.status(), 400);
+}
