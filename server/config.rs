@@ -84,12 +84,26 @@ pub struct Config {
     pub session_max_age: Duration,
     /// Sign-in attempts allowed per client IP address per minute.
     pub signin_per_minute: std::num::NonZeroU32,
+    /// Where the client's address comes from behind a reverse proxy.
+    pub client_ip: ClientIpConfig,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>` (`TERRANE_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
     /// The company's OpenID Connect provider, when configured.
     pub oidc: Option<OidcConfig>,
     /// CRM sync settings.
     pub crm: CrmConfig,
     /// Geocoding settings.
     pub geocode: crate::geocode::service::GeocodeConfig,
+}
+
+/// Reverse proxies whose word on the client's address is taken (`TERRANE_TRUSTED_PROXIES`, a
+/// comma-separated list of IP addresses; empty: none) and the header they put it in
+/// (`TERRANE_CLIENT_IP_HEADER`, default `x-forwarded-for`). A request from any other peer is
+/// judged by its own address, whatever headers it sends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientIpConfig {
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub header: Option<axum::http::HeaderName>,
 }
 
 /// CRM sync: the key sealing connection secrets, inbox workers, the nightly reconciliation.
@@ -259,6 +273,8 @@ impl Config {
                 1..=10_000,
             )?)
             .unwrap_or(std::num::NonZeroU32::MIN),
+            client_ip: env.client_ip()?,
+            metrics_token: env.metrics_token()?,
             session_max_age: Duration::from_secs(
                 3600 * env.parse_in_range(
                     "TERRANE_SESSION_MAX_HOURS",
@@ -386,6 +402,40 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         match raw.parse::<T>() {
             Ok(v) if range.contains(&v) => Ok(v),
             _ => Err(invalid(var, &raw, expected)),
+        }
+    }
+
+    fn client_ip(&self) -> Result<ClientIpConfig, ConfigError> {
+        const VAR: &str = "TERRANE_TRUSTED_PROXIES";
+        let Some(raw) = self.optional(VAR) else {
+            return Ok(ClientIpConfig::default());
+        };
+        let trusted_proxies = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse()
+                    .map_err(|_| invalid(VAR, p, "expected IP addresses separated by commas"))
+            })
+            .collect::<Result<Vec<std::net::IpAddr>, _>>()?;
+        let name = self.string("TERRANE_CLIENT_IP_HEADER", "x-forwarded-for");
+        let header = axum::http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| invalid("TERRANE_CLIENT_IP_HEADER", &name, "expected a header name"))?;
+        Ok(ClientIpConfig {
+            trusted_proxies,
+            header: Some(header),
+        })
+    }
+
+    fn metrics_token(&self) -> Result<Option<String>, ConfigError> {
+        match self.optional("TERRANE_METRICS_TOKEN") {
+            Some(t) if t.len() < 16 => Err(invalid(
+                "TERRANE_METRICS_TOKEN",
+                "(hidden)",
+                "expected at least 16 characters",
+            )),
+            other => Ok(other),
         }
     }
 

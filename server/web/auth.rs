@@ -91,13 +91,18 @@ fn sign_in_failed(status: StatusCode, reason: impl std::fmt::Display) -> Respons
 pub async fn oidc_start(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     session: Session,
     Query(q): Query<LoginStart>,
 ) -> Result<Response, AppError> {
     let Some(provider) = &state.oidc else {
         return Err(AppError::NotFound);
     };
-    if let Err(wait) = state.signin_limiter.check(peer.ip()) {
+    if let Err(wait) = state.signin_limiter.check(auth::ratelimit::client_ip(
+        peer.ip(),
+        &headers,
+        &state.config.client_ip,
+    )) {
         return Ok(too_many_attempts(wait));
     }
     let hint = q.login_hint.as_deref().filter(|h| h.len() <= 320);
@@ -158,7 +163,11 @@ pub async fn demo_sign_in(
              (http://127.0.0.1 or http://localhost)",
         ));
     }
-    if let Err(wait) = state.signin_limiter.check(peer.ip()) {
+    if let Err(wait) = state.signin_limiter.check(auth::ratelimit::client_ip(
+        peer.ip(),
+        &headers,
+        &state.config.client_ip,
+    )) {
         return Ok(too_many_attempts(wait));
     }
     guard::csrf_form(&session, &form.csrf).await?;

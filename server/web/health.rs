@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -73,7 +73,27 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
 }
 
 /// Prometheus text exposition format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// With `TERRANE_METRICS_TOKEN` set, only a scraper sending it as a bearer token gets them.
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.config.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Hashes first: equal lengths, so the comparison time says nothing about the token.
+        let same = crate::auth::csrf::constant_time_eq(
+            &crate::auth::secret::sha256(presented),
+            &crate::auth::secret::sha256(expected),
+        );
+        if !same {
+            return crate::error::error_response(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "metrics_token",
+                "send the metrics token as Authorization: Bearer",
+            );
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -81,4 +101,5 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }

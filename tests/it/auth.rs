@@ -886,3 +886,44 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin(pool: PgPool) {
     );
     assert_eq!(admins(pool.clone()).await, 1);
 }
+
+#[sqlx::test]
+async fn behind_a_trusted_proxy_the_limit_counts_each_forwarded_client(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app_with(
+        pool.clone(),
+        &[
+            ("TERRANE_SIGNIN_PER_MINUTE", "2"),
+            ("TERRANE_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let attempt = |forwarded: &'static str| {
+        let app = &app;
+        async move {
+            let client = cookie_client();
+            let html = page_html(&client, app, "/login").await;
+            client
+                .post(app.url("/auth/demo"))
+                .header("x-forwarded-for", forwarded)
+                .form(&[("csrf", csrf_in(&html).as_str()), ("email", rep_a())])
+                .send()
+                .await
+                .expect("sign in")
+                .status()
+                .as_u16()
+        }
+    };
+    // Two clients behind the same proxy: each has its own quota of 2.
+    for _ in 0..2 {
+        assert_eq!(attempt("198.51.100.1").await, 303);
+        assert_eq!(attempt("198.51.100.2").await, 303);
+    }
+    assert_eq!(
+        attempt("198.51.100.1").await,
+        429,
+        "the first client's third attempt"
+    );
+    // A client cannot pick its own address: the left part of the header is what it wrote.
+    assert_eq!(attempt("203.0.113.50, 198.51.100.1").await, 429);
+}

@@ -208,3 +208,36 @@ async fn pages_and_api_carry_security_headers(pool: PgPool) {
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
     }
 }
+
+#[sqlx::test]
+async fn with_a_metrics_token_only_a_scraper_sending_it_reads_the_metrics(pool: PgPool) {
+    let token = "scraper-secret-0123456789";
+    let app = spawn_app_with(pool, &[("TERRANE_METRICS_TOKEN", token)]).await;
+    let client = reqwest::Client::new();
+    let with = |auth: Option<&str>| {
+        let mut req = client.get(app.url("/metrics"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+
+    assert_eq!(with(None).await.expect("metrics").status(), 401);
+    let wrong = with(Some("Bearer scraper-secret-0123456780"))
+        .await
+        .expect("metrics");
+    assert_eq!(wrong.status(), 401);
+    let body: serde_json::Value = wrong.json().await.expect("a JSON error");
+    assert_eq!(body["error"]["code"], "metrics_token");
+    let right = with(Some(&format!("Bearer {token}")))
+        .await
+        .expect("metrics");
+    assert_eq!(right.status(), 200);
+    assert!(
+        right
+            .text()
+            .await
+            .expect("text")
+            .contains("http_requests_total")
+    );
+}
