@@ -177,11 +177,15 @@ pub(crate) fn components(g: &Graph, assign: &[u32]) -> (Vec<u32>, Vec<u32>) {
 /// territories keep several pieces because their pinned zones lie apart.
 pub(crate) fn repair(g: &Graph, nodes: &Nodes, assign: &mut [u32], k: usize) -> usize {
     let (comp, pieces) = components(g, assign);
-    let mut weight = vec![0.0f64; pieces.len()];
+    // (workload, accounts): the account count only breaks ties, whatever unit workloads
+    // are in (an added epsilon would carry one).
+    let mut weight = vec![(0.0f64, 0.0f64); pieces.len()];
     let mut pinned = vec![false; pieces.len()];
     for i in 0..assign.len() {
         if comp[i] != NONE {
-            weight[comp[i] as usize] += nodes.w[i] + nodes.n[i] * 1e-9;
+            let piece = &mut weight[comp[i] as usize];
+            piece.0 += nodes.w[i];
+            piece.1 += nodes.n[i];
             pinned[comp[i] as usize] |= nodes.fixed[i] != NONE;
         }
     }
@@ -194,7 +198,13 @@ pub(crate) fn repair(g: &Graph, nodes: &Nodes, assign: &mut [u32], k: usize) -> 
             keep[c] = true;
             pinned_pieces[t] += 1;
         }
-        if heaviest[t].is_none_or(|h| weight[c] > weight[h]) {
+        if heaviest[t].is_none_or(|h| {
+            weight[c]
+                .0
+                .total_cmp(&weight[h].0)
+                .then(weight[c].1.total_cmp(&weight[h].1))
+                == std::cmp::Ordering::Greater
+        }) {
             heaviest[t] = Some(c);
         }
     }
