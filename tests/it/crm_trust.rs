@@ -590,3 +590,94 @@ async fn a_hubspot_connection_without_a_portal_id_and_a_plain_http_api_url_are_r
     let page = page_html(&admin, &app, "/admin/sync").await;
     assert!(page.contains("no HubSpot account (portal) id"), "warned");
 }
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn the_cli_refuses_a_hubspot_connection_without_a_portal_id_and_prints_the_salesforce_endpoint(
+    pool: PgPool,
+) {
+    use crate::cli::{database_url_of, stderr, terrane};
+    let url = database_url_of(&pool).await;
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("TERRANE_SECRET_KEY", crate::helpers::TEST_SECRET_KEY),
+        (
+            "TERRANE_CONNECTION_WEBHOOK_SECRET",
+            "hubspot-app-client-secret-1",
+        ),
+    ];
+    let out = terrane(
+        &[
+            "connection",
+            "add",
+            "--kind",
+            "hubspot",
+            "--name",
+            "hs",
+            "--api-base-url",
+            "https://api.hubapi.com",
+        ],
+        &env,
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("portal"), "{}", stderr(&out));
+    let out = terrane(
+        &[
+            "connection",
+            "add",
+            "--kind",
+            "hubspot",
+            "--name",
+            "hs",
+            "--org-id",
+            "62515",
+            "--api-base-url",
+            "http://api.hubapi.com",
+        ],
+        &env,
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("https"), "{}", stderr(&out));
+
+    let out = terrane(
+        &[
+            "connection",
+            "add",
+            "--kind",
+            "salesforce",
+            "--name",
+            "sf",
+            "--org-id",
+            "00D000000000062EAA",
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let c = connection::by_name(&pool, "sf")
+        .await
+        .expect("db")
+        .expect("row");
+    let token = connection::webhook_token(&pool, Some(&key()), c.id)
+        .await
+        .expect("opens")
+        .expect("generated");
+    assert!(
+        printed.contains(&format!("/webhooks/salesforce/{token}")),
+        "{printed}"
+    );
+    let again = terrane(&["connection", "endpoint", "sf"], &env);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        format!("/webhooks/salesforce/{token}")
+    );
+    let rotated = terrane(
+        &["connection", "edit", "--name", "sf", "--new-path-token"],
+        &env,
+    );
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let new = connection::webhook_token(&pool, Some(&key()), c.id)
+        .await
+        .expect("opens")
+        .expect("token");
+    assert_ne!(new, token, "replaced");
+}
