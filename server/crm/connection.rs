@@ -524,33 +524,48 @@ pub async fn webhook_token(
             .bind(id)
             .fetch_optional(db)
             .await?;
-    let Some(sealed) = sealed.flatten() else {
-        return Ok(None);
-    };
-    let key = key.ok_or(ConnectionError::NoKey)?;
-    let plain = key.open(&sealed, &webhook_token_context(id))?;
-    String::from_utf8(plain)
-        .map(Some)
-        .map_err(|_| ConnectionError::Crypto(CryptoError::Format))
+    match sealed.flatten() {
+        None => Ok(None),
+        Some(sealed) => {
+            open_webhook_token(key.ok_or(ConnectionError::NoKey)?, id, &sealed).map(Some)
+        }
+    }
 }
 
-/// The enabled Salesforce connection whose webhook path token is `presented`. Every
-/// connection's token is opened and compared in constant time (digests of equal length), so
-/// the answer's timing says nothing about how much of a token matched.
+fn open_webhook_token(key: &SecretKey, id: Uuid, sealed: &[u8]) -> Result<String, ConnectionError> {
+    let plain = key.open(sealed, &webhook_token_context(id))?;
+    String::from_utf8(plain).map_err(|_| ConnectionError::Crypto(CryptoError::Format))
+}
+
+/// A connection with its sealed webhook path token, as the endpoint reads them.
+#[derive(sqlx::FromRow)]
+struct WithToken {
+    #[sqlx(flatten)]
+    connection: Connection,
+    webhook_token: Vec<u8>,
+}
+
+/// The enabled Salesforce connection whose webhook path token is `presented` (one query).
+/// Every connection's token is opened and compared in constant time (digests of equal
+/// length), so the answer's timing says nothing about how much of a token matched.
 pub async fn salesforce_by_webhook_token(
-    db: &sqlx::PgPool,
+    db: impl PgExecutor<'_>,
     key: &SecretKey,
     presented: &str,
 ) -> Result<Option<Connection>, ConnectionError> {
+    let candidates: Vec<WithToken> = sqlx::query_as(&format!(
+        "select {COLUMNS}, webhook_token from crm_connections
+         where kind = 'salesforce' and enabled and webhook_token is not null"
+    ))
+    .fetch_all(db)
+    .await?;
     let presented = crate::auth::secret::sha256(presented);
     let mut found = None;
-    for conn in enabled_of_kind(db, CrmKind::Salesforce).await? {
-        let Some(token) = webhook_token(db, Some(key), conn.id).await? else {
-            continue;
-        };
+    for c in candidates {
+        let token = open_webhook_token(key, c.connection.id, &c.webhook_token)?;
         let expected = crate::auth::secret::sha256(&token);
         if crate::auth::csrf::constant_time_eq(&expected, &presented) && found.is_none() {
-            found = Some(conn);
+            found = Some(c.connection);
         }
     }
     Ok(found)
