@@ -69,8 +69,7 @@ impl ClockGuard {
 }
 
 /// Counts changes of `source` whose clocks were clamped: a Prometheus counter, and the
-/// connection's own count shown on the sync page (no row when `source` is not a connection,
-/// as for CSV sources).
+/// source's own count (`crm_clock_clamps`), shown per connection on the sync page.
 async fn count_clamped(db: &mut PgConnection, source: &str, n: usize) -> Result<(), ApplyError> {
     if n == 0 {
         return Ok(());
@@ -82,9 +81,9 @@ async fn count_clamped(db: &mut PgConnection, source: &str, n: usize) -> Result<
         "CRM modification times in the future were applied as of now"
     );
     sqlx::query(
-        "update crm_connections set clocks_clamped = clocks_clamped + $2,
-                last_clock_clamped_at = now()
-         where name = $1",
+        "insert into crm_clock_clamps (source, clamped) values ($1, $2)
+         on conflict (source) do update
+         set clamped = crm_clock_clamps.clamped + excluded.clamped, last_at = now()",
     )
     .bind(source)
     .bind(i64::try_from(n).unwrap_or(i64::MAX))

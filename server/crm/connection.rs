@@ -320,7 +320,11 @@ fn merged_secrets(
 }
 
 const COLUMNS: &str = "id, name, kind, api_base_url, organization_id, enabled, secrets_summary,
-    webhook_token is not null as has_webhook_token, clocks_clamped, last_clock_clamped_at,
+    webhook_token is not null as has_webhook_token,
+    coalesce((select k.clamped from crm_clock_clamps k where k.source = crm_connections.name), 0)
+        as clocks_clamped,
+    (select k.last_at from crm_clock_clamps k where k.source = crm_connections.name)
+        as last_clock_clamped_at,
     created_at, updated_at";
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Connection>, sqlx::Error> {

@@ -267,6 +267,12 @@ async fn a_far_future_clock_from_any_source_is_clamped_counted_and_cannot_block_
         clock < Utc::now() + Duration::minutes(5),
         "clamped: {clock}"
     );
+    let counted: i64 =
+        sqlx::query_scalar("select clamped from crm_clock_clamps where source = 'csv'")
+            .fetch_one(&pool)
+            .await
+            .expect("counted per source");
+    assert_eq!(counted, 1);
 }
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
