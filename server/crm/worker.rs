@@ -553,3 +553,81 @@ pub async fn run(worker: Worker, wake: Arc<Notify>, shutdown: tokio::sync::watch
     })
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("valid")
+            .to_utc()
+    }
+
+    fn found(ids: &[&str]) -> Result<HashMap<String, CanonicalAccount>, String> {
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let a = CanonicalAccount {
+                    crm_id: (*id).to_owned(),
+                    name: format!("as the API says {id}"),
+                    industry: None,
+                    address: crate::crm::canonical::Address::default(),
+                    tier: None,
+                    annual_value: None,
+                    visits_per_year: None,
+                    priority: None,
+                    owner_crm_id: None,
+                    modified_at: at("2026-12-01T00:00:00Z"),
+                };
+                ((*id).to_owned(), a)
+            })
+            .collect())
+    }
+
+    fn kinds(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::Upsert(a) => format!("upsert {}", a.crm_id),
+                Change::Delete { crm_id, .. } => format!("delete {crm_id}"),
+                Change::Restore { crm_id, .. } => format!("restore {crm_id}"),
+                Change::Merge { survivor, .. } => format!("merge into {survivor}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn read_back_records_are_applied_as_read_and_missing_ones_are_deleted() {
+        let read_at = at("2026-12-07T08:00:00Z");
+        let ids = vec!["1".to_owned(), "2".to_owned()];
+        let out = resolve(&ids, &[], Some(&found(&["1"])), read_at).expect("resolves");
+        assert_eq!(kinds(&out), ["upsert 1", "delete 2"]);
+        assert!(matches!(&out[1], Change::Delete { at, .. } if *at == read_at));
+
+        // A restore the CRM confirms comes first, so the refreshed state can undelete; one it
+        // does not confirm is dropped and the record stays deleted.
+        let restore = [Change::Restore {
+            crm_id: "1".to_owned(),
+            at: read_at,
+        }];
+        let one = vec!["1".to_owned()];
+        let out = resolve(&one, &restore, Some(&found(&["1"])), read_at).expect("resolves");
+        assert_eq!(kinds(&out), ["restore 1", "upsert 1"]);
+        let out = resolve(&one, &restore, Some(&found(&[])), read_at).expect("resolves");
+        assert_eq!(kinds(&out), ["delete 1"]);
+
+        // A merge follows its survivor's refreshed state.
+        let merge = [Change::Merge {
+            survivor: "1".to_owned(),
+            merged: vec!["3".to_owned()],
+            at: read_at,
+        }];
+        let out = resolve(&one, &merge, Some(&found(&["1"])), read_at).expect("resolves");
+        assert_eq!(kinds(&out), ["upsert 1", "merge into 1"]);
+
+        // Without an answer from the CRM nothing is applied: retried.
+        assert!(resolve(&one, &[], Some(&Err("down".to_owned())), read_at).is_err());
+        assert!(resolve(&one, &[], None, read_at).is_err());
+    }
+}
