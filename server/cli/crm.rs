@@ -251,7 +251,7 @@ pub async fn reconcile(only: Option<String>) -> anyhow::Result<()> {
             Ok(r) => {
                 bar.finish_and_clear();
                 println!(
-                    "{}: {} remote records; {} created, {} updated, {} deleted, {} unchanged, {} errors in {:.1} s",
+                    "{}: {} remote records; {} created, {} updated, {} deleted, {} unchanged, {} errors, {} future clocks repaired in {:.1} s",
                     c.name,
                     r.remote_records,
                     r.created,
@@ -259,6 +259,7 @@ pub async fn reconcile(only: Option<String>) -> anyhow::Result<()> {
                     r.deleted,
                     r.unchanged,
                     r.errors,
+                    r.clocks_repaired,
                     r.duration_s().unwrap_or_default()
                 );
                 for s in r.error_samples.0.iter() {
