@@ -687,3 +687,53 @@ async fn the_cli_refuses_a_hubspot_connection_without_a_portal_id_and_prints_the
         .expect("token");
     assert_ne!(new, token, "replaced");
 }
+
+/// Not a check: how fast Salesforce notices are read back and applied (issue 14's figure in
+/// docs/benchmarks.md). Run with `cargo test --test it salesforce_read_back_throughput --
+/// --ignored --nocapture`.
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+#[ignore = "a measurement, not a check"]
+async fn salesforce_read_back_throughput(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let sim = spawn_sim(&app, &[]).await;
+    connect_demo(&pool, &sim).await;
+    let ids: Vec<String> = sqlx::query_scalar(
+        "select crm_id from accounts where crm_source = 'demo-salesforce' order by crm_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("ids");
+    let (messages, per_message) = (20, 100);
+    for m in 0..messages {
+        let notifications: String = (0..per_message)
+            .map(|i| {
+                let n = m * per_message + i;
+                format!(
+                    r#"<Notification><Id>04l{n:015}</Id><sObject xsi:type="sf:Account" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>{}</sf:Id><sf:Name>Forged</sf:Name></sObject></Notification>"#,
+                    ids[n % ids.len()]
+                )
+            })
+            .collect();
+        let body = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>{SALESFORCE_ORG}</OrganizationId><ActionId>04k000000000001AAA</ActionId>{notifications}</notifications></soapenv:Body></soapenv:Envelope>"#
+        );
+        assert_eq!(post_soap(&app, &token_path(), body).await.0, 200);
+    }
+    let started = std::time::Instant::now();
+    let r = drain(&app).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let state: serde_json::Value = reqwest::get(format!("{}/_sim/state", sim.url))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    eprintln!(
+        "{} notices ({} distinct accounts) drained in {elapsed:.2} s: {:.0} notices/s; {r:?}; simulator calls: {}",
+        r.claimed,
+        ids.len().min(messages * per_message),
+        r.claimed as f64 / elapsed,
+        state["calls"]
+    );
+}
