@@ -20,7 +20,7 @@ use super::canonical::CanonicalAccount;
 use super::connection::{self, Connection, CrmKind};
 use super::crypto::SecretKey;
 use super::wire;
-use super::worker::{BoxFuture, FetchError, RecordReader};
+use super::worker::{BoxFuture, FetchError, ReadBack, RecordReader};
 
 /// HubSpot's largest page and batch.
 const HUBSPOT_PAGE: u32 = 100;
@@ -213,7 +213,7 @@ impl CrmClients {
         &self,
         conn: &Connection,
         ids: &[String],
-    ) -> Result<HashMap<String, CanonicalAccount>, FetchError> {
+    ) -> Result<ReadBack, FetchError> {
         let (api, cache) = self.hubspot(conn).await?;
         let mut out = HashMap::new();
         for chunk in ids.chunks(HUBSPOT_PAGE as usize) {
@@ -232,7 +232,7 @@ impl CrmClients {
                     &company.properties,
                     company.updated_at,
                 )
-                .map_err(|e| FetchError(format!("company {} cannot be mapped: {e}", company.id)))?;
+                .map_err(|e| format!("company {} cannot be mapped: {e}", company.id));
                 out.insert(company.id.clone(), a);
             }
         }
@@ -246,7 +246,7 @@ impl CrmClients {
         &self,
         conn: &Connection,
         ids: &[String],
-    ) -> Result<HashMap<String, CanonicalAccount>, FetchError> {
+    ) -> Result<ReadBack, FetchError> {
         if let Some(bad) = ids.iter().find(|id| !wire::salesforce::is_record_id(id)) {
             return Err(FetchError(format!("{bad:?} is not a Salesforce record id")));
         }
@@ -276,13 +276,15 @@ impl CrmClients {
                     })
                     .await?;
                 for fields in &page.records {
-                    let a = wire::salesforce::account_from_fields(fields).map_err(|e| {
-                        FetchError(format!("an Account read back cannot be mapped: {e}"))
-                    })?;
-                    if let Some(short) = a.crm_id.get(..15) {
+                    let Some(id) = fields.get("Id").cloned().flatten() else {
+                        continue;
+                    };
+                    let a = wire::salesforce::account_from_fields(fields)
+                        .map_err(|e| format!("Account {id} cannot be mapped: {e}"));
+                    if let Some(short) = id.get(..15) {
                         out.insert(short.to_owned(), a.clone());
                     }
-                    out.insert(a.crm_id.clone(), a);
+                    out.insert(id, a);
                 }
                 match page.next_records_url {
                     Some(next) if !page.done => cursor = Some(next),
@@ -446,7 +448,7 @@ impl RecordReader for CrmClients {
         &'a self,
         connection: &'a Connection,
         ids: &'a [String],
-    ) -> BoxFuture<'a, Result<HashMap<String, CanonicalAccount>, FetchError>> {
+    ) -> BoxFuture<'a, Result<ReadBack, FetchError>> {
         Box::pin(async move {
             match connection.kind {
                 CrmKind::HubSpot => self.read_hubspot_companies(connection, ids).await,

@@ -27,6 +27,11 @@ pub struct FetchError(pub String);
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What a read-back found, by record id: the record as the API returned it, or why it cannot
+/// be mapped (that record's events fail alone, the others of the batch go on). Ids the API
+/// did not return are absent.
+pub type ReadBack = HashMap<String, Result<CanonicalAccount, String>>;
+
 /// Reads records back from a connection's CRM API. Webhooks are notices, not truth: HubSpot
 /// notices carry at most one property (creations none), and Salesforce Outbound Messages are
 /// not signed, so whatever their bodies say, what is applied is what the API returns. Ids
@@ -36,7 +41,7 @@ pub trait RecordReader: Send + Sync {
         &'a self,
         connection: &'a Connection,
         ids: &'a [String],
-    ) -> BoxFuture<'a, Result<HashMap<String, CanonicalAccount>, FetchError>>;
+    ) -> BoxFuture<'a, Result<ReadBack, FetchError>>;
 }
 
 /// What one batch did, for tests, logs and metrics.
@@ -288,7 +293,7 @@ impl Worker {
         rows: &[InboxRow],
         plans: &[Plan],
         connections: &HashMap<Uuid, Connection>,
-    ) -> HashMap<Uuid, Result<HashMap<String, CanonicalAccount>, String>> {
+    ) -> HashMap<Uuid, Result<ReadBack, String>> {
         let mut wanted: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
         for (row, plan) in rows.iter().zip(plans) {
             if let Plan::Apply { read, .. } = plan
@@ -460,7 +465,7 @@ fn is_data_error(e: &sqlx::Error) -> bool {
 fn resolve(
     read: &[String],
     changes: &[Change],
-    reads: Option<&Result<HashMap<String, CanonicalAccount>, String>>,
+    reads: Option<&Result<ReadBack, String>>,
     read_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Change>, String> {
     let mut from_api = Vec::with_capacity(read.len());
@@ -472,7 +477,8 @@ fn resolve(
         };
         for id in read {
             from_api.push(match found.get(id) {
-                Some(a) => Change::Upsert(a.clone()),
+                Some(Ok(a)) => Change::Upsert(a.clone()),
+                Some(Err(reason)) => return Err(reason.clone()),
                 None => Change::Delete {
                     crm_id: id.clone(),
                     at: read_at,
@@ -564,7 +570,7 @@ mod tests {
             .to_utc()
     }
 
-    fn found(ids: &[&str]) -> Result<HashMap<String, CanonicalAccount>, String> {
+    fn found(ids: &[&str]) -> Result<ReadBack, String> {
         Ok(ids
             .iter()
             .map(|id| {
@@ -580,7 +586,7 @@ mod tests {
                     owner_crm_id: None,
                     modified_at: at("2026-12-01T00:00:00Z"),
                 };
-                ((*id).to_owned(), a)
+                ((*id).to_owned(), Ok(a))
             })
             .collect())
     }
@@ -625,6 +631,22 @@ mod tests {
         }];
         let out = resolve(&one, &merge, Some(&found(&["1"])), read_at).expect("resolves");
         assert_eq!(kinds(&out), ["upsert 1", "merge into 1"]);
+
+        // A record that cannot be mapped fails its own events only.
+        let mut partly = found(&["1"]).expect("found");
+        partly.insert(
+            "2".to_owned(),
+            Err("Account 2 cannot be mapped: Name".to_owned()),
+        );
+        let two = vec!["2".to_owned()];
+        assert_eq!(
+            resolve(&two, &[], Some(&Ok(partly.clone())), read_at),
+            Err("Account 2 cannot be mapped: Name".to_owned())
+        );
+        assert_eq!(
+            kinds(&resolve(&one, &[], Some(&Ok(partly)), read_at).expect("resolves")),
+            ["upsert 1"]
+        );
 
         // Without an answer from the CRM nothing is applied: retried.
         assert!(resolve(&one, &[], Some(&Err("down".to_owned())), read_at).is_err());
