@@ -737,3 +737,56 @@ async fn salesforce_read_back_throughput(pool: PgPool) {
         state["calls"]
     );
 }
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn a_salesforce_connection_without_a_path_token_is_flagged_until_the_page_issues_one(
+    pool: PgPool,
+) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    add_connection(&pool, "sf", CrmKind::Salesforce, "unused-secret", None).await;
+    // As a connection made before path tokens existed.
+    sqlx::query("update crm_connections set webhook_token = null where name = 'sf'")
+        .execute(&pool)
+        .await
+        .expect("legacy");
+    let admin = app.client_as(ADMIN).await;
+    let page = page_html(&admin, &app, "/admin/sync").await;
+    assert!(page.contains("no webhook path token"), "warned");
+    let valid = outbound(
+        "00D000000000062EAA",
+        "Cafe",
+        "Place du Casino",
+        "owner-1",
+        "2026-11-24T10:00:00.000Z",
+    );
+    assert_eq!(post_soap(&app, &token_path(), valid.clone()).await.0, 401);
+
+    let html = page_html(&admin, &app, "/admin/connections/sf").await;
+    let resp = admin
+        .post(app.url("/admin/connections/sf"))
+        .form(&[
+            ("csrf", csrf_in(&html).as_str()),
+            ("name", "sf"),
+            ("enabled", "on"),
+            ("new_webhook_token", "on"),
+        ])
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(resp.status(), 303);
+    let html = page_html(&admin, &app, "/admin/connections/sf").await;
+    let marker = "/webhooks/salesforce/";
+    let start = html.find(marker).expect("the endpoint is shown") + marker.len();
+    let token: String = html[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    assert_eq!(token.len(), 64, "{html}");
+    assert_eq!(
+        post_soap(&app, &format!("{marker}{token}"), valid).await.0,
+        200
+    );
+    let page = page_html(&admin, &app, "/admin/sync").await;
+    assert!(!page.contains("no webhook path token"), "no longer warned");
+}
