@@ -26,6 +26,7 @@ pub mod defaults {
     pub const RECONCILE_AT: &str = "02:30";
     pub const CRM_TIMEOUT_S: u64 = 30;
     pub const INBOX_RETENTION_DAYS: u32 = 30;
+    pub const CRM_CLOCK_SKEW_S: u64 = 300;
 }
 
 /// A configuration problem; the message always names the variable.
@@ -122,6 +123,16 @@ pub struct CrmConfig {
     pub api_timeout: Duration,
     /// Processed inbox events are deleted after this many days (`TERRANE_INBOX_RETENTION_DAYS`).
     pub inbox_retention_days: u32,
+    /// How far in the future a CRM modification time may lie before it is applied as "now"
+    /// and counted (`TERRANE_CRM_CLOCK_SKEW_S`).
+    pub clock_skew: Duration,
+}
+
+impl CrmConfig {
+    /// The clock check every CRM writer is given.
+    pub fn clock_guard(&self) -> crate::crm::apply::ClockGuard {
+        crate::crm::apply::ClockGuard::new(self.clock_skew)
+    }
 }
 
 /// OpenID Connect client settings; the redirect URI is `TERRANE_PUBLIC_URL` + `/auth/callback`.
@@ -316,6 +327,15 @@ impl LogConfig {
         };
         Ok(Self { filter, format })
     }
+}
+
+/// The CRM clock check alone (`TERRANE_CRM_CLOCK_SKEW_S`), for commands (`import`) that need
+/// nothing else of the configuration.
+pub fn crm_clock_guard_from_env() -> Result<crate::crm::apply::ClockGuard, ConfigError> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    Ok(crate::crm::apply::ClockGuard::new(
+        Env(&lookup).clock_skew()?,
+    ))
 }
 
 /// Database URL alone, for commands (`migrate`, `seed`) that need nothing else.
@@ -546,7 +566,16 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
                 defaults::INBOX_RETENTION_DAYS,
                 1..=3650,
             )?,
+            clock_skew: self.clock_skew()?,
         })
+    }
+
+    fn clock_skew(&self) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.parse_in_range(
+            "TERRANE_CRM_CLOCK_SKEW_S",
+            defaults::CRM_CLOCK_SKEW_S,
+            0..=86_400,
+        )?))
     }
 
     fn database_url(&self) -> Result<String, ConfigError> {
@@ -613,6 +642,21 @@ mod tests {
         assert!(cfg.crm.secret_key.is_some());
         assert_eq!(cfg.crm.reconcile_at, None);
         assert_eq!(cfg.crm.workers, 0);
+        assert_eq!(
+            config_with(&[]).expect("defaults").crm.clock_skew,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            config_with(&[("TERRANE_CRM_CLOCK_SKEW_S", "60")])
+                .expect("valid")
+                .crm
+                .clock_skew,
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_CRM_CLOCK_SKEW_S", "-1")]),
+            "TERRANE_CRM_CLOCK_SKEW_S"
+        );
         assert_eq!(
             error_var(&[("TERRANE_SECRET_KEY", "c2hvcnQ=")]),
             "TERRANE_SECRET_KEY"

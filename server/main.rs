@@ -116,9 +116,14 @@ struct ConnectionArgs {
     #[arg(long)]
     api_base_url: Option<String>,
     /// Salesforce organization id (15 or 18 characters), or HubSpot account (portal) id
-    /// (webhooks from other portals are then refused).
+    /// (required for HubSpot: webhooks from other portals are refused).
     #[arg(long)]
     org_id: Option<String>,
+    /// Salesforce: the secret path token of `POST /webhooks/salesforce/<token>` (32-128
+    /// letters, digits, '-', '_'). Generated when left out on `add`; for development set-ups
+    /// such as the CRM simulator, whose Outbound Messages use a fixed one.
+    #[arg(long, env = "TERRANE_CONNECTION_PATH_TOKEN", hide_env_values = true)]
+    path_token: Option<String>,
     /// A webhook signing secret to add (HubSpot: the app's client secret; Standard
     /// Webhooks: whsec_...).
     #[arg(
@@ -157,6 +162,10 @@ enum ConnectionCommand {
         /// Retire the webhook secret with this fingerprint (see `list`).
         #[arg(long)]
         retire_secret: Vec<String>,
+        /// Salesforce: replace the webhook path token with a newly generated one (the old
+        /// endpoint URL stops working at once).
+        #[arg(long, conflicts_with = "path_token")]
+        new_path_token: bool,
         #[arg(long, conflicts_with = "disable")]
         enable: bool,
         #[arg(long)]
@@ -164,6 +173,8 @@ enum ConnectionCommand {
     },
     /// Stop accepting webhooks and reconciling for a connection.
     Disable { name: String },
+    /// Print a connection's webhook endpoint path (Salesforce: with its secret path token).
+    Endpoint { name: String },
 }
 
 #[derive(Debug, Subcommand)]

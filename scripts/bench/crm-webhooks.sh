@@ -58,7 +58,8 @@ TERRANE_CONNECTION_WEBHOOK_SECRET=terrane-dev-hubspot-client-secret \
 TERRANE_CONNECTION_CLIENT_ID=terrane-dev-hubspot-client \
 TERRANE_CONNECTION_CLIENT_SECRET=terrane-dev-hubspot-client-secret \
 TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-hubspot-refresh-token \
-    terrane_cmd connection add --kind hubspot --name demo-hubspot --api-base-url "$sim_url" >/dev/null
+    terrane_cmd connection add --kind hubspot --name demo-hubspot --api-base-url "$sim_url" \
+    --org-id 4410001 >/dev/null
 
 logs="$TERRANE_CACHE/logs"
 mkdir -p "$logs"

@@ -606,8 +606,8 @@ terrane_cmd() {
 }
 
 # The demo's two CRM connections (demo-hubspot, demo-salesforce) pointing at a CRM simulator at
-# $1, with the simulator's development credentials (docs/crm-simulator.md); skips those that
-# exist. Needs TERRANE_SECRET_KEY and DATABASE_URL.
+# $1, with the simulator's development credentials, HubSpot portal id and Salesforce path token
+# (docs/crm-simulator.md); skips those that exist. Needs TERRANE_SECRET_KEY and DATABASE_URL.
 add_demo_connections() {
     local sim_url=$1 existing
     existing=$(terrane_cmd connection list 2>/dev/null || true)
@@ -616,13 +616,15 @@ add_demo_connections() {
         TERRANE_CONNECTION_CLIENT_ID=terrane-dev-hubspot-client \
         TERRANE_CONNECTION_CLIENT_SECRET=terrane-dev-hubspot-client-secret \
         TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-hubspot-refresh-token \
-            terrane_cmd connection add --kind hubspot --name demo-hubspot --api-base-url "$sim_url"
+            terrane_cmd connection add --kind hubspot --name demo-hubspot --api-base-url "$sim_url" \
+            --org-id 4410001
     fi
     if [[ $existing != *demo-salesforce* ]]; then
         TERRANE_CONNECTION_WEBHOOK_SECRET=unused-by-salesforce \
         TERRANE_CONNECTION_CLIENT_ID=terrane-dev-salesforce-client \
         TERRANE_CONNECTION_CLIENT_SECRET=terrane-dev-salesforce-client-secret \
         TERRANE_CONNECTION_REFRESH_TOKEN=terrane-dev-salesforce-refresh-token \
+        TERRANE_CONNECTION_PATH_TOKEN=terrane-dev-salesforce-path-token \
             terrane_cmd connection add --kind salesforce --name demo-salesforce \
             --api-base-url "$sim_url" --org-id 00DSm00000TeRRA
     fi

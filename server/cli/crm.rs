@@ -25,9 +25,10 @@ pub fn spawn_background(
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
-    let reader: Arc<dyn worker::CompanyReader> = state.crm.clone();
+    let reader: Arc<dyn worker::RecordReader> = state.crm.clone();
+    let guard = state.config.crm.clock_guard();
     for _ in 0..state.config.crm.workers {
-        let w = Worker::new(state.db.clone(), reader.clone());
+        let w = Worker::new(state.db.clone(), reader.clone(), guard);
         tasks.push(tokio::spawn(worker::run(
             w,
             state.intake.wake.clone(),
@@ -45,6 +46,7 @@ pub fn spawn_background(
             state.crm.clone(),
             at,
             state.config.crm.inbox_retention_days,
+            guard,
             stop.clone(),
         )));
     }
@@ -87,7 +89,26 @@ fn input(args: ConnectionArgs, kind: Option<CrmKind>, enabled: bool) -> Connecti
         client_id: args.client_id,
         client_secret: args.client_secret,
         refresh_token: args.refresh_token,
+        webhook_token: args.path_token,
+        new_webhook_token: false,
     }
+}
+
+/// The path a connection's CRM posts webhooks to (Salesforce: with its secret token).
+async fn endpoint_path(
+    pool: &sqlx::PgPool,
+    key: Option<&terrane::crm::crypto::SecretKey>,
+    c: &connection::Connection,
+) -> anyhow::Result<String> {
+    Ok(match c.kind {
+        CrmKind::HubSpot => "/webhooks/hubspot".to_owned(),
+        CrmKind::Standard => format!("/webhooks/standard/{}", c.name),
+        CrmKind::Salesforce => match connection::webhook_token(pool, key, c.id).await? {
+            Some(t) => format!("/webhooks/salesforce/{t}"),
+            None => "(no path token yet: `terrane connection edit --name NAME --new-path-token`)"
+                .to_owned(),
+        },
+    })
 }
 
 pub async fn connection(command: ConnectionCommand) -> anyhow::Result<()> {
@@ -119,6 +140,9 @@ pub async fn connection(command: ConnectionCommand) -> anyhow::Result<()> {
                         "not set"
                     },
                 );
+                for w in c.warnings() {
+                    println!("  warning: {w}");
+                }
             }
         }
         ConnectionCommand::Add {
@@ -131,10 +155,12 @@ pub async fn connection(command: ConnectionCommand) -> anyhow::Result<()> {
             })?;
             let c = connection::create(&pool, key, &input(args, Some(kind), !disabled)).await?;
             println!("added connection {} ({})", c.name, c.kind.as_str());
+            println!("webhook endpoint: {}", endpoint_path(&pool, key, &c).await?);
         }
         ConnectionCommand::Edit {
             args,
             retire_secret,
+            new_path_token,
             enable,
             disable,
         } => {
@@ -150,8 +176,13 @@ pub async fn connection(command: ConnectionCommand) -> anyhow::Result<()> {
             };
             let mut inp = input(args, None, enabled);
             inp.retire_fingerprints = retire_secret;
+            inp.new_webhook_token = new_path_token;
+            let rotated = new_path_token || inp.webhook_token.is_some();
             let c = connection::update(&pool, key, &inp).await?;
             println!("updated connection {}", c.name);
+            if rotated && c.kind == CrmKind::Salesforce {
+                println!("webhook endpoint: {}", endpoint_path(&pool, key, &c).await?);
+            }
         }
         ConnectionCommand::Disable { name } => {
             let current = connection::by_name(&pool, &name)
@@ -164,6 +195,12 @@ pub async fn connection(command: ConnectionCommand) -> anyhow::Result<()> {
             };
             connection::update(&pool, key, &inp).await?;
             println!("disabled connection {name}");
+        }
+        ConnectionCommand::Endpoint { name } => {
+            let c = connection::by_name(&pool, &name)
+                .await?
+                .with_context(|| format!("no connection named {name:?}"))?;
+            println!("{}", endpoint_path(&pool, key, &c).await?);
         }
     }
     Ok(())
@@ -209,11 +246,12 @@ pub async fn reconcile(only: Option<String>) -> anyhow::Result<()> {
             }
             bar.set_position(done);
         };
-        match reconcile::run(&pool, &clients, &c, Trigger::Command, &progress).await {
+        let guard = config.crm.clock_guard();
+        match reconcile::run(&pool, &clients, &c, Trigger::Command, guard, &progress).await {
             Ok(r) => {
                 bar.finish_and_clear();
                 println!(
-                    "{}: {} remote records; {} created, {} updated, {} deleted, {} unchanged, {} errors in {:.1} s",
+                    "{}: {} remote records; {} created, {} updated, {} deleted, {} unchanged, {} errors, {} future clocks repaired in {:.1} s",
                     c.name,
                     r.remote_records,
                     r.created,
@@ -221,6 +259,7 @@ pub async fn reconcile(only: Option<String>) -> anyhow::Result<()> {
                     r.deleted,
                     r.unchanged,
                     r.errors,
+                    r.clocks_repaired,
                     r.duration_s().unwrap_or_default()
                 );
                 for s in r.error_samples.0.iter() {
@@ -248,7 +287,8 @@ pub async fn import(what: ImportCommand) -> anyhow::Result<()> {
         } => {
             let reader = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
-            let r = csv::import_accounts(&pool, reader, &source, dry_run).await;
+            let guard = config::crm_clock_guard_from_env()?;
+            let r = csv::import_accounts(&pool, reader, &source, dry_run, guard).await;
             (file, r)
         }
         ImportCommand::Reps { file, dry_run } => {

@@ -4,10 +4,93 @@
 //!
 //! Every function is idempotent: applying the same change twice leaves the same state and
 //! reports [`Outcome::Stale`] (or `Unchanged`) the second time.
+//!
+//! Every change passes [`ClockGuard`] first: a modification time further in the future than the
+//! allowed skew is applied as "now" and counted, so no event (forged, or from a CRM with a
+//! wrong clock) can make every later real edit look stale.
 
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::canonical::{CanonicalAccount, Change};
+
+/// How far in the future a CRM's modification time may lie before it is clamped to now
+/// (`TERRANE_CRM_CLOCK_SKEW_S`). Passed to every writer explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockGuard {
+    skew: chrono::Duration,
+}
+
+impl Default for ClockGuard {
+    /// Five minutes, the default of `TERRANE_CRM_CLOCK_SKEW_S`.
+    fn default() -> Self {
+        Self::new(std::time::Duration::from_secs(300))
+    }
+}
+
+impl ClockGuard {
+    pub fn new(skew: std::time::Duration) -> Self {
+        Self {
+            skew: chrono::Duration::from_std(skew).unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
+    /// The latest modification time accepted as it is, given the current time.
+    pub fn limit(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now.checked_add_signed(self.skew).unwrap_or(now)
+    }
+
+    /// `at`, or `now` when `at` lies beyond the allowed skew (and whether it was clamped).
+    pub fn check(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> (DateTime<Utc>, bool) {
+        if at > self.limit(now) {
+            (now, true)
+        } else {
+            (at, false)
+        }
+    }
+
+    /// `change` with its modification time checked; `Cow::Owned` when it was clamped.
+    fn clamp_change<'c>(&self, change: &'c Change, now: DateTime<Utc>) -> Cow<'c, Change> {
+        let (at, clamped) = self.check(change.at(), now);
+        if !clamped {
+            return Cow::Borrowed(change);
+        }
+        let mut owned = change.clone();
+        match &mut owned {
+            Change::Upsert(a) => a.modified_at = at,
+            Change::Delete { at: t, .. }
+            | Change::Restore { at: t, .. }
+            | Change::Merge { at: t, .. } => *t = at,
+        }
+        Cow::Owned(owned)
+    }
+}
+
+/// Counts changes of `source` whose clocks were clamped: a Prometheus counter, and the
+/// source's own count (`crm_clock_clamps`), shown per connection on the sync page.
+async fn count_clamped(db: &mut PgConnection, source: &str, n: usize) -> Result<(), ApplyError> {
+    if n == 0 {
+        return Ok(());
+    }
+    metrics::counter!("terrane_crm_future_clocks_clamped_total").increment(n as u64);
+    tracing::warn!(
+        source,
+        changes = n,
+        "CRM modification times in the future were applied as of now"
+    );
+    sqlx::query(
+        "insert into crm_clock_clamps (source, clamped) values ($1, $2)
+         on conflict (source) do update
+         set clamped = crm_clock_clamps.clamped + excluded.clamped, last_at = now()",
+    )
+    .bind(source)
+    .bind(i64::try_from(n).unwrap_or(i64::MAX))
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
 
 /// What applying one change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,13 +162,19 @@ impl ApplyError {
     }
 }
 
-/// Applies one change for the connection named `source` (`accounts.crm_source`).
+/// Applies one change for the connection named `source` (`accounts.crm_source`), its clock
+/// checked by `guard`.
 pub async fn apply(
     db: &mut PgConnection,
     source: &str,
     change: &Change,
+    guard: ClockGuard,
 ) -> Result<Outcome, ApplyError> {
-    match change {
+    let change = guard.clamp_change(change, Utc::now());
+    if matches!(change, Cow::Owned(_)) {
+        count_clamped(db, source, 1).await?;
+    }
+    match change.as_ref() {
         Change::Upsert(account) => upsert(db, source, account).await,
         Change::Delete { crm_id, at } => delete(db, source, crm_id, *at).await,
         Change::Restore { crm_id, at } => restore(db, source, crm_id, *at).await,
@@ -124,22 +213,45 @@ async fn upsert(
     source: &str,
     a: &CanonicalAccount,
 ) -> Result<Outcome, ApplyError> {
-    let outcomes = upsert_many(db, source, &[a]).await?;
+    let outcomes = write_many(db, source, &[a], vec![a.modified_at]).await?;
     Ok(outcomes.first().copied().unwrap_or(Outcome::Stale))
 }
 
-/// Upserts many accounts of one source in one statement (last write wins per account), and
-/// returns each one's outcome in input order. `accounts` must not name a `crm_id` twice
-/// (reduce to the newest first); rows are written in `crm_id` order, so concurrent callers
-/// lock accounts in the same order.
+/// Upserts many accounts of one source in one statement (last write wins per account, clocks
+/// checked by `guard`), and returns each one's outcome in input order. `accounts` must not name
+/// a `crm_id` twice (reduce to the newest first); rows are written in `crm_id` order, so
+/// concurrent callers lock accounts in the same order.
 pub async fn upsert_many(
     db: &mut PgConnection,
     source: &str,
     accounts: &[&CanonicalAccount],
+    guard: ClockGuard,
 ) -> Result<Vec<Outcome>, ApplyError> {
     if accounts.is_empty() {
         return Ok(vec![]);
     }
+    let now = Utc::now();
+    let checked: Vec<(DateTime<Utc>, bool)> = accounts
+        .iter()
+        .map(|a| guard.check(a.modified_at, now))
+        .collect();
+    count_clamped(db, source, checked.iter().filter(|(_, c)| *c).count()).await?;
+    write_many(
+        db,
+        source,
+        accounts,
+        checked.iter().map(|(at, _)| *at).collect(),
+    )
+    .await
+}
+
+/// [`upsert_many`] once the clocks are checked: `at[i]` is `accounts[i]`'s modification time.
+async fn write_many(
+    db: &mut PgConnection,
+    source: &str,
+    accounts: &[&CanonicalAccount],
+    at: Vec<DateTime<Utc>>,
+) -> Result<Vec<Outcome>, ApplyError> {
     let col = |f: &dyn Fn(&CanonicalAccount) -> Option<String>| -> Vec<Option<String>> {
         accounts.iter().map(|a| f(a)).collect()
     };
@@ -152,7 +264,6 @@ pub async fn upsert_many(
     let value: Vec<Option<f64>> = accounts.iter().map(|a| a.annual_value).collect();
     let visits: Vec<Option<i32>> = accounts.iter().map(|a| a.visits_per_year).collect();
     let priority: Vec<Option<i16>> = accounts.iter().map(|a| a.priority).collect();
-    let at: Vec<chrono::DateTime<chrono::Utc>> = accounts.iter().map(|a| a.modified_at).collect();
     let rows: Vec<UpsertRow> = sqlx::query_as(
         r"
         with new as (
@@ -374,4 +485,45 @@ async fn merge(
     } else {
         Outcome::Merged
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("valid").to_utc()
+    }
+
+    #[test]
+    fn a_clock_beyond_the_skew_is_clamped_to_now_and_one_within_it_is_kept() {
+        let guard = ClockGuard::new(std::time::Duration::from_secs(300));
+        let now = t("2026-12-07T10:00:00Z");
+        assert_eq!(
+            guard.check(t("2026-12-07T10:05:00Z"), now),
+            (t("2026-12-07T10:05:00Z"), false)
+        );
+        assert_eq!(guard.check(t("2026-12-07T10:05:01Z"), now), (now, true));
+        assert_eq!(guard.check(t("9999-01-01T00:00:00Z"), now), (now, true));
+        assert_eq!(
+            guard.check(t("2020-01-01T00:00:00Z"), now),
+            (t("2020-01-01T00:00:00Z"), false)
+        );
+        let merge = Change::Merge {
+            survivor: "1".into(),
+            merged: vec!["2".into()],
+            at: t("2100-01-01T00:00:00Z"),
+        };
+        assert_eq!(guard.clamp_change(&merge, now).at(), now);
+        assert!(matches!(
+            guard.clamp_change(
+                &Change::Delete {
+                    crm_id: "1".into(),
+                    at: now
+                },
+                now
+            ),
+            Cow::Borrowed(_)
+        ));
+    }
 }

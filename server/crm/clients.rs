@@ -1,8 +1,9 @@
 //! Reading records from the CRMs' APIs for one connection: OAuth2 tokens (sealed in the
-//! database, refreshed and re-saved as needed), HubSpot company reads after change notices, and
-//! the pages reconciliation walks.
+//! database, refreshed and re-saved as needed), the read-back of records named by webhook
+//! notices (HubSpot companies, Salesforce Accounts), and the pages reconciliation walks.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,10 +20,12 @@ use super::canonical::CanonicalAccount;
 use super::connection::{self, Connection, CrmKind};
 use super::crypto::SecretKey;
 use super::wire;
-use super::worker::{BoxFuture, CompanyReader, FetchError};
+use super::worker::{BoxFuture, FetchError, ReadBack, RecordReader};
 
 /// HubSpot's largest page and batch.
 const HUBSPOT_PAGE: u32 = 100;
+/// Salesforce Ids per read-back query (keeps the SOQL well under its length limit).
+const SALESFORCE_READ: usize = 200;
 
 /// One page of remote records, each mapped or with the reason it could not be.
 pub struct RemotePage {
@@ -157,6 +160,27 @@ impl CrmClients {
         }
     }
 
+    /// Calls `f` with a current access token; when the API rejects it, once more with a
+    /// freshly refreshed one. A refreshed token set is saved either way.
+    async fn with_token<T, F, Fut>(
+        &self,
+        conn: &Connection,
+        cache: &TokenCache,
+        f: F,
+    ) -> Result<T, FetchError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let token = cache.access_token().await?;
+        let mut answer = f(token.clone()).await;
+        if matches!(answer, Err(ApiError::Unauthorized)) {
+            answer = f(cache.replace_rejected(&token).await?).await;
+        }
+        self.save_refreshed(conn, cache).await;
+        Ok(answer?)
+    }
+
     async fn hubspot(
         &self,
         conn: &Connection,
@@ -189,36 +213,82 @@ impl CrmClients {
         &self,
         conn: &Connection,
         ids: &[String],
-    ) -> Result<HashMap<String, CanonicalAccount>, FetchError> {
+    ) -> Result<ReadBack, FetchError> {
         let (api, cache) = self.hubspot(conn).await?;
         let mut out = HashMap::new();
         for chunk in ids.chunks(HUBSPOT_PAGE as usize) {
-            let token = cache.access_token().await?;
-            let mut read = api
-                .batch_read_companies(&token, wire::hubspot::COMPANY_PROPERTIES, chunk)
-                .await;
-            if matches!(read, Err(ApiError::Unauthorized)) {
-                let token = cache.replace_rejected(&token).await?;
-                read = api
-                    .batch_read_companies(&token, wire::hubspot::COMPANY_PROPERTIES, chunk)
-                    .await;
-            }
-            self.save_refreshed(conn, &cache).await;
-            for company in read?.results {
-                match wire::hubspot::company_to_account(
+            let read = self
+                .with_token(conn, &cache, |token| {
+                    let api = api.clone();
+                    async move {
+                        api.batch_read_companies(&token, wire::hubspot::COMPANY_PROPERTIES, chunk)
+                            .await
+                    }
+                })
+                .await?;
+            for company in read.results.into_iter().filter(|c| !c.archived) {
+                let a = wire::hubspot::company_to_account(
                     &company.id,
                     &company.properties,
                     company.updated_at,
-                ) {
-                    Ok(a) => {
-                        out.insert(company.id.clone(), a);
+                )
+                .map_err(|e| format!("company {} cannot be mapped: {e}", company.id));
+                out.insert(company.id.clone(), a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads Salesforce Accounts by Id with SOQL (`WHERE Id IN (...)`, 200 per query). A query
+    /// never returns deleted records, so a deleted Account is absent. Found accounts are keyed
+    /// by their 18-character Id and by its 15-character form.
+    pub async fn read_salesforce_accounts(
+        &self,
+        conn: &Connection,
+        ids: &[String],
+    ) -> Result<ReadBack, FetchError> {
+        if let Some(bad) = ids.iter().find(|id| !wire::salesforce::is_record_id(id)) {
+            return Err(FetchError(format!("{bad:?} is not a Salesforce record id")));
+        }
+        let (api, cache) = self.salesforce(conn).await?;
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(SALESFORCE_READ) {
+            let soql = format!(
+                "SELECT {} FROM Account WHERE Id IN ({})",
+                wire::salesforce::ACCOUNT_FIELDS.join(", "),
+                chunk
+                    .iter()
+                    .map(|id| format!("'{id}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = self
+                    .with_token(conn, &cache, |token| {
+                        let (api, soql, cursor) = (api.clone(), soql.clone(), cursor.clone());
+                        async move {
+                            match cursor {
+                                None => api.query(&token, &soql).await,
+                                Some(next) => api.query_more(&token, &next).await,
+                            }
+                        }
+                    })
+                    .await?;
+                for fields in &page.records {
+                    let Some(id) = fields.get("Id").cloned().flatten() else {
+                        continue;
+                    };
+                    let a = wire::salesforce::account_from_fields(fields)
+                        .map_err(|e| format!("Account {id} cannot be mapped: {e}"));
+                    if let Some(short) = id.get(..15) {
+                        out.insert(short.to_owned(), a.clone());
                     }
-                    Err(e) => {
-                        return Err(FetchError(format!(
-                            "company {} cannot be mapped: {e}",
-                            company.id
-                        )));
-                    }
+                    out.insert(id, a);
+                }
+                match page.next_records_url {
+                    Some(next) if !page.done => cursor = Some(next),
+                    _ => break,
                 }
             }
         }
@@ -234,25 +304,20 @@ impl CrmClients {
         match conn.kind {
             CrmKind::HubSpot => {
                 let (api, cache) = self.hubspot(conn).await?;
-                let list = |token: String| {
-                    let api = api.clone();
-                    async move {
-                        api.list_companies(
-                            &token,
-                            wire::hubspot::COMPANY_PROPERTIES,
-                            cursor,
-                            HUBSPOT_PAGE,
-                        )
-                        .await
-                    }
-                };
-                let token = cache.access_token().await?;
-                let mut page = list(token.clone()).await;
-                if matches!(page, Err(ApiError::Unauthorized)) {
-                    page = list(cache.replace_rejected(&token).await?).await;
-                }
-                self.save_refreshed(conn, &cache).await;
-                let page = page?;
+                let page = self
+                    .with_token(conn, &cache, |token| {
+                        let api = api.clone();
+                        async move {
+                            api.list_companies(
+                                &token,
+                                wire::hubspot::COMPANY_PROPERTIES,
+                                cursor,
+                                HUBSPOT_PAGE,
+                            )
+                            .await
+                        }
+                    })
+                    .await?;
                 Ok(RemotePage {
                     records: page
                         .results
@@ -273,22 +338,17 @@ impl CrmClients {
                     "SELECT {} FROM Account",
                     wire::salesforce::ACCOUNT_FIELDS.join(", ")
                 );
-                let query = |token: String| {
-                    let (api, soql) = (api.clone(), soql.clone());
-                    async move {
-                        match cursor {
-                            None => api.query(&token, &soql).await,
-                            Some(next) => api.query_more(&token, next).await,
+                let page = self
+                    .with_token(conn, &cache, |token| {
+                        let (api, soql) = (api.clone(), soql.clone());
+                        async move {
+                            match cursor {
+                                None => api.query(&token, &soql).await,
+                                Some(next) => api.query_more(&token, next).await,
+                            }
                         }
-                    }
-                };
-                let token = cache.access_token().await?;
-                let mut page = query(token.clone()).await;
-                if matches!(page, Err(ApiError::Unauthorized)) {
-                    page = query(cache.replace_rejected(&token).await?).await;
-                }
-                self.save_refreshed(conn, &cache).await;
-                let page = page?;
+                    })
+                    .await?;
                 Ok(RemotePage {
                     records: page
                         .records
@@ -383,12 +443,21 @@ impl CrmClients {
     }
 }
 
-impl CompanyReader for CrmClients {
-    fn read_companies<'a>(
+impl RecordReader for CrmClients {
+    fn read_records<'a>(
         &'a self,
         connection: &'a Connection,
         ids: &'a [String],
-    ) -> BoxFuture<'a, Result<HashMap<String, CanonicalAccount>, FetchError>> {
-        Box::pin(self.read_hubspot_companies(connection, ids))
+    ) -> BoxFuture<'a, Result<ReadBack, FetchError>> {
+        Box::pin(async move {
+            match connection.kind {
+                CrmKind::HubSpot => self.read_hubspot_companies(connection, ids).await,
+                CrmKind::Salesforce => self.read_salesforce_accounts(connection, ids).await,
+                CrmKind::Standard => Err(FetchError(format!(
+                    "{} has no API to read records back from",
+                    connection.name
+                ))),
+            }
+        })
     }
 }

@@ -1,7 +1,9 @@
 //! CRM connections: which CRM, where its API is, and its secrets (sealed with [`SecretKey`]).
 //!
 //! Secrets are write-only: they are saved sealed and only a summary (how many webhook secrets,
-//! whether OAuth2 credentials are set, short fingerprints) is ever read back for display.
+//! whether OAuth2 credentials are set, short fingerprints) is ever read back for display. The
+//! one exception is a Salesforce connection's webhook path token, part of the endpoint URL an
+//! admin pastes into Salesforce: sealed too, and shown to admins like the other endpoint URLs.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,8 +59,38 @@ pub struct Connection {
     pub organization_id: Option<String>,
     pub enabled: bool,
     pub secrets_summary: sqlx::types::Json<SecretsSummary>,
+    /// Whether a Salesforce webhook path token is set (the token itself: [`webhook_token`]).
+    pub has_webhook_token: bool,
+    /// Changes whose modification time lay too far in the future and were applied as of now.
+    pub clocks_clamped: i64,
+    pub last_clock_clamped_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Connection {
+    /// What an admin must fix before this connection is trustworthy, for the sync page.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.kind == CrmKind::HubSpot && self.organization_id.is_none() {
+            out.push(
+                "no HubSpot account (portal) id: webhooks signed by the app's secret for any \
+                 HubSpot account are taken; set the portal id",
+            );
+        }
+        if self.kind == CrmKind::Salesforce && !self.has_webhook_token {
+            out.push(
+                "no webhook path token: Outbound Messages are refused until one is issued \
+                 (edit the connection)",
+            );
+        }
+        if let Some(u) = self.api_base_url.as_deref()
+            && check_url(Some(u)).is_err()
+        {
+            out.push("the API base URL is not https: set an https URL");
+        }
+        out
+    }
 }
 
 /// The secrets of one connection, as sealed in `crm_connections.secrets`.
@@ -143,6 +175,11 @@ pub struct ConnectionInput {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub refresh_token: Option<String>,
+    /// Salesforce: the webhook path token to set. On create, `None` generates one (a fixed
+    /// one is for development set-ups such as the CRM simulator's); on edit, `None` keeps it.
+    pub webhook_token: Option<String>,
+    /// Salesforce, on edit: replace the webhook path token with a newly generated one.
+    pub new_webhook_token: bool,
 }
 
 fn seal_context(id: Uuid) -> Vec<u8> {
@@ -151,6 +188,28 @@ fn seal_context(id: Uuid) -> Vec<u8> {
 
 fn token_context(id: Uuid) -> Vec<u8> {
     format!("crm_connections.oauth_token:{id}").into_bytes()
+}
+
+fn webhook_token_context(id: Uuid) -> Vec<u8> {
+    format!("crm_connections.webhook_token:{id}").into_bytes()
+}
+
+/// A path token as given, or a new random one (256 bits, hex).
+fn path_token(given: Option<&str>) -> Result<String, ConnectionError> {
+    match given.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(crate::auth::secret::random_hex()),
+        Some(t)
+            if (32..=128).contains(&t.len())
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(t.to_owned())
+        }
+        Some(_) => Err(ConnectionError::Invalid(
+            "webhook path token: 32-128 letters, digits, '-' or '_' (leave empty to generate one)"
+                .to_owned(),
+        )),
+    }
 }
 
 fn check_name(name: &str) -> Result<(), ConnectionError> {
@@ -170,12 +229,24 @@ fn check_name(name: &str) -> Result<(), ConnectionError> {
     }
 }
 
+/// CRM API base URLs are https: tokens and account data cross it. Plain http is allowed only
+/// to this machine's loopback (tests, the CRM simulator).
 fn check_url(url: Option<&str>) -> Result<(), ConnectionError> {
-    match url {
-        Some(u) if reqwest::Url::parse(u).is_err() || !u.starts_with("http") => Err(
-            ConnectionError::Invalid("API base URL: an http(s) URL".to_owned()),
-        ),
-        _ => Ok(()),
+    let Some(u) = url else { return Ok(()) };
+    let parsed = reqwest::Url::parse(u).map_err(|_| {
+        ConnectionError::Invalid("API base URL: not a URL (expected https://...)".to_owned())
+    })?;
+    match parsed.scheme() {
+        "https" if parsed.host_str().is_some() => Ok(()),
+        "http" if crate::config::is_loopback_http(&parsed) => Ok(()),
+        "http" => Err(ConnectionError::Invalid(
+            "API base URL: must be https (plain http only to a loopback address such as \
+             127.0.0.1 or localhost)"
+                .to_owned(),
+        )),
+        _ => Err(ConnectionError::Invalid(
+            "API base URL: expected an https:// URL".to_owned(),
+        )),
     }
 }
 
@@ -248,7 +319,13 @@ fn merged_secrets(
     Ok(s)
 }
 
-const COLUMNS: &str = "id, name, kind, api_base_url, organization_id, enabled, secrets_summary, created_at, updated_at";
+const COLUMNS: &str = "id, name, kind, api_base_url, organization_id, enabled, secrets_summary,
+    webhook_token is not null as has_webhook_token,
+    coalesce((select k.clamped from crm_clock_clamps k where k.source = crm_connections.name), 0)
+        as clocks_clamped,
+    (select k.last_at from crm_clock_clamps k where k.source = crm_connections.name)
+        as last_clock_clamped_at,
+    created_at, updated_at";
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Connection>, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -330,6 +407,13 @@ pub async fn create(
             "organization id: required for Salesforce connections".to_owned(),
         ));
     }
+    if kind == CrmKind::HubSpot && input.organization_id.is_none() {
+        return Err(ConnectionError::Invalid(
+            "HubSpot account (portal) id: required, so webhooks from other HubSpot accounts \
+             signed by the same app are refused"
+                .to_owned(),
+        ));
+    }
     let secrets = merged_secrets(kind, Secrets::default(), input)?;
     let key = key.ok_or(ConnectionError::NoKey)?;
     let id = Uuid::new_v4();
@@ -337,10 +421,17 @@ pub async fn create(
         &serde_json::to_vec(&secrets).unwrap_or_default(),
         &seal_context(id),
     );
+    let webhook_token = match kind {
+        CrmKind::Salesforce => {
+            let token = path_token(input.webhook_token.as_deref())?;
+            Some(key.seal(token.as_bytes(), &webhook_token_context(id)))
+        }
+        _ => None,
+    };
     let created = sqlx::query_as(&format!(
         "insert into crm_connections (id, name, kind, api_base_url, organization_id, enabled,
-                                      secrets, secrets_summary)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
+                                      secrets, secrets_summary, webhook_token)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          returning {COLUMNS}"
     ))
     .bind(id)
@@ -351,6 +442,7 @@ pub async fn create(
     .bind(input.enabled)
     .bind(sealed)
     .bind(sqlx::types::Json(secrets.summary()))
+    .bind(webhook_token)
     .fetch_one(db)
     .await;
     match created {
@@ -389,6 +481,13 @@ pub async fn update(
         &serde_json::to_vec(&new).unwrap_or_default(),
         &seal_context(current.id),
     );
+    let webhook_token = match current.kind {
+        CrmKind::Salesforce if input.new_webhook_token || input.webhook_token.is_some() => {
+            let token = path_token(input.webhook_token.as_deref())?;
+            Some(key.seal(token.as_bytes(), &webhook_token_context(current.id)))
+        }
+        _ => None,
+    };
     let refresh_changed = input
         .refresh_token
         .as_deref()
@@ -400,7 +499,8 @@ pub async fn update(
     let updated = sqlx::query_as(&format!(
         "update crm_connections set api_base_url = $2, organization_id = coalesce($3, organization_id),
                 enabled = $4, secrets = $5, secrets_summary = $6,
-                oauth_token = case when $7 then null else oauth_token end
+                oauth_token = case when $7 then null else oauth_token end,
+                webhook_token = coalesce($8, webhook_token)
          where id = $1 returning {COLUMNS}"
     ))
     .bind(current.id)
@@ -410,10 +510,69 @@ pub async fn update(
     .bind(sealed)
     .bind(sqlx::types::Json(new.summary()))
     .bind(refresh_changed)
+    .bind(webhook_token)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(updated)
+}
+
+/// A Salesforce connection's webhook path token (`POST /webhooks/salesforce/{token}`).
+pub async fn webhook_token(
+    db: impl PgExecutor<'_>,
+    key: Option<&SecretKey>,
+    id: Uuid,
+) -> Result<Option<String>, ConnectionError> {
+    let sealed: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("select webhook_token from crm_connections where id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    match sealed.flatten() {
+        None => Ok(None),
+        Some(sealed) => {
+            open_webhook_token(key.ok_or(ConnectionError::NoKey)?, id, &sealed).map(Some)
+        }
+    }
+}
+
+fn open_webhook_token(key: &SecretKey, id: Uuid, sealed: &[u8]) -> Result<String, ConnectionError> {
+    let plain = key.open(sealed, &webhook_token_context(id))?;
+    String::from_utf8(plain).map_err(|_| ConnectionError::Crypto(CryptoError::Format))
+}
+
+/// A connection with its sealed webhook path token, as the endpoint reads them.
+#[derive(sqlx::FromRow)]
+struct WithToken {
+    #[sqlx(flatten)]
+    connection: Connection,
+    webhook_token: Vec<u8>,
+}
+
+/// The enabled Salesforce connection whose webhook path token is `presented` (one query).
+/// Every connection's token is opened and compared in constant time (digests of equal
+/// length), so the answer's timing says nothing about how much of a token matched.
+pub async fn salesforce_by_webhook_token(
+    db: impl PgExecutor<'_>,
+    key: &SecretKey,
+    presented: &str,
+) -> Result<Option<Connection>, ConnectionError> {
+    let candidates: Vec<WithToken> = sqlx::query_as(&format!(
+        "select {COLUMNS}, webhook_token from crm_connections
+         where kind = 'salesforce' and enabled and webhook_token is not null"
+    ))
+    .fetch_all(db)
+    .await?;
+    let presented = crate::auth::secret::sha256(presented);
+    let mut found = None;
+    for c in candidates {
+        let token = open_webhook_token(key, c.connection.id, &c.webhook_token)?;
+        let expected = crate::auth::secret::sha256(&token);
+        if crate::auth::csrf::constant_time_eq(&expected, &presented) && found.is_none() {
+            found = Some(c.connection);
+        }
+    }
+    Ok(found)
 }
 
 /// The cached OAuth2 token set of a connection, if any.

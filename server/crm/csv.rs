@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveTime, SecondsFormat, Timelike, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
-use super::apply::{self, ApplyError, Outcome};
+use super::apply::{self, ApplyError, ClockGuard, Outcome};
 use super::canonical::{Address, CanonicalAccount, Change, Tier};
 use crate::spatial::LonLat;
 
@@ -184,6 +184,7 @@ pub async fn import_accounts(
     reader: impl Read,
     default_source: &str,
     dry_run: bool,
+    guard: ClockGuard,
 ) -> Result<ImportReport, CsvError> {
     let table = read_table(reader)?;
     let mut report = ImportReport::new(dry_run, table.rows.len());
@@ -196,7 +197,7 @@ pub async fn import_accounts(
     let mut tx = db.begin().await?;
     for row in &rows {
         let change = Change::Upsert(row.account.clone());
-        match apply::apply(&mut tx, &row.source, &change).await {
+        match apply::apply(&mut tx, &row.source, &change, guard).await {
             Ok(outcome) => report.count(outcome),
             Err(ApplyError::Invalid(reason)) => {
                 let message = format!("the database refused the row ({reason})");

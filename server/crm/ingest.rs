@@ -167,25 +167,40 @@ impl Intake {
         self.commit(&conn, std::slice::from_ref(&event)).await
     }
 
-    /// `POST /webhooks/salesforce`: an Outbound Message whose organization id names an enabled
-    /// Salesforce connection. Salesforce does not sign Outbound Messages; the organization id
-    /// (and, in production, TLS and an allow-list of Salesforce's addresses) is the check.
-    pub async fn salesforce(&self, d: &Delivery<'_>) -> Result<Accepted, IngestError> {
+    /// `POST /webhooks/salesforce/{token}`: an Outbound Message to an enabled Salesforce
+    /// connection's secret path token, whose organization id is that connection's.
+    /// Salesforce does not sign Outbound Messages, and an organization id is no secret: the
+    /// token is checked first (in constant time, before the body is parsed), and even then
+    /// the message is only a notice: the worker reads the records back through the REST API.
+    pub async fn salesforce(
+        &self,
+        token: Option<&str>,
+        d: &Delivery<'_>,
+    ) -> Result<Accepted, IngestError> {
+        let refused = |reason: &str| {
+            metrics::counter!("terrane_crm_webhook_refused_total", "kind" => "salesforce")
+                .increment(1);
+            tracing::info!(kind = "salesforce", reason, "webhook refused");
+            IngestError::Unauthorized(reason.to_owned())
+        };
+        let Some(token) = token else {
+            return Err(refused(
+                "this endpoint needs the connection's path token: /webhooks/salesforce/<token>",
+            ));
+        };
+        let key = self.key()?;
+        let conn = connection::salesforce_by_webhook_token(&self.db, key, token)
+            .await?
+            .ok_or_else(|| refused("unknown path token"))?;
         let msg = wire::salesforce::parse_outbound(d.body)
             .map_err(|e| IngestError::BadRequest(e.to_string()))?;
-        let conns = connection::enabled_of_kind(&self.db, CrmKind::Salesforce).await?;
-        let conn = conns
-            .into_iter()
-            .find(|c| {
-                c.organization_id
-                    .as_deref()
-                    .is_some_and(|org| same_org(org, &msg.organization_id))
-            })
-            .ok_or_else(|| {
-                metrics::counter!("terrane_crm_webhook_refused_total", "kind" => "salesforce")
-                    .increment(1);
-                IngestError::Unauthorized("unknown organization id".to_owned())
-            })?;
+        let same = conn
+            .organization_id
+            .as_deref()
+            .is_some_and(|org| same_org(org, &msg.organization_id));
+        if !same {
+            return Err(refused("unknown organization id"));
+        }
         let events = wire::salesforce::split(&msg);
         self.commit(&conn, &events).await
     }

@@ -1,6 +1,7 @@
 //! Reconciliation: page through a CRM's API, compare with local state, repair drift, and
 //! soft-delete what the CRM no longer has. Stores a report per run; a second run in a row
-//! changes nothing.
+//! changes nothing. Stored CRM clocks in the future (left by a forged or wrong-clocked event
+//! before clocks were checked) are reset first, so the CRM's current state wins again.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -9,7 +10,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::apply::{self, Outcome};
+use super::apply::{self, ClockGuard, Outcome};
 use super::canonical::{CanonicalAccount, Change};
 use super::clients::{CrmClients, RemotePage};
 use super::connection::{self, Connection};
@@ -49,6 +50,8 @@ pub struct Report {
     pub deleted: i32,
     pub unchanged: i32,
     pub errors: i32,
+    /// Accounts whose stored CRM clock lay in the future and was reset.
+    pub clocks_repaired: i32,
     pub error_samples: sqlx::types::Json<Vec<ErrorSample>>,
     pub failure: Option<String>,
 }
@@ -89,6 +92,7 @@ struct Tally {
     deleted: i32,
     unchanged: i32,
     errors: i32,
+    clocks_repaired: i32,
     samples: Vec<ErrorSample>,
 }
 
@@ -101,13 +105,14 @@ impl Tally {
     }
 }
 
-/// Runs one reconciliation of `conn`. `progress(done, total)` is called after each page
-/// (`total` when the CRM says it).
+/// Runs one reconciliation of `conn`, clocks checked by `guard`. `progress(done, total)` is
+/// called after each page (`total` when the CRM says it).
 pub async fn run(
     db: &PgPool,
     clients: &CrmClients,
     conn: &Connection,
     trigger: Trigger,
+    guard: ClockGuard,
     progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
 ) -> Result<Report, ReconcileError> {
     if !conn.kind.has_api() {
@@ -123,7 +128,7 @@ pub async fn run(
     if !locked {
         return Err(ReconcileError::Busy(conn.name.clone()));
     }
-    let result = run_locked(db, clients, conn, trigger, progress).await;
+    let result = run_locked(db, clients, conn, trigger, guard, progress).await;
     let _ = sqlx::query("select pg_advisory_unlock(7304, hashtext($1))")
         .bind(conn.id.to_string())
         .execute(&mut *lock)
@@ -136,9 +141,13 @@ async fn run_locked(
     clients: &CrmClients,
     conn: &Connection,
     trigger: Trigger,
+    guard: ClockGuard,
     progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
 ) -> Result<Report, ReconcileError> {
     let clock = Instant::now();
+    // Before the run starts (its start time guards the soft-delete below), so a repaired row
+    // counts as untouched since then.
+    let repaired = repair_future_clocks(db, conn, guard).await?;
     let (run_id, started_at): (i64, DateTime<Utc>) = sqlx::query_as(
         "insert into crm_reconciliations (connection_id, trigger) values ($1, $2)
          returning id, started_at",
@@ -149,14 +158,18 @@ async fn run_locked(
     .await?;
     tracing::info!(connection = %conn.name, run_id, "reconciliation started");
 
-    let mut tally = Tally::default();
-    let outcome = walk(db, clients, conn, started_at, &mut tally, progress).await;
+    let mut tally = Tally {
+        clocks_repaired: repaired,
+        ..Tally::default()
+    };
+    let outcome = walk(db, clients, conn, started_at, guard, &mut tally, progress).await;
     let failure = outcome.as_ref().err().map(ToString::to_string);
     sqlx::query(
         r"
         update crm_reconciliations set
             status = $2::crm_reconcile_status, finished_at = now(), remote_records = $3, created = $4, updated = $5,
-            deleted = $6, unchanged = $7, errors = $8, error_samples = $9, failure = $10
+            deleted = $6, unchanged = $7, errors = $8, error_samples = $9, failure = $10,
+            clocks_repaired = $11
         where id = $1
         ",
     )
@@ -170,12 +183,14 @@ async fn run_locked(
     .bind(tally.errors)
     .bind(sqlx::types::Json(&tally.samples))
     .bind(&failure)
+    .bind(tally.clocks_repaired)
     .execute(db)
     .await?;
     tracing::info!(
         connection = %conn.name, run_id,
         remote = tally.remote, created = tally.created, updated = tally.updated,
         deleted = tally.deleted, unchanged = tally.unchanged, errors = tally.errors,
+        clocks_repaired = tally.clocks_repaired,
         duration_ms = clock.elapsed().as_millis() as u64,
         failed = failure.is_some(),
         "reconciliation finished"
@@ -187,11 +202,35 @@ async fn run_locked(
         .ok_or(ReconcileError::Database(sqlx::Error::RowNotFound))
 }
 
+/// Resets `conn`'s stored CRM clocks that lie beyond `guard`'s limit (to none: the next state
+/// the CRM gives wins); returns how many.
+async fn repair_future_clocks(
+    db: &PgPool,
+    conn: &Connection,
+    guard: ClockGuard,
+) -> Result<i32, ReconcileError> {
+    let n = sqlx::query(
+        "update accounts set crm_updated_at = null
+         where crm_source = $1 and crm_updated_at > $2",
+    )
+    .bind(&conn.name)
+    .bind(guard.limit(Utc::now()))
+    .execute(db)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        metrics::counter!("terrane_crm_future_clocks_repaired_total").increment(n);
+        tracing::warn!(connection = %conn.name, accounts = n, "CRM clocks in the future were reset");
+    }
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
 async fn walk(
     db: &PgPool,
     clients: &CrmClients,
     conn: &Connection,
     started_at: DateTime<Utc>,
+    guard: ClockGuard,
     tally: &mut Tally,
     progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
 ) -> Result<(), ReconcileError> {
@@ -206,7 +245,7 @@ async fn walk(
             .remote_page(conn, cursor.as_deref())
             .await
             .map_err(|e| ReconcileError::Fetch(e.to_string()))?;
-        apply_page(db, conn, records, &mut seen, tally).await?;
+        apply_page(db, conn, records, guard, &mut seen, tally).await?;
         progress(u64::try_from(tally.remote).unwrap_or(0), total);
         match next {
             Some(n) => cursor = Some(n),
@@ -238,6 +277,7 @@ async fn apply_page(
     db: &PgPool,
     conn: &Connection,
     records: Vec<Result<CanonicalAccount, (String, String)>>,
+    guard: ClockGuard,
     seen: &mut HashSet<String>,
     tally: &mut Tally,
 ) -> Result<(), ReconcileError> {
@@ -256,7 +296,7 @@ async fn apply_page(
         seen.insert(account.crm_id.clone());
         let crm_id = account.crm_id.clone();
         let mut sp = sqlx::Acquire::begin(&mut tx).await?;
-        match apply::apply(&mut sp, &conn.name, &Change::Upsert(account)).await {
+        match apply::apply(&mut sp, &conn.name, &Change::Upsert(account), guard).await {
             Ok(o) => {
                 sp.commit().await?;
                 match o {
@@ -278,7 +318,7 @@ async fn apply_page(
 const REPORT_COLUMNS: &str = r"
     r.id, c.name as connection, r.trigger, r.status::text as status, r.started_at,
     r.finished_at, r.remote_records, r.created, r.updated, r.deleted, r.unchanged, r.errors,
-    r.error_samples, r.failure";
+    r.clocks_repaired, r.error_samples, r.failure";
 
 pub async fn report_by_id(db: &PgPool, id: i64) -> Result<Option<Report>, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -307,6 +347,7 @@ pub async fn run_all(
     db: &PgPool,
     clients: &CrmClients,
     trigger: Trigger,
+    guard: ClockGuard,
 ) -> Result<Vec<Result<Report, ReconcileError>>, sqlx::Error> {
     let mut out = Vec::new();
     for conn in connection::list(db).await? {
@@ -316,7 +357,7 @@ pub async fn run_all(
         if trigger == Trigger::Schedule && ran_recently(db, &conn).await? {
             continue;
         }
-        out.push(run(db, clients, &conn, trigger, &|_, _| {}).await);
+        out.push(run(db, clients, &conn, trigger, guard, &|_, _| {}).await);
     }
     Ok(out)
 }
@@ -351,6 +392,7 @@ pub async fn nightly(
     clients: std::sync::Arc<CrmClients>,
     at: NaiveTime,
     inbox_retention_days: u32,
+    guard: ClockGuard,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -359,7 +401,7 @@ pub async fn nightly(
             () = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
-        match run_all(&db, &clients, Trigger::Schedule).await {
+        match run_all(&db, &clients, Trigger::Schedule, guard).await {
             Ok(results) => {
                 for r in results {
                     if let Err(e) = r {

@@ -13,7 +13,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::apply::{self, ApplyError, Outcome};
+use super::apply::{self, ApplyError, ClockGuard, Outcome};
 use super::canonical::{CanonicalAccount, Change, MappingError};
 use super::connection::{self, Connection, CrmKind};
 use super::inbox::{self, InboxRow};
@@ -27,14 +27,21 @@ pub struct FetchError(pub String);
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Reads HubSpot companies in full after a change notice (HubSpot webhooks carry at most one
-/// property, and creations carry none). Ids that no longer exist are absent from the map.
-pub trait CompanyReader: Send + Sync {
-    fn read_companies<'a>(
+/// What a read-back found, by record id: the record as the API returned it, or why it cannot
+/// be mapped (that record's events fail alone, the others of the batch go on). Ids the API
+/// did not return are absent.
+pub type ReadBack = HashMap<String, Result<CanonicalAccount, String>>;
+
+/// Reads records back from a connection's CRM API. Webhooks are notices, not truth: HubSpot
+/// notices carry at most one property (creations none), and Salesforce Outbound Messages are
+/// not signed, so whatever their bodies say, what is applied is what the API returns. Ids
+/// the API does not return (deleted, merged away, never existed) are absent from the map.
+pub trait RecordReader: Send + Sync {
+    fn read_records<'a>(
         &'a self,
         connection: &'a Connection,
         ids: &'a [String],
-    ) -> BoxFuture<'a, Result<HashMap<String, CanonicalAccount>, FetchError>>;
+    ) -> BoxFuture<'a, Result<ReadBack, FetchError>>;
 }
 
 /// What one batch did, for tests, logs and metrics.
@@ -61,8 +68,10 @@ impl BatchReport {
 
 /// What to do for one event.
 enum Plan {
-    /// Apply these changes in order; `read` first lists HubSpot companies to read in full and
-    /// upsert before them.
+    /// Read `read` back from the CRM's API, then apply: each record found is upserted as the
+    /// API returned it, each record the API does not have is deleted (so a deletion notice
+    /// only deletes what the CRM confirms is gone); `changes` go around them (restores first,
+    /// merges last).
     Apply {
         read: Vec<String>,
         changes: Vec<Change>,
@@ -75,34 +84,34 @@ enum Plan {
 
 fn plan(kind: CrmKind, payload: &serde_json::Value) -> Plan {
     let mapped = match kind {
+        // Signed by the sender and without an API to ask: applied as sent (clock checked).
         CrmKind::Standard => wire::standard::decode(payload).map(|c| Plan::Apply {
             read: vec![],
             changes: vec![c],
         }),
-        CrmKind::Salesforce => wire::salesforce::decode_payload(payload).map(|c| Plan::Apply {
-            read: vec![],
-            changes: vec![c],
-        }),
+        // Only the record's Id is taken from an Outbound Message.
+        CrmKind::Salesforce => {
+            wire::salesforce::notified_account_id(payload).map(|id| Plan::Apply {
+                read: vec![id],
+                changes: vec![],
+            })
+        }
         CrmKind::HubSpot => wire::hubspot::decode_notice(payload).map(|n| {
             if n.object != ObjectKind::Company {
                 return Plan::Ignore;
             }
             let at = n.occurred_at;
             match n.kind {
-                NoticeKind::Creation | NoticeKind::PropertyChange { .. } => Plan::Apply {
-                    read: vec![n.object_id],
-                    changes: vec![],
-                },
+                // A deletion is a read too: applied only when the company is gone.
+                NoticeKind::Creation | NoticeKind::PropertyChange { .. } | NoticeKind::Deletion => {
+                    Plan::Apply {
+                        read: vec![n.object_id],
+                        changes: vec![],
+                    }
+                }
                 NoticeKind::Restore => Plan::Apply {
                     read: vec![n.object_id.clone()],
                     changes: vec![Change::Restore {
-                        crm_id: n.object_id,
-                        at,
-                    }],
-                },
-                NoticeKind::Deletion => Plan::Apply {
-                    read: vec![],
-                    changes: vec![Change::Delete {
                         crm_id: n.object_id,
                         at,
                     }],
@@ -126,15 +135,17 @@ fn plan(kind: CrmKind, payload: &serde_json::Value) -> Plan {
 #[derive(Clone)]
 pub struct Worker {
     db: PgPool,
-    reader: Arc<dyn CompanyReader>,
+    reader: Arc<dyn RecordReader>,
+    guard: ClockGuard,
     batch_size: i64,
 }
 
 impl Worker {
-    pub fn new(db: PgPool, reader: Arc<dyn CompanyReader>) -> Self {
+    pub fn new(db: PgPool, reader: Arc<dyn RecordReader>, guard: ClockGuard) -> Self {
         Self {
             db,
             reader,
+            guard,
             batch_size: 200,
         }
     }
@@ -182,8 +193,8 @@ impl Worker {
         }
         let connections = load_connections(&mut tx, &rows).await?;
 
-        // Decode everything, then read the HubSpot companies the batch needs in one go per
-        // connection.
+        // Decode everything, then read the records the batch needs back from each CRM, in one
+        // go per connection.
         let plans: Vec<Plan> = rows
             .iter()
             .map(|r| match connections.get(&r.connection_id) {
@@ -192,6 +203,8 @@ impl Worker {
             })
             .collect();
         let reads = self.read_all(&rows, &plans, &connections).await;
+        // When the API said what it has: records it did not return are deleted as of then.
+        let read_at = chrono::Utc::now();
 
         // What each event needs, before touching the database.
         let steps: Vec<Step> = rows
@@ -201,7 +214,7 @@ impl Worker {
                 Plan::Ignore => Step::Done("ignored"),
                 Plan::Invalid(e) => Step::Fail(e.to_string(), true),
                 Plan::Apply { read, changes } => {
-                    match resolve(read, changes, reads.get(&row.connection_id)) {
+                    match resolve(read, changes, reads.get(&row.connection_id), read_at) {
                         Err(reason) => Step::Fail(reason, false),
                         Ok(changes) if changes.is_empty() => Step::Done("superseded"),
                         Ok(changes) => Step::Apply(changes),
@@ -210,9 +223,9 @@ impl Worker {
             })
             .collect();
         let results = if careful {
-            apply_each(&mut tx, &rows, &steps, &connections).await?
+            apply_each(&mut tx, &rows, &steps, &connections, self.guard).await?
         } else {
-            match apply_bulk(&mut tx, &rows, &steps, &connections).await {
+            match apply_bulk(&mut tx, &rows, &steps, &connections, self.guard).await {
                 Ok(r) => r,
                 Err(e) => {
                     // Roll back now, not lazily when the pooled connection is next used: the
@@ -274,13 +287,13 @@ impl Worker {
         Ok(report)
     }
 
-    /// Reads, per HubSpot connection, every company the batch's plans name.
+    /// Reads, per connection, every record the batch's plans name.
     async fn read_all(
         &self,
         rows: &[InboxRow],
         plans: &[Plan],
         connections: &HashMap<Uuid, Connection>,
-    ) -> HashMap<Uuid, Result<HashMap<String, CanonicalAccount>, String>> {
+    ) -> HashMap<Uuid, Result<ReadBack, String>> {
         let mut wanted: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
         for (row, plan) in rows.iter().zip(plans) {
             if let Plan::Apply { read, .. } = plan
@@ -300,9 +313,9 @@ impl Worker {
             let ids: Vec<String> = ids.into_iter().collect();
             let result = self
                 .reader
-                .read_companies(conn, &ids)
+                .read_records(conn, &ids)
                 .await
-                .map_err(|e| format!("reading companies from the CRM failed: {e}"));
+                .map_err(|e| format!("reading records back from the CRM failed: {e}"));
             out.insert(conn_id, result);
         }
         out
@@ -334,6 +347,7 @@ async fn apply_each(
     rows: &[InboxRow],
     steps: &[Step],
     connections: &HashMap<Uuid, Connection>,
+    guard: ClockGuard,
 ) -> Result<Vec<EventResult>, BatchError> {
     let mut out = Vec::with_capacity(rows.len());
     for (row, step) in rows.iter().zip(steps) {
@@ -346,7 +360,7 @@ async fn apply_each(
             continue;
         };
         let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
-        match apply_all(&mut sp, &conn.name, changes).await {
+        match apply_all(&mut sp, &conn.name, changes, guard).await {
             Ok(o) => {
                 sp.commit().await?;
                 out.push(Ok(o));
@@ -370,6 +384,7 @@ async fn apply_bulk(
     rows: &[InboxRow],
     steps: &[Step],
     connections: &HashMap<Uuid, Connection>,
+    guard: ClockGuard,
 ) -> Result<Vec<EventResult>, BatchError> {
     let mut out: Vec<Option<EventResult>> = steps.iter().map(settled).collect();
     // Per connection: crm_id -> (row index, account) of the newest upsert.
@@ -398,7 +413,7 @@ async fn apply_bulk(
             continue;
         };
         let (idx, list): (Vec<usize>, Vec<&CanonicalAccount>) = accounts.values().copied().unzip();
-        match apply::upsert_many(&mut *tx, &conn.name, &list).await {
+        match apply::upsert_many(&mut *tx, &conn.name, &list, guard).await {
             Ok(outcomes) => {
                 for (i, o) in idx.into_iter().zip(outcomes) {
                     out[i] = Some(Ok(o.as_str()));
@@ -416,7 +431,7 @@ async fn apply_bulk(
             out[i] = Some(Err(("the connection no longer exists".to_owned(), true)));
             continue;
         };
-        match apply_all(tx, &conn.name, changes).await {
+        match apply_all(tx, &conn.name, changes, guard).await {
             Ok(o) => out[i] = Some(Ok(o)),
             Err(ApplyError::Database(e)) if !is_data_error(&e) => return Err(BatchError::Db(e)),
             Err(_) => return Err(BatchError::NeedsCare),
@@ -444,13 +459,16 @@ fn is_data_error(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")))
 }
 
-/// The changes of a plan once its reads are known: read records are upserted first.
+/// The changes of a plan once its reads are known: read records are upserted (after any
+/// restore, so the refreshed state can undelete) and records the CRM no longer has are deleted
+/// as of `read_at`; a merge comes last, once its survivor is written.
 fn resolve(
     read: &[String],
     changes: &[Change],
-    reads: Option<&Result<HashMap<String, CanonicalAccount>, String>>,
+    reads: Option<&Result<ReadBack, String>>,
+    read_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Change>, String> {
-    let mut out = Vec::with_capacity(read.len() + changes.len());
+    let mut from_api = Vec::with_capacity(read.len());
     if !read.is_empty() {
         let found = match reads {
             Some(Ok(found)) => found,
@@ -458,23 +476,33 @@ fn resolve(
             None => return Err("the CRM could not be read".to_owned()),
         };
         for id in read {
-            if let Some(a) = found.get(id) {
-                out.push(Change::Upsert(a.clone()));
-            }
-        }
-        // Nothing to read back: the record is gone from the CRM; its deletion or merge event
-        // (or reconciliation) takes it from here. A restore still applies.
-        if out.is_empty() && !changes.iter().any(|c| matches!(c, Change::Restore { .. })) {
-            return Ok(vec![]);
+            from_api.push(match found.get(id) {
+                Some(Ok(a)) => Change::Upsert(a.clone()),
+                Some(Err(reason)) => return Err(reason.clone()),
+                None => Change::Delete {
+                    crm_id: id.clone(),
+                    at: read_at,
+                },
+            });
         }
     }
-    // A restore must come before the refreshed state, so that state can undelete.
-    let (restores, rest): (Vec<&Change>, Vec<&Change>) = changes
-        .iter()
-        .partition(|c| matches!(c, Change::Restore { .. }));
-    let mut ordered: Vec<Change> = restores.into_iter().cloned().collect();
-    ordered.extend(out);
-    ordered.extend(rest.into_iter().cloned());
+    let gone = from_api.iter().any(|c| matches!(c, Change::Delete { .. }));
+    let mut ordered: Vec<Change> = Vec::with_capacity(from_api.len() + changes.len());
+    // A restore the CRM does not confirm (the record is still gone) is dropped.
+    ordered.extend(
+        changes
+            .iter()
+            .filter(|c| matches!(c, Change::Restore { .. }) && !gone)
+            .cloned(),
+    );
+    ordered.extend(from_api);
+    // A merge whose survivor is gone is left to reconciliation.
+    ordered.extend(
+        changes
+            .iter()
+            .filter(|c| !matches!(c, Change::Restore { .. }) && !gone)
+            .cloned(),
+    );
     Ok(ordered)
 }
 
@@ -483,10 +511,11 @@ async fn apply_all(
     tx: &mut Transaction<'_, Postgres>,
     source: &str,
     changes: &[Change],
+    guard: ClockGuard,
 ) -> Result<&'static str, ApplyError> {
     let mut best = Outcome::Stale;
     for change in changes {
-        let o = apply::apply(&mut *tx, source, change).await?;
+        let o = apply::apply(&mut *tx, source, change, guard).await?;
         if rank(o) > rank(best) {
             best = o;
         }
@@ -529,4 +558,98 @@ pub async fn run(worker: Worker, wake: Arc<Notify>, shutdown: tokio::sync::watch
         worker.run_batch().await.map(|r| r.claimed)
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("valid")
+            .to_utc()
+    }
+
+    fn found(ids: &[&str]) -> Result<ReadBack, String> {
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let a = CanonicalAccount {
+                    crm_id: (*id).to_owned(),
+                    name: format!("as the API says {id}"),
+                    industry: None,
+                    address: crate::crm::canonical::Address::default(),
+                    tier: None,
+                    annual_value: None,
+                    visits_per_year: None,
+                    priority: None,
+                    owner_crm_id: None,
+                    modified_at: at("2026-12-01T00:00:00Z"),
+                };
+                ((*id).to_owned(), Ok(a))
+            })
+            .collect())
+    }
+
+    fn kinds(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::Upsert(a) => format!("upsert {}", a.crm_id),
+                Change::Delete { crm_id, .. } => format!("delete {crm_id}"),
+                Change::Restore { crm_id, .. } => format!("restore {crm_id}"),
+                Change::Merge { survivor, .. } => format!("merge into {survivor}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn read_back_records_are_applied_as_read_and_missing_ones_are_deleted() {
+        let read_at = at("2026-12-07T08:00:00Z");
+        let ids = vec!["1".to_owned(), "2".to_owned()];
+        let out = resolve(&ids, &[], Some(&found(&["1"])), read_at).expect("resolves");
+        assert_eq!(kinds(&out), ["upsert 1", "delete 2"]);
+        assert!(matches!(&out[1], Change::Delete { at, .. } if *at == read_at));
+
+        // A restore the CRM confirms comes first, so the refreshed state can undelete; one it
+        // does not confirm is dropped and the record stays deleted.
+        let restore = [Change::Restore {
+            crm_id: "1".to_owned(),
+            at: read_at,
+        }];
+        let one = vec!["1".to_owned()];
+        let out = resolve(&one, &restore, Some(&found(&["1"])), read_at).expect("resolves");
+        assert_eq!(kinds(&out), ["restore 1", "upsert 1"]);
+        let out = resolve(&one, &restore, Some(&found(&[])), read_at).expect("resolves");
+        assert_eq!(kinds(&out), ["delete 1"]);
+
+        // A merge follows its survivor's refreshed state.
+        let merge = [Change::Merge {
+            survivor: "1".to_owned(),
+            merged: vec!["3".to_owned()],
+            at: read_at,
+        }];
+        let out = resolve(&one, &merge, Some(&found(&["1"])), read_at).expect("resolves");
+        assert_eq!(kinds(&out), ["upsert 1", "merge into 1"]);
+
+        // A record that cannot be mapped fails its own events only.
+        let mut partly = found(&["1"]).expect("found");
+        partly.insert(
+            "2".to_owned(),
+            Err("Account 2 cannot be mapped: Name".to_owned()),
+        );
+        let two = vec!["2".to_owned()];
+        assert_eq!(
+            resolve(&two, &[], Some(&Ok(partly.clone())), read_at),
+            Err("Account 2 cannot be mapped: Name".to_owned())
+        );
+        assert_eq!(
+            kinds(&resolve(&one, &[], Some(&Ok(partly)), read_at).expect("resolves")),
+            ["upsert 1"]
+        );
+
+        // Without an answer from the CRM nothing is applied: retried.
+        assert!(resolve(&one, &[], Some(&Err("down".to_owned())), read_at).is_err());
+        assert!(resolve(&one, &[], None, read_at).is_err());
+    }
 }

@@ -46,6 +46,10 @@ struct Args {
     /// Signing secret (`whsec_...` for Standard Webhooks; the app secret for HubSpot).
     #[arg(long, env = "TERRANE_LOAD_SECRET", hide_env_values = true)]
     secret: String,
+    /// `portalId` of HubSpot events: the HubSpot connection must be pinned to it (`terrane
+    /// connection add --org-id`); the default is the CRM simulator's.
+    #[arg(long, default_value_t = 4_410_001)]
+    portal_id: u64,
     /// Events to deliver.
     #[arg(long, default_value_t = 1000)]
     events: u64,
@@ -127,7 +131,7 @@ fn hubspot_unit(
         let e = serde_json::json!({
             "eventId": event_id,
             "subscriptionId": 4_242_001,
-            "portalId": 62_515,
+            "portalId": args.portal_id,
             "appId": 4242,
             "occurredAt": now_ms,
             "subscriptionType": "company.propertyChange",

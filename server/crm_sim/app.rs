@@ -67,6 +67,7 @@ impl Sim {
             hubspot_target: HubSpotTarget::new(&config.terrane_url, &config.hubspot.webhook_secret),
             salesforce_target: SalesforceTarget::new(
                 &config.terrane_url,
+                &config.salesforce.path_token,
                 &config.salesforce.org_id,
                 &config.public_url,
             ),

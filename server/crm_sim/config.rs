@@ -102,6 +102,16 @@ pub struct Args {
         default_value = "00DSm00000TeRRA"
     )]
     pub salesforce_org_id: String,
+    /// The secret path token of Terrane's Salesforce endpoint: Outbound Messages go to
+    /// `/webhooks/salesforce/<token>` (give the same one to `terrane connection add
+    /// --path-token`).
+    #[arg(
+        long,
+        env = "CRM_SIM_SALESFORCE_PATH_TOKEN",
+        default_value = "terrane-dev-salesforce-path-token",
+        hide_env_values = true
+    )]
+    pub salesforce_path_token: String,
 
     /// Terrane's public base URL; webhooks go to `/webhooks/hubspot` and
     /// `/webhooks/salesforce` under it.
@@ -175,6 +185,7 @@ pub struct SalesforceConfig {
     pub refresh_token: String,
     /// Always the 18-character form.
     pub org_id: String,
+    pub path_token: String,
 }
 
 /// How failed webhook deliveries are retried.
@@ -237,6 +248,7 @@ impl Args {
                 client_secret: self.salesforce_client_secret.clone(),
                 refresh_token: self.salesforce_refresh_token.clone(),
                 org_id,
+                path_token: self.salesforce_path_token.clone(),
             },
             terrane_url: self.terrane_url.trim_end_matches('/').to_owned(),
             api_write_webhooks: self.api_write_webhooks,

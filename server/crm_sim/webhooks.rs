@@ -281,11 +281,15 @@ pub struct SalesforceTarget {
 }
 
 impl SalesforceTarget {
-    /// Terrane's Salesforce endpoint; the SOAP callback URLs point at the simulator.
-    pub fn new(terrane_url: &str, org_id: &str, sim_url: &str) -> Self {
+    /// Terrane's Salesforce endpoint under its secret path token; the SOAP callback URLs
+    /// point at the simulator.
+    pub fn new(terrane_url: &str, path_token: &str, org_id: &str, sim_url: &str) -> Self {
         let org15 = org_id.get(..15).unwrap_or(org_id);
         Self {
-            url: format!("{}/webhooks/salesforce", terrane_url.trim_end_matches('/')),
+            url: format!(
+                "{}/webhooks/salesforce/{path_token}",
+                terrane_url.trim_end_matches('/')
+            ),
             org_id: org_id.to_owned(),
             action_id: ids::salesforce_id("04k", "Sm0000", 1),
             enterprise_url: format!("{sim_url}/services/Soap/c/62.0/{org15}"),
@@ -657,7 +661,12 @@ mod tests {
         let notes = vec![f.salesforce(fields.clone()), f.salesforce(fields)];
         assert_ne!(notes[0].id, notes[1].id);
         assert!(notes[0].id.starts_with("04l") && notes[0].id.len() == 18);
-        let target = SalesforceTarget::new("http://t.example", "00DSm00000TeRRAIAA", "http://sim");
+        let target = SalesforceTarget::new(
+            "http://t.example",
+            "terrane-dev-salesforce-path-token",
+            "00DSm00000TeRRAIAA",
+            "http://sim",
+        );
         let xml = outbound_message(&target, &notes);
 
         let (leaves, nils) = parse_soap(&xml);

@@ -115,7 +115,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/device-tokens/revoke", post(devices::revoke_mine))
         .route("/live/ws", get(devices::socket))
         .route("/webhooks/hubspot", post(webhooks::hubspot))
-        .route("/webhooks/salesforce", post(webhooks::salesforce))
+        .route(
+            "/webhooks/salesforce",
+            post(webhooks::salesforce_without_token),
+        )
+        .route("/webhooks/salesforce/{token}", post(webhooks::salesforce))
         .route("/webhooks/standard/{connection}", post(webhooks::standard))
         .route("/login", get(auth::login_page))
         .route("/auth/demo", post(auth::demo_sign_in))

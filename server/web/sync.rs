@@ -139,9 +139,11 @@ pub async fn reconcile_now(
     )
     .await?;
     let (db, clients) = (state.db.clone(), state.crm.clone());
+    let guard = state.config.crm.clock_guard();
     let started = conn.name.clone();
     tokio::spawn(async move {
-        if let Err(e) = reconcile::run(&db, &clients, &conn, Trigger::Page, &|_, _| {}).await {
+        if let Err(e) = reconcile::run(&db, &clients, &conn, Trigger::Page, guard, &|_, _| {}).await
+        {
             tracing::warn!(connection = %conn.name, error = %e, "reconciliation from the sync page failed");
         }
     });
@@ -162,6 +164,8 @@ pub struct ConnectionPage {
     pub csrf: String,
     /// `None` for the "add" form.
     pub connection: Option<Connection>,
+    /// The path the CRM posts webhooks to (Salesforce: with its secret token), when known.
+    pub endpoint: Option<String>,
     pub kinds: Vec<&'static str>,
 }
 
@@ -174,6 +178,7 @@ pub async fn new_connection(
         title: "Add a CRM connection".into(),
         csrf: csrf::token(&session).await?,
         connection: None,
+        endpoint: None,
         kinds: vec!["hubspot", "salesforce", "standard"],
     })
 }
@@ -188,10 +193,22 @@ pub async fn edit_connection(
     let connection = connection::by_name(&state.db, &name)
         .await?
         .ok_or(AppError::NotFound)?;
+    let endpoint = match connection.kind {
+        CrmKind::HubSpot => Some("/webhooks/hubspot".to_owned()),
+        CrmKind::Standard => Some(format!("/webhooks/standard/{}", connection.name)),
+        CrmKind::Salesforce => connection::webhook_token(
+            &state.db,
+            state.config.crm.secret_key.as_ref(),
+            connection.id,
+        )
+        .await?
+        .map(|t| format!("/webhooks/salesforce/{t}")),
+    };
     Ok(ConnectionPage {
         title: format!("CRM connection {}", connection.name),
         csrf: csrf::token(&session).await?,
         connection: Some(connection),
+        endpoint,
         kinds: vec![],
     })
 }
@@ -219,6 +236,9 @@ pub struct ConnectionForm {
     client_secret: Option<String>,
     #[serde(default)]
     refresh_token: Option<String>,
+    /// Salesforce, on edit: issue a new webhook path token.
+    #[serde(default)]
+    new_webhook_token: Option<String>,
 }
 
 fn blank_to_none(v: Option<String>) -> Option<String> {
@@ -244,6 +264,8 @@ impl ConnectionForm {
             client_id: blank_to_none(self.client_id),
             client_secret: blank_to_none(self.client_secret),
             refresh_token: blank_to_none(self.refresh_token),
+            webhook_token: None,
+            new_webhook_token: self.new_webhook_token.is_some(),
         })
     }
 }
@@ -257,6 +279,7 @@ fn changed_fields(input: &ConnectionInput) -> serde_json::Value {
         "webhook_secrets_retired": input.retire_fingerprints,
         "oauth_client": input.client_id.is_some() || input.client_secret.is_some(),
         "refresh_token": input.refresh_token.is_some(),
+        "new_webhook_token": input.new_webhook_token,
     })
 }
 
@@ -385,7 +408,14 @@ pub async fn import_csv(
     let file = file.ok_or_else(|| AppError::bad_request("no_file", "choose a CSV file"))?;
     let report = match what.as_str() {
         "accounts" => {
-            crate::crm::csv::import_accounts(&state.db, &file[..], &source, dry_run).await
+            crate::crm::csv::import_accounts(
+                &state.db,
+                &file[..],
+                &source,
+                dry_run,
+                state.config.crm.clock_guard(),
+            )
+            .await
         }
         "reps" => crate::crm::csv::import_reps(&state.db, &file[..], dry_run).await,
         _ => return Err(AppError::NotFound),

@@ -86,9 +86,10 @@ pub async fn standard(
     json_answer(state.intake.standard(&name, &d).await)
 }
 
-/// `POST /webhooks/salesforce`: answers in SOAP, an `Ack` or a fault.
+/// `POST /webhooks/salesforce/{token}`: answers in SOAP, an `Ack` or a fault.
 pub async fn salesforce(
     State(state): State<AppState>,
+    Path(token): Path<String>,
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
@@ -96,7 +97,23 @@ pub async fn salesforce(
 ) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let d = delivery(&method, &uri, &header, &body);
-    let (status, xml) = match state.intake.salesforce(&d).await {
+    salesforce_answer(state.intake.salesforce(Some(&token), &d).await)
+}
+
+/// `POST /webhooks/salesforce`, the path before tokens: a SOAP fault (401) without reading
+/// the body, so old Outbound Message endpoints fail loudly in Salesforce's delivery log.
+pub async fn salesforce_without_token(
+    State(state): State<AppState>,
+    method: Method,
+    uri: OriginalUri,
+) -> Response {
+    let header = |_: &str| None;
+    let d = delivery(&method, &uri, &header, &[]);
+    salesforce_answer(state.intake.salesforce(None, &d).await)
+}
+
+fn salesforce_answer(result: Result<crate::crm::inbox::Accepted, IngestError>) -> Response {
+    let (status, xml) = match result {
         Ok(_) => (StatusCode::OK, salesforce::ack_response(true)),
         Err(IngestError::Unauthorized(m)) => (
             StatusCode::UNAUTHORIZED,

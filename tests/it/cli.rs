@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use crate::helpers::{dead_url, demo_dataset, repo_path};
 
-fn terrane(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn terrane(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_terrane"));
     cmd.args(args)
         .current_dir(repo_path(""))
@@ -18,12 +18,12 @@ fn terrane(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("terrane runs")
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The URL of the per-test database behind `pool`.
-async fn database_url_of(pool: &PgPool) -> String {
+pub(crate) async fn database_url_of(pool: &PgPool) -> String {
     let name: String = sqlx::query_scalar("select current_database()")
         .fetch_one(pool)
         .await

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use terrane::crm::apply;
+use terrane::crm::apply::{self, ClockGuard};
 use terrane::crm::canonical::Change;
 use terrane::crm::csv::{self, CsvError, ImportReport};
 
@@ -18,7 +18,7 @@ fn fixture(name: &str) -> File {
 }
 
 async fn import_accounts(pool: &PgPool, file: &str) -> ImportReport {
-    csv::import_accounts(pool, fixture(file), "csv", false)
+    csv::import_accounts(pool, fixture(file), "csv", false, ClockGuard::default())
         .await
         .expect("the accounts file imports")
 }
@@ -182,7 +182,14 @@ async fn importing_the_same_file_twice_changes_nothing(pool: PgPool) {
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
 async fn a_file_with_bad_rows_is_refused_with_row_numbers_and_writes_nothing(pool: PgPool) {
-    let result = csv::import_accounts(&pool, fixture("accounts_invalid.csv"), "csv", false).await;
+    let result = csv::import_accounts(
+        &pool,
+        fixture("accounts_invalid.csv"),
+        "csv",
+        false,
+        ClockGuard::default(),
+    )
+    .await;
 
     let report = refused(result);
     assert_eq!(
@@ -234,9 +241,15 @@ async fn a_semicolon_file_with_a_bom_imports(pool: PgPool) {
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
 async fn a_dry_run_reports_what_would_happen_and_writes_nothing(pool: PgPool) {
-    let report = csv::import_accounts(&pool, fixture("accounts.csv"), "csv", true)
-        .await
-        .expect("valid file");
+    let report = csv::import_accounts(
+        &pool,
+        fixture("accounts.csv"),
+        "csv",
+        true,
+        ClockGuard::default(),
+    )
+    .await
+    .expect("valid file");
 
     assert!(report.dry_run);
     assert_eq!(report.created, 5);
@@ -248,7 +261,7 @@ async fn a_row_older_than_the_stored_record_is_stale_and_changes_nothing(pool: P
     import_accounts(&pool, "accounts.csv").await;
     let older = "crm_id,name,crm_modified_at\nACC-001,Renamed,2026-01-01T00:00:00Z\n";
 
-    let report = csv::import_accounts(&pool, older.as_bytes(), "csv", false)
+    let report = csv::import_accounts(&pool, older.as_bytes(), "csv", false, ClockGuard::default())
         .await
         .expect("valid file");
 
@@ -278,9 +291,15 @@ async fn a_new_address_sends_the_account_back_to_geocoding(pool: PgPool) {
     let renamed = format!(
         "{header}\nACC-001,Boulangerie du Port SARL,6,Quai Antoine 1er,98000,Monaco,MC,2026-03-05T00:00:00Z\n"
     );
-    let report = csv::import_accounts(&pool, renamed.as_bytes(), "csv", false)
-        .await
-        .expect("valid file");
+    let report = csv::import_accounts(
+        &pool,
+        renamed.as_bytes(),
+        "csv",
+        false,
+        ClockGuard::default(),
+    )
+    .await
+    .expect("valid file");
     assert_eq!(report.updated, 1);
     assert_eq!(
         account_text(&pool, "ACC-001", "geocode_status")
@@ -293,7 +312,7 @@ async fn a_new_address_sends_the_account_back_to_geocoding(pool: PgPool) {
     let moved = format!(
         "{header}\nACC-001,Boulangerie du Port SARL,8,Quai Antoine 1er,98000,Monaco,MC,2026-03-06T00:00:00Z\n"
     );
-    let report = csv::import_accounts(&pool, moved.as_bytes(), "csv", false)
+    let report = csv::import_accounts(&pool, moved.as_bytes(), "csv", false, ClockGuard::default())
         .await
         .expect("valid file");
     assert_eq!(report.updated, 1);
@@ -316,7 +335,7 @@ async fn export_then_import_into_an_empty_database_gives_the_same_file(pool: PgP
         .await
         .expect("empty the accounts");
 
-    let report = csv::import_accounts(&pool, first.as_bytes(), "csv", false)
+    let report = csv::import_accounts(&pool, first.as_bytes(), "csv", false, ClockGuard::default())
         .await
         .expect("an export re-imports");
     let second = export_accounts(&pool).await;
@@ -359,6 +378,7 @@ async fn export_flags_soft_deleted_accounts(pool: PgPool) {
             crm_id: "ACC-002".to_owned(),
             at,
         },
+        ClockGuard::default(),
     )
     .await
     .expect("soft delete");
@@ -477,7 +497,7 @@ async fn a_large_export_pages_through_every_account_in_order(pool: PgPool) {
     for i in (0..2500).rev() {
         text.push_str(&format!("N{i:05},Account {i},2026-01-01T00:00:00Z\n"));
     }
-    let report = csv::import_accounts(&pool, text.as_bytes(), "csv", false)
+    let report = csv::import_accounts(&pool, text.as_bytes(), "csv", false, ClockGuard::default())
         .await
         .expect("valid file");
     assert_eq!(report.created, 2500);

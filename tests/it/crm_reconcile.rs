@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgPool;
+use terrane::crm::apply::ClockGuard;
 use terrane::crm::connection::{self, ConnectionInput, CrmKind};
 use terrane::crm::reconcile::{self, Trigger};
 use tokio::io::AsyncBufReadExt;
@@ -14,24 +15,62 @@ use crate::helpers::{TestApp, seed_demo, spawn_app};
 
 /// The simulator's development credentials (its defaults; docs/crm-simulator.md).
 const HUBSPOT_CLIENT_SECRET: &str = "terrane-dev-hubspot-client-secret";
-const SALESFORCE_ORG: &str = "00DSm00000TeRRA";
+pub const SALESFORCE_ORG: &str = "00DSm00000TeRRA";
+/// The simulator's HubSpot account (portal) id and Salesforce webhook path token.
+pub const SIM_HUBSPOT_PORTAL: &str = "4410001";
+pub const SIM_SALESFORCE_PATH_TOKEN: &str = "terrane-dev-salesforce-path-token";
 
 pub struct Sim {
     pub url: String,
     _child: tokio::process::Child,
 }
 
-/// Starts `terrane-crm-sim` on a free port, sending webhooks to `app`.
+/// Starts `terrane-crm-sim` on a free port with the demo's records, sending webhooks to `app`.
 pub async fn spawn_sim(app: &TestApp, extra: &[&str]) -> Sim {
+    spawn_sim_on(
+        app,
+        &crate::helpers::repo_path("seed-data/demo-crm.json"),
+        extra,
+    )
+    .await
+}
+
+/// A simulator dataset holding only these Salesforce Accounts (Id, name, street), each
+/// otherwise a copy of the demo's first Salesforce account; written to a temporary file.
+pub fn salesforce_dataset(accounts: &[(&str, &str, &str)]) -> std::path::PathBuf {
+    let demo: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(crate::helpers::repo_path("seed-data/demo-crm.json")).expect("dataset"),
+    )
+    .expect("json");
+    let template = demo["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["crm_source"] == "demo-salesforce")
+        .expect("a Salesforce account")
+        .clone();
+    let mut data = demo.clone();
+    data["accounts"] = accounts
+        .iter()
+        .map(|(id, name, street)| {
+            let mut a = template.clone();
+            a["crm_id"] = (*id).into();
+            a["name"] = (*name).into();
+            a["address"]["street"] = (*street).into();
+            a
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("terrane-sim-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&path, serde_json::to_vec(&data).expect("json")).expect("write dataset");
+    path
+}
+
+/// Starts `terrane-crm-sim` on a free port with the records of `dataset`.
+pub async fn spawn_sim_on(app: &TestApp, dataset: &std::path::Path, extra: &[&str]) -> Sim {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_terrane-crm-sim"))
         .args(["--listen", "127.0.0.1:0", "--retry-base-ms", "50"])
         .args(["--terrane-url", &format!("http://{}", app.addr)])
-        .args([
-            "--dataset",
-            &crate::helpers::repo_path("seed-data/demo-crm.json")
-                .display()
-                .to_string(),
-        ])
+        .args(["--dataset", &dataset.display().to_string()])
         .args(extra)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -52,7 +91,8 @@ pub async fn spawn_sim(app: &TestApp, extra: &[&str]) -> Sim {
     Sim { url, _child: child }
 }
 
-/// The demo's two connections, pointed at the simulator with its development credentials.
+/// The demo's two connections, pointed at the simulator with its development credentials,
+/// portal id and path token.
 pub async fn connect_demo(pool: &PgPool, sim: &Sim) {
     for (name, kind, secret, client) in [
         (
@@ -75,9 +115,17 @@ pub async fn connect_demo(pool: &PgPool, sim: &Sim) {
                 name: name.into(),
                 kind: Some(kind),
                 api_base_url: Some(sim.url.clone()),
-                organization_id: (kind == CrmKind::Salesforce).then(|| SALESFORCE_ORG.to_owned()),
+                organization_id: Some(
+                    match kind {
+                        CrmKind::Salesforce => SALESFORCE_ORG,
+                        _ => SIM_HUBSPOT_PORTAL,
+                    }
+                    .to_owned(),
+                ),
                 enabled: true,
                 add_webhook_secret: Some(secret.into()),
+                webhook_token: (kind == CrmKind::Salesforce)
+                    .then(|| SIM_SALESFORCE_PATH_TOKEN.to_owned()),
                 client_id: Some(format!("terrane-dev-{client}-client")),
                 client_secret: Some(format!("terrane-dev-{client}-client-secret")),
                 refresh_token: Some(format!("terrane-dev-{client}-refresh-token")),
@@ -244,9 +292,16 @@ async fn reconciliation_repairs_what_dropped_webhooks_missed_and_a_second_run_ch
 
     let mut reports = Vec::new();
     for conn in connection::list(&pool).await.expect("connections") {
-        let r = reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
-            .await
-            .expect("reconciliation runs");
+        let r = reconcile::run(
+            &pool,
+            &app.state.crm,
+            &conn,
+            Trigger::Test,
+            ClockGuard::default(),
+            &|_, _| {},
+        )
+        .await
+        .expect("reconciliation runs");
         assert_eq!(r.status, "ok");
         assert_eq!(r.errors, 0, "{:?}", r.error_samples);
         reports.push(r);
@@ -264,9 +319,16 @@ async fn reconciliation_repairs_what_dropped_webhooks_missed_and_a_second_run_ch
 
     // Twice in a row: the second run changes nothing.
     for conn in connection::list(&pool).await.expect("connections") {
-        let r = reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
-            .await
-            .expect("second run");
+        let r = reconcile::run(
+            &pool,
+            &app.state.crm,
+            &conn,
+            Trigger::Test,
+            ClockGuard::default(),
+            &|_, _| {},
+        )
+        .await
+        .expect("second run");
         assert_eq!((r.created, r.updated, r.deleted), (0, 0, 0), "{r:?}");
         assert_eq!(r.unchanged, r.remote_records);
     }
@@ -288,9 +350,16 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
         .await
         .expect("db")
         .expect("row");
-    reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
-        .await
-        .expect("first run gets a token");
+    reconcile::run(
+        &pool,
+        &app.state.crm,
+        &conn,
+        Trigger::Test,
+        ClockGuard::default(),
+        &|_, _| {},
+    )
+    .await
+    .expect("first run gets a token");
     let sealed: Option<Vec<u8>> =
         sqlx::query_scalar("select oauth_token from crm_connections where name = 'demo-hubspot'")
             .fetch_one(&pool)
@@ -309,9 +378,16 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
         .await
         .expect("expire");
     assert!(resp.status().is_success());
-    let r = reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
-        .await
-        .expect("second run refreshes");
+    let r = reconcile::run(
+        &pool,
+        &app.state.crm,
+        &conn,
+        Trigger::Test,
+        ClockGuard::default(),
+        &|_, _| {},
+    )
+    .await
+    .expect("second run refreshes");
     assert_eq!(r.status, "ok");
     let after: Option<Vec<u8>> =
         sqlx::query_scalar("select oauth_token from crm_connections where name = 'demo-hubspot'")
@@ -337,9 +413,16 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
         .await
         .expect("db")
         .expect("row");
-    let err = reconcile::run(&pool, &app.state.crm, &conn, Trigger::Test, &|_, _| {})
-        .await
-        .expect_err("refused credentials fail the run");
+    let err = reconcile::run(
+        &pool,
+        &app.state.crm,
+        &conn,
+        Trigger::Test,
+        ClockGuard::default(),
+        &|_, _| {},
+    )
+    .await
+    .expect_err("refused credentials fail the run");
     assert!(err.to_string().contains("credentials"), "{err}");
     let failed: i64 =
         sqlx::query_scalar("select count(*) from crm_reconciliations where status = 'failed'")

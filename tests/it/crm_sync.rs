@@ -18,6 +18,10 @@ use crate::helpers::{TEST_SECRET_KEY, TestApp, spawn_app};
 pub const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const STANDARD_SECRET_2: &str = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24=";
 pub const HUBSPOT_SECRET: &str = "hubspot-app-client-secret-1";
+/// The HubSpot account (portal) id test connections are pinned to.
+pub const HUBSPOT_PORTAL: &str = "62515";
+/// The webhook path token of test Salesforce connections (the CRM simulator's default).
+pub const SALESFORCE_PATH_TOKEN: &str = crate::crm_reconcile::SIM_SALESFORCE_PATH_TOKEN;
 
 pub fn key() -> SecretKey {
     SecretKey::from_base64(TEST_SECRET_KEY).expect("test key")
@@ -38,9 +42,37 @@ pub async fn add_connection(
             name: name.to_owned(),
             kind: Some(kind),
             api_base_url,
-            organization_id: (kind == CrmKind::Salesforce).then(|| "00D000000000062EAA".to_owned()),
+            organization_id: match kind {
+                CrmKind::Salesforce => Some("00D000000000062EAA".to_owned()),
+                CrmKind::HubSpot => Some(HUBSPOT_PORTAL.to_owned()),
+                CrmKind::Standard => None,
+            },
             enabled: true,
             add_webhook_secret: Some(secret.to_owned()),
+            webhook_token: (kind == CrmKind::Salesforce).then(|| SALESFORCE_PATH_TOKEN.to_owned()),
+            ..ConnectionInput::default()
+        },
+    )
+    .await
+    .expect("connection is created");
+}
+
+/// A Salesforce connection `name` for organization `org`, reading back from the CRM simulator
+/// at `sim_url` with its development credentials; webhooks under [`SALESFORCE_PATH_TOKEN`].
+pub async fn connect_salesforce(pool: &PgPool, name: &str, sim_url: &str, org: &str) {
+    connection::create(
+        pool,
+        Some(&key()),
+        &ConnectionInput {
+            name: name.to_owned(),
+            kind: Some(CrmKind::Salesforce),
+            api_base_url: Some(sim_url.to_owned()),
+            organization_id: Some(org.to_owned()),
+            enabled: true,
+            client_id: Some("terrane-dev-salesforce-client".to_owned()),
+            client_secret: Some("terrane-dev-salesforce-client-secret".to_owned()),
+            refresh_token: Some("terrane-dev-salesforce-refresh-token".to_owned()),
+            webhook_token: Some(SALESFORCE_PATH_TOKEN.to_owned()),
             ..ConnectionInput::default()
         },
     )
@@ -114,7 +146,11 @@ pub async fn inbox_count(pool: &PgPool) -> i64 {
 }
 
 pub fn worker(app: &TestApp) -> Worker {
-    Worker::new(app.state.db.clone(), app.state.crm.clone())
+    Worker::new(
+        app.state.db.clone(),
+        app.state.crm.clone(),
+        app.state.config.crm.clock_guard(),
+    )
 }
 
 pub async fn drain(app: &TestApp) -> BatchReport {
@@ -638,7 +674,14 @@ async fn salesforce_outbound_messages_are_acked_checked_by_organization_and_faul
     pool: PgPool,
 ) {
     let app = spawn_app(pool.clone()).await;
-    add_connection(&pool, "sf", CrmKind::Salesforce, "unused-secret", None).await;
+    // The record the notice names, as the CRM's API holds it (the worker reads it back).
+    let dataset = crate::crm_reconcile::salesforce_dataset(&[(
+        "001Dm000000000AIAA",
+        "Cafe de Paris",
+        "Place du Casino",
+    )]);
+    let sim = crate::crm_reconcile::spawn_sim_on(&app, &dataset, &[]).await;
+    connect_salesforce(&pool, "sf", &sim.url, "00D000000000062EAA").await;
     let msg = |org: &str| {
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -668,7 +711,7 @@ async fn salesforce_outbound_messages_are_acked_checked_by_organization_and_faul
     };
     let post = |body: String| {
         app.client
-            .post(app.url("/webhooks/salesforce"))
+            .post(app.url(&format!("/webhooks/salesforce/{SALESFORCE_PATH_TOKEN}")))
             .header("content-type", "text/xml; charset=utf-8")
             .header("SOAPAction", "\"\"")
             .body(body)
@@ -717,6 +760,7 @@ async fn an_admin_adds_a_connection_whose_secrets_are_sealed_and_never_shown_aga
             ("name", "acme-hubspot"),
             ("kind", "hubspot"),
             ("api_base_url", "https://api.hubapi.com"),
+            ("organization_id", HUBSPOT_PORTAL),
             ("enabled", "on"),
             ("webhook_secret", HUBSPOT_SECRET),
             ("client_id", "client-id-1"),
@@ -918,7 +962,7 @@ async fn mangled_but_correctly_signed_bodies_get_4xx_never_5xx_on_all_three_endp
     for (i, body) in mutants(valid_soap, 150, 3).into_iter().enumerate() {
         let status = app
             .client
-            .post(app.url("/webhooks/salesforce"))
+            .post(app.url(&format!("/webhooks/salesforce/{SALESFORCE_PATH_TOKEN}")))
             .body(body)
             .send()
             .await

@@ -74,9 +74,14 @@ async fn upsert(pool: &PgPool, crm_id: &str, street: &str, secs: i64) {
     a.address.street = Some(street.to_owned());
     a.tier = Some(Tier::A);
     let mut conn = pool.acquire().await.expect("connection");
-    apply::apply(&mut conn, "erp", &Change::Upsert(a))
-        .await
-        .expect("upsert");
+    apply::apply(
+        &mut conn,
+        "erp",
+        &Change::Upsert(a),
+        apply::ClockGuard::default(),
+    )
+    .await
+    .expect("upsert");
 }
 
 async fn status(pool: &PgPool, crm_id: &str) -> (String, Option<String>, Option<String>) {

@@ -8,6 +8,7 @@ mod cli;
 mod crm_csv;
 mod crm_reconcile;
 mod crm_sync;
+mod crm_trust;
 mod crm_vectors;
 mod crm_writeback;
 mod demo;

@@ -1,9 +1,10 @@
 //! Salesforce Outbound Messages: the SOAP `notifications` request, its `Ack` response and
 //! faults, the stored per-notification payload, and the mapping of `Account` fields.
 //!
-//! Outbound Messages carry no signature: the handler checks `OrganizationId` against the
-//! connection (and the deployment may add TLS client certificates). They never fire on
-//! delete, so deletions and merges reach Terrane through reconciliation.
+//! Outbound Messages carry no signature: the endpoint's secret path token and the
+//! `OrganizationId` must match a connection, and even then a message is only a notice: the
+//! worker reads the record back through the REST API ([`notified_account_id`]). They never
+//! fire on delete, so deletions and merges reach Terrane through read-back and reconciliation.
 
 use std::collections::BTreeMap;
 
@@ -579,6 +580,31 @@ pub fn decode_payload(payload: &Value) -> Result<Change, MappingError> {
         )));
     }
     account_from_fields(&stored.fields).map(Change::Upsert)
+}
+
+/// Whether `id` has the shape of a Salesforce record id (15 or 18 letters and digits), so it
+/// can go into a SOQL literal as it is.
+pub fn is_record_id(id: &str) -> bool {
+    (id.len() == 15 || id.len() == 18) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The Account Id a stored notification is about, and nothing else from it: an Outbound
+/// Message is a notice that the record changed; its fields are not trusted (the worker reads
+/// the record back through the REST API).
+pub fn notified_account_id(payload: &Value) -> Result<String, MappingError> {
+    let stored = StoredNotification::deserialize(payload)
+        .map_err(|e| MappingError::new(super::json_error("stored notification", &e)))?;
+    if stored.sobject_type != "Account" {
+        return Err(MappingError::new(format!(
+            "sObject type {} is not Account",
+            stored.sobject_type
+        )));
+    }
+    match stored.fields.get("Id").cloned().flatten() {
+        Some(id) if is_record_id(&id) => Ok(id),
+        Some(_) => Err(MappingError::new("Id: not a Salesforce record id")),
+        None => Err(MappingError::new("Id: missing")),
+    }
 }
 
 #[cfg(test)]
