@@ -205,3 +205,32 @@ pub async fn status_of(client: &reqwest::Client, url: String) -> u16 {
         .status()
         .as_u16()
 }
+
+/// The job queue over `pool` (heavy work on the same pool), with `osrm`, for tests that drain
+/// it step by step: one plan slot, three attempts, no wait between them.
+pub fn test_jobs(pool: &PgPool, osrm: Option<terrane::routing::OsrmClient>) -> terrane::jobs::Jobs {
+    let crm = terrane::crm::clients::CrmClients::new(
+        pool.clone(),
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .expect("CRM clients");
+    terrane::jobs::Jobs::new(
+        pool.clone(),
+        pool.clone(),
+        osrm,
+        std::sync::Arc::new(crm),
+        test_job_settings(),
+    )
+}
+
+/// Job settings of [`test_jobs`].
+pub fn test_job_settings() -> terrane::config::JobsConfig {
+    terrane::config::JobsConfig {
+        plan_jobs: 1,
+        db_connections: 2,
+        lease: std::time::Duration::from_secs(60),
+        max_attempts: 3,
+        retry_delay: std::time::Duration::ZERO,
+    }
+}

@@ -15,6 +15,7 @@ mod devices;
 mod geocode_worker;
 mod geocoder;
 mod health;
+mod jobs;
 mod oidc;
 mod oidc_tokens;
 mod routing_table;
