@@ -464,3 +464,27 @@ async fn sigterm_hands_a_running_job_back_and_the_next_start_finishes_it(pool: P
     assert!(server.exited().await.success());
     assert_eq!(plan_job_state(&pool, plan).await.0, "idle");
 }
+
+#[sqlx::test]
+async fn pages_answer_while_heavy_jobs_hold_every_connection_of_their_share(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let heavy = app.state.jobs.heavy_pool();
+    let share = app.state.config.jobs.db_connections;
+    assert_eq!(share, 4, "a quarter of the default pool of 16");
+    let mut held = Vec::new();
+    for _ in 0..share {
+        held.push(heavy.acquire().await.expect("a connection of the share"));
+    }
+    assert!(
+        heavy.try_acquire().is_none(),
+        "plans can take no more than their share"
+    );
+    // Requests run on the rest of the pool.
+    let manager = app.client_as("manager.a@example.com").await;
+    for path in ["/readyz", "/api/teams", "/territories"] {
+        let r = manager.get(app.url(path)).send().await.expect("request");
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    drop(held);
+}
