@@ -210,11 +210,12 @@ pub async fn hand_back(
         == 1)
 }
 
-/// Jobs per state, for the queue-depth gauge.
+/// Queued and running jobs (both states, zero included), for the queue-depth gauge.
 pub async fn depth(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "select state::text, count(*) from jobs where state in ('queued', 'running')
-         group by state",
+        "select s.state, count(j.id) from unnest(array['queued', 'running']) s(state)
+         left join jobs j on j.state::text = s.state
+         group by s.state",
     )
     .fetch_all(db)
     .await

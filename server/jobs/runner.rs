@@ -67,6 +67,22 @@ pub enum Outcome {
     LeaseLost(JobId),
 }
 
+impl Outcome {
+    /// The label of the attempts counter.
+    fn name(self) -> &'static str {
+        match self {
+            Outcome::Idle => "idle",
+            Outcome::AtCapacity => "at_capacity",
+            Outcome::Abandoned(_) => "abandoned",
+            Outcome::Done(_) => "done",
+            Outcome::Retrying(_) => "retrying",
+            Outcome::Failed(_) => "failed",
+            Outcome::HandedBack(_) => "handed_back",
+            Outcome::LeaseLost(_) => "lease_lost",
+        }
+    }
+}
+
 /// A failed attempt: whether trying again can help, the sentence for the page, the cause.
 struct Failure {
     permanent: bool,
@@ -460,9 +476,21 @@ pub async fn run(jobs: Jobs, lane: Lane, shutdown: watch::Receiver<bool>) {
             let jobs = jobs.clone();
             let mut stop = stop.clone();
             async move {
-                Ok(match jobs.step(lane, &mut stop).await? {
+                let outcome = jobs.step(lane, &mut stop).await?;
+                if lane == Lane::Crm {
+                    // One worker per instance reports the queue depth (every poll).
+                    for (state, n) in db::depth(&jobs.0.db).await? {
+                        #[allow(clippy::cast_precision_loss)]
+                        metrics::gauge!("terrane_jobs", "state" => state).set(n as f64);
+                    }
+                }
+                Ok(match outcome {
                     Outcome::Idle | Outcome::AtCapacity => 0,
-                    _ => 1,
+                    o => {
+                        metrics::counter!("terrane_job_attempts_total", "outcome" => o.name())
+                            .increment(1);
+                        1
+                    }
                 })
             }
         },

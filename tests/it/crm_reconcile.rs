@@ -348,3 +348,56 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
             .expect("count");
     assert_eq!(failed, 1);
 }
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn reconcile_now_on_the_sync_page_queues_one_job_that_a_worker_runs(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let sim = spawn_sim(&app, &[]).await;
+    connect_demo(&pool, &sim).await;
+    let admin = app.client_as(crate::helpers::ADMIN).await;
+    let csrf =
+        crate::helpers::csrf_in(&crate::helpers::page_html(&admin, &app, "/admin/sync").await);
+    let click = || {
+        admin
+            .post(app.url("/admin/sync/reconcile/demo-hubspot"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+    };
+    let page = click().await.expect("request").text().await.expect("html");
+    assert!(
+        page.contains("Reconciliation of demo-hubspot queued"),
+        "{page}"
+    );
+    // A second click while it waits queues nothing more.
+    let page = click().await.expect("request").text().await.expect("html");
+    assert!(page.contains("already queued or running"), "{page}");
+    let queued: i64 = sqlx::query_scalar(
+        "select count(*) from jobs where kind = 'crm_reconcile' and state = 'queued'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(queued, 1);
+
+    let outcomes = app
+        .state
+        .jobs
+        .drain(terrane::jobs::Lane::Crm)
+        .await
+        .expect("drain");
+    assert!(
+        matches!(outcomes[..], [terrane::jobs::Outcome::Done(_)]),
+        "{outcomes:?}"
+    );
+    let reports: i64 = sqlx::query_scalar(
+        "select count(*) from crm_reconciliations where trigger = 'page' and status = 'ok'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("reports");
+    assert_eq!(
+        reports, 1,
+        "the job ran the reconciliation and stored its report"
+    );
+}
