@@ -236,20 +236,9 @@ impl Jobs {
     ) -> Result<(Uuid, JobId), JobError> {
         let mut tx = self.0.db.begin().await?;
         let plan_id = plans::create_in(&mut tx, team_id, user_id, input).await?;
-        let job = db::insert(
-            &mut *tx,
-            &NewJob {
-                kind: JobKind::PlanGenerate,
-                payload: json!({}),
-                team_id: Some(team_id),
-                plan_id: Some(plan_id),
-                connection_id: None,
-            },
-            self.0.settings.max_attempts,
-        )
-        .await?;
-        tx.commit().await?;
-        self.0.wake.notify_waiters();
+        let job = self
+            .queue_plan_job(tx, JobKind::PlanGenerate, json!({}), team_id, plan_id)
+            .await?;
         Ok((plan_id, job))
     }
 
@@ -262,21 +251,31 @@ impl Jobs {
     ) -> Result<JobId, JobError> {
         let mut tx = self.0.db.begin().await?;
         let team_id = plans::start_rebalance_in(&mut tx, plan_id, tolerance, user_id).await?;
-        let job = db::insert(
-            &mut *tx,
-            &NewJob {
-                kind: JobKind::PlanRebalance,
-                payload: json!({ "tolerance": tolerance }),
-                team_id: Some(team_id),
-                plan_id: Some(plan_id),
-                connection_id: None,
-            },
-            self.0.settings.max_attempts,
-        )
-        .await?;
+        let payload = json!({ "tolerance": tolerance });
+        self.queue_plan_job(tx, JobKind::PlanRebalance, payload, team_id, plan_id)
+            .await
+    }
+
+    /// Queues a plan job in `tx` (which holds the plan's change) and commits both.
+    async fn queue_plan_job(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        kind: JobKind,
+        payload: serde_json::Value,
+        team_id: Uuid,
+        plan_id: Uuid,
+    ) -> Result<JobId, JobError> {
+        let job = NewJob {
+            kind,
+            payload,
+            team_id: Some(team_id),
+            plan_id: Some(plan_id),
+            connection_id: None,
+        };
+        let id = db::insert(&mut *tx, &job, self.0.settings.max_attempts).await?;
         tx.commit().await?;
         self.0.wake.notify_waiters();
-        Ok(job)
+        Ok(id)
     }
 
     /// Queues a reconciliation of `conn` ("reconcile now").

@@ -234,3 +234,24 @@ pub fn test_job_settings() -> terrane::config::JobsConfig {
         retry_delay: std::time::Duration::ZERO,
     }
 }
+
+/// The URL of the per-test database behind `pool` (for the `terrane` binary).
+pub async fn database_url_of(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("db name");
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
+    let mut url = reqwest::Url::parse(&base).expect("DATABASE_URL parses");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// The id of the team named `name`.
+pub async fn team_id(pool: &PgPool, name: &str) -> uuid::Uuid {
+    sqlx::query_scalar("select id from teams where name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("team")
+}

@@ -11,15 +11,10 @@ use uuid::Uuid;
 use terrane::jobs::{self, JobKind, JobState, Lane, Outcome};
 use terrane::territory::plans::{self, Method, NewPlan, Travel};
 
-use crate::helpers::{csrf_in, dead_url, page_html, repo_path, seed_demo, spawn_app, test_jobs};
-
-async fn team(pool: &PgPool, name: &str) -> Uuid {
-    sqlx::query_scalar("select id from teams where name = $1")
-        .bind(name)
-        .fetch_one(pool)
-        .await
-        .expect("team")
-}
+use crate::helpers::{
+    csrf_in, database_url_of, dead_url, page_html, repo_path, seed_demo, spawn_app, team_id,
+    test_jobs,
+};
 
 fn balanced(name: &str) -> NewPlan {
     NewPlan {
@@ -45,6 +40,16 @@ async fn plan_job_state(pool: &PgPool, plan: Uuid) -> (String, Option<String>) {
     (p.job_state, p.job_message)
 }
 
+/// Queues a rebalance of `plan` and runs it to the end.
+async fn rebalance_now(queue: &jobs::Jobs, plan: Uuid) {
+    queue
+        .start_rebalance(plan, None, None)
+        .await
+        .expect("rebalance queued");
+    let outcomes = queue.drain(Lane::Plans).await.expect("drain");
+    assert!(matches!(outcomes[..], [Outcome::Done(_)]), "{outcomes:?}");
+}
+
 /// Makes the running jobs' leases lapse, as if their worker had been killed.
 async fn lapse_leases(pool: &PgPool) {
     sqlx::query(
@@ -58,7 +63,10 @@ async fn lapse_leases(pool: &PgPool) {
 #[sqlx::test]
 async fn a_second_plan_request_for_a_team_while_one_is_queued_is_a_409(pool: PgPool) {
     seed_demo(&pool).await;
-    let (team_a, team_b) = (team(&pool, "Team A").await, team(&pool, "Team B").await);
+    let (team_a, team_b) = (
+        team_id(&pool, "Team A").await,
+        team_id(&pool, "Team B").await,
+    );
     let app = spawn_app(pool.clone()).await;
     let manager = app.client_as("manager.a@example.com").await;
     let csrf = csrf_in(&page_html(&manager, &app, "/").await);
@@ -124,7 +132,7 @@ async fn a_second_plan_request_for_a_team_while_one_is_queued_is_a_409(pool: PgP
 #[sqlx::test]
 async fn an_instance_runs_no_more_plan_jobs_than_its_slots(pool: PgPool) {
     seed_demo(&pool).await;
-    let team_a = team(&pool, "Team A").await;
+    let team_a = team_id(&pool, "Team A").await;
     let queue = test_jobs(&pool, None);
     let (plan, _) = queue
         .start_plan(team_a, None, &balanced("Limited"))
@@ -146,7 +154,7 @@ async fn an_instance_runs_no_more_plan_jobs_than_its_slots(pool: PgPool) {
 #[sqlx::test]
 async fn a_job_whose_worker_died_is_run_again_and_the_plan_can_be_published(pool: PgPool) {
     seed_demo(&pool).await;
-    let team_a = team(&pool, "Team A").await;
+    let team_a = team_id(&pool, "Team A").await;
     let queue = test_jobs(&pool, None);
     let (plan, _) = queue
         .start_plan(team_a, None, &balanced("Survivor"))
@@ -184,12 +192,7 @@ async fn a_job_whose_worker_died_is_run_again_and_the_plan_can_be_published(pool
             .expect("update")
     );
 
-    queue
-        .start_rebalance(plan, Some(0.05), None)
-        .await
-        .expect("rebalance queued");
-    let outcomes = queue.drain(Lane::Plans).await.expect("drain");
-    assert!(matches!(outcomes[..], [Outcome::Done(_)]), "{outcomes:?}");
+    rebalance_now(&queue, plan).await;
     plans::publish(&pool, plan, None).await.expect("published");
 }
 
@@ -198,7 +201,7 @@ async fn a_job_whose_worker_dies_every_time_fails_with_a_sentence_and_can_be_res
     pool: PgPool,
 ) {
     seed_demo(&pool).await;
-    let team_a = team(&pool, "Team A").await;
+    let team_a = team_id(&pool, "Team A").await;
     let queue = test_jobs(&pool, None);
     let (plan, _) = queue
         .start_plan(team_a, None, &balanced("Unlucky"))
@@ -227,12 +230,7 @@ async fn a_job_whose_worker_dies_every_time_fails_with_a_sentence_and_can_be_res
     );
 
     // Not stuck: the team may start another plan, and this one can be computed again.
-    queue
-        .start_rebalance(plan, None, None)
-        .await
-        .expect("a failed plan can be rebalanced");
-    let outcomes = queue.drain(Lane::Plans).await.expect("drain");
-    assert!(matches!(outcomes[..], [Outcome::Done(_)]), "{outcomes:?}");
+    rebalance_now(&queue, plan).await;
     assert_eq!(plan_job_state(&pool, plan).await.0, "idle");
     queue
         .start_plan(team_a, None, &balanced("Again"))
@@ -243,7 +241,7 @@ async fn a_job_whose_worker_dies_every_time_fails_with_a_sentence_and_can_be_res
 #[sqlx::test]
 async fn internal_errors_are_retried_then_shown_as_a_sentence_not_as_their_text(pool: PgPool) {
     seed_demo(&pool).await;
-    let team_a = team(&pool, "Team A").await;
+    let team_a = team_id(&pool, "Team A").await;
     let app = spawn_app(pool.clone()).await;
     let queue = test_jobs(&pool, None);
     let (plan, _) = queue
@@ -301,12 +299,7 @@ async fn internal_errors_are_retried_then_shown_as_a_sentence_not_as_their_text(
             );
         }
     }
-    queue
-        .start_rebalance(plan, None, None)
-        .await
-        .expect("computed again");
-    let outcomes = queue.drain(Lane::Plans).await.expect("drain");
-    assert!(matches!(outcomes[..], [Outcome::Done(_)]), "{outcomes:?}");
+    rebalance_now(&queue, plan).await;
 }
 
 /// A `terrane serve` on the test database, killed when dropped.
@@ -362,17 +355,6 @@ impl Drop for Server {
     }
 }
 
-async fn database_url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("db name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
-    let mut url = reqwest::Url::parse(&base).expect("DATABASE_URL parses");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}
-
 /// Waits (bounded) until the plan's job is in `state`.
 async fn until_job(pool: &PgPool, plan: Uuid, state: JobState) -> jobs::Job {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -393,7 +375,7 @@ async fn until_job(pool: &PgPool, plan: Uuid, state: JobState) -> jobs::Job {
 /// claimed, cannot finish (its results are written under that row) until the hold is released.
 async fn plan_held_mid_job(pool: &PgPool) -> (Uuid, sqlx::Transaction<'static, sqlx::Postgres>) {
     seed_demo(pool).await;
-    let team_a = team(pool, "Team A").await;
+    let team_a = team_id(pool, "Team A").await;
     let (plan, _) = test_jobs(pool, None)
         .start_plan(team_a, None, &balanced("Through a crash"))
         .await
@@ -429,13 +411,7 @@ async fn a_plan_computing_when_the_server_is_killed_finishes_after_restart(pool:
     server.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(server.exited().await.success());
 
-    let queue = test_jobs(&pool, None);
-    queue
-        .start_rebalance(plan, None, None)
-        .await
-        .expect("rebalance queued");
-    let outcomes = queue.drain(Lane::Plans).await.expect("drain");
-    assert!(matches!(outcomes[..], [Outcome::Done(_)]), "{outcomes:?}");
+    rebalance_now(&test_jobs(&pool, None), plan).await;
     plans::publish(&pool, plan, None).await.expect("published");
 }
 

@@ -14,15 +14,9 @@ use terrane::routing::OsrmClient;
 
 use terrane::jobs::{Lane, Outcome};
 
-use crate::helpers::{csrf_in, osrm_url, page_html, seed_demo, spawn_app, test_jobs};
-
-async fn team(pool: &PgPool, name: &str) -> Uuid {
-    sqlx::query_scalar("select id from teams where name = $1")
-        .bind(name)
-        .fetch_one(pool)
-        .await
-        .expect("team")
-}
+use crate::helpers::{
+    csrf_in, osrm_url, page_html, seed_demo, spawn_app, team_id as team, test_jobs,
+};
 
 async fn new_plan(pool: &PgPool, team_id: Uuid, method: Method, from: Option<Uuid>) -> Uuid {
     let id = plans::create(
