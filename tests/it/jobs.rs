@@ -464,3 +464,44 @@ async fn pages_answer_while_heavy_jobs_hold_every_connection_of_their_share(pool
     }
     drop(held);
 }
+
+#[sqlx::test(migrations = false)]
+async fn plans_left_running_before_the_jobs_table_become_failed_and_can_be_rebalanced(
+    pool: PgPool,
+) {
+    // The schema as it was before the jobs table, with a plan its detached task left running.
+    let all = &terrane::db::MIGRATOR;
+    let jobs_at = all
+        .migrations
+        .iter()
+        .position(|m| m.description.contains("jobs"))
+        .expect("the jobs migration");
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(all.migrations[..jobs_at].to_vec()),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    };
+    before.run(&pool).await.expect("older migrations");
+    seed_demo(&pool).await;
+    let team_a = team_id(&pool, "Team A").await;
+    let stuck = plans::create(&pool, team_a, None, &balanced("Stuck"))
+        .await
+        .expect("draft");
+    sqlx::query("update territory_plans set job_state = 'running' where id = $1")
+        .bind(stuck)
+        .execute(&pool)
+        .await
+        .expect("stuck");
+
+    all.run(&pool).await.expect("the jobs migration");
+    let (state, message) = plan_job_state(&pool, stuck).await;
+    assert_eq!(state, "failed");
+    assert!(
+        message.as_deref().unwrap_or("").contains("restart"),
+        "{message:?}"
+    );
+    rebalance_now(&test_jobs(&pool, None), stuck).await;
+    assert_eq!(plan_job_state(&pool, stuck).await.0, "idle");
+    plans::publish(&pool, stuck, None).await.expect("published");
+}
