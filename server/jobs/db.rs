@@ -38,6 +38,18 @@ pub async fn insert(
     .await
 }
 
+/// Whether the team has a plan job queued or running (a cheap early answer; the partial unique
+/// index is what enforces it).
+pub async fn team_busy(db: impl PgExecutor<'_>, team_id: uuid::Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from jobs
+                        where team_id = $1 and state in ('queued', 'running'))",
+    )
+    .bind(team_id)
+    .fetch_one(db)
+    .await
+}
+
 pub async fn get(db: impl PgExecutor<'_>, id: JobId) -> Result<Option<Job>, sqlx::Error> {
     sqlx::query_as(&format!("select {COLUMNS} from jobs where id = $1"))
         .bind(id)

@@ -96,6 +96,25 @@ async fn a_second_plan_request_for_a_team_while_one_is_queued_is_a_409(pool: PgP
     );
     // Refused whole: no second draft was left behind.
     assert_eq!(plans::list(&pool, team_a).await.expect("plans").len(), 1);
+    // The database enforces it whatever the early check says: a second plan job of the team
+    // is refused by the partial unique index.
+    let direct = jobs::db::insert(
+        &pool,
+        &jobs::NewJob {
+            kind: JobKind::PlanGenerate,
+            payload: json!({}),
+            team_id: Some(team_a),
+            plan_id: Some(first_id),
+            connection_id: None,
+        },
+        3,
+    )
+    .await
+    .expect_err("one plan job per team");
+    assert!(
+        matches!(jobs::JobError::from(direct), jobs::JobError::TeamBusy),
+        "the unique violation reads as TeamBusy"
+    );
     // A rebalance of the queued draft is refused too.
     let r = manager
         .post(app.url(&format!("/api/plans/{first_id}/rebalance")))
