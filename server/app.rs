@@ -33,6 +33,8 @@ pub struct App {
     pub crm: Arc<CrmClients>,
     /// The geocoding provider chain, its events and workers.
     pub geocoding: crate::geocode::service::Geocoding,
+    /// The background job queue (plans, "reconcile now").
+    pub jobs: crate::jobs::Jobs,
 }
 
 /// Cheap to clone; extracted with axum's `State`.
@@ -83,7 +85,22 @@ impl AppState {
             reqwest::Client::new(),
         )
         .context("building the geocoding providers")?;
+        // Heavy jobs get their own small pool: a plan computing can never take the
+        // connections requests and webhooks need.
+        let heavy = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(config.jobs.db_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with((*db.connect_options()).clone());
+        let jobs = crate::jobs::Jobs::new(
+            db.clone(),
+            heavy,
+            Some(osrm.clone()),
+            Arc::clone(&crm),
+            config.crm.clock_guard(),
+            config.jobs.clone(),
+        );
         Ok(Self(Arc::new(App {
+            jobs,
             geocoding,
             intake,
             crm,

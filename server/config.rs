@@ -27,6 +27,24 @@ pub mod defaults {
     pub const CRM_TIMEOUT_S: u64 = 30;
     pub const INBOX_RETENTION_DAYS: u32 = 30;
     pub const CRM_CLOCK_SKEW_S: u64 = 300;
+    pub const JOB_LEASE_S: u64 = 60;
+    pub const JOB_MAX_ATTEMPTS: i32 = 3;
+    pub const JOB_RETRY_S: u64 = 30;
+
+    /// Plan jobs at once: half the cores, at least one.
+    pub fn plan_jobs() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    }
+
+    /// The heavy jobs' share of the database pool: a quarter, at least two connections (a
+    /// plan's transaction and its progress reports).
+    /// (Never all of it: requests keep one connection at least.)
+    pub fn job_db_connections(db_max_connections: u32) -> u32 {
+        (db_max_connections / 4)
+            .max(2)
+            .min(db_max_connections.saturating_sub(1))
+            .max(1)
+    }
 }
 
 /// A configuration problem; the message always names the variable.
@@ -95,6 +113,29 @@ pub struct Config {
     pub crm: CrmConfig,
     /// Geocoding settings.
     pub geocode: crate::geocode::service::GeocodeConfig,
+    /// Background jobs (plans, "reconcile now").
+    pub jobs: JobsConfig,
+}
+
+/// Background jobs: how many plans compute at once, their share of the database, leases and
+/// attempts (`server/jobs/`).
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Plan jobs running at once in this process (`TERRANE_PLAN_JOBS`; default half the cores,
+    /// at least one; 0 = none, for instances that only serve requests).
+    pub plan_jobs: usize,
+    /// Connections the heavy jobs may hold, carved out of `TERRANE_DB_MAX_CONNECTIONS`
+    /// (`TERRANE_JOB_DB_CONNECTIONS`; default a quarter of it, at least 2), so requests and
+    /// webhooks keep the rest while plans compute.
+    pub db_connections: u32,
+    /// A running job's lease, renewed while it runs (`TERRANE_JOB_LEASE_S`): a job whose
+    /// worker died is claimed again this long after its last renewal.
+    pub lease: Duration,
+    /// Attempts before a job fails for good (`TERRANE_JOB_MAX_ATTEMPTS`).
+    pub max_attempts: i32,
+    /// Wait before a failed attempt is tried again, times the attempts so far
+    /// (`TERRANE_JOB_RETRY_S`).
+    pub retry_delay: Duration,
 }
 
 /// Reverse proxies whose word on the client's address is taken (`TERRANE_TRUSTED_PROXIES`, a
@@ -228,13 +269,15 @@ impl Config {
                  or set TERRANE_PUBLIC_URL to such an address",
             ));
         }
+        let db_max_connections = env.parse_in_range(
+            "TERRANE_DB_MAX_CONNECTIONS",
+            defaults::DB_MAX_CONNECTIONS,
+            1..=500,
+        )?;
         Ok(Self {
             database_url: env.database_url()?,
-            db_max_connections: env.parse_in_range(
-                "TERRANE_DB_MAX_CONNECTIONS",
-                defaults::DB_MAX_CONNECTIONS,
-                1..=500,
-            )?,
+            db_max_connections,
+            jobs: env.jobs(db_max_connections)?,
             bind: env.parse(
                 "TERRANE_BIND",
                 defaults::BIND,
@@ -578,6 +621,43 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         )?))
     }
 
+    fn jobs(&self, db_max_connections: u32) -> Result<JobsConfig, ConfigError> {
+        let db_connections = self.parse_in_range(
+            "TERRANE_JOB_DB_CONNECTIONS",
+            defaults::job_db_connections(db_max_connections),
+            1..=500,
+        )?;
+        if db_connections >= db_max_connections && db_max_connections > 1 {
+            return Err(invalid(
+                "TERRANE_JOB_DB_CONNECTIONS",
+                &db_connections.to_string(),
+                format!(
+                    "must be less than TERRANE_DB_MAX_CONNECTIONS ({db_max_connections}): \
+                     requests need the rest of the pool"
+                ),
+            ));
+        }
+        Ok(JobsConfig {
+            plan_jobs: self.parse_in_range("TERRANE_PLAN_JOBS", defaults::plan_jobs(), 0..=256)?,
+            db_connections,
+            lease: Duration::from_secs(self.parse_in_range(
+                "TERRANE_JOB_LEASE_S",
+                defaults::JOB_LEASE_S,
+                1..=3600,
+            )?),
+            max_attempts: self.parse_in_range(
+                "TERRANE_JOB_MAX_ATTEMPTS",
+                defaults::JOB_MAX_ATTEMPTS,
+                1..=100,
+            )?,
+            retry_delay: Duration::from_secs(self.parse_in_range(
+                "TERRANE_JOB_RETRY_S",
+                defaults::JOB_RETRY_S,
+                0..=3600,
+            )?),
+        })
+    }
+
     fn database_url(&self) -> Result<String, ConfigError> {
         let raw = self.string("DATABASE_URL", defaults::DATABASE_URL);
         match raw.parse::<sqlx::postgres::PgConnectOptions>() {
@@ -621,6 +701,39 @@ mod tests {
         assert_eq!(cfg.database_url, defaults::DATABASE_URL);
         assert_eq!(cfg.log.format, LogFormat::Pretty);
         assert_eq!(cfg.map_style_url, None);
+    }
+
+    #[test]
+    fn job_settings_default_to_half_the_cores_and_a_quarter_of_the_pool() {
+        let cfg = config_with(&[]).expect("defaults are valid");
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert_eq!(cfg.jobs.plan_jobs, (cores / 2).max(1));
+        assert_eq!(cfg.jobs.db_connections, 4, "a quarter of 16");
+        assert_eq!(defaults::job_db_connections(4), 2, "at least two");
+        assert_eq!(defaults::job_db_connections(2), 1, "never the whole pool");
+        assert_eq!(defaults::job_db_connections(1), 1);
+        let cfg = config_with(&[
+            ("TERRANE_PLAN_JOBS", "3"),
+            ("TERRANE_JOB_DB_CONNECTIONS", "5"),
+            ("TERRANE_JOB_LEASE_S", "10"),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.jobs.plan_jobs, 3);
+        assert_eq!(cfg.jobs.db_connections, 5);
+        assert_eq!(cfg.jobs.lease, Duration::from_secs(10));
+        assert_eq!(
+            error_var(&[("TERRANE_JOB_DB_CONNECTIONS", "16")]),
+            "TERRANE_JOB_DB_CONNECTIONS",
+            "the whole pool is refused"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_PLAN_JOBS", "many")]),
+            "TERRANE_PLAN_JOBS"
+        );
+        assert_eq!(
+            error_var(&[("TERRANE_JOB_LEASE_S", "0")]),
+            "TERRANE_JOB_LEASE_S"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod cli;
 
 use terrane::app::AppState;
 use terrane::config::{self, Config, LogConfig};
+use terrane::workers::Workers;
 use terrane::{crm, db, seed, telemetry, web};
 
 /// Territory intelligence for field sales. Configuration comes from environment variables
@@ -223,7 +224,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init_logging(&log);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
-        Command::Serve => runtime.block_on(serve(Config::from_env()?)),
+        Command::Serve => {
+            let served = runtime.block_on(serve(Config::from_env()?));
+            // A plan handed back at shutdown may still be computing on a blocking thread:
+            // its result is no longer wanted, so do not wait for it.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            served
+        }
         Command::Migrate => runtime.block_on(async {
             let pool = db::connect(&config::database_url_from_env()?, 2).await?;
             db::migrate(&pool).await?;
@@ -284,24 +291,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding TERRANE_BIND={}", config.bind))?;
-    let pool = db::connect_lazy(&config.database_url, config.db_max_connections)?;
+    // The heavy jobs' connections are carved out of the pool (`server/app.rs` opens them).
+    let request_connections = config
+        .db_max_connections
+        .saturating_sub(config.jobs.db_connections)
+        .max(1);
+    let pool = db::connect_lazy(&config.database_url, request_connections)?;
     let state = AppState::new(config, pool)?;
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, demo = state.config.demo, "listening");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let background = cli::crm::spawn_background(&state, &stop_rx);
-    // Expired sessions are deleted hourly (reads already ignore them).
-    let sweeper = tokio::spawn({
-        use tower_sessions::ExpiredDeletion;
-        web::session_store(&state).continuously_delete_expired(std::time::Duration::from_secs(3600))
-    });
+    let workers = Workers::start(&state);
     let served = web::serve(listener, state, shutdown_signal()).await;
-    sweeper.abort();
-    // Workers finish the batch in hand (its transaction commits or rolls back whole).
-    let _ = stop_tx.send(true);
-    for task in background {
-        let _ = task.await;
-    }
+    // Queue workers finish the batch in hand; job workers hand their job back.
+    workers.stop().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())

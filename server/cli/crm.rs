@@ -1,81 +1,17 @@
-//! `terrane connection|reconcile|import|export`, and the background tasks of `serve` (CRM inbox
-//! workers, the nightly reconciliation, geocoding workers).
-
-use std::sync::Arc;
+//! `terrane connection|reconcile|import|export` (the workers of `serve` start in
+//! `server/workers.rs`).
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::task::JoinHandle;
 
-use terrane::app::AppState;
 use terrane::config::{self, Config};
 use terrane::crm::clients::CrmClients;
 use terrane::crm::connection::{self, ConnectionInput, CrmKind};
 use terrane::crm::csv;
 use terrane::crm::reconcile::{self, Trigger};
-use terrane::crm::worker::{self, Worker};
 use terrane::db;
 
 use crate::{ConnectionArgs, ConnectionCommand, ExportCommand, ImportCommand};
-
-/// Inbox workers, the owner write-back worker and the nightly reconciliation, stopped through
-/// `stop`.
-pub fn spawn_background(
-    state: &AppState,
-    stop: &tokio::sync::watch::Receiver<bool>,
-) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    let reader: Arc<dyn worker::RecordReader> = state.crm.clone();
-    let guard = state.config.crm.clock_guard();
-    for _ in 0..state.config.crm.workers {
-        let w = Worker::new(state.db.clone(), reader.clone(), guard);
-        tasks.push(tokio::spawn(worker::run(
-            w,
-            state.intake.wake.clone(),
-            stop.clone(),
-        )));
-    }
-    // One owner write-back loop: the outbox is claimed with `skip locked`, so instances share it.
-    tasks.push(tokio::spawn(
-        terrane::crm::writeback::WritebackWorker::new(state.db.clone(), state.crm.clone())
-            .run(stop.clone()),
-    ));
-    if let Some(at) = state.config.crm.reconcile_at {
-        tasks.push(tokio::spawn(reconcile::nightly(
-            state.db.clone(),
-            state.crm.clone(),
-            at,
-            state.config.crm.inbox_retention_days,
-            guard,
-            stop.clone(),
-        )));
-    }
-    for _ in 0..state.config.geocode.workers {
-        tasks.push(tokio::spawn(terrane::geocode::worker::run(
-            state.geocoding.worker(),
-            stop.clone(),
-        )));
-    }
-    // Accounts the geocoder locates go into their team's published plan at once; a sweep
-    // every 30 s catches any that arrived another way.
-    tasks.push(tokio::spawn(terrane::territory::arrival::run(
-        state.db.clone(),
-        state.geocoding.subscribe(),
-        std::time::Duration::from_secs(30),
-        stop.clone(),
-    )));
-    tracing::info!(
-        geocode_workers = state.config.geocode.workers,
-        geocoders = ?state.geocoding.circuits().iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-        "geocoding running"
-    );
-    tracing::info!(
-        workers = state.config.crm.workers,
-        nightly_reconcile = ?state.config.crm.reconcile_at.map(|t| t.format("%H:%M UTC").to_string()),
-        "CRM sync running"
-    );
-    tasks
-}
 
 fn input(args: ConnectionArgs, kind: Option<CrmKind>, enabled: bool) -> ConnectionInput {
     ConnectionInput {

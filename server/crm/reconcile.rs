@@ -119,11 +119,13 @@ pub async fn run(
         return Err(ReconcileError::NoApi(conn.name.clone()));
     }
     // One run per connection at a time, across instances: a session-level advisory lock held
-    // on a dedicated connection for the whole run.
-    let mut lock = db.acquire().await?;
+    // on a dedicated connection for the whole run. Detached from the pool: a run dropped
+    // midway (a job handed back or taken over) closes it, which releases the lock, instead of
+    // returning a connection that still holds it.
+    let mut lock = db.acquire().await?.detach();
     let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock(7304, hashtext($1))")
         .bind(conn.id.to_string())
-        .fetch_one(&mut *lock)
+        .fetch_one(&mut lock)
         .await?;
     if !locked {
         return Err(ReconcileError::Busy(conn.name.clone()));
@@ -131,7 +133,7 @@ pub async fn run(
     let result = run_locked(db, clients, conn, trigger, guard, progress).await;
     let _ = sqlx::query("select pg_advisory_unlock(7304, hashtext($1))")
         .bind(conn.id.to_string())
-        .execute(&mut *lock)
+        .execute(&mut lock)
         .await;
     result
 }

@@ -288,6 +288,7 @@ async fn main() -> anyhow::Result<()> {
         "ack_ms": {
             "p50": percentile(&lat, 50.0),
             "p90": percentile(&lat, 90.0),
+            "p95": percentile(&lat, 95.0),
             "p99": percentile(&lat, 99.0),
             "max": percentile(&lat, 100.0),
         }

@@ -130,12 +130,28 @@ impl PlanRow {
     }
 }
 
-const PLAN_COLUMNS: &str = "id, team_id, name, status::text as status, method, parent_plan_id, \
-     params, job_state, job_progress, job_message, metrics, created_at, published_at";
+/// A plan's job state as the page shows it, from its newest job (`server/jobs/`): `idle` when
+/// it has none or the job is done, else the job's `queued`, `running` or `failed`.
+pub const PLAN_JOB_STATE: &str = "coalesce((select case j.state when 'done' then 'idle' \
+     else j.state::text end from jobs j where j.plan_id = territory_plans.id \
+     order by j.id desc limit 1), 'idle')";
+
+/// The job's sentence when it failed, else the plan's own note (warnings of its last run).
+const PLAN_JOB_MESSAGE: &str = "coalesce((select j.message from jobs j \
+     where j.plan_id = territory_plans.id order by j.id desc limit 1), job_message)";
+
+static PLAN_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "id, team_id, name, status::text as status, method, parent_plan_id, params, \
+         {PLAN_JOB_STATE} as job_state, job_progress, {PLAN_JOB_MESSAGE} as job_message, \
+         metrics, created_at, published_at"
+    )
+});
 
 pub async fn get(db: impl PgExecutor<'_>, plan_id: Uuid) -> Result<Option<PlanRow>, sqlx::Error> {
     sqlx::query_as::<_, PlanRow>(&format!(
-        "select {PLAN_COLUMNS} from territory_plans where id = $1"
+        "select {} from territory_plans where id = $1",
+        *PLAN_COLUMNS
     ))
     .bind(plan_id)
     .fetch_optional(db)
@@ -144,8 +160,9 @@ pub async fn get(db: impl PgExecutor<'_>, plan_id: Uuid) -> Result<Option<PlanRo
 
 pub async fn list(db: impl PgExecutor<'_>, team_id: Uuid) -> Result<Vec<PlanRow>, sqlx::Error> {
     sqlx::query_as::<_, PlanRow>(&format!(
-        "select {PLAN_COLUMNS} from territory_plans where team_id = $1
-         order by (status = 'published') desc, created_at desc"
+        "select {} from territory_plans where team_id = $1
+         order by (status = 'published') desc, created_at desc",
+        *PLAN_COLUMNS
     ))
     .bind(team_id)
     .fetch_all(db)
@@ -162,10 +179,24 @@ pub async fn published(
         .await
 }
 
-/// Creates a draft and marks its generation running; the caller runs [`generate`] next
-/// (in the background for the page, inline in tests and commands).
+/// Creates a draft; the caller runs [`generate`] next (inline in tests and commands; the page
+/// queues a job with `crate::jobs::start_plan`, which calls [`create_in`]).
 pub async fn create(
     pool: &PgPool,
+    team_id: Uuid,
+    user_id: Option<Uuid>,
+    input: &NewPlan,
+) -> Result<Uuid, TerritoryError> {
+    let mut tx = pool.begin().await?;
+    let plan_id = create_in(&mut tx, team_id, user_id, input).await?;
+    tx.commit().await?;
+    Ok(plan_id)
+}
+
+/// [`create`] inside the caller's transaction (so a job can be queued with the draft, or
+/// neither).
+pub async fn create_in(
+    tx: &mut sqlx::PgConnection,
     team_id: Uuid,
     user_id: Option<Uuid>,
     input: &NewPlan,
@@ -182,8 +213,7 @@ pub async fn create(
             "tolerance must be between 0.005 (0.5%) and 0.5 (50%)".into(),
         ));
     }
-    let mut tx = pool.begin().await?;
-    teams::ensure_territories(&mut tx, team_id).await?;
+    teams::ensure_territories(&mut *tx, team_id).await?;
     let base = match input.from_plan_id {
         Some(id) => {
             let plan = get(&mut *tx, id).await?.ok_or(TerritoryError::NotFound)?;
@@ -216,9 +246,8 @@ pub async fn create(
         travel: input.travel,
     };
     let plan_id: Uuid = sqlx::query_scalar(
-        "insert into territory_plans (team_id, name, method, parent_plan_id, params, job_state,
-                                      created_by)
-         values ($1, $2, $3, $4, $5, 'running', $6) returning id",
+        "insert into territory_plans (team_id, name, method, parent_plan_id, params, created_by)
+         values ($1, $2, $3, $4, $5, $6) returning id",
     )
     .bind(team_id)
     .bind(name)
@@ -260,7 +289,6 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(plan_id)
 }
 
@@ -284,8 +312,8 @@ struct Assigned {
     reason: String,
 }
 
-/// Runs a plan's generation (its method over its base plan) and stores the result; failures
-/// are recorded on the plan for the page.
+/// Runs a plan's generation (its method over its base plan) and stores the result. The page
+/// runs it as a job (`crate::jobs`), which records failures for the page.
 #[tracing::instrument(skip(pool), err)]
 pub async fn generate(pool: &PgPool, plan_id: Uuid) -> Result<(), TerritoryError> {
     generate_with(pool, None, plan_id).await
@@ -299,37 +327,39 @@ pub async fn generate_with(
     osrm: Option<&OsrmClient>,
     plan_id: Uuid,
 ) -> Result<(), TerritoryError> {
-    let result = generate_inner(pool, osrm, plan_id, None).await;
-    finish_job(pool, plan_id, &result).await;
-    result
+    generate_inner(pool, osrm, plan_id, None).await
 }
 
-/// Rebalances a draft in place (stability from itself; hand moves are kept as fixed).
-pub async fn start_rebalance(
-    pool: &PgPool,
+/// Prepares a draft for rebalancing in place (stability from itself; hand moves are kept as
+/// fixed) inside the caller's transaction, which then queues the job (`crate::jobs`) that runs
+/// [`rebalance`]. Refused for a plan that is not a draft or whose job is queued or running.
+pub async fn start_rebalance_in(
+    tx: &mut sqlx::PgConnection,
     plan_id: Uuid,
     tolerance: Option<f64>,
     user_id: Option<Uuid>,
-) -> Result<(), TerritoryError> {
+) -> Result<Uuid, TerritoryError> {
     let tolerance = tolerance.unwrap_or(DEFAULT_TOLERANCE);
     if !(0.005..=0.5).contains(&tolerance) {
         return Err(TerritoryError::Invalid(
             "tolerance must be between 0.005 (0.5%) and 0.5 (50%)".into(),
         ));
     }
-    let plan = get(pool, plan_id).await?.ok_or(TerritoryError::NotFound)?;
+    let plan = get(&mut *tx, plan_id)
+        .await?
+        .ok_or(TerritoryError::NotFound)?;
     // A drive-time plan is measured by road again: refuse now what the job would fail on.
     if plan.params().travel == Travel::DriveTime {
-        check_drive_time(pool, plan_id, plan.team_id).await?;
+        check_drive_time(&mut *tx, plan_id, plan.team_id).await?;
     }
-    let updated = sqlx::query(
-        "update territory_plans set job_state = 'running', job_progress = 0, job_message = null,
+    let updated = sqlx::query(&format!(
+        "update territory_plans set job_progress = 0, job_message = null,
                 params = params || jsonb_build_object('tolerance', $2::float8)
-         where id = $1 and status = 'draft' and job_state <> 'running'",
-    )
+         where id = $1 and status = 'draft' and {PLAN_JOB_STATE} not in ('queued', 'running')"
+    ))
     .bind(plan_id)
     .bind(tolerance)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
         return Err(TerritoryError::Conflict(if plan.status != "draft" {
@@ -339,7 +369,7 @@ pub async fn start_rebalance(
         }));
     }
     audit::record(
-        pool,
+        &mut *tx,
         AuditEvent {
             actor_user_id: user_id,
             action: "territory.plan_rebalanced",
@@ -349,39 +379,17 @@ pub async fn start_rebalance(
         },
     )
     .await?;
-    Ok(())
+    Ok(plan.team_id)
 }
 
-/// The rebalance job started by [`start_rebalance`] (a drive-time plan asks `osrm` for its
+/// The rebalance started by [`start_rebalance_in`] (a drive-time plan asks `osrm` for its
 /// drive times again, as in [`generate_with`]).
 pub async fn rebalance(
     pool: &PgPool,
     osrm: Option<&OsrmClient>,
     plan_id: Uuid,
 ) -> Result<(), TerritoryError> {
-    let result = generate_inner(pool, osrm, plan_id, Some(plan_id)).await;
-    finish_job(pool, plan_id, &result).await;
-    result
-}
-
-async fn finish_job(pool: &PgPool, plan_id: Uuid, result: &Result<(), TerritoryError>) {
-    let (state, message) = match result {
-        Ok(()) => ("idle", None),
-        Err(e) => ("failed", Some(e.to_string())),
-    };
-    if let Err(e) = sqlx::query(
-        "update territory_plans set job_state = $2, job_message = coalesce($3, job_message),
-                job_progress = case when $2 = 'idle' then 1 else job_progress end
-         where id = $1",
-    )
-    .bind(plan_id)
-    .bind(state)
-    .bind(message)
-    .execute(pool)
-    .await
-    {
-        tracing::warn!(%plan_id, error = %e, "could not record the end of a plan job");
-    }
+    generate_inner(pool, osrm, plan_id, Some(plan_id)).await
 }
 
 async fn generate_inner(
@@ -502,11 +510,12 @@ async fn generate_inner(
                 drive_minutes,
                 ..Options::default()
             };
-            let reporter = tokio::spawn(report_progress(
+            // Aborted when dropped: a job handed back at shutdown drops this future midway.
+            let reporter = AbortOnDrop(tokio::spawn(report_progress(
                 pool.clone(),
                 plan_id,
                 Arc::clone(&progress),
-            ));
+            )));
             let job_units = units.clone();
             let job_progress = Arc::clone(&progress);
             let outcome = tokio::task::spawn_blocking(move || {
@@ -516,7 +525,7 @@ async fn generate_inner(
             })
             .await
             .map_err(|e| TerritoryError::Internal(anyhow::anyhow!("the optimizer panicked: {e}")));
-            reporter.abort();
+            drop(reporter);
             let outcome = outcome??;
             let assigned: Vec<Assigned> = book
                 .iter()
@@ -565,7 +574,7 @@ async fn generate_inner(
     cells::save(&mut tx, plan_id, &cell_list, &territories_ids(&territories)).await?;
     cells::rebuild_shapes(&mut tx, plan_id, None).await?;
     let message = (!warnings.is_empty()).then(|| warnings.join("; "));
-    sqlx::query("update territory_plans set job_message = $2 where id = $1")
+    sqlx::query("update territory_plans set job_message = $2, job_progress = 1 where id = $1")
         .bind(plan_id)
         .bind(message)
         .execute(&mut *tx)
@@ -668,6 +677,15 @@ fn source_static(source: &str) -> &'static str {
         "manual" => "manual",
         "arrival" => "arrival",
         _ => "current",
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -964,9 +982,9 @@ pub async fn move_accounts(
         ));
     }
     let mut tx = pool.begin().await?;
-    let plan: Option<(String, String)> = sqlx::query_as(
-        "select status::text, job_state from territory_plans where id = $1 for update",
-    )
+    let plan: Option<(String, String)> = sqlx::query_as(&format!(
+        "select status::text, {PLAN_JOB_STATE} from territory_plans where id = $1 for update"
+    ))
     .bind(plan_id)
     .fetch_optional(&mut *tx)
     .await?;
@@ -977,7 +995,7 @@ pub async fn move_accounts(
                 "only drafts can be edited; copy this plan into a draft first".into(),
             ));
         }
-        Some((_, job)) if job == "running" => {
+        Some((_, job)) if job == "running" || job == "queued" => {
             return Err(TerritoryError::Conflict(
                 "the plan is being computed; wait for it to finish".into(),
             ));
@@ -1165,9 +1183,10 @@ pub async fn publish(
     user_id: Option<Uuid>,
 ) -> Result<Published, TerritoryError> {
     let mut tx = pool.begin().await?;
-    let plan: Option<(Uuid, String, String)> = sqlx::query_as(
-        "select team_id, status::text, job_state from territory_plans where id = $1 for update",
-    )
+    let plan: Option<(Uuid, String, String)> = sqlx::query_as(&format!(
+        "select team_id, status::text, {PLAN_JOB_STATE} from territory_plans
+             where id = $1 for update"
+    ))
     .bind(plan_id)
     .fetch_optional(&mut *tx)
     .await?;

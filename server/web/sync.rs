@@ -15,8 +15,9 @@ use crate::audit::{self, AuditEvent};
 use crate::auth::csrf;
 use crate::crm::connection::{self, Connection, ConnectionError, ConnectionInput, CrmKind};
 use crate::crm::inbox::{self, DeadLetter, InboxStats, RecentEvent};
-use crate::crm::reconcile::{self, Report, Trigger};
+use crate::crm::reconcile::{self, Report};
 use crate::error::AppError;
+use crate::jobs::JobError;
 
 use super::extract::{Form, Path};
 use super::guard::{self, AdminUser};
@@ -109,7 +110,7 @@ pub async fn retry_dead(
     Ok(Redirect::to("/admin/sync").into_response())
 }
 
-/// `POST /admin/sync/reconcile/{name}`: starts a run in the background.
+/// `POST /admin/sync/reconcile/{name}`: queues a run (a job, `server/jobs/`).
 pub async fn reconcile_now(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -138,23 +139,19 @@ pub async fn reconcile_now(
         },
     )
     .await?;
-    let (db, clients) = (state.db.clone(), state.crm.clone());
-    let guard = state.config.crm.clock_guard();
-    let started = conn.name.clone();
-    tokio::spawn(async move {
-        if let Err(e) = reconcile::run(&db, &clients, &conn, Trigger::Page, guard, &|_, _| {}).await
-        {
-            tracing::warn!(connection = %conn.name, error = %e, "reconciliation from the sync page failed");
-        }
-    });
-    sync_page_with(
-        &state,
-        &session,
-        Some(format!(
-            "Reconciliation of {started} started; reload for its report."
-        )),
-    )
-    .await
+    // A job: a restart does not lose it, and a second click while it waits changes nothing.
+    let note = match state.jobs.start_reconcile(&conn).await {
+        Ok(_) => format!(
+            "Reconciliation of {} queued; reload for its report.",
+            conn.name
+        ),
+        Err(JobError::ConnectionBusy) => format!(
+            "A reconciliation of {} is already queued or running; reload for its report.",
+            conn.name
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    sync_page_with(&state, &session, Some(note)).await
 }
 
 #[derive(Template, WebTemplate)]

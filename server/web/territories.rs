@@ -20,6 +20,7 @@ use crate::audit::{self, AuditEvent};
 use crate::auth::{Role, User, csrf};
 use crate::crm::writeback;
 use crate::error::AppError;
+use crate::jobs::JobError;
 use crate::territory::plans::{self, NewPlan};
 use crate::territory::rules::{self, RuleInput};
 use crate::territory::tiles::{self, TileError, TileId};
@@ -38,6 +39,18 @@ impl From<TerritoryError> for AppError {
             TerritoryError::Database(e) => AppError::Database(e),
             TerritoryError::Balance(e) => AppError::Internal(anyhow::Error::new(e)),
             TerritoryError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
+impl From<JobError> for AppError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::TeamBusy | JobError::ConnectionBusy => {
+                AppError::rejected(StatusCode::CONFLICT, e.to_string())
+            }
+            JobError::Territory(e) => e.into(),
+            JobError::Database(e) => AppError::Database(e),
         }
     }
 }
@@ -155,10 +168,10 @@ pub async fn list_plans(
     post,
     path = "/api/teams/{team}/plans",
     tag = "territories",
-    summary = "Start a new draft plan; it is computed as a job",
+    summary = "Start a new draft plan; it is computed as a job (409 while the team has one queued or running)",
     params(("team" = Uuid, Path, description = "the team's id")),
     request_body = NewPlan,
-    responses((status = 202, description = "the draft exists; poll `GET /api/plans/{id}` for its job", body = Created), WriteErrors),
+    responses((status = 202, description = "the draft exists and its computation is queued; poll `GET /api/plans/{id}` for its job", body = Created), WriteErrors),
     security(("session" = [], "csrf" = []))
 )]
 pub async fn create_plan(
@@ -171,13 +184,10 @@ pub async fn create_plan(
 ) -> Result<Response, AppError> {
     changing(&session, &headers, &user).await?;
     check_team(&state, &user, team_id).await?;
-    let id = plans::create(&state.db, team_id, Some(user.id), &input).await?;
-    let pool = state.db.clone();
-    let osrm = state.osrm.clone();
-    tokio::spawn(async move {
-        // Failures are stored on the plan for the page.
-        let _ = plans::generate_with(&pool, Some(&osrm), id).await;
-    });
+    let (id, _) = state
+        .jobs
+        .start_plan(team_id, Some(user.id), &input)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(Created { id })).into_response())
 }
 
@@ -410,10 +420,10 @@ pub struct RebalanceBody {
     post,
     path = "/api/plans/{id}/rebalance",
     tag = "territories",
-    summary = "Rebalance a draft in place, moving as little as possible; runs as a job",
+    summary = "Rebalance a draft in place, moving as little as possible; runs as a job (409 while the team has one queued or running)",
     params(("id" = Uuid, Path, description = "the plan's id")),
     request_body = RebalanceBody,
-    responses((status = 202, description = "started; poll the plan's job", body = Created), WriteErrors),
+    responses((status = 202, description = "queued; poll the plan's job", body = Created), WriteErrors),
     security(("session" = [], "csrf" = []))
 )]
 pub async fn rebalance(
@@ -426,13 +436,10 @@ pub async fn rebalance(
 ) -> Result<Response, AppError> {
     changing(&session, &headers, &user).await?;
     check_plan(&state, &user, plan_id).await?;
-    plans::start_rebalance(&state.db, plan_id, body.tolerance, Some(user.id)).await?;
-    let pool = state.db.clone();
-    let osrm = state.osrm.clone();
-    tokio::spawn(async move {
-        // Failures are stored on the plan for the page.
-        let _ = plans::rebalance(&pool, Some(&osrm), plan_id).await;
-    });
+    state
+        .jobs
+        .start_rebalance(plan_id, body.tolerance, Some(user.id))
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(Created { id: plan_id })).into_response())
 }
 

@@ -263,7 +263,7 @@ async function showPlan(planId) {
     return;
   }
   renderJob(plan.job);
-  if (plan.job?.state === 'running') {
+  if (jobBusy(plan.job)) {
     state.plan = plan;
     renderPlanHeader(plan);
     root.dataset.state = 'working';
@@ -346,12 +346,21 @@ async function applyPlan(plan, { accounts, shapes, tileSet }) {
   root.dataset.state = 'ready';
 }
 
+/** A job waiting for a worker (queued) or computing (running). */
+function jobBusy(job) {
+  return job?.state === 'running' || job?.state === 'queued';
+}
+
 function renderJob(job) {
   const box = $('terr-job');
-  const running = job?.state === 'running';
-  box.hidden = !running;
+  const busy = jobBusy(job);
+  box.hidden = !busy;
   root.dataset.jobState = job?.state ?? 'idle';
-  if (running) {
+  if (job?.state === 'queued') {
+    $('terr-job-bar').removeAttribute('value');
+    $('terr-job-label').textContent = 'Waiting for a free slot to compute the plan';
+    setStatus('Queued…');
+  } else if (busy) {
     const progress = Number.isFinite(job.progress) ? Math.max(0, Math.min(1, job.progress)) : 0;
     $('terr-job-bar').value = progress;
     $('terr-job-label').textContent = `${job.message ?? 'Computing the plan'} (${plainPercent.format(progress)})`;
@@ -360,7 +369,7 @@ function renderJob(job) {
 }
 
 function isDraft(plan) {
-  return plan?.status === 'draft' && plan?.job?.state !== 'running';
+  return plan?.status === 'draft' && !jobBusy(plan?.job);
 }
 
 function renderPlanHeader(plan) {

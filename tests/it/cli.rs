@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use crate::helpers::{dead_url, demo_dataset, repo_path};
+use crate::helpers::{database_url_of, dead_url, demo_dataset, repo_path};
 
 pub(crate) fn terrane(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_terrane"));
@@ -20,18 +20,6 @@ pub(crate) fn terrane(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The URL of the per-test database behind `pool`.
-pub(crate) async fn database_url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("db name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
-    let mut url = reqwest::Url::parse(&base).expect("DATABASE_URL parses");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
 }
 
 #[test]

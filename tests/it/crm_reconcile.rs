@@ -431,3 +431,131 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
             .expect("count");
     assert_eq!(failed, 1);
 }
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn reconcile_now_on_the_sync_page_queues_one_job_that_a_worker_runs(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let sim = spawn_sim(&app, &[]).await;
+    connect_demo(&pool, &sim).await;
+    let admin = app.client_as(crate::helpers::ADMIN).await;
+    let csrf =
+        crate::helpers::csrf_in(&crate::helpers::page_html(&admin, &app, "/admin/sync").await);
+    let click = || {
+        admin
+            .post(app.url("/admin/sync/reconcile/demo-hubspot"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+    };
+    let page = click().await.expect("request").text().await.expect("html");
+    assert!(
+        page.contains("Reconciliation of demo-hubspot queued"),
+        "{page}"
+    );
+    // A second click while it waits queues nothing more.
+    let page = click().await.expect("request").text().await.expect("html");
+    assert!(page.contains("already queued or running"), "{page}");
+    let queued: i64 = sqlx::query_scalar(
+        "select count(*) from jobs where kind = 'crm_reconcile' and state = 'queued'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(queued, 1);
+
+    let outcomes = app
+        .state
+        .jobs
+        .drain(terrane::jobs::Lane::Crm)
+        .await
+        .expect("drain");
+    assert!(
+        matches!(outcomes[..], [terrane::jobs::Outcome::Done(_)]),
+        "{outcomes:?}"
+    );
+    let reports: i64 = sqlx::query_scalar(
+        "select count(*) from crm_reconciliations where trigger = 'page' and status = 'ok'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("reports");
+    assert_eq!(
+        reports, 1,
+        "the job ran the reconciliation and stored its report"
+    );
+}
+
+/// Advisory locks of reconciliation runs held in this test's database.
+async fn run_locks(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from pg_locks
+         where locktype = 'advisory' and classid = 7304 and granted
+           and database = (select oid from pg_database where datname = current_database())",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("locks")
+}
+
+/// Waits (bounded) until `run_locks` is `n`.
+async fn until_run_locks(pool: &PgPool, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while run_locks(pool).await != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run locks never became {n}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn a_reconciliation_dropped_midway_releases_its_lock(pool: PgPool) {
+    seed_demo(&pool).await;
+    let app = spawn_app(pool.clone()).await;
+    // Every API call takes 2 s: the run is still reading when it is dropped.
+    let sim = spawn_sim(&app, &["--latency-ms", "2000"]).await;
+    connect_demo(&pool, &sim).await;
+    let conn = connection::by_name(&pool, "demo-hubspot")
+        .await
+        .expect("db")
+        .expect("row");
+    let run = tokio::spawn({
+        let (pool, clients, conn) = (pool.clone(), app.state.crm.clone(), conn.clone());
+        async move {
+            reconcile::run(
+                &pool,
+                &clients,
+                &conn,
+                Trigger::Test,
+                ClockGuard::default(),
+                &|_, _| {},
+            )
+            .await
+        }
+    });
+    until_run_locks(&pool, 1).await;
+    // As when its job is handed back at shutdown or taken over: the future is dropped.
+    run.abort();
+    let _ = run.await;
+    until_run_locks(&pool, 0).await;
+
+    let fast = reqwest::Client::new()
+        .post(format!("{}/_sim/faults", sim.url))
+        .json(&serde_json::json!({"latency_ms": 0}))
+        .send()
+        .await
+        .expect("faults");
+    assert!(fast.status().is_success());
+    let r = reconcile::run(
+        &pool,
+        &app.state.crm,
+        &conn,
+        Trigger::Test,
+        ClockGuard::default(),
+        &|_, _| {},
+    )
+    .await
+    .expect("the next run is not refused as busy");
+    assert_eq!(r.status, "ok");
+}

@@ -601,7 +601,8 @@ async fn a_hubspot_connection_without_a_portal_id_and_a_plain_http_api_url_are_r
 async fn the_cli_refuses_a_hubspot_connection_without_a_portal_id_and_prints_the_salesforce_endpoint(
     pool: PgPool,
 ) {
-    use crate::cli::{database_url_of, stderr, terrane};
+    use crate::cli::{stderr, terrane};
+    use crate::helpers::database_url_of;
     let url = database_url_of(&pool).await;
     let env = [
         ("DATABASE_URL", url.as_str()),

@@ -213,3 +213,56 @@ pub async fn team_of_territory(pool: &PgPool, territory: uuid::Uuid) -> uuid::Uu
         .expect("query")
         .expect("the territory has a team")
 }
+
+/// The job queue over `pool` (heavy work on the same pool), with `osrm`, for tests that drain
+/// it step by step: one plan slot, three attempts, no wait between them.
+pub fn test_jobs(pool: &PgPool, osrm: Option<terrane::routing::OsrmClient>) -> terrane::jobs::Jobs {
+    let crm = terrane::crm::clients::CrmClients::new(
+        pool.clone(),
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .expect("CRM clients");
+    terrane::jobs::Jobs::new(
+        pool.clone(),
+        pool.clone(),
+        osrm,
+        std::sync::Arc::new(crm),
+        terrane::crm::apply::ClockGuard::new(std::time::Duration::from_secs(
+            terrane::config::defaults::CRM_CLOCK_SKEW_S,
+        )),
+        test_job_settings(),
+    )
+}
+
+/// Job settings of [`test_jobs`].
+pub fn test_job_settings() -> terrane::config::JobsConfig {
+    terrane::config::JobsConfig {
+        plan_jobs: 1,
+        db_connections: 2,
+        lease: std::time::Duration::from_secs(60),
+        max_attempts: 3,
+        retry_delay: std::time::Duration::ZERO,
+    }
+}
+
+/// The URL of the per-test database behind `pool` (for the `terrane` binary).
+pub async fn database_url_of(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("db name");
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
+    let mut url = reqwest::Url::parse(&base).expect("DATABASE_URL parses");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// The id of the team named `name`.
+pub async fn team_id(pool: &PgPool, name: &str) -> uuid::Uuid {
+    sqlx::query_scalar("select id from teams where name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("team")
+}

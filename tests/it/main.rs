@@ -16,6 +16,7 @@ mod devices;
 mod geocode_worker;
 mod geocoder;
 mod health;
+mod jobs;
 mod oidc;
 mod oidc_tokens;
 mod routing_table;

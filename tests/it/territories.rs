@@ -12,15 +12,12 @@ use terrane::territory::{arrival, rules, teams};
 
 use terrane::routing::OsrmClient;
 
-use crate::helpers::{csrf_in, osrm_url, page_html, seed_demo, spawn_app, team_of_territory};
+use terrane::jobs::{Lane, Outcome};
 
-async fn team(pool: &PgPool, name: &str) -> Uuid {
-    sqlx::query_scalar("select id from teams where name = $1")
-        .bind(name)
-        .fetch_one(pool)
-        .await
-        .expect("team")
-}
+use crate::helpers::{
+    csrf_in, osrm_url, page_html, seed_demo, spawn_app, team_id as team, team_of_territory,
+    test_jobs,
+};
 
 async fn new_plan(pool: &PgPool, team_id: Uuid, method: Method, from: Option<Uuid>) -> Uuid {
     let id = plans::create(
@@ -879,13 +876,14 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
     .expect_err("rules plans have no drive times");
     assert!(refused.to_string().contains("drive_time"), "{refused}");
 
-    // Without OSRM the plan fails, and says why.
-    let id = plans::create(&pool, team_a, None, &input(Travel::DriveTime))
+    // Without OSRM the plan's job fails, and says why.
+    let no_osrm = test_jobs(&pool, None);
+    let (id, _) = no_osrm
+        .start_plan(team_a, None, &input(Travel::DriveTime))
         .await
         .expect("created");
-    plans::generate_with(&pool, None, id)
-        .await
-        .expect_err("no OSRM");
+    let outcomes = no_osrm.drain(Lane::Plans).await.expect("drained");
+    assert!(matches!(outcomes[..], [Outcome::Failed(_)]), "{outcomes:?}");
     let failed = plans::get(&pool, id).await.expect("plan").expect("exists");
     assert_eq!(failed.job_state, "failed");
     assert!(
@@ -940,12 +938,12 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
 
     // Rebalancing a drive-time plan measures by road again: without OSRM it fails and says
     // so; with it, it stays balanced and contiguous.
-    plans::start_rebalance(&pool, by_road, None, None)
+    no_osrm
+        .start_rebalance(by_road, None, None)
         .await
         .expect("rebalance starts");
-    plans::rebalance(&pool, None, by_road)
-        .await
-        .expect_err("no OSRM");
+    let outcomes = no_osrm.drain(Lane::Plans).await.expect("drained");
+    assert!(matches!(outcomes[..], [Outcome::Failed(_)]), "{outcomes:?}");
     let failed = plans::get(&pool, by_road)
         .await
         .expect("plan")
@@ -956,12 +954,13 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         "{:?}",
         failed.job_message
     );
-    plans::start_rebalance(&pool, by_road, None, None)
+    let with_osrm = no_osrm.with_osrm(Some(osrm.clone()));
+    with_osrm
+        .start_rebalance(by_road, None, None)
         .await
         .expect("rebalance starts again");
-    plans::rebalance(&pool, Some(&osrm), by_road)
-        .await
-        .expect("rebalanced by road");
+    let outcomes = with_osrm.drain(Lane::Plans).await.expect("drained");
+    assert!(matches!(outcomes[..], [Outcome::Done(_)]), "{outcomes:?}");
     let plan = plans::get(&pool, by_road)
         .await
         .expect("plan")
@@ -980,7 +979,8 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         .execute(&pool)
         .await
         .expect("clear homes");
-    let refused = plans::start_rebalance(&pool, by_road, None, None)
+    let refused = with_osrm
+        .start_rebalance(by_road, None, None)
         .await
         .expect_err("no home bases");
     assert!(refused.to_string().contains("home base"), "{refused}");

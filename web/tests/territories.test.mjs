@@ -47,12 +47,12 @@ function expectWriteBack() {
   return process.env.TERRANE_EXPECT_WRITEBACK === '1';
 }
 
-/** Polls a plan until its background job is no longer running; returns the plan. */
+/** Polls a plan until its background job is neither queued nor running; returns the plan. */
 async function waitForJob(page, planId, timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const plan = await pageJson(page, `/api/plans/${planId}`);
-    if (plan.job?.state !== 'running') {
+    if (plan.job?.state !== 'running' && plan.job?.state !== 'queued') {
       return plan;
     }
     if (Date.now() > deadline) {

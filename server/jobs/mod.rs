@@ -1,0 +1,128 @@
+//! Background jobs kept in PostgreSQL (plan generation, plan rebalancing, "reconcile now"):
+//! queued by handlers, claimed by workers with `for update skip locked` under a lease, retried,
+//! handed back on graceful shutdown, failed with a sentence after too many attempts. A plan's
+//! visible job state is its newest job's (`territory::plans::PLAN_JOB_STATE`).
+
+pub mod db;
+mod runner;
+
+use serde::Serialize;
+use thiserror::Error;
+use uuid::Uuid;
+
+pub use runner::{Jobs, Lane, Outcome, run};
+
+use crate::territory::TerritoryError;
+
+/// What a job does; the database enum `job_kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "job_kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Compute a new draft plan (its method over its base plan).
+    PlanGenerate,
+    /// Rebalance a draft in place.
+    PlanRebalance,
+    /// Compare a CRM connection with its API and repair drift.
+    CrmReconcile,
+}
+
+impl JobKind {
+    /// The name used in the database and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::PlanGenerate => "plan_generate",
+            JobKind::PlanRebalance => "plan_rebalance",
+            JobKind::CrmReconcile => "crm_reconcile",
+        }
+    }
+}
+
+/// Where a job is; the database enum `job_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "job_state", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for a worker (new, retried, or handed back at shutdown).
+    Queued,
+    /// A worker holds it under a lease.
+    Running,
+    Done,
+    /// Failed for good; `message` says why in a sentence.
+    Failed,
+}
+
+/// A job's id; larger is newer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct JobId(pub i64);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A job row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub payload: sqlx::types::Json<serde_json::Value>,
+    pub team_id: Option<Uuid>,
+    pub plan_id: Option<Uuid>,
+    pub connection_id: Option<Uuid>,
+    pub state: JobState,
+    /// Claims so far (a hand-back at shutdown does not count).
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// The cause of the last failure, for logs and operators only.
+    pub last_error: Option<String>,
+    /// What managers see when it failed: a sentence, never internal error text.
+    pub message: Option<String>,
+}
+
+/// A job to queue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: JobKind,
+    pub payload: serde_json::Value,
+    pub team_id: Option<Uuid>,
+    pub plan_id: Option<Uuid>,
+    pub connection_id: Option<Uuid>,
+}
+
+/// Why a job could not be queued.
+#[derive(Debug, Error)]
+pub enum JobError {
+    /// The team already has a plan job queued or running (one per team at a time): 409.
+    #[error(
+        "a plan of this team is already queued or being computed; wait for it to finish, then try again"
+    )]
+    TeamBusy,
+    /// A reconciliation of this connection is already queued or running.
+    #[error("a reconciliation of this connection is already queued or running")]
+    ConnectionBusy,
+    /// The plan refused (bad input, not a draft...).
+    #[error(transparent)]
+    Territory(#[from] TerritoryError),
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        // The partial unique indexes of the migration enforce one job at a time.
+        match &e {
+            sqlx::Error::Database(d) if d.constraint() == Some("jobs_one_plan_job_per_team") => {
+                JobError::TeamBusy
+            }
+            sqlx::Error::Database(d)
+                if d.constraint() == Some("jobs_one_reconcile_per_connection") =>
+            {
+                JobError::ConnectionBusy
+            }
+            _ => JobError::Database(e),
+        }
+    }
+}
