@@ -122,20 +122,33 @@ pub async fn revoke(pool: &PgPool, actor: Uuid, id: Uuid) -> Result<bool, sqlx::
             .rows_affected()
             == 1;
     if found {
-        audit::record(
-            &mut *tx,
-            AuditEvent {
-                actor_user_id: Some(actor),
-                action: "api_token.revoked",
-                subject_type: Some("api_token"),
-                subject_id: Some(id.to_string()),
-                details: serde_json::json!({}),
-            },
-        )
-        .await?;
+        audit_revoked(&mut tx, actor, id, None).await?;
     }
     tx.commit().await?;
     Ok(found)
+}
+
+async fn audit_revoked(
+    tx: &mut sqlx::PgConnection,
+    actor: Uuid,
+    id: Uuid,
+    reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let details = match reason {
+        Some(r) => serde_json::json!({ "reason": r }),
+        None => serde_json::json!({}),
+    };
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(actor),
+            action: "api_token.revoked",
+            subject_type: Some("api_token"),
+            subject_id: Some(id.to_string()),
+            details,
+        },
+    )
+    .await
 }
 
 /// Revokes every live token `creator` made, because they are no longer an enabled admin
@@ -155,17 +168,7 @@ pub async fn revoke_created_by(
     .fetch_all(&mut *tx)
     .await?;
     for id in &ids {
-        audit::record(
-            &mut *tx,
-            AuditEvent {
-                actor_user_id: Some(actor),
-                action: "api_token.revoked",
-                subject_type: Some("api_token"),
-                subject_id: Some(id.to_string()),
-                details: serde_json::json!({ "reason": reason }),
-            },
-        )
-        .await?;
+        audit_revoked(tx, actor, *id, Some(reason)).await?;
     }
     Ok(ids.len() as u64)
 }

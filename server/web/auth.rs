@@ -62,7 +62,13 @@ pub async fn login_page(
         title: "Sign in".into(),
         demo: state.config.demo,
         oidc: state.oidc.is_some(),
-        csrf: csrf::token(&session).await?,
+        // Only the demo buttons post a form. Without them nothing is written to the session,
+        // so anonymous requests to this page store no session row.
+        csrf: if state.config.demo {
+            csrf::token(&session).await?
+        } else {
+            String::new()
+        },
         users,
     })
 }
@@ -327,15 +333,22 @@ pub async fn change_role(
             let page = users_page_with(&state, &session, None, Some(pending)).await?;
             Ok(page.into_response())
         }
-        Err(e) => {
-            let status = match e {
-                auth::RoleChangeError::LastAdmin => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let page = users_page_with(&state, &session, Some(e.to_string()), None).await?;
-            Ok((status, page).into_response())
-        }
+        Err(e) => refused(&state, &session, &e).await,
     }
+}
+
+/// The users page with the reason a change was refused (409 for the last admin, else 400).
+async fn refused(
+    state: &AppState,
+    session: &Session,
+    e: &auth::RoleChangeError,
+) -> Result<Response, AppError> {
+    let status = match e {
+        auth::RoleChangeError::LastAdmin => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let page = users_page_with(state, session, Some(e.to_string()), None).await?;
+    Ok((status, page).into_response())
 }
 
 /// `POST /admin/users/{id}/disable`: audited; ends the user's sessions, closes their device
@@ -373,14 +386,7 @@ async fn set_disabled(
     match auth::set_disabled(&state.db, &state.revocations, &admin, target, disabled).await? {
         Ok(()) => Ok(Redirect::to("/admin/users").into_response()),
         Err(auth::RoleChangeError::UnknownUser) => Err(AppError::NotFound),
-        Err(e) => {
-            let status = match e {
-                auth::RoleChangeError::LastAdmin => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let page = users_page_with(&state, &session, Some(e.to_string()), None).await?;
-            Ok((status, page).into_response())
-        }
+        Err(e) => refused(&state, &session, &e).await,
     }
 }
 

@@ -223,15 +223,29 @@ async fn session_cookie_is_http_only_lax_and_secure_with_host_prefix_over_https(
     );
     assert!(!cookie.contains("Secure"), "plain http: {cookie}");
 
+    // Over https the first session is the sign-in's (the login page writes none): start one.
+    let public = "https://terrane.example.com";
+    let provider = crate::oidc::Provider::start(&format!("{public}/auth/callback")).await;
     let https = spawn_app_with(
         pool,
         &[
             ("TERRANE_DEMO", "0"),
-            ("TERRANE_PUBLIC_URL", "https://terrane.example.com"),
+            ("TERRANE_PUBLIC_URL", public),
+            ("TERRANE_OIDC_ISSUER", &provider.issuer),
+            ("TERRANE_OIDC_CLIENT_ID", crate::oidc::CLIENT_ID),
+            ("TERRANE_OIDC_CLIENT_SECRET", crate::oidc::CLIENT_SECRET),
         ],
     )
     .await;
-    let cookie = login_set_cookie(&https).await;
+    let start = raw_client()
+        .get(https.url("/auth/login"))
+        .send()
+        .await
+        .expect("sign-in start");
+    let cookie = start.headers()[SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(cookie.starts_with("__Host-terrane_session="), "{cookie}");
     assert!(
         cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"),
@@ -926,4 +940,36 @@ async fn behind_a_trusted_proxy_the_limit_counts_each_forwarded_client(pool: PgP
     );
     // A client cannot pick its own address: the left part of the header is what it wrote.
     assert_eq!(attempt("203.0.113.50, 198.51.100.1").await, 429);
+}
+
+#[sqlx::test]
+async fn anonymous_visits_to_the_login_page_store_no_session(pool: PgPool) {
+    let app = spawn_app_with(
+        pool.clone(),
+        &[
+            ("TERRANE_DEMO", "0"),
+            ("TERRANE_PUBLIC_URL", "https://terrane.example.com"),
+        ],
+    )
+    .await;
+    let sessions = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from sessions")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+    };
+    let before = sessions().await;
+    for _ in 0..20 {
+        let resp = raw_client()
+            .get(app.url("/login"))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status(), 200);
+        assert!(
+            resp.headers().get(SET_COOKIE).is_none(),
+            "no session cookie"
+        );
+    }
+    assert_eq!(sessions().await, before, "20 anonymous visits, no rows");
 }
