@@ -170,7 +170,9 @@ pub fn perturb(units: &[Unit], assignment: &[u32], share: f64, seed: u64) -> (Ve
         out.push(Unit {
             lon: near.lon + dx / (M_PER_DEG_LAT * near.lat.to_radians().cos()),
             lat: near.lat + dy / M_PER_DEG_LAT,
-            workload: workload(sigma, &mut rng),
+            // The set's own scale and spread: a fixed log-mean would carry a unit (minutes) and
+            // make new accounts hundreds of times heavier than a set weighed in hours or scores.
+            workload: (mean_log + sigma * normal(&mut rng)).exp(),
             fixed: None,
             current: None,
         });
