@@ -85,10 +85,15 @@ struct Fixture {
     team_a: Uuid,
     plan_a: Uuid,
     plan_b: Uuid,
+    /// A draft of team A that stays one (the cross-team moves row).
+    draft_a: Uuid,
     account_a: Uuid,
     territory_a: Uuid,
     territory_a2: Uuid,
+    team_b: Uuid,
+    territory_b: Uuid,
     rule_a: Uuid,
+    rule_b: Uuid,
     outbox_a: i64,
     connection: String,
     victim_user: Uuid,
@@ -163,6 +168,7 @@ impl Fixture {
         let team_b = team_id(pool, "Team B").await;
         let plan_a = new_plan(pool, team_a, "Matrix plan of team A", true).await;
         let plan_b = new_plan(pool, team_b, "Matrix plan of team B", false).await;
+        let draft_a = new_plan(pool, team_a, "Matrix draft of team A", true).await;
         let (account_a, account_a_name) = account_of(pool, rep_a()).await;
         let (_, account_b_name) = account_of(pool, rep_b()).await;
         let territories: Vec<Uuid> = sqlx::query_scalar(
@@ -175,6 +181,15 @@ impl Fixture {
         .await
         .expect("territories of team A");
         let rule_a = new_rule(pool, team_a, territories[0]).await;
+        let territory_b: Uuid = sqlx::query_scalar(
+            "select t.id from territories t join team_members m on m.rep_id = t.rep_id
+             where m.team_id = $1 order by t.name limit 1",
+        )
+        .bind(team_b)
+        .fetch_one(pool)
+        .await
+        .expect("a territory of team B");
+        let rule_b = new_rule(pool, team_b, territory_b).await;
         let connection: String =
             sqlx::query_scalar("select crm_source from accounts where id = $1")
                 .bind(account_a)
@@ -241,10 +256,14 @@ impl Fixture {
                 team_a,
                 plan_a,
                 plan_b,
+                draft_a,
                 account_a,
                 territory_a: territories[0],
                 territory_a2: territories[1],
+                team_b,
+                territory_b,
                 rule_a,
+                rule_b,
                 outbox_a,
                 connection,
                 victim_user,
@@ -263,10 +282,14 @@ impl Fixture {
             .replace("{team_a}", &self.team_a.to_string())
             .replace("{plan_a}", &self.plan_a.to_string())
             .replace("{plan_b}", &self.plan_b.to_string())
+            .replace("{draft_a}", &self.draft_a.to_string())
             .replace("{account_a}", &self.account_a.to_string())
             .replace("{territory_a}", &self.territory_a.to_string())
             .replace("{territory_a2}", &self.territory_a2.to_string())
             .replace("{rule_a}", &self.rule_a.to_string())
+            .replace("{team_b}", &self.team_b.to_string())
+            .replace("{territory_b}", &self.territory_b.to_string())
+            .replace("{rule_b}", &self.rule_b.to_string())
             .replace("{outbox_a}", &self.outbox_a.to_string())
             .replace("{connection}", &self.connection)
             .replace("{victim_user}", &self.victim_user.to_string())
@@ -853,6 +876,76 @@ fn matrix() -> Vec<Row> {
             "/admin/import/accounts",
             Form(&[]),
             [303, 403, 403, 403, 303, 303, 403, 400],
+        ),
+        // Across teams: team A's resources with team B's ids in the body or query.
+        row(
+            "get",
+            "/api/teams/{team}/plans",
+            "/api/teams/{team_b}/plans",
+            Empty,
+            [401, 403, 403, 200, 401, 401, 404, 200],
+        ),
+        row(
+            "post",
+            "/api/teams/{team}/rules",
+            "/api/teams/{team_a}/rules",
+            Json(
+                r#"{"kind":"postal_code","territory_id":"{territory_b}","name":"Theirs","country_code":"MC","postal_codes":["98000"]}"#,
+            ),
+            [401, 403, 403, 404, 401, 401, 400, 400],
+        ),
+        row(
+            "post",
+            "/api/teams/{team}/rules/order",
+            "/api/teams/{team_a}/rules/order",
+            Json(r#"{"ids":["{rule_b}"]}"#),
+            [401, 403, 403, 404, 401, 401, 400, 400],
+        ),
+        row(
+            "put",
+            "/api/rules/{id}",
+            "/api/rules/{rule_a}",
+            Json(
+                r#"{"kind":"postal_code","territory_id":"{territory_b}","name":"Theirs","country_code":"MC","postal_codes":["98000"]}"#,
+            ),
+            [401, 403, 403, 404, 401, 401, 400, 400],
+        ),
+        row(
+            "put",
+            "/api/rules/{id}",
+            "/api/rules/{rule_b}",
+            Json(
+                r#"{"kind":"postal_code","territory_id":"{territory_a}","name":"Mine","country_code":"MC","postal_codes":["98000"]}"#,
+            ),
+            [401, 403, 403, 400, 401, 401, 404, 400],
+        ),
+        row(
+            "get",
+            "/api/plans/compare",
+            "/api/plans/compare?a={plan_a}&b={plan_b}",
+            Empty,
+            [401, 403, 403, 404, 401, 401, 404, 400],
+        ),
+        row(
+            "get",
+            "/api/plans/{id}/diff",
+            "/api/plans/{plan_a}/diff?against={plan_b}",
+            Empty,
+            [401, 403, 403, 404, 401, 401, 404, 400],
+        ),
+        row(
+            "post",
+            "/api/plans/{id}/moves",
+            "/api/plans/{draft_a}/moves",
+            Json(r#"{"account_ids":["{account_a}"],"territory_id":"{territory_b}"}"#),
+            [401, 403, 403, 404, 401, 401, 400, 400],
+        ),
+        row(
+            "post",
+            "/api/accounts/{id}/lock",
+            "/api/accounts/{account_a}/lock",
+            Json(r#"{"territory_id":"{territory_b}","reason":"theirs"}"#),
+            [401, 403, 403, 400, 401, 401, 404, 400],
         ),
     ]
 }
