@@ -41,6 +41,8 @@ enum Body {
     Json(&'static str),
     /// Form fields (templates); session callers add their `csrf` field.
     Form(&'static [(&'static str, &'static str)]),
+    /// A `multipart/form-data` upload of these parts, plus the caller's `csrf` part.
+    Multipart(&'static [(&'static str, &'static str)]),
 }
 
 /// One row: method and route as the router declares them, the concrete path (a template),
@@ -386,6 +388,16 @@ async fn send(app: &TestApp, fx: &Fixture, caller: &Caller, row: &Row) -> (u16, 
             }
             req = req.form(&form);
         }
+        Body::Multipart(parts) => {
+            let mut form = reqwest::multipart::Form::new();
+            for (k, v) in parts {
+                form = form.text(*k, *v);
+            }
+            if let Some(csrf) = &caller.csrf {
+                form = form.text("csrf", csrf.clone());
+            }
+            req = req.multipart(form);
+        }
     }
     let resp = req.send().await.expect("request reaches the server");
     let status = resp.status().as_u16();
@@ -395,7 +407,7 @@ async fn send(app: &TestApp, fx: &Fixture, caller: &Caller, row: &Row) -> (u16, 
 /// Every route × caller. Rows follow the router's order. Signing in and out run on a fresh
 /// session of the caller (see [`FRESH`]).
 fn matrix() -> Vec<Row> {
-    use Body::{Form, Json, None as Empty};
+    use Body::{Form, Json, Multipart, None as Empty};
     vec![
         row(
             "get",
@@ -874,8 +886,8 @@ fn matrix() -> Vec<Row> {
             "post",
             "/admin/import/{what}",
             "/admin/import/accounts",
-            Form(&[]),
-            [303, 403, 403, 403, 303, 303, 403, 400],
+            Multipart(&[("dry_run", "on"), ("file", "crm_id,name\n")]),
+            [303, 403, 403, 403, 303, 303, 403, 200],
         ),
         // Across teams: team A's resources with team B's ids in the body or query.
         row(
@@ -1024,6 +1036,40 @@ async fn every_route_answers_every_kind_of_caller_as_the_matrix_says(pool: PgPoo
                     !body.contains("csrf") || body.contains("name=\"csrf\""),
                     "{what}: refused by the CSRF check, not by authorization: {body}"
                 );
+            }
+        }
+        // The same request with a wrong CSRF token is refused by the CSRF check for every
+        // session caller that may make it (webhooks are signed, not cookie-authenticated).
+        if row.method != "get" && !row.route.starts_with("/webhooks/") {
+            for (col, caller) in callers.iter().enumerate() {
+                // Anonymous callers are sent to sign in (303) except where signing in is the point.
+                let refused = [401, 403, 404].contains(&row.expected[col])
+                    || (caller.email.is_none() && !FRESH.contains(&row.route));
+                let allowed = !refused;
+                if caller.csrf.is_none() || !allowed {
+                    continue;
+                }
+                let forged = Caller {
+                    label: caller.label,
+                    email: caller.email,
+                    client: if FRESH.contains(&row.route) {
+                        session_caller(&app, caller.label, caller.email)
+                            .await
+                            .client
+                    } else {
+                        caller.client.clone()
+                    },
+                    csrf: Some("forged".to_owned()),
+                    bearer: None,
+                    secrets: Vec::new(),
+                };
+                let (status, body) = send(&app, &fx, &forged, row).await;
+                if status != 403 || !body.to_lowercase().contains("csrf") {
+                    wrong.push(format!(
+                        "{} {} as {} with a wrong CSRF token: {status} {body:.200}",
+                        row.method, row.path, caller.label
+                    ));
+                }
             }
         }
         if actual != row.expected {
