@@ -538,7 +538,7 @@ impl WritebackWorker {
             metrics::counter!("terrane_crm_owner_writeback_total", "outcome" => label)
                 .increment(n as u64);
         }
-        if let Ok(s) = stats(&self.db).await {
+        if let Ok(s) = stats(&self.db, OutboxScope::All).await {
             metrics::gauge!("terrane_crm_owner_writeback_pending").set(s.pending as f64);
         }
         Ok(outcome)
@@ -1090,16 +1090,25 @@ pub struct OutboxStats {
     pub failed: i64,
 }
 
-pub async fn stats(db: impl PgExecutor<'_>) -> Result<OutboxStats, sqlx::Error> {
+/// Rows per status among those `scope` may see (a manager counts their teams' plans only, as
+/// [`list`] shows them).
+pub async fn stats(
+    db: impl PgExecutor<'_>,
+    scope: OutboxScope,
+) -> Result<OutboxStats, sqlx::Error> {
     sqlx::query_as(
         r"
-        select count(*) filter (where status = 'pending') as pending,
-               count(*) filter (where status = 'done') as done,
-               count(*) filter (where status = 'conflict') as conflict,
-               count(*) filter (where status = 'failed') as failed
-        from crm_outbox
+        select count(*) filter (where o.status = 'pending') as pending,
+               count(*) filter (where o.status = 'done') as done,
+               count(*) filter (where o.status = 'conflict') as conflict,
+               count(*) filter (where o.status = 'failed') as failed
+        from crm_outbox o
+        left join territory_plans p on p.id = o.plan_id
+        where $1::uuid is null or exists (select 1 from teams t
+                                          where t.id = p.team_id and t.manager_user_id = $1)
         ",
     )
+    .bind(scope.manager())
     .fetch_one(db)
     .await
 }

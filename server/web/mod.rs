@@ -12,6 +12,7 @@ mod middleware;
 mod openapi;
 mod outbox;
 mod pages;
+pub mod routes;
 mod sync;
 mod territories;
 mod webhooks;

@@ -99,7 +99,7 @@ pub async fn page(
     Ok(OutboxPage {
         title: "CRM outbox".into(),
         csrf: csrf::token(&session).await?,
-        stats: writeback::stats(&state.db).await?,
+        stats: writeback::stats(&state.db, scope).await?,
         rows: writeback::list(&state.db, &filter, PAGE_ROWS).await?,
         statuses: OutboxStatus::ALL.iter().map(|s| s.as_str()).collect(),
         plan,

@@ -562,7 +562,9 @@ async fn enqueue_is_idempotent_per_plan_and_account_and_skips_sources_without_an
             .expect("retry"),
         None
     );
-    let stats = writeback::stats(&pool).await.expect("stats");
+    let stats = writeback::stats(&pool, OutboxScope::All)
+        .await
+        .expect("stats");
     assert_eq!((stats.pending, stats.failed), (1, 2));
 }
 
@@ -700,4 +702,102 @@ async fn the_outbox_page_lists_rows_for_admins_and_retries_a_failed_change(pool:
         303,
         "anonymous visitors are sent to sign in"
     );
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn each_manager_sees_only_their_teams_outbox_rows_and_totals(pool: PgPool) {
+    let (app, sim) = setup(&pool).await;
+    let plan_a = plan_named(&pool, "Team A", "Plan of team A").await;
+    let plan_b = plan_named(&pool, "Team B", "Plan of team B").await;
+    let all = changes(&pool, &sim, SALESFORCE, 4).await;
+    enqueue(&pool, plan_a, &all[..1]).await;
+    enqueue(&pool, plan_b, &all[1..]).await;
+    // Team B: one failed, two pending; team A: one pending.
+    sqlx::query(
+        "update crm_outbox set status = 'failed', last_error = 'HTTP 500'
+         where id = (select min(id) from crm_outbox where plan_id = $1)",
+    )
+    .bind(plan_b)
+    .execute(&pool)
+    .await
+    .expect("failed");
+    let names = |changes: &[OwnerChange]| {
+        let ids: Vec<Uuid> = changes.iter().map(|c| c.account_id).collect();
+        sqlx::query_scalar::<_, String>("select name from accounts where id = any($1)")
+            .bind(ids)
+            .fetch_all(&pool)
+    };
+    let names_a = names(&all[..1]).await.expect("names");
+    let names_b = names(&all[1..]).await.expect("names");
+    let counts = |pending: i64, failed: i64| {
+        format!(
+            r#"<span id="outbox-pending">{pending}</span> pending,
+      <span id="outbox-done">0</span> done,
+      <span id="outbox-conflict">0</span> conflicts,
+      <span id="outbox-failed">{failed}</span> failed."#
+        )
+    };
+
+    let manager_a = app.client_as("manager.a@example.com").await;
+    let html_a = page_html(&manager_a, &app, "/territories/outbox").await;
+    let manager_b = app.client_as("manager.b@example.com").await;
+    let html_b = page_html(&manager_b, &app, "/territories/outbox").await;
+    let admin = app.client_as(ADMIN).await;
+    let html_admin = page_html(&admin, &app, "/territories/outbox").await;
+
+    assert!(html_a.contains(&counts(1, 0)), "{html_a}");
+    assert!(html_b.contains(&counts(2, 1)), "{html_b}");
+    assert!(html_admin.contains(&counts(3, 1)), "{html_admin}");
+    let leaks =
+        |html: &str, plan: Uuid, plan_name: &str, theirs: &[OwnerChange], names: &[String]| {
+            !html.contains(&plan.to_string())
+                && !html.contains(plan_name)
+                && theirs.iter().all(|c| !html.contains(&c.crm_id))
+                && names.iter().all(|n| !html.contains(&askama_escaped(n)))
+        };
+    assert!(html_a.contains("Plan of team A") && html_a.contains(&all[0].crm_id));
+    assert!(
+        html_a.contains(&askama_escaped(&names_a[0])),
+        "the page names accounts"
+    );
+    assert!(
+        leaks(&html_a, plan_b, "Plan of team B", &all[1..], &names_b),
+        "{html_a}"
+    );
+    assert!(html_b.contains("Plan of team B") && html_b.contains(&all[3].crm_id));
+    assert!(
+        leaks(&html_b, plan_a, "Plan of team A", &all[..1], &names_a),
+        "{html_b}"
+    );
+    // Filtering by the other team's plan id shows nothing of it either.
+    let filtered = page_html(
+        &manager_a,
+        &app,
+        &format!("/territories/outbox?plan={plan_b}"),
+    )
+    .await;
+    assert!(filtered.contains(&counts(1, 0)));
+    assert!(!filtered.contains("data-outbox=\""), "{filtered}");
+}
+
+/// A plan of the demo team `team` named `name`.
+async fn plan_named(pool: &PgPool, team: &str, name: &str) -> Uuid {
+    sqlx::query_scalar(
+        "insert into territory_plans (team_id, name, method)
+         select id, $2, 'current' from teams where name = $1 returning id",
+    )
+    .bind(team)
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .expect("plan")
+}
+
+/// `s` as the templates write it into HTML.
+fn askama_escaped(s: &str) -> String {
+    s.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
 }

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod access_matrix;
 mod accounts_api;
 mod auth;
 mod cli;
