@@ -326,7 +326,47 @@ pub async fn rebuild_shapes(
         .execute(&mut *tx)
         .await?;
     }
-    fill_slivers(tx, plan_id, only).await
+    // A fill can close a new hole: where a territory's outline was open only through slivers
+    // that this pass filled, the gap behind them becomes a hole of it. Passes go on while a
+    // small hole is left partly uncovered (one more is enough in practice).
+    for _ in 0..FILL_PASSES {
+        fill_slivers(&mut *tx, plan_id, only).await?;
+        if !slivers_left(&mut *tx, plan_id, only).await? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Most passes of [`fill_slivers`] over one set of shapes.
+const FILL_PASSES: usize = 3;
+
+/// Whether some hole of the plan's shapes (of `only` those territories) smaller than
+/// [`SLIVER_M2`] is left uncovered by more than a tenth of a square metre.
+async fn slivers_left(
+    tx: &mut sqlx::PgConnection,
+    plan_id: Uuid,
+    only: Option<&[Uuid]>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (
+             select 1
+             from plan_territories t,
+                  lateral st_dump(t.shape) p,
+                  lateral st_dumprings(p.geom) r
+             where t.plan_id = $1 and t.shape is not null
+               and ($3::uuid[] is null or t.territory_id = any($3))
+               and r.path[1] > 0 and st_area(r.geom::geography) < $2
+               and st_area(coalesce(st_difference(r.geom, (
+                       select st_union(o.shape) from plan_territories o
+                       where o.plan_id = $1 and o.territory_id <> t.territory_id
+                         and o.shape && r.geom)), r.geom)::geography) > 0.1)",
+    )
+    .bind(plan_id)
+    .bind(SLIVER_M2)
+    .bind(only)
+    .fetch_one(&mut *tx)
+    .await
 }
 
 /// Largest hole (m²) in a territory's shape that may be a sliver rather than land of another
