@@ -20,6 +20,8 @@ import {
   signInAsDemoUser,
   waitForMapSettled,
 } from './lib/browser.mjs';
+import { DEMO_MANAGER, pageJson } from './lib/api.mjs';
+import { createDraft, deleteDraft } from './lib/planner.mjs';
 
 /** The names of tests/fixtures/hostile-accounts.sql, by crm_id. */
 const HOSTILE = Object.freeze({
@@ -39,6 +41,14 @@ function collectDialogs(page) {
     await dialog.dismiss();
   });
   return dialogs;
+}
+
+/** Width of the table `selector` and of the box it sits in (px): a name must not widen it. */
+function tableFit(page, selector) {
+  return page.evaluate((sel) => {
+    const table = document.querySelector(sel);
+    return { table: table.getBoundingClientRect().width, box: table.parentElement.clientWidth };
+  }, selector);
 }
 
 /** Splits CSV text into rows of cells (quoted cells, doubled quotes, `,` or `;`). */
@@ -166,6 +176,69 @@ describe('hostile account names', () => {
         await page.keyboard.press('Escape');
         await page.locator('.maplibregl-popup-close-button').click().catch(() => {});
       }
+      assert.deepEqual(dialogs, [], 'no script should run (no dialog)');
+      assert.deepEqual(problems, [], 'the page should report no errors');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the planner lists, moves and diffs hostile names as text, without widening the page', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await context.newPage();
+      const problems = collectPageProblems(page);
+      const dialogs = collectDialogs(page);
+      await signInAsDemoUser(page, baseUrl, DEMO_MANAGER);
+      const response = await page.goto(`${baseUrl}/territories`, { waitUntil: 'domcontentloaded' });
+      assert.equal(response?.status(), 200);
+      await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 60_000 });
+      // A draft made from today's owners holds the accounts added after the seed.
+      const draftId = await createDraft(page, { name: 'Hostile names', method: 'current' });
+      await page.locator(`#terr-map[data-state="ready"][data-plan-id="${draftId}"]`).waitFor({ timeout: 60_000 });
+      const accounts = (await pageJson(page, `/api/plans/${draftId}/accounts`)).features;
+      const hostile = Object.entries(HOSTILE).map(([crmId, name]) => {
+        const feature = accounts.find((f) => f.properties.name === name);
+        assert.ok(feature, `${crmId} should be in the manager's draft (tests/fixtures/hostile-accounts.sql loaded?)`);
+        return { crmId, name, id: String(feature.properties.id), territory: feature.properties.territory_id };
+      });
+
+      // The list: each name found by search, shown as text, the row no wider than the page.
+      for (const { crmId, name, id } of hostile) {
+        await page.fill('#terr-search', name.slice(0, 40));
+        const row = page.locator(`#terr-list tr[data-account-id="${id}"]`);
+        await row.waitFor({ timeout: 10_000 });
+        assert.equal(await row.locator('button').first().textContent(), name, `${crmId}: listed as text`);
+        await row.locator(`input[data-account-id="${id}"]`).check();
+        const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+        assert.ok(widths.page <= widths.viewport, `${crmId}: the page should not scroll sideways: ${JSON.stringify(widths)}`);
+      }
+      await page.locator(`#terr[data-selected="${hostile.length}"]`).waitFor({ timeout: 10_000 });
+      await page.screenshot({ path: join(shots, 'hostile-planner-list.png') });
+      const listFit = await tableFit(page, '#terr-list');
+      assert.ok(listFit.table <= listFit.box + 1, `the account list should fit its panel: ${JSON.stringify(listFit)}`);
+
+      // Moved to another territory, then diffed against the published plan.
+      const target = await page.evaluate((from) => [...document.querySelectorAll('#terr-move-to option')]
+        .map((o) => o.value).find((v) => v && v !== from), hostile[0].territory);
+      await page.selectOption('#terr-move-to', target);
+      await page.click('#terr-move');
+      await page.locator('#terr[data-selected="0"]').waitFor({ timeout: 30_000 });
+      await page.click('#terr-diff');
+      await page.locator('#terr-diff-table').waitFor({ timeout: 30_000 });
+      for (const { crmId, name, id } of hostile) {
+        const cell = page.locator(`#terr-diff-table tbody tr[data-account-id="${id}"] td`).first();
+        if (await cell.count() === 0) continue; // already in the target territory
+        assert.equal(await cell.textContent(), name, `${crmId}: the diff shows the name as text`);
+      }
+      const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+      await page.screenshot({ path: join(shots, 'hostile-planner-diff.png') });
+      assert.ok(widths.page <= widths.viewport, `the diff should not widen the page: ${JSON.stringify(widths)}`);
+      const diffFit = await tableFit(page, '#terr-diff-table');
+      assert.ok(diffFit.table <= diffFit.box + 1, `the diff table should fit its panel: ${JSON.stringify(diffFit)}`);
+      assert.equal(await page.locator('#terr script, #terr-diff-result script').count(), 0, 'no element made of a name');
+
+      await deleteDraft(page);
       assert.deepEqual(dialogs, [], 'no script should run (no dialog)');
       assert.deepEqual(problems, [], 'the page should report no errors');
     } finally {
