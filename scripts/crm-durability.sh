@@ -94,19 +94,31 @@ started=$SECONDS
 load_pid=$!
 track_child "$load_pid" "terrane-webhook-load"
 
+psql_q() { psql -X -A -t -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
+# Events acknowledged (in the inbox) but not yet applied.
+unapplied_sql="select count(*) from crm_inbox where status = 'pending'"
 for ((k = 1; k <= kills; k++)); do
-    # A random moment while events are flowing (0.2 to 1.2 s apart).
+    # A random moment while events are flowing (0.2 to 1.2 s apart), once the inbox holds
+    # acknowledged events the workers have not applied yet (up to 10 s more).
     sleep "0.$((RANDOM % 10 + 2))"
+    for ((tries = 0; tries < 100; tries++)); do
+        (($(psql_q "$unapplied_sql") > 0)) && break
+        sleep 0.1
+    done
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
+    # The server is dead, so the inbox is as the kill left it: a kill that found nothing
+    # acknowledged-but-unapplied tested nothing, and fails the run.
+    in_flight=$(psql_q "$unapplied_sql")
+    printf '    kill %d/%d: %d events acknowledged so far, %d acknowledged but not applied at the kill\n' \
+        "$k" "$kills" "$(wc -l <"$acked")" "$in_flight"
+    ((in_flight > 0)) || die "kill $k/$kills landed with no event in flight (load finished or too slow?)"
     start_server
-    printf '    kill %d/%d: %d events acknowledged so far\n' "$k" "$kills" "$(wc -l <"$acked")"
 done
 wait "$load_pid" || die "the load generator failed: $(cat "$work/load.err")"
 note "load generator: $(cat "$work/load.json")"
 
 step "wait for the inbox to drain"
-psql_q() { psql -X -A -t -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 for ((tries = 0; tries < 240; tries++)); do
     [[ $(psql_q "select count(*) from crm_inbox where status = 'pending'") == 0 ]] && break
     sleep 0.5

@@ -171,6 +171,11 @@ if ! skip_requested TERRANE_SKIP_BROWSER browser; then
         export TERRANE_OSRM_URL="$OSRM_URL"
         migrate_and_seed
     )
+    # Accounts with hostile names (web/tests/zz_hostile_names.test.mjs), counted below with
+    # the rest so the map test expects them drawn too.
+    PGCONNECT_TIMEOUT=5 "$(pg_tool psql)" "$(database_url_for "$browser_db")" -X -q \
+        -v ON_ERROR_STOP=1 -f "$TERRANE_ROOT/web/tests/fixtures/hostile-accounts.sql" >/dev/null ||
+        die "loading web/tests/fixtures/hostile-accounts.sql failed"
     count_sql='select count(*) from accounts where deleted_at is null and location is not null'
     expected=$(PGCONNECT_TIMEOUT=5 "$(pg_tool psql)" "$(database_url_for "$browser_db")" \
         -X -q -A -t -v ON_ERROR_STOP=1 -c "$count_sql")

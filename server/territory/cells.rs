@@ -326,7 +326,47 @@ pub async fn rebuild_shapes(
         .execute(&mut *tx)
         .await?;
     }
-    fill_slivers(tx, plan_id, only).await
+    // A fill can close a new hole: where a territory's outline was open only through slivers
+    // that this pass filled, the gap behind them becomes a hole of it. Passes go on while a
+    // small hole is left partly uncovered (one more is enough in practice).
+    for _ in 0..FILL_PASSES {
+        fill_slivers(&mut *tx, plan_id, only).await?;
+        if !slivers_left(&mut *tx, plan_id, only).await? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Most passes of [`fill_slivers`] over one set of shapes.
+const FILL_PASSES: usize = 3;
+
+/// Whether some hole of the plan's shapes (of `only` those territories) smaller than
+/// [`SLIVER_M2`] is left uncovered by more than a tenth of a square metre.
+async fn slivers_left(
+    tx: &mut sqlx::PgConnection,
+    plan_id: Uuid,
+    only: Option<&[Uuid]>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (
+             select 1
+             from plan_territories t,
+                  lateral st_dump(t.shape) p,
+                  lateral st_dumprings(p.geom) r
+             where t.plan_id = $1 and t.shape is not null
+               and ($3::uuid[] is null or t.territory_id = any($3))
+               and r.path[1] > 0 and st_area(r.geom::geography) < $2
+               and st_area(coalesce(st_difference(r.geom, (
+                       select st_union(o.shape) from plan_territories o
+                       where o.plan_id = $1 and o.territory_id <> t.territory_id
+                         and o.shape && r.geom)), r.geom)::geography) > 0.1)",
+    )
+    .bind(plan_id)
+    .bind(SLIVER_M2)
+    .bind(only)
+    .fetch_one(&mut *tx)
+    .await
 }
 
 /// Largest hole (m²) in a territory's shape that may be a sliver rather than land of another
@@ -334,6 +374,12 @@ pub async fn rebuild_shapes(
 /// not meet exactly (a parent is not the union of its children), leaving thin holes of up to
 /// about a thousand square metres in the union.
 const SLIVER_M2: f64 = 5_000.0;
+
+/// Area (square degrees, about a thousandth of a square metre) below which a hole is a ring of
+/// no area. `st_makevalid`, mending a snapped union, can leave such a ring between a vertex on
+/// the grid and a computed one a fraction of a millimetre away: a hole no territory covers,
+/// which the shapes drop.
+const NO_AREA_DEG2: f64 = 1e-13;
 
 /// Fills the holes of a plan's shapes that are smaller than [`SLIVER_M2`], except where another
 /// territory of the plan covers them: each such hole is filled with what is left of it after
@@ -344,7 +390,8 @@ const SLIVER_M2: f64 = 5_000.0;
 /// enclave's, so the sliver does not become an island of the surrounding territory. The
 /// result is snapped to the cells' 1e-9° grid, which drops the rings of no area that the
 /// union can leave where a fill meets the shape at computed points (made valid again if the
-/// snapping broke it). (Keeping
+/// snapping broke it; the rings of no area that mending leaves are dropped, see
+/// [`NO_AREA_DEG2`]). (Keeping
 /// or filling a hole whole, by testing one point inside it, filled such a hole over the
 /// enclave when the point fell in a sliver, and the two shapes overlapped.)
 async fn fill_slivers(
@@ -383,14 +430,23 @@ async fn fill_slivers(
              from fill f join plan_territories t
                on t.plan_id = $1 and t.territory_id = f.territory_id)
          update plan_territories pt
-         set shape = st_multi(st_collectionextract(
-                 case when st_isvalid(m.shape) then m.shape else st_makevalid(m.shape) end, 3))
-         from merged m
+         set shape = coalesce(c.shape, v.shape)
+         from merged m,
+              lateral (select st_multi(st_collectionextract(
+                  case when st_isvalid(m.shape) then m.shape else st_makevalid(m.shape) end, 3))
+                  as shape) v,
+              lateral (select st_multi(st_collect(st_makepolygon(st_exteriorring(d.geom), array(
+                           select st_interiorringn(d.geom, i)
+                           from generate_series(1, st_numinteriorrings(d.geom)) i
+                           where st_area(st_makepolygon(st_interiorringn(d.geom, i))) > $4))))
+                       as shape
+                       from st_dump(v.shape) d) c
          where pt.plan_id = $1 and pt.territory_id = m.territory_id",
     )
     .bind(plan_id)
     .bind(SLIVER_M2)
     .bind(only)
+    .bind(NO_AREA_DEG2)
     .execute(&mut *tx)
     .await?;
     Ok(())

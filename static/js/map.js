@@ -206,7 +206,10 @@ function element(tag, className, text) {
 /** The popup body for one account, built from text nodes only. */
 function accountCard(properties, onMovePin) {
   const card = element('div', 'account-card');
-  card.append(element('h2', 'account-card__name', properties.name || 'Unnamed account'));
+  const name = element('h2', 'account-card__name', properties.name || 'Unnamed account');
+  // The card cuts a long name with an ellipsis; the whole name shows on hover.
+  name.title = name.textContent;
+  card.append(name);
   if (properties.synthetic === true) {
     card.append(element('p', 'account-card__badge', 'Prospect (synthetic)'));
   }

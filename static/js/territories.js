@@ -660,6 +660,7 @@ function renderList() {
     checkCell.append(check);
     const nameCell = element('td');
     const show = button(p.name || 'Unnamed account', 'terr-linkish');
+    show.title = show.textContent;
     show.dataset.show = id;
     show.setAttribute('aria-label', `${p.name || 'Unnamed account'}: show on the map`);
     nameCell.append(show);
@@ -1261,8 +1262,12 @@ async function showDiff() {
   for (const change of diff.changes ?? []) {
     const tr = element('tr');
     tr.dataset.accountId = change.account_id;
+    const name = element('span', 'terr-account-name', change.name);
+    name.title = change.name ?? '';
+    const nameCell = element('td');
+    nameCell.append(name);
     tr.append(
-      element('td', null, change.name),
+      nameCell,
       element('td', null, describeSide(change.from)),
       element('td', null, `→ ${describeSide(change.to)}`),
       element('td', 'terr-num', fmt.int(change.annual_value)),
