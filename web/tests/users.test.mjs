@@ -6,14 +6,12 @@
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
   DEMO_ADMIN,
   collectPageProblems,
-  launchBrowser,
-  screenshotDir,
-  serverUrl,
+  sharedBrowser,
   signInAsDemoUser,
 } from './lib/browser.mjs';
 import { DEMO_REP } from './lib/api.mjs';
@@ -35,27 +33,15 @@ function rowsOf(page) {
 }
 
 describe('the users page', () => {
-  let browser;
-  let baseUrl;
-  let shots;
-
-  before(async () => {
-    baseUrl = serverUrl();
-    shots = await screenshotDir();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-  });
+  const suite = sharedBrowser();
 
   test('rows show current values; saving untouched keeps the role; removal asks first', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await suite.browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
       const page = await context.newPage();
       const problems = collectPageProblems(page);
-      await signInAsDemoUser(page, baseUrl, DEMO_ADMIN);
-      await page.goto(`${baseUrl}/admin/users`, { waitUntil: 'domcontentloaded' });
+      await signInAsDemoUser(page, suite.baseUrl, DEMO_ADMIN);
+      await page.goto(`${suite.baseUrl}/admin/users`, { waitUntil: 'domcontentloaded' });
 
       const rows = await rowsOf(page);
       assert.ok(rows.filter((r) => r.roleText === 'rep').length >= 2, 'the demo has reps');
@@ -69,7 +55,7 @@ describe('the users page', () => {
       const rep = rows.find((r) => r.roleText === 'rep' && r.email !== DEMO_REP);
       const row = page.locator(`tr[data-user="${rep.email}"]`);
       await Promise.all([
-        page.waitForURL(`${baseUrl}/admin/users`, { waitUntil: 'domcontentloaded' }),
+        page.waitForURL(`${suite.baseUrl}/admin/users`, { waitUntil: 'domcontentloaded' }),
         row.getByRole('button', { name: 'Save' }).click(),
       ]);
       const saved = (await rowsOf(page)).find((r) => r.email === rep.email);
@@ -84,9 +70,9 @@ describe('the users page', () => {
       const question = page.getByRole('alertdialog');
       await question.waitFor();
       assert.match(await question.textContent(), /no longer be able to see anything/);
-      await page.screenshot({ path: join(shots, 'users-confirm-removal.png') });
+      await page.screenshot({ path: join(suite.shots, 'users-confirm-removal.png') });
       await Promise.all([
-        page.waitForURL(`${baseUrl}/admin/users`, { waitUntil: 'domcontentloaded' }),
+        page.waitForURL(`${suite.baseUrl}/admin/users`, { waitUntil: 'domcontentloaded' }),
         question.getByRole('link', { name: /Cancel/ }).click(),
       ]);
       const kept = (await rowsOf(page)).find((r) => r.email === rep.email);

@@ -10,13 +10,11 @@
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
   collectPageProblems,
-  launchBrowser,
-  screenshotDir,
-  serverUrl,
+  sharedBrowser,
   signInAsDemoUser,
   waitForMapSettled,
 } from './lib/browser.mjs';
@@ -94,28 +92,16 @@ function parseCsv(text) {
 }
 
 describe('hostile account names', () => {
-  let browser;
-  let baseUrl;
-  let shots;
-
-  before(async () => {
-    baseUrl = serverUrl();
-    shots = await screenshotDir();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-  });
+  const suite = sharedBrowser();
 
   test('the map popup shows each hostile name as text, runs nothing, keeps the page width', async () => {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const context = await suite.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     try {
       const page = await context.newPage();
       const problems = collectPageProblems(page);
       const dialogs = collectDialogs(page);
-      await signInAsDemoUser(page, baseUrl);
-      const response = await page.goto(`${baseUrl}/`, { waitUntil: 'domcontentloaded' });
+      await signInAsDemoUser(page, suite.baseUrl);
+      const response = await page.goto(`${suite.baseUrl}/`, { waitUntil: 'domcontentloaded' });
       assert.equal(response?.status(), 200);
       const { state, error } = await waitForMapSettled(page);
       assert.equal(state, 'ready', `map should become ready, but it shows: ${error}`);
@@ -168,7 +154,7 @@ describe('hostile account names', () => {
             nameEllipsis: style.textOverflow === 'ellipsis' && style.overflowX === 'hidden',
           };
         });
-        if (crmId === 'HOSTILE-6') await page.screenshot({ path: join(shots, 'hostile-long-name.png') });
+        if (crmId === 'HOSTILE-6') await page.screenshot({ path: join(suite.shots, 'hostile-long-name.png') });
         assert.ok(layout.pageWidth <= layout.viewportWidth, `${crmId}: page should not scroll sideways: ${JSON.stringify(layout)}`);
         assert.ok(layout.popupWidth <= layout.viewportWidth, `${crmId}: popup should fit the screen: ${JSON.stringify(layout)}`);
         assert.ok(layout.contentScroll <= layout.contentWidth, `${crmId}: nothing should spill out of the popup: ${JSON.stringify(layout)}`);
@@ -184,13 +170,13 @@ describe('hostile account names', () => {
   });
 
   test('the planner lists, moves and diffs hostile names as text, without widening the page', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await suite.browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
       const page = await context.newPage();
       const problems = collectPageProblems(page);
       const dialogs = collectDialogs(page);
-      await signInAsDemoUser(page, baseUrl, DEMO_MANAGER);
-      const response = await page.goto(`${baseUrl}/territories`, { waitUntil: 'domcontentloaded' });
+      await signInAsDemoUser(page, suite.baseUrl, DEMO_MANAGER);
+      const response = await page.goto(`${suite.baseUrl}/territories`, { waitUntil: 'domcontentloaded' });
       assert.equal(response?.status(), 200);
       await page.locator('#terr[data-state="ready"][data-plan-status="published"]').waitFor({ timeout: 60_000 });
       // A draft made from today's owners holds the accounts added after the seed.
@@ -214,7 +200,7 @@ describe('hostile account names', () => {
         assert.ok(widths.page <= widths.viewport, `${crmId}: the page should not scroll sideways: ${JSON.stringify(widths)}`);
       }
       await page.locator(`#terr[data-selected="${hostile.length}"]`).waitFor({ timeout: 10_000 });
-      await page.screenshot({ path: join(shots, 'hostile-planner-list.png') });
+      await page.screenshot({ path: join(suite.shots, 'hostile-planner-list.png') });
       const listFit = await tableFit(page, '#terr-list');
       assert.ok(listFit.table <= listFit.box + 1, `the account list should fit its panel: ${JSON.stringify(listFit)}`);
 
@@ -232,7 +218,7 @@ describe('hostile account names', () => {
         assert.equal(await cell.textContent(), name, `${crmId}: the diff shows the name as text`);
       }
       const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
-      await page.screenshot({ path: join(shots, 'hostile-planner-diff.png') });
+      await page.screenshot({ path: join(suite.shots, 'hostile-planner-diff.png') });
       assert.ok(widths.page <= widths.viewport, `the diff should not widen the page: ${JSON.stringify(widths)}`);
       const diffFit = await tableFit(page, '#terr-diff-table');
       assert.ok(diffFit.table <= diffFit.box + 1, `the diff table should fit its panel: ${JSON.stringify(diffFit)}`);
@@ -247,11 +233,11 @@ describe('hostile account names', () => {
   });
 
   test('the CSV export neutralises formula-like names and keeps the others as they are', async () => {
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     try {
       const page = await context.newPage();
-      await signInAsDemoUser(page, baseUrl);
-      const response = await page.request.get(`${baseUrl}/admin/export/accounts.csv`);
+      await signInAsDemoUser(page, suite.baseUrl);
+      const response = await page.request.get(`${suite.baseUrl}/admin/export/accounts.csv`);
       assert.equal(response.status(), 200);
       const rows = parseCsv(await response.text());
       const header = rows[0].map((h) => h.trim());

@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
+import { after, before } from 'node:test';
 
 const WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -120,4 +121,21 @@ export async function signInAsDemoUser(page, baseUrl, email = DEMO_ADMIN) {
     page.waitForURL(`${baseUrl}/`, { waitUntil: 'domcontentloaded' }),
     page.click(`[data-demo-user="${email}"]`),
   ]);
+}
+
+/**
+ * One Chromium for a suite: registers `before`/`after` hooks in the calling `describe` and
+ * returns `{ browser, baseUrl, shots }`, filled before the first test runs.
+ */
+export function sharedBrowser() {
+  const suite = { browser: null, baseUrl: '', shots: '' };
+  before(async () => {
+    suite.baseUrl = serverUrl();
+    suite.shots = await screenshotDir();
+    suite.browser = await launchBrowser();
+  });
+  after(async () => {
+    await suite.browser?.close();
+  });
+  return suite;
 }
