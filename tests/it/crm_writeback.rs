@@ -801,3 +801,59 @@ fn askama_escaped(s: &str) -> String {
         .replace('"', "&#34;")
         .replace('\'', "&#39;")
 }
+
+/// Strings an attacker could put in a CRM record or a webhook.
+const HOSTILE: [&str; 4] = [
+    "<script>alert(1)</script>",
+    "=HYPERLINK(\"http://x\",\"y\")",
+    "\u{202e}gnp.exe",
+    "<img src=x onerror=alert(2)>",
+];
+
+#[sqlx::test]
+async fn hostile_names_and_event_ids_are_shown_as_text_on_the_outbox_and_sync_pages(pool: PgPool) {
+    let (app, sim) = setup(&pool).await;
+    let plan = plan_named(&pool, "Team A", "<b>Plan</b> of team A").await;
+    let all = changes(&pool, &sim, SALESFORCE, 4).await;
+    enqueue(&pool, plan, &all).await;
+    for (change, name) in all.iter().zip(HOSTILE) {
+        sqlx::query("update accounts set name = $2 where id = $1")
+            .bind(change.account_id)
+            .bind(name)
+            .execute(&pool)
+            .await
+            .expect("hostile name");
+    }
+    // Inbox rows as a CRM could make them: the event id is the sender's, the error ours.
+    for (i, text) in HOSTILE.iter().enumerate() {
+        sqlx::query(
+            "insert into crm_inbox (connection_id, event_id, payload, status, last_error, attempts)
+             select id, $1, '{}', $2::crm_inbox_status, $3, 5 from crm_connections
+             order by name limit 1",
+        )
+        .bind(format!("{text}-{i}"))
+        .bind(if i % 2 == 0 { "dead" } else { "pending" })
+        .bind(format!("field name: {text}"))
+        .execute(&pool)
+        .await
+        .expect("inbox row");
+    }
+    let admin = app.client_as(ADMIN).await;
+
+    for path in ["/territories/outbox", "/admin/sync"] {
+        let html = page_html(&admin, &app, path).await;
+        for text in HOSTILE {
+            assert!(
+                html.contains(&askama_escaped(text)),
+                "{path} shows {text:?} as text"
+            );
+            if text.contains('<') {
+                assert!(!html.contains(text), "{path} carries {text:?} as markup");
+            }
+        }
+        assert!(
+            !html.contains("<b>Plan</b>"),
+            "{path}: plan names are text too"
+        );
+    }
+}
