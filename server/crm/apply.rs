@@ -245,6 +245,20 @@ pub async fn upsert_many(
     .await
 }
 
+/// The longest account name stored (`accounts.name`'s check).
+pub const MAX_NAME_CHARS: usize = 500;
+
+/// A CRM may hold longer names than Terrane stores (HubSpot's name is unbounded): the first
+/// 499 characters and an ellipsis, so the record still syncs and the page shows it was cut.
+pub fn fit_name(name: &str) -> Cow<'_, str> {
+    if name.chars().count() <= MAX_NAME_CHARS {
+        return Cow::Borrowed(name);
+    }
+    let mut cut: String = name.chars().take(MAX_NAME_CHARS - 1).collect();
+    cut.push('…');
+    Cow::Owned(cut)
+}
+
 /// [`upsert_many`] once the clocks are checked: `at[i]` is `accounts[i]`'s modification time.
 async fn write_many(
     db: &mut PgConnection,
@@ -256,7 +270,8 @@ async fn write_many(
         accounts.iter().map(|a| f(a)).collect()
     };
     let crm_id: Vec<&str> = accounts.iter().map(|a| a.crm_id.as_str()).collect();
-    let name: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    let fitted: Vec<Cow<'_, str>> = accounts.iter().map(|a| fit_name(&a.name)).collect();
+    let name: Vec<&str> = fitted.iter().map(AsRef::as_ref).collect();
     let tier: Vec<Option<&str>> = accounts
         .iter()
         .map(|a| a.tier.map(|t| t.as_str()))
@@ -490,6 +505,16 @@ async fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_longer_than_stored_are_cut_with_an_ellipsis_on_a_character_boundary() {
+        let ten_kb = "é".repeat(10_000);
+        let fitted = fit_name(&ten_kb);
+        assert_eq!(fitted.chars().count(), MAX_NAME_CHARS);
+        assert!(fitted.ends_with('…') && fitted.starts_with("éé"));
+        let exact = "x".repeat(MAX_NAME_CHARS);
+        assert!(matches!(fit_name(&exact), Cow::Borrowed(_)));
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).expect("valid").to_utc()

@@ -452,8 +452,11 @@ async fn an_event_the_database_refuses_becomes_a_dead_letter_that_an_admin_can_r
     let app = spawn_app(pool.clone()).await;
     crate::helpers::seed_demo(&pool).await;
     add_connection(&pool, "erp", CrmKind::Standard, STANDARD_SECRET, None).await;
-    let too_long = "x".repeat(600);
-    let bad = Change::Upsert(account("A-bad", &too_long, Utc::now()));
+    // More visits a year than there are days: the table's check refuses it.
+    let bad = Change::Upsert(CanonicalAccount {
+        visits_per_year: Some(999),
+        ..account("A-bad", "Bakery Kept Private", Utc::now())
+    });
     let good = Change::Upsert(account("A-good", "Fine", Utc::now()));
     for (id, c) in [("evt_bad", &bad), ("evt_good", &good)] {
         let s = signed_standard(id, c, STANDARD_SECRET, Utc::now());
@@ -473,8 +476,11 @@ async fn an_event_the_database_refuses_becomes_a_dead_letter_that_an_admin_can_r
     let admin = app.client_as(crate::helpers::ADMIN).await;
     let html = crate::helpers::page_html(&admin, &app, "/admin/sync").await;
     assert!(html.contains("evt_bad"), "the dead letter is listed");
-    assert!(html.contains("accounts_name_check"), "with its reason");
-    assert!(!html.contains(&too_long), "but not its content");
+    assert!(
+        html.contains("accounts_visits_per_year_check"),
+        "with its reason"
+    );
+    assert!(!html.contains("Bakery Kept Private"), "but not its content");
     let id: i64 = sqlx::query_scalar("select id from crm_inbox where status = 'dead'")
         .fetch_one(&pool)
         .await
@@ -988,12 +994,12 @@ async fn mangled_but_correctly_signed_bodies_get_4xx_never_5xx_on_all_three_endp
 async fn pruning_deletes_old_processed_events_and_keeps_dead_letters_and_recent_ones(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     add_connection(&pool, "erp", CrmKind::Standard, STANDARD_SECRET, None).await;
-    for (id, name) in [
-        ("old", "Old"),
-        ("new", "New"),
-        ("bad", &"x".repeat(600)[..]),
-    ] {
-        let c = Change::Upsert(account(id, name, Utc::now()));
+    for (id, name) in [("old", "Old"), ("new", "New"), ("bad", "Bad")] {
+        // The bad one has more visits a year than there are days: the table refuses it.
+        let c = Change::Upsert(CanonicalAccount {
+            visits_per_year: Some(if id == "bad" { 999 } else { 6 }),
+            ..account(id, name, Utc::now())
+        });
         let s = signed_standard(&format!("evt_{id}"), &c, STANDARD_SECRET, Utc::now());
         assert_eq!(post_standard(&app, "erp", &s).await, 200);
     }
@@ -1013,4 +1019,25 @@ async fn pruning_deletes_old_processed_events_and_keeps_dead_letters_and_recent_
         ["evt_bad", "evt_new"],
         "the dead letter and the recent event stay"
     );
+}
+
+#[sqlx::test]
+async fn a_ten_kilobyte_name_from_a_crm_is_stored_cut_instead_of_blocking_the_record(pool: PgPool) {
+    let at = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let long = format!("<script>{}</script>", "W".repeat(10_240));
+    let mut conn = pool.acquire().await.expect("connection");
+    terrane::crm::apply::apply(
+        &mut conn,
+        "demo-hubspot",
+        &terrane::crm::canonical::Change::Upsert(account("LONG-1", &long, at)),
+        terrane::crm::apply::ClockGuard::default(),
+    )
+    .await
+    .expect("applied, not refused");
+    let stored: String = sqlx::query_scalar("select name from accounts where crm_id = 'LONG-1'")
+        .fetch_one(&pool)
+        .await
+        .expect("stored");
+    assert_eq!(stored.chars().count(), 500);
+    assert!(stored.starts_with("<script>WWW") && stored.ends_with('…'));
 }
