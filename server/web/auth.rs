@@ -318,19 +318,20 @@ pub async fn change_role(
         Ok(()) => Ok(Redirect::to("/admin/users").into_response()),
         Err(auth::RoleChangeError::UnknownUser) => Err(AppError::NotFound),
         Err(auth::RoleChangeError::Unconfirmed(removal)) => {
-            let user_name = auth::db::all_users(&state.db)
-                .await?
-                .into_iter()
+            // The page lists every user already: the name comes from there.
+            let mut page = users_page_with(&state, &session, None, None).await?;
+            let user_name = page
+                .users
+                .iter()
                 .find(|u| u.id == target)
-                .map_or_else(String::new, |u| u.name);
-            let pending = PendingChange {
+                .map_or_else(String::new, |u| u.name.clone());
+            page.confirm = Some(PendingChange {
                 user_id: target,
                 user_name,
                 role: form.role,
                 rep_id: form.rep_id,
                 consequence: removal.to_string(),
-            };
-            let page = users_page_with(&state, &session, None, Some(pending)).await?;
+            });
             Ok(page.into_response())
         }
         Err(e) => refused(&state, &session, &e).await,
