@@ -1,6 +1,14 @@
 //! The account registry: CRM accounts with their location, value and ownership, and map queries over them.
 
+//!
+//! `accounts` has one owner, this module, split by column group: [`crm`] (what the CRM says),
+//! [`location`] (where the geocoder or a pin put it), [`territory`] (which territory and rep a
+//! plan gave it). Other capabilities call these; none writes the table itself.
+
+pub mod crm;
 pub mod db;
+pub mod location;
+pub mod territory;
 
 use serde::Serialize;
 use sqlx::PgPool;
