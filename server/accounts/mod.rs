@@ -1,5 +1,4 @@
 //! The account registry: CRM accounts with their location, value and ownership, and map queries over them.
-
 //!
 //! `accounts` has one owner, this module, split by column group: [`crm`] (what the CRM says),
 //! [`location`] (where the geocoder or a pin put it), [`territory`] (which territory and rep a
