@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use crate::auth::oidc::OidcConfig;
+pub use crate::auth::ratelimit::ClientIpConfig;
+pub use crate::jobs::JobsConfig;
+pub use crate::net::{is_loopback_host, is_loopback_http};
+pub use crate::telemetry::{LogConfig, LogFormat};
+
 /// Default values, also listed in `.env.example` and the README.
 pub mod defaults {
     pub const DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/terrane";
@@ -58,23 +64,6 @@ pub enum ConfigError {
     },
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable, for terminals.
-    Pretty,
-    /// One JSON object per line, for log shippers.
-    Json,
-}
-
-/// Logging settings, separate so the CLI can start logging before the rest is needed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogConfig {
-    /// A `tracing_subscriber::EnvFilter` directive such as `info` or `terrane=debug,info`.
-    pub filter: String,
-    pub format: LogFormat,
-}
-
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -117,37 +106,6 @@ pub struct Config {
     pub jobs: JobsConfig,
 }
 
-/// Background jobs: how many plans compute at once, their share of the database, leases and
-/// attempts (`server/jobs/`).
-#[derive(Debug, Clone)]
-pub struct JobsConfig {
-    /// Plan jobs running at once in this process (`TERRANE_PLAN_JOBS`; default half the cores,
-    /// at least one; 0 = none, for instances that only serve requests).
-    pub plan_jobs: usize,
-    /// Connections the heavy jobs may hold, carved out of `TERRANE_DB_MAX_CONNECTIONS`
-    /// (`TERRANE_JOB_DB_CONNECTIONS`; default a quarter of it, at least 2), so requests and
-    /// webhooks keep the rest while plans compute.
-    pub db_connections: u32,
-    /// A running job's lease, renewed while it runs (`TERRANE_JOB_LEASE_S`): a job whose
-    /// worker died is claimed again this long after its last renewal.
-    pub lease: Duration,
-    /// Attempts before a job fails for good (`TERRANE_JOB_MAX_ATTEMPTS`).
-    pub max_attempts: i32,
-    /// Wait before a failed attempt is tried again, times the attempts so far
-    /// (`TERRANE_JOB_RETRY_S`).
-    pub retry_delay: Duration,
-}
-
-/// Reverse proxies whose word on the client's address is taken (`TERRANE_TRUSTED_PROXIES`, a
-/// comma-separated list of IP addresses; empty: none) and the header they put it in
-/// (`TERRANE_CLIENT_IP_HEADER`, default `x-forwarded-for`). A request from any other peer is
-/// judged by its own address, whatever headers it sends.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientIpConfig {
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    pub header: Option<axum::http::HeaderName>,
-}
-
 /// CRM sync: the key sealing connection secrets, inbox workers, the nightly reconciliation.
 #[derive(Debug, Clone)]
 pub struct CrmConfig {
@@ -176,47 +134,10 @@ impl CrmConfig {
     }
 }
 
-/// OpenID Connect client settings; the redirect URI is `TERRANE_PUBLIC_URL` + `/auth/callback`.
-#[derive(Clone)]
-pub struct OidcConfig {
-    pub issuer: reqwest::Url,
-    pub client_id: String,
-    pub client_secret: String,
-}
-
-impl std::fmt::Debug for OidcConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the secret.
-        f.debug_struct("OidcConfig")
-            .field("issuer", &self.issuer.as_str())
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Config {
     /// True when the session cookie must be `Secure` (served over HTTPS).
     pub fn https(&self) -> bool {
         self.public_url.scheme() == "https"
-    }
-}
-
-/// Whether `url` is plain http to this machine: a loopback IP address, `localhost` or a
-/// name under `.localhost` (RFC 6761 keeps those on the loopback interface).
-pub fn is_loopback_http(url: &reqwest::Url) -> bool {
-    url.scheme() == "http" && url.host_str().is_some_and(is_loopback_host)
-}
-
-/// Whether a host name or address (as a URL or a `Host` header names it, without the port;
-/// IPv6 in brackets or not) is this machine's loopback.
-pub fn is_loopback_host(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => {
-            let name = bare.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
     }
 }
 

@@ -13,6 +13,8 @@ pub mod db;
 pub mod error;
 pub mod geocode;
 pub mod jobs;
+pub mod net;
+pub mod reps;
 pub mod routing;
 pub mod seed;
 pub mod signal;

@@ -4,7 +4,9 @@
 //! [`location`] (where the geocoder or a pin put it), [`territory`] (which territory and rep a
 //! plan gave it). Other capabilities call these; none writes the table itself.
 
+mod address;
 pub mod crm;
+mod crm_ref;
 pub mod db;
 pub mod location;
 pub mod territory;
@@ -13,6 +15,9 @@ use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+pub use address::Address;
+pub use crm_ref::CrmRef;
 
 use crate::auth::Scope;
 use crate::spatial::BBox;

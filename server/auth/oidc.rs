@@ -19,7 +19,23 @@ use thiserror::Error;
 use tokio::sync::RwLock;
 use tower_sessions::Session;
 
-use crate::config::OidcConfig;
+/// OpenID Connect client settings; the redirect URI is `TERRANE_PUBLIC_URL` + `/auth/callback`.
+#[derive(Clone)]
+pub struct OidcConfig {
+    pub issuer: reqwest::Url,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer.as_str())
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Algorithms we accept for ID tokens; anything else (including `none`) is refused.
 const ALLOWED_ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::PS256];

@@ -7,6 +7,16 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+/// Reverse proxies whose word on the client's address is taken (`TERRANE_TRUSTED_PROXIES`, a
+/// comma-separated list of IP addresses; empty: none) and the header they put it in
+/// (`TERRANE_CLIENT_IP_HEADER`, default `x-forwarded-for`). A request from any other peer is
+/// judged by its own address, whatever headers it sends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientIpConfig {
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub header: Option<axum::http::HeaderName>,
+}
+
 /// Allows `per_minute` attempts per IP address, refilled evenly over the minute.
 pub struct SignInLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -55,11 +65,7 @@ pub const PRUNE_AT: usize = 10_000;
 /// The client's address: the peer's own, unless the peer is a trusted reverse proxy, then the
 /// right-most address of the configured header that is not itself a trusted proxy (the left
 /// part of `X-Forwarded-For` is whatever the client wrote, so never trusted).
-pub fn client_ip(
-    peer: IpAddr,
-    headers: &axum::http::HeaderMap,
-    cfg: &crate::config::ClientIpConfig,
-) -> IpAddr {
+pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, cfg: &ClientIpConfig) -> IpAddr {
     let Some(header) = cfg.header.as_ref() else {
         return peer;
     };
@@ -86,7 +92,7 @@ mod tests {
     #[test]
     fn a_forwarded_address_counts_only_when_a_trusted_proxy_sent_it() {
         let proxy: IpAddr = "10.0.0.5".parse().expect("ip");
-        let cfg = crate::config::ClientIpConfig {
+        let cfg = ClientIpConfig {
             trusted_proxies: vec![proxy],
             header: Some(axum::http::HeaderName::from_static("x-forwarded-for")),
         };
@@ -112,7 +118,7 @@ mod tests {
             proxy,
             "no header: the proxy itself"
         );
-        let off = crate::config::ClientIpConfig::default();
+        let off = ClientIpConfig::default();
         assert_eq!(
             client_ip(proxy, &headers, &off),
             proxy,

@@ -1,4 +1,5 @@
-//! The one place CRM changes reach the accounts table: last write wins by the CRM's own
+//! The one place that decides how CRM changes reach the accounts table (the statements are
+//! `accounts::crm`'s, the table's owner): last write wins by the CRM's own
 //! modification time, soft deletes with tombstones, merges that re-point, and address changes
 //! that send the account back to geocoding.
 //!
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::canonical::{CanonicalAccount, Change};
+use crate::accounts::crm as account_crm;
 
 /// How far in the future a CRM's modification time may lie before it is clamped to now
 /// (`TERRANE_CRM_CLOCK_SKEW_S`). Passed to every writer explicitly.
@@ -186,28 +188,6 @@ pub async fn apply(
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct UpsertRow {
-    crm_id: String,
-    inserted: Option<bool>,
-    existed: bool,
-    same_content: Option<bool>,
-    was_deleted: Option<bool>,
-}
-
-impl UpsertRow {
-    fn outcome(&self) -> Outcome {
-        match (self.inserted, self.existed) {
-            (Some(true), _) => Outcome::Created,
-            (Some(false), _) if self.was_deleted == Some(true) => Outcome::Restored,
-            (Some(false), _) if self.same_content == Some(true) => Outcome::Unchanged,
-            (Some(false), _) => Outcome::Updated,
-            (None, true) if self.same_content == Some(true) => Outcome::Unchanged,
-            (None, _) => Outcome::Stale,
-        }
-    }
-}
-
 async fn upsert(
     db: &mut PgConnection,
     source: &str,
@@ -266,186 +246,77 @@ async fn write_many(
     accounts: &[&CanonicalAccount],
     at: Vec<DateTime<Utc>>,
 ) -> Result<Vec<Outcome>, ApplyError> {
-    let col = |f: &dyn Fn(&CanonicalAccount) -> Option<String>| -> Vec<Option<String>> {
+    let fitted: Vec<Cow<'_, str>> = accounts.iter().map(|a| fit_name(&a.name)).collect();
+    let text = |f: &dyn Fn(&CanonicalAccount) -> Option<&str>| -> Vec<Option<&str>> {
         accounts.iter().map(|a| f(a)).collect()
     };
-    let crm_id: Vec<&str> = accounts.iter().map(|a| a.crm_id.as_str()).collect();
-    let fitted: Vec<Cow<'_, str>> = accounts.iter().map(|a| fit_name(&a.name)).collect();
-    let name: Vec<&str> = fitted.iter().map(AsRef::as_ref).collect();
-    let tier: Vec<Option<&str>> = accounts
-        .iter()
-        .map(|a| a.tier.map(|t| t.as_str()))
-        .collect();
-    let value: Vec<Option<f64>> = accounts.iter().map(|a| a.annual_value).collect();
-    let visits: Vec<Option<i32>> = accounts.iter().map(|a| a.visits_per_year).collect();
-    let priority: Vec<Option<i16>> = accounts.iter().map(|a| a.priority).collect();
-    let rows: Vec<UpsertRow> = sqlx::query_as(
-        r"
-        with new as (
-            select $1::text as crm_source, t.crm_id, t.name, t.industry, t.address_line,
-                   t.house_number, t.street, t.postal_code, t.city, t.country_code,
-                   coalesce(t.tier::account_tier, 'C') as tier,
-                   coalesce(t.annual_value, 0)::numeric(14, 2) as annual_value,
-                   coalesce(t.visits_per_year, 4) as visits_per_year,
-                   coalesce(t.priority, 3::int2) as priority,
-                   t.crm_owner_id, t.crm_updated_at
-            from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                        $8::text[], $9::text[], $10::text[], $11::text[], $12::numeric[],
-                        $13::int4[], $14::int2[], $15::text[], $16::timestamptz[])
-                 as t(crm_id, name, industry, address_line, house_number, street, postal_code,
-                      city, country_code, tier, annual_value, visits_per_year, priority,
-                      crm_owner_id, crm_updated_at)
-        ),
-        old as (
-            select a.crm_id, a.deleted_at is not null as was_deleted,
-                   (a.name, a.industry, a.tier, a.annual_value, a.visits_per_year, a.priority,
-                    a.crm_owner_id, a.deleted_at is null,
-                    terrane_address_text(a.address_line, a.house_number, a.street,
-                                         a.postal_code, a.city, a.country_code))
-                   is not distinct from
-                   (n.name, n.industry, n.tier, n.annual_value, n.visits_per_year, n.priority,
-                    n.crm_owner_id, true,
-                    terrane_address_text(n.address_line, n.house_number, n.street,
-                                         n.postal_code, n.city, n.country_code))
-                   as same_content
-            from accounts a join new n using (crm_source, crm_id)
-        ),
-        up as (
-            insert into accounts (
-                crm_source, crm_id, name, industry, address_line, house_number, street,
-                postal_code, city, country_code, tier, annual_value, visits_per_year, priority,
-                crm_owner_id, owner_rep_id, crm_updated_at
-            )
-            select n.crm_source, n.crm_id, n.name, n.industry, n.address_line, n.house_number,
-                   n.street, n.postal_code, n.city, n.country_code, n.tier, n.annual_value,
-                   n.visits_per_year, n.priority, n.crm_owner_id,
-                   (select r.id from reps r where r.crm_owner_id = n.crm_owner_id),
-                   n.crm_updated_at
-            from new n
-            order by n.crm_id
-            on conflict on constraint accounts_crm_key do update set
-                name = excluded.name,
-                industry = excluded.industry,
-                address_line = excluded.address_line,
-                house_number = excluded.house_number,
-                street = excluded.street,
-                postal_code = excluded.postal_code,
-                city = excluded.city,
-                country_code = excluded.country_code,
-                tier = excluded.tier,
-                annual_value = excluded.annual_value,
-                visits_per_year = excluded.visits_per_year,
-                priority = excluded.priority,
-                crm_owner_id = excluded.crm_owner_id,
-                owner_rep_id = excluded.owner_rep_id,
-                crm_updated_at = excluded.crm_updated_at,
-                deleted_at = null,
-                merged_into = null,
-                -- A new address sends the account back to geocoding, manual pins included.
-                geocode_status = case
-                    when terrane_address_text(accounts.address_line, accounts.house_number,
-                            accounts.street, accounts.postal_code, accounts.city,
-                            accounts.country_code)
-                         is distinct from
-                         terrane_address_text(excluded.address_line, excluded.house_number,
-                            excluded.street, excluded.postal_code, excluded.city,
-                            excluded.country_code)
-                    then 'pending'::geocode_status
-                    else accounts.geocode_status
-                end
-            where accounts.crm_updated_at is null
-               or accounts.crm_updated_at < excluded.crm_updated_at
-            returning accounts.crm_id, (xmax = 0) as inserted
-        )
-        select n.crm_id, up.inserted, old.crm_id is not null as existed, old.same_content,
-               old.was_deleted
-        from new n left join up using (crm_id) left join old using (crm_id)
-        ",
-    )
-    .bind(source)
-    .bind(&crm_id)
-    .bind(&name)
-    .bind(col(&|a| a.industry.clone()))
-    .bind(col(&|a| a.address.line.clone()))
-    .bind(col(&|a| a.address.house_number.clone()))
-    .bind(col(&|a| a.address.street.clone()))
-    .bind(col(&|a| a.address.postal_code.clone()))
-    .bind(col(&|a| a.address.city.clone()))
-    .bind(col(&|a| a.address.country_code.clone()))
-    .bind(&tier)
-    .bind(&value)
-    .bind(&visits)
-    .bind(&priority)
-    .bind(col(&|a| a.owner_crm_id.clone()))
-    .bind(&at)
-    .fetch_all(&mut *db)
-    .await?;
+    let columns = account_crm::CrmColumns {
+        crm_id: accounts.iter().map(|a| a.crm_id.as_str()).collect(),
+        name: fitted.iter().map(AsRef::as_ref).collect(),
+        industry: text(&|a| a.industry.as_deref()),
+        address_line: text(&|a| a.address.line.as_deref()),
+        house_number: text(&|a| a.address.house_number.as_deref()),
+        street: text(&|a| a.address.street.as_deref()),
+        postal_code: text(&|a| a.address.postal_code.as_deref()),
+        city: text(&|a| a.address.city.as_deref()),
+        country_code: text(&|a| a.address.country_code.as_deref()),
+        tier: accounts
+            .iter()
+            .map(|a| a.tier.map(|t| t.as_str()))
+            .collect(),
+        annual_value: accounts.iter().map(|a| a.annual_value).collect(),
+        visits_per_year: accounts.iter().map(|a| a.visits_per_year).collect(),
+        priority: accounts.iter().map(|a| a.priority).collect(),
+        owner_crm_id: text(&|a| a.owner_crm_id.as_deref()),
+        modified_at: at,
+    };
+    let rows = account_crm::upsert(db, source, &columns).await?;
     let by_id: std::collections::HashMap<&str, Outcome> = rows
         .iter()
-        .map(|r| (r.crm_id.as_str(), r.outcome()))
+        .map(|r| (r.crm_id.as_str(), outcome(r)))
         .collect();
-    Ok(crm_id
+    Ok(columns
+        .crm_id
         .iter()
         .map(|id| by_id.get(id).copied().unwrap_or(Outcome::Stale))
         .collect())
 }
 
-/// An unknown record gets a tombstone, so a creation delivered after its deletion stays
-/// deleted.
-const DELETE_SQL: &str = r"
-    insert into accounts (crm_source, crm_id, name, crm_updated_at, deleted_at)
-    values ($1, $2, '(deleted before it was seen)', $3, now())
-    on conflict on constraint accounts_crm_key do update set
-        deleted_at = coalesce(accounts.deleted_at, now()),
-        crm_updated_at = excluded.crm_updated_at
-    where accounts.crm_updated_at is null or accounts.crm_updated_at < excluded.crm_updated_at
-    returning true";
+/// What an upsert did, from what the statement saw.
+fn outcome(row: &account_crm::Upserted) -> Outcome {
+    match (row.inserted, row.existed) {
+        (Some(true), _) => Outcome::Created,
+        (Some(false), _) if row.was_deleted == Some(true) => Outcome::Restored,
+        (Some(false), _) if row.same_content == Some(true) => Outcome::Unchanged,
+        (Some(false), _) => Outcome::Updated,
+        (None, true) if row.same_content == Some(true) => Outcome::Unchanged,
+        (None, _) => Outcome::Stale,
+    }
+}
 
-const RESTORE_SQL: &str = r"
-    update accounts set deleted_at = null, merged_into = null, crm_updated_at = $3
-    where crm_source = $1 and crm_id = $2 and deleted_at is not null
-      and (crm_updated_at is null or crm_updated_at < $3)
-    returning true";
+/// `done` when the last-write-wins statement changed something, else [`Outcome::Stale`].
+fn changed_or_stale(changed: bool, done: Outcome) -> Outcome {
+    if changed { done } else { Outcome::Stale }
+}
 
 async fn delete(
     db: &mut PgConnection,
     source: &str,
     crm_id: &str,
-    at: chrono::DateTime<chrono::Utc>,
+    at: DateTime<Utc>,
 ) -> Result<Outcome, ApplyError> {
-    stamp(db, DELETE_SQL, source, crm_id, at, Outcome::Deleted).await
+    let changed = account_crm::delete(db, source, crm_id, at).await?;
+    Ok(changed_or_stale(changed, Outcome::Deleted))
 }
 
 async fn restore(
     db: &mut PgConnection,
     source: &str,
     crm_id: &str,
-    at: chrono::DateTime<chrono::Utc>,
+    at: DateTime<Utc>,
 ) -> Result<Outcome, ApplyError> {
-    stamp(db, RESTORE_SQL, source, crm_id, at, Outcome::Restored).await
-}
-
-/// Runs a last-write-wins statement over (source, crm_id, at) that returns a row when it
-/// changed something: `done`, else [`Outcome::Stale`].
-async fn stamp(
-    db: &mut PgConnection,
-    sql: &'static str,
-    source: &str,
-    crm_id: &str,
-    at: chrono::DateTime<chrono::Utc>,
-    done: Outcome,
-) -> Result<Outcome, ApplyError> {
-    let changed: Option<bool> = sqlx::query_scalar(sql)
-        .bind(source)
-        .bind(crm_id)
-        .bind(at)
-        .fetch_optional(&mut *db)
-        .await?;
-    Ok(if changed.is_some() {
-        done
-    } else {
-        Outcome::Stale
-    })
+    let changed = account_crm::restore(db, source, crm_id, at).await?;
+    Ok(changed_or_stale(changed, Outcome::Restored))
 }
 
 async fn merge(
@@ -453,16 +324,9 @@ async fn merge(
     source: &str,
     survivor: &str,
     merged: &[String],
-    at: chrono::DateTime<chrono::Utc>,
+    at: DateTime<Utc>,
 ) -> Result<Outcome, ApplyError> {
-    let survivor_id: Option<uuid::Uuid> = sqlx::query_scalar(
-        "select id from accounts where crm_source = $1 and crm_id = $2 and deleted_at is null",
-    )
-    .bind(source)
-    .bind(survivor)
-    .fetch_optional(&mut *db)
-    .await?;
-    let Some(survivor_id) = survivor_id else {
+    let Some(survivor_id) = account_crm::live_id(&mut *db, source, survivor).await? else {
         return Err(ApplyError::NotYet(
             "the merge's surviving record is not known yet".to_owned(),
         ));
@@ -472,34 +336,8 @@ async fn merge(
         .map(String::as_str)
         .filter(|id| *id != survivor)
         .collect();
-    let moved: Vec<uuid::Uuid> = sqlx::query_scalar(
-        r"
-        update accounts set deleted_at = coalesce(deleted_at, now()), merged_into = $3,
-                            crm_updated_at = greatest(crm_updated_at, $4)
-        where crm_source = $1 and crm_id = any($2)
-          and (merged_into is distinct from $3)
-          and (crm_updated_at is null or crm_updated_at <= $4)
-        returning id
-        ",
-    )
-    .bind(source)
-    .bind(&merged)
-    .bind(survivor_id)
-    .bind(at)
-    .fetch_all(&mut *db)
-    .await?;
-    // Whatever pointed at a merged record now points at the survivor. (Later capabilities
-    // that reference accounts, such as visits, re-point here too.)
-    sqlx::query("update accounts set merged_into = $1 where merged_into = any($2)")
-        .bind(survivor_id)
-        .bind(&moved)
-        .execute(&mut *db)
-        .await?;
-    Ok(if moved.is_empty() {
-        Outcome::Stale
-    } else {
-        Outcome::Merged
-    })
+    let moved = account_crm::merge(db, source, &merged, survivor_id, at).await?;
+    Ok(changed_or_stale(!moved.is_empty(), Outcome::Merged))
 }
 
 #[cfg(test)]

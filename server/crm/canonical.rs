@@ -8,6 +8,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::accounts::Address;
+
 /// Account tier as the CRM states it; absent means `C`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Tier {
@@ -34,19 +36,6 @@ impl Tier {
             _ => None,
         }
     }
-}
-
-/// Postal address as the CRM holds it. All parts optional; empty strings are treated as absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Address {
-    /// Free-form street line when the CRM does not split house number and street.
-    pub line: Option<String>,
-    pub house_number: Option<String>,
-    pub street: Option<String>,
-    pub postal_code: Option<String>,
-    pub city: Option<String>,
-    /// ISO 3166-1 alpha-2, upper case.
-    pub country_code: Option<String>,
 }
 
 /// The full state of one account at `modified_at`, as the CRM knows it.

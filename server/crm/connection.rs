@@ -238,7 +238,7 @@ fn check_url(url: Option<&str>) -> Result<(), ConnectionError> {
     })?;
     match parsed.scheme() {
         "https" if parsed.host_str().is_some() => Ok(()),
-        "http" if crate::config::is_loopback_http(&parsed) => Ok(()),
+        "http" if crate::net::is_loopback_http(&parsed) => Ok(()),
         "http" => Err(ConnectionError::Invalid(
             "API base URL: must be https (plain http only to a loopback address such as \
              127.0.0.1 or localhost)"

@@ -14,6 +14,7 @@ use super::apply::{self, ClockGuard, Outcome};
 use super::canonical::{CanonicalAccount, Change};
 use super::clients::{CrmClients, RemotePage};
 use super::connection::{self, Connection};
+use crate::accounts::crm as account_crm;
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,15 +212,7 @@ async fn repair_future_clocks(
     conn: &Connection,
     guard: ClockGuard,
 ) -> Result<i32, ReconcileError> {
-    let n = sqlx::query(
-        "update accounts set crm_updated_at = null
-         where crm_source = $1 and crm_updated_at > $2",
-    )
-    .bind(&conn.name)
-    .bind(guard.limit(Utc::now()))
-    .execute(db)
-    .await?
-    .rows_affected();
+    let n = account_crm::reset_future_clocks(db, &conn.name, guard.limit(Utc::now())).await?;
     if n > 0 {
         metrics::counter!("terrane_crm_future_clocks_repaired_total").increment(n);
         tracing::warn!(connection = %conn.name, accounts = n, "CRM clocks in the future were reset");
@@ -257,20 +250,7 @@ async fn walk(
     // Whatever the CRM no longer has is soft-deleted, unless a webhook touched it after this
     // run began (the CRM's list was read before that change).
     let seen: Vec<String> = seen.into_iter().collect();
-    let deleted = sqlx::query(
-        r"
-        update accounts set deleted_at = now()
-        where crm_source = $1 and deleted_at is null and crm_id <> all($2)
-          and (crm_updated_at is null or crm_updated_at < $3)
-          and updated_at < $3
-        ",
-    )
-    .bind(&conn.name)
-    .bind(&seen)
-    .bind(started_at)
-    .execute(db)
-    .await?
-    .rows_affected();
+    let deleted = account_crm::delete_unseen(db, &conn.name, &seen, started_at).await?;
     tally.deleted += i32::try_from(deleted).unwrap_or(i32::MAX);
     Ok(())
 }

@@ -6,6 +6,8 @@
 pub mod db;
 mod runner;
 
+use std::time::Duration;
+
 use serde::Serialize;
 use thiserror::Error;
 use uuid::Uuid;
@@ -13,6 +15,27 @@ use uuid::Uuid;
 pub use runner::{Jobs, Lane, Outcome, run};
 
 use crate::territory::TerritoryError;
+
+/// Background jobs: how many plans compute at once, their share of the database, leases and
+/// attempts (`server/jobs/`).
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Plan jobs running at once in this process (`TERRANE_PLAN_JOBS`; default half the cores,
+    /// at least one; 0 = none, for instances that only serve requests).
+    pub plan_jobs: usize,
+    /// Connections the heavy jobs may hold, carved out of `TERRANE_DB_MAX_CONNECTIONS`
+    /// (`TERRANE_JOB_DB_CONNECTIONS`; default a quarter of it, at least 2), so requests and
+    /// webhooks keep the rest while plans compute.
+    pub db_connections: u32,
+    /// A running job's lease, renewed while it runs (`TERRANE_JOB_LEASE_S`): a job whose
+    /// worker died is claimed again this long after its last renewal.
+    pub lease: Duration,
+    /// Attempts before a job fails for good (`TERRANE_JOB_MAX_ATTEMPTS`).
+    pub max_attempts: i32,
+    /// Wait before a failed attempt is tried again, times the attempts so far
+    /// (`TERRANE_JOB_RETRY_S`).
+    pub retry_delay: Duration,
+}
 
 /// What a job does; the database enum `job_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]

@@ -10,8 +10,8 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, Semaphore, watch};
 use uuid::Uuid;
 
+use super::JobsConfig;
 use super::{Job, JobError, JobId, JobKind, NewJob, db};
-use crate::config::JobsConfig;
 use crate::crm::apply::ClockGuard;
 use crate::crm::clients::CrmClients;
 use crate::crm::connection::{self, Connection};

@@ -7,7 +7,22 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{LogConfig, LogFormat};
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, for terminals.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Logging settings, separate so the CLI can start logging before the rest is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `tracing_subscriber::EnvFilter` directive such as `info` or `terrane=debug,info`.
+    pub filter: String,
+    pub format: LogFormat,
+}
 
 /// Installs the global tracing subscriber. Safe to call more than once (later calls do nothing).
 pub fn init_logging(cfg: &LogConfig) {

@@ -324,6 +324,15 @@ async fn an_owner_changed_in_the_crm_after_the_plan_is_a_conflict_not_overwritte
         .fetch_one(&pool)
         .await
         .expect("id");
+    // The owner the CRM had is a column, not text read back: rewording the message changes nothing.
+    let stored: Option<String> = sqlx::query_scalar(
+        "update crm_outbox set last_error = 'reworded' where id = $1 returning conflict_crm_owner",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .expect("conflict owner");
+    assert_eq!(stored.as_deref(), Some("owner-6"));
     let retried = writeback::retry(&pool, id, None, OutboxScope::All)
         .await
         .expect("retry");
@@ -556,6 +565,14 @@ async fn enqueue_is_idempotent_per_plan_and_account_and_skips_sources_without_an
     .expect("list");
     assert_eq!(old.len(), 2);
     assert!(old.iter().all(|r| !r.retryable()));
+    let by: Vec<Option<uuid::Uuid>> = sqlx::query_scalar(
+        "select superseded_by from crm_outbox where plan_id = $1 and superseded",
+    )
+    .bind(first_plan)
+    .fetch_all(&pool)
+    .await
+    .expect("superseded_by");
+    assert_eq!(by, [Some(later), Some(later)]);
     assert_eq!(
         writeback::retry(&pool, old[0].id, None, OutboxScope::All)
             .await

@@ -1,0 +1,253 @@
+//! The accounts file: its columns, import through `crm::apply`, and export.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::io::{Read, Write};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::reader::*;
+use super::{
+    ACCOUNT_COLUMNS, ACCOUNT_READ_ONLY_COLUMNS, CsvError, EXPORT_BATCH, ImportReport,
+    MAX_TEXT_CHARS, RowError,
+};
+use crate::crm::apply::{self, ApplyError, ClockGuard};
+use crate::crm::canonical::{Address, CanonicalAccount, Change};
+
+/// Imports accounts from CSV. Every row is validated first; when any row is invalid nothing is
+/// written and [`CsvError::Invalid`] carries the row-numbered problems. Otherwise all rows are
+/// applied in one transaction as upserts for their `source` (or `default_source`), last write
+/// wins by `crm_modified_at` (absent: now). With `dry_run` the transaction is rolled back, so
+/// the report says what would happen.
+#[tracing::instrument(skip_all, err(level = "info"), fields(source = default_source, dry_run))]
+pub async fn import_accounts(
+    db: &PgPool,
+    reader: impl Read,
+    default_source: &str,
+    dry_run: bool,
+    guard: ClockGuard,
+) -> Result<ImportReport, CsvError> {
+    let table = read_table(reader)?;
+    let mut report = ImportReport::new(dry_run, table.rows.len());
+    let mut errors = table.file_errors.clone();
+    let rows = parse_accounts(&table, default_source, Utc::now(), &mut errors);
+    if !errors.is_empty() {
+        return Err(report.refused(errors));
+    }
+
+    let mut tx = db.begin().await?;
+    for row in &rows {
+        let change = Change::Upsert(row.account.clone());
+        match apply::apply(&mut tx, &row.source, &change, guard).await {
+            Ok(outcome) => report.count(outcome),
+            Err(ApplyError::Invalid(reason)) => {
+                let message = format!("the database refused the row ({reason})");
+                return Err(report.refused(vec![RowError::new(row.row, None, message)]));
+            }
+            Err(ApplyError::NotYet(reason)) => {
+                return Err(report.refused(vec![RowError::new(row.row, None, reason)]));
+            }
+            Err(ApplyError::Database(e)) => return Err(e.into()),
+        }
+    }
+    finish(tx, dry_run).await?;
+    Ok(report)
+}
+
+/// Writes every account, soft-deleted ones included (`deleted` = `true`), ordered by source
+/// and CRM id, in the import format plus the read-only columns. Returns the number of rows.
+#[tracing::instrument(skip_all, err)]
+pub async fn export_accounts(db: &PgPool, writer: impl Write) -> Result<u64, CsvError> {
+    let mut out = ::csv::Writer::from_writer(writer);
+    out.write_record(ACCOUNT_COLUMNS.iter().chain(ACCOUNT_READ_ONLY_COLUMNS))
+        .map_err(write_error)?;
+    let mut written = 0u64;
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let batch = account_batch(db, after.as_ref()).await?;
+        for a in &batch {
+            let record: [Cow<'_, str>; 21] = [
+                guard(&a.crm_source),
+                guard(&a.crm_id),
+                guard(&a.name),
+                guard_opt(&a.industry),
+                guard_opt(&a.address_line),
+                guard_opt(&a.house_number),
+                guard_opt(&a.street),
+                guard_opt(&a.postal_code),
+                guard_opt(&a.city),
+                guard_opt(&a.country_code),
+                Cow::Borrowed(&a.tier),
+                Cow::Borrowed(&a.annual_value),
+                Cow::Owned(a.visits_per_year.to_string()),
+                Cow::Owned(a.priority.to_string()),
+                guard_opt(&a.crm_owner_id),
+                Cow::Owned(a.crm_updated_at.map(format_timestamp).unwrap_or_default()),
+                Cow::Owned(a.lon.map(|v| v.to_string()).unwrap_or_default()),
+                Cow::Owned(a.lat.map(|v| v.to_string()).unwrap_or_default()),
+                Cow::Borrowed(&a.geocode_status),
+                Cow::Borrowed(a.geocode_precision.as_deref().unwrap_or("")),
+                Cow::Borrowed(if a.deleted { "true" } else { "false" }),
+            ];
+            out.write_record(record.iter().map(|c| c.as_bytes()))
+                .map_err(write_error)?;
+            written += 1;
+        }
+        match batch.last() {
+            Some(last) if batch.len() as i64 == EXPORT_BATCH => {
+                after = Some((last.crm_source.clone(), last.crm_id.clone()));
+            }
+            _ => break,
+        }
+    }
+    out.flush()?;
+    Ok(written)
+}
+
+/// One validated account row.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct AccountRow {
+    pub(super) row: usize,
+    pub(super) source: String,
+    pub(super) account: CanonicalAccount,
+}
+
+pub(super) const ACCOUNTS: Spec = Spec {
+    columns: ACCOUNT_COLUMNS,
+    read_only: ACCOUNT_READ_ONLY_COLUMNS,
+    required: &["crm_id", "name"],
+};
+
+/// Validates every account row; problems go to `errors`, valid rows are returned.
+pub(super) fn parse_accounts(
+    table: &Table,
+    default_source: &str,
+    now: DateTime<Utc>,
+    errors: &mut Vec<RowError>,
+) -> Vec<AccountRow> {
+    let Some(columns) = Columns::resolve(table, &ACCOUNTS, errors) else {
+        return Vec::new();
+    };
+    let default_source = Some(default_source.trim())
+        .filter(|s| !s.is_empty() && s.chars().count() <= 100)
+        .map(str::to_owned);
+    let mut first_seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut rows = Vec::with_capacity(table.rows.len());
+    for row in &table.rows {
+        let mut cells = Cells::new(row, &columns, errors);
+        let source = match cells.text("source", 100) {
+            Some(s) => Some(s),
+            None if default_source.is_some() => default_source.clone(),
+            None => {
+                cells.fail("source", "is required (the import has no default source)");
+                None
+            }
+        };
+        let crm_id = cells.required_text("crm_id", 200);
+        let name = cells.required_text("name", 500);
+        let industry = cells.text("industry", MAX_TEXT_CHARS);
+        let address = Address {
+            line: cells.text("address_line", MAX_TEXT_CHARS),
+            house_number: cells.text("house_number", MAX_TEXT_CHARS),
+            street: cells.text("street", MAX_TEXT_CHARS),
+            postal_code: cells.text("postal_code", MAX_TEXT_CHARS),
+            city: cells.text("city", MAX_TEXT_CHARS),
+            country_code: cells.parse("country_code", parse_country_code),
+        };
+        let tier = cells.parse("tier", parse_tier);
+        let annual_value = cells.parse("annual_value", parse_amount);
+        let visits_per_year = cells.parse("visits_per_year", |s| parse_int(s, 0, 366));
+        let priority = cells.parse("priority", |s| parse_int(s, 1, 5));
+        let owner_crm_id = cells.text("owner_crm_id", 200);
+        let modified_at = cells.parse("crm_modified_at", parse_timestamp);
+
+        if let (Some(source), Some(crm_id)) = (&source, &crm_id) {
+            match first_seen.entry((source.clone(), crm_id.clone())) {
+                Entry::Occupied(first) => {
+                    let rule = format!("repeats the record of row {} (same source)", first.get());
+                    cells.fail("crm_id", rule);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(row.number);
+                }
+            }
+        }
+        let valid = cells.is_valid();
+        let (Some(source), Some(crm_id), Some(name), true) = (source, crm_id, name, valid) else {
+            continue;
+        };
+        rows.push(AccountRow {
+            row: row.number,
+            source,
+            account: CanonicalAccount {
+                crm_id,
+                name,
+                industry,
+                address,
+                tier,
+                annual_value,
+                visits_per_year: visits_per_year.map(|v| v as i32),
+                priority: priority.map(|v| v as i16),
+                owner_crm_id,
+                modified_at: modified_at.unwrap_or(now),
+            },
+        });
+    }
+    rows
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AccountExport {
+    pub(super) crm_source: String,
+    pub(super) crm_id: String,
+    pub(super) name: String,
+    pub(super) industry: Option<String>,
+    pub(super) address_line: Option<String>,
+    pub(super) house_number: Option<String>,
+    pub(super) street: Option<String>,
+    pub(super) postal_code: Option<String>,
+    pub(super) city: Option<String>,
+    pub(super) country_code: Option<String>,
+    pub(super) tier: String,
+    pub(super) annual_value: String,
+    pub(super) visits_per_year: i32,
+    pub(super) priority: i16,
+    pub(super) crm_owner_id: Option<String>,
+    pub(super) crm_updated_at: Option<DateTime<Utc>>,
+    pub(super) lon: Option<f64>,
+    pub(super) lat: Option<f64>,
+    pub(super) geocode_status: String,
+    pub(super) geocode_precision: Option<String>,
+    pub(super) deleted: bool,
+}
+
+/// The next accounts after `after` (source, crm id) in byte order, so exports are identical
+/// whatever the database's collation.
+pub(super) async fn account_batch(
+    db: &PgPool,
+    after: Option<&(String, String)>,
+) -> Result<Vec<AccountExport>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        select crm_source, crm_id, name, industry, address_line, house_number, street,
+               postal_code, city, country_code, tier::text as tier,
+               annual_value::text as annual_value, visits_per_year, priority, crm_owner_id,
+               crm_updated_at, st_x(location) as lon, st_y(location) as lat,
+               geocode_status::text as geocode_status,
+               geocode_precision::text as geocode_precision,
+               deleted_at is not null as deleted
+        from accounts
+        where $1::text is null
+           or (crm_source collate "C", crm_id collate "C") > ($1::text, $2::text)
+        order by crm_source collate "C", crm_id collate "C"
+        limit $3
+        "#,
+    )
+    .bind(after.map(|a| a.0.as_str()))
+    .bind(after.map(|a| a.1.as_str()))
+    .bind(EXPORT_BATCH)
+    .fetch_all(db)
+    .await
+}

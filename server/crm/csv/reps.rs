@@ -1,0 +1,298 @@
+//! The reps file: its columns, import keyed by e-mail address, and export.
+
+use crate::crm::apply::Outcome;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use chrono::NaiveTime;
+use sqlx::{PgConnection, PgPool};
+
+use super::reader::*;
+use super::{CsvError, ImportReport, REP_COLUMNS, RowError};
+use crate::reps;
+use crate::spatial::LonLat;
+
+/// Imports reps from CSV, keyed by `email` (created when new, updated otherwise). Columns left
+/// out of the file keep their stored values; see `docs/csv.md` for empty cells. All-or-nothing
+/// like [`import_accounts`]; `stale` and `restored` stay 0.
+///
+/// Import reps before the accounts they own: an account is linked to its rep by
+/// `owner_crm_id` = `crm_owner_id` when the account is written.
+#[tracing::instrument(skip_all, err(level = "info"), fields(dry_run))]
+pub async fn import_reps(
+    db: &PgPool,
+    reader: impl Read,
+    dry_run: bool,
+) -> Result<ImportReport, CsvError> {
+    let table = read_table(reader)?;
+    let mut report = ImportReport::new(dry_run, table.rows.len());
+    let mut errors = table.file_errors.clone();
+    let parsed = parse_reps(&table, &mut errors);
+    if let Some(reps) = &parsed {
+        check_timezones(db, &reps.rows, &mut errors).await?;
+    }
+    let Some(reps) = parsed.filter(|_| errors.is_empty()) else {
+        return Err(report.refused(errors));
+    };
+
+    let mut tx = db.begin().await?;
+    for rep in &reps.rows {
+        match upsert_rep(&mut tx, &reps.present, rep).await {
+            Ok(outcome) => report.count(outcome),
+            Err(e) => match refused_rep_column(&e) {
+                Some((column, rule)) => {
+                    let message = format!("{column} {rule}");
+                    let error = RowError::new(rep.row, Some(column), message);
+                    return Err(report.refused(vec![error]));
+                }
+                None => return Err(e.into()),
+            },
+        }
+    }
+    finish(tx, dry_run).await?;
+    Ok(report)
+}
+
+/// Writes every rep ordered by e-mail address. Returns the number of rows.
+#[tracing::instrument(skip_all, err)]
+pub async fn export_reps(db: &PgPool, writer: impl Write) -> Result<u64, CsvError> {
+    let reps: Vec<RepExport> = sqlx::query_as(
+        r#"
+        select email, name, crm_owner_id, st_x(home_base) as home_lon,
+               st_y(home_base) as home_lat, work_start, work_end, timezone, active
+        from reps
+        order by email collate "C"
+        "#,
+    )
+    .fetch_all(db)
+    .await?;
+    let mut out = ::csv::Writer::from_writer(writer);
+    out.write_record(REP_COLUMNS).map_err(write_error)?;
+    for r in &reps {
+        let record: [Cow<'_, str>; 9] = [
+            guard(&r.email),
+            guard(&r.name),
+            guard_opt(&r.crm_owner_id),
+            Cow::Owned(r.home_lon.map(|v| v.to_string()).unwrap_or_default()),
+            Cow::Owned(r.home_lat.map(|v| v.to_string()).unwrap_or_default()),
+            Cow::Owned(format_time(r.work_start)),
+            Cow::Owned(format_time(r.work_end)),
+            guard(&r.timezone),
+            Cow::Borrowed(if r.active { "true" } else { "false" }),
+        ];
+        out.write_record(record.iter().map(|c| c.as_bytes()))
+            .map_err(write_error)?;
+    }
+    out.flush()?;
+    Ok(reps.len() as u64)
+}
+
+pub(super) const REPS: Spec = Spec {
+    columns: REP_COLUMNS,
+    read_only: &[],
+    required: &["email", "name"],
+};
+
+/// Which optional rep columns the file has: absent columns leave stored values alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RepColumnsPresent {
+    pub(super) crm_owner_id: bool,
+    pub(super) home: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RepRow {
+    pub(super) row: usize,
+    pub(super) email: String,
+    pub(super) name: String,
+    pub(super) crm_owner_id: Option<String>,
+    pub(super) home: Option<LonLat>,
+    pub(super) work_start: Option<NaiveTime>,
+    pub(super) work_end: Option<NaiveTime>,
+    pub(super) timezone: Option<String>,
+    pub(super) active: Option<bool>,
+}
+
+#[derive(Debug)]
+pub(super) struct RepRows {
+    pub(super) present: RepColumnsPresent,
+    pub(super) rows: Vec<RepRow>,
+}
+
+/// Validates every rep row; `None` when the header itself is unusable.
+pub(super) fn parse_reps(table: &Table, errors: &mut Vec<RowError>) -> Option<RepRows> {
+    let columns = Columns::resolve(table, &REPS, errors)?;
+    let present = RepColumnsPresent {
+        crm_owner_id: columns.has("crm_owner_id"),
+        home: columns.has("home_lon") || columns.has("home_lat"),
+    };
+    if present.home && !(columns.has("home_lon") && columns.has("home_lat")) {
+        let missing = if columns.has("home_lon") {
+            "home_lat"
+        } else {
+            "home_lon"
+        };
+        let message = "home_lon and home_lat go together: add both columns or neither";
+        errors.push(RowError::new(table.header_row, Some(missing), message));
+        return None;
+    }
+
+    let mut emails: HashMap<String, usize> = HashMap::new();
+    let mut owners: HashMap<String, usize> = HashMap::new();
+    let mut rows = Vec::with_capacity(table.rows.len());
+    for row in &table.rows {
+        let mut cells = Cells::new(row, &columns, errors);
+        let email = cells
+            .required("email")
+            .and_then(|_| cells.parse("email", parse_email));
+        let name = cells.required_text("name", 200);
+        let crm_owner_id = cells.text("crm_owner_id", 200);
+        let lon = cells.parse("home_lon", parse_decimal);
+        let lat = cells.parse("home_lat", parse_decimal);
+        let home = match (lon, lat) {
+            (Some(lon), Some(lat)) => match LonLat::new(lon, lat) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    let column = if (-180.0..=180.0).contains(&lon) {
+                        "home_lat"
+                    } else {
+                        "home_lon"
+                    };
+                    cells.fail_with(column, e.to_string());
+                    None
+                }
+            },
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                let column = if lon.is_some() {
+                    "home_lat"
+                } else {
+                    "home_lon"
+                };
+                cells.fail(
+                    column,
+                    "must be set when the other coordinate is (or both empty)",
+                );
+                None
+            }
+        };
+        let work_start = cells.parse("work_start", parse_time);
+        let work_end = cells.parse("work_end", parse_time);
+        if let (Some(start), Some(end)) = (work_start, work_end)
+            && start >= end
+        {
+            cells.fail("work_end", "must be later than work_start");
+        }
+        let timezone = cells.parse("timezone", parse_timezone_name);
+        let active = cells.parse("active", parse_bool);
+
+        if let Some(email) = &email
+            && let Some(first) = emails.insert(email.to_lowercase(), row.number)
+        {
+            cells.fail("email", format!("repeats the rep of row {first}"));
+        }
+        if let Some(owner) = &crm_owner_id
+            && let Some(first) = owners.insert(owner.clone(), row.number)
+        {
+            cells.fail(
+                "crm_owner_id",
+                format!("repeats the owner id of row {first}"),
+            );
+        }
+        let valid = cells.is_valid();
+        let (Some(email), Some(name), true) = (email, name, valid) else {
+            continue;
+        };
+        rows.push(RepRow {
+            row: row.number,
+            email,
+            name,
+            crm_owner_id,
+            home,
+            work_start,
+            work_end,
+            timezone,
+            active,
+        });
+    }
+    Some(RepRows { present, rows })
+}
+
+/// Reports rows whose time zone PostgreSQL does not know (the tz database it was built with).
+pub(super) async fn check_timezones(
+    db: &PgPool,
+    rows: &[RepRow],
+    errors: &mut Vec<RowError>,
+) -> Result<(), sqlx::Error> {
+    let mut names: Vec<&str> = rows.iter().filter_map(|r| r.timezone.as_deref()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let unknown: Vec<String> = sqlx::query_scalar(
+        r"
+        select n from unnest($1::text[]) n
+        where not exists (select 1 from pg_timezone_names t where t.name = n)
+        ",
+    )
+    .bind(&names)
+    .fetch_all(db)
+    .await?;
+    for r in rows {
+        if r.timezone.as_ref().is_some_and(|tz| unknown.contains(tz)) {
+            let message = "timezone must be an IANA time zone name such as Europe/Paris";
+            errors.push(RowError::new(r.row, Some("timezone"), message));
+        }
+    }
+    Ok(())
+}
+
+/// Creates or updates one rep by e-mail address.
+pub(super) async fn upsert_rep(
+    db: &mut PgConnection,
+    present: &RepColumnsPresent,
+    rep: &RepRow,
+) -> Result<Outcome, sqlx::Error> {
+    let update = reps::RepUpdate {
+        email: &rep.email,
+        name: &rep.name,
+        crm_owner_id: present.crm_owner_id.then_some(rep.crm_owner_id.as_deref()),
+        home: present.home.then_some(rep.home),
+        work_start: rep.work_start,
+        work_end: rep.work_end,
+        timezone: rep.timezone.as_deref(),
+        active: rep.active,
+    };
+    Ok(match reps::upsert_by_email(db, &update).await? {
+        reps::Written::Created => Outcome::Created,
+        reps::Written::Updated => Outcome::Updated,
+        reps::Written::Unchanged => Outcome::Unchanged,
+    })
+}
+
+/// The column and rule behind a constraint the reps table enforces across rows.
+pub(super) fn refused_rep_column(e: &sqlx::Error) -> Option<(&'static str, &'static str)> {
+    let sqlx::Error::Database(db) = e else {
+        return None;
+    };
+    match db.constraint()? {
+        "reps_crm_owner_id_key" => Some(("crm_owner_id", "is already another rep's owner id")),
+        "reps_hours_order" => Some(("work_end", "must be later than work_start")),
+        _ => None,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RepExport {
+    pub(super) email: String,
+    pub(super) name: String,
+    pub(super) crm_owner_id: Option<String>,
+    pub(super) home_lon: Option<f64>,
+    pub(super) home_lat: Option<f64>,
+    pub(super) work_start: NaiveTime,
+    pub(super) work_end: NaiveTime,
+    pub(super) timezone: String,
+    pub(super) active: bool,
+}

@@ -1,0 +1,20 @@
+//! Small facts about network addresses that several capabilities check.
+
+/// Whether `url` is plain http to this machine: a loopback IP address, `localhost` or a
+/// name under `.localhost` (RFC 6761 keeps those on the loopback interface).
+pub fn is_loopback_http(url: &reqwest::Url) -> bool {
+    url.scheme() == "http" && url.host_str().is_some_and(is_loopback_host)
+}
+
+/// Whether a host name or address (as a URL or a `Host` header names it, without the port;
+/// IPv6 in brackets or not) is this machine's loopback.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let name = bare.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The reps register: the people who own accounts and drive to them (name, e-mail, CRM owner
+//! id, home base, working hours). The only writer of `reps`; CSV import and the demo seed call
+//! it. Daily routes add each rep's shift, break and start/end places here.
+
+use chrono::NaiveTime;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::spatial::LonLat;
+
+/// A rep as an import file states it; `None` fields keep what is stored (or the default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepUpdate<'a> {
+    /// The key: reps are matched by e-mail address.
+    pub email: &'a str,
+    pub name: &'a str,
+    /// `Some` when the file has the column (its value may be empty: no owner id).
+    pub crm_owner_id: Option<Option<&'a str>>,
+    /// `Some` when the file has the columns (empty: no home base).
+    pub home: Option<Option<LonLat>>,
+    pub work_start: Option<NaiveTime>,
+    pub work_end: Option<NaiveTime>,
+    pub timezone: Option<&'a str>,
+    pub active: Option<bool>,
+}
+
+/// What [`upsert_by_email`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Creates or updates the rep with `rep.email`, without rewriting an unchanged row.
+pub async fn upsert_by_email(
+    db: &mut PgConnection,
+    rep: &RepUpdate<'_>,
+) -> Result<Written, sqlx::Error> {
+    // Inserting the key alone first lets the table's defaults fill what the file leaves out;
+    // the update below then sets what the file says.
+    let created: Option<Uuid> = sqlx::query_scalar(
+        r"
+        insert into reps (email, name) values ($1, $2)
+        on conflict on constraint reps_email_key do nothing
+        returning id
+        ",
+    )
+    .bind(rep.email)
+    .bind(rep.name)
+    .fetch_optional(&mut *db)
+    .await?;
+    let home = rep.home.flatten();
+    let changed: Option<bool> = sqlx::query_scalar(
+        r"
+        with cur as (
+            select * from reps where email = $1 for update
+        ),
+        new as (
+            select c.id, $2::text as name,
+                   case when $3 then $4::text else c.crm_owner_id end as crm_owner_id,
+                   case when $5
+                        then st_setsrid(st_makepoint($6::float8, $7::float8), 4326)
+                        else c.home_base end as home_base,
+                   coalesce($8::time, c.work_start) as work_start,
+                   coalesce($9::time, c.work_end) as work_end,
+                   coalesce($10::text, c.timezone) as timezone,
+                   coalesce($11::bool, c.active) as active
+            from cur c
+        )
+        update reps r set
+            name = n.name, crm_owner_id = n.crm_owner_id, home_base = n.home_base,
+            work_start = n.work_start, work_end = n.work_end, timezone = n.timezone,
+            active = n.active
+        from new n
+        where r.id = n.id
+          and (r.name, r.crm_owner_id, r.home_base, r.work_start, r.work_end, r.timezone,
+               r.active)
+              is distinct from
+              (n.name, n.crm_owner_id, n.home_base, n.work_start, n.work_end, n.timezone,
+               n.active)
+        returning true
+        ",
+    )
+    .bind(rep.email)
+    .bind(rep.name)
+    .bind(rep.crm_owner_id.is_some())
+    .bind(rep.crm_owner_id.flatten())
+    .bind(rep.home.is_some())
+    .bind(home.map(LonLat::lon))
+    .bind(home.map(LonLat::lat))
+    .bind(rep.work_start)
+    .bind(rep.work_end)
+    .bind(rep.timezone)
+    .bind(rep.active)
+    .fetch_optional(&mut *db)
+    .await?;
+    Ok(match (created, changed) {
+        (Some(_), _) => Written::Created,
+        (None, Some(_)) => Written::Updated,
+        (None, None) => Written::Unchanged,
+    })
+}
+
+/// The rep whose CRM owner id is `crm_owner_id`.
+pub async fn id_by_crm_owner(
+    db: impl PgExecutor<'_>,
+    crm_owner_id: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from reps where crm_owner_id = $1")
+        .bind(crm_owner_id)
+        .fetch_optional(db)
+        .await
+}
