@@ -5,7 +5,8 @@
 #   scripts/test.sh [-- CARGO_TEST_ARGS...]
 #
 # Steps, stopping at the first failure: cargo fmt --check; cargo clippy (warnings are
-# errors); cargo test (each #[sqlx::test] gets its own database on the local server); browser
+# errors); the house rules (scripts/house-check.sh); cargo test (each #[sqlx::test] gets its
+# own database on the local server); browser
 # tests (web/, npm test) against a freshly migrated and seeded server; docker-compose.yml
 # validation, and its app service run without Docker (scripts/compose-check.sh); the API
 # contract check (scripts/api-check.sh: schemathesis against /api/openapi.json). Background
@@ -115,6 +116,8 @@ if ! skip_requested TERRANE_SKIP_LINT lint; then
     step "cargo clippy"
     cargo clippy --version >/dev/null 2>&1 || die "clippy missing: rustup component add clippy"
     cargo clippy --locked --all-targets -- -D warnings
+    step "house rules: table owners, import cycles, file lengths"
+    bash scripts/house-check.sh
     passed+=(lint)
 fi
 
