@@ -8,6 +8,7 @@ mod address;
 pub mod crm;
 mod crm_ref;
 pub mod db;
+pub mod import;
 pub mod location;
 pub mod territory;
 

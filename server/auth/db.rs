@@ -1,9 +1,9 @@
 //! SQL for users and teams.
 
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::User;
+use super::{Role, User};
 
 pub async fn user_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as::<_, User>(
@@ -203,4 +203,32 @@ pub async fn link_or_create(
     .bind(subject)
     .fetch_optional(db)
     .await
+}
+
+/// Inserts or updates a user by e-mail address without rewriting an unchanged row (the demo
+/// seed's sign-in identities); returns its id.
+pub async fn upsert_by_email(
+    conn: &mut PgConnection,
+    email: &str,
+    name: &str,
+    role: Role,
+    rep_id: Option<Uuid>,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query(
+        "insert into users (email, name, role, rep_id) values ($1, $2, $3, $4)
+         on conflict on constraint users_email_key do update
+             set name = excluded.name, role = excluded.role, rep_id = excluded.rep_id
+             where (users.name, users.role, users.rep_id)
+                   is distinct from (excluded.name, excluded.role, excluded.rep_id)",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(role)
+    .bind(rep_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("select id from users where email = $1")
+        .bind(email)
+        .fetch_one(&mut *conn)
+        .await
 }

@@ -112,3 +112,46 @@ pub async fn id_by_crm_owner(
         .fetch_optional(db)
         .await
 }
+
+/// A rep as the demo data set states it, keyed by CRM owner id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeedRep<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub crm_owner_id: &'a str,
+    pub home: LonLat,
+    /// `HH:MM`.
+    pub work_start: &'a str,
+    pub work_end: &'a str,
+}
+
+/// Creates or updates the rep with `rep.crm_owner_id`: `Some(true)` inserted, `Some(false)`
+/// changed, `None` unchanged.
+pub async fn upsert_by_crm_owner(
+    db: impl PgExecutor<'_>,
+    rep: &SeedRep<'_>,
+) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar(
+        r"
+        insert into reps (name, email, crm_owner_id, home_base, work_start, work_end)
+        values ($1, $2, $3, st_setsrid(st_makepoint($4, $5), 4326), $6::time, $7::time)
+        on conflict on constraint reps_crm_owner_id_key do update set
+            name = excluded.name, email = excluded.email, home_base = excluded.home_base,
+            work_start = excluded.work_start, work_end = excluded.work_end
+        where (reps.name, reps.email, st_equals(reps.home_base, excluded.home_base),
+               reps.work_start, reps.work_end)
+              is distinct from (excluded.name, excluded.email, true, excluded.work_start,
+                                excluded.work_end)
+        returning (xmax = 0)
+        ",
+    )
+    .bind(rep.name)
+    .bind(rep.email)
+    .bind(rep.crm_owner_id)
+    .bind(rep.home.lon())
+    .bind(rep.home.lat())
+    .bind(rep.work_start)
+    .bind(rep.work_end)
+    .fetch_optional(db)
+    .await
+}
