@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod geocode;
 pub mod jobs;
+pub mod osm;
 pub mod routing;
 pub mod seed;
 pub mod signal;
