@@ -9,8 +9,7 @@ use super::AddressQuery;
 use super::normalize::normalize;
 use crate::audit::{self, AuditEvent};
 use crate::auth::Scope;
-use crate::seed::load::h3_cell_i64;
-use crate::spatial::LonLat;
+use crate::spatial::{H3Cell, LonLat};
 
 #[derive(sqlx::FromRow)]
 struct AddressRow {
@@ -31,7 +30,7 @@ pub async fn set_manual(
     account: Uuid,
     at: LonLat,
 ) -> Result<bool, sqlx::Error> {
-    let h3 = h3_cell_i64(at).ok();
+    let h3 = H3Cell::at(at).ok();
     let mut tx = db.begin().await?;
     // The address this pin belongs to: only a change of it (after normalization) re-geocodes.
     let address: Option<AddressRow> = sqlx::query_as(

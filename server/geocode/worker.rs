@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::normalize::normalize;
 use super::{AddressQuery, GeocodeResult, Geocoder, Precision, cache};
-use crate::seed::load::h3_cell_i64;
+use crate::spatial::H3Cell;
 
 /// Sent when an account gets a location (territory assignment hooks here). Also sent to
 /// PostgreSQL listeners as `NOTIFY terrane_account_located, '<id>'`.
@@ -295,9 +295,9 @@ impl GeocodeWorker {
         let ids: Vec<Uuid> = found.iter().map(|f| f.id).collect();
         let lons: Vec<f64> = found.iter().map(|f| f.result.location.lon()).collect();
         let lats: Vec<f64> = found.iter().map(|f| f.result.location.lat()).collect();
-        let cells: Vec<Option<i64>> = found
+        let cells: Vec<Option<H3Cell>> = found
             .iter()
-            .map(|f| h3_cell_i64(f.result.location).ok())
+            .map(|f| H3Cell::at(f.result.location).ok())
             .collect();
         let precisions: Vec<&str> = found.iter().map(|f| f.result.precision.as_str()).collect();
         let confidences: Vec<f32> = found
