@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use super::normalize::normalize;
 use super::worker::GeocodeWorker;
 use super::{AddressQuery, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError, cache};
+use crate::accounts::location::{self, BenchAddress};
 use crate::spatial::LonLat;
 
 /// What a run measured.
@@ -140,19 +141,14 @@ pub async fn run(
     let worker_accounts = worker_accounts.min(entries);
     let mut tx = pool.begin().await?;
     for (i, q) in queries.iter().take(worker_accounts).enumerate() {
-        sqlx::query(
-            "insert into accounts (crm_source, crm_id, name, house_number, street, postal_code,
-                                   city, country_code)
-             values ('cache-bench', $1, 'Bench account', $2, $3, $4, $5, $6)",
-        )
-        .bind(format!("cb-{i}"))
-        .bind(&q.house_number)
-        .bind(&q.street)
-        .bind(&q.postal_code)
-        .bind(&q.city)
-        .bind(&q.country_code)
-        .execute(&mut *tx)
-        .await?;
+        let address = BenchAddress {
+            house_number: q.house_number.as_deref(),
+            street: q.street.as_deref(),
+            postal_code: q.postal_code.as_deref(),
+            city: q.city.as_deref(),
+            country_code: q.country_code.as_deref(),
+        };
+        location::insert_for_cache_bench(&mut *tx, &format!("cb-{i}"), address).await?;
     }
     tx.commit().await?;
     let provider = Arc::new(CountingProvider(AtomicU64::new(0)));

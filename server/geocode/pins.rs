@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use super::AddressQuery;
 use super::normalize::normalize;
+use crate::accounts::location;
 use crate::audit::{self, AuditEvent};
 use crate::auth::Scope;
-use crate::spatial::{H3Cell, LonLat};
+use crate::spatial::LonLat;
 
 #[derive(sqlx::FromRow)]
 struct AddressRow {
@@ -30,7 +31,6 @@ pub async fn set_manual(
     account: Uuid,
     at: LonLat,
 ) -> Result<bool, sqlx::Error> {
-    let h3 = H3Cell::at(at).ok();
     let mut tx = db.begin().await?;
     // The address this pin belongs to: only a change of it (after normalization) re-geocodes.
     let address: Option<AddressRow> = sqlx::query_as(
@@ -51,27 +51,8 @@ pub async fn set_manual(
         })
         .key()
     });
-    let moved = sqlx::query(
-        r"
-        update accounts set location = st_setsrid(st_makepoint($2, $3), 4326), h3_cell = $4,
-               geocode_status = 'manual', geocode_precision = 'manual', geocode_confidence = 1,
-               geocode_source = 'manual', geocoded_at = now(), geocode_error = null,
-               geocode_attempts = 0, geocode_next_attempt_at = null,
-               address_normalized = $6
-        where id = $1 and deleted_at is null
-          and ($5::uuid[] is null or owner_rep_id = any($5))
-        ",
-    )
-    .bind(account)
-    .bind(at.lon())
-    .bind(at.lat())
-    .bind(h3)
-    .bind(scope.rep_filter())
-    .bind(key)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if moved == 1 {
+    let moved = location::pin(&mut *tx, scope, account, at, key).await?;
+    if moved {
         audit::record(
             &mut *tx,
             AuditEvent {
@@ -85,5 +66,5 @@ pub async fn set_manual(
         .await?;
     }
     tx.commit().await?;
-    Ok(moved == 1)
+    Ok(moved)
 }

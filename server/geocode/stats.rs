@@ -5,6 +5,8 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::accounts::location;
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ResultCount {
     pub provider: String,
@@ -74,14 +76,5 @@ pub async fn failures(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Failure
 
 /// Puts a failed account back in the queue now; false when it is not failed or pending.
 pub async fn retry(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "update accounts set geocode_status = 'pending', geocode_attempts = 0,
-                geocode_next_attempt_at = null, geocode_error = null
-         where id = $1 and deleted_at is null and geocode_status in ('failed', 'pending')",
-    )
-    .bind(id)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    location::retry_now(db, id).await
 }
