@@ -1,9 +1,10 @@
 //! House numbers: number, suffix and range, in a street line or on their own.
 
-use super::tables::{HOUSE_SUFFIXES, Lang, MONTHS, NO_NUMBER, NUMBER_PREFIXES, RANGE_WORDS};
+use super::tables::{
+    HOUSE_SUFFIXES, Lang, MONTHS, NO_NUMBER, NUMBER_PREFIXES, RANGE_WORDS, type_lang,
+};
 use super::tokens::{
-    Tok, is_digits, is_single_letter, split_digits, starts_with_digit, strip_zeros, tokenize,
-    type_lang, words,
+    Tok, is_digits, is_single_letter, split_digits, starts_with_digit, strip_zeros, tokenize, words,
 };
 use super::unit::extract_units;
 

@@ -3,8 +3,8 @@
 use super::house::{Ctx, House, parse_house};
 use super::postal::{city_around_postal, country_of_segment, find_postal};
 use super::street::{canonical_city, canonical_street};
-use super::tables::{COUNTRIES, MONTHS, POSTAL_PREFIXES, ROAD_NUMBER_WORDS};
-use super::tokens::{Tok, non_empty, tokenize, type_lang, words};
+use super::tables::{COUNTRIES, MONTHS, POSTAL_PREFIXES, ROAD_NUMBER_WORDS, type_lang};
+use super::tokens::{Tok, non_empty, tokenize, words};
 use super::unit::extract_units;
 
 #[derive(Debug, Default)]

@@ -2,12 +2,9 @@
 
 use super::tables::{
     At, DIRECTIONS, FR_NUMBERS, KNOWN_WORDS, Lang, MONTHS, ORDINAL_SUFFIXES, ORDINAL_WORDS, TITLES,
-    TYPE_ABBREVIATIONS,
+    TYPE_ABBREVIATIONS, is_english_type, type_lang,
 };
-use super::tokens::{
-    is_digits, is_english_type, is_single_letter, split_digits, starts_with_digit, strip_zeros,
-    type_lang,
-};
+use super::tokens::{is_digits, is_single_letter, split_digits, starts_with_digit, strip_zeros};
 
 /// The number of an ordinal word ("1er", "2ème", "3rd", "premier", "Ier"), without zeros.
 pub(super) fn ordinal_number(w: &str) -> Option<String> {

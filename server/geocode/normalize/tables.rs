@@ -494,6 +494,14 @@ pub(super) static KNOWN_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|
         .collect()
 });
 
+pub(super) fn type_lang(w: &str) -> Option<Lang> {
+    TYPE_WORDS.get(w).copied()
+}
+
+pub(super) fn is_english_type(w: &str) -> bool {
+    matches!(type_lang(w), Some(Lang::En | Lang::Both))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;

@@ -3,8 +3,6 @@
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-use super::tables::{Lang, TYPE_WORDS};
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Tok {
     Word(String),
@@ -147,14 +145,6 @@ pub(super) fn strip_letter_prefix(c: &str) -> &str {
     } else {
         c
     }
-}
-
-pub(super) fn type_lang(w: &str) -> Option<Lang> {
-    TYPE_WORDS.get(w).copied()
-}
-
-pub(super) fn is_english_type(w: &str) -> bool {
-    matches!(type_lang(w), Some(Lang::En | Lang::Both))
 }
 
 pub(super) fn non_empty(s: String) -> Option<String> {
