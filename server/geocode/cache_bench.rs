@@ -86,18 +86,13 @@ pub async fn run(
     let lats: Vec<f64> = (0..entries)
         .map(|i| 43.5 + (i / 1000) as f64 * 1e-4)
         .collect();
-    sqlx::query(
-        "insert into geocode_cache (key, lon, lat, precision, confidence, provider, expires_at)
-         select k, x, y, 'rooftop', 0.9, 'osm', now() + interval '30 days'
-         from unnest($1::text[], $2::float8[], $3::float8[]) as u(k, x, y)
-         on conflict (key) do nothing",
-    )
-    .bind(&keys)
-    .bind(&lons)
-    .bind(&lats)
-    .execute(pool)
-    .await
-    .context("filling the cache")?;
+    sqlx::query(include_str!("sql/cache_bench_fill.sql"))
+        .bind(&keys)
+        .bind(&lons)
+        .bind(&lats)
+        .execute(pool)
+        .await
+        .context("filling the cache")?;
     // A check that the entries answer as the worker reads them.
     let sample = cache::get(pool, &keys[0])
         .await?
@@ -165,12 +160,10 @@ pub async fn run(
         located += w.await.context("a worker")??.located;
     }
     let worker_seconds = started.elapsed().as_secs_f64();
-    let precision_ok: i64 = sqlx::query_scalar(
-        "select count(*) from accounts where crm_source = 'cache-bench' and geocode_precision = $1",
-    )
-    .bind(Precision::Rooftop)
-    .fetch_one(pool)
-    .await?;
+    let precision_ok: i64 = sqlx::query_scalar(include_str!("sql/cache_bench_located_count.sql"))
+        .bind(Precision::Rooftop)
+        .fetch_one(pool)
+        .await?;
     anyhow::ensure!(
         usize::try_from(precision_ok).unwrap_or(0) == worker_accounts,
         "only {precision_ok} of {worker_accounts} accounts were located from the cache"

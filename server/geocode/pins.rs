@@ -33,13 +33,11 @@ pub async fn set_manual(
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     // The address this pin belongs to: only a change of it (after normalization) re-geocodes.
-    let address: Option<AddressRow> = sqlx::query_as(
-        "select address_line, house_number, street, postal_code, city, country_code
-         from accounts where id = $1 for update",
-    )
-    .bind(account)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let address: Option<AddressRow> =
+        sqlx::query_as(include_str!("sql/account_address_for_update.sql"))
+            .bind(account)
+            .fetch_optional(&mut *tx)
+            .await?;
     let key = address.map(|a| {
         normalize(&AddressQuery {
             line: a.address_line,

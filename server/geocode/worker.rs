@@ -254,12 +254,10 @@ impl GeocodeWorker {
             return Ok(());
         }
         let notices: Vec<String> = written.iter().map(Uuid::to_string).collect();
-        let _ = sqlx::query(
-            "select pg_notify('terrane_account_located', id) from unnest($1::text[]) id",
-        )
-        .bind(&notices)
-        .execute(&self.db)
-        .await;
+        let _ = sqlx::query(include_str!("sql/notify_located.sql"))
+            .bind(&notices)
+            .execute(&self.db)
+            .await;
         for f in found.iter().filter(|f| written.contains(&f.id)) {
             metrics::counter!("terrane_geocode_located_total", "provider" => f.result.provider.clone(), "precision" => f.result.precision.as_str()).increment(1);
             let _ = self.events.send(AccountLocated {
