@@ -14,6 +14,7 @@ pub mod error;
 pub mod geocode;
 pub mod jobs;
 pub mod net;
+pub mod osm;
 pub mod reps;
 pub mod routing;
 pub mod seed;

@@ -42,14 +42,10 @@ pub const NEGATIVE_TTL_HOURS: i64 = 24;
 
 /// The unexpired entry for `key`, counting the hit.
 pub async fn get(db: impl PgExecutor<'_>, key: &str) -> Result<Option<Cached>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(
-        "update geocode_cache set hits = hits + 1
-         where key = $1 and expires_at > now()
-         returning lon, lat, precision, confidence, provider, fetched_at",
-    )
-    .bind(key)
-    .fetch_optional(db)
-    .await?;
+    let row: Option<Row> = sqlx::query_as(include_str!("sql/cache_get.sql"))
+        .bind(key)
+        .fetch_optional(db)
+        .await?;
     Ok(row.map(cached))
 }
 
@@ -62,17 +58,14 @@ pub async fn get_many(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, Row)> = sqlx::query_as::<_, KeyedRow>(
-        "update geocode_cache set hits = hits + 1
-         where key = any($1) and expires_at > now()
-         returning key, lon, lat, precision, confidence, provider, fetched_at",
-    )
-    .bind(keys)
-    .fetch_all(db)
-    .await?
-    .into_iter()
-    .map(|k| (k.key, k.row))
-    .collect();
+    let rows: Vec<(String, Row)> =
+        sqlx::query_as::<_, KeyedRow>(include_str!("sql/cache_get_many.sql"))
+            .bind(keys)
+            .fetch_all(db)
+            .await?
+            .into_iter()
+            .map(|k| (k.key, k.row))
+            .collect();
     Ok(rows.into_iter().map(|(k, r)| (k, cached(r))).collect())
 }
 
@@ -112,31 +105,23 @@ pub async fn put(
             Some(r) => ttl(&r.provider),
             None => Duration::hours(NEGATIVE_TTL_HOURS),
         };
-    sqlx::query(
-        "insert into geocode_cache (key, lon, lat, precision, confidence, provider, expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7)
-         on conflict (key) do update set lon = excluded.lon, lat = excluded.lat,
-             precision = excluded.precision, confidence = excluded.confidence,
-             provider = excluded.provider, fetched_at = now(), expires_at = excluded.expires_at",
-    )
-    .bind(key)
-    .bind(result.map(|r| r.location.lon()))
-    .bind(result.map(|r| r.location.lat()))
-    .bind(result.map(|r| r.precision))
-    .bind(result.map(|r| r.confidence))
-    .bind(result.map_or(provider, |r| r.provider.as_str()))
-    .bind(expires)
-    .execute(db)
-    .await?;
+    sqlx::query(include_str!("sql/cache_put.sql"))
+        .bind(key)
+        .bind(result.map(|r| r.location.lon()))
+        .bind(result.map(|r| r.location.lat()))
+        .bind(result.map(|r| r.precision))
+        .bind(result.map(|r| r.confidence))
+        .bind(result.map_or(provider, |r| r.provider.as_str()))
+        .bind(expires)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
 /// Deletes expired entries.
 pub async fn prune(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from geocode_cache where expires_at <= now()")
-            .execute(db)
-            .await?
-            .rows_affected(),
-    )
+    Ok(sqlx::query(include_str!("sql/cache_prune.sql"))
+        .execute(db)
+        .await?
+        .rows_affected())
 }

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use super::normalize::normalize;
 use super::worker::GeocodeWorker;
 use super::{AddressQuery, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError, cache};
+use crate::accounts::location::{self, BenchAddress};
 use crate::spatial::LonLat;
 
 /// What a run measured.
@@ -85,18 +86,13 @@ pub async fn run(
     let lats: Vec<f64> = (0..entries)
         .map(|i| 43.5 + (i / 1000) as f64 * 1e-4)
         .collect();
-    sqlx::query(
-        "insert into geocode_cache (key, lon, lat, precision, confidence, provider, expires_at)
-         select k, x, y, 'rooftop', 0.9, 'osm', now() + interval '30 days'
-         from unnest($1::text[], $2::float8[], $3::float8[]) as u(k, x, y)
-         on conflict (key) do nothing",
-    )
-    .bind(&keys)
-    .bind(&lons)
-    .bind(&lats)
-    .execute(pool)
-    .await
-    .context("filling the cache")?;
+    sqlx::query(include_str!("sql/cache_bench_fill.sql"))
+        .bind(&keys)
+        .bind(&lons)
+        .bind(&lats)
+        .execute(pool)
+        .await
+        .context("filling the cache")?;
     // A check that the entries answer as the worker reads them.
     let sample = cache::get(pool, &keys[0])
         .await?
@@ -140,19 +136,14 @@ pub async fn run(
     let worker_accounts = worker_accounts.min(entries);
     let mut tx = pool.begin().await?;
     for (i, q) in queries.iter().take(worker_accounts).enumerate() {
-        sqlx::query(
-            "insert into accounts (crm_source, crm_id, name, house_number, street, postal_code,
-                                   city, country_code)
-             values ('cache-bench', $1, 'Bench account', $2, $3, $4, $5, $6)",
-        )
-        .bind(format!("cb-{i}"))
-        .bind(&q.house_number)
-        .bind(&q.street)
-        .bind(&q.postal_code)
-        .bind(&q.city)
-        .bind(&q.country_code)
-        .execute(&mut *tx)
-        .await?;
+        let address = BenchAddress {
+            house_number: q.house_number.as_deref(),
+            street: q.street.as_deref(),
+            postal_code: q.postal_code.as_deref(),
+            city: q.city.as_deref(),
+            country_code: q.country_code.as_deref(),
+        };
+        location::insert_for_cache_bench(&mut *tx, &format!("cb-{i}"), address).await?;
     }
     tx.commit().await?;
     let provider = Arc::new(CountingProvider(AtomicU64::new(0)));
@@ -169,12 +160,10 @@ pub async fn run(
         located += w.await.context("a worker")??.located;
     }
     let worker_seconds = started.elapsed().as_secs_f64();
-    let precision_ok: i64 = sqlx::query_scalar(
-        "select count(*) from accounts where crm_source = 'cache-bench' and geocode_precision = $1",
-    )
-    .bind(Precision::Rooftop)
-    .fetch_one(pool)
-    .await?;
+    let precision_ok: i64 = sqlx::query_scalar(include_str!("sql/cache_bench_located_count.sql"))
+        .bind(Precision::Rooftop)
+        .fetch_one(pool)
+        .await?;
     anyhow::ensure!(
         usize::try_from(precision_ok).unwrap_or(0) == worker_accounts,
         "only {precision_ok} of {worker_accounts} accounts were located from the cache"

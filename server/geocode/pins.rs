@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use super::AddressQuery;
 use super::normalize::normalize;
+use crate::accounts::location;
 use crate::audit::{self, AuditEvent};
 use crate::auth::Scope;
-use crate::seed::load::h3_cell_i64;
 use crate::spatial::LonLat;
 
 #[derive(sqlx::FromRow)]
@@ -31,16 +31,13 @@ pub async fn set_manual(
     account: Uuid,
     at: LonLat,
 ) -> Result<bool, sqlx::Error> {
-    let h3 = h3_cell_i64(at).ok();
     let mut tx = db.begin().await?;
     // The address this pin belongs to: only a change of it (after normalization) re-geocodes.
-    let address: Option<AddressRow> = sqlx::query_as(
-        "select address_line, house_number, street, postal_code, city, country_code
-         from accounts where id = $1 for update",
-    )
-    .bind(account)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let address: Option<AddressRow> =
+        sqlx::query_as(include_str!("sql/account_address_for_update.sql"))
+            .bind(account)
+            .fetch_optional(&mut *tx)
+            .await?;
     let key = address.map(|a| {
         normalize(&AddressQuery {
             line: a.address_line,
@@ -52,27 +49,8 @@ pub async fn set_manual(
         })
         .key()
     });
-    let moved = sqlx::query(
-        r"
-        update accounts set location = st_setsrid(st_makepoint($2, $3), 4326), h3_cell = $4,
-               geocode_status = 'manual', geocode_precision = 'manual', geocode_confidence = 1,
-               geocode_source = 'manual', geocoded_at = now(), geocode_error = null,
-               geocode_attempts = 0, geocode_next_attempt_at = null,
-               address_normalized = $6
-        where id = $1 and deleted_at is null
-          and ($5::uuid[] is null or owner_rep_id = any($5))
-        ",
-    )
-    .bind(account)
-    .bind(at.lon())
-    .bind(at.lat())
-    .bind(h3)
-    .bind(scope.rep_filter())
-    .bind(key)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if moved == 1 {
+    let moved = location::pin(&mut *tx, scope, account, at, key).await?;
+    if moved {
         audit::record(
             &mut *tx,
             AuditEvent {
@@ -86,5 +64,5 @@ pub async fn set_manual(
         .await?;
     }
     tx.commit().await?;
-    Ok(moved == 1)
+    Ok(moved)
 }

@@ -5,6 +5,8 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::accounts::location;
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ResultCount {
     pub provider: String,
@@ -15,14 +17,9 @@ pub struct ResultCount {
 
 /// Live accounts by geocoding source, status and precision.
 pub async fn by_provider(db: impl PgExecutor<'_>) -> Result<Vec<ResultCount>, sqlx::Error> {
-    sqlx::query_as(
-        "select coalesce(geocode_source, '-') as provider, geocode_status::text as status,
-                geocode_precision::text as precision, count(*) as accounts
-         from accounts where deleted_at is null
-         group by 1, 2, 3 order by 1, 2, 3",
-    )
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("sql/stats_by_provider.sql"))
+        .fetch_all(db)
+        .await
 }
 
 #[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
@@ -34,14 +31,9 @@ pub struct CacheStats {
 }
 
 pub async fn cache(db: impl PgExecutor<'_>) -> Result<CacheStats, sqlx::Error> {
-    sqlx::query_as(
-        "select count(*) as entries, count(*) filter (where lon is null) as negative,
-                coalesce(sum(hits), 0)::int8 as hits,
-                count(*) filter (where expires_at <= now()) as expired
-         from geocode_cache",
-    )
-    .fetch_one(db)
-    .await
+    sqlx::query_as(include_str!("sql/stats_cache.sql"))
+        .fetch_one(db)
+        .await
 }
 
 /// An account geocoding could not place (failed, or pending after provider errors).
@@ -58,30 +50,13 @@ pub struct Failure {
 }
 
 pub async fn failures(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Failure>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, name, crm_source, crm_id, geocode_status::text as status,
-                geocode_attempts as attempts, geocode_error as reason,
-                geocode_next_attempt_at as next_attempt_at
-         from accounts
-         where deleted_at is null
-           and (geocode_status = 'failed' or (geocode_status = 'pending' and geocode_attempts > 0))
-         order by updated_at desc limit $1",
-    )
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("sql/stats_failures.sql"))
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// Puts a failed account back in the queue now; false when it is not failed or pending.
 pub async fn retry(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "update accounts set geocode_status = 'pending', geocode_attempts = 0,
-                geocode_next_attempt_at = null, geocode_error = null
-         where id = $1 and deleted_at is null and geocode_status in ('failed', 'pending')",
-    )
-    .bind(id)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    location::retry_now(db, id).await
 }

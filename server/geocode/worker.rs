@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::normalize::normalize;
 use super::{AddressQuery, GeocodeResult, Geocoder, Precision, cache};
-use crate::seed::load::h3_cell_i64;
+use crate::accounts::location::{self, Located, PendingGeocode as Pending};
+use crate::spatial::H3Cell;
 
 /// Sent when an account gets a location (territory assignment hooks here). Also sent to
 /// PostgreSQL listeners as `NOTIFY terrane_account_located, '<id>'`.
@@ -50,35 +51,12 @@ impl Report {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct Pending {
-    id: Uuid,
-    address_line: Option<String>,
-    house_number: Option<String>,
-    street: Option<String>,
-    postal_code: Option<String>,
-    city: Option<String>,
-    country_code: Option<String>,
-    address_normalized: Option<String>,
-    has_location: bool,
-    manual: bool,
-    geocode_attempts: i32,
-    address_text: Option<String>,
-}
-
 /// A location to write.
 struct Found {
     id: Uuid,
     key: String,
     address_text: Option<String>,
     result: GeocodeResult,
-}
-
-impl Pending {
-    /// Located already, at this very (normalized) address.
-    fn unchanged(&self, key: &str) -> bool {
-        self.has_location && self.address_normalized.as_deref() == Some(key)
-    }
 }
 
 fn address_query(p: &Pending) -> AddressQuery {
@@ -137,30 +115,7 @@ impl GeocodeWorker {
     }
 
     pub async fn run_batch(&self) -> Result<Report, sqlx::Error> {
-        let batch: Vec<Pending> = sqlx::query_as(
-            r"
-            update accounts a set geocode_next_attempt_at = now() + make_interval(secs => $2)
-            from (
-                select id from accounts
-                where geocode_status = 'pending' and deleted_at is null
-                  and (geocode_next_attempt_at is null or geocode_next_attempt_at <= now())
-                order by geocode_next_attempt_at nulls first, id
-                limit $1
-                for update skip locked
-            ) due
-            where a.id = due.id
-            returning a.id, a.address_line, a.house_number, a.street, a.postal_code, a.city,
-                      a.country_code, a.address_normalized, a.location is not null as has_location,
-                      a.geocode_precision is not distinct from 'manual' as manual,
-                      a.geocode_attempts,
-                      terrane_address_text(a.address_line, a.house_number, a.street,
-                                           a.postal_code, a.city, a.country_code) as address_text
-            ",
-        )
-        .bind(self.batch_size)
-        .bind(LEASE_S)
-        .fetch_all(&self.db)
-        .await?;
+        let batch = location::claim_pending(&self.db, self.batch_size, LEASE_S).await?;
         let mut report = Report {
             claimed: batch.len(),
             ..Report::default()
@@ -206,15 +161,7 @@ impl GeocodeWorker {
         // manual pins included.
         if p.unchanged(&key) {
             report.unchanged += 1;
-            sqlx::query(
-                "update accounts set geocode_status = case when $2 then 'manual' else 'ok' end::geocode_status,
-                        geocode_attempts = 0, geocode_error = null, geocode_next_attempt_at = null
-                 where id = $1 and geocode_status = 'pending'",
-            )
-            .bind(p.id)
-            .bind(p.manual)
-            .execute(&self.db)
-            .await?;
+            location::keep_location(&self.db, p.id, p.manual).await?;
             return Ok(());
         }
         // Two accounts of one batch with the same address: the second finds the first's
@@ -260,15 +207,12 @@ impl GeocodeWorker {
             Err(e) => {
                 report.retry += 1;
                 tracing::info!(account_id = %p.id, error = %e, "geocoding will be retried");
-                sqlx::query(
-                    "update accounts set geocode_attempts = geocode_attempts + 1, geocode_error = $2,
-                            geocode_next_attempt_at = now() + make_interval(secs => $3)
-                     where id = $1 and geocode_status = 'pending'",
+                location::postpone(
+                    &self.db,
+                    p.id,
+                    &e.to_string(),
+                    retry_after_s(p.geocode_attempts),
                 )
-                .bind(p.id)
-                .bind(e.to_string())
-                .bind(retry_after_s(p.geocode_attempts))
-                .execute(&self.db)
                 .await?;
                 Ok(())
             }
@@ -292,59 +236,28 @@ impl GeocodeWorker {
         if found.is_empty() {
             return Ok(());
         }
-        let ids: Vec<Uuid> = found.iter().map(|f| f.id).collect();
-        let lons: Vec<f64> = found.iter().map(|f| f.result.location.lon()).collect();
-        let lats: Vec<f64> = found.iter().map(|f| f.result.location.lat()).collect();
-        let cells: Vec<Option<i64>> = found
+        let located: Vec<Located<'_>> = found
             .iter()
-            .map(|f| h3_cell_i64(f.result.location).ok())
+            .map(|f| Located {
+                id: f.id,
+                at: f.result.location,
+                cell: H3Cell::at(f.result.location).ok(),
+                precision: f.result.precision.as_str(),
+                confidence: f.result.confidence.clamp(0.0, 1.0),
+                provider: f.result.provider.as_str(),
+                key: f.key.as_str(),
+                address_text: f.address_text.as_deref(),
+            })
             .collect();
-        let precisions: Vec<&str> = found.iter().map(|f| f.result.precision.as_str()).collect();
-        let confidences: Vec<f32> = found
-            .iter()
-            .map(|f| f.result.confidence.clamp(0.0, 1.0))
-            .collect();
-        let providers: Vec<&str> = found.iter().map(|f| f.result.provider.as_str()).collect();
-        let keys: Vec<&str> = found.iter().map(|f| f.key.as_str()).collect();
-        let texts: Vec<Option<&str>> = found.iter().map(|f| f.address_text.as_deref()).collect();
-        let written: Vec<Uuid> = sqlx::query_scalar(
-            r"
-            update accounts a set location = st_setsrid(st_makepoint(x.lon, x.lat), 4326),
-                   h3_cell = x.cell, geocode_status = 'ok',
-                   geocode_precision = x.precision::geocode_precision,
-                   geocode_confidence = x.confidence, geocode_source = x.provider,
-                   geocoded_at = now(), address_normalized = x.key, geocode_attempts = 0,
-                   geocode_error = null, geocode_next_attempt_at = null
-            from unnest($1::uuid[], $2::float8[], $3::float8[], $4::int8[], $5::text[],
-                        $6::float4[], $7::text[], $8::text[], $9::text[])
-                 as x(id, lon, lat, cell, precision, confidence, provider, key, address_text)
-            where a.id = x.id and a.geocode_status = 'pending'
-              and terrane_address_text(a.address_line, a.house_number, a.street, a.postal_code,
-                                       a.city, a.country_code) is not distinct from x.address_text
-            returning a.id
-            ",
-        )
-        .bind(&ids)
-        .bind(&lons)
-        .bind(&lats)
-        .bind(&cells)
-        .bind(&precisions)
-        .bind(&confidences)
-        .bind(&providers)
-        .bind(&keys)
-        .bind(&texts)
-        .fetch_all(&self.db)
-        .await?;
+        let written = location::locate_many(&self.db, &located).await?;
         if written.is_empty() {
             return Ok(());
         }
         let notices: Vec<String> = written.iter().map(Uuid::to_string).collect();
-        let _ = sqlx::query(
-            "select pg_notify('terrane_account_located', id) from unnest($1::text[]) id",
-        )
-        .bind(&notices)
-        .execute(&self.db)
-        .await;
+        let _ = sqlx::query(include_str!("sql/notify_located.sql"))
+            .bind(&notices)
+            .execute(&self.db)
+            .await;
         for f in found.iter().filter(|f| written.contains(&f.id)) {
             metrics::counter!("terrane_geocode_located_total", "provider" => f.result.provider.clone(), "precision" => f.result.precision.as_str()).increment(1);
             let _ = self.events.send(AccountLocated {
@@ -362,18 +275,7 @@ impl GeocodeWorker {
         why: &str,
     ) -> Result<(), sqlx::Error> {
         metrics::counter!("terrane_geocode_not_found_total").increment(1);
-        sqlx::query(
-            "update accounts set geocode_status = 'failed', geocode_error = $2,
-                    address_normalized = coalesce($3, address_normalized),
-                    geocode_next_attempt_at = null
-             where id = $1 and geocode_status = 'pending'",
-        )
-        .bind(p.id)
-        .bind(why)
-        .bind(key)
-        .execute(&self.db)
-        .await?;
-        Ok(())
+        location::mark_not_found(&self.db, p.id, why, key).await
     }
 }
 

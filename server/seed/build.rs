@@ -2,9 +2,7 @@
 //! businesses, synthetic prospects on real buildings, invented tiers and values, and reps.
 
 mod crm;
-pub(crate) mod gazetteer;
-pub(crate) mod geometry;
-pub(crate) mod osm;
+mod gazetteer;
 
 use std::collections::BTreeSet;
 
@@ -13,12 +11,13 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use self::crm::{DEMO_SEED, REPS, Stream, WORK_END, WORK_START};
-use self::gazetteer::{Gazetteer, non_empty};
-use self::geometry::{LineIndex, LocalFrame, Region, Xy, ring_area_m2, ring_centroid};
-use self::osm::{Extract, Tags};
+use self::gazetteer::Gazetteer;
 use super::dataset::{
     DEMO_HUBSPOT_SOURCE, DEMO_SALESFORCE_SOURCE, DemoAccount, DemoAddress, DemoDataset, DemoRep,
 };
+use crate::osm::geometry::{LineIndex, LocalFrame, Region, Xy, ring_area_m2, ring_centroid};
+use crate::osm::pbf::{Extract, Tags, read_pbf};
+use crate::osm::tags::non_empty;
 use crate::spatial::LonLat;
 
 /// Accounts in the dataset: every real business, topped up with synthetic prospects.
@@ -132,7 +131,7 @@ const HOME_BASE_HIGHWAYS: &[&str] = &["residential", "tertiary", "secondary"];
 
 /// Derives the demo dataset from an .osm.pbf file. Deterministic: same input, same output.
 pub fn build_from_pbf(pbf: &std::path::Path) -> anyhow::Result<DemoDataset> {
-    let extract = osm::read_pbf(pbf)?;
+    let extract = read_pbf(pbf)?;
     let derived_from = pbf
         .file_name()
         .with_context(|| format!("{} has no file name", pbf.display()))?
@@ -467,8 +466,8 @@ fn validate(ds: &DemoDataset) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::osm::tags;
     use super::*;
+    use crate::osm::pbf::tags;
 
     #[test]
     fn shops_offices_and_restaurants_are_businesses() {

@@ -1,14 +1,10 @@
 //! Loads the demo dataset into the database idempotently (upserts keyed on CRM ids).
 
 use anyhow::Context;
-use h3o::{LatLng, Resolution};
 use sqlx::PgPool;
 
 use super::dataset::{DemoDataset, DemoRep};
-use crate::spatial::LonLat;
-
-/// H3 resolution stored in `accounts.h3_cell` (cells of about 0.1 km²).
-pub const ACCOUNT_H3_RESOLUTION: Resolution = Resolution::Nine;
+use crate::spatial::{H3Cell, LonLat};
 
 /// What a load changed; a second load of the same file reports only `unchanged`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,15 +21,6 @@ pub fn read_dataset(path: &std::path::Path) -> anyhow::Result<DemoDataset> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
-/// The H3 cell of a point, as stored in the database (the 64-bit index as a signed integer;
-/// valid indexes have the top bit clear, so the cast is lossless).
-pub fn h3_cell_i64(p: LonLat) -> anyhow::Result<i64> {
-    let cell = LatLng::new(p.lat(), p.lon())
-        .context("point outside H3's domain")?
-        .to_cell(ACCOUNT_H3_RESOLUTION);
-    i64::try_from(u64::from(cell)).context("H3 index with the reserved top bit set")
 }
 
 /// Upserts reps and accounts in one transaction.
@@ -73,7 +60,7 @@ pub async fn load(pool: &PgPool, ds: &DemoDataset) -> anyhow::Result<LoadReport>
         cols.country_code.push(a.address.country_code.clone());
         cols.lon.push(p.lon());
         cols.lat.push(p.lat());
-        cols.h3.push(h3_cell_i64(p)?);
+        cols.h3.push(H3Cell::at(p)?);
         cols.tier.push(a.tier.clone());
         cols.annual_value.push(f64::from(a.annual_value));
         cols.visits.push(i32::from(a.visits_per_year));
@@ -178,7 +165,7 @@ struct AccountColumns {
     country_code: Vec<String>,
     lon: Vec<f64>,
     lat: Vec<f64>,
-    h3: Vec<i64>,
+    h3: Vec<H3Cell>,
     tier: Vec<String>,
     annual_value: Vec<f64>,
     visits: Vec<i32>,

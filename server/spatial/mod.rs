@@ -5,6 +5,10 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+mod h3;
+
+pub use h3::{ACCOUNT_H3_RESOLUTION, H3Cell, H3Error};
+
 /// Why a coordinate or bounding box was rejected.
 #[derive(Debug, Error, PartialEq, Eq, Clone)]
 pub enum SpatialError {

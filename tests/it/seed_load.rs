@@ -83,8 +83,10 @@ async fn every_account_gets_its_owner_rep_and_h3_cell(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .expect("cell");
-    let expected = load::h3_cell_i64(terrane::spatial::LonLat::new(a.lon, a.lat).expect("valid"))
-        .expect("cell");
+    let expected =
+        terrane::spatial::H3Cell::at(terrane::spatial::LonLat::new(a.lon, a.lat).expect("valid"))
+            .expect("cell")
+            .get();
     assert_eq!(cell, expected);
     let homes: i64 = sqlx::query_scalar("select count(*) from reps where home_base is not null")
         .fetch_one(&pool)

@@ -394,21 +394,10 @@ pub async fn truths(pool: &PgPool) -> anyhow::Result<(Vec<Truth>, usize)> {
         Vec<f64>,
         Vec<f64>,
     );
-    let rows: Vec<Row> = sqlx::query_as(
-        "select mode() within group (order by a.street), a.street_norm,
-                mode() within group (order by a.housenumber), a.housenumber_norm,
-                mode() within group (order by a.postcode),
-                coalesce(mode() within group (order by a.city), min(s.city)),
-                array_agg(ST_X(a.geom) order by a.id), array_agg(ST_Y(a.geom) order by a.id)
-         from geocoder_addresses a
-         join geocoder_streets s on s.id = a.street_id
-         where a.street_from_tags
-         group by a.street_norm, a.housenumber_norm, s.city
-         order by a.street_norm, a.housenumber_norm, s.city",
-    )
-    .fetch_all(pool)
-    .await
-    .context("reading the index's addresses")?;
+    let rows: Vec<Row> = sqlx::query_as(include_str!("sql/bench_sample_addresses.sql"))
+        .fetch_all(pool)
+        .await
+        .context("reading the index's addresses")?;
     let mut points_total = 0;
     let truths = rows
         .into_iter()
@@ -592,17 +581,20 @@ async fn hidden_errors(
                 let Some(q) = spell(t, Spelling::AsWritten, number_after_street, &mut rng) else {
                     continue;
                 };
-                let mut tx = pool.begin().await.context("starting a hiding transaction")?;
-                sqlx::query(
-                    "delete from geocoder_addresses where street_norm = $1 and housenumber_norm = $2",
-                )
-                .bind(&t.street_norm)
-                .bind(&t.housenumber_norm)
-                .execute(&mut *tx)
-                .await
-                .context("hiding an address point")?;
+                let mut tx = pool
+                    .begin()
+                    .await
+                    .context("starting a hiding transaction")?;
+                sqlx::query(include_str!("sql/bench_hide_address.sql"))
+                    .bind(&t.street_norm)
+                    .bind(&t.housenumber_norm)
+                    .execute(&mut *tx)
+                    .await
+                    .context("hiding an address point")?;
                 let found: Option<GeocodeResult> = search(&mut *tx, &norm::normalize(&q)).await?;
-                tx.rollback().await.context("restoring a hidden address point")?;
+                tx.rollback()
+                    .await
+                    .context("restoring a hidden address point")?;
                 out.push(match found {
                     Some(r) => (t.error_m(r.location), Some(r.precision)),
                     None => (f64::INFINITY, None),

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use super::norm;
 use crate::geocode::AddressQuery;
-use crate::seed::build::gazetteer::{is_address_street, non_empty};
-use crate::seed::build::geometry::{assemble_rings, ring_centroid};
-use crate::seed::build::osm::{Extract, Node, Relation, Tags, Way, read_pbf};
+use crate::osm::geometry::{assemble_rings, ring_centroid};
+use crate::osm::pbf::{Extract, Node, Relation, Tags, Way, read_pbf};
+use crate::osm::tags::{is_address_street, non_empty};
 use crate::spatial::LonLat;
 
 /// A named highway segment; the loader merges neighbouring segments of one name.

@@ -108,20 +108,10 @@ pub async fn load(
         .await
         .context("starting the build transaction")?;
     progress(Progress::Stage("replacing the previous index"));
-    sqlx::raw_sql(
-        "delete from geocoder_addresses; delete from geocoder_interpolations;
-         delete from geocoder_streets; delete from geocoder_postcodes; delete from geocoder_places;
-         delete from geocoder_common_words; delete from geocoder_street_names;
-         create temporary table geocoder_build_segments (
-             name text not null, name_norm text not null,
-             geom geometry(LineString, 4326) not null) on commit drop;
-         create temporary table geocoder_build_postal_areas (
-             postcode text not null, postcode_norm text not null,
-             area geometry(MultiPolygon, 4326) not null) on commit drop;",
-    )
-    .execute(&mut *tx)
-    .await
-    .context("clearing the previous geocoder index")?;
+    sqlx::raw_sql(include_str!("sql/clear_index.sql"))
+        .execute(&mut *tx)
+        .await
+        .context("clearing the previous geocoder index")?;
 
     progress(Progress::Stage("writing street segments"));
     for chunk in features.streets.chunks(BATCH_ROWS) {
@@ -156,24 +146,13 @@ pub async fn load(
     progress(Progress::Rows(LINK_UNITS));
 
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    let row: (i64, i32, i32, i32, i32, i32) = sqlx::query_as(
-        "insert into geocoder_builds
-             (source_file, source_sha256, duration_ms, streets, addresses, interpolations,
-              postcodes, places)
-         select $1, $2, $3,
-                (select count(*) from geocoder_streets),
-                (select count(*) from geocoder_addresses),
-                (select count(*) from geocoder_interpolations),
-                (select count(*) from geocoder_postcodes),
-                (select count(*) from geocoder_places)
-         returning id, streets, addresses, interpolations, postcodes, places",
-    )
-    .bind(&source.file)
-    .bind(&source.sha256)
-    .bind(duration_ms)
-    .fetch_one(&mut *tx)
-    .await
-    .context("recording the geocoder build")?;
+    let row: (i64, i32, i32, i32, i32, i32) = sqlx::query_as(include_str!("sql/record_build.sql"))
+        .bind(&source.file)
+        .bind(&source.sha256)
+        .bind(duration_ms)
+        .fetch_one(&mut *tx)
+        .await
+        .context("recording the geocoder build")?;
     tx.commit().await.context("committing the geocoder build")?;
 
     // Outside the transaction (VACUUM cannot run in one): drop the previous build's dead rows
@@ -242,17 +221,13 @@ async fn insert_segments(
     let names: Vec<&str> = chunk.iter().map(|s| s.name.as_str()).collect();
     let norms: Vec<&str> = chunk.iter().map(|s| s.name_norm.as_str()).collect();
     let lines: Vec<String> = chunk.iter().map(|s| linestring_wkt(&s.line)).collect();
-    sqlx::query(
-        "insert into geocoder_build_segments (name, name_norm, geom)
-         select n, nn, ST_GeomFromText(w, 4326)
-         from unnest($1::text[], $2::text[], $3::text[]) as t(n, nn, w)",
-    )
-    .bind(names)
-    .bind(norms)
-    .bind(lines)
-    .execute(conn)
-    .await
-    .context("writing street segments")?;
+    sqlx::query(include_str!("sql/insert_build_segments.sql"))
+        .bind(names)
+        .bind(norms)
+        .bind(lines)
+        .execute(conn)
+        .await
+        .context("writing street segments")?;
     Ok(())
 }
 
@@ -263,38 +238,28 @@ async fn insert_addresses(
     let pick = |f: fn(&super::build::AddressPoint) -> Option<&str>| -> Vec<Option<&str>> {
         chunk.iter().map(f).collect()
     };
-    sqlx::query(
-        "insert into geocoder_addresses
-             (osm_ref, housenumber, housenumber_norm, number, number_end, street, street_norm,
-              street_from_tags, postcode, postcode_norm, city, city_norm, geom)
-         select r, h, hn, n, ne, coalesce(s, ''), coalesce(sn, ''), s is not null,
-                p, pn, c, cn, ST_SetSRID(ST_MakePoint(x, y), 4326)
-         from unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[], $6::text[],
-                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                     $12::float8[], $13::float8[])
-              as t(r, h, hn, n, ne, s, sn, p, pn, c, cn, x, y)",
-    )
-    .bind(pick(|a| Some(a.osm_ref.as_str())))
-    .bind(pick(|a| Some(a.number.raw.as_str())))
-    .bind(pick(|a| Some(a.number.norm.as_str())))
-    .bind(chunk.iter().map(|a| a.number.number).collect::<Vec<_>>())
-    .bind(
-        chunk
-            .iter()
-            .map(|a| a.number.number_end)
-            .collect::<Vec<_>>(),
-    )
-    .bind(pick(|a| a.street.as_ref().map(|s| s.0.as_str())))
-    .bind(pick(|a| a.street.as_ref().map(|s| s.1.as_str())))
-    .bind(pick(|a| a.postcode.as_ref().map(|s| s.0.as_str())))
-    .bind(pick(|a| a.postcode.as_ref().map(|s| s.1.as_str())))
-    .bind(pick(|a| a.city.as_ref().map(|s| s.0.as_str())))
-    .bind(pick(|a| a.city.as_ref().map(|s| s.1.as_str())))
-    .bind(lons(chunk.iter().map(|a| a.at)))
-    .bind(lats(chunk.iter().map(|a| a.at)))
-    .execute(conn)
-    .await
-    .context("writing addresses")?;
+    sqlx::query(include_str!("sql/insert_addresses.sql"))
+        .bind(pick(|a| Some(a.osm_ref.as_str())))
+        .bind(pick(|a| Some(a.number.raw.as_str())))
+        .bind(pick(|a| Some(a.number.norm.as_str())))
+        .bind(chunk.iter().map(|a| a.number.number).collect::<Vec<_>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|a| a.number.number_end)
+                .collect::<Vec<_>>(),
+        )
+        .bind(pick(|a| a.street.as_ref().map(|s| s.0.as_str())))
+        .bind(pick(|a| a.street.as_ref().map(|s| s.1.as_str())))
+        .bind(pick(|a| a.postcode.as_ref().map(|s| s.0.as_str())))
+        .bind(pick(|a| a.postcode.as_ref().map(|s| s.1.as_str())))
+        .bind(pick(|a| a.city.as_ref().map(|s| s.0.as_str())))
+        .bind(pick(|a| a.city.as_ref().map(|s| s.1.as_str())))
+        .bind(lons(chunk.iter().map(|a| a.at)))
+        .bind(lats(chunk.iter().map(|a| a.at)))
+        .execute(conn)
+        .await
+        .context("writing addresses")?;
     Ok(())
 }
 
@@ -302,39 +267,33 @@ async fn insert_interpolations(
     conn: &mut PgConnection,
     chunk: &[super::build::InterpolationSection],
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "insert into geocoder_interpolations
-             (osm_ref, street, street_norm, start_number, end_number, step, postcode_norm, geom)
-         select r, s, sn, a, b, st, pn, ST_GeomFromText(w, 4326)
-         from unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[], $6::int2[],
-                     $7::text[], $8::text[]) as t(r, s, sn, a, b, st, pn, w)",
-    )
-    .bind(chunk.iter().map(|i| i.osm_ref.as_str()).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|i| i.street.as_str()).collect::<Vec<_>>())
-    .bind(
-        chunk
-            .iter()
-            .map(|i| i.street_norm.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(chunk.iter().map(|i| i.start_number).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|i| i.end_number).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|i| i.step).collect::<Vec<_>>())
-    .bind(
-        chunk
-            .iter()
-            .map(|i| i.postcode_norm.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        chunk
-            .iter()
-            .map(|i| linestring_wkt(&i.line))
-            .collect::<Vec<_>>(),
-    )
-    .execute(conn)
-    .await
-    .context("writing interpolation lines")?;
+    sqlx::query(include_str!("sql/insert_interpolations.sql"))
+        .bind(chunk.iter().map(|i| i.osm_ref.as_str()).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|i| i.street.as_str()).collect::<Vec<_>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|i| i.street_norm.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(chunk.iter().map(|i| i.start_number).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|i| i.end_number).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|i| i.step).collect::<Vec<_>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|i| i.postcode_norm.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|i| linestring_wkt(&i.line))
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await
+        .context("writing interpolation lines")?;
     Ok(())
 }
 
@@ -342,49 +301,38 @@ async fn insert_places(
     conn: &mut PgConnection,
     chunk: &[super::build::Place],
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "insert into geocoder_places (osm_ref, name, name_norm, kind, rank, center, area)
-         select r, n, nn, k, rk, coalesce(ST_SetSRID(ST_MakePoint(x, y), 4326),
-                                          ST_PointOnSurface(b.area)), b.area
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int2[],
-                     $6::float8[], $7::float8[], $8::text[]) as t(r, n, nn, k, rk, x, y, w)
-         cross join lateral (
-             select ST_Multi(ST_CollectionExtract(ST_BuildArea(ST_GeomFromText(w, 4326)), 3))
-                        as area
-         ) b
-         where x is not null or not ST_IsEmpty(b.area)",
-    )
-    .bind(chunk.iter().map(|p| p.osm_ref.as_str()).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|p| p.name.as_str()).collect::<Vec<_>>())
-    .bind(
-        chunk
-            .iter()
-            .map(|p| p.name_norm.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(chunk.iter().map(|p| p.kind.as_str()).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|p| p.rank).collect::<Vec<_>>())
-    .bind(
-        chunk
-            .iter()
-            .map(|p| p.at.map(LonLat::lon))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        chunk
-            .iter()
-            .map(|p| p.at.map(LonLat::lat))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        chunk
-            .iter()
-            .map(|p| rings_wkt(&p.rings))
-            .collect::<Vec<_>>(),
-    )
-    .execute(conn)
-    .await
-    .context("writing places")?;
+    sqlx::query(include_str!("sql/insert_places.sql"))
+        .bind(chunk.iter().map(|p| p.osm_ref.as_str()).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|p| p.name.as_str()).collect::<Vec<_>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|p| p.name_norm.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(chunk.iter().map(|p| p.kind.as_str()).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|p| p.rank).collect::<Vec<_>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|p| p.at.map(LonLat::lon))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|p| p.at.map(LonLat::lat))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|p| rings_wkt(&p.rings))
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await
+        .context("writing places")?;
     Ok(())
 }
 
@@ -392,37 +340,28 @@ async fn insert_postal_areas(
     conn: &mut PgConnection,
     chunk: &[super::build::PostcodeArea],
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "insert into geocoder_build_postal_areas (postcode, postcode_norm, area)
-         select p, pn, area
-         from unnest($1::text[], $2::text[], $3::text[]) as t(p, pn, w)
-         cross join lateral (
-             select ST_Multi(ST_CollectionExtract(ST_BuildArea(ST_GeomFromText(w, 4326)), 3))
-                        as area
-         ) b
-         where not ST_IsEmpty(b.area)",
-    )
-    .bind(
-        chunk
-            .iter()
-            .map(|a| a.postcode.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        chunk
-            .iter()
-            .map(|a| a.postcode_norm.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        chunk
-            .iter()
-            .map(|a| rings_wkt(&a.rings))
-            .collect::<Vec<_>>(),
-    )
-    .execute(conn)
-    .await
-    .context("writing postal areas")?;
+    sqlx::query(include_str!("sql/insert_build_postal_areas.sql"))
+        .bind(
+            chunk
+                .iter()
+                .map(|a| a.postcode.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|a| a.postcode_norm.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|a| rings_wkt(&a.rings))
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await
+        .context("writing postal areas")?;
     Ok(())
 }
 

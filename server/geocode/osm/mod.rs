@@ -127,13 +127,11 @@ pub async fn build_index(
 pub async fn latest_build(
     pool: &PgPool,
 ) -> Result<Option<(String, chrono::DateTime<chrono::Utc>, i32)>, OsmGeocoderError> {
-    sqlx::query_as(
-        "select source_file, built_at, addresses from geocoder_builds order by id desc limit 1",
-    )
-    .fetch_optional(pool)
-    .await
-    .map_err(|source| OsmGeocoderError::Query {
-        what: "the latest build",
-        source,
-    })
+    sqlx::query_as(include_str!("sql/latest_build.sql"))
+        .fetch_optional(pool)
+        .await
+        .map_err(|source| OsmGeocoderError::Query {
+            what: "the latest build",
+            source,
+        })
 }

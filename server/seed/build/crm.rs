@@ -5,7 +5,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::geometry::Xy;
+use crate::osm::geometry::Xy;
 
 /// Seed of every random draw in the dataset; stored in the file so a reader knows what made it.
 pub const DEMO_SEED: u64 = 0x7E22_A4E5_0000_0001;

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 
-use super::geometry::{LineIndex, LocalFrame, Region, Xy, assemble_rings, ring_centroid};
-use super::osm::{Extract, Relation, Tags};
+use crate::osm::geometry::{LineIndex, LocalFrame, Region, Xy, assemble_rings, ring_centroid};
+use crate::osm::pbf::{Extract, Relation, Tags};
+use crate::osm::tags::{is_address_street, non_empty};
 use crate::seed::dataset::DemoAddress;
 use crate::spatial::LonLat;
 
@@ -30,34 +31,10 @@ const COUNTRY_CODE_TAGS: &[&str] = &[
 /// Grid cell for the street index: about a city block, so a lookup touches few segments.
 const STREET_CELL_M: f64 = 100.0;
 
-/// Named highways that are not postal streets: motorways have no frontage, and the rest are
-/// not built (yet or any more) or are not roads at all.
-const NON_ADDRESS_HIGHWAYS: &[&str] = &[
-    "motorway",
-    "motorway_link",
-    "construction",
-    "proposed",
-    "abandoned",
-    "disused",
-    "raceway",
-    "rest_area",
-    "services",
-    "platform",
-    "bus_stop",
-    "corridor",
-    "elevator",
-    "escape",
-];
-
 /// `place=*` values that name a municipality. Suburbs, quarters and neighbourhoods are left
 /// out on purpose: a postal address names the commune ("06240 Beausoleil", "98000 Monaco"),
 /// not the quarter, and a quarter node is often nearer than its own town's node.
 const MUNICIPALITY_PLACES: &[&str] = &["city", "town", "village"];
-
-/// Whether a named way with this `highway` value can appear as the street of an address.
-pub fn is_address_street(highway: &str) -> bool {
-    !NON_ADDRESS_HIGHWAYS.contains(&highway)
-}
 
 /// A commune (`boundary=administrative`, `admin_level=8`) whose boundary closes in the extract.
 #[derive(Debug, Clone)]
@@ -412,15 +389,10 @@ fn country_code(value: Option<&str>) -> Option<String> {
         .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
 }
 
-/// A trimmed tag value, treating empty values as absent.
-pub fn non_empty(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::osm::tags;
     use super::*;
+    use crate::osm::pbf::tags;
 
     fn ll(lon: f64, lat: f64) -> LonLat {
         LonLat::new(lon, lat).expect("valid test coordinate")
@@ -597,12 +569,5 @@ mod tests {
             .address(ll(7.43, 43.73), &t)
             .expect("an address");
         assert_eq!(a.country_code, "MC");
-    }
-
-    #[test]
-    fn motorways_are_not_address_streets_but_footways_are() {
-        assert!(!is_address_street("motorway"));
-        assert!(is_address_street("residential"));
-        assert!(is_address_street("footway"));
     }
 }

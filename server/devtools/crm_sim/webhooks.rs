@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::RetryPolicy;
 use crate::ids;
-use crate::store::HUBSPOT_WRITABLE;
+use crate::vendor::{HUBSPOT_WRITABLE, Vendor};
 
 /// Most events in one HubSpot request, and notifications in one Outbound Message.
 pub const MAX_BATCH: usize = 100;
@@ -383,13 +383,6 @@ pub fn is_ack(body: &str) -> bool {
 
 // ---------------------------------------------------------------------------------------------
 // Delivery
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Vendor {
-    HubSpot,
-    Salesforce,
-}
 
 /// How one webhook request fared over its attempts.
 #[derive(Debug, Clone, Serialize)]

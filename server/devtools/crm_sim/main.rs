@@ -12,9 +12,13 @@ mod edits;
 mod faults;
 mod hubspot;
 mod ids;
+mod middleware;
+mod params;
 mod salesforce;
 mod soql;
+mod state;
 mod store;
+mod vendor;
 mod webhooks;
 
 use std::io::{IsTerminal, Write};
@@ -57,9 +61,9 @@ async fn main() -> anyhow::Result<()> {
         rng_seed: args.seed,
     };
     let faults = FaultSettings::new(args.fail_rate, args.rate_limit, args.latency_ms);
-    let (sim, outbox) = app::Sim::new(config, seed, faults)?;
+    let (sim, outbox) = state::Sim::new(config, seed, faults)?;
     {
-        let store = app::lock(&sim.store);
+        let store = state::lock(&sim.store);
         tracing::info!(
             hubspot_companies = store.live_company_count(),
             salesforce_accounts = store.live_account_count(),

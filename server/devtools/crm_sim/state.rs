@@ -1,15 +1,10 @@
-//! The simulator's shared state and its HTTP router.
+//! The simulator's shared state: records, tokens, faults, cursors and the webhook outbox,
+//! behind one `Arc` the handlers extract.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use anyhow::Context;
-use axum::Router;
-use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use percent_encoding::percent_decode_str;
 use tokio::sync::mpsc;
 
 use crate::auth::TokenBook;
@@ -19,7 +14,6 @@ use crate::faults::{CallLog, FaultSettings, Faults};
 use crate::soql::Cursors;
 use crate::store::{Seed, Store};
 use crate::webhooks::{DeliveryReport, EventFactory, HubSpotTarget, Outgoing, SalesforceTarget};
-use crate::{auth, control, faults, hubspot, salesforce};
 
 /// How many delivery reports `GET /_sim/deliveries` keeps.
 const KEPT_DELIVERIES: usize = 500;
@@ -101,92 +95,5 @@ impl Sim {
             kept.pop_front();
         }
         kept.push_back(report);
-    }
-}
-
-/// `(name, value)` pairs of a query string or form body, percent- and `+`-decoded.
-pub fn url_pairs(raw: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let spaced = s.replace('+', " ");
-        percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
-    };
-    raw.split('&')
-        .filter(|part| !part.is_empty())
-        .map(|part| match part.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(part), String::new()),
-        })
-        .collect()
-}
-
-/// The first value of `name` in `pairs`.
-pub fn pair<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-pub fn router(sim: SimState) -> Router {
-    let hubspot_api = Router::new()
-        .route("/crm/v3/objects/companies", get(hubspot::list))
-        .route("/crm/v3/objects/companies/{id}", get(hubspot::read_one))
-        .route(
-            "/crm/v3/objects/companies/batch/read",
-            post(hubspot::batch_read),
-        )
-        .route(
-            "/crm/v3/objects/companies/batch/update",
-            post(hubspot::batch_update),
-        )
-        .route_layer(from_fn_with_state(sim.clone(), auth::require_hubspot));
-    let hubspot = Router::new()
-        .route("/oauth/v1/token", post(hubspot::token))
-        .merge(hubspot_api)
-        .route_layer(from_fn_with_state(sim.clone(), faults::hubspot));
-
-    let salesforce_api = Router::new()
-        .route("/services/data/{version}/query", get(salesforce::query))
-        .route(
-            "/services/data/{version}/query/{locator}",
-            get(salesforce::query_more),
-        )
-        .route(
-            "/services/data/{version}/sobjects/Account/{id}",
-            get(salesforce::retrieve),
-        )
-        .route(
-            "/services/data/{version}/composite/sobjects",
-            axum::routing::patch(salesforce::collections_update),
-        )
-        .route_layer(from_fn_with_state(sim.clone(), auth::require_salesforce));
-    let salesforce = Router::new()
-        .route("/services/oauth2/token", post(salesforce::token))
-        .merge(salesforce_api)
-        .route_layer(from_fn_with_state(sim.clone(), faults::salesforce));
-
-    Router::new()
-        .merge(hubspot)
-        .merge(salesforce)
-        .nest("/_sim", control::router())
-        .fallback(not_found)
-        .with_state(sim)
-}
-
-async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "not simulated\n").into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_pairs_decode_percent_and_plus() {
-        let pairs = url_pairs("q=SELECT+Id%2C+Name+FROM+Account&limit=10&flag");
-        assert_eq!(pair(&pairs, "q"), Some("SELECT Id, Name FROM Account"));
-        assert_eq!(pair(&pairs, "limit"), Some("10"));
-        assert_eq!(pair(&pairs, "flag"), Some(""));
-        assert_eq!(pair(&pairs, "missing"), None);
     }
 }

@@ -10,10 +10,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::app::SimState;
-use crate::webhooks::{
-    self, DeliveryReport, HubSpotEvent, MAX_BATCH, Outgoing, SfNotification, Vendor,
-};
+use crate::state::SimState;
+use crate::vendor::Vendor;
+use crate::webhooks::{self, DeliveryReport, HubSpotEvent, MAX_BATCH, Outgoing, SfNotification};
 
 /// Requests in flight at once per delivery run (HubSpot's default concurrency is 10).
 const CONCURRENCY: usize = 8;

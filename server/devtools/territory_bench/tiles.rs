@@ -17,8 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use terrane::seed::load::h3_cell_i64;
-use terrane::spatial::LonLat;
+use terrane::spatial::{H3Cell, LonLat};
 use terrane::territory::balance::Unit;
 use terrane::territory::balance::synthetic::{self, Region};
 use terrane::territory::plans::{self, Method, NewPlan, Travel};
@@ -295,7 +294,7 @@ async fn insert_book(pool: &PgPool, units: &[Unit], k: usize, seed: u64) -> anyh
             name.push(format!("Synthetic account {number:07}"));
             lon.push(u.lon);
             lat.push(u.lat);
-            h3.push(h3_cell_i64(LonLat::new(u.lon, u.lat)?)?);
+            h3.push(H3Cell::at(LonLat::new(u.lon, u.lat)?)?);
             let v = ((20_000f64.ln() + 1.2 * synthetic::normal(&mut rng)).exp() * 100.0).round()
                 / 100.0;
             tier.push(if v >= 60_000.0 {

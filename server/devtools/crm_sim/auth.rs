@@ -1,18 +1,13 @@
 //! OAuth access tokens: issued by each vendor's token endpoint, required as a Bearer token
-//! on every API call, expiring after the configured lifetime.
+//! on every API call, expiring after the configured lifetime. The check on each call is in
+//! `middleware`.
 
 use std::collections::HashMap;
 
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
-use crate::app::{SimState, lock};
-use crate::clock::now_ms;
-use crate::webhooks::Vendor;
-use crate::{hubspot, ids, salesforce};
+use crate::ids;
+use crate::vendor::Vendor;
 
 #[derive(Debug, Clone, Copy)]
 struct Issued {
@@ -90,53 +85,6 @@ impl TokenBook {
             t.expires_at_ms = t.expires_at_ms.min(now_ms);
         }
         self.tokens.len()
-    }
-}
-
-/// The token of an `Authorization: Bearer …` header (Salesforce also takes `OAuth …`).
-fn presented_token(request: &Request, vendor: Vendor) -> Option<String> {
-    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let scheme_ok = scheme.eq_ignore_ascii_case("bearer")
-        || (vendor == Vendor::Salesforce && scheme.eq_ignore_ascii_case("oauth"));
-    let token = token.trim();
-    (scheme_ok && !token.is_empty()).then(|| token.to_owned())
-}
-
-fn check_request(sim: &SimState, request: &Request, vendor: Vendor) -> TokenCheck {
-    if lock(&sim.faults).settings.unauthorized {
-        return TokenCheck::Unknown;
-    }
-    match presented_token(request, vendor) {
-        Some(token) => lock(&sim.tokens).check(vendor, &token, now_ms()),
-        None => TokenCheck::Unknown,
-    }
-}
-
-/// Refuses HubSpot API calls without a valid access token.
-pub async fn require_hubspot(
-    State(sim): State<SimState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match check_request(&sim, &request, Vendor::HubSpot) {
-        TokenCheck::Valid => next.run(request).await,
-        TokenCheck::Expired { ago_ms } => hubspot::unauthorized(Some(ago_ms)).into_response(),
-        TokenCheck::Unknown => hubspot::unauthorized(None).into_response(),
-    }
-}
-
-/// Refuses Salesforce API calls without a valid session.
-pub async fn require_salesforce(
-    State(sim): State<SimState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match check_request(&sim, &request, Vendor::Salesforce) {
-        TokenCheck::Valid => next.run(request).await,
-        TokenCheck::Expired { .. } | TokenCheck::Unknown => {
-            salesforce::unauthorized().into_response()
-        }
     }
 }
 

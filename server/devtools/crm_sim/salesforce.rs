@@ -14,12 +14,14 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use crate::app::{SimState, lock, pair, url_pairs};
 use crate::clock::now_ms;
 use crate::ids;
+use crate::params::{pair, url_pairs};
 use crate::soql::{self, DEFAULT_BATCH};
+use crate::state::{SimState, lock};
 use crate::store::{ACCOUNT_FIELDS, FieldDef, FieldKind, SfValue, Store, account_field};
-use crate::webhooks::{Outgoing, Vendor};
+use crate::vendor::Vendor;
+use crate::webhooks::Outgoing;
 
 /// Most records one collections request may carry.
 pub const MAX_COLLECTION: usize = 200;

@@ -14,11 +14,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::{SimState, lock};
 use crate::clock::now_ms;
 use crate::delivery;
 use crate::edits::{self, AppliedEdit, Crm, EditKind};
 use crate::faults::FaultPatch;
+use crate::state::{SimState, lock};
 use crate::webhooks::Outgoing;
 
 /// Most edits one `POST /_sim/edits` may ask for.

@@ -1,22 +1,15 @@
 //! Fault injection on the vendor endpoints: added latency, a per-second rate limit (429 with
 //! `Retry-After`), random 500/503 answers, each in the vendor's error shape, and for write-back
 //! tests: the next N calls rate limited, writes answered late (after they were applied), and
-//! every API call refused with 401. Every vendor call is counted for `/_sim/state`.
-
-use std::time::Duration;
+//! every API call refused with 401. Every vendor call is counted for `/_sim/state`. This file
+//! holds the settings, the verdicts and the call log; the layer that applies them is in
+//! `middleware`.
 
 use std::collections::BTreeMap;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::app::{SimState, lock};
-use crate::clock::now_ms;
-use crate::webhooks::Vendor;
-use crate::{hubspot, salesforce};
+use crate::vendor::Vendor;
 
 /// The knobs, settable by flags and by `POST /_sim/faults`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -165,40 +158,6 @@ impl Faults {
     }
 }
 
-async fn inject(sim: SimState, vendor: Vendor, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or_else(
-        || request.uri().path().to_owned(),
-        |p| p.as_str().to_owned(),
-    );
-    lock(&sim.calls).count(vendor, &format!("{} {route}", request.method()));
-    let latency_ms = lock(&sim.faults).settings.latency_ms;
-    if latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
-    }
-    let roll: f64 = rand::rng().random();
-    let verdict = lock(&sim.faults).judge(vendor, now_ms(), roll);
-    match (verdict, vendor) {
-        (Verdict::Pass, _) if is_write(&route) => {
-            let response = next.run(request).await;
-            delay_write_answer(&sim).await;
-            response
-        }
-        (Verdict::Pass, _) => next.run(request).await,
-        (Verdict::RateLimited { retry_after_s }, Vendor::HubSpot) => {
-            hubspot::rate_limited(retry_after_s).into_response()
-        }
-        (Verdict::RateLimited { retry_after_s }, Vendor::Salesforce) => {
-            salesforce::rate_limited(retry_after_s).into_response()
-        }
-        (Verdict::Fail { status }, Vendor::HubSpot) => {
-            hubspot::server_error(status).into_response()
-        }
-        (Verdict::Fail { status }, Vendor::Salesforce) => {
-            salesforce::server_error(status).into_response()
-        }
-    }
-}
-
 /// Vendor calls received, per vendor and `METHOD /route` (route patterns, not ids).
 #[derive(Debug, Default)]
 pub struct CallLog {
@@ -207,7 +166,7 @@ pub struct CallLog {
 }
 
 impl CallLog {
-    fn count(&mut self, vendor: Vendor, route: &str) {
+    pub fn count(&mut self, vendor: Vendor, route: &str) {
         let log = match vendor {
             Vendor::HubSpot => &mut self.hubspot,
             Vendor::Salesforce => &mut self.salesforce,
@@ -219,27 +178,6 @@ impl CallLog {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "hubspot": self.hubspot, "salesforce": self.salesforce })
     }
-}
-
-/// The routes that write records.
-fn is_write(route: &str) -> bool {
-    route.ends_with("/batch/update") || route.ends_with("/composite/sobjects")
-}
-
-/// Waits `write_delay_ms` after a write was applied, before it is answered.
-async fn delay_write_answer(sim: &SimState) {
-    let delay_ms = lock(&sim.faults).settings.write_delay_ms;
-    if delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-    }
-}
-
-pub async fn hubspot(State(sim): State<SimState>, request: Request, next: Next) -> Response {
-    inject(sim, Vendor::HubSpot, request, next).await
-}
-
-pub async fn salesforce(State(sim): State<SimState>, request: Request, next: Next) -> Response {
-    inject(sim, Vendor::Salesforce, request, next).await
 }
 
 #[cfg(test)]

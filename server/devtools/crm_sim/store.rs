@@ -15,45 +15,11 @@ use terrane::seed::dataset::{
 
 use crate::clock::{self, Clock};
 use crate::ids;
+use crate::vendor::{HUBSPOT_READ_ONLY, HUBSPOT_WRITABLE};
 use crate::webhooks::EventFactory;
 
 // ---------------------------------------------------------------------------------------------
 // HubSpot companies
-
-/// Company properties a client may set.
-pub const HUBSPOT_WRITABLE: &[&str] = &[
-    "name",
-    "industry",
-    "address",
-    "address2",
-    "city",
-    "zip",
-    "state",
-    "country",
-    "hubspot_owner_id",
-    "domain",
-    "phone",
-    "website",
-    "terrane_tier",
-    "terrane_annual_value",
-    "terrane_visits_per_year",
-    "terrane_priority",
-];
-
-/// Writable properties of HubSpot's `number` type.
-pub const HUBSPOT_NUMBERS: &[&str] = &[
-    "terrane_annual_value",
-    "terrane_visits_per_year",
-    "terrane_priority",
-];
-
-/// Properties HubSpot computes; readable, never writable.
-pub const HUBSPOT_READ_ONLY: &[&str] = &[
-    "hs_object_id",
-    "createdate",
-    "hs_lastmodifieddate",
-    "hs_merged_object_ids",
-];
 
 /// What a list or read returns when the request names no properties (as HubSpot does).
 pub const HUBSPOT_DEFAULT_PROPERTIES: &[&str] = &[

@@ -11,10 +11,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::{SimState, lock, pair, url_pairs};
 use crate::clock::{hubspot_time, now_ms};
-use crate::store::{Company, HUBSPOT_NUMBERS, HUBSPOT_READ_ONLY, HUBSPOT_WRITABLE, Store};
-use crate::webhooks::{ChangeSource, HubSpotChange, Outgoing, Vendor};
+use crate::params::{pair, url_pairs};
+use crate::state::{SimState, lock};
+use crate::store::{Company, Store};
+use crate::vendor::{HUBSPOT_NUMBERS, HUBSPOT_READ_ONLY, HUBSPOT_WRITABLE, Vendor};
+use crate::webhooks::{ChangeSource, HubSpotChange, Outgoing};
 
 /// Most objects per page and per batch.
 pub const MAX_LIMIT: usize = 100;

@@ -1,0 +1,1 @@
+select count(*) from accounts where crm_source = 'cache-bench' and geocode_precision = $1

@@ -1,0 +1,1 @@
+delete from geocode_cache where expires_at <= now()

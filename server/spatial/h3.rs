@@ -1,0 +1,78 @@
+//! `H3Cell`: the H3 cell of an account's location, stored in `accounts.h3_cell` as `bigint`.
+
+use h3o::{LatLng, Resolution};
+use thiserror::Error;
+
+use super::LonLat;
+
+/// H3 resolution stored in `accounts.h3_cell` (cells of about 0.1 km²).
+pub const ACCOUNT_H3_RESOLUTION: Resolution = Resolution::Nine;
+
+/// Why a point has no H3 cell. Unreachable for a valid [`LonLat`]; kept so that a change in
+/// `h3o` shows up as an error rather than a panic.
+#[derive(Debug, Error, PartialEq, Eq, Clone, Copy)]
+pub enum H3Error {
+    #[error("point outside H3's domain")]
+    OutsideDomain,
+    #[error("H3 index with the reserved top bit set")]
+    ReservedBit,
+}
+
+/// An H3 cell at [`ACCOUNT_H3_RESOLUTION`], as stored in the database: the 64-bit index as a
+/// signed integer (valid indexes have the top bit clear, so the conversion is lossless).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct H3Cell(i64);
+
+impl H3Cell {
+    /// The cell holding `p` at [`ACCOUNT_H3_RESOLUTION`].
+    ///
+    /// ```
+    /// use terrane::spatial::{H3Cell, LonLat};
+    /// let monaco = LonLat::new(7.4246, 43.7384).expect("valid");
+    /// let cell = H3Cell::at(monaco).expect("a cell");
+    /// assert_eq!(cell.get() >> 52 & 0xf, 9); // the resolution field of the index
+    /// ```
+    pub fn at(p: LonLat) -> Result<Self, H3Error> {
+        let cell = LatLng::new(p.lat(), p.lon())
+            .map_err(|_| H3Error::OutsideDomain)?
+            .to_cell(ACCOUNT_H3_RESOLUTION);
+        i64::try_from(u64::from(cell))
+            .map(Self)
+            .map_err(|_| H3Error::ReservedBit)
+    }
+
+    /// The index as stored in `accounts.h3_cell`.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl From<H3Cell> for i64 {
+    fn from(cell: H3Cell) -> i64 {
+        cell.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use h3o::CellIndex;
+
+    use super::*;
+
+    #[test]
+    fn a_cell_is_the_resolution_nine_h3_index_as_a_signed_integer() {
+        let p = LonLat::new(7.4246, 43.7384).expect("valid");
+        let expected = LatLng::new(43.7384, 7.4246)
+            .expect("valid")
+            .to_cell(Resolution::Nine);
+        let cell = H3Cell::at(p).expect("a cell");
+        assert_eq!(
+            cell.get(),
+            i64::try_from(u64::from(expected)).expect("top bit clear")
+        );
+        let back =
+            CellIndex::try_from(u64::try_from(cell.get()).expect("positive")).expect("index");
+        assert_eq!(back.resolution(), Resolution::Nine);
+    }
+}
