@@ -4,6 +4,8 @@
 
 use sqlx::PgConnection;
 
+use crate::spatial::H3Cell;
+
 /// Column values of the accounts to load, one entry per account, same order.
 #[derive(Debug, Default)]
 pub struct LocatedColumns {
@@ -18,7 +20,7 @@ pub struct LocatedColumns {
     pub country_code: Vec<String>,
     pub lon: Vec<f64>,
     pub lat: Vec<f64>,
-    pub h3: Vec<i64>,
+    pub h3: Vec<H3Cell>,
     pub tier: Vec<String>,
     pub annual_value: Vec<f64>,
     pub visits: Vec<i32>,
