@@ -3,6 +3,7 @@
 //! same data changes nothing.
 
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::spatial::H3Cell;
 
@@ -106,4 +107,52 @@ pub async fn upsert_located(
     .bind(&c.synthetic)
     .fetch_all(db)
     .await
+}
+
+/// Column values of a synthetic book of accounts (benchmarks), one entry per account: fixed
+/// ids so runs with the same seed order the book the same way, located, owned by `owner`.
+#[derive(Debug, Default)]
+pub struct SyntheticColumns {
+    pub id: Vec<Uuid>,
+    pub crm_id: Vec<String>,
+    pub name: Vec<String>,
+    pub lon: Vec<f64>,
+    pub lat: Vec<f64>,
+    pub h3: Vec<H3Cell>,
+    pub tier: Vec<&'static str>,
+    pub annual_value: Vec<f64>,
+    pub visits: Vec<i32>,
+    pub owner: Vec<Uuid>,
+}
+
+/// Inserts a synthetic book under the source `bench`, every account flagged `synthetic`.
+pub async fn insert_synthetic(
+    db: &mut PgConnection,
+    c: &SyntheticColumns,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into accounts (id, crm_source, crm_id, name, location, geocode_status,
+                               geocode_precision, geocode_confidence, geocode_source,
+                               geocoded_at, h3_cell, tier, annual_value, visits_per_year,
+                               owner_rep_id, synthetic)
+         select t.id, 'bench', t.crm_id, t.name, st_setsrid(st_makepoint(t.lon, t.lat), 4326),
+                'ok', 'rooftop', 1.0, 'bench', now(), t.h3, t.tier::account_tier, t.value,
+                t.visits, t.owner, true
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::float8[],
+                     $6::int8[], $7::text[], $8::float8[], $9::int4[], $10::uuid[])
+              as t(id, crm_id, name, lon, lat, h3, tier, value, visits, owner)",
+    )
+    .bind(&c.id)
+    .bind(&c.crm_id)
+    .bind(&c.name)
+    .bind(&c.lon)
+    .bind(&c.lat)
+    .bind(&c.h3)
+    .bind(&c.tier)
+    .bind(&c.annual_value)
+    .bind(&c.visits)
+    .bind(&c.owner)
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -155,3 +155,24 @@ pub async fn upsert_by_crm_owner(
     .fetch_optional(db)
     .await
 }
+
+/// Inserts synthetic reps (benchmarks) with the given ids, names, e-mails and CRM owner ids.
+pub async fn insert_synthetic(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+    names: &[String],
+    emails: &[String],
+    crm_owner_ids: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into reps (id, name, email, crm_owner_id)
+         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[])",
+    )
+    .bind(ids)
+    .bind(names)
+    .bind(emails)
+    .bind(crm_owner_ids)
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -17,6 +17,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
+use terrane::accounts::import as account_import;
+use terrane::reps;
 use terrane::spatial::{H3Cell, LonLat};
 use terrane::territory::balance::Unit;
 use terrane::territory::balance::synthetic::{self, Region};
@@ -253,16 +255,7 @@ async fn insert_book(pool: &PgPool, units: &[Unit], k: usize, seed: u64) -> anyh
         .collect();
     let owners: Vec<String> = (1..=k).map(|i| format!("bench-rep-{i:03}")).collect();
     let reps: Vec<Uuid> = (0..k).map(|_| seeded_uuid(&mut rng)).collect();
-    sqlx::query(
-        "insert into reps (id, name, email, crm_owner_id)
-         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[])",
-    )
-    .bind(&reps)
-    .bind(&names)
-    .bind(&emails)
-    .bind(&owners)
-    .execute(&mut *tx)
-    .await?;
+    reps::insert_synthetic(&mut *tx, &reps, &names, &emails, &owners).await?;
     sqlx::query("insert into team_members (team_id, rep_id) select $1, unnest($2::uuid[])")
         .bind(team_id)
         .bind(&reps)
@@ -308,30 +301,19 @@ async fn insert_book(pool: &PgPool, units: &[Unit], k: usize, seed: u64) -> anyh
             visits.push(((u.workload / 60.0).round() as i32).clamp(1, 366));
             owner.push(reps[rng.random_range(0..k)]);
         }
-        sqlx::query(
-            "insert into accounts (id, crm_source, crm_id, name, location, geocode_status,
-                                   geocode_precision, geocode_confidence, geocode_source,
-                                   geocoded_at, h3_cell, tier, annual_value, visits_per_year,
-                                   owner_rep_id, synthetic)
-             select t.id, 'bench', t.crm_id, t.name, st_setsrid(st_makepoint(t.lon, t.lat), 4326),
-                    'ok', 'rooftop', 1.0, 'bench', now(), t.h3, t.tier::account_tier, t.value,
-                    t.visits, t.owner, true
-             from unnest($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::float8[],
-                         $6::int8[], $7::text[], $8::float8[], $9::int4[], $10::uuid[])
-                  as t(id, crm_id, name, lon, lat, h3, tier, value, visits, owner)",
-        )
-        .bind(&id)
-        .bind(&crm_id)
-        .bind(&name)
-        .bind(&lon)
-        .bind(&lat)
-        .bind(&h3)
-        .bind(&tier)
-        .bind(&value)
-        .bind(&visits)
-        .bind(&owner)
-        .execute(&mut *tx)
-        .await?;
+        let columns = account_import::SyntheticColumns {
+            id,
+            crm_id,
+            name,
+            lon,
+            lat,
+            h3,
+            tier,
+            annual_value: value,
+            visits,
+            owner,
+        };
+        account_import::insert_synthetic(&mut tx, &columns).await?;
     }
     tx.commit().await?;
     Ok(team_id)
