@@ -4,10 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 /// A postal address. Every part is optional; empty strings are treated as absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Read from rows by the columns of `accounts` (`address_line`, `house_number`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Address {
     /// One free-form street line ("6 Quai Antoine 1er") when the source does not split house
     /// number and street.
+    #[sqlx(rename = "address_line")]
     pub line: Option<String>,
     pub house_number: Option<String>,
     pub street: Option<String>,

@@ -4,6 +4,7 @@
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::Address;
 use crate::auth::Scope;
 use crate::spatial::{H3Cell, LonLat};
 
@@ -12,12 +13,8 @@ use crate::spatial::{H3Cell, LonLat};
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingGeocode {
     pub id: Uuid,
-    pub address_line: Option<String>,
-    pub house_number: Option<String>,
-    pub street: Option<String>,
-    pub postal_code: Option<String>,
-    pub city: Option<String>,
-    pub country_code: Option<String>,
+    #[sqlx(flatten)]
+    pub address: Address,
     pub address_normalized: Option<String>,
     pub has_location: bool,
     pub manual: bool,

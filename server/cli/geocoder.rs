@@ -87,7 +87,7 @@ pub async fn run(command: GeocoderCommand) -> anyhow::Result<()> {
             normalized,
         } => {
             ensure_built(&pool).await?;
-            let query = terrane::geocode::AddressQuery {
+            let query = terrane::geocode::Address {
                 line: Some(address),
                 ..Default::default()
             };

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 
 use super::normalize::normalize;
 use super::worker::GeocodeWorker;
-use super::{AddressQuery, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError, cache};
+use super::{Address, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError, cache};
 use crate::accounts::location::{self, BenchAddress};
 use crate::spatial::LonLat;
 
@@ -48,15 +48,15 @@ impl Geocoder for CountingProvider {
 
     fn geocode<'a>(
         &'a self,
-        _query: &'a AddressQuery,
+        _query: &'a Address,
     ) -> BoxFuture<'a, Result<Option<GeocodeResult>, ProviderError>> {
         self.0.fetch_add(1, Ordering::Relaxed);
         Box::pin(async { Ok(None) })
     }
 }
 
-fn address(i: usize) -> AddressQuery {
-    AddressQuery {
+fn address(i: usize) -> Address {
+    Address {
         line: None,
         house_number: Some(format!("{}", 1 + i % 180)),
         street: Some(format!("Avenue du Banc {}", i / 180)),
@@ -78,7 +78,7 @@ pub async fn run(
     seconds: f64,
     worker_accounts: usize,
 ) -> anyhow::Result<CacheBenchReport> {
-    let queries: Arc<Vec<AddressQuery>> = Arc::new((0..entries).map(address).collect());
+    let queries: Arc<Vec<Address>> = Arc::new((0..entries).map(address).collect());
     let keys: Vec<String> = queries.iter().map(|q| normalize(q).key()).collect();
     let lons: Vec<f64> = (0..entries)
         .map(|i| 7.0 + (i % 1000) as f64 * 1e-4)

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::spatial::LonLat;
 
+/// A structured address to geocode, as the account holds it (the one address type).
+pub use crate::accounts::Address;
+
 pub mod cache;
 pub mod cache_bench;
 pub mod normalize;
@@ -76,19 +79,6 @@ impl Precision {
     }
 }
 
-/// A structured address to geocode, as the account holds it. Any part may be missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AddressQuery {
-    /// One free-form street line ("6 Quai Antoine 1er") when the CRM does not split it.
-    pub line: Option<String>,
-    pub house_number: Option<String>,
-    pub street: Option<String>,
-    pub postal_code: Option<String>,
-    pub city: Option<String>,
-    /// ISO 3166-1 alpha-2.
-    pub country_code: Option<String>,
-}
-
 /// One provider's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeocodeResult {
@@ -128,6 +118,6 @@ pub trait Geocoder: Send + Sync {
     /// Locates `query`; `Ok(None)` when the provider knows no such address.
     fn geocode<'a>(
         &'a self,
-        query: &'a AddressQuery,
+        query: &'a Address,
     ) -> BoxFuture<'a, Result<Option<GeocodeResult>, ProviderError>>;
 }

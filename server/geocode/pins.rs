@@ -5,22 +5,12 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::AddressQuery;
+use super::Address;
 use super::normalize::normalize;
 use crate::accounts::location;
 use crate::audit::{self, AuditEvent};
 use crate::auth::Scope;
 use crate::spatial::LonLat;
-
-#[derive(sqlx::FromRow)]
-struct AddressRow {
-    address_line: Option<String>,
-    house_number: Option<String>,
-    street: Option<String>,
-    postal_code: Option<String>,
-    city: Option<String>,
-    country_code: Option<String>,
-}
 
 /// Places `account` at `at` if it is within `scope`; false when there is no such account (or
 /// it is outside the scope). Audited (without the coordinates).
@@ -33,22 +23,12 @@ pub async fn set_manual(
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     // The address this pin belongs to: only a change of it (after normalization) re-geocodes.
-    let address: Option<AddressRow> =
+    let address: Option<Address> =
         sqlx::query_as(include_str!("sql/account_address_for_update.sql"))
             .bind(account)
             .fetch_optional(&mut *tx)
             .await?;
-    let key = address.map(|a| {
-        normalize(&AddressQuery {
-            line: a.address_line,
-            house_number: a.house_number,
-            street: a.street,
-            postal_code: a.postal_code,
-            city: a.city,
-            country_code: a.country_code,
-        })
-        .key()
-    });
+    let key = address.map(|a| normalize(&a).key());
     let moved = location::pin(&mut *tx, scope, account, at, key).await?;
     if moved {
         audit::record(

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::normalize::normalize;
-use super::{AddressQuery, GeocodeResult, Geocoder, Precision, cache};
+use super::{GeocodeResult, Geocoder, Precision, cache};
 use crate::accounts::location::{self, Located, PendingGeocode as Pending};
 use crate::spatial::H3Cell;
 
@@ -57,17 +57,6 @@ struct Found {
     key: String,
     address_text: Option<String>,
     result: GeocodeResult,
-}
-
-fn address_query(p: &Pending) -> AddressQuery {
-    AddressQuery {
-        line: p.address_line.clone(),
-        house_number: p.house_number.clone(),
-        street: p.street.clone(),
-        postal_code: p.postal_code.clone(),
-        city: p.city.clone(),
-        country_code: p.country_code.clone(),
-    }
 }
 
 /// How long a claimed batch is leased before another worker may take it.
@@ -124,7 +113,7 @@ impl GeocodeWorker {
         let keyed: Vec<(Pending, Option<String>)> = batch
             .into_iter()
             .map(|p| {
-                let n = normalize(&address_query(&p));
+                let n = normalize(&p.address);
                 let key = (!n.is_empty()).then(|| n.key());
                 (p, key)
             })
@@ -192,7 +181,7 @@ impl GeocodeWorker {
             };
         }
         metrics::counter!("terrane_geocode_cache_total", "result" => "miss").increment(1);
-        match self.geocoder.geocode(&address_query(&p)).await {
+        match self.geocoder.geocode(&p.address).await {
             Ok(Some(r)) => {
                 cache::put(&self.db, &key, &r.provider, Some(&r)).await?;
                 report.located += 1;

@@ -10,9 +10,7 @@ use sqlx::PgPool;
 use terrane::crm::apply;
 use terrane::crm::canonical::{Change, Tier};
 use terrane::geocode::worker::GeocodeWorker;
-use terrane::geocode::{
-    AddressQuery, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError,
-};
+use terrane::geocode::{Address, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError};
 use terrane::spatial::LonLat;
 
 use crate::crm_sync::account;
@@ -41,7 +39,7 @@ impl Geocoder for Fake {
     }
     fn geocode<'a>(
         &'a self,
-        q: &'a AddressQuery,
+        q: &'a Address,
     ) -> BoxFuture<'a, Result<Option<GeocodeResult>, ProviderError>> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use sqlx::PgPool;
 use terrane::geocode::osm::build::Features;
 use terrane::geocode::osm::{self, OsmGeocoder, Source, load};
-use terrane::geocode::{AddressQuery, GeocodeResult, Geocoder, Precision};
+use terrane::geocode::{Address, GeocodeResult, Geocoder, Precision};
 use terrane::spatial::LonLat;
 
 use crate::helpers::repo_path;
@@ -36,10 +36,10 @@ async fn monaco(pool: &PgPool) -> OsmGeocoder {
     OsmGeocoder::new(pool.clone())
 }
 
-fn line(address: &str) -> AddressQuery {
-    AddressQuery {
+fn line(address: &str) -> Address {
+    Address {
         line: Some(address.to_owned()),
-        ..AddressQuery::default()
+        ..Address::default()
     }
 }
 
@@ -68,11 +68,11 @@ async fn point_of(pool: &PgPool, street: &str, number: &str) -> LonLat {
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
 async fn a_known_address_resolves_to_its_rooftop_within_ten_metres(pool: PgPool) {
     let geocoder = monaco(&pool).await;
-    let query = AddressQuery {
+    let query = Address {
         line: Some("6 Quai Antoine 1er".into()),
         postal_code: Some("98000".into()),
         city: Some("Monaco".into()),
-        ..AddressQuery::default()
+        ..Address::default()
     };
 
     let r = geocoder

@@ -13,6 +13,7 @@ use super::{
     ACCOUNT_COLUMNS, ACCOUNT_READ_ONLY_COLUMNS, CsvError, EXPORT_BATCH, ImportReport,
     MAX_TEXT_CHARS, RowError,
 };
+use crate::accounts::CrmRef;
 use crate::crm::apply::{self, ApplyError, ClockGuard};
 use crate::crm::canonical::{Address, CanonicalAccount, Change};
 
@@ -69,16 +70,16 @@ pub async fn export_accounts(db: &PgPool, writer: impl Write) -> Result<u64, Csv
         let batch = account_batch(db, after.as_ref()).await?;
         for a in &batch {
             let record: [Cow<'_, str>; 21] = [
-                guard(&a.crm_source),
-                guard(&a.crm_id),
+                guard(&a.record.source),
+                guard(&a.record.id),
                 guard(&a.name),
                 guard_opt(&a.industry),
-                guard_opt(&a.address_line),
-                guard_opt(&a.house_number),
-                guard_opt(&a.street),
-                guard_opt(&a.postal_code),
-                guard_opt(&a.city),
-                guard_opt(&a.country_code),
+                guard_opt(&a.address.line),
+                guard_opt(&a.address.house_number),
+                guard_opt(&a.address.street),
+                guard_opt(&a.address.postal_code),
+                guard_opt(&a.address.city),
+                guard_opt(&a.address.country_code),
                 Cow::Borrowed(&a.tier),
                 Cow::Borrowed(&a.annual_value),
                 Cow::Owned(a.visits_per_year.to_string()),
@@ -97,7 +98,7 @@ pub async fn export_accounts(db: &PgPool, writer: impl Write) -> Result<u64, Csv
         }
         match batch.last() {
             Some(last) if batch.len() as i64 == EXPORT_BATCH => {
-                after = Some((last.crm_source.clone(), last.crm_id.clone()));
+                after = Some((last.record.source.clone(), last.record.id.clone()));
             }
             _ => break,
         }
@@ -200,16 +201,12 @@ pub(super) fn parse_accounts(
 
 #[derive(sqlx::FromRow)]
 pub(super) struct AccountExport {
-    pub(super) crm_source: String,
-    pub(super) crm_id: String,
+    #[sqlx(flatten)]
+    pub(super) record: CrmRef,
     pub(super) name: String,
     pub(super) industry: Option<String>,
-    pub(super) address_line: Option<String>,
-    pub(super) house_number: Option<String>,
-    pub(super) street: Option<String>,
-    pub(super) postal_code: Option<String>,
-    pub(super) city: Option<String>,
-    pub(super) country_code: Option<String>,
+    #[sqlx(flatten)]
+    pub(super) address: Address,
     pub(super) tier: String,
     pub(super) annual_value: String,
     pub(super) visits_per_year: i32,

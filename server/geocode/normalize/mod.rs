@@ -55,7 +55,7 @@ mod unit;
 #[cfg(test)]
 mod tests;
 
-use super::AddressQuery;
+use super::Address;
 use house::parse_house_field;
 use line::{HouseIn, parse_line};
 use postal::{infer_country, is_ca_postcode, parse_city_field, split_uk_postcode};
@@ -126,7 +126,7 @@ impl NormalizedAddress {
 /// Normalizes an address. Structured parts win over the free-form `line`; the line fills in
 /// whatever they leave missing (a line is split into house number, street, units and, when it
 /// carries them, postal code, city and country).
-pub fn normalize(q: &AddressQuery) -> NormalizedAddress {
+pub fn normalize(q: &Address) -> NormalizedAddress {
     let given_country = present(&q.country_code).and_then(normalize_country);
     let hint = given_country.as_deref();
     let (field_house, mut units) = present(&q.house_number)

@@ -5,10 +5,10 @@ use proptest::prelude::*;
 use super::tables::{Lang, STREET_TYPES};
 use super::*;
 
-fn line(l: &str) -> AddressQuery {
-    AddressQuery {
+fn line(l: &str) -> Address {
+    Address {
         line: Some(l.to_owned()),
-        ..AddressQuery::default()
+        ..Address::default()
     }
 }
 
@@ -18,8 +18,8 @@ fn structured(
     postal: Option<&str>,
     city: Option<&str>,
     country: Option<&str>,
-) -> AddressQuery {
-    AddressQuery {
+) -> Address {
+    Address {
         line: None,
         house_number: house.map(str::to_owned),
         street: Some(street.to_owned()),
@@ -29,7 +29,7 @@ fn structured(
     }
 }
 
-fn key(q: &AddressQuery) -> String {
+fn key(q: &Address) -> String {
     normalize(q).key()
 }
 
@@ -58,12 +58,12 @@ fn quai_antoine_premier_spellings_share_one_key() {
         key(&line("6 quai Antoine Premier, Monaco")),
         "v1|6|quai antoine 1er||monaco|mc"
     );
-    let q = AddressQuery {
+    let q = Address {
         line: Some("6, quai Antoine Ier".into()),
         postal_code: Some("98 000".into()),
         city: Some("Monaco".into()),
         country_code: Some("MC".into()),
-        ..AddressQuery::default()
+        ..Address::default()
     };
     assert_eq!(key(&q), expected);
     let q = structured(
@@ -469,20 +469,20 @@ fn cities_drop_cedex_and_arrondissements() {
 
 #[test]
 fn structured_parts_win_over_the_line() {
-    let q = AddressQuery {
+    let q = Address {
         line: Some("10 Downing St, London".into()),
         street: Some("Baker Street".into()),
         house_number: Some("221B".into()),
-        ..AddressQuery::default()
+        ..Address::default()
     };
     let n = normalize(&q);
     assert_eq!(n.house_number.as_deref(), Some("221b"));
     assert_eq!(n.street.as_deref(), Some("baker street"));
     assert_eq!(n.city.as_deref(), Some("london"));
-    let q = AddressQuery {
+    let q = Address {
         line: Some("6 quai Antoine 1er".into()),
         street: Some("Quai Antoine Ier".into()),
-        ..AddressQuery::default()
+        ..Address::default()
     };
     assert_eq!(normalize(&q).house_number.as_deref(), Some("6"));
     let q = structured(Some("6"), "6 Quai Antoine 1er", None, None, None);
@@ -491,16 +491,16 @@ fn structured_parts_win_over_the_line() {
 
 #[test]
 fn emptiness_and_street_key() {
-    assert!(normalize(&AddressQuery::default()).is_empty());
-    let only_country = AddressQuery {
+    assert!(normalize(&Address::default()).is_empty());
+    let only_country = Address {
         country_code: Some("FR".into()),
         house_number: Some("6".into()),
-        ..AddressQuery::default()
+        ..Address::default()
     };
     assert!(normalize(&only_country).is_empty());
-    let only_city = AddressQuery {
+    let only_city = Address {
         city: Some("Nice".into()),
-        ..AddressQuery::default()
+        ..Address::default()
     };
     assert!(!normalize(&only_city).is_empty());
     let n = normalize(&line("13 bd Princesse-Charlotte"));
@@ -725,7 +725,7 @@ fn street_text(seed: &Seed, style: &Style, types: &[(&'static str, Vec<String>, 
     }
 }
 
-fn render(seed: &Seed, style: &Style, types: &[(&'static str, Vec<String>, bool)]) -> AddressQuery {
+fn render(seed: &Seed, style: &Style, types: &[(&'static str, Vec<String>, bool)]) -> Address {
     let house = house_text(seed, style);
     let street = street_text(seed, style, types);
     let place = seed.place.map(|p| &PLACES[p]);
@@ -737,7 +737,7 @@ fn render(seed: &Seed, style: &Style, types: &[(&'static str, Vec<String>, bool)
     let country = place.map(|p| (*pick(p.countries, style, 7)).to_owned());
     let comma = *pick(&[" ", ", ", " , "], style, 8);
     match style.layout {
-        0 => AddressQuery {
+        0 => Address {
             line: None,
             house_number: Some(house),
             street: Some(street),
@@ -745,7 +745,7 @@ fn render(seed: &Seed, style: &Style, types: &[(&'static str, Vec<String>, bool)
             city,
             country_code: country,
         },
-        1 => AddressQuery {
+        1 => Address {
             line: Some(format!("{house}{comma}{street}")),
             house_number: None,
             street: None,
@@ -753,7 +753,7 @@ fn render(seed: &Seed, style: &Style, types: &[(&'static str, Vec<String>, bool)
             city,
             country_code: country,
         },
-        2 => AddressQuery {
+        2 => Address {
             line: None,
             house_number: None,
             street: Some(format!("{house}{comma}{street}")),
@@ -767,13 +767,13 @@ fn render(seed: &Seed, style: &Style, types: &[(&'static str, Vec<String>, bool)
                 (Some(_), Some(p), Some(c)) => format!(", {p} {c}"),
                 _ => String::new(),
             };
-            AddressQuery {
+            Address {
                 line: Some(format!("{house}{comma}{street}{locality}")),
                 country_code: country,
-                ..AddressQuery::default()
+                ..Address::default()
             }
         }
-        _ => AddressQuery {
+        _ => Address {
             line: Some(format!("{house} {street}, apt {}", style.picks[9] % 50 + 1)),
             house_number: None,
             street: None,
@@ -784,8 +784,8 @@ fn render(seed: &Seed, style: &Style, types: &[(&'static str, Vec<String>, bool)
     }
 }
 
-fn reparse(n: &NormalizedAddress) -> AddressQuery {
-    AddressQuery {
+fn reparse(n: &NormalizedAddress) -> Address {
+    Address {
         line: None,
         house_number: n.house_number.clone(),
         street: n.street.clone(),
@@ -873,7 +873,7 @@ proptest! {
         fields in prop::collection::vec(prop::option::of(any::<String>()), 6),
         addressy in "[0-9a-zA-Zéœß°º#/&,;.' -]{0,60}",
     ) {
-        let q = AddressQuery {
+        let q = Address {
             line: fields[0].clone(),
             house_number: fields[1].clone(),
             street: fields[2].clone(),
@@ -884,7 +884,7 @@ proptest! {
         let n = normalize(&q);
         prop_assert!(!n.key().contains('\n'));
         prop_assert_eq!(n.key().matches(KEY_SEPARATOR).count(), 5);
-        let q = AddressQuery {
+        let q = Address {
             line: Some(addressy.clone()),
             house_number: Some(addressy.clone()),
             street: Some(addressy.clone()),

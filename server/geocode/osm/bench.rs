@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use sqlx::PgPool;
 
 use super::{OsmGeocoder, norm, search};
-use crate::geocode::{AddressQuery, GeocodeResult, Precision};
+use crate::geocode::{Address, GeocodeResult, Precision};
 use crate::spatial::LonLat;
 
 /// A result this close to one of the address's points counts as found.
@@ -332,7 +332,7 @@ pub fn spell(
     spelling: Spelling,
     number_after_street: bool,
     rng: &mut impl Rng,
-) -> Option<AddressQuery> {
+) -> Option<Address> {
     let line = |street: &str| {
         if number_after_street {
             format!("{street} {}", truth.housenumber)
@@ -340,11 +340,11 @@ pub fn spell(
             format!("{} {street}", truth.housenumber)
         }
     };
-    let mut q = AddressQuery {
+    let mut q = Address {
         line: Some(line(&truth.street)),
         postal_code: truth.postcode.clone(),
         city: truth.city.clone(),
-        ..AddressQuery::default()
+        ..Address::default()
     };
     match spelling {
         Spelling::AsWritten => {}
@@ -444,7 +444,7 @@ pub async fn run(pool: &PgPool, options: &BenchOptions) -> anyhow::Result<BenchR
     let truths = Arc::new(truths);
     let concurrency = options.concurrency.max(1);
 
-    let mut asks: Vec<(Spelling, usize, AddressQuery)> = Vec::new();
+    let mut asks: Vec<(Spelling, usize, Address)> = Vec::new();
     for (i, t) in truths.iter().enumerate() {
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ (i as u64));
         for spelling in Spelling::ALL {
@@ -525,7 +525,7 @@ pub async fn run(pool: &PgPool, options: &BenchOptions) -> anyhow::Result<BenchR
 /// returns how many were answered and the time taken.
 async fn throughput(
     pool: &PgPool,
-    asks: &Arc<Vec<(Spelling, usize, AddressQuery)>>,
+    asks: &Arc<Vec<(Spelling, usize, Address)>>,
     concurrency: usize,
     seconds: f64,
 ) -> anyhow::Result<(usize, f64)> {
@@ -537,7 +537,7 @@ async fn throughput(
         let geocoder = OsmGeocoder::new(pool.clone());
         tasks.spawn(async move {
             let mut done = 0_usize;
-            let mine: Vec<&AddressQuery> = asks
+            let mine: Vec<&Address> = asks
                 .iter()
                 .skip(worker)
                 .step_by(concurrency)

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::norm;
-use crate::geocode::AddressQuery;
+use crate::geocode::Address;
 use crate::osm::geometry::{assemble_rings, ring_centroid};
 use crate::osm::pbf::{Extract, Node, Relation, Tags, Way, read_pbf};
 use crate::osm::tags::{is_address_street, non_empty};
@@ -205,9 +205,9 @@ fn range_end(s: &str) -> Option<i32> {
 
 /// The normalized form of a city name, as a query's city is normalized.
 pub fn normalize_city(name: &str) -> Option<String> {
-    norm::normalize(&AddressQuery {
+    norm::normalize(&Address {
         city: Some(name.to_owned()),
-        ..AddressQuery::default()
+        ..Address::default()
     })
     .city
 }
@@ -216,11 +216,11 @@ pub fn normalize_city(name: &str) -> Option<String> {
 /// `country` are the context the normalizer formats it by), then only letters and digits, so
 /// "SW1A 1AA" and "sw1a1aa" meet whatever country the query names.
 pub fn postcode_key(code: &str, city: Option<&str>, country: Option<&str>) -> Option<String> {
-    let normalized = norm::normalize(&AddressQuery {
+    let normalized = norm::normalize(&Address {
         postal_code: Some(code.to_owned()),
         city: city.map(str::to_owned),
         country_code: country.map(str::to_owned),
-        ..AddressQuery::default()
+        ..Address::default()
     })
     .postal_code?;
     compact_postcode(&normalized)

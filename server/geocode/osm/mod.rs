@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use sqlx::PgPool;
 
-use crate::geocode::{AddressQuery, BoxFuture, GeocodeResult, Geocoder, ProviderError};
+use crate::geocode::{Address, BoxFuture, GeocodeResult, Geocoder, ProviderError};
 use crate::spatial::LonLat;
 
 pub mod bench;
@@ -54,10 +54,7 @@ impl OsmGeocoder {
 
     /// Locates an address; `Ok(None)` when neither it nor its street, postcode or locality is
     /// in the index.
-    pub async fn locate(
-        &self,
-        query: &AddressQuery,
-    ) -> Result<Option<GeocodeResult>, OsmGeocoderError> {
+    pub async fn locate(&self, query: &Address) -> Result<Option<GeocodeResult>, OsmGeocoderError> {
         let address = norm::normalize(query);
         if address.is_empty() {
             return Ok(None);
@@ -79,7 +76,7 @@ impl Geocoder for OsmGeocoder {
 
     fn geocode<'a>(
         &'a self,
-        query: &'a AddressQuery,
+        query: &'a Address,
     ) -> BoxFuture<'a, Result<Option<GeocodeResult>, ProviderError>> {
         Box::pin(async move {
             self.locate(query).await.map_err(|e| ProviderError::Failed {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::geocode::{AddressQuery, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError};
+use crate::geocode::{Address, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError};
 
 /// What one provider did for one query.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +99,7 @@ impl Chain {
     /// `Ok(None)`.
     pub async fn geocode_traced(
         &self,
-        query: &AddressQuery,
+        query: &Address,
     ) -> (
         Result<Option<GeocodeResult>, ProviderError>,
         Vec<(String, Outcome)>,
@@ -163,7 +163,7 @@ impl Geocoder for Chain {
 
     fn geocode<'a>(
         &'a self,
-        query: &'a AddressQuery,
+        query: &'a Address,
     ) -> BoxFuture<'a, Result<Option<GeocodeResult>, ProviderError>> {
         Box::pin(async move { self.geocode_traced(query).await.0 })
     }
@@ -185,12 +185,12 @@ mod tests {
     use crate::geocode::provider::testing::{Calls, Scripted, found, serve};
     use crate::geocode::provider::{ApiKey, Google, GuardConfig, Guarded, Nominatim};
 
-    fn query() -> AddressQuery {
-        AddressQuery {
+    fn query() -> Address {
+        Address {
             house_number: Some("6".to_owned()),
             street: Some("Quai Antoine 1er".to_owned()),
             city: Some("Monaco".to_owned()),
-            ..AddressQuery::default()
+            ..Address::default()
         }
     }
 

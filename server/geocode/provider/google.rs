@@ -9,7 +9,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use super::{endpoint, get_json, lon_lat, part};
-use crate::geocode::{AddressQuery, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError};
+use crate::geocode::{Address, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError};
 
 /// The provider's name in configuration, the cache and metrics.
 pub const NAME: &str = "google";
@@ -83,7 +83,7 @@ impl Google {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(provider = NAME), err(level = "debug"))]
-    async fn lookup(&self, query: &AddressQuery) -> Result<Option<GeocodeResult>, ProviderError> {
+    async fn lookup(&self, query: &Address) -> Result<Option<GeocodeResult>, ProviderError> {
         let Some(mut params) = request_params(query) else {
             return Ok(None);
         };
@@ -142,7 +142,7 @@ impl Google {
 
 /// `address` (street line and town) and `components` (country and postal code) for `query`,
 /// or `None` when there is nothing to look up.
-fn request_params(query: &AddressQuery) -> Option<Vec<(&'static str, String)>> {
+fn request_params(query: &Address) -> Option<Vec<(&'static str, String)>> {
     let street = match (part(&query.house_number), part(&query.street)) {
         (Some(number), Some(street)) => Some(format!("{number} {street}")),
         (None, Some(street)) => Some(street.to_owned()),
@@ -220,7 +220,7 @@ impl Geocoder for Google {
 
     fn geocode<'a>(
         &'a self,
-        query: &'a AddressQuery,
+        query: &'a Address,
     ) -> BoxFuture<'a, Result<Option<GeocodeResult>, ProviderError>> {
         Box::pin(self.lookup(query))
     }
@@ -299,14 +299,14 @@ mod tests {
         json!({"results": results, "status": "OK"})
     }
 
-    fn monaco() -> AddressQuery {
-        AddressQuery {
+    fn monaco() -> Address {
+        Address {
             house_number: Some("6".to_owned()),
             street: Some("Quai Antoine 1er".to_owned()),
             postal_code: Some("98000".to_owned()),
             city: Some("Monaco".to_owned()),
             country_code: Some("mc".to_owned()),
-            ..AddressQuery::default()
+            ..Address::default()
         }
     }
 
@@ -501,10 +501,10 @@ mod tests {
 
     #[test]
     fn nothing_to_look_up_sends_nothing() {
-        assert_eq!(request_params(&AddressQuery::default()), None);
-        let postcode_only = AddressQuery {
+        assert_eq!(request_params(&Address::default()), None);
+        let postcode_only = Address {
             postal_code: Some("98000".to_owned()),
-            ..AddressQuery::default()
+            ..Address::default()
         };
         assert_eq!(
             request_params(&postcode_only),

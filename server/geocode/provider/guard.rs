@@ -13,7 +13,7 @@ use governor::{Quota, RateLimiter};
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::geocode::{AddressQuery, BoxFuture, GeocodeResult, Geocoder, ProviderError};
+use crate::geocode::{Address, BoxFuture, GeocodeResult, Geocoder, ProviderError};
 
 /// How a provider is guarded.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,7 +269,7 @@ impl Guarded {
         exp + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
     }
 
-    async fn call(&self, query: &AddressQuery) -> Result<Option<GeocodeResult>, ProviderError> {
+    async fn call(&self, query: &Address) -> Result<Option<GeocodeResult>, ProviderError> {
         let deadline = Instant::now() + self.config.timeout;
         let probe = self.admit()?;
         // A probe is one attempt: its answer alone decides the circuit.
@@ -345,7 +345,7 @@ impl Geocoder for Guarded {
 
     fn geocode<'a>(
         &'a self,
-        query: &'a AddressQuery,
+        query: &'a Address,
     ) -> BoxFuture<'a, Result<Option<GeocodeResult>, ProviderError>> {
         Box::pin(self.call(query))
     }
@@ -384,12 +384,12 @@ mod tests {
         })
     }
 
-    fn query() -> AddressQuery {
-        AddressQuery {
+    fn query() -> Address {
+        Address {
             street: Some("Quai Antoine 1er".to_owned()),
             house_number: Some("6".to_owned()),
             city: Some("Monaco".to_owned()),
-            ..AddressQuery::default()
+            ..Address::default()
         }
     }
 

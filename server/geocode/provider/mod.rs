@@ -336,9 +336,7 @@ pub(crate) mod testing {
 
     use reqwest::Url;
 
-    use crate::geocode::{
-        AddressQuery, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError,
-    };
+    use crate::geocode::{Address, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError};
     use crate::spatial::LonLat;
 
     /// Serves `router` on 127.0.0.1 on a free port and returns its base URL.
@@ -388,7 +386,7 @@ pub(crate) mod testing {
             &self.name
         }
 
-        fn geocode<'a>(&'a self, _query: &'a AddressQuery) -> BoxFuture<'a, Answer> {
+        fn geocode<'a>(&'a self, _query: &'a Address) -> BoxFuture<'a, Answer> {
             Box::pin(async move {
                 self.calls.record();
                 let answer = {

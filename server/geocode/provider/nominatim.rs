@@ -8,7 +8,7 @@ use reqwest::header::USER_AGENT;
 use serde::Deserialize;
 
 use super::{endpoint, get_json, lon_lat, part};
-use crate::geocode::{AddressQuery, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError};
+use crate::geocode::{Address, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError};
 
 /// The provider's name in configuration, the cache and metrics.
 pub const NAME: &str = "nominatim";
@@ -77,7 +77,7 @@ impl Nominatim {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(provider = NAME), err(level = "debug"))]
-    async fn search(&self, query: &AddressQuery) -> Result<Option<GeocodeResult>, ProviderError> {
+    async fn search(&self, query: &Address) -> Result<Option<GeocodeResult>, ProviderError> {
         let Some(search) = search_params(query) else {
             return Ok(None);
         };
@@ -97,7 +97,7 @@ impl Nominatim {
 }
 
 /// The request parameters for `query`, or `None` when it holds nothing to search for.
-fn search_params(query: &AddressQuery) -> Option<Search> {
+fn search_params(query: &Address) -> Option<Search> {
     let city = part(&query.city);
     let postal_code = part(&query.postal_code);
     let street = match (part(&query.house_number), part(&query.street)) {
@@ -134,7 +134,7 @@ fn search_params(query: &AddressQuery) -> Option<Search> {
 
 fn to_result(
     place: &Place,
-    query: &AddressQuery,
+    query: &Address,
     structured: bool,
 ) -> Result<Option<GeocodeResult>, ProviderError> {
     let number = |name: &str, value: &str| {
@@ -227,7 +227,7 @@ fn same_code(a: &str, b: &str) -> bool {
 /// 0.9 for a structured match (every part asked for had to match), 0.6 to 0.9 for a
 /// free-form one (looser matching; more important places rank first); a postcode other than
 /// the one asked for lowers it.
-fn confidence(place: &Place, query: &AddressQuery, structured: bool) -> f32 {
+fn confidence(place: &Place, query: &Address, structured: bool) -> f32 {
     let mut confidence = if structured {
         0.9
     } else {
@@ -249,7 +249,7 @@ impl Geocoder for Nominatim {
 
     fn geocode<'a>(
         &'a self,
-        query: &'a AddressQuery,
+        query: &'a Address,
     ) -> BoxFuture<'a, Result<Option<GeocodeResult>, ProviderError>> {
         Box::pin(self.search(query))
     }
@@ -348,14 +348,14 @@ mod tests {
         })
     }
 
-    fn monaco() -> AddressQuery {
-        AddressQuery {
+    fn monaco() -> Address {
+        Address {
             house_number: Some("6".to_owned()),
             street: Some("Quai Antoine 1er".to_owned()),
             postal_code: Some("98000".to_owned()),
             city: Some("Monaco".to_owned()),
             country_code: Some("MC".to_owned()),
-            ..AddressQuery::default()
+            ..Address::default()
         }
     }
 
@@ -398,9 +398,9 @@ mod tests {
     async fn only_a_line_is_searched_free_form() {
         let (status, answer, delay) = ok(json!([house("43.7353551", "7.4240637")]));
         let (nominatim, fake) = fake_nominatim(status, answer, delay).await;
-        let query = AddressQuery {
+        let query = Address {
             line: Some("6 Quai Antoine 1er Monaco".to_owned()),
-            ..AddressQuery::default()
+            ..Address::default()
         };
 
         let result = nominatim.geocode(&query).await.expect("answer");
@@ -419,7 +419,7 @@ mod tests {
     async fn empty_query_is_not_sent() {
         let (status, answer, delay) = ok(json!([]));
         let (nominatim, fake) = fake_nominatim(status, answer, delay).await;
-        assert_eq!(nominatim.geocode(&AddressQuery::default()).await, Ok(None));
+        assert_eq!(nominatim.geocode(&Address::default()).await, Ok(None));
         assert_eq!(fake.calls.count(), 0);
     }
 
@@ -562,7 +562,7 @@ mod tests {
     #[test]
     fn another_postcode_lowers_confidence() {
         let found = place(house("43.7", "7.4"));
-        let asked = AddressQuery {
+        let asked = Address {
             postal_code: Some("98001".to_owned()),
             ..monaco()
         };
@@ -571,10 +571,10 @@ mod tests {
 
     #[test]
     fn structured_search_uses_the_line_when_the_town_is_known() {
-        let query = AddressQuery {
+        let query = Address {
             line: Some("6 Quai Antoine 1er".to_owned()),
             postal_code: Some("98000".to_owned()),
-            ..AddressQuery::default()
+            ..Address::default()
         };
         let search = search_params(&query).expect("searchable");
         assert!(search.structured);
