@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{PLAN_JOB_STATE, get, plan_territories};
+use super::{PLAN_JOB_STATE, PlanStatus, get, plan_territories};
 use crate::audit::{self, AuditEvent};
 use crate::territory::balance::Unit;
 use crate::territory::metrics::{self, PlanMetrics};
@@ -96,15 +96,15 @@ pub async fn move_accounts(
         ));
     }
     let mut tx = pool.begin().await?;
-    let plan: Option<(String, String)> = sqlx::query_as(&format!(
-        "select status::text, {PLAN_JOB_STATE} from territory_plans where id = $1 for update"
+    let plan: Option<(PlanStatus, String)> = sqlx::query_as(&format!(
+        "select status, {PLAN_JOB_STATE} from territory_plans where id = $1 for update"
     ))
     .bind(plan_id)
     .fetch_optional(&mut *tx)
     .await?;
     match plan {
         None => return Err(TerritoryError::NotFound),
-        Some((status, _)) if status != "draft" => {
+        Some((status, _)) if status != PlanStatus::Draft => {
             return Err(TerritoryError::Conflict(
                 "only drafts can be edited; copy this plan into a draft first".into(),
             ));
@@ -192,7 +192,7 @@ pub async fn move_accounts(
 /// Deletes a draft.
 pub async fn delete(pool: &PgPool, plan_id: Uuid) -> Result<(), TerritoryError> {
     let plan = get(pool, plan_id).await?.ok_or(TerritoryError::NotFound)?;
-    if plan.status == "published" {
+    if plan.status == PlanStatus::Published {
         return Err(TerritoryError::Conflict(
             "the published plan cannot be deleted; publish another one first".into(),
         ));

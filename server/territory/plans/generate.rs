@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::edit::refresh_metrics;
 use super::{
-    DEFAULT_TOLERANCE, MAX_DRIVE_PAIRS, Method, PLAN_JOB_STATE, PlanTerritory, Travel, get,
-    plan_territories,
+    DEFAULT_TOLERANCE, MAX_DRIVE_PAIRS, Method, PLAN_JOB_STATE, PlanStatus, PlanTerritory, Travel,
+    get, plan_territories,
 };
 use crate::audit::{self, AuditEvent};
 use crate::routing::OsrmClient;
@@ -91,11 +91,13 @@ pub async fn start_rebalance_in(
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
-        return Err(TerritoryError::Conflict(if plan.status != "draft" {
-            "only drafts can be rebalanced".into()
-        } else {
-            "the plan is already being computed".into()
-        }));
+        return Err(TerritoryError::Conflict(
+            if plan.status != PlanStatus::Draft {
+                "only drafts can be rebalanced".into()
+            } else {
+                "the plan is already being computed".into()
+            },
+        ));
     }
     audit::record(
         &mut *tx,

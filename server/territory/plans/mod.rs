@@ -99,12 +99,41 @@ pub struct Params {
     pub travel: Travel,
 }
 
+/// Where a plan is in its life; the database enum `territory_plan_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
+#[sqlx(type_name = "territory_plan_status", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum PlanStatus {
+    /// Being made or edited beside the published plan.
+    Draft,
+    /// The team's plan: accounts and territories follow it (one per team).
+    Published,
+    /// Published once, replaced since; can be rolled back to.
+    Superseded,
+}
+
+impl PlanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+            Self::Superseded => "superseded",
+        }
+    }
+}
+
+impl std::fmt::Display for PlanStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct PlanRow {
     pub id: Uuid,
     pub team_id: Uuid,
     pub name: String,
-    pub status: String,
+    pub status: PlanStatus,
     pub method: String,
     pub parent_plan_id: Option<Uuid>,
     pub params: sqlx::types::Json<Value>,
@@ -139,7 +168,7 @@ const PLAN_JOB_MESSAGE: &str = "coalesce((select j.message from jobs j \
 
 static PLAN_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "id, team_id, name, status::text as status, method, parent_plan_id, params, \
+        "id, team_id, name, status, method, parent_plan_id, params, \
          {PLAN_JOB_STATE} as job_state, job_progress, {PLAN_JOB_MESSAGE} as job_message, \
          metrics, created_at, published_at"
     )

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::edit::refresh_metrics;
-use super::{Method, NewPlan, PLAN_JOB_STATE, Travel, create, generate, get};
+use super::{Method, NewPlan, PLAN_JOB_STATE, PlanStatus, Travel, create, generate, get};
 use crate::audit::{self, AuditEvent};
 use crate::crm::writeback::{self, OwnerChange};
 use crate::territory::TerritoryError;
@@ -63,8 +63,8 @@ pub async fn publish(
     user_id: Option<Uuid>,
 ) -> Result<Published, TerritoryError> {
     let mut tx = pool.begin().await?;
-    let plan: Option<(Uuid, String, String)> = sqlx::query_as(&format!(
-        "select team_id, status::text, {PLAN_JOB_STATE} from territory_plans
+    let plan: Option<(Uuid, PlanStatus, String)> = sqlx::query_as(&format!(
+        "select team_id, status, {PLAN_JOB_STATE} from territory_plans
              where id = $1 for update"
     ))
     .bind(plan_id)
@@ -72,7 +72,7 @@ pub async fn publish(
     .await?;
     let team_id = match plan {
         None => return Err(TerritoryError::NotFound),
-        Some((_, status, _)) if status != "draft" => {
+        Some((_, status, _)) if status != PlanStatus::Draft => {
             return Err(TerritoryError::Conflict(format!(
                 "only drafts can be published (this plan is {status}); to go back to an earlier plan, roll back to it"
             )));
@@ -162,7 +162,7 @@ pub async fn rollback(
     user_id: Option<Uuid>,
 ) -> Result<Published, TerritoryError> {
     let plan = get(pool, plan_id).await?.ok_or(TerritoryError::NotFound)?;
-    if plan.status != "superseded" {
+    if plan.status != PlanStatus::Superseded {
         return Err(TerritoryError::Conflict(
             "only a superseded plan can be rolled back to".into(),
         ));
