@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::edit::refresh_metrics;
 use super::{Method, NewPlan, PLAN_JOB_STATE, PlanStatus, Travel, create, generate, get};
+use crate::accounts;
 use crate::audit::{self, AuditEvent};
 use crate::crm::writeback::{self, OwnerChange};
 use crate::territory::TerritoryError;
@@ -113,19 +114,7 @@ pub async fn publish(
     .execute(&mut *tx)
     .await?;
     let changes = owner_changes(&mut *tx, plan_id).await?;
-    let accounts_moved = sqlx::query(
-        "update accounts a set territory_id = pa.territory_id,
-                owner_rep_id = coalesce(pt.rep_id, a.owner_rep_id)
-         from plan_assignments pa
-         join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
-         where pa.plan_id = $1 and a.id = pa.account_id
-           and (a.territory_id, a.owner_rep_id) is distinct from
-               (pa.territory_id, coalesce(pt.rep_id, a.owner_rep_id))",
-    )
-    .bind(plan_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let accounts_moved = accounts::territory::follow_published_plan(&mut *tx, plan_id).await?;
     let summary = writeback::enqueue(&mut tx, plan_id, &changes).await?;
     refresh_metrics(&mut tx, plan_id).await?;
     audit::record(
