@@ -148,7 +148,7 @@ const NOT_FOUND: (&str, &str) = (
 );
 const CONFLICT: (&str, &str) = (
     "409",
-    "The state does not allow it now (a published plan, a plan being computed, a locked account, \
+    "Code `conflict`: the state does not allow it now (a published plan, a plan being computed, a locked account, \
      a plan job of the team already queued or running: one per team at a time).",
 );
 const TOO_LARGE: (&str, &str) = ("413", "The body is larger than the server accepts.");

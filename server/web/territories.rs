@@ -35,7 +35,7 @@ impl From<TerritoryError> for AppError {
         match e {
             TerritoryError::Invalid(m) => AppError::bad_request("invalid", m),
             TerritoryError::NotFound => AppError::NotFound,
-            TerritoryError::Conflict(m) => AppError::rejected(StatusCode::CONFLICT, m),
+            TerritoryError::Conflict(m) => AppError::conflict(m),
             TerritoryError::Database(e) => AppError::Database(e),
             TerritoryError::Balance(e) => AppError::Internal(anyhow::Error::new(e)),
             TerritoryError::Internal(e) => AppError::Internal(e),
@@ -46,9 +46,7 @@ impl From<TerritoryError> for AppError {
 impl From<JobError> for AppError {
     fn from(e: JobError) -> Self {
         match e {
-            JobError::TeamBusy | JobError::ConnectionBusy => {
-                AppError::rejected(StatusCode::CONFLICT, e.to_string())
-            }
+            JobError::TeamBusy | JobError::ConnectionBusy => AppError::conflict(e.to_string()),
             JobError::Territory(e) => e.into(),
             JobError::Database(e) => AppError::Database(e),
         }

@@ -679,6 +679,8 @@ async fn hand_moves_change_the_metrics_and_locked_accounts_refuse_to_move(pool: 
         .await
         .expect("move");
     assert_eq!(r.status(), 409);
+    let body: serde_json::Value = r.json().await.expect("a JSON error");
+    assert_eq!(body["error"]["code"], "conflict", "{body}");
     let r = manager
         .post(app.url(&format!("/api/plans/{draft}/moves")))
         .header("x-csrf-token", &csrf)
