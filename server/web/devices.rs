@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 
 use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use tokio::sync::broadcast;
 use tower_sessions::Session;
 use uuid::Uuid;
@@ -21,6 +23,14 @@ use crate::error::{AppError, error_response};
 use crate::web::extract::Query;
 use crate::web::guard::{self, SignedIn};
 use crate::web::openapi::WriteErrors;
+
+/// Reps' device tokens and the live location socket.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/device-token", post(issue))
+        .route("/api/device-tokens/revoke", post(revoke_mine))
+        .route("/live/ws", get(socket))
+}
 
 /// Close code when the device token was revoked (application range 4000-4999).
 pub const CLOSE_REVOKED: u16 = 4001;

@@ -4,9 +4,11 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_sessions::Session;
@@ -22,6 +24,14 @@ use crate::spatial::LonLat;
 use super::extract::{Form, JsonBody, Path};
 use super::guard::{self, AdminUser, SignedIn};
 use super::openapi::WriteErrors;
+
+/// Pins moved by hand and the geocoding admin page.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/accounts/{id}/location", post(move_pin))
+        .route("/admin/geocoding", get(page))
+        .route("/admin/geocoding/{id}/retry", post(retry))
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "geocoding.html")]

@@ -4,10 +4,11 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -29,6 +30,38 @@ use crate::territory::{TerritoryError, teams, views};
 use super::extract::{JsonBody, Path, Query};
 use super::guard::{self, SignedIn};
 use super::openapi::{Created, ReadErrors, WriteErrors};
+
+/// The territory page and its API.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/territories", get(page))
+        .route("/api/teams", get(list_teams))
+        .route("/api/teams/{team}/plans", get(list_plans).post(create_plan))
+        .route("/api/teams/{team}/rules", get(list_rules).post(create_rule))
+        .route("/api/teams/{team}/rules/order", post(reorder_rules))
+        .route(
+            "/api/teams/{team}/workload",
+            get(get_workload).put(set_workload),
+        )
+        .route("/api/rules/{id}", put(update_rule).delete(delete_rule))
+        .route("/api/plans/compare", get(compare))
+        .route("/api/plans/{id}", get(get_plan).delete(delete_plan))
+        .route("/api/plans/{id}/accounts", get(plan_accounts))
+        .route("/api/plans/{id}/shapes", get(plan_shapes))
+        .route("/api/plans/{id}/tiles", get(plan_tile_json))
+        .route("/api/plans/{id}/tiles/{z}/{x}/{y}", get(plan_tile))
+        .route("/api/plans/{id}/moves", post(move_accounts))
+        .route("/api/plans/{id}/rebalance", post(rebalance))
+        .route("/api/plans/{id}/diff", get(diff))
+        .route("/api/plans/{id}/writeback-preview", get(writeback_preview))
+        .route("/api/plans/{id}/publish", post(publish))
+        .route("/api/plans/{id}/rollback", post(rollback))
+        .route(
+            "/api/accounts/{id}/lock",
+            post(lock_account).delete(unlock_account),
+        )
+        .route("/api/accounts/{id}/assignment", get(assignment))
+}
 
 impl From<TerritoryError> for AppError {
     fn from(e: TerritoryError) -> Self {

@@ -2,10 +2,12 @@
 //! translate its verdict into the answer each vendor expects.
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use serde_json::json;
 
 use crate::app::AppState;
@@ -14,6 +16,15 @@ use crate::crm::wire::salesforce;
 use crate::error::error_response;
 
 use super::extract::Path;
+
+/// The CRMs' webhooks.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/hubspot", post(hubspot))
+        .route("/webhooks/salesforce", post(salesforce_without_token))
+        .route("/webhooks/salesforce/{token}", post(salesforce))
+        .route("/webhooks/standard/{connection}", post(standard))
+}
 
 fn delivery<'a>(
     method: &'a Method,
