@@ -8,7 +8,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::app::AppState;
 use crate::crm::ingest::{Delivery, IngestError};
@@ -40,11 +40,23 @@ fn delivery<'a>(
     }
 }
 
+/// What a delivery did, as the CRM is told.
+#[derive(Serialize)]
+struct Answer {
+    /// Events stored for the first time.
+    accepted: usize,
+    /// Events already in the inbox (redeliveries).
+    duplicates: usize,
+}
+
 fn json_answer(result: Result<crate::crm::inbox::Accepted, IngestError>) -> Response {
     match result {
         Ok(a) => (
             StatusCode::OK,
-            Json(json!({"accepted": a.new, "duplicates": a.duplicates})),
+            Json(Answer {
+                accepted: a.new,
+                duplicates: a.duplicates,
+            }),
         )
             .into_response(),
         Err(IngestError::Unauthorized(m)) => {
