@@ -5,12 +5,13 @@
 //! their order; what no rule claims goes to the optimizer (or stays where it is).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sqlx::PgExecutor;
+use serde_json::{Value, json};
+use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::TerritoryError;
+use crate::audit::{self, AuditEvent};
 
 /// Most vertices a rule's area may have (drawn or imported).
 pub const MAX_AREA_VERTICES: usize = 5_000;
@@ -463,6 +464,71 @@ pub async fn create(
     .fetch_one(&mut *conn)
     .await?;
     get(&mut *conn, id).await?.ok_or(TerritoryError::NotFound)
+}
+
+/// A user adds a rule ([`create`]), in one transaction with its audit row.
+pub async fn add(
+    pool: &PgPool,
+    actor: Uuid,
+    team_id: Uuid,
+    rule: &ValidRule,
+    position: Option<i32>,
+) -> Result<Rule, TerritoryError> {
+    let mut tx = pool.begin().await?;
+    let created = create(&mut tx, team_id, rule, position).await?;
+    record(&mut *tx, actor, "territory.rule_created", created.id).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// A user replaces a rule ([`update`]), in one transaction with its audit row.
+pub async fn replace(
+    pool: &PgPool,
+    actor: Uuid,
+    rule_id: Uuid,
+    rule: &ValidRule,
+) -> Result<Rule, TerritoryError> {
+    let mut tx = pool.begin().await?;
+    let updated = update(&mut tx, rule_id, rule).await?;
+    record(&mut *tx, actor, "territory.rule_updated", rule_id).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// A user deletes a rule ([`delete`]), in one transaction with its audit row.
+pub async fn remove(pool: &PgPool, actor: Uuid, rule_id: Uuid) -> Result<(), TerritoryError> {
+    let mut tx = pool.begin().await?;
+    delete(&mut tx, rule_id).await?;
+    record(&mut *tx, actor, "territory.rule_deleted", rule_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A user puts the team's rules in order ([`reorder`]), in one transaction.
+pub async fn set_order(pool: &PgPool, team_id: Uuid, ids: &[Uuid]) -> Result<(), TerritoryError> {
+    let mut tx = pool.begin().await?;
+    reorder(&mut tx, team_id, ids).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn record(
+    db: impl PgExecutor<'_>,
+    actor: Uuid,
+    action: &'static str,
+    rule_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    audit::record(
+        db,
+        AuditEvent {
+            actor_user_id: Some(actor),
+            action,
+            subject_type: Some("territory_rule"),
+            subject_id: Some(rule_id.to_string()),
+            details: json!({}),
+        },
+    )
+    .await
 }
 
 /// Replaces a rule's content (its position stays).

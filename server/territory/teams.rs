@@ -2,11 +2,13 @@
 //! per rep, made on first use), and locks.
 
 use serde::Serialize;
-use sqlx::PgExecutor;
+use serde_json::json;
+use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::TerritoryError;
+use crate::audit::{self, AuditEvent};
 use crate::auth::{Role, User};
 
 /// Colours given to new territories in turn (distinguishable, readable on a light map).
@@ -157,7 +159,8 @@ pub async fn team_of_territory(
 
 /// Locks an account in a territory of `team_id`. The account must be the team's (in one of
 /// its plans, or owned by one of its reps); a lock held by another team is never replaced
-/// (409); the team's own earlier lock is. One transaction, the lock row locked while checked.
+/// (409); the team's own earlier lock is. One transaction, the lock row locked while checked,
+/// with its audit row.
 pub async fn lock(
     pool: &sqlx::PgPool,
     team_id: Uuid,
@@ -208,6 +211,17 @@ pub async fn lock(
     .bind(reason)
     .execute(&mut *tx)
     .await?;
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: user_id,
+            action: "territory.account_locked",
+            subject_type: Some("account"),
+            subject_id: Some(account_id.to_string()),
+            details: json!({"territory_id": territory_id}),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -223,15 +237,33 @@ pub async fn locked_in(
         .await
 }
 
-pub async fn unlock(db: impl PgExecutor<'_>, account_id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from territory_locks where account_id = $1")
-            .bind(account_id)
-            .execute(db)
-            .await?
-            .rows_affected()
-            > 0,
+/// Unlocks an account locked in `territory_id`, in one transaction with its audit row.
+pub async fn unlock(
+    pool: &PgPool,
+    account_id: Uuid,
+    territory_id: Uuid,
+    user_id: Option<Uuid>,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let unlocked = sqlx::query("delete from territory_locks where account_id = $1")
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        > 0;
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: user_id,
+            action: "territory.account_unlocked",
+            subject_type: Some("account"),
+            subject_id: Some(account_id.to_string()),
+            details: json!({"territory_id": territory_id}),
+        },
     )
+    .await?;
+    tx.commit().await?;
+    Ok(unlocked)
 }
 
 /// An account's assignment in its team's published plan.
@@ -292,12 +324,14 @@ pub async fn workload_tiers(
 }
 
 /// Replaces the team's settings for the tiers given; all-`None` settings return a tier to the
-/// defaults.
+/// defaults. One transaction, with its audit row.
 pub async fn set_workload_tiers(
-    tx: &mut sqlx::PgConnection,
+    pool: &PgPool,
     team_id: Uuid,
     settings: &[TierSetting],
+    user_id: Option<Uuid>,
 ) -> Result<(), TerritoryError> {
+    let mut tx = pool.begin().await?;
     for s in settings {
         if !matches!(s.tier.as_str(), "A" | "B" | "C") {
             return Err(TerritoryError::Invalid(format!(
@@ -341,5 +375,17 @@ pub async fn set_workload_tiers(
         .execute(&mut *tx)
         .await?;
     }
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: user_id,
+            action: "territory.workload_changed",
+            subject_type: Some("team"),
+            subject_id: Some(team_id.to_string()),
+            details: json!({ "settings": settings }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

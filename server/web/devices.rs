@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::broadcast;
-use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -21,7 +20,7 @@ use crate::auth::Role;
 use crate::auth::devices::{self, Device};
 use crate::error::{AppError, error_response};
 use crate::web::extract::Query;
-use crate::web::guard::{self, SignedIn};
+use crate::web::guard::{self, CsrfHeader, SignedIn};
 use crate::web::openapi::WriteErrors;
 
 /// Reps' device tokens and the live location socket.
@@ -48,11 +47,9 @@ pub const CLOSE_EXPIRED: u16 = 4002;
 )]
 pub async fn issue(
     SignedIn(user): SignedIn,
+    _: CsrfHeader,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    guard::csrf_header(&session, &headers).await?;
     if user.role != Some(Role::Rep) {
         return Err(AppError::forbidden(
             "forbidden",
@@ -84,11 +81,9 @@ pub async fn issue(
 )]
 pub async fn revoke_mine(
     SignedIn(user): SignedIn,
+    _: CsrfHeader,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    guard::csrf_header(&session, &headers).await?;
     let n = devices::revoke_all(&state.db, &state.revocations, user.id, user.id).await?;
     Ok(Json(Revoked { revoked: n }).into_response())
 }

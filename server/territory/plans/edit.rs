@@ -189,9 +189,16 @@ pub async fn move_accounts(
     Ok(moved)
 }
 
-/// Deletes a draft.
-pub async fn delete(pool: &PgPool, plan_id: Uuid) -> Result<(), TerritoryError> {
-    let plan = get(pool, plan_id).await?.ok_or(TerritoryError::NotFound)?;
+/// Deletes a draft, in one transaction with its audit row.
+pub async fn delete(
+    pool: &PgPool,
+    plan_id: Uuid,
+    user_id: Option<Uuid>,
+) -> Result<(), TerritoryError> {
+    let mut tx = pool.begin().await?;
+    let plan = get(&mut *tx, plan_id)
+        .await?
+        .ok_or(TerritoryError::NotFound)?;
     if plan.status == PlanStatus::Published {
         return Err(TerritoryError::Conflict(
             "the published plan cannot be deleted; publish another one first".into(),
@@ -199,7 +206,19 @@ pub async fn delete(pool: &PgPool, plan_id: Uuid) -> Result<(), TerritoryError> 
     }
     sqlx::query("delete from territory_plans where id = $1")
         .bind(plan_id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: user_id,
+            action: "territory.plan_deleted",
+            subject_type: Some("territory_plan"),
+            subject_id: Some(plan_id.to_string()),
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
