@@ -1,9 +1,10 @@
-//! The plan reads: rows, territories, figures and changes.
+//! The plan reads: rows, territories, figures, changes and the CRM owner changes.
 
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::{Change, PLAN_COLUMNS, PlanRow, PlanTerritory, TerritoryFigures};
+use crate::crm::writeback::OwnerChange;
 
 pub async fn get(db: impl PgExecutor<'_>, plan_id: Uuid) -> Result<Option<PlanRow>, sqlx::Error> {
     sqlx::query_as::<_, PlanRow>(&format!(
@@ -126,4 +127,36 @@ pub async fn changes(
     .bind(against)
     .fetch_all(db)
     .await
+}
+
+/// The CRM owner changes publishing `plan_id` would make: accounts whose territory's rep has
+/// a CRM owner id other than the account's CRM owner today.
+pub async fn owner_changes(
+    db: impl PgExecutor<'_>,
+    plan_id: Uuid,
+) -> Result<Vec<OwnerChange>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, String, Option<String>, String)> = sqlx::query_as(
+        "select a.id, a.crm_source, a.crm_id, pa.crm_owner_at_plan, r.crm_owner_id
+         from plan_assignments pa
+         join accounts a on a.id = pa.account_id and a.deleted_at is null
+         join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
+         join reps r on r.id = pt.rep_id and r.crm_owner_id is not null
+         where pa.plan_id = $1 and a.crm_owner_id is distinct from r.crm_owner_id
+         order by a.crm_source, a.crm_id",
+    )
+    .bind(plan_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(account_id, crm_source, crm_id, expected_owner, new_owner)| OwnerChange {
+                account_id,
+                crm_source,
+                crm_id,
+                expected_owner,
+                new_owner,
+            },
+        )
+        .collect())
 }

@@ -14,10 +14,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use create::{create, create_in};
-pub use db::{changes, get, list, plan_territories, published, territory_figures};
+pub use db::{changes, get, list, owner_changes, plan_territories, published, territory_figures};
 pub use edit::{delete, move_accounts, refresh_metrics};
 pub use generate::{generate, generate_with, rebalance, start_rebalance_in};
-pub use publish::{Published, owner_changes, publish, publish_current_where_missing, rollback};
+pub use publish::{Published, publish, publish_current_where_missing, rollback};
 
 /// Default workload tolerance: every territory within ±5% of the mean.
 pub const DEFAULT_TOLERANCE: f64 = 0.05;

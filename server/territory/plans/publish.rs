@@ -2,48 +2,18 @@
 
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::edit::refresh_metrics;
-use super::{Method, NewPlan, PLAN_JOB_STATE, PlanStatus, Travel, create, generate, get};
+use super::{
+    Method, NewPlan, PLAN_JOB_STATE, PlanStatus, Travel, create, generate, get, owner_changes,
+};
 use crate::accounts;
 use crate::audit::{self, AuditEvent};
-use crate::crm::writeback::{self, OwnerChange};
+use crate::crm::writeback;
 use crate::territory::TerritoryError;
-
-/// The CRM owner changes publishing `plan_id` would make: accounts whose territory's rep has
-/// a CRM owner id other than the account's CRM owner today.
-pub async fn owner_changes(
-    db: impl PgExecutor<'_>,
-    plan_id: Uuid,
-) -> Result<Vec<OwnerChange>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, String, Option<String>, String)> = sqlx::query_as(
-        "select a.id, a.crm_source, a.crm_id, pa.crm_owner_at_plan, r.crm_owner_id
-         from plan_assignments pa
-         join accounts a on a.id = pa.account_id and a.deleted_at is null
-         join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
-         join reps r on r.id = pt.rep_id and r.crm_owner_id is not null
-         where pa.plan_id = $1 and a.crm_owner_id is distinct from r.crm_owner_id
-         order by a.crm_source, a.crm_id",
-    )
-    .bind(plan_id)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(account_id, crm_source, crm_id, expected_owner, new_owner)| OwnerChange {
-                account_id,
-                crm_source,
-                crm_id,
-                expected_owner,
-                new_owner,
-            },
-        )
-        .collect())
-}
 
 /// What publishing did.
 #[derive(Debug, Clone, Serialize, ToSchema)]
