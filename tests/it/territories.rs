@@ -278,6 +278,11 @@ async fn bad_rules_get_clear_errors_through_the_api(pool: PgPool) {
     let created: Value = r.json().await.expect("json");
     assert_eq!(created["area"]["type"], "MultiPolygon");
     assert_eq!(created["position"], 0);
+    // Only the stored rule has an audit row, written in its transaction.
+    assert_eq!(
+        crate::helpers::audit_count(&pool, "territory.rule_created").await,
+        1
+    );
 
     // Another team's manager cannot see this team's rules.
     let other = app.client_as("manager.b@example.com").await;
