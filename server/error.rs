@@ -23,6 +23,10 @@ pub enum AppError {
     Rejected { status: StatusCode, message: String },
     #[error("not found")]
     NotFound,
+    /// The request clashes with the state of what it changes (a published plan, a job already
+    /// running...): 409 with the code `conflict`.
+    #[error("{0}")]
+    Conflict(String),
     /// A dependency (database, OSRM) is down; clients may retry.
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
@@ -47,6 +51,10 @@ impl AppError {
         }
     }
 
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict(message.into())
+    }
+
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::Forbidden {
             code,
@@ -60,6 +68,7 @@ impl AppError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Rejected { status, .. } => *status,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(e) if is_connection_error(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -70,11 +79,56 @@ impl AppError {
         match self {
             Self::BadRequest { code, .. } | Self::Forbidden { code, .. } => code,
             Self::NotFound => "not_found",
+            Self::Conflict(_) => "conflict",
             Self::Rejected { .. } => "invalid_request",
             Self::Unavailable(_) => "unavailable",
             Self::Database(e) if is_connection_error(e) => "unavailable",
             Self::Database(_) | Self::Internal(_) => "internal",
         }
+    }
+}
+
+/// Makes the error a constraint violation is answered with.
+type Answer = fn() -> AppError;
+
+/// The database constraints a request can run into, and the error the caller gets for each:
+/// the one table from constraint names to user-facing errors. A violation of any other
+/// constraint is a bug and stays a 500.
+const CONSTRAINTS: &[(&str, Answer)] = &[
+    ("territory_plans_one_published", || {
+        AppError::conflict("another plan of this team was published meanwhile; reload the plans")
+    }),
+    ("territory_rules_position_key", || {
+        AppError::conflict("the team's rules changed meanwhile; reload the rules and try again")
+    }),
+];
+
+/// The user-facing error for a violation of a constraint of [`CONSTRAINTS`].
+fn constraint_error(e: &sqlx::Error) -> Option<AppError> {
+    let sqlx::Error::Database(db) = e else {
+        return None;
+    };
+    let name = db.constraint()?;
+    CONSTRAINTS
+        .iter()
+        .find(|(constraint, _)| *constraint == name)
+        .map(|(_, error)| error())
+}
+
+/// `on_constraint` for results whose error converts into an [`AppError`] (after the
+/// realworld-axum-sqlx helper of the same name).
+pub trait ResultExt<T> {
+    /// Answers a violation of a known database constraint with its user-facing error (see
+    /// [`CONSTRAINTS`]); any other error converts as usual.
+    fn on_constraint(self) -> Result<T, AppError>;
+}
+
+impl<T, E: Into<AppError>> ResultExt<T> for Result<T, E> {
+    fn on_constraint(self) -> Result<T, AppError> {
+        self.map_err(|e| match e.into() {
+            AppError::Database(db) => constraint_error(&db).unwrap_or(AppError::Database(db)),
+            other => other,
+        })
     }
 }
 
@@ -115,7 +169,7 @@ pub struct ErrorBody<'a> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail<'a> {
-    /// A stable, machine-readable tag (`invalid_request`, `not_found`, `csrf`, ...).
+    /// A stable, machine-readable tag (`invalid_request`, `not_found`, `conflict`, `csrf`, ...).
     pub code: &'a str,
     /// A sentence for people; never internal details for 5xx.
     pub message: &'a str,
@@ -153,5 +207,25 @@ impl IntoResponse for AppError {
             self.to_string()
         };
         error_response(status, code, &message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conflict_answers_409_with_the_conflict_code() {
+        let e = AppError::conflict("only drafts can be edited");
+        assert_eq!(e.status_code(), StatusCode::CONFLICT);
+        assert_eq!(e.code(), "conflict");
+    }
+
+    #[test]
+    fn errors_other_than_known_constraints_convert_as_usual() {
+        let r: Result<(), sqlx::Error> = Err(sqlx::Error::RowNotFound);
+        assert!(matches!(r.on_constraint(), Err(AppError::Database(_))));
+        let r: Result<(), AppError> = Err(AppError::NotFound);
+        assert!(matches!(r.on_constraint(), Err(AppError::NotFound)));
     }
 }

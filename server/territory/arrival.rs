@@ -162,17 +162,7 @@ async fn assign_team(
     .await?
     .rows_affected();
     // The account follows; an owner is given only where there is none.
-    sqlx::query(
-        "update accounts a set territory_id = pa.territory_id,
-                owner_rep_id = coalesce(a.owner_rep_id, pt.rep_id)
-         from plan_assignments pa
-         join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
-         where pa.plan_id = $1 and pa.account_id = any($2) and a.id = pa.account_id",
-    )
-    .bind(plan_id)
-    .bind(&accounts)
-    .execute(&mut *tx)
-    .await?;
+    crate::accounts::territory::follow_plan_on_arrival(&mut *tx, plan_id, &accounts).await?;
     sqlx::query(
         "update plan_assignments pa
          set reason = left(pa.reason || '; its CRM owner differs from the territory''s rep and is kept', 500)

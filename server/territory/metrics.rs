@@ -12,7 +12,7 @@
 //!   local equirectangular projection about the centre of the accounts' bounding box. Lower is
 //!   more compact; a territory of accounts spread evenly over a disc of radius r has r²/2;
 //! - *pieces*: the connected pieces of a territory's cells (see
-//!   [`super::balance`]: the adaptive H3 tiling with cells split where assignments differ,
+//!   [`super::tiling`]: the adaptive H3 tiling with cells split where assignments differ,
 //!   each empty cell joined to its nearest non-empty one; a cell belongs to the territory
 //!   with most of its workload); *contiguous* when every territory with accounts is one piece;
 //! - *moved*: accounts whose assignment differs from their `current` territory (accounts
@@ -20,8 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::balance::Unit;
-use super::balance::tiling::{NONE, Projection, TileInput, Tiling, Zones};
+use super::tiling::{NONE, Projection, TileInput, Tiling, Unit, Zones, components};
 
 /// One territory's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,7 +214,7 @@ pub(crate) fn compute_on(
 
     let workload: Vec<f64> = units.iter().map(|u| u.workload).collect();
     let zt = zone_territories(tiling, zones, labels, &workload);
-    let (_, piece_territory) = super::balance::refine::components(&zones.graph, &zt);
+    let (_, piece_territory) = components(&zones.graph, &zt);
     let mut pieces = vec![0u32; k];
     for &t in &piece_territory {
         pieces[t as usize] += 1;

@@ -8,6 +8,7 @@ pub mod plans;
 pub mod rules;
 pub mod teams;
 pub mod tiles;
+pub(crate) mod tiling;
 pub mod travel;
 pub mod views;
 

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::TerritoryError;
-use super::plans::{self, Params, PlanRow, TerritoryFigures};
+use super::plans::{self, Params, PlanRow, PlanStatus, TerritoryFigures};
 
 /// A plan's accounts as a GeoJSON FeatureCollection.
 pub async fn accounts_geojson(
@@ -199,7 +199,7 @@ pub struct PlanView {
     pub id: Uuid,
     pub team_id: Uuid,
     pub name: String,
-    pub status: String,
+    pub status: PlanStatus,
     pub method: String,
     pub parent_plan_id: Option<Uuid>,
     #[schema(value_type = Params)]
@@ -273,7 +273,7 @@ pub struct PlanListItem {
     pub id: Uuid,
     pub name: String,
     /// `draft`, `published` or `superseded`.
-    pub status: String,
+    pub status: PlanStatus,
     pub method: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub published_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -401,7 +401,7 @@ pub async fn diff(
 pub struct ComparedPlan {
     pub id: Uuid,
     pub name: String,
-    pub status: String,
+    pub status: PlanStatus,
     #[schema(value_type = Option<MetricsSummary>)]
     pub metrics: Value,
     pub territories: Vec<TerritoryView>,

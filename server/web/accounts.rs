@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use axum::Json;
+use axum::Router;
 use axum::extract::State;
+use axum::routing::get;
 
 use crate::accounts::{self, AccountFeatures, Limit, MapQuery};
 use crate::app::AppState;
@@ -12,6 +14,11 @@ use crate::spatial::BBox;
 use crate::web::extract::Query;
 use crate::web::guard::AccountsReader;
 use crate::web::openapi::ReadErrors;
+
+/// The accounts API.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/accounts", get(list))
+}
 
 /// `bbox=minLon,minLat,maxLon,maxLat` (optional) and `limit` (1 to 50,000, default 5,000).
 /// Only accounts within the caller's scope (a rep's own, a manager's team's, everything for

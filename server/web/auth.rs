@@ -4,9 +4,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -17,6 +19,23 @@ use crate::error::{AppError, error_response};
 use crate::web::demo;
 use crate::web::extract::{Form, Path, Query};
 use crate::web::guard::{self, AdminUser};
+
+/// Signing in and out, and the admin pages for users, tokens and the audit log.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page))
+        .route("/auth/demo", post(demo_sign_in))
+        .route("/auth/login", get(oidc_start))
+        .route("/auth/callback", get(oidc_callback))
+        .route("/auth/logout", post(sign_out))
+        .route("/admin/audit", get(audit_page))
+        .route("/admin/users", get(users_page))
+        .route("/admin/tokens", get(tokens_page).post(create_token))
+        .route("/admin/tokens/{id}/revoke", post(revoke_token))
+        .route("/admin/users/{id}/role", post(change_role))
+        .route("/admin/users/{id}/disable", post(disable_user))
+        .route("/admin/users/{id}/enable", post(enable_user))
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]

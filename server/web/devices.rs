@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 
 use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use tokio::sync::broadcast;
-use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -19,8 +20,16 @@ use crate::auth::Role;
 use crate::auth::devices::{self, Device};
 use crate::error::{AppError, error_response};
 use crate::web::extract::Query;
-use crate::web::guard::{self, SignedIn};
+use crate::web::guard::{self, CsrfHeader, SignedIn};
 use crate::web::openapi::WriteErrors;
+
+/// Reps' device tokens and the live location socket.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/device-token", post(issue))
+        .route("/api/device-tokens/revoke", post(revoke_mine))
+        .route("/live/ws", get(socket))
+}
 
 /// Close code when the device token was revoked (application range 4000-4999).
 pub const CLOSE_REVOKED: u16 = 4001;
@@ -38,11 +47,9 @@ pub const CLOSE_EXPIRED: u16 = 4002;
 )]
 pub async fn issue(
     SignedIn(user): SignedIn,
+    _: CsrfHeader,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    guard::csrf_header(&session, &headers).await?;
     if user.role != Some(Role::Rep) {
         return Err(AppError::forbidden(
             "forbidden",
@@ -74,11 +81,9 @@ pub async fn issue(
 )]
 pub async fn revoke_mine(
     SignedIn(user): SignedIn,
+    _: CsrfHeader,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    guard::csrf_header(&session, &headers).await?;
     let n = devices::revoke_all(&state.db, &state.revocations, user.id, user.id).await?;
     Ok(Json(Revoked { revoked: n }).into_response())
 }

@@ -4,9 +4,10 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Json;
+use axum::Router;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_sessions::Session;
@@ -20,8 +21,16 @@ use crate::geocode::stats::{self, CacheStats, Failure, ResultCount};
 use crate::spatial::LonLat;
 
 use super::extract::{Form, JsonBody, Path};
-use super::guard::{self, AdminUser, SignedIn};
+use super::guard::{self, AdminUser, CsrfHeader, SignedIn};
 use super::openapi::WriteErrors;
+
+/// Pins moved by hand and the geocoding admin page.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/accounts/{id}/location", post(move_pin))
+        .route("/admin/geocoding", get(page))
+        .route("/admin/geocoding/{id}/retry", post(retry))
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "geocoding.html")]
@@ -115,13 +124,11 @@ pub struct PinMoved {
 )]
 pub async fn move_pin(
     SignedIn(user): SignedIn,
+    _: CsrfHeader,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(id): Path<uuid::Uuid>,
     JsonBody(body): JsonBody<PinBody>,
 ) -> Result<Response, AppError> {
-    guard::csrf_header(&session, &headers).await?;
     if !matches!(user.role, Some(Role::Admin | Role::Manager)) {
         return Err(AppError::forbidden(
             "not_allowed",

@@ -4,14 +4,18 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use tower_sessions::Session;
+use uuid::Uuid;
 
+use super::extract::Path;
 use crate::app::AppState;
 use crate::auth::{self, AuthError, Role, User};
 use crate::error::{AppError, error_response};
+use crate::territory::{plans, teams};
 
 /// Any user with a role.
 pub struct SignedIn(pub User);
@@ -157,6 +161,147 @@ impl FromRequestParts<AppState> for AccountsReader {
             .await
             .map_err(|e| Denied::Error(e.into()))?;
         Ok(AccountsReader(scope))
+    }
+}
+
+/// A cookie-authenticated API call whose `x-csrf-token` header is this session's token
+/// (otherwise 403 `csrf`). Put it after the extractor that signs the caller in, so an
+/// anonymous caller is told to sign in first.
+pub struct CsrfHeader;
+
+impl FromRequestParts<AppState> for CsrfHeader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("session layer missing")))?;
+        csrf_header(&session, &parts.headers).await?;
+        Ok(CsrfHeader)
+    }
+}
+
+/// A manager or an admin: who may plan territories. A changing request (any method but
+/// `GET` and `HEAD`) must also carry the CSRF header ([`CsrfHeader`]), checked after the role.
+pub struct Planner(pub User);
+
+impl FromRequestParts<AppState> for Planner {
+    type Rejection = Denied;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Denied> {
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        Planner::admit(parts, state, user).await
+    }
+}
+
+impl Planner {
+    /// `user` as a planner, for a reading handler that checks the role itself (after its
+    /// other extractors): 403 for anyone but managers and admins.
+    pub fn of(user: User) -> Result<Self, AppError> {
+        planner(&user)?;
+        Ok(Planner(user))
+    }
+
+    async fn admit(parts: &mut Parts, state: &AppState, user: User) -> Result<Self, Denied> {
+        planner(&user).map_err(Denied::Error)?;
+        if parts.method != Method::GET && parts.method != Method::HEAD {
+            CsrfHeader::from_request_parts(parts, state)
+                .await
+                .map_err(Denied::Error)?;
+        }
+        Ok(Planner(user))
+    }
+
+    /// Whether this planner may plan `team_id` (a manager their teams, an admin any); someone
+    /// else's team looks like no team at all (404).
+    pub async fn check_team(&self, state: &AppState, team_id: Uuid) -> Result<(), AppError> {
+        if teams::may_plan(&state.db, &self.0, team_id).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
+        }
+    }
+
+    /// The team of a plan this planner may plan (404 for no plan or someone else's).
+    pub async fn check_plan(&self, state: &AppState, plan_id: Uuid) -> Result<Uuid, AppError> {
+        let plan = plans::get(&state.db, plan_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.check_team(state, plan.team_id).await?;
+        Ok(plan.team_id)
+    }
+}
+
+/// Managers and admins; everyone else is refused.
+fn planner(user: &User) -> Result<(), AppError> {
+    if matches!(user.role, Some(Role::Admin | Role::Manager)) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "not_allowed",
+            "only managers and admins plan territories",
+        ))
+    }
+}
+
+/// A [`Planner`] of the team in the path (`/api/teams/{team}/...`).
+pub struct TeamPlanner {
+    pub user: User,
+    pub team_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct TeamPath {
+    team: Uuid,
+}
+
+impl FromRequestParts<AppState> for TeamPlanner {
+    type Rejection = Denied;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Denied> {
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        let Path(TeamPath { team }) = Path::from_request_parts(parts, state)
+            .await
+            .map_err(Denied::Error)?;
+        let planner = Planner::admit(parts, state, user).await?;
+        planner
+            .check_team(state, team)
+            .await
+            .map_err(Denied::Error)?;
+        Ok(TeamPlanner {
+            user: planner.0,
+            team_id: team,
+        })
+    }
+}
+
+/// A [`Planner`] of the team whose plan is in the path (`/api/plans/{id}/...`).
+pub struct PlanPlanner {
+    pub user: User,
+    pub plan_id: Uuid,
+    pub team_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct PlanPath {
+    id: Uuid,
+}
+
+impl FromRequestParts<AppState> for PlanPlanner {
+    type Rejection = Denied;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Denied> {
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        let Path(PlanPath { id }) = Path::from_request_parts(parts, state)
+            .await
+            .map_err(Denied::Error)?;
+        let planner = Planner::admit(parts, state, user).await?;
+        let team_id = planner.check_plan(state, id).await.map_err(Denied::Error)?;
+        Ok(PlanPlanner {
+            user: planner.0,
+            plan_id: id,
+            team_id,
+        })
     }
 }
 

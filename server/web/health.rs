@@ -1,13 +1,23 @@
 //! Liveness, readiness and metrics endpoints for orchestrators and Prometheus.
 
 use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::{AppState, DEPENDENCY_PROBE_TIMEOUT};
+
+/// Liveness, readiness and Prometheus metrics.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
 
 /// `{"status": "ok"}`.
 #[derive(Serialize, ToSchema)]

@@ -22,7 +22,6 @@ use std::future::Future;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
@@ -51,102 +50,16 @@ pub fn router(state: AppState) -> Router {
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
 
     let routes = Router::new()
-        .route("/", get(pages::index))
-        .route("/territories", get(territories::page))
-        .route("/api/teams", get(territories::list_teams))
-        .route(
-            "/api/teams/{team}/plans",
-            get(territories::list_plans).post(territories::create_plan),
-        )
-        .route(
-            "/api/teams/{team}/rules",
-            get(territories::list_rules).post(territories::create_rule),
-        )
-        .route(
-            "/api/teams/{team}/rules/order",
-            post(territories::reorder_rules),
-        )
-        .route(
-            "/api/teams/{team}/workload",
-            get(territories::get_workload).put(territories::set_workload),
-        )
-        .route(
-            "/api/rules/{id}",
-            put(territories::update_rule).delete(territories::delete_rule),
-        )
-        .route("/api/plans/compare", get(territories::compare))
-        .route(
-            "/api/plans/{id}",
-            get(territories::get_plan).delete(territories::delete_plan),
-        )
-        .route("/api/plans/{id}/accounts", get(territories::plan_accounts))
-        .route("/api/plans/{id}/shapes", get(territories::plan_shapes))
-        .route("/api/plans/{id}/tiles", get(territories::plan_tile_json))
-        .route(
-            "/api/plans/{id}/tiles/{z}/{x}/{y}",
-            get(territories::plan_tile),
-        )
-        .route("/api/plans/{id}/moves", post(territories::move_accounts))
-        .route("/api/plans/{id}/rebalance", post(territories::rebalance))
-        .route("/api/plans/{id}/diff", get(territories::diff))
-        .route(
-            "/api/plans/{id}/writeback-preview",
-            get(territories::writeback_preview),
-        )
-        .route("/api/plans/{id}/publish", post(territories::publish))
-        .route("/api/plans/{id}/rollback", post(territories::rollback))
-        .route(
-            "/api/accounts/{id}/lock",
-            post(territories::lock_account).delete(territories::unlock_account),
-        )
-        .route(
-            "/api/accounts/{id}/assignment",
-            get(territories::assignment),
-        )
-        .route("/api/openapi.json", get(openapi::document))
-        .route("/docs/api", get(openapi::page))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/api/accounts", get(accounts::list))
-        .route("/api/accounts/{id}/location", post(geocoding::move_pin))
-        .route("/admin/geocoding", get(geocoding::page))
-        .route("/admin/geocoding/{id}/retry", post(geocoding::retry))
-        .route("/api/device-token", post(devices::issue))
-        .route("/api/device-tokens/revoke", post(devices::revoke_mine))
-        .route("/live/ws", get(devices::socket))
-        .route("/webhooks/hubspot", post(webhooks::hubspot))
-        .route(
-            "/webhooks/salesforce",
-            post(webhooks::salesforce_without_token),
-        )
-        .route("/webhooks/salesforce/{token}", post(webhooks::salesforce))
-        .route("/webhooks/standard/{connection}", post(webhooks::standard))
-        .route("/login", get(auth::login_page))
-        .route("/auth/demo", post(auth::demo_sign_in))
-        .route("/auth/login", get(auth::oidc_start))
-        .route("/auth/callback", get(auth::oidc_callback))
-        .route("/auth/logout", post(auth::sign_out))
-        .route("/admin/audit", get(auth::audit_page))
-        .route("/admin/users", get(auth::users_page))
-        .route(
-            "/admin/tokens",
-            get(auth::tokens_page).post(auth::create_token),
-        )
-        .route("/admin/tokens/{id}/revoke", post(auth::revoke_token))
-        .route("/admin/users/{id}/role", post(auth::change_role))
-        .route("/admin/users/{id}/disable", post(auth::disable_user))
-        .route("/admin/users/{id}/enable", post(auth::enable_user))
-        .route("/admin/sync", get(sync::sync_page))
-        .route("/admin/sync/dead/{id}/retry", post(sync::retry_dead))
-        .route("/admin/sync/reconcile/{name}", post(sync::reconcile_now))
-        .route("/admin/connections", post(sync::create_connection))
-        .route("/admin/connections/new", get(sync::new_connection))
-        .route(
-            "/admin/connections/{name}",
-            get(sync::edit_connection).post(sync::update_connection),
-        )
-        .route("/admin/export/{file}", get(sync::export_csv))
+        .merge(pages::router())
+        .merge(territories::router())
+        .merge(openapi::router())
+        .merge(health::router())
+        .merge(accounts::router())
+        .merge(geocoding::router())
+        .merge(devices::router())
+        .merge(webhooks::router())
+        .merge(auth::router())
+        .merge(sync::router())
         .merge(outbox::router())
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
@@ -155,8 +68,7 @@ pub fn router(state: AppState) -> Router {
     // The CSV import takes files up to 20 MB: its own, larger body limit (axum's extractor
     // limit too, which would otherwise stop multipart bodies at 2 MB).
     let routes = routes.merge(
-        Router::new()
-            .route("/admin/import/{what}", post(sync::import_csv))
+        sync::import_router()
             .layer(DefaultBodyLimit::max(sync::IMPORT_BODY_LIMIT_BYTES))
             .layer(RequestBodyLimitLayer::new(sync::IMPORT_BODY_LIMIT_BYTES)),
     );

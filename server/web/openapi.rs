@@ -11,15 +11,25 @@ use std::collections::BTreeMap;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Json;
+use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{self, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 
+use crate::app::AppState;
 use crate::error::ErrorBody;
 
 use super::{accounts, devices, geocoding, health, territories};
+
+/// The OpenAPI document and its page.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/openapi.json", get(document))
+        .route("/docs/api", get(page))
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -148,7 +158,7 @@ const NOT_FOUND: (&str, &str) = (
 );
 const CONFLICT: (&str, &str) = (
     "409",
-    "The state does not allow it now (a published plan, a plan being computed, a locked account, \
+    "Code `conflict`: the state does not allow it now (a published plan, a plan being computed, a locked account, \
      a plan job of the team already queued or running: one per team at a time).",
 );
 const TOO_LARGE: (&str, &str) = ("413", "The body is larger than the server accepts.");

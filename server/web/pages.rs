@@ -2,7 +2,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Router;
 use axum::extract::State;
+use axum::routing::get;
 
 use tower_sessions::Session;
 
@@ -10,6 +12,11 @@ use crate::app::AppState;
 use crate::auth::csrf;
 use crate::error::AppError;
 use crate::web::guard::SignedIn;
+
+/// The home page.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(index))
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "index.html")]

@@ -3,9 +3,11 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Router;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
@@ -21,6 +23,26 @@ use crate::jobs::JobError;
 
 use super::extract::{Form, Path};
 use super::guard::{self, AdminUser};
+
+/// The CRM sync admin pages (the CSV import has its own router: [`import_router`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/sync", get(sync_page))
+        .route("/admin/sync/dead/{id}/retry", post(retry_dead))
+        .route("/admin/sync/reconcile/{name}", post(reconcile_now))
+        .route("/admin/connections", post(create_connection))
+        .route("/admin/connections/new", get(new_connection))
+        .route(
+            "/admin/connections/{name}",
+            get(edit_connection).post(update_connection),
+        )
+        .route("/admin/export/{file}", get(export_csv))
+}
+
+/// The CSV import, apart from [`router`]: `web::router` gives it its own, larger body limits.
+pub fn import_router() -> Router<AppState> {
+    Router::new().route("/admin/import/{what}", post(import_csv))
+}
 
 impl From<ConnectionError> for AppError {
     fn from(e: ConnectionError) -> Self {

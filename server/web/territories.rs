@@ -4,22 +4,21 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::audit::{self, AuditEvent};
-use crate::auth::{Role, User, csrf};
+use crate::auth::{Role, csrf};
 use crate::crm::writeback;
-use crate::error::AppError;
+use crate::error::{AppError, ResultExt};
 use crate::jobs::JobError;
 use crate::territory::plans::{self, NewPlan};
 use crate::territory::rules::{self, RuleInput};
@@ -27,15 +26,47 @@ use crate::territory::tiles::{self, TileError, TileId};
 use crate::territory::{TerritoryError, teams, views};
 
 use super::extract::{JsonBody, Path, Query};
-use super::guard::{self, SignedIn};
+use super::guard::{PlanPlanner, Planner, SignedIn, TeamPlanner};
 use super::openapi::{Created, ReadErrors, WriteErrors};
+
+/// The territory page and its API.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/territories", get(page))
+        .route("/api/teams", get(list_teams))
+        .route("/api/teams/{team}/plans", get(list_plans).post(create_plan))
+        .route("/api/teams/{team}/rules", get(list_rules).post(create_rule))
+        .route("/api/teams/{team}/rules/order", post(reorder_rules))
+        .route(
+            "/api/teams/{team}/workload",
+            get(get_workload).put(set_workload),
+        )
+        .route("/api/rules/{id}", put(update_rule).delete(delete_rule))
+        .route("/api/plans/compare", get(compare))
+        .route("/api/plans/{id}", get(get_plan).delete(delete_plan))
+        .route("/api/plans/{id}/accounts", get(plan_accounts))
+        .route("/api/plans/{id}/shapes", get(plan_shapes))
+        .route("/api/plans/{id}/tiles", get(plan_tile_json))
+        .route("/api/plans/{id}/tiles/{z}/{x}/{y}", get(plan_tile))
+        .route("/api/plans/{id}/moves", post(move_accounts))
+        .route("/api/plans/{id}/rebalance", post(rebalance))
+        .route("/api/plans/{id}/diff", get(diff))
+        .route("/api/plans/{id}/writeback-preview", get(writeback_preview))
+        .route("/api/plans/{id}/publish", post(publish))
+        .route("/api/plans/{id}/rollback", post(rollback))
+        .route(
+            "/api/accounts/{id}/lock",
+            post(lock_account).delete(unlock_account),
+        )
+        .route("/api/accounts/{id}/assignment", get(assignment))
+}
 
 impl From<TerritoryError> for AppError {
     fn from(e: TerritoryError) -> Self {
         match e {
             TerritoryError::Invalid(m) => AppError::bad_request("invalid", m),
             TerritoryError::NotFound => AppError::NotFound,
-            TerritoryError::Conflict(m) => AppError::rejected(StatusCode::CONFLICT, m),
+            TerritoryError::Conflict(m) => AppError::conflict(m),
             TerritoryError::Database(e) => AppError::Database(e),
             TerritoryError::Balance(e) => AppError::Internal(anyhow::Error::new(e)),
             TerritoryError::Internal(e) => AppError::Internal(e),
@@ -46,9 +77,7 @@ impl From<TerritoryError> for AppError {
 impl From<JobError> for AppError {
     fn from(e: JobError) -> Self {
         match e {
-            JobError::TeamBusy | JobError::ConnectionBusy => {
-                AppError::rejected(StatusCode::CONFLICT, e.to_string())
-            }
+            JobError::TeamBusy | JobError::ConnectionBusy => AppError::conflict(e.to_string()),
             JobError::Territory(e) => e.into(),
             JobError::Database(e) => AppError::Database(e),
         }
@@ -72,21 +101,8 @@ pub struct TerritoriesPage {
     pub outbox_url: String,
 }
 
-/// Managers and admins; everyone else is refused.
-fn planner(user: &User) -> Result<(), AppError> {
-    if matches!(user.role, Some(Role::Admin | Role::Manager)) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden(
-            "not_allowed",
-            "only managers and admins plan territories",
-        ))
-    }
-}
-
 /// `GET /territories`
-pub async fn page(SignedIn(user): SignedIn, session: Session) -> Result<TerritoriesPage, AppError> {
-    planner(&user)?;
+pub async fn page(Planner(user): Planner, session: Session) -> Result<TerritoriesPage, AppError> {
     Ok(TerritoriesPage {
         title: "Territories".into(),
         user_name: if user.name.is_empty() {
@@ -101,32 +117,6 @@ pub async fn page(SignedIn(user): SignedIn, session: Session) -> Result<Territor
     })
 }
 
-async fn check_team(state: &AppState, user: &User, team_id: Uuid) -> Result<(), AppError> {
-    planner(user)?;
-    if teams::may_plan(&state.db, user, team_id).await? {
-        Ok(())
-    } else {
-        // Someone else's team looks like no team at all.
-        Err(AppError::NotFound)
-    }
-}
-
-/// Loads a plan the user may see, returning its team.
-async fn check_plan(state: &AppState, user: &User, plan_id: Uuid) -> Result<Uuid, AppError> {
-    planner(user)?;
-    let plan = plans::get(&state.db, plan_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    check_team(state, user, plan.team_id).await?;
-    Ok(plan.team_id)
-}
-
-/// Signed-in planner and, for changes, the CSRF header.
-async fn changing(session: &Session, headers: &HeaderMap, user: &User) -> Result<(), AppError> {
-    planner(user)?;
-    guard::csrf_header(session, headers).await
-}
-
 /// `GET /api/teams`
 #[utoipa::path(
     get,
@@ -137,10 +127,9 @@ async fn changing(session: &Session, headers: &HeaderMap, user: &User) -> Result
     security(("session" = []))
 )]
 pub async fn list_teams(
-    SignedIn(user): SignedIn,
+    Planner(user): Planner,
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
-    planner(&user)?;
     Ok(Json(teams::for_user(&state.db, &user).await?).into_response())
 }
 
@@ -155,11 +144,9 @@ pub async fn list_teams(
     security(("session" = []))
 )]
 pub async fn list_plans(
-    SignedIn(user): SignedIn,
+    TeamPlanner { team_id, .. }: TeamPlanner,
     State(state): State<AppState>,
-    Path(team_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    check_team(&state, &user, team_id).await?;
     Ok(Json(views::plan_list(&state.db, team_id).await?).into_response())
 }
 
@@ -175,15 +162,10 @@ pub async fn list_plans(
     security(("session" = [], "csrf" = []))
 )]
 pub async fn create_plan(
-    SignedIn(user): SignedIn,
+    TeamPlanner { user, team_id }: TeamPlanner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(team_id): Path<Uuid>,
     JsonBody(input): JsonBody<NewPlan>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    check_team(&state, &user, team_id).await?;
     let (id, _) = state
         .jobs
         .start_plan(team_id, Some(user.id), &input)
@@ -202,11 +184,9 @@ pub async fn create_plan(
     security(("session" = []))
 )]
 pub async fn get_plan(
-    SignedIn(user): SignedIn,
+    PlanPlanner { plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    Path(plan_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    check_plan(&state, &user, plan_id).await?;
     Ok(Json(views::plan(&state.db, plan_id).await?).into_response())
 }
 
@@ -221,26 +201,10 @@ pub async fn get_plan(
     security(("session" = [], "csrf" = []))
 )]
 pub async fn delete_plan(
-    SignedIn(user): SignedIn,
+    PlanPlanner { user, plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(plan_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    check_plan(&state, &user, plan_id).await?;
-    plans::delete(&state.db, plan_id).await?;
-    audit::record(
-        &state.db,
-        AuditEvent {
-            actor_user_id: Some(user.id),
-            action: "territory.plan_deleted",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({}),
-        },
-    )
-    .await?;
+    plans::delete(&state.db, plan_id, Some(user.id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -255,11 +219,9 @@ pub async fn delete_plan(
     security(("session" = []))
 )]
 pub async fn plan_accounts(
-    SignedIn(user): SignedIn,
+    PlanPlanner { plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    Path(plan_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    check_plan(&state, &user, plan_id).await?;
     Ok(Json(views::accounts_geojson(&state.db, plan_id).await?).into_response())
 }
 
@@ -274,11 +236,9 @@ pub async fn plan_accounts(
     security(("session" = []))
 )]
 pub async fn plan_shapes(
-    SignedIn(user): SignedIn,
+    PlanPlanner { plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    Path(plan_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    check_plan(&state, &user, plan_id).await?;
     Ok(Json(views::shapes_geojson(&state.db, plan_id).await?).into_response())
 }
 
@@ -293,11 +253,9 @@ pub async fn plan_shapes(
     security(("session" = []))
 )]
 pub async fn plan_tile_json(
-    SignedIn(user): SignedIn,
+    PlanPlanner { plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    Path(plan_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    check_plan(&state, &user, plan_id).await?;
     let base_url = state.config.public_url.as_str().trim_end_matches('/');
     Ok(Json(tiles::tile_json(&state.db, plan_id, base_url).await?).into_response())
 }
@@ -319,8 +277,9 @@ pub async fn plan_tile(
     headers: HeaderMap,
     Path((plan_id, z, x, y)): Path<(Uuid, String, String, String)>,
 ) -> Result<Response, AppError> {
+    // The tile address is checked first (a 400 before the plan is looked up).
     let tile = TileId::parse(&z, &x, &y)?;
-    check_plan(&state, &user, plan_id).await?;
+    Planner::of(user)?.check_plan(&state, plan_id).await?;
     let mut conn = state.db.acquire().await?;
     let body = tiles::plan_tile(&mut conn, plan_id, tile).await?;
     Ok(tile_response(&headers, body))
@@ -382,15 +341,10 @@ pub struct MoveBody {
     security(("session" = [], "csrf" = []))
 )]
 pub async fn move_accounts(
-    SignedIn(user): SignedIn,
+    PlanPlanner { user, plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(plan_id): Path<Uuid>,
     JsonBody(body): JsonBody<MoveBody>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    check_plan(&state, &user, plan_id).await?;
     let label = if user.name.is_empty() {
         "a manager".to_owned()
     } else {
@@ -427,15 +381,10 @@ pub struct RebalanceBody {
     security(("session" = [], "csrf" = []))
 )]
 pub async fn rebalance(
-    SignedIn(user): SignedIn,
+    PlanPlanner { user, plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(plan_id): Path<Uuid>,
     JsonBody(body): JsonBody<RebalanceBody>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    check_plan(&state, &user, plan_id).await?;
     state
         .jobs
         .start_rebalance(plan_id, body.tolerance, Some(user.id))
@@ -466,10 +415,11 @@ pub async fn diff(
     Path(plan_id): Path<Uuid>,
     Query(q): Query<DiffQuery>,
 ) -> Result<Response, AppError> {
-    let team_id = check_plan(&state, &user, plan_id).await?;
+    let planner = Planner::of(user)?;
+    let team_id = planner.check_plan(&state, plan_id).await?;
     let against = match q.against {
         Some(a) => {
-            if check_plan(&state, &user, a).await? != team_id {
+            if planner.check_plan(&state, a).await? != team_id {
                 return Err(AppError::bad_request(
                     "invalid",
                     "compare plans of one team",
@@ -493,11 +443,9 @@ pub async fn diff(
     security(("session" = []))
 )]
 pub async fn writeback_preview(
-    SignedIn(user): SignedIn,
+    PlanPlanner { plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    Path(plan_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    check_plan(&state, &user, plan_id).await?;
     let changes = plans::owner_changes(&state.db, plan_id).await?;
     let calls = writeback::preview(&state.db, &state.crm, &changes)
         .await
@@ -516,15 +464,13 @@ pub async fn writeback_preview(
     security(("session" = [], "csrf" = []))
 )]
 pub async fn publish(
-    SignedIn(user): SignedIn,
+    PlanPlanner { user, plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(plan_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    check_plan(&state, &user, plan_id).await?;
-    Ok(Json(plans::publish(&state.db, plan_id, Some(user.id)).await?).into_response())
+    let published = plans::publish(&state.db, plan_id, Some(user.id))
+        .await
+        .on_constraint()?;
+    Ok(Json(published).into_response())
 }
 
 /// `POST /api/plans/{id}/rollback`
@@ -538,15 +484,13 @@ pub async fn publish(
     security(("session" = [], "csrf" = []))
 )]
 pub async fn rollback(
-    SignedIn(user): SignedIn,
+    PlanPlanner { user, plan_id, .. }: PlanPlanner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(plan_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    check_plan(&state, &user, plan_id).await?;
-    Ok(Json(plans::rollback(&state.db, plan_id, Some(user.id)).await?).into_response())
+    let published = plans::rollback(&state.db, plan_id, Some(user.id))
+        .await
+        .on_constraint()?;
+    Ok(Json(published).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -573,8 +517,9 @@ pub async fn compare(
     State(state): State<AppState>,
     Query(q): Query<CompareQuery>,
 ) -> Result<Response, AppError> {
-    let team_a = check_plan(&state, &user, q.a).await?;
-    let team_b = check_plan(&state, &user, q.b).await?;
+    let planner = Planner::of(user)?;
+    let team_a = planner.check_plan(&state, q.a).await?;
+    let team_b = planner.check_plan(&state, q.b).await?;
     if team_a != team_b {
         return Err(AppError::bad_request(
             "invalid",
@@ -595,32 +540,10 @@ pub async fn compare(
     security(("session" = []))
 )]
 pub async fn list_rules(
-    SignedIn(user): SignedIn,
+    TeamPlanner { team_id, .. }: TeamPlanner,
     State(state): State<AppState>,
-    Path(team_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    check_team(&state, &user, team_id).await?;
     Ok(Json(rules::list(&state.db, team_id).await?).into_response())
-}
-
-async fn audit_rule(
-    state: &AppState,
-    user: &User,
-    action: &'static str,
-    rule_id: Uuid,
-) -> Result<(), AppError> {
-    audit::record(
-        &state.db,
-        AuditEvent {
-            actor_user_id: Some(user.id),
-            action,
-            subject_type: Some("territory_rule"),
-            subject_id: Some(rule_id.to_string()),
-            details: json!({}),
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 /// `POST /api/teams/{team}/rules`
@@ -635,30 +558,24 @@ async fn audit_rule(
     security(("session" = [], "csrf" = []))
 )]
 pub async fn create_rule(
-    SignedIn(user): SignedIn,
+    TeamPlanner { user, team_id }: TeamPlanner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(team_id): Path<Uuid>,
     JsonBody(input): JsonBody<RuleInput>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    check_team(&state, &user, team_id).await?;
     let position = input.position;
     let rule = input.validate()?;
-    let mut tx = state.db.begin().await?;
-    let created = rules::create(&mut tx, team_id, &rule, position).await?;
-    tx.commit().await?;
-    audit_rule(&state, &user, "territory.rule_created", created.id).await?;
+    let created = rules::add(&state.db, user.id, team_id, &rule, position)
+        .await
+        .on_constraint()?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn rule_team(state: &AppState, user: &User, rule_id: Uuid) -> Result<Uuid, AppError> {
+/// Checks that `planner` plans the rule's team.
+async fn rule_team(state: &AppState, planner: &Planner, rule_id: Uuid) -> Result<(), AppError> {
     let team_id = rules::team_of(&state.db, rule_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    check_team(state, user, team_id).await?;
-    Ok(team_id)
+    planner.check_team(state, team_id).await
 }
 
 /// `PUT /api/rules/{id}`
@@ -673,20 +590,16 @@ async fn rule_team(state: &AppState, user: &User, rule_id: Uuid) -> Result<Uuid,
     security(("session" = [], "csrf" = []))
 )]
 pub async fn update_rule(
-    SignedIn(user): SignedIn,
+    planner: Planner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(rule_id): Path<Uuid>,
     JsonBody(input): JsonBody<RuleInput>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    rule_team(&state, &user, rule_id).await?;
+    rule_team(&state, &planner, rule_id).await?;
     let rule = input.validate()?;
-    let mut tx = state.db.begin().await?;
-    let updated = rules::update(&mut tx, rule_id, &rule).await?;
-    tx.commit().await?;
-    audit_rule(&state, &user, "territory.rule_updated", rule_id).await?;
+    let updated = rules::replace(&state.db, planner.0.id, rule_id, &rule)
+        .await
+        .on_constraint()?;
     Ok(Json(updated).into_response())
 }
 
@@ -701,18 +614,14 @@ pub async fn update_rule(
     security(("session" = [], "csrf" = []))
 )]
 pub async fn delete_rule(
-    SignedIn(user): SignedIn,
+    planner: Planner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(rule_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    rule_team(&state, &user, rule_id).await?;
-    let mut tx = state.db.begin().await?;
-    rules::delete(&mut tx, rule_id).await?;
-    tx.commit().await?;
-    audit_rule(&state, &user, "territory.rule_deleted", rule_id).await?;
+    rule_team(&state, &planner, rule_id).await?;
+    rules::remove(&state.db, planner.0.id, rule_id)
+        .await
+        .on_constraint()?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -734,18 +643,13 @@ pub struct OrderBody {
     security(("session" = [], "csrf" = []))
 )]
 pub async fn reorder_rules(
-    SignedIn(user): SignedIn,
+    TeamPlanner { team_id, .. }: TeamPlanner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(team_id): Path<Uuid>,
     JsonBody(body): JsonBody<OrderBody>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    check_team(&state, &user, team_id).await?;
-    let mut tx = state.db.begin().await?;
-    rules::reorder(&mut tx, team_id, &body.ids).await?;
-    tx.commit().await?;
+    rules::set_order(&state.db, team_id, &body.ids)
+        .await
+        .on_constraint()?;
     Ok(Json(rules::list(&state.db, team_id).await?).into_response())
 }
 
@@ -769,36 +673,22 @@ pub struct LockBody {
     security(("session" = [], "csrf" = []))
 )]
 pub async fn lock_account(
-    SignedIn(user): SignedIn,
+    planner: Planner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(account_id): Path<Uuid>,
     JsonBody(body): JsonBody<LockBody>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
     let team_id = teams::team_of_territory(&state.db, body.territory_id)
         .await?
         .ok_or_else(|| AppError::bad_request("invalid", "unknown territory_id"))?;
-    check_team(&state, &user, team_id).await?;
+    planner.check_team(&state, team_id).await?;
     teams::lock(
         &state.db,
         team_id,
         account_id,
         body.territory_id,
-        Some(user.id),
+        Some(planner.0.id),
         &body.reason,
-    )
-    .await?;
-    audit::record(
-        &state.db,
-        AuditEvent {
-            actor_user_id: Some(user.id),
-            action: "territory.account_locked",
-            subject_type: Some("account"),
-            subject_id: Some(account_id.to_string()),
-            details: json!({"territory_id": body.territory_id}),
-        },
     )
     .await?;
     Ok(Json(LockState {
@@ -828,32 +718,18 @@ pub struct LockState {
     security(("session" = [], "csrf" = []))
 )]
 pub async fn unlock_account(
-    SignedIn(user): SignedIn,
+    planner: Planner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(account_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
     let territory = teams::locked_in(&state.db, account_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let team_id = teams::team_of_territory(&state.db, territory)
         .await?
         .ok_or(AppError::NotFound)?;
-    check_team(&state, &user, team_id).await?;
-    teams::unlock(&state.db, account_id).await?;
-    audit::record(
-        &state.db,
-        AuditEvent {
-            actor_user_id: Some(user.id),
-            action: "territory.account_unlocked",
-            subject_type: Some("account"),
-            subject_id: Some(account_id.to_string()),
-            details: json!({"territory_id": territory}),
-        },
-    )
-    .await?;
+    planner.check_team(&state, team_id).await?;
+    teams::unlock(&state.db, account_id, territory, Some(planner.0.id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -872,10 +748,11 @@ pub async fn assignment(
     State(state): State<AppState>,
     Path(account_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
+    let planner = Planner::of(user)?;
     let found = teams::assignment(&state.db, account_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    check_plan(&state, &user, found.plan_id).await?;
+    planner.check_plan(&state, found.plan_id).await?;
     Ok(Json(found).into_response())
 }
 
@@ -890,11 +767,9 @@ pub async fn assignment(
     security(("session" = []))
 )]
 pub async fn get_workload(
-    SignedIn(user): SignedIn,
+    TeamPlanner { team_id, .. }: TeamPlanner,
     State(state): State<AppState>,
-    Path(team_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    check_team(&state, &user, team_id).await?;
     Ok(Json(teams::workload_tiers(&state.db, team_id).await?).into_response())
 }
 
@@ -911,28 +786,10 @@ pub async fn get_workload(
     security(("session" = [], "csrf" = []))
 )]
 pub async fn set_workload(
-    SignedIn(user): SignedIn,
+    TeamPlanner { user, team_id }: TeamPlanner,
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(team_id): Path<Uuid>,
     JsonBody(settings): JsonBody<Vec<teams::TierSetting>>,
 ) -> Result<Response, AppError> {
-    changing(&session, &headers, &user).await?;
-    check_team(&state, &user, team_id).await?;
-    let mut tx = state.db.begin().await?;
-    teams::set_workload_tiers(&mut tx, team_id, &settings).await?;
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(user.id),
-            action: "territory.workload_changed",
-            subject_type: Some("team"),
-            subject_id: Some(team_id.to_string()),
-            details: json!({ "settings": settings }),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    teams::set_workload_tiers(&state.db, team_id, &settings, Some(user.id)).await?;
     Ok(Json(teams::workload_tiers(&state.db, team_id).await?).into_response())
 }

@@ -2,11 +2,13 @@
 //! translate its verdict into the answer each vendor expects.
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::routing::post;
+use serde::Serialize;
 
 use crate::app::AppState;
 use crate::crm::ingest::{Delivery, IngestError};
@@ -14,6 +16,15 @@ use crate::crm::wire::salesforce;
 use crate::error::error_response;
 
 use super::extract::Path;
+
+/// The CRMs' webhooks.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/hubspot", post(hubspot))
+        .route("/webhooks/salesforce", post(salesforce_without_token))
+        .route("/webhooks/salesforce/{token}", post(salesforce))
+        .route("/webhooks/standard/{connection}", post(standard))
+}
 
 fn delivery<'a>(
     method: &'a Method,
@@ -29,11 +40,23 @@ fn delivery<'a>(
     }
 }
 
+/// What a delivery did, as the CRM is told.
+#[derive(Serialize)]
+struct Answer {
+    /// Events stored for the first time.
+    accepted: usize,
+    /// Events already in the inbox (redeliveries).
+    duplicates: usize,
+}
+
 fn json_answer(result: Result<crate::crm::inbox::Accepted, IngestError>) -> Response {
     match result {
         Ok(a) => (
             StatusCode::OK,
-            Json(json!({"accepted": a.new, "duplicates": a.duplicates})),
+            Json(Answer {
+                accepted: a.new,
+                duplicates: a.duplicates,
+            }),
         )
             .into_response(),
         Err(IngestError::Unauthorized(m)) => {

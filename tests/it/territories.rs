@@ -278,6 +278,11 @@ async fn bad_rules_get_clear_errors_through_the_api(pool: PgPool) {
     let created: Value = r.json().await.expect("json");
     assert_eq!(created["area"]["type"], "MultiPolygon");
     assert_eq!(created["position"], 0);
+    // Only the stored rule has an audit row, written in its transaction.
+    assert_eq!(
+        crate::helpers::audit_count(&pool, "territory.rule_created").await,
+        1
+    );
 
     // Another team's manager cannot see this team's rules.
     let other = app.client_as("manager.b@example.com").await;
@@ -679,6 +684,8 @@ async fn hand_moves_change_the_metrics_and_locked_accounts_refuse_to_move(pool: 
         .await
         .expect("move");
     assert_eq!(r.status(), 409);
+    let body: serde_json::Value = r.json().await.expect("a JSON error");
+    assert_eq!(body["error"]["code"], "conflict", "{body}");
     let r = manager
         .post(app.url(&format!("/api/plans/{draft}/moves")))
         .header("x-csrf-token", &csrf)

@@ -6,7 +6,7 @@
 //! longer account is `docs/territories-balancing.md`):
 //!
 //! 1. **Cells.** Accounts go into an adaptive H3 tiling of their bounding box
-//!    ([`tiling`]): base cells split into children wherever a cell holds more than 1% of a
+//!    ([`super::tiling`]): base cells split into children wherever a cell holds more than 1% of a
 //!    mean territory's workload (or 2% of its accounts), or accounts pinned to different
 //!    territories (in stability mode also accounts in different current territories). Empty
 //!    cells join their nearest non-empty cell, making *zones*; territories are sets of zones,
@@ -35,7 +35,6 @@
 mod power;
 pub(crate) mod refine;
 pub mod synthetic;
-pub(crate) mod tiling;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -43,26 +42,13 @@ use std::sync::{Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 
 use self::power::{PowerOptions, kmeans_centres, power_plan};
-use self::refine::{Descent, Nodes, Plan, compact, components, descend, flood, repair};
-use self::tiling::{Graph, NONE, Projection, TileInput, Tiling, Zones};
+use self::refine::{Descent, Nodes, Plan, compact, descend, flood, repair};
 use super::metrics::{self, PlanMetrics};
+use super::tiling::{Graph, NONE, Projection, TileInput, Tiling, Zones, components};
 use super::travel::DriveFallback;
 
-/// One account to place.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unit {
-    /// WGS84 longitude, degrees.
-    pub lon: f64,
-    /// WGS84 latitude, degrees.
-    pub lat: f64,
-    /// Yearly workload, minutes (0 or more).
-    pub workload: f64,
-    /// Territory index it must be in (a lock or a rule); never moved.
-    pub fixed: Option<u32>,
-    /// Territory index in the plan the run starts from (stability mode), and against which
-    /// moves are counted.
-    pub current: Option<u32>,
-}
+/// The account the optimizer places (defined beside the tiling, which the metrics share).
+pub use super::tiling::Unit;
 
 /// One territory to make (index = position in the slice).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use rand_xoshiro::Xoshiro256Plus;
 use rand_xoshiro::rand_core::SeedableRng as _;
 
 use super::refine::{Nodes, drive_cost};
-use super::tiling::NONE;
+use crate::territory::tiling::NONE;
 
 /// At most this many accounts go into the k-means that places the first centres.
 const KMEANS_SAMPLE: usize = 20_000;

@@ -3,7 +3,7 @@
 //! splitting a territory.
 
 use super::Anneal;
-use super::tiling::{Graph, NONE, Tiling, Zones};
+use crate::territory::tiling::{Graph, NONE, Tiling, Zones, components};
 
 /// What the optimizer knows about each zone (a non-empty leaf and its empty surroundings).
 pub(crate) struct Nodes {
@@ -144,32 +144,6 @@ pub(crate) fn flood(g: &Graph, nodes: &Nodes, assign: &mut [u32], k: usize) {
             }
         }
     }
-}
-
-/// Connected pieces of each territory: `comp[i]` is node `i`'s piece, `pieces[c]` its
-/// territory.
-pub(crate) fn components(g: &Graph, assign: &[u32]) -> (Vec<u32>, Vec<u32>) {
-    let mut comp = vec![NONE; assign.len()];
-    let mut pieces = Vec::new();
-    let mut stack = Vec::new();
-    for s in 0..assign.len() {
-        if comp[s] != NONE || assign[s] == NONE {
-            continue;
-        }
-        let c = pieces.len() as u32;
-        pieces.push(assign[s]);
-        comp[s] = c;
-        stack.push(s as u32);
-        while let Some(i) = stack.pop() {
-            for &j in g.neighbours(i as usize) {
-                if comp[j as usize] == NONE && assign[j as usize] == assign[s] {
-                    comp[j as usize] = c;
-                    stack.push(j);
-                }
-            }
-        }
-    }
-    (comp, pieces)
 }
 
 /// Makes every territory one piece: keeps its heaviest piece (or every piece holding pinned

@@ -4,13 +4,18 @@
 //! Precedence, the same everywhere: a lock, then named-account rules, then the other rules in
 //! their order; what no rule claims goes to the optimizer (or stays where it is).
 
+mod db;
+
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sqlx::PgExecutor;
+use serde_json::{Value, json};
+use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::TerritoryError;
+use crate::audit::{self, AuditEvent};
+
+pub use db::{claims, create, delete, get, list, reorder, team_of, update};
 
 /// Most vertices a rule's area may have (drawn or imported).
 pub const MAX_AREA_VERTICES: usize = 5_000;
@@ -368,218 +373,69 @@ fn check_area(area: &Value) -> Result<String, TerritoryError> {
     Ok(geometry.to_string())
 }
 
-const RULE_COLUMNS: &str = "id, position, kind, territory_id, name, enabled, postal_codes, \
-     postal_prefixes, country_code, st_asgeojson(area)::jsonb as area, predicate, account_ids";
-
-/// The team's rules in order.
-pub async fn list(db: impl PgExecutor<'_>, team_id: Uuid) -> Result<Vec<Rule>, sqlx::Error> {
-    sqlx::query_as::<_, Rule>(&format!(
-        "select {RULE_COLUMNS} from territory_rules where team_id = $1 order by position"
-    ))
-    .bind(team_id)
-    .fetch_all(db)
-    .await
-}
-
-/// The team a rule belongs to.
-pub async fn team_of(db: impl PgExecutor<'_>, rule_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select team_id from territory_rules where id = $1")
-        .bind(rule_id)
-        .fetch_optional(db)
-        .await
-}
-
-/// Why PostGIS refuses an area, if it does (self-intersections and the like).
-async fn area_problem(
-    db: &mut sqlx::PgConnection,
-    geojson: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let (valid, reason): (bool, String) = sqlx::query_as(
-        "select st_isvalid(g), st_isvalidreason(g)
-         from (select st_setsrid(st_geomfromgeojson($1), 4326) as g) x",
-    )
-    .bind(geojson)
-    .fetch_one(&mut *db)
-    .await?;
-    Ok((!valid).then_some(reason))
-}
-
-/// What only the database can check: the territory is the team's, PostGIS accepts the area.
-async fn check_stored(
-    conn: &mut sqlx::PgConnection,
-    team_id: Uuid,
-    rule: &ValidRule,
-) -> Result<(), TerritoryError> {
-    check_territory(&mut *conn, team_id, rule.territory_id).await?;
-    if let Some(geojson) = &rule.area_geojson
-        && let Some(reason) = area_problem(&mut *conn, geojson).await?
-    {
-        return Err(invalid(format!(
-            "the area is not a valid polygon ({reason})"
-        )));
-    }
-    Ok(())
-}
-
-/// Stores a checked rule at `position` (the end when `None`), shifting later ones.
-pub async fn create(
-    conn: &mut sqlx::PgConnection,
+/// A user adds a rule ([`create`]), in one transaction with its audit row.
+pub async fn add(
+    pool: &PgPool,
+    actor: Uuid,
     team_id: Uuid,
     rule: &ValidRule,
     position: Option<i32>,
 ) -> Result<Rule, TerritoryError> {
-    check_stored(&mut *conn, team_id, rule).await?;
-    let count: i64 = sqlx::query_scalar("select count(*) from territory_rules where team_id = $1")
-        .bind(team_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let at = position.map_or(count, |p| i64::from(p.max(0)).min(count));
-    sqlx::query(
-        "update territory_rules set position = position + 1 where team_id = $1 and position >= $2",
-    )
-    .bind(team_id)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    let id: Uuid = sqlx::query_scalar(
-        "insert into territory_rules (team_id, position, kind, territory_id, name, enabled,
-             postal_codes, postal_prefixes, country_code, area, predicate, account_ids)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                 st_multi(st_setsrid(st_geomfromgeojson($10), 4326)), $11, $12)
-         returning id",
-    )
-    .bind(team_id)
-    .bind(i32::try_from(at).unwrap_or(i32::MAX))
-    .bind(rule.kind)
-    .bind(rule.territory_id)
-    .bind(&rule.name)
-    .bind(rule.enabled)
-    .bind(&rule.postal_codes)
-    .bind(&rule.postal_prefixes)
-    .bind(&rule.country_code)
-    .bind(&rule.area_geojson)
-    .bind(&rule.predicate)
-    .bind(&rule.account_ids)
-    .fetch_one(&mut *conn)
-    .await?;
-    get(&mut *conn, id).await?.ok_or(TerritoryError::NotFound)
+    let mut tx = pool.begin().await?;
+    let created = create(&mut tx, team_id, rule, position).await?;
+    record(&mut *tx, actor, "territory.rule_created", created.id).await?;
+    tx.commit().await?;
+    Ok(created)
 }
 
-/// Replaces a rule's content (its position stays).
-pub async fn update(
-    conn: &mut sqlx::PgConnection,
+/// A user replaces a rule ([`update`]), in one transaction with its audit row.
+pub async fn replace(
+    pool: &PgPool,
+    actor: Uuid,
     rule_id: Uuid,
     rule: &ValidRule,
 ) -> Result<Rule, TerritoryError> {
-    let team_id = team_of(&mut *conn, rule_id)
-        .await?
-        .ok_or(TerritoryError::NotFound)?;
-    check_stored(&mut *conn, team_id, rule).await?;
-    sqlx::query(
-        "update territory_rules set kind = $2, territory_id = $3, name = $4, enabled = $5,
-             postal_codes = $6, postal_prefixes = $7, country_code = $8,
-             area = st_multi(st_setsrid(st_geomfromgeojson($9), 4326)), predicate = $10,
-             account_ids = $11
-         where id = $1",
-    )
-    .bind(rule_id)
-    .bind(rule.kind)
-    .bind(rule.territory_id)
-    .bind(&rule.name)
-    .bind(rule.enabled)
-    .bind(&rule.postal_codes)
-    .bind(&rule.postal_prefixes)
-    .bind(&rule.country_code)
-    .bind(&rule.area_geojson)
-    .bind(&rule.predicate)
-    .bind(&rule.account_ids)
-    .execute(&mut *conn)
-    .await?;
-    get(&mut *conn, rule_id)
-        .await?
-        .ok_or(TerritoryError::NotFound)
+    let mut tx = pool.begin().await?;
+    let updated = update(&mut tx, rule_id, rule).await?;
+    record(&mut *tx, actor, "territory.rule_updated", rule_id).await?;
+    tx.commit().await?;
+    Ok(updated)
 }
 
-pub async fn get(db: impl PgExecutor<'_>, rule_id: Uuid) -> Result<Option<Rule>, sqlx::Error> {
-    sqlx::query_as::<_, Rule>(&format!(
-        "select {RULE_COLUMNS} from territory_rules where id = $1"
-    ))
-    .bind(rule_id)
-    .fetch_optional(db)
-    .await
-}
-
-/// Deletes a rule and closes the gap in the order.
-pub async fn delete(conn: &mut sqlx::PgConnection, rule_id: Uuid) -> Result<bool, sqlx::Error> {
-    let gone: Option<(Uuid, i32)> =
-        sqlx::query_as("delete from territory_rules where id = $1 returning team_id, position")
-            .bind(rule_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some((team_id, position)) = gone {
-        sqlx::query(
-            "update territory_rules set position = position - 1
-             where team_id = $1 and position > $2",
-        )
-        .bind(team_id)
-        .bind(position)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(gone.is_some())
-}
-
-/// Puts the team's rules in the given order; `ids` must name each rule once.
-pub async fn reorder(
-    conn: &mut sqlx::PgConnection,
-    team_id: Uuid,
-    ids: &[Uuid],
-) -> Result<(), TerritoryError> {
-    let mut current: Vec<Uuid> =
-        sqlx::query_scalar("select id from territory_rules where team_id = $1")
-            .bind(team_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut wanted = ids.to_vec();
-    current.sort();
-    wanted.sort();
-    if current != wanted {
-        return Err(invalid(
-            "the new order must list each of the team's rules once",
-        ));
-    }
-    // The unique (team, position) constraint is deferred, so the swap can pass through
-    // duplicates inside the transaction.
-    sqlx::query(
-        "update territory_rules r set position = o.ord - 1
-         from unnest($1::uuid[]) with ordinality as o(id, ord)
-         where r.id = o.id",
-    )
-    .bind(ids)
-    .execute(&mut *conn)
-    .await?;
+/// A user deletes a rule ([`delete`]), in one transaction with its audit row.
+pub async fn remove(pool: &PgPool, actor: Uuid, rule_id: Uuid) -> Result<(), TerritoryError> {
+    let mut tx = pool.begin().await?;
+    delete(&mut tx, rule_id).await?;
+    record(&mut *tx, actor, "territory.rule_deleted", rule_id).await?;
+    tx.commit().await?;
     Ok(())
 }
 
-async fn check_territory(
+/// A user puts the team's rules in order ([`reorder`]), in one transaction.
+pub async fn set_order(pool: &PgPool, team_id: Uuid, ids: &[Uuid]) -> Result<(), TerritoryError> {
+    let mut tx = pool.begin().await?;
+    reorder(&mut tx, team_id, ids).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn record(
     db: impl PgExecutor<'_>,
-    team_id: Uuid,
-    territory_id: Uuid,
-) -> Result<(), TerritoryError> {
-    let ok: bool = sqlx::query_scalar(
-        "select exists (select 1 from territories where id = $1 and team_id = $2)",
+    actor: Uuid,
+    action: &'static str,
+    rule_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    audit::record(
+        db,
+        AuditEvent {
+            actor_user_id: Some(actor),
+            action,
+            subject_type: Some("territory_rule"),
+            subject_id: Some(rule_id.to_string()),
+            details: json!({}),
+        },
     )
-    .bind(territory_id)
-    .bind(team_id)
-    .fetch_one(db)
-    .await?;
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            "territory_id is not one of this team's territories",
-        ))
-    }
+    .await
 }
 
 /// An account a rule or lock claims, and why.
@@ -590,20 +446,6 @@ pub struct Claim {
     /// `None` for a lock.
     pub rule_id: Option<Uuid>,
     pub reason: String,
-}
-
-/// For each of the team's accounts (or only those in `only`) that a lock or an enabled rule
-/// claims, the first claim by precedence (lock, named rules, other rules in order).
-pub async fn claims(
-    db: impl PgExecutor<'_>,
-    team_id: Uuid,
-    only: Option<&[Uuid]>,
-) -> Result<Vec<Claim>, sqlx::Error> {
-    sqlx::query_as::<_, Claim>(include_str!("sql/claims.sql"))
-        .bind(team_id)
-        .bind(only)
-        .fetch_all(db)
-        .await
 }
 
 #[cfg(test)]

@@ -16,12 +16,32 @@
 //!   Zones touch when any of their leaves touch. A territory is a set of zones; its shape is
 //!   the union of its zones' leaves, so it is one connected piece exactly when its zones are
 //!   connected in the zones graph.
+//!
+//! Shared by the optimizer (`super::balance`) and the plan metrics (`super::metrics`), which
+//! both tile [`Unit`]s and count a territory's connected pieces with [`components`].
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use h3o::{CellIndex, LatLng, Resolution};
+use serde::{Deserialize, Serialize};
+
+/// One account to place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unit {
+    /// WGS84 longitude, degrees.
+    pub lon: f64,
+    /// WGS84 latitude, degrees.
+    pub lat: f64,
+    /// Yearly workload, minutes (0 or more).
+    pub workload: f64,
+    /// Territory index it must be in (a lock or a rule); never moved.
+    pub fixed: Option<u32>,
+    /// Territory index in the plan the run starts from (stability mode), and against which
+    /// moves are counted.
+    pub current: Option<u32>,
+}
 
 /// Label meaning "none" (no lock, no current territory).
 pub(crate) const NONE: u32 = u32::MAX;
@@ -135,6 +155,32 @@ impl Graph {
     pub(crate) fn neighbours(&self, i: usize) -> &[u32] {
         &self.targets[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
+}
+
+/// Connected pieces of each territory: `comp[i]` is node `i`'s piece, `pieces[c]` its
+/// territory.
+pub(crate) fn components(g: &Graph, assign: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let mut comp = vec![NONE; assign.len()];
+    let mut pieces = Vec::new();
+    let mut stack = Vec::new();
+    for s in 0..assign.len() {
+        if comp[s] != NONE || assign[s] == NONE {
+            continue;
+        }
+        let c = pieces.len() as u32;
+        pieces.push(assign[s]);
+        comp[s] = c;
+        stack.push(s as u32);
+        while let Some(i) = stack.pop() {
+            for &j in g.neighbours(i as usize) {
+                if comp[j as usize] == NONE && assign[j as usize] == assign[s] {
+                    comp[j as usize] = c;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    (comp, pieces)
 }
 
 /// Points to tile: position, workload, and labels that must not share a leaf.
