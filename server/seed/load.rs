@@ -9,6 +9,7 @@ use crate::auth::Role;
 use crate::auth::db as auth_db;
 use crate::reps;
 use crate::spatial::{H3Cell, LonLat};
+use crate::territory::teams;
 
 /// What a load changed; a second load of the same file reports only `unchanged`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,28 +123,13 @@ async fn upsert_demo_users(tx: &mut sqlx::PgConnection, ds: &DemoDataset) -> any
             None,
         )
         .await?;
-        let team_id: uuid::Uuid = sqlx::query_scalar(
-            "insert into teams (name, manager_user_id) values ($1, $2)
-             on conflict on constraint teams_name_key do update set manager_user_id = excluded.manager_user_id
-             returning id",
-        )
-        .bind(DEMO_TEAM_NAMES[i])
-        .bind(manager_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let team_id = teams::upsert_by_name(&mut *tx, DEMO_TEAM_NAMES[i], manager_id).await?;
         for rep in team_reps {
             let rep_id = reps::id_by_crm_owner(&mut *tx, &rep.crm_owner_id)
                 .await?
                 .with_context(|| format!("rep {} was not loaded", rep.crm_owner_id))?;
             upsert_user(&mut *tx, &rep.email, &rep.name, Role::Rep, Some(rep_id)).await?;
-            sqlx::query(
-                "insert into team_members (team_id, rep_id) values ($1, $2)
-                 on conflict on constraint team_members_rep_key do update set team_id = excluded.team_id",
-            )
-            .bind(team_id)
-            .bind(rep_id)
-            .execute(&mut *tx)
-            .await?;
+            teams::set_members(&mut *tx, team_id, &[rep_id]).await?;
         }
     }
     Ok(())

@@ -23,6 +23,7 @@ use terrane::spatial::{H3Cell, LonLat};
 use terrane::territory::balance::Unit;
 use terrane::territory::balance::synthetic::{self, Region};
 use terrane::territory::plans::{self, Method, NewPlan, Travel};
+use terrane::territory::teams;
 use terrane::territory::tiles::{TileId, plan_tile};
 
 /// Zooms timed: every tile of the box at the first two, a sample at the others.
@@ -244,10 +245,7 @@ fn seeded_uuid(rng: &mut impl Rng) -> Uuid {
 /// keeps its heavy tail; annual values are lognormal (median 20,000), tiers follow them.
 async fn insert_book(pool: &PgPool, units: &[Unit], k: usize, seed: u64) -> anyhow::Result<Uuid> {
     let mut tx = pool.begin().await?;
-    let team_id: Uuid =
-        sqlx::query_scalar("insert into teams (name) values ('Tiles benchmark') returning id")
-            .fetch_one(&mut *tx)
-            .await?;
+    let team_id = teams::create(&mut *tx, "Tiles benchmark").await?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7113_5bec);
     let names: Vec<String> = (1..=k).map(|i| format!("Bench rep {i:03}")).collect();
     let emails: Vec<String> = (1..=k)
@@ -256,11 +254,7 @@ async fn insert_book(pool: &PgPool, units: &[Unit], k: usize, seed: u64) -> anyh
     let owners: Vec<String> = (1..=k).map(|i| format!("bench-rep-{i:03}")).collect();
     let reps: Vec<Uuid> = (0..k).map(|_| seeded_uuid(&mut rng)).collect();
     reps::insert_synthetic(&mut *tx, &reps, &names, &emails, &owners).await?;
-    sqlx::query("insert into team_members (team_id, rep_id) select $1, unnest($2::uuid[])")
-        .bind(team_id)
-        .bind(&reps)
-        .execute(&mut *tx)
-        .await?;
+    teams::set_members(&mut *tx, team_id, &reps).await?;
 
     for (b, chunk) in units.chunks(BATCH).enumerate() {
         let n = chunk.len();

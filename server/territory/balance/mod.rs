@@ -32,6 +32,7 @@
 //!    that tiling. [`Outcome::cells`] lists every cell of it with its territory, so the
 //!    shapes are exactly the pieces the metrics count.
 
+mod contiguity;
 mod power;
 pub(crate) mod refine;
 pub mod synthetic;
@@ -41,8 +42,9 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
+use self::contiguity::{flood, repair};
 use self::power::{PowerOptions, kmeans_centres, power_plan};
-use self::refine::{Descent, Nodes, Plan, compact, descend, flood, repair};
+use self::refine::{Descent, Nodes, Plan, compact, descend};
 use super::metrics::{self, PlanMetrics};
 use super::tiling::{Graph, NONE, Projection, TileInput, Tiling, Zones, components};
 use super::travel::DriveFallback;

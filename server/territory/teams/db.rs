@@ -183,3 +183,45 @@ pub async fn workload_tiers(
     .fetch_all(db)
     .await
 }
+
+/// The team named `name`, created or given `manager` (the demo seed); returns its id.
+pub async fn upsert_by_name(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    manager: Uuid,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into teams (name, manager_user_id) values ($1, $2)
+         on conflict on constraint teams_name_key do update set manager_user_id = excluded.manager_user_id
+         returning id",
+    )
+    .bind(name)
+    .bind(manager)
+    .fetch_one(db)
+    .await
+}
+
+/// A new team without a manager (benchmarks); returns its id.
+pub async fn create(db: impl PgExecutor<'_>, name: &str) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar("insert into teams (name) values ($1) returning id")
+        .bind(name)
+        .fetch_one(db)
+        .await
+}
+
+/// Puts each of `reps` in `team`, moving it from the team it was in (a rep is in one team).
+pub async fn set_members(
+    db: impl PgExecutor<'_>,
+    team: Uuid,
+    reps: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into team_members (team_id, rep_id) select $1, unnest($2::uuid[])
+         on conflict on constraint team_members_rep_key do update set team_id = excluded.team_id",
+    )
+    .bind(team)
+    .bind(reps)
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -13,8 +13,8 @@ use super::TerritoryError;
 use crate::audit::{self, AuditEvent};
 
 pub use db::{
-    assignment, ensure_territories, for_user, locked_in, may_plan, team_of_territory,
-    workload_tiers,
+    assignment, create, ensure_territories, for_user, locked_in, may_plan, set_members,
+    team_of_territory, upsert_by_name, workload_tiers,
 };
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
