@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::TerritoryError;
-use super::plans::{self, Params, PlanRow, PlanStatus, TerritoryFigures};
+use super::plans::{self, Params, PlanJobState, PlanRow, PlanStatus, TerritoryFigures};
 
 /// A plan's accounts as a GeoJSON FeatureCollection.
 pub async fn accounts_geojson(
@@ -188,7 +188,7 @@ pub struct RepRef {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Job {
     /// `idle`, `queued`, `running` or `failed`.
-    pub state: String,
+    pub state: PlanJobState,
     pub progress: f32,
     pub message: Option<String>,
 }

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use terrane::jobs::{self, JobKind, JobState, Lane, Outcome};
-use terrane::territory::plans::{self, Method, NewPlan, Travel};
+use terrane::territory::plans::{self, Method, NewPlan, PlanJobState, Travel};
 
 use crate::helpers::{
     csrf_in, database_url_of, dead_url, page_html, repo_path, seed_demo, spawn_app, team_id,
@@ -35,7 +35,7 @@ async fn job_of(pool: &PgPool, plan: Uuid) -> jobs::Job {
         .expect("the plan has a job")
 }
 
-async fn plan_job_state(pool: &PgPool, plan: Uuid) -> (String, Option<String>) {
+async fn plan_job_state(pool: &PgPool, plan: Uuid) -> (PlanJobState, Option<String>) {
     let p = plans::get(pool, plan).await.expect("plan").expect("exists");
     (p.job_state, p.job_message)
 }
@@ -82,7 +82,11 @@ async fn a_second_plan_request_for_a_team_while_one_is_queued_is_a_409(pool: PgP
     let first: Value = first.json().await.expect("json");
     let first_id: Uuid = serde_json::from_value(first["id"].clone()).expect("id");
     let (state, _) = plan_job_state(&pool, first_id).await;
-    assert_eq!(state, "queued", "no worker runs in tests: it waits");
+    assert_eq!(
+        state,
+        PlanJobState::Queued,
+        "no worker runs in tests: it waits"
+    );
 
     let second = request(team_a, "Second").await.expect("request");
     assert_eq!(second.status(), 409);
@@ -143,7 +147,7 @@ async fn a_second_plan_request_for_a_team_while_one_is_queued_is_a_409(pool: PgP
         matches!(outcomes[..], [Outcome::Done(_), Outcome::Done(_)]),
         "{outcomes:?}"
     );
-    assert_eq!(plan_job_state(&pool, first_id).await.0, "idle");
+    assert_eq!(plan_job_state(&pool, first_id).await.0, PlanJobState::Idle);
     let third = request(team_a, "Third").await.expect("request");
     assert_eq!(third.status(), 202);
 }
@@ -184,7 +188,7 @@ async fn a_job_whose_worker_died_is_run_again_and_the_plan_can_be_published(pool
         .await
         .expect("claim")
         .expect("a job");
-    assert_eq!(plan_job_state(&pool, plan).await.0, "running");
+    assert_eq!(plan_job_state(&pool, plan).await.0, PlanJobState::Running);
     // While it holds the lease nobody else takes it, and the plan refuses changes.
     assert!(
         queue.drain(Lane::Plans).await.expect("drain").is_empty(),
@@ -240,7 +244,7 @@ async fn a_job_whose_worker_dies_every_time_fails_with_a_sentence_and_can_be_res
         [Outcome::Abandoned(1)]
     );
     let (state, message) = plan_job_state(&pool, plan).await;
-    assert_eq!(state, "failed");
+    assert_eq!(state, PlanJobState::Failed);
     let message = message.expect("a message");
     assert!(message.contains("interrupted too many times"), "{message}");
     assert!(
@@ -250,7 +254,7 @@ async fn a_job_whose_worker_dies_every_time_fails_with_a_sentence_and_can_be_res
 
     // Not stuck: the team may start another plan, and this one can be computed again.
     rebalance_now(&queue, plan).await;
-    assert_eq!(plan_job_state(&pool, plan).await.0, "idle");
+    assert_eq!(plan_job_state(&pool, plan).await.0, PlanJobState::Idle);
     queue
         .start_plan(team_a, None, &balanced("Again"))
         .await
@@ -449,7 +453,7 @@ async fn sigterm_hands_a_running_job_back_and_the_next_start_finishes_it(pool: P
         handed_back.attempts, 0,
         "the interrupted attempt is not counted"
     );
-    assert_eq!(plan_job_state(&pool, plan).await.0, "queued");
+    assert_eq!(plan_job_state(&pool, plan).await.0, PlanJobState::Queued);
     hold.rollback().await.expect("release");
 
     let mut server = Server::start(&url);
@@ -457,7 +461,7 @@ async fn sigterm_hands_a_running_job_back_and_the_next_start_finishes_it(pool: P
     assert_eq!(done.attempts, 1);
     server.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(server.exited().await.success());
-    assert_eq!(plan_job_state(&pool, plan).await.0, "idle");
+    assert_eq!(plan_job_state(&pool, plan).await.0, PlanJobState::Idle);
 }
 
 #[sqlx::test]
@@ -515,12 +519,12 @@ async fn plans_left_running_before_the_jobs_table_become_failed_and_can_be_rebal
 
     all.run(&pool).await.expect("the jobs migration");
     let (state, message) = plan_job_state(&pool, stuck).await;
-    assert_eq!(state, "failed");
+    assert_eq!(state, PlanJobState::Failed);
     assert!(
         message.as_deref().unwrap_or("").contains("restart"),
         "{message:?}"
     );
     rebalance_now(&test_jobs(&pool, None), stuck).await;
-    assert_eq!(plan_job_state(&pool, stuck).await.0, "idle");
+    assert_eq!(plan_job_state(&pool, stuck).await.0, PlanJobState::Idle);
     plans::publish(&pool, stuck, None).await.expect("published");
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use terrane::territory::plans::{self, Method, NewPlan, Travel};
+use terrane::territory::plans::{self, Method, NewPlan, PlanJobState, Travel};
 use terrane::territory::rules::RuleInput;
 use terrane::territory::{arrival, rules, teams};
 
@@ -409,7 +409,7 @@ async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool:
         .await
         .expect("plan")
         .expect("exists");
-    assert_eq!(plan.job_state, "idle", "{:?}", plan.job_message);
+    assert_eq!(plan.job_state, PlanJobState::Idle, "{:?}", plan.job_message);
     let m = plan.metrics.expect("metrics").0;
     let deviation = m["max_deviation"].as_f64().expect("deviation");
     assert!(deviation <= 0.05 + 1e-9, "workload deviation {deviation}");
@@ -921,7 +921,7 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
     let outcomes = no_osrm.drain(Lane::Plans).await.expect("drained");
     assert!(matches!(outcomes[..], [Outcome::Failed(_)]), "{outcomes:?}");
     let failed = plans::get(&pool, id).await.expect("plan").expect("exists");
-    assert_eq!(failed.job_state, "failed");
+    assert_eq!(failed.job_state, PlanJobState::Failed);
     assert!(
         failed.job_message.as_deref().unwrap_or("").contains("OSRM"),
         "{:?}",
@@ -984,7 +984,7 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         .await
         .expect("plan")
         .expect("exists");
-    assert_eq!(failed.job_state, "failed");
+    assert_eq!(failed.job_state, PlanJobState::Failed);
     assert!(
         failed.job_message.as_deref().unwrap_or("").contains("OSRM"),
         "{:?}",
@@ -1001,7 +1001,7 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         .await
         .expect("plan")
         .expect("exists");
-    assert_eq!(plan.job_state, "idle");
+    assert_eq!(plan.job_state, PlanJobState::Idle);
     let metrics = plan.metrics.expect("metrics").0;
     assert!(
         metrics["max_deviation"].as_f64().expect("dev") <= 0.05,
@@ -1024,7 +1024,11 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         .await
         .expect("plan")
         .expect("exists");
-    assert_eq!(plan.job_state, "idle", "a refused rebalance does not start");
+    assert_eq!(
+        plan.job_state,
+        PlanJobState::Idle,
+        "a refused rebalance does not start"
+    );
     // A team whose reps have no home base is refused when the plan is created, not after.
     let plans_before = plans::list(&pool, team_a).await.expect("plans").len();
     let refused = plans::create(&pool, team_a, None, &input(Travel::DriveTime))

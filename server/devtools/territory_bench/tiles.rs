@@ -318,7 +318,7 @@ async fn describe_plan(pool: &PgPool, plan_id: Uuid) -> anyhow::Result<()> {
     let plan = plans::get(pool, plan_id)
         .await?
         .context("the plan disappeared")?;
-    if plan.job_state != "idle" {
+    if plan.job_state != plans::PlanJobState::Idle {
         bail!(
             "the plan's generation ended {}: {:?}",
             plan.job_state,

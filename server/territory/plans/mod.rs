@@ -137,7 +137,7 @@ pub struct PlanRow {
     pub method: String,
     pub parent_plan_id: Option<Uuid>,
     pub params: sqlx::types::Json<Value>,
-    pub job_state: String,
+    pub job_state: PlanJobState,
     pub job_progress: f32,
     pub job_message: Option<String>,
     pub metrics: Option<sqlx::types::Json<Value>>,
@@ -157,7 +157,45 @@ impl PlanRow {
 }
 
 /// A plan's job state as the page shows it, from its newest job (`server/jobs/`): `idle` when
-/// it has none or the job is done, else the job's `queued`, `running` or `failed`.
+/// it has none or the job is done, else the job's state. Read from [`PLAN_JOB_STATE`] (text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, ToSchema)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum PlanJobState {
+    /// No job, or its newest job is done: the plan can be edited and published.
+    Idle,
+    /// A worker will pick the job up.
+    Queued,
+    /// A worker is computing the plan.
+    Running,
+    /// The newest job failed for good; the plan's `job_message` says why.
+    Failed,
+}
+
+impl PlanJobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// A job is waiting or running: the plan is not to be edited meanwhile.
+    pub fn is_busy(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+impl std::fmt::Display for PlanJobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// SQL for a plan's [`PlanJobState`] from its newest job (`server/jobs/`): `idle` when it has
+/// none or the job is done, else the job's `queued`, `running` or `failed`.
 pub const PLAN_JOB_STATE: &str = "coalesce((select case j.state when 'done' then 'idle' \
      else j.state::text end from jobs j where j.plan_id = territory_plans.id \
      order by j.id desc limit 1), 'idle')";

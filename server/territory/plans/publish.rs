@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::edit::refresh_metrics;
 use super::{
-    Method, NewPlan, PLAN_JOB_STATE, PlanStatus, Travel, create, generate, get, owner_changes,
+    Method, NewPlan, PLAN_JOB_STATE, PlanJobState, PlanStatus, Travel, create, generate, get,
+    owner_changes,
 };
 use crate::accounts;
 use crate::audit::{self, AuditEvent};
@@ -34,7 +35,7 @@ pub async fn publish(
     user_id: Option<Uuid>,
 ) -> Result<Published, TerritoryError> {
     let mut tx = pool.begin().await?;
-    let plan: Option<(Uuid, PlanStatus, String)> = sqlx::query_as(&format!(
+    let plan: Option<(Uuid, PlanStatus, PlanJobState)> = sqlx::query_as(&format!(
         "select team_id, status, {PLAN_JOB_STATE} from territory_plans
              where id = $1 for update"
     ))
@@ -48,7 +49,7 @@ pub async fn publish(
                 "only drafts can be published (this plan is {status}); to go back to an earlier plan, roll back to it"
             )));
         }
-        Some((_, _, job)) if job != "idle" => {
+        Some((_, _, job)) if job != PlanJobState::Idle => {
             return Err(TerritoryError::Conflict(
                 "the plan is being computed or its computation failed".into(),
             ));
