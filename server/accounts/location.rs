@@ -1,12 +1,66 @@
 //! The location column group of `accounts` (`location`, `h3_cell`, `geocode_*`, pins): the
 //! only writer of those columns. The geocoder and manual pins call these functions.
 
+use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::Address;
 use crate::auth::Scope;
 use crate::spatial::{H3Cell, LonLat};
+
+/// How exactly a result locates the address, best first. Matches the database enum
+/// `geocode_precision` (plus `manual`, which only people set).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type,
+)]
+#[sqlx(type_name = "geocode_precision", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// A manager placed the pin by hand.
+    Manual,
+    /// The address point itself (a building or entrance).
+    Rooftop,
+    /// Between known house numbers along the street.
+    Interpolated,
+    /// Somewhere on the named street.
+    Street,
+    /// The postal code's area.
+    PostalCode,
+    /// The town or city.
+    Locality,
+}
+
+impl Precision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Rooftop => "rooftop",
+            Self::Interpolated => "interpolated",
+            Self::Street => "street",
+            Self::PostalCode => "postal_code",
+            Self::Locality => "locality",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "manual" => Self::Manual,
+            "rooftop" => Self::Rooftop,
+            "interpolated" => Self::Interpolated,
+            "street" => Self::Street,
+            "postal_code" => Self::PostalCode,
+            "locality" => Self::Locality,
+            _ => return None,
+        })
+    }
+
+    /// Whether `self` is at least as precise as `other` (`Rooftop` is at least as precise as
+    /// everything but `Manual`).
+    pub fn at_least(self, other: Self) -> bool {
+        self <= other
+    }
+}
 
 /// An account claimed for geocoding: its address, what was geocoded last, and whether a
 /// location (possibly a manual pin) holds it.

@@ -9,8 +9,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use serde::{Deserialize, Serialize};
-
 use crate::spatial::LonLat;
 
 /// A structured address to geocode, as the account holds it (the one address type).
@@ -26,58 +24,8 @@ pub mod service;
 pub mod stats;
 pub mod worker;
 
-/// How exactly a result locates the address, best first. Matches the database enum
-/// `geocode_precision` (plus `manual`, which only people set).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type,
-)]
-#[sqlx(type_name = "geocode_precision", rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum Precision {
-    /// A manager placed the pin by hand.
-    Manual,
-    /// The address point itself (a building or entrance).
-    Rooftop,
-    /// Between known house numbers along the street.
-    Interpolated,
-    /// Somewhere on the named street.
-    Street,
-    /// The postal code's area.
-    PostalCode,
-    /// The town or city.
-    Locality,
-}
-
-impl Precision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Manual => "manual",
-            Self::Rooftop => "rooftop",
-            Self::Interpolated => "interpolated",
-            Self::Street => "street",
-            Self::PostalCode => "postal_code",
-            Self::Locality => "locality",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "manual" => Self::Manual,
-            "rooftop" => Self::Rooftop,
-            "interpolated" => Self::Interpolated,
-            "street" => Self::Street,
-            "postal_code" => Self::PostalCode,
-            "locality" => Self::Locality,
-            _ => return None,
-        })
-    }
-
-    /// Whether `self` is at least as precise as `other` (`Rooftop` is at least as precise as
-    /// everything but `Manual`).
-    pub fn at_least(self, other: Self) -> bool {
-        self <= other
-    }
-}
+/// How exactly a result locates the address (the column it describes lives in `accounts`).
+pub use crate::accounts::location::Precision;
 
 /// One provider's answer.
 #[derive(Debug, Clone, PartialEq)]
