@@ -91,8 +91,7 @@ pub struct Located<'a> {
     pub id: Uuid,
     pub at: LonLat,
     pub cell: Option<H3Cell>,
-    /// A `geocode_precision` value.
-    pub precision: &'a str,
+    pub precision: Precision,
     pub confidence: f32,
     pub provider: &'a str,
     /// The normalized address key that was geocoded.
@@ -184,7 +183,7 @@ pub async fn locate_many(
     let lons: Vec<f64> = located.iter().map(|l| l.at.lon()).collect();
     let lats: Vec<f64> = located.iter().map(|l| l.at.lat()).collect();
     let cells: Vec<Option<H3Cell>> = located.iter().map(|l| l.cell).collect();
-    let precisions: Vec<&str> = located.iter().map(|l| l.precision).collect();
+    let precisions: Vec<Precision> = located.iter().map(|l| l.precision).collect();
     let confidences: Vec<f32> = located.iter().map(|l| l.confidence).collect();
     let providers: Vec<&str> = located.iter().map(|l| l.provider).collect();
     let keys: Vec<&str> = located.iter().map(|l| l.key).collect();
@@ -193,11 +192,11 @@ pub async fn locate_many(
         r"
             update accounts a set location = st_setsrid(st_makepoint(x.lon, x.lat), 4326),
                    h3_cell = x.cell, geocode_status = 'ok',
-                   geocode_precision = x.precision::geocode_precision,
+                   geocode_precision = x.precision,
                    geocode_confidence = x.confidence, geocode_source = x.provider,
                    geocoded_at = now(), address_normalized = x.key, geocode_attempts = 0,
                    geocode_error = null, geocode_next_attempt_at = null
-            from unnest($1::uuid[], $2::float8[], $3::float8[], $4::int8[], $5::text[],
+            from unnest($1::uuid[], $2::float8[], $3::float8[], $4::int8[], $5::geocode_precision[],
                         $6::float4[], $7::text[], $8::text[], $9::text[])
                  as x(id, lon, lat, cell, precision, confidence, provider, key, address_text)
             where a.id = x.id and a.geocode_status = 'pending'

@@ -231,7 +231,7 @@ impl GeocodeWorker {
                 id: f.id,
                 at: f.result.location,
                 cell: H3Cell::at(f.result.location).ok(),
-                precision: f.result.precision.as_str(),
+                precision: f.result.precision,
                 confidence: f.result.confidence.clamp(0.0, 1.0),
                 provider: f.result.provider.as_str(),
                 key: f.key.as_str(),
