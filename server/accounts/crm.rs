@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::CrmRef;
+
 /// Column values of a batch of CRM records of one source, one entry per record, same order.
 #[derive(Debug, Default)]
 pub struct CrmColumns<'a> {
@@ -158,8 +160,7 @@ pub async fn upsert(
 /// creation delivered after its deletion stays deleted. True when it changed something.
 pub async fn delete(
     db: impl PgExecutor<'_>,
-    source: &str,
-    crm_id: &str,
+    record: &CrmRef,
     at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let changed: Option<bool> = sqlx::query_scalar(
@@ -173,8 +174,8 @@ pub async fn delete(
         returning true
         ",
     )
-    .bind(source)
-    .bind(crm_id)
+    .bind(&record.source)
+    .bind(&record.id)
     .bind(at)
     .fetch_optional(db)
     .await?;
@@ -184,8 +185,7 @@ pub async fn delete(
 /// Undeletes a record at `at` (last write wins). True when it changed something.
 pub async fn restore(
     db: impl PgExecutor<'_>,
-    source: &str,
-    crm_id: &str,
+    record: &CrmRef,
     at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let changed: Option<bool> = sqlx::query_scalar(
@@ -196,25 +196,24 @@ pub async fn restore(
         returning true
         ",
     )
-    .bind(source)
-    .bind(crm_id)
+    .bind(&record.source)
+    .bind(&record.id)
     .bind(at)
     .fetch_optional(db)
     .await?;
     Ok(changed.is_some())
 }
 
-/// The id of the live account `(source, crm_id)`, if there is one.
+/// The id of the live account `record`, if there is one.
 pub async fn live_id(
     db: impl PgExecutor<'_>,
-    source: &str,
-    crm_id: &str,
+    record: &CrmRef,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         "select id from accounts where crm_source = $1 and crm_id = $2 and deleted_at is null",
     )
-    .bind(source)
-    .bind(crm_id)
+    .bind(&record.source)
+    .bind(&record.id)
     .fetch_optional(db)
     .await
 }

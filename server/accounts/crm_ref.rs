@@ -6,7 +6,17 @@ use serde::{Deserialize, Serialize};
 /// (`accounts.crm_id`). The same id under two sources is two records. Serialized (and read
 /// from rows) as `crm_source` and `crm_id`, so it can be flattened into a larger shape.
 #[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::FromRow,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    sqlx::FromRow,
+    utoipa::ToSchema,
 )]
 pub struct CrmRef {
     #[serde(rename = "crm_source")]

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::canonical::{CanonicalAccount, Change};
+use crate::accounts::CrmRef;
 use crate::accounts::crm as account_crm;
 
 /// How far in the future a CRM's modification time may lie before it is clamped to now
@@ -178,8 +179,8 @@ pub async fn apply(
     }
     match change.as_ref() {
         Change::Upsert(account) => upsert(db, source, account).await,
-        Change::Delete { crm_id, at } => delete(db, source, crm_id, *at).await,
-        Change::Restore { crm_id, at } => restore(db, source, crm_id, *at).await,
+        Change::Delete { crm_id, at } => delete(db, &CrmRef::new(source, crm_id), *at).await,
+        Change::Restore { crm_id, at } => restore(db, &CrmRef::new(source, crm_id), *at).await,
         Change::Merge {
             survivor,
             merged,
@@ -301,21 +302,19 @@ fn changed_or_stale(changed: bool, done: Outcome) -> Outcome {
 
 async fn delete(
     db: &mut PgConnection,
-    source: &str,
-    crm_id: &str,
+    record: &CrmRef,
     at: DateTime<Utc>,
 ) -> Result<Outcome, ApplyError> {
-    let changed = account_crm::delete(db, source, crm_id, at).await?;
+    let changed = account_crm::delete(db, record, at).await?;
     Ok(changed_or_stale(changed, Outcome::Deleted))
 }
 
 async fn restore(
     db: &mut PgConnection,
-    source: &str,
-    crm_id: &str,
+    record: &CrmRef,
     at: DateTime<Utc>,
 ) -> Result<Outcome, ApplyError> {
-    let changed = account_crm::restore(db, source, crm_id, at).await?;
+    let changed = account_crm::restore(db, record, at).await?;
     Ok(changed_or_stale(changed, Outcome::Restored))
 }
 
@@ -326,7 +325,8 @@ async fn merge(
     merged: &[String],
     at: DateTime<Utc>,
 ) -> Result<Outcome, ApplyError> {
-    let Some(survivor_id) = account_crm::live_id(&mut *db, source, survivor).await? else {
+    let Some(survivor_id) = account_crm::live_id(&mut *db, &CrmRef::new(source, survivor)).await?
+    else {
         return Err(ApplyError::NotYet(
             "the merge's surviving record is not known yet".to_owned(),
         ));

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::accounts::location;
+use crate::accounts::{CrmRef, location};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ResultCount {
@@ -41,8 +41,10 @@ pub async fn cache(db: impl PgExecutor<'_>) -> Result<CacheStats, sqlx::Error> {
 pub struct Failure {
     pub id: Uuid,
     pub name: String,
-    pub crm_source: String,
-    pub crm_id: String,
+    /// Flattened: `crm_source`, `crm_id`.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub crm: CrmRef,
     pub status: String,
     pub attempts: i32,
     pub reason: Option<String>,

@@ -176,8 +176,9 @@ async fn assign_team(
     .bind(&accounts)
     .execute(&mut *tx)
     .await?;
-    let unowned: Vec<(Uuid, String, String, String)> = sqlx::query_as(
-        "select a.id, a.crm_source, a.crm_id, r.crm_owner_id
+    let changes: Vec<OwnerChange> = sqlx::query_as(
+        "select a.id as account_id, a.crm_source, a.crm_id, null::text as expected_owner,
+                r.crm_owner_id as new_owner
          from plan_assignments pa
          join accounts a on a.id = pa.account_id
          join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
@@ -188,16 +189,6 @@ async fn assign_team(
     .bind(&accounts)
     .fetch_all(&mut *tx)
     .await?;
-    let changes: Vec<OwnerChange> = unowned
-        .into_iter()
-        .map(|(account_id, crm_source, crm_id, new_owner)| OwnerChange {
-            account_id,
-            crm_source,
-            crm_id,
-            expected_owner: None,
-            new_owner,
-        })
-        .collect();
     let queued = writeback::enqueue(&mut tx, plan_id, &changes).await?.queued;
     plans::refresh_metrics(&mut tx, plan_id).await?;
     tx.commit().await?;

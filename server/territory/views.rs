@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::TerritoryError;
 use super::plans::{self, Params, PlanJobState, PlanRow, PlanStatus, TerritoryFigures};
+use crate::accounts::CrmRef;
 
 /// A plan's accounts as a GeoJSON FeatureCollection.
 pub async fn accounts_geojson(
@@ -336,8 +337,9 @@ pub struct AccountMove {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OwnerChangeView {
     pub account_id: Uuid,
-    pub crm_source: String,
-    pub crm_id: String,
+    /// Flattened: `crm_source`, `crm_id`.
+    #[serde(flatten)]
+    pub crm: CrmRef,
     pub from_owner: Option<String>,
     pub to_owner: String,
 }
@@ -387,8 +389,7 @@ pub async fn diff(
             .into_iter()
             .map(|o| OwnerChangeView {
                 account_id: o.account_id,
-                crm_source: o.crm_source,
-                crm_id: o.crm_id,
+                crm: o.crm,
                 from_owner: o.expected_owner,
                 to_owner: o.new_owner,
             })

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use sqlx::PgPool;
+use terrane::accounts::CrmRef;
 use terrane::auth::tokens::{self, TokenScope};
 use terrane::crm::connection::CrmKind;
 use terrane::crm::writeback::{self, OwnerChange};
@@ -204,8 +205,7 @@ async fn queue_owner_change(pool: &PgPool, plan: Uuid, account: Uuid) -> i64 {
         plan,
         &[OwnerChange {
             account_id: account,
-            crm_source: source,
-            crm_id,
+            crm: CrmRef::new(source, crm_id),
             expected_owner: None,
             new_owner: "owner-9".into(),
         }],

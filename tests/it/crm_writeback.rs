@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use terrane::accounts::CrmRef;
 use terrane::crm::clients::CrmClients;
 use terrane::crm::connection::CrmKind;
 use terrane::crm::writeback::{
@@ -141,8 +142,7 @@ async fn changes(pool: &PgPool, sim: &Sim, source: &str, n: i64) -> Vec<OwnerCha
             };
             OwnerChange {
                 account_id,
-                crm_source: source.to_owned(),
-                crm_id,
+                crm: CrmRef::new(source, crm_id),
                 expected_owner: current,
                 new_owner: new_owner.to_owned(),
             }
@@ -215,10 +215,10 @@ async fn hubspot_owners_are_written_in_batches_of_at_most_100_and_audited(pool: 
     let writes = sim_writes(&sim, "hubspot").await;
     for c in &changes {
         assert_eq!(
-            owners[&(HUBSPOT.to_owned(), c.crm_id.clone())].as_deref(),
+            owners[&(HUBSPOT.to_owned(), c.crm.id.clone())].as_deref(),
             Some(c.new_owner.as_str())
         );
-        assert_eq!(writes.get(&c.crm_id), Some(&1));
+        assert_eq!(writes.get(&c.crm.id), Some(&1));
     }
     let local: i64 = sqlx::query_scalar(
         "select count(*) from accounts a join crm_outbox o on o.account_id = a.id
@@ -239,7 +239,7 @@ async fn hubspot_owners_are_written_in_batches_of_at_most_100_and_audited(pool: 
     .await
     .expect("audit entry");
     assert_eq!(detail["connection"], HUBSPOT);
-    assert_eq!(detail["crm_id"], json!(changes[0].crm_id));
+    assert_eq!(detail["crm_id"], json!(changes[0].crm.id));
     assert_eq!(detail["from"], json!(changes[0].expected_owner));
     assert_eq!(detail["to"], json!(changes[0].new_owner));
     assert_eq!(detail["plan_id"], json!(plan_id));
@@ -268,7 +268,7 @@ async fn salesforce_owners_are_written_through_the_composite_api(pool: PgPool) {
     let owners = sim_owners(&sim).await;
     for c in &changes {
         assert_eq!(
-            owners[&(SALESFORCE.to_owned(), c.crm_id.clone())].as_deref(),
+            owners[&(SALESFORCE.to_owned(), c.crm.id.clone())].as_deref(),
             Some(c.new_owner.as_str())
         );
     }
@@ -289,7 +289,7 @@ async fn an_owner_changed_in_the_crm_after_the_plan_is_a_conflict_not_overwritte
         sim_post(
             &sim,
             "/_sim/owner",
-            json!({"crm": "hubspot", "id": c.crm_id, "owner": owner}),
+            json!({"crm": "hubspot", "id": c.crm.id, "owner": owner}),
         )
         .await;
     }
@@ -300,7 +300,7 @@ async fn an_owner_changed_in_the_crm_after_the_plan_is_a_conflict_not_overwritte
 
     assert_eq!((outcome.conflicts, outcome.written), (1, 1), "{outcome:?}");
     let rows = statuses(&pool, plan_id).await;
-    let conflict = rows.iter().find(|r| r.0 == changes[0].crm_id).expect("row");
+    let conflict = rows.iter().find(|r| r.0 == changes[0].crm.id).expect("row");
     assert_eq!(conflict.1, OutboxStatus::Conflict);
     assert_eq!(
         conflict.3.as_deref(),
@@ -308,19 +308,19 @@ async fn an_owner_changed_in_the_crm_after_the_plan_is_a_conflict_not_overwritte
     );
     let owners = sim_owners(&sim).await;
     assert_eq!(
-        owners[&(HUBSPOT.to_owned(), changes[0].crm_id.clone())].as_deref(),
+        owners[&(HUBSPOT.to_owned(), changes[0].crm.id.clone())].as_deref(),
         Some("owner-6"),
         "the CRM user's owner stays"
     );
     assert_eq!(
-        sim_writes(&sim, "hubspot").await.get(&changes[0].crm_id),
+        sim_writes(&sim, "hubspot").await.get(&changes[0].crm.id),
         None
     );
     assert_eq!(audit_count(&pool, "crm.owner_conflict").await, 1);
 
     // "Overwrite anyway" expects the owner the CRM had.
     let id: i64 = sqlx::query_scalar("select id from crm_outbox where crm_id = $1")
-        .bind(&changes[0].crm_id)
+        .bind(&changes[0].crm.id)
         .fetch_one(&pool)
         .await
         .expect("id");
@@ -345,7 +345,7 @@ async fn an_owner_changed_in_the_crm_after_the_plan_is_a_conflict_not_overwritte
     assert_eq!(w.drain().await.expect("drained").written, 1);
     let owners = sim_owners(&sim).await;
     assert_eq!(
-        owners[&(HUBSPOT.to_owned(), changes[0].crm_id.clone())].as_deref(),
+        owners[&(HUBSPOT.to_owned(), changes[0].crm.id.clone())].as_deref(),
         Some("owner-5")
     );
     assert_eq!(audit_count(&pool, "crm.owner_writeback_retried").await, 1);
@@ -433,7 +433,7 @@ async fn a_write_that_timed_out_after_it_was_applied_is_not_sent_again(pool: PgP
     assert_eq!((second.already_set, second.written), (3, 0), "{second:?}");
     let writes = sim_writes(&sim, "hubspot").await;
     for c in &changes {
-        assert_eq!(writes.get(&c.crm_id), Some(&1), "written exactly once");
+        assert_eq!(writes.get(&c.crm.id), Some(&1), "written exactly once");
     }
     let calls = sim_calls(&sim, "hubspot").await;
     assert_eq!(
@@ -514,8 +514,7 @@ async fn enqueue_is_idempotent_per_plan_and_account_and_skips_sources_without_an
     .expect("accounts");
     let change = |(account_id, crm_id): &(Uuid, String), source: &str| OwnerChange {
         account_id: *account_id,
-        crm_source: source.to_owned(),
-        crm_id: crm_id.clone(),
+        crm: CrmRef::new(source, crm_id.clone()),
         expected_owner: Some("owner-1".into()),
         new_owner: "owner-2".into(),
     };
@@ -621,7 +620,7 @@ async fn the_dry_run_lists_the_exact_calls_and_sends_nothing(pool: PgPool) {
     );
     assert_eq!(
         calls[1].body.as_ref().expect("body")["inputs"][0],
-        json!({"id": list[0].crm_id, "properties": {"hubspot_owner_id": list[0].new_owner}})
+        json!({"id": list[0].crm.id, "properties": {"hubspot_owner_id": list[0].new_owner}})
     );
     assert_eq!(
         calls[0].body.as_ref().expect("body")["properties"],
@@ -640,7 +639,7 @@ async fn the_dry_run_lists_the_exact_calls_and_sends_nothing(pool: PgPool) {
     assert_eq!(
         calls[5].body.as_ref().expect("body"),
         &json!({"allOrNone": false, "records": list[150..].iter().map(|c| json!({
-            "attributes": {"type": "Account"}, "id": c.crm_id, "OwnerId": c.new_owner
+            "attributes": {"type": "Account"}, "id": c.crm.id, "OwnerId": c.new_owner
         })).collect::<Vec<_>>()})
     );
     // The same changes, really written, take the calls the dry run listed.
@@ -687,7 +686,7 @@ async fn the_outbox_page_lists_rows_for_admins_and_retries_a_failed_change(pool:
     let html = page_html(&admin, &app, "/territories/outbox?status=failed").await;
 
     assert!(html.contains(&format!("data-outbox=\"{id}\"")), "{html}");
-    assert!(html.contains(&changes[0].crm_id));
+    assert!(html.contains(&changes[0].crm.id));
     assert!(html.contains("the CRM failed with HTTP 500"));
     assert!(html.contains(r#"<span id="outbox-failed">1</span>"#));
     let resp = admin
@@ -769,10 +768,10 @@ async fn each_manager_sees_only_their_teams_outbox_rows_and_totals(pool: PgPool)
         |html: &str, plan: Uuid, plan_name: &str, theirs: &[OwnerChange], names: &[String]| {
             !html.contains(&plan.to_string())
                 && !html.contains(plan_name)
-                && theirs.iter().all(|c| !html.contains(&c.crm_id))
+                && theirs.iter().all(|c| !html.contains(&c.crm.id))
                 && names.iter().all(|n| !html.contains(&askama_escaped(n)))
         };
-    assert!(html_a.contains("Plan of team A") && html_a.contains(&all[0].crm_id));
+    assert!(html_a.contains("Plan of team A") && html_a.contains(&all[0].crm.id));
     assert!(
         html_a.contains(&askama_escaped(&names_a[0])),
         "the page names accounts"
@@ -781,7 +780,7 @@ async fn each_manager_sees_only_their_teams_outbox_rows_and_totals(pool: PgPool)
         leaks(&html_a, plan_b, "Plan of team B", &all[1..], &names_b),
         "{html_a}"
     );
-    assert!(html_b.contains("Plan of team B") && html_b.contains(&all[3].crm_id));
+    assert!(html_b.contains("Plan of team B") && html_b.contains(&all[3].crm.id));
     assert!(
         leaks(&html_b, plan_a, "Plan of team A", &all[..1], &names_a),
         "{html_b}"

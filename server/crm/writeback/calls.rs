@@ -44,7 +44,7 @@ pub async fn preview(
     let mut by_source: BTreeMap<&str, Vec<&OwnerChange>> = BTreeMap::new();
     for c in changes {
         if c.expected_owner.as_deref() != Some(c.new_owner.as_str()) {
-            by_source.entry(c.crm_source.as_str()).or_default().push(c);
+            by_source.entry(c.crm.source.as_str()).or_default().push(c);
         }
     }
     let mut calls = Vec::new();
@@ -55,7 +55,7 @@ pub async fn preview(
         let mut seen = HashSet::new();
         let list: Vec<&OwnerChange> = list
             .into_iter()
-            .filter(|c| seen.insert(c.crm_id.as_str()))
+            .filter(|c| seen.insert(c.crm.id.as_str()))
             .collect();
         match conn.kind {
             CrmKind::Standard => {}
@@ -67,7 +67,7 @@ pub async fn preview(
                         .to_owned()
                 });
                 for chunk in list.chunks(batch_size(CrmKind::HubSpot)) {
-                    let ids: Vec<String> = chunk.iter().map(|c| c.crm_id.clone()).collect();
+                    let ids: Vec<String> = chunk.iter().map(|c| c.crm.id.clone()).collect();
                     let (url, body) =
                         hubspot_api::batch_read_request(base, &[HUBSPOT_OWNER_PROPERTY], &ids);
                     calls.push(PlannedCall {
@@ -106,7 +106,7 @@ pub async fn preview(
                     ),
                 };
                 for chunk in list.chunks(batch_size(CrmKind::Salesforce)) {
-                    let ids: Vec<&str> = chunk.iter().map(|c| c.crm_id.as_str()).collect();
+                    let ids: Vec<&str> = chunk.iter().map(|c| c.crm.id.as_str()).collect();
                     calls.push(PlannedCall {
                         connection: conn.name.clone(),
                         purpose: "read_owners",
@@ -118,7 +118,7 @@ pub async fn preview(
                     });
                     let updates: Vec<(String, String)> = chunk
                         .iter()
-                        .map(|c| (c.crm_id.clone(), c.new_owner.clone()))
+                        .map(|c| (c.crm.id.clone(), c.new_owner.clone()))
                         .collect();
                     let (url, body) =
                         salesforce_api::update_owners_request(&instance, &updates, false);
@@ -154,7 +154,7 @@ pub(super) trait Target {
 
 impl Target for &OwnerChange {
     fn crm_id(&self) -> &str {
-        &self.crm_id
+        &self.crm.id
     }
     fn new_owner(&self) -> &str {
         &self.new_owner

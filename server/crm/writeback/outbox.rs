@@ -6,15 +6,18 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::accounts::CrmRef;
 use crate::crm::connection::CrmKind;
 
 /// One account's owner to set in its CRM.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct OwnerChange {
     pub account_id: Uuid,
-    /// The account's `crm_source`: the connection's name.
-    pub crm_source: String,
-    pub crm_id: String,
+    /// The account's record; its source is the connection's name. Flattened: `crm_source`,
+    /// `crm_id`.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub crm: CrmRef,
     /// The CRM owner id the plan saw (`None`: no owner); a different one in the CRM is a
     /// conflict.
     pub expected_owner: Option<String>,
@@ -50,7 +53,7 @@ pub async fn enqueue(
 ) -> Result<EnqueueSummary, sqlx::Error> {
     let mut summary = EnqueueSummary::default();
     let sources: Vec<&str> = {
-        let mut s: Vec<&str> = changes.iter().map(|c| c.crm_source.as_str()).collect();
+        let mut s: Vec<&str> = changes.iter().map(|c| c.crm.source.as_str()).collect();
         s.sort_unstable();
         s.dedup();
         s
@@ -73,11 +76,11 @@ pub async fn enqueue(
     let mut new_owners = Vec::new();
     let mut keys = Vec::new();
     for c in changes {
-        let skip = match connections.get(&c.crm_source) {
-            None => Some(format!("no CRM connection named {}", c.crm_source)),
+        let skip = match connections.get(&c.crm.source) {
+            None => Some(format!("no CRM connection named {}", c.crm.source)),
             Some((_, kind)) if !kind.has_api() => Some(format!(
                 "connection {} has no API to write to",
-                c.crm_source
+                c.crm.source
             )),
             Some(_) if c.expected_owner.as_deref() == Some(c.new_owner.as_str()) => {
                 Some("already the owner".to_owned())
@@ -85,7 +88,7 @@ pub async fn enqueue(
             Some((id, _)) => {
                 conn_ids.push(*id);
                 account_ids.push(c.account_id);
-                crm_ids.push(c.crm_id.as_str());
+                crm_ids.push(c.crm.id.as_str());
                 expected.push(c.expected_owner.as_deref());
                 new_owners.push(c.new_owner.as_str());
                 keys.push(idempotency_key(plan_id, c.account_id));

@@ -135,8 +135,9 @@ pub async fn owner_changes(
     db: impl PgExecutor<'_>,
     plan_id: Uuid,
 ) -> Result<Vec<OwnerChange>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, String, Option<String>, String)> = sqlx::query_as(
-        "select a.id, a.crm_source, a.crm_id, pa.crm_owner_at_plan, r.crm_owner_id
+    sqlx::query_as(
+        "select a.id as account_id, a.crm_source, a.crm_id,
+                pa.crm_owner_at_plan as expected_owner, r.crm_owner_id as new_owner
          from plan_assignments pa
          join accounts a on a.id = pa.account_id and a.deleted_at is null
          join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
@@ -146,17 +147,5 @@ pub async fn owner_changes(
     )
     .bind(plan_id)
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(account_id, crm_source, crm_id, expected_owner, new_owner)| OwnerChange {
-                account_id,
-                crm_source,
-                crm_id,
-                expected_owner,
-                new_owner,
-            },
-        )
-        .collect())
+    .await
 }
