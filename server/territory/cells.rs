@@ -8,10 +8,11 @@ use h3o::{CellIndex, LatLng, Resolution};
 use uuid::Uuid;
 
 use super::TerritoryError;
+use crate::spatial::H3Cell;
 
 /// Resolution of the cells made for plans without the optimizer (about 0.1 km² each), the
 /// same as `accounts.h3_cell`.
-pub const ACCOUNT_RESOLUTION: Resolution = Resolution::Nine;
+pub const ACCOUNT_RESOLUTION: Resolution = crate::spatial::ACCOUNT_H3_RESOLUTION;
 
 fn cell_at(lon: f64, lat: f64, res: Resolution) -> Option<CellIndex> {
     LatLng::new(lat, lon).ok().map(|p| p.to_cell(res))
@@ -19,12 +20,12 @@ fn cell_at(lon: f64, lat: f64, res: Resolution) -> Option<CellIndex> {
 
 /// Each account's cell goes to the territory holding most of its workload (then most accounts).
 /// `points` are (lon, lat, workload, territory).
-pub fn majority_cells(points: &[(f64, f64, f64, usize)]) -> Vec<(u64, usize)> {
-    let mut tally: HashMap<u64, HashMap<usize, (f64, u32)>> = HashMap::new();
+pub fn majority_cells(points: &[(f64, f64, f64, usize)]) -> Vec<(H3Cell, usize)> {
+    let mut tally: HashMap<H3Cell, HashMap<usize, (f64, u32)>> = HashMap::new();
     for &(lon, lat, workload, territory) in points {
         if let Some(cell) = cell_at(lon, lat, ACCOUNT_RESOLUTION) {
             let e = tally
-                .entry(u64::from(cell))
+                .entry(H3Cell::from(cell))
                 .or_default()
                 .entry(territory)
                 .or_default();
@@ -32,7 +33,7 @@ pub fn majority_cells(points: &[(f64, f64, f64, usize)]) -> Vec<(u64, usize)> {
             e.1 += 1;
         }
     }
-    let mut cells: Vec<(u64, usize)> = tally
+    let mut cells: Vec<(H3Cell, usize)> = tally
         .into_iter()
         .filter_map(|(cell, by)| {
             by.into_iter()
@@ -52,14 +53,14 @@ pub fn majority_cells(points: &[(f64, f64, f64, usize)]) -> Vec<(u64, usize)> {
 pub async fn save(
     tx: &mut sqlx::PgConnection,
     plan_id: Uuid,
-    cells: &[(u64, usize)],
+    cells: &[(H3Cell, usize)],
     territories: &[Uuid],
 ) -> Result<(), sqlx::Error> {
     sqlx::query("delete from plan_cells where plan_id = $1")
         .bind(plan_id)
         .execute(&mut *tx)
         .await?;
-    let ids: Vec<i64> = cells.iter().map(|&(c, _)| c.cast_signed()).collect();
+    let ids: Vec<H3Cell> = cells.iter().map(|&(c, _)| c).collect();
     let terr: Vec<Uuid> = cells.iter().map(|&(_, t)| territories[t]).collect();
     sqlx::query(
         "insert into plan_cells (plan_id, cell, territory_id)
@@ -84,24 +85,25 @@ pub async fn follow_moves(
     plan_id: Uuid,
     moved: &[Uuid],
 ) -> Result<Vec<Uuid>, TerritoryError> {
-    let cells: Vec<(i64, Uuid)> =
+    let owner: HashMap<H3Cell, Uuid> =
         sqlx::query_as("select cell, territory_id from plan_cells where plan_id = $1")
             .bind(plan_id)
             .fetch_all(&mut *tx)
-            .await?;
-    let owner: HashMap<u64, Uuid> = cells.iter().map(|&(c, t)| (c.cast_unsigned(), t)).collect();
+            .await?
+            .into_iter()
+            .collect();
     let resolutions: BTreeSet<Resolution> = owner
         .keys()
-        .filter_map(|&c| CellIndex::try_from(c).ok())
+        .filter_map(|c| c.index())
         .map(CellIndex::resolution)
         .collect();
     let containing = |lon: f64, lat: f64| {
         resolutions
             .iter()
             .filter_map(|&r| cell_at(lon, lat, r))
-            .map(u64::from)
+            .map(H3Cell::from)
             .find(|c| owner.contains_key(c))
-            .or_else(|| cell_at(lon, lat, ACCOUNT_RESOLUTION).map(u64::from))
+            .or_else(|| cell_at(lon, lat, ACCOUNT_RESOLUTION).map(H3Cell::from))
     };
     let moved_at: Vec<(f64, f64)> = sqlx::query_as(
         "select st_x(location), st_y(location) from accounts
@@ -110,7 +112,7 @@ pub async fn follow_moves(
     .bind(moved)
     .fetch_all(&mut *tx)
     .await?;
-    let candidates: BTreeSet<u64> = moved_at
+    let candidates: BTreeSet<H3Cell> = moved_at
         .into_iter()
         .filter_map(|(lon, lat)| containing(lon, lat))
         .collect();
@@ -121,7 +123,7 @@ pub async fn follow_moves(
     // the spatial index, then exactly by cell.
     let boxes: Vec<[f64; 4]> = candidates
         .iter()
-        .filter_map(|&c| CellIndex::try_from(c).ok())
+        .filter_map(|c| c.index())
         .map(|c| {
             c.boundary().iter().fold(
                 [f64::MAX, f64::MAX, f64::MIN, f64::MIN],
@@ -156,7 +158,7 @@ pub async fn follow_moves(
     .bind(column(3))
     .fetch_all(&mut *tx)
     .await?;
-    let mut tally: HashMap<u64, HashMap<Uuid, f64>> = HashMap::new();
+    let mut tally: HashMap<H3Cell, HashMap<Uuid, f64>> = HashMap::new();
     for (lon, lat, workload, territory) in accounts {
         if let Some(cell) = containing(lon, lat).filter(|c| candidates.contains(c)) {
             // A small constant keeps zero-workload accounts counted.
@@ -176,7 +178,7 @@ pub async fn follow_moves(
         {
             touched.insert(best);
             touched.extend(owner.get(&cell).copied());
-            changed_cells.push(cell.cast_signed());
+            changed_cells.push(cell);
             changed_to.push(best);
         }
     }
@@ -263,7 +265,7 @@ pub async fn rebuild_shapes(
     // queries look costly enough to be JIT-compiled: 0.3-0.4 s of compiling for a few
     // milliseconds of work on the demo plan. The caller's transaction does without.
     sqlx::query("set local jit = off").execute(&mut *tx).await?;
-    let rows: Vec<(i64, Uuid)> = sqlx::query_as(
+    let rows: Vec<(H3Cell, Uuid)> = sqlx::query_as(
         "select cell, territory_id from plan_cells
          where plan_id = $1 and ($2::uuid[] is null or territory_id = any($2))",
     )
@@ -273,7 +275,7 @@ pub async fn rebuild_shapes(
     .await?;
     let cells: Vec<(CellIndex, Uuid)> = rows
         .into_iter()
-        .filter_map(|(c, t)| CellIndex::try_from(c.cast_unsigned()).ok().map(|c| (c, t)))
+        .filter_map(|(c, t)| c.index().map(|c| (c, t)))
         .collect();
     let overlaps = finer_foreign_overlaps(&cells);
     let territories: Vec<Uuid> = cells.iter().map(|&(_, t)| t).collect();
@@ -468,7 +470,7 @@ mod tests {
         ];
         let cells = majority_cells(&points);
         assert_eq!(cells.len(), 2);
-        let heavy = u64::from(cell_at(7.42, 43.73, ACCOUNT_RESOLUTION).expect("cell"));
+        let heavy = H3Cell::from(cell_at(7.42, 43.73, ACCOUNT_RESOLUTION).expect("cell"));
         assert!(cells.contains(&(heavy, 1)), "{cells:?}");
     }
 

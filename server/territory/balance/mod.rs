@@ -48,6 +48,7 @@ use self::refine::{Descent, Nodes, Plan, compact, descend};
 use super::metrics::{self, PlanMetrics};
 use super::tiling::{Graph, NONE, Projection, TileInput, Tiling, Zones, components};
 use super::travel::DriveFallback;
+use crate::spatial::H3Cell;
 
 /// The account the optimizer places (defined beside the tiling, which the metrics share).
 pub use super::tiling::Unit;
@@ -140,7 +141,7 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// Every H3 cell of the tiling (mixed resolutions, empty cells included) with its
     /// territory, sorted by cell; each territory's shape is the union of its cells.
-    pub cells: Vec<(u64, u32)>,
+    pub cells: Vec<(H3Cell, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -733,14 +734,14 @@ fn cell_list(
     xy: &[[f64; 2]],
     assignment: &[u32],
     k: usize,
-) -> Vec<(u64, u32)> {
+) -> Vec<(H3Cell, u32)> {
     let mut s = vec![[0.0f64; 3]; k];
     for (p, &t) in xy.iter().zip(assignment) {
         s[t as usize][0] += p[0];
         s[t as usize][1] += p[1];
         s[t as usize][2] += 1.0;
     }
-    let mut cells: Vec<(u64, u32)> = tiling
+    let mut cells: Vec<(H3Cell, u32)> = tiling
         .cells
         .iter()
         .enumerate()
@@ -760,7 +761,7 @@ fn cell_list(
                     })
                     .unwrap_or(0) as u32
             };
-            (u64::from(c), t)
+            (H3Cell::from(c), t)
         })
         .collect();
     cells.sort_unstable();

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::audit::{self, AuditEvent};
 use crate::routing::OsrmClient;
+use crate::spatial::H3Cell;
 use crate::territory::TerritoryError;
 use crate::territory::balance::{self, DriveMinutes, Mode, Options, TerritorySeed, Unit};
 use crate::territory::cells;
@@ -282,7 +283,7 @@ async fn generate_inner(
                     }
                 })
                 .collect();
-            let cells: Vec<(u64, usize)> = outcome
+            let cells: Vec<(H3Cell, usize)> = outcome
                 .cells
                 .iter()
                 .map(|&(c, t)| (c, t as usize))
