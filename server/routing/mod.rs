@@ -2,8 +2,7 @@
 
 mod table;
 
-pub use table::{DEFAULT_MAX_TABLE_SIZE, DurationMatrix};
-pub(crate) use table::{parse_point, parse_points};
+pub use table::{DEFAULT_MAX_TABLE_SIZE, DurationMatrix, parse_points};
 
 use std::fmt;
 use std::num::NonZeroUsize;

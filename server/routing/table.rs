@@ -92,26 +92,15 @@ impl DurationMatrix {
 }
 
 impl OsrmClient {
-    /// Driving durations from every source to every destination, coordinates as
-    /// (longitude, latitude) in degrees. Every coordinate is checked (finite, in range) before
-    /// anything is sent; a matrix beyond osrm-routed's limits is requested in blocks.
-    pub async fn table(
-        &self,
-        sources: &[(f64, f64)],
-        destinations: &[(f64, f64)],
-    ) -> Result<DurationMatrix, RoutingError> {
-        let sources = parse_points(CoordinateRole::Source, sources)?;
-        let destinations = parse_points(CoordinateRole::Destination, destinations)?;
-        self.table_lonlat(&sources, &destinations).await
-    }
-
-    /// [`OsrmClient::table`] for points already parsed.
+    /// Driving durations from every source to every destination. Raw (longitude, latitude)
+    /// pairs become points with [`parse_points`] first; a matrix beyond osrm-routed's limits
+    /// is requested in blocks.
     #[tracing::instrument(
         skip_all,
         fields(sources = sources.len(), destinations = destinations.len(), blocks),
         err
     )]
-    pub async fn table_lonlat(
+    pub async fn table(
         &self,
         sources: &[LonLat],
         destinations: &[LonLat],
@@ -146,8 +135,9 @@ impl OsrmClient {
     }
 }
 
-/// Parses (longitude, latitude) pairs, naming the first bad one.
-pub(crate) fn parse_points(
+/// Parses (longitude, latitude) pairs in degrees into points for [`OsrmClient::table`],
+/// naming the first bad one (finite and in range, else `InvalidCoordinate`).
+pub fn parse_points(
     role: CoordinateRole,
     points: &[(f64, f64)],
 ) -> Result<Vec<LonLat>, RoutingError> {
@@ -158,7 +148,7 @@ pub(crate) fn parse_points(
         .collect()
 }
 
-pub(crate) fn parse_point(
+fn parse_point(
     role: CoordinateRole,
     index: usize,
     lon: f64,

@@ -9,6 +9,19 @@ mod h3;
 
 pub use h3::{ACCOUNT_H3_RESOLUTION, H3Cell, H3Error};
 
+impl serde::Serialize for LonLat {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.lon, self.lat).serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LonLat {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (lon, lat) = <(f64, f64)>::deserialize(deserializer)?;
+        Self::new(lon, lat).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Why a coordinate or bounding box was rejected.
 #[derive(Debug, Error, PartialEq, Eq, Clone)]
 pub enum SpatialError {
@@ -25,6 +38,7 @@ pub enum SpatialError {
 }
 
 /// A WGS84 point, longitude then latitude, in degrees. Always finite and in range.
+/// Serialized as a `[lon, lat]` pair; deserializing checks the ranges.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LonLat {
     lon: f64,
@@ -125,6 +139,15 @@ impl fmt::Display for BBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_point_is_a_lon_lat_pair_in_json_and_checked_when_read() {
+        let p = LonLat::new(7.4246, 43.7384).expect("valid");
+        let json = serde_json::to_string(&p).expect("json");
+        assert_eq!(json, "[7.4246,43.7384]");
+        assert_eq!(serde_json::from_str::<LonLat>(&json).expect("read"), p);
+        assert!(serde_json::from_str::<LonLat>("[7.0,91.0]").is_err());
+    }
 
     #[test]
     fn bbox_parses_lon_lat_order() {

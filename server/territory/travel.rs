@@ -1,32 +1,19 @@
 //! Drive times from reps' home bases to accounts (OSRM), with a fitted straight-line estimate where OSRM finds no route.
 
-use crate::routing::{
-    CoordinateRole, DurationMatrix, OsrmClient, RoutingError, parse_point, parse_points,
-};
+use crate::routing::{DurationMatrix, OsrmClient, RoutingError};
 use crate::spatial::LonLat;
 
 /// One-way drive minutes from each territory's home base to each point, as OSRM's car
 /// profile sees them (no traffic). Territories without a home base are skipped (not sent to
-/// OSRM); their times are `None`. Coordinates are (longitude, latitude) in degrees and are all
-/// checked before any request (`RoutingError::InvalidCoordinate` names the territory or the
-/// point).
+/// OSRM); their times are `None`.
 pub async fn home_drive_minutes(
     osrm: &OsrmClient,
-    homes: &[Option<(f64, f64)>],
-    points: &[(f64, f64)],
+    homes: &[Option<LonLat>],
+    points: &[LonLat],
 ) -> Result<TravelTimes, RoutingError> {
-    let homes = homes
-        .iter()
-        .enumerate()
-        .map(|(territory, home)| {
-            home.map(|(lon, lat)| parse_point(CoordinateRole::Source, territory, lon, lat))
-                .transpose()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let points = parse_points(CoordinateRole::Destination, points)?;
     let sources: Vec<LonLat> = homes.iter().flatten().copied().collect();
-    let matrix = osrm.table_lonlat(&sources, &points).await?;
-    Ok(TravelTimes::new(homes, points, matrix))
+    let matrix = osrm.table(&sources, points).await?;
+    Ok(TravelTimes::new(homes.to_vec(), points.to_vec(), matrix))
 }
 
 /// Drive minutes from home bases (territories) to points, with the fallback fitted on them.

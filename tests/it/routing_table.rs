@@ -4,8 +4,8 @@ use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::time::Duration;
 
-use terrane::routing::{CoordinateRole, DurationMatrix, OsrmClient, RoutingError};
-use terrane::spatial::LonLat;
+use terrane::routing::{CoordinateRole, DurationMatrix, OsrmClient, RoutingError, parse_points};
+use terrane::spatial::{LonLat, SpatialError};
 use terrane::territory::travel::home_drive_minutes;
 
 use crate::helpers::{dead_url, osrm_url, repo_path};
@@ -26,32 +26,36 @@ fn demo_crm() -> serde_json::Value {
     serde_json::from_str(&text).expect("demo CRM is JSON")
 }
 
-/// The demo accounts' (lon, lat), in file order.
-fn demo_accounts() -> Vec<(f64, f64)> {
+/// A valid point.
+fn at(lon: f64, lat: f64) -> LonLat {
+    LonLat::new(lon, lat).expect("valid")
+}
+
+/// The demo accounts' points, in file order.
+fn demo_accounts() -> Vec<LonLat> {
     demo_crm()["accounts"]
         .as_array()
         .expect("accounts")
         .iter()
-        .filter_map(|a| Some((a["lon"].as_f64()?, a["lat"].as_f64()?)))
+        .filter_map(|a| Some(at(a["lon"].as_f64()?, a["lat"].as_f64()?)))
         .collect()
 }
 
-/// The demo rep's home base (lon, lat) with this CRM owner id.
-fn demo_home(owner: &str) -> (f64, f64) {
+/// The demo rep's home base with this CRM owner id.
+fn demo_home(owner: &str) -> LonLat {
     let reps = demo_crm()["reps"].as_array().expect("reps").clone();
     let rep = reps
         .iter()
         .find(|r| r["crm_owner_id"] == owner)
         .expect("rep in the demo CRM");
-    (
+    at(
         rep["home_lon"].as_f64().expect("home_lon"),
         rep["home_lat"].as_f64().expect("home_lat"),
     )
 }
 
-fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let a = LonLat::new(a.0, a.1).expect("valid");
-    a.distance_m(LonLat::new(b.0, b.1).expect("valid"))
+fn distance_m(a: LonLat, b: LonLat) -> f64 {
+    a.distance_m(b)
 }
 
 fn seconds(m: &DurationMatrix, i: usize, j: usize) -> f32 {
@@ -62,7 +66,7 @@ fn seconds(m: &DurationMatrix, i: usize, j: usize) -> f32 {
 #[tokio::test]
 async fn a_matrix_of_monaco_accounts_is_square_with_a_zero_diagonal() {
     let accounts = demo_accounts();
-    let points: Vec<(f64, f64)> = [0, 120, 240, 360, 480].map(|i| accounts[i]).to_vec();
+    let points: Vec<LonLat> = [0, 120, 240, 360, 480].map(|i| accounts[i]).to_vec();
 
     let m = osrm()
         .table(&points, &points)
@@ -86,7 +90,7 @@ async fn a_matrix_of_monaco_accounts_is_square_with_a_zero_diagonal() {
 
 #[tokio::test]
 async fn a_table_beyond_the_limit_is_chunked_and_matches_the_blocks_asked_directly() {
-    let points: Vec<(f64, f64)> = demo_accounts().into_iter().take(150).collect();
+    let points: Vec<LonLat> = demo_accounts().into_iter().take(150).collect();
     assert_eq!(points.len(), 150);
 
     // 150 × 150 is beyond osrm-routed's default --max-table-size of 100: four blocks.
@@ -150,8 +154,8 @@ async fn one_source_against_many_destinations_is_chunked_by_the_request_size() {
 #[tokio::test]
 async fn points_in_the_sea_or_far_away_snap_far_from_any_road() {
     let account = demo_accounts()[0];
-    let sea = (7.45, 43.70); // the Mediterranean, 4 km off Monaco
-    let paris = (2.3522, 48.8566); // far outside the Monaco extract
+    let sea = at(7.45, 43.70); // the Mediterranean, 4 km off Monaco
+    let paris = at(2.3522, 48.8566); // far outside the Monaco extract
 
     let m = osrm()
         .table(&[account], &[account, sea, paris])
@@ -196,10 +200,10 @@ async fn invalid_coordinates_are_refused_before_any_request() {
             0,
         ),
     ];
+    // Raw pairs become points at the edge (sources first); `table` takes only points.
     for (sources, destinations, role, index) in cases {
-        let err = nowhere
-            .table(sources, destinations)
-            .await
+        let err = parse_points(CoordinateRole::Source, sources)
+            .and_then(|_| parse_points(CoordinateRole::Destination, destinations))
             .expect_err("refused");
         assert!(
             matches!(err, RoutingError::InvalidCoordinate { role: r, index: i, .. } if r == role && i == index),
@@ -207,23 +211,11 @@ async fn invalid_coordinates_are_refused_before_any_request() {
         );
     }
 
-    // Home bases are named by territory, points by index.
-    let err = home_drive_minutes(&nowhere, &[None, Some((7.42, -95.0))], &[monaco])
-        .await
-        .expect_err("refused");
-    assert!(
-        matches!(
-            err,
-            RoutingError::InvalidCoordinate {
-                role: CoordinateRole::Source,
-                index: 1,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    // Home bases reach `home_drive_minutes` as points: an invalid one cannot be made.
+    assert_eq!(LonLat::new(7.42, -95.0), Err(SpatialError::Latitude));
 
     // The same client does send valid requests (and fails to reach the dead port).
+    let monaco = at(monaco.0, monaco.1);
     let err = nowhere
         .table(&[monaco], &[monaco])
         .await
@@ -236,7 +228,7 @@ async fn an_empty_table_needs_no_request() {
     let nowhere = client_at(&dead_url());
 
     let m = nowhere
-        .table(&[], &[(7.4246, 43.7384)])
+        .table(&[], &[at(7.4246, 43.7384)])
         .await
         .expect("nothing to ask");
 
@@ -250,13 +242,13 @@ async fn each_home_base_is_nearer_by_road_to_the_accounts_beside_it() {
     let west = demo_home("owner-3");
     let east = demo_home("owner-2");
     let accounts = demo_accounts();
-    let nearest = |home: (f64, f64)| {
+    let nearest = |home: LonLat| {
         let mut by_distance = accounts.clone();
         by_distance.sort_by(|a, b| distance_m(home, *a).total_cmp(&distance_m(home, *b)));
         by_distance.truncate(3);
         by_distance
     };
-    let points: Vec<(f64, f64)> = nearest(west).into_iter().chain(nearest(east)).collect();
+    let points: Vec<LonLat> = nearest(west).into_iter().chain(nearest(east)).collect();
 
     // Territory 1 has no home base: it is skipped, the others keep their indexes.
     let times = home_drive_minutes(&osrm(), &[Some(west), None, Some(east)], &points)

@@ -878,6 +878,11 @@ async fn drive_minutes_home_to_accounts(pool: &PgPool, osrm: &OsrmClient, plan: 
     }
     let mut total = 0.0;
     for (home, accounts) in by_home {
+        let home = terrane::spatial::LonLat::new(home.0, home.1).expect("valid home");
+        let accounts: Vec<terrane::spatial::LonLat> = accounts
+            .iter()
+            .map(|&(lon, lat)| terrane::spatial::LonLat::new(lon, lat).expect("valid account"))
+            .collect();
         let m = osrm.table(&[home], &accounts).await.expect("table");
         total += (0..accounts.len())
             .map(|j| f64::from(m.get(0, j).expect("routable")))

@@ -48,7 +48,7 @@ use self::refine::{Descent, Nodes, Plan, compact, descend};
 use super::metrics::{self, PlanMetrics};
 use super::tiling::{Graph, NONE, Projection, TileInput, Tiling, Zones, components};
 use super::travel::DriveFallback;
-use crate::spatial::H3Cell;
+use crate::spatial::{H3Cell, LonLat};
 
 /// The account the optimizer places (defined beside the tiling, which the metrics share).
 pub use super::tiling::Unit;
@@ -56,8 +56,8 @@ pub use super::tiling::Unit;
 /// One territory to make (index = position in the slice).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TerritorySeed {
-    /// The rep's home base (lon, lat degrees), used when seeding at home bases.
-    pub home: Option<(f64, f64)>,
+    /// The rep's home base, used when seeding at home bases.
+    pub home: Option<LonLat>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,8 +162,6 @@ pub enum BalanceError {
         territory: u32,
         territories: usize,
     },
-    #[error("territory {index}: home base ({lon}, {lat}) is not a longitude and latitude")]
-    InvalidHome { index: usize, lon: f64, lat: f64 },
     #[error("drive minutes: expected {expected} values (territories × accounts), got {got}")]
     DriveMinutesShape { expected: usize, got: usize },
 }
@@ -221,13 +219,6 @@ fn validate(
             expected: k * units.len(),
             got: d.minutes.len(),
         });
-    }
-    for (index, s) in territories.iter().enumerate() {
-        if let Some((lon, lat)) = s.home
-            && !valid_lonlat(lon, lat)
-        {
-            return Err(BalanceError::InvalidHome { index, lon, lat });
-        }
     }
     Ok(())
 }
@@ -292,7 +283,7 @@ pub fn balance(
         .map(|s| {
             s.home
                 .filter(|_| options.use_home_bases)
-                .map(|(lon, lat)| proj.xy(lon, lat))
+                .map(|home| proj.xy(home.lon(), home.lat()))
         })
         .collect();
 

@@ -254,7 +254,9 @@ fn home_bases_put_each_territory_around_its_rep() {
     let homes = [0usize, 700, 1400].map(|i| (units[i].lon, units[i].lat));
     let seeds: Vec<TerritorySeed> = homes
         .iter()
-        .map(|&h| TerritorySeed { home: Some(h) })
+        .map(|&(lon, lat)| TerritorySeed {
+            home: Some(LonLat::new(lon, lat).expect("valid")),
+        })
         .collect();
     let options = Options {
         use_home_bases: true,
@@ -282,10 +284,9 @@ fn drive_times_from_home_bases_decide_where_territories_reach() {
         .collect();
     let west = (2.20, 48.81);
     let east = (2.20 + 39.0 * 0.0034, 48.81);
-    let seeds = vec![
-        TerritorySeed { home: Some(west) },
-        TerritorySeed { home: Some(east) },
-    ];
+    let seeds = [west, east].map(|(lon, lat)| TerritorySeed {
+        home: Some(LonLat::new(lon, lat).expect("valid")),
+    });
     let km = |a: (f64, f64), u: &Unit| {
         let dx = (u.lon - a.0) * 73.2;
         let dy = (u.lat - a.1) * 111.2;
@@ -349,10 +350,9 @@ fn stability_runs_move_the_accounts_nearest_by_road() {
     let mid_lat = 48.80 + 9.5 * 0.0025;
     let west = (2.20, mid_lat);
     let east = (2.20 + 29.0 * 0.0034, mid_lat);
-    let seeds = vec![
-        TerritorySeed { home: Some(west) },
-        TerritorySeed { home: Some(east) },
-    ];
+    let seeds = [west, east].map(|(lon, lat)| TerritorySeed {
+        home: Some(LonLat::new(lon, lat).expect("valid")),
+    });
     let km = |a: (f64, f64), u: &Unit| {
         let dx = (u.lon - a.0) * 73.2;
         let dy = (u.lat - a.1) * 111.2;

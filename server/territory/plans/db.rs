@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::{Change, PLAN_COLUMNS, PlanRow, PlanTerritory, TerritoryFigures};
 use crate::crm::writeback::OwnerChange;
+use crate::spatial::LonLat;
 
 pub async fn get(db: impl PgExecutor<'_>, plan_id: Uuid) -> Result<Option<PlanRow>, sqlx::Error> {
     sqlx::query_as::<_, PlanRow>(&format!(
@@ -65,18 +66,25 @@ pub async fn plan_territories(
     .bind(plan_id)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| PlanTerritory {
-            territory_id: r.id,
-            name: r.name,
-            color: r.color,
-            rep_id: r.rep_id,
-            rep_name: r.rep_name,
-            rep_crm_owner_id: r.rep_crm_owner_id,
-            home: r.lon.zip(r.lat),
+    rows.into_iter()
+        .map(|r| {
+            let home = r
+                .lon
+                .zip(r.lat)
+                .map(|(lon, lat)| LonLat::new(lon, lat))
+                .transpose()
+                .map_err(|e| sqlx::Error::Decode(format!("rep home base: {e}").into()))?;
+            Ok(PlanTerritory {
+                territory_id: r.id,
+                name: r.name,
+                color: r.color,
+                rep_id: r.rep_id,
+                rep_name: r.rep_name,
+                rep_crm_owner_id: r.rep_crm_owner_id,
+                home,
+            })
         })
-        .collect())
+        .collect()
 }
 pub async fn territory_figures(
     db: impl PgExecutor<'_>,

@@ -15,8 +15,8 @@ use super::{
     get, plan_territories,
 };
 use crate::audit::{self, AuditEvent};
-use crate::routing::OsrmClient;
-use crate::spatial::H3Cell;
+use crate::routing::{CoordinateRole, OsrmClient, parse_points};
+use crate::spatial::{H3Cell, LonLat};
 use crate::territory::TerritoryError;
 use crate::territory::balance::{self, DriveMinutes, Mode, Options, TerritorySeed, Unit};
 use crate::territory::cells;
@@ -526,12 +526,14 @@ async fn drive_minutes(
     let osrm = osrm.ok_or_else(|| {
         TerritoryError::Invalid("drive-time plans need OSRM, which this run does not have".into())
     })?;
-    let homes: Vec<Option<(f64, f64)>> = territories.iter().map(|t| t.home).collect();
+    let homes: Vec<Option<LonLat>> = territories.iter().map(|t| t.home).collect();
     drive_time_limits(homes.iter().flatten().count(), units.len())?;
-    let points: Vec<(f64, f64)> = units.iter().map(|u| (u.lon, u.lat)).collect();
+    let osrm_failed = |e| TerritoryError::Internal(anyhow::anyhow!("drive times from OSRM: {e}"));
+    let pairs: Vec<(f64, f64)> = units.iter().map(|u| (u.lon, u.lat)).collect();
+    let points = parse_points(CoordinateRole::Destination, &pairs).map_err(osrm_failed)?;
     let times = crate::territory::travel::home_drive_minutes(osrm, &homes, &points)
         .await
-        .map_err(|e| TerritoryError::Internal(anyhow::anyhow!("drive times from OSRM: {e}")))?;
+        .map_err(osrm_failed)?;
     Ok(DriveMinutes {
         units: units.len(),
         minutes: times.territory_major_minutes(),

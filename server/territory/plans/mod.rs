@@ -13,6 +13,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::spatial::LonLat;
+
 pub use create::{create, create_in};
 pub use db::{changes, get, list, owner_changes, plan_territories, published, territory_figures};
 pub use edit::{delete, move_accounts, refresh_metrics};
@@ -222,7 +224,7 @@ pub struct PlanTerritory {
     pub rep_name: Option<String>,
     pub rep_crm_owner_id: Option<String>,
     #[serde(skip)]
-    pub home: Option<(f64, f64)>,
+    pub home: Option<LonLat>,
 }
 /// Per-territory figures of a plan.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
