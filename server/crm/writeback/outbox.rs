@@ -154,3 +154,27 @@ pub async fn enqueue(
 fn idempotency_key(plan_id: Uuid, account_id: Uuid) -> String {
     format!("plan:{plan_id}:account:{account_id}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_change_is_json_with_crm_source_and_crm_id_in_place() {
+        let change = OwnerChange {
+            account_id: Uuid::nil(),
+            crm: CrmRef::new("demo-hubspot", "42"),
+            expected_owner: None,
+            new_owner: "owner-2".into(),
+        };
+        let json = serde_json::to_string(&change).expect("json");
+        assert_eq!(
+            json,
+            r#"{"account_id":"00000000-0000-0000-0000-000000000000","crm_source":"demo-hubspot","crm_id":"42","expected_owner":null,"new_owner":"owner-2"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<OwnerChange>(&json).expect("read back"),
+            change
+        );
+    }
+}

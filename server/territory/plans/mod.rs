@@ -251,3 +251,23 @@ pub struct Change {
     pub to_name: String,
     pub to_rep_name: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_job_state_is_the_lowercase_word_in_json_and_on_the_page() {
+        for (state, word) in [
+            (PlanJobState::Idle, "idle"),
+            (PlanJobState::Queued, "queued"),
+            (PlanJobState::Running, "running"),
+            (PlanJobState::Failed, "failed"),
+        ] {
+            assert_eq!(serde_json::to_value(state).expect("json"), word);
+            assert_eq!(state.to_string(), word);
+        }
+        assert!(PlanJobState::Queued.is_busy() && PlanJobState::Running.is_busy());
+        assert!(!PlanJobState::Idle.is_busy() && !PlanJobState::Failed.is_busy());
+    }
+}
