@@ -158,8 +158,9 @@ impl PlanRow {
     }
 }
 
-/// A plan's job state as the page shows it, from its newest job (`server/jobs/`): `idle` when
-/// it has none or the job is done, else the job's state. Read from [`PLAN_JOB_STATE`] (text).
+// Read from the text `PLAN_JOB_STATE` computes from the plan's newest job (`server/jobs/`).
+/// A plan's job state: `idle` when it has no job or its newest job is done, else that job's
+/// state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, ToSchema)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
