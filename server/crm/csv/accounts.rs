@@ -65,7 +65,7 @@ pub async fn export_accounts(db: &PgPool, writer: impl Write) -> Result<u64, Csv
     out.write_record(ACCOUNT_COLUMNS.iter().chain(ACCOUNT_READ_ONLY_COLUMNS))
         .map_err(write_error)?;
     let mut written = 0u64;
-    let mut after: Option<(String, String)> = None;
+    let mut after: Option<CrmRef> = None;
     loop {
         let batch = account_batch(db, after.as_ref()).await?;
         for a in &batch {
@@ -98,7 +98,7 @@ pub async fn export_accounts(db: &PgPool, writer: impl Write) -> Result<u64, Csv
         }
         match batch.last() {
             Some(last) if batch.len() as i64 == EXPORT_BATCH => {
-                after = Some((last.record.source.clone(), last.record.id.clone()));
+                after = Some(last.record.clone());
             }
             _ => break,
         }
@@ -134,7 +134,7 @@ pub(super) fn parse_accounts(
     let default_source = Some(default_source.trim())
         .filter(|s| !s.is_empty() && s.chars().count() <= 100)
         .map(str::to_owned);
-    let mut first_seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut first_seen: HashMap<CrmRef, usize> = HashMap::new();
     let mut rows = Vec::with_capacity(table.rows.len());
     for row in &table.rows {
         let mut cells = Cells::new(row, &columns, errors);
@@ -165,7 +165,7 @@ pub(super) fn parse_accounts(
         let modified_at = cells.parse("crm_modified_at", parse_timestamp);
 
         if let (Some(source), Some(crm_id)) = (&source, &crm_id) {
-            match first_seen.entry((source.clone(), crm_id.clone())) {
+            match first_seen.entry(CrmRef::new(source.as_str(), crm_id.as_str())) {
                 Entry::Occupied(first) => {
                     let rule = format!("repeats the record of row {} (same source)", first.get());
                     cells.fail("crm_id", rule);
@@ -220,11 +220,11 @@ pub(super) struct AccountExport {
     pub(super) deleted: bool,
 }
 
-/// The next accounts after `after` (source, crm id) in byte order, so exports are identical
+/// The next accounts after the record `after` (source, then crm id) in byte order, so exports are identical
 /// whatever the database's collation.
 pub(super) async fn account_batch(
     db: &PgPool,
-    after: Option<&(String, String)>,
+    after: Option<&CrmRef>,
 ) -> Result<Vec<AccountExport>, sqlx::Error> {
     sqlx::query_as(
         r#"
@@ -242,8 +242,8 @@ pub(super) async fn account_batch(
         limit $3
         "#,
     )
-    .bind(after.map(|a| a.0.as_str()))
-    .bind(after.map(|a| a.1.as_str()))
+    .bind(after.map(|a| a.source.as_str()))
+    .bind(after.map(|a| a.id.as_str()))
     .bind(EXPORT_BATCH)
     .fetch_all(db)
     .await
