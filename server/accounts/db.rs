@@ -27,7 +27,7 @@ pub async fn map_accounts(
         r"
         select id, name, tier::text as tier, annual_value::float8 as annual_value,
                visits_per_year, priority, industry, synthetic, city, owner_rep_id, territory_id,
-               geocode_precision::text as geocode_precision,
+               geocode_precision,
                st_x(location) as lon, st_y(location) as lat
         from accounts
         where deleted_at is null

@@ -12,7 +12,18 @@ use crate::spatial::{H3Cell, LonLat};
 /// How exactly a result locates the address, best first. Matches the database enum
 /// `geocode_precision` (plus `manual`, which only people set).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    sqlx::Type,
+    utoipa::ToSchema,
 )]
 #[sqlx(type_name = "geocode_precision", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]

@@ -102,7 +102,7 @@ pub struct AccountProperties {
     pub city: Option<String>,
     pub owner_rep_id: Option<Uuid>,
     pub territory_id: Option<Uuid>,
-    pub geocode_precision: Option<String>,
+    pub geocode_precision: Option<location::Precision>,
 }
 
 impl From<MapAccount> for AccountFeature {
