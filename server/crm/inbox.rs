@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::wire::RawEvent;
+use crate::audit::{self, AuditEvent};
 
 /// How a delivery landed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -167,17 +169,34 @@ pub async fn dead_letters(
     .await
 }
 
-/// Puts a dead letter back in the queue (fresh attempts); false when it is not dead.
-pub async fn retry(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
+/// Puts a dead letter back in the queue (fresh attempts) at an admin's request, in one
+/// transaction with its audit row (`crm.dead_letter_retried`); false when it is not dead.
+pub async fn retry(db: &PgPool, id: i64, admin_id: Uuid) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
     let n = sqlx::query(
         "update crm_inbox set status = 'pending', attempts = 0, next_attempt_at = now()
          where id = $1 and status = 'dead'",
     )
     .bind(id)
-    .execute(db)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
-    Ok(n == 1)
+    if n != 1 {
+        return Ok(false);
+    }
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(admin_id),
+            action: "crm.dead_letter_retried",
+            subject_type: Some("crm_inbox"),
+            subject_id: Some(id.to_string()),
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Deletes processed events older than `days` (dead letters stay until retried or handled).

@@ -9,7 +9,7 @@ use chrono::NaiveTime;
 use sqlx::{PgConnection, PgPool};
 
 use super::reader::*;
-use super::{CsvError, ImportReport, REP_COLUMNS, RowError};
+use super::{CsvError, ImportAudit, ImportReport, REP_COLUMNS, RowError};
 use crate::reps;
 use crate::spatial::LonLat;
 
@@ -19,11 +19,21 @@ use crate::spatial::LonLat;
 ///
 /// Import reps before the accounts they own: an account is linked to its rep by
 /// `owner_crm_id` = `crm_owner_id` when the account is written.
-#[tracing::instrument(skip_all, err(level = "info"), fields(dry_run))]
 pub async fn import_reps(
     db: &PgPool,
     reader: impl Read,
     dry_run: bool,
+) -> Result<ImportReport, CsvError> {
+    import(db, reader, dry_run, None).await
+}
+
+/// [`import_reps`], with the audit row of a real import committed with its rows.
+#[tracing::instrument(skip_all, err(level = "info"), fields(dry_run))]
+pub(super) async fn import(
+    db: &PgPool,
+    reader: impl Read,
+    dry_run: bool,
+    audit: Option<&ImportAudit>,
 ) -> Result<ImportReport, CsvError> {
     let table = read_table(reader)?;
     let mut report = ImportReport::new(dry_run, table.rows.len());
@@ -50,7 +60,7 @@ pub async fn import_reps(
             },
         }
     }
-    finish(tx, dry_run).await?;
+    finish(tx, &report, audit).await?;
     Ok(report)
 }
 
