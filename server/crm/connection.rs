@@ -498,11 +498,15 @@ async fn create_in(
     .bind(webhook_token)
     .fetch_one(tx)
     .await;
-    match created {
-        Err(sqlx::Error::Database(e)) if e.constraint() == Some("crm_connections_name_key") => {
-            Err(ConnectionError::Duplicate(input.name.clone()))
-        }
-        other => Ok(other?),
+    created.map_err(|e| taken_name(e, &input.name))
+}
+
+/// The connection error a failed insert stands for: [`ConnectionError::Duplicate`] when
+/// `name` is taken (`crm_connections_name_key`).
+fn taken_name(e: sqlx::Error, name: &str) -> ConnectionError {
+    match crate::db::violated_constraint(&e) {
+        Some("crm_connections_name_key") => ConnectionError::Duplicate(name.to_owned()),
+        _ => ConnectionError::Database(e),
     }
 }
 

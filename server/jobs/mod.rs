@@ -135,17 +135,18 @@ pub enum JobError {
 
 impl From<sqlx::Error> for JobError {
     fn from(e: sqlx::Error) -> Self {
-        // The partial unique indexes of the migration enforce one job at a time.
-        match &e {
-            sqlx::Error::Database(d) if d.constraint() == Some("jobs_one_plan_job_per_team") => {
-                JobError::TeamBusy
-            }
-            sqlx::Error::Database(d)
-                if d.constraint() == Some("jobs_one_reconcile_per_connection") =>
-            {
-                JobError::ConnectionBusy
-            }
-            _ => JobError::Database(e),
-        }
+        crate::db::violated_constraint(&e)
+            .and_then(busy_error)
+            .unwrap_or(JobError::Database(e))
+    }
+}
+
+/// The job error a violated constraint of `jobs` stands for: its partial unique indexes
+/// enforce one job at a time.
+fn busy_error(constraint: &str) -> Option<JobError> {
+    match constraint {
+        "jobs_one_plan_job_per_team" => Some(JobError::TeamBusy),
+        "jobs_one_reconcile_per_connection" => Some(JobError::ConnectionBusy),
+        _ => None,
     }
 }

@@ -282,12 +282,10 @@ pub(super) async fn upsert_rep(
     })
 }
 
-/// The column and rule behind a constraint the reps table enforces across rows.
+/// The column and rule behind a constraint the reps table enforces across rows: a row-level
+/// problem of the file (reported with its row number), not an error of the request.
 pub(super) fn refused_rep_column(e: &sqlx::Error) -> Option<(&'static str, &'static str)> {
-    let sqlx::Error::Database(db) = e else {
-        return None;
-    };
-    match db.constraint()? {
+    match crate::db::violated_constraint(e)? {
         "reps_crm_owner_id_key" => Some(("crm_owner_id", "is already another rep's owner id")),
         "reps_hours_order" => Some(("work_end", "must be later than work_start")),
         _ => None,
