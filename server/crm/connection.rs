@@ -393,7 +393,7 @@ pub async fn secrets(
     id: Uuid,
 ) -> Result<Secrets, ConnectionError> {
     let sealed: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("select secrets from crm_connections where id = $1")
+        sqlx::query_scalar(include_str!("sql/connection_secrets.sql"))
             .bind(id)
             .fetch_optional(db)
             .await?;
@@ -615,7 +615,7 @@ pub async fn webhook_token(
     id: Uuid,
 ) -> Result<Option<String>, ConnectionError> {
     let sealed: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("select webhook_token from crm_connections where id = $1")
+        sqlx::query_scalar(include_str!("sql/connection_webhook_token.sql"))
             .bind(id)
             .fetch_optional(db)
             .await?;
@@ -673,7 +673,7 @@ pub async fn oauth_token<T: serde::de::DeserializeOwned>(
     id: Uuid,
 ) -> Result<Option<T>, ConnectionError> {
     let sealed: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("select oauth_token from crm_connections where id = $1")
+        sqlx::query_scalar(include_str!("sql/connection_oauth_token.sql"))
             .bind(id)
             .fetch_optional(db)
             .await?;
@@ -700,7 +700,7 @@ pub async fn store_oauth_token<T: Serialize>(
         &serde_json::to_vec(token).unwrap_or_default(),
         &token_context(id),
     );
-    sqlx::query("update crm_connections set oauth_token = $2 where id = $1")
+    sqlx::query(include_str!("sql/connection_set_oauth_token.sql"))
         .bind(id)
         .bind(sealed_token)
         .execute(&mut *tx)
@@ -713,14 +713,12 @@ pub async fn store_oauth_token<T: Serialize>(
                 &serde_json::to_vec(&s).unwrap_or_default(),
                 &seal_context(id),
             );
-            sqlx::query(
-                "update crm_connections set secrets = $2, secrets_summary = $3 where id = $1",
-            )
-            .bind(id)
-            .bind(sealed)
-            .bind(sqlx::types::Json(s.summary()))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(include_str!("sql/connection_set_secrets.sql"))
+                .bind(id)
+                .bind(sealed)
+                .bind(sqlx::types::Json(s.summary()))
+                .execute(&mut *tx)
+                .await?;
         }
     }
     tx.commit().await?;

@@ -238,25 +238,10 @@ pub(super) async fn account_batch(
     db: &PgPool,
     after: Option<&(String, String)>,
 ) -> Result<Vec<AccountExport>, sqlx::Error> {
-    sqlx::query_as(
-        r#"
-        select crm_source, crm_id, name, industry, address_line, house_number, street,
-               postal_code, city, country_code, tier::text as tier,
-               annual_value::text as annual_value, visits_per_year, priority, crm_owner_id,
-               crm_updated_at, st_x(location) as lon, st_y(location) as lat,
-               geocode_status::text as geocode_status,
-               geocode_precision::text as geocode_precision,
-               deleted_at is not null as deleted
-        from accounts
-        where $1::text is null
-           or (crm_source collate "C", crm_id collate "C") > ($1::text, $2::text)
-        order by crm_source collate "C", crm_id collate "C"
-        limit $3
-        "#,
-    )
-    .bind(after.map(|a| a.0.as_str()))
-    .bind(after.map(|a| a.1.as_str()))
-    .bind(EXPORT_BATCH)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("../sql/csv_accounts_account_batch.sql"))
+        .bind(after.map(|a| a.0.as_str()))
+        .bind(after.map(|a| a.1.as_str()))
+        .bind(EXPORT_BATCH)
+        .fetch_all(db)
+        .await
 }

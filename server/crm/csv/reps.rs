@@ -67,16 +67,9 @@ pub(super) async fn import(
 /// Writes every rep ordered by e-mail address. Returns the number of rows.
 #[tracing::instrument(skip_all, err)]
 pub async fn export_reps(db: &PgPool, writer: impl Write) -> Result<u64, CsvError> {
-    let reps: Vec<RepExport> = sqlx::query_as(
-        r#"
-        select email, name, crm_owner_id, st_x(home_base) as home_lon,
-               st_y(home_base) as home_lat, work_start, work_end, timezone, active
-        from reps
-        order by email collate "C"
-        "#,
-    )
-    .fetch_all(db)
-    .await?;
+    let reps: Vec<RepExport> = sqlx::query_as(include_str!("../sql/csv_reps_export_reps.sql"))
+        .fetch_all(db)
+        .await?;
     let mut out = ::csv::Writer::from_writer(writer);
     out.write_record(REP_COLUMNS).map_err(write_error)?;
     for r in &reps {
@@ -241,15 +234,11 @@ pub(super) async fn check_timezones(
     if names.is_empty() {
         return Ok(());
     }
-    let unknown: Vec<String> = sqlx::query_scalar(
-        r"
-        select n from unnest($1::text[]) n
-        where not exists (select 1 from pg_timezone_names t where t.name = n)
-        ",
-    )
-    .bind(&names)
-    .fetch_all(db)
-    .await?;
+    let unknown: Vec<String> =
+        sqlx::query_scalar(include_str!("../sql/csv_reps_check_timezones.sql"))
+            .bind(&names)
+            .fetch_all(db)
+            .await?;
     for r in rows {
         if r.timezone.as_ref().is_some_and(|tz| unknown.contains(tz)) {
             let message = "timezone must be an IANA time zone name such as Europe/Paris";
