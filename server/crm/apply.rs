@@ -82,7 +82,7 @@ async fn count_clamped(db: &mut PgConnection, source: &str, n: usize) -> Result<
         changes = n,
         "CRM modification times in the future were applied as of now"
     );
-    sqlx::query(include_str!("sql/apply_count_clamped.sql"))
+    sqlx::query(include_str!("sql/apply_clock_clamped.sql"))
         .bind(source)
         .bind(i64::try_from(n).unwrap_or(i64::MAX))
         .execute(&mut *db)

@@ -238,7 +238,7 @@ pub(super) async fn account_batch(
     db: &PgPool,
     after: Option<&(String, String)>,
 ) -> Result<Vec<AccountExport>, sqlx::Error> {
-    sqlx::query_as(include_str!("../sql/csv_accounts_account_batch.sql"))
+    sqlx::query_as(include_str!("../sql/csv_accounts_export_batch.sql"))
         .bind(after.map(|a| a.0.as_str()))
         .bind(after.map(|a| a.1.as_str()))
         .bind(EXPORT_BATCH)

@@ -67,7 +67,7 @@ pub(super) async fn import(
 /// Writes every rep ordered by e-mail address. Returns the number of rows.
 #[tracing::instrument(skip_all, err)]
 pub async fn export_reps(db: &PgPool, writer: impl Write) -> Result<u64, CsvError> {
-    let reps: Vec<RepExport> = sqlx::query_as(include_str!("../sql/csv_reps_export_reps.sql"))
+    let reps: Vec<RepExport> = sqlx::query_as(include_str!("../sql/csv_reps_export.sql"))
         .fetch_all(db)
         .await?;
     let mut out = ::csv::Writer::from_writer(writer);
