@@ -150,3 +150,21 @@ fn busy_error(constraint: &str) -> Option<JobError> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_job_at_a_time_indexes_name_their_busy_errors() {
+        assert!(matches!(
+            busy_error("jobs_one_plan_job_per_team"),
+            Some(JobError::TeamBusy)
+        ));
+        assert!(matches!(
+            busy_error("jobs_one_reconcile_per_connection"),
+            Some(JobError::ConnectionBusy)
+        ));
+        assert!(busy_error("jobs_pkey").is_none());
+    }
+}
