@@ -343,7 +343,7 @@ pub async fn import_csv(
                     .await
                     .map_err(|e| AppError::bad_request("bad_upload", e.body_text()))?;
                 if !s.trim().is_empty() {
-                    source = s.trim().to_owned();
+                    s.trim().clone_into(&mut source);
                 }
             }
             "dry_run" => dry_run = true,

@@ -214,7 +214,7 @@ impl WritebackWorker {
         crate::db::poll::run_batches(
             "CRM write-back",
             IDLE_POLL,
-            Default::default(),
+            Arc::default(),
             shutdown,
             || async { self.run_once().await.map(|r| r.claimed) },
         )
