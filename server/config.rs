@@ -214,7 +214,7 @@ impl Config {
             log: LogConfig::from_lookup(&lookup)?,
             map_style_url: env
                 .optional("TERRANE_MAP_STYLE_URL")
-                .map(|v| env.check_url("TERRANE_MAP_STYLE_URL", &v).map(|_| v))
+                .map(|v| check_url("TERRANE_MAP_STYLE_URL", &v).map(|_| v))
                 .transpose()?,
             static_dir: env
                 .string("TERRANE_STATIC_DIR", defaults::STATIC_DIR)
@@ -423,18 +423,9 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         }
     }
 
-    fn check_url(&self, var: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
-        let url =
-            reqwest::Url::parse(raw).map_err(|e| invalid(var, raw, format!("not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(var, raw, "expected an http:// or https:// URL"));
-        }
-        Ok(url)
-    }
-
     fn http_url(&self, var: &'static str, default: &str) -> Result<reqwest::Url, ConfigError> {
         let raw = self.string(var, default);
-        self.check_url(var, &raw)
+        check_url(var, &raw)
     }
 
     /// All three OIDC variables, or none of them.
@@ -445,7 +436,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         match (issuer, client_id, secret) {
             (None, None, None) => Ok(None),
             (Some(issuer), Some(client_id), Some(client_secret)) => Ok(Some(OidcConfig {
-                issuer: self.check_url("TERRANE_OIDC_ISSUER", &issuer)?,
+                issuer: check_url("TERRANE_OIDC_ISSUER", &issuer)?,
                 client_id,
                 client_secret,
             })),
@@ -591,6 +582,15 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             }),
         }
     }
+}
+
+/// `raw` as an http(s) URL, or the error naming `var`.
+fn check_url(var: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
+    let url = reqwest::Url::parse(raw).map_err(|e| invalid(var, raw, format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(var, raw, "expected an http:// or https:// URL"));
+    }
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -105,10 +105,7 @@ const CONSTRAINTS: &[(&str, Answer)] = &[
 
 /// The user-facing error for a violation of a constraint of [`CONSTRAINTS`].
 fn constraint_error(e: &sqlx::Error) -> Option<AppError> {
-    let sqlx::Error::Database(db) = e else {
-        return None;
-    };
-    let name = db.constraint()?;
+    let name = crate::db::violated_constraint(e)?;
     CONSTRAINTS
         .iter()
         .find(|(constraint, _)| *constraint == name)

@@ -1,4 +1,4 @@
-//! SQL for users and teams.
+//! SQL for users and teams (the text of every auth query is in `auth/sql/`, one file each).
 
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -6,35 +6,27 @@ use uuid::Uuid;
 use super::{Role, User};
 
 pub async fn user_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(
-        "select id, email, name, role, rep_id, disabled from users where id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as::<_, User>(include_str!("sql/users_by_id.sql"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 pub async fn user_by_email(
     db: impl PgExecutor<'_>,
     email: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(
-        "select id, email, name, role, rep_id, disabled from users where lower(email) = lower($1)",
-    )
-    .bind(email)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as::<_, User>(include_str!("sql/users_by_email.sql"))
+        .bind(email)
+        .fetch_optional(db)
+        .await
 }
 
 /// Users who have a role, admins first, for the demo sign-in page.
 pub async fn users_with_roles(db: impl PgExecutor<'_>) -> Result<Vec<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(
-        "select id, email, name, role, rep_id, disabled from users
-         where role is not null and not disabled
-         order by role, name",
-    )
-    .fetch_all(db)
-    .await
+    sqlx::query_as::<_, User>(include_str!("sql/users_with_roles.sql"))
+        .fetch_all(db)
+        .await
 }
 
 /// Reps in the teams `manager_user_id` manages.
@@ -42,17 +34,14 @@ pub async fn team_rep_ids(
     db: impl PgExecutor<'_>,
     manager_user_id: Uuid,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select m.rep_id from team_members m join teams t on t.id = m.team_id
-         where t.manager_user_id = $1 order by m.rep_id",
-    )
-    .bind(manager_user_id)
-    .fetch_all(db)
-    .await
+    sqlx::query_scalar(include_str!("sql/users_team_rep_ids.sql"))
+        .bind(manager_user_id)
+        .fetch_all(db)
+        .await
 }
 
 pub async fn touch_sign_in(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("update users set last_sign_in_at = now() where id = $1")
+    sqlx::query(include_str!("sql/users_touch_sign_in.sql"))
         .bind(id)
         .execute(db)
         .await
@@ -63,12 +52,10 @@ pub async fn user_by_id_for_update(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(
-        "select id, email, name, role, rep_id, disabled from users where id = $1 for update",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as::<_, User>(include_str!("sql/users_by_id_for_update.sql"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// `None` when the rep doesn't exist; `Some(user)` with the user linked to it, if any.
@@ -76,12 +63,10 @@ pub async fn rep_link(
     db: impl PgExecutor<'_>,
     rep_id: Uuid,
 ) -> Result<Option<Option<Uuid>>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select u.id from reps r left join users u on u.rep_id = r.id where r.id = $1",
-    )
-    .bind(rep_id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_scalar(include_str!("sql/users_rep_link.sql"))
+        .bind(rep_id)
+        .fetch_optional(db)
+        .await
 }
 
 pub async fn set_role(
@@ -90,7 +75,7 @@ pub async fn set_role(
     role: Option<super::Role>,
     rep_id: Option<Uuid>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update users set role = $2, rep_id = $3 where id = $1")
+    sqlx::query(include_str!("sql/users_set_role.sql"))
         .bind(id)
         .bind(role)
         .bind(rep_id)
@@ -104,7 +89,7 @@ pub async fn set_disabled(
     id: Uuid,
     disabled: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update users set disabled = $2 where id = $1")
+    sqlx::query(include_str!("sql/users_set_disabled.sql"))
         .bind(id)
         .bind(disabled)
         .execute(db)
@@ -118,11 +103,10 @@ pub async fn lock_other_enabled_admins(
     db: impl PgExecutor<'_>,
     except: Uuid,
 ) -> Result<usize, sqlx::Error> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "select id from users where role = 'admin' and not disabled order by id for update",
-    )
-    .fetch_all(db)
-    .await?;
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar(include_str!("sql/users_lock_other_enabled_admins.sql"))
+            .fetch_all(db)
+            .await?;
     Ok(ids.iter().filter(|id| **id != except).count())
 }
 
@@ -152,19 +136,14 @@ impl UserRow {
 }
 
 pub async fn all_users(db: impl PgExecutor<'_>) -> Result<Vec<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        "select u.id, u.email, u.name, u.role, u.rep_id, r.name as rep_name, u.last_sign_in_at,
-                u.disabled
-         from users u left join reps r on r.id = u.rep_id
-         order by u.role nulls first, u.email",
-    )
-    .fetch_all(db)
-    .await
+    sqlx::query_as::<_, UserRow>(include_str!("sql/users_all.sql"))
+        .fetch_all(db)
+        .await
 }
 
 /// Reps for the "link to rep" choice.
 pub async fn all_reps(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as("select id, name from reps order by name")
+    sqlx::query_as(include_str!("sql/users_all_reps.sql"))
         .fetch_all(db)
         .await
 }
@@ -174,7 +153,7 @@ pub async fn user_by_subject(
     issuer: &str,
     subject: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select id from users where oidc_issuer = $1 and oidc_subject = $2")
+    sqlx::query_scalar(include_str!("sql/users_by_subject.sql"))
         .bind(issuer)
         .bind(subject)
         .fetch_optional(db)
@@ -190,19 +169,13 @@ pub async fn link_or_create(
     issuer: &str,
     subject: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "insert into users (email, name, oidc_issuer, oidc_subject) values ($1, $2, $3, $4)
-         on conflict on constraint users_email_key do update
-             set oidc_issuer = excluded.oidc_issuer, oidc_subject = excluded.oidc_subject
-             where users.oidc_subject is null
-         returning id",
-    )
-    .bind(email)
-    .bind(name)
-    .bind(issuer)
-    .bind(subject)
-    .fetch_optional(db)
-    .await
+    sqlx::query_scalar(include_str!("sql/users_link_or_create.sql"))
+        .bind(email)
+        .bind(name)
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(db)
+        .await
 }
 
 /// Inserts or updates a user by e-mail address without rewriting an unchanged row (the demo
@@ -214,20 +187,14 @@ pub async fn upsert_by_email(
     role: Role,
     rep_id: Option<Uuid>,
 ) -> Result<Uuid, sqlx::Error> {
-    sqlx::query(
-        "insert into users (email, name, role, rep_id) values ($1, $2, $3, $4)
-         on conflict on constraint users_email_key do update
-             set name = excluded.name, role = excluded.role, rep_id = excluded.rep_id
-             where (users.name, users.role, users.rep_id)
-                   is distinct from (excluded.name, excluded.role, excluded.rep_id)",
-    )
-    .bind(email)
-    .bind(name)
-    .bind(role)
-    .bind(rep_id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query_scalar("select id from users where email = $1")
+    sqlx::query(include_str!("sql/users_upsert_by_email.sql"))
+        .bind(email)
+        .bind(name)
+        .bind(role)
+        .bind(rep_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar(include_str!("sql/users_id_by_email.sql"))
         .bind(email)
         .fetch_one(&mut *conn)
         .await

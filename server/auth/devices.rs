@@ -56,15 +56,13 @@ pub async fn issue(
     user_id: Uuid,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), sqlx::Error> {
     let token = format!("{DEVICE_TOKEN_PREFIX}{}", secret::random_hex());
-    let expires_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
-        "insert into device_tokens (user_id, token_hash, expires_at)
-         values ($1, $2, now() + make_interval(secs => $3)) returning expires_at",
-    )
-    .bind(user_id)
-    .bind(secret::sha256(&token))
-    .bind(DEVICE_TOKEN_TTL.as_secs_f64())
-    .fetch_one(pool)
-    .await?;
+    let expires_at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar(include_str!("sql/devices_insert.sql"))
+            .bind(user_id)
+            .bind(secret::sha256(&token))
+            .bind(DEVICE_TOKEN_TTL.as_secs_f64())
+            .fetch_one(pool)
+            .await?;
     Ok((token, expires_at))
 }
 
@@ -73,13 +71,11 @@ pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<Device>, sq
     if !presented.starts_with(DEVICE_TOKEN_PREFIX) || presented.len() > 200 {
         return Ok(None);
     }
-    let row: Option<(Uuid, Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "select d.id, d.user_id, d.expires_at from device_tokens d join users u on u.id = d.user_id
-         where d.token_hash = $1 and d.revoked_at is null and d.expires_at > now() and not u.disabled",
-    )
-    .bind(secret::sha256(presented))
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<(Uuid, Uuid, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as(include_str!("sql/devices_find_live.sql"))
+            .bind(secret::sha256(presented))
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(|(token_id, user_id, expires_at)| Device {
         token_id,
         user_id,
@@ -108,13 +104,11 @@ pub async fn revoke_all_in(
     actor: Uuid,
     user_id: Uuid,
 ) -> Result<u64, sqlx::Error> {
-    let n = sqlx::query(
-        "update device_tokens set revoked_at = now() where user_id = $1 and revoked_at is null",
-    )
-    .bind(user_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let n = sqlx::query(include_str!("sql/devices_revoke_all_in.sql"))
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     audit::record(
         &mut *tx,
         AuditEvent {

@@ -82,18 +82,15 @@ pub async fn create(
     let token = format!("{TOKEN_PREFIX}{}", secret::random_hex());
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
     let mut tx = pool.begin().await?;
-    let id: Uuid = sqlx::query_scalar(
-        "insert into api_tokens (name, token_hash, display_prefix, scopes, created_by, expires_at)
-         values ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) returning id",
-    )
-    .bind(name)
-    .bind(secret::sha256(&token))
-    .bind(&token[..TOKEN_PREFIX.len() + 6])
-    .bind(&scope_names)
-    .bind(actor)
-    .bind(lifetime_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)))
-    .fetch_one(&mut *tx)
-    .await?;
+    let id: Uuid = sqlx::query_scalar(include_str!("sql/tokens_insert.sql"))
+        .bind(name)
+        .bind(secret::sha256(&token))
+        .bind(&token[..TOKEN_PREFIX.len() + 6])
+        .bind(&scope_names)
+        .bind(actor)
+        .bind(lifetime_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)))
+        .fetch_one(&mut *tx)
+        .await?;
     audit::record(
         &mut *tx,
         AuditEvent {
@@ -114,13 +111,12 @@ pub async fn create(
 /// Revokes a token (idempotent); `false` when there is no such token.
 pub async fn revoke(pool: &PgPool, actor: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let found =
-        sqlx::query("update api_tokens set revoked_at = coalesce(revoked_at, now()) where id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+    let found = sqlx::query(include_str!("sql/tokens_revoke.sql"))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
     if found {
         audit_revoked(&mut tx, actor, id, None).await?;
     }
@@ -159,14 +155,11 @@ pub async fn revoke_created_by(
     creator: Uuid,
     reason: &'static str,
 ) -> Result<u64, sqlx::Error> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "update api_tokens set revoked_at = now(), revoked_reason = $2
-         where created_by = $1 and revoked_at is null returning id",
-    )
-    .bind(creator)
-    .bind(reason)
-    .fetch_all(&mut *tx)
-    .await?;
+    let ids: Vec<Uuid> = sqlx::query_scalar(include_str!("sql/tokens_revoke_created_by.sql"))
+        .bind(creator)
+        .bind(reason)
+        .fetch_all(&mut *tx)
+        .await?;
     for id in &ids {
         audit_revoked(tx, actor, *id, Some(reason)).await?;
     }
@@ -178,20 +171,17 @@ pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<ApiClient>,
     if !presented.starts_with(TOKEN_PREFIX) || presented.len() > 200 {
         return Ok(None);
     }
-    let row: Option<(Uuid, Vec<String>, bool)> = sqlx::query_as(
-        "select id, scopes, coalesce(last_used_at < now() - interval '1 minute', true)
-         from api_tokens where token_hash = $1 and revoked_at is null
-           and (expires_at is null or expires_at > now())",
-    )
-    .bind(secret::sha256(presented))
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<(Uuid, Vec<String>, bool)> =
+        sqlx::query_as(include_str!("sql/tokens_find_live.sql"))
+            .bind(secret::sha256(presented))
+            .fetch_optional(pool)
+            .await?;
     let Some((token_id, scopes, stale)) = row else {
         return Ok(None);
     };
     // Record use at most once a minute per token, not one write per API call.
     if stale {
-        sqlx::query("update api_tokens set last_used_at = now() where id = $1")
+        sqlx::query(include_str!("sql/tokens_touch.sql"))
             .bind(token_id)
             .execute(pool)
             .await?;
@@ -203,11 +193,7 @@ pub async fn verify(pool: &PgPool, presented: &str) -> Result<Option<ApiClient>,
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<TokenRow>, sqlx::Error> {
-    sqlx::query_as::<_, TokenRow>(
-        "select id, name, display_prefix, scopes, created_at, last_used_at, revoked_at,
-                revoked_reason, expires_at
-         from api_tokens order by created_at desc",
-    )
-    .fetch_all(pool)
-    .await
+    sqlx::query_as::<_, TokenRow>(include_str!("sql/tokens_list.sql"))
+        .fetch_all(pool)
+        .await
 }

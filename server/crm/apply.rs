@@ -83,15 +83,11 @@ async fn count_clamped(db: &mut PgConnection, source: &str, n: usize) -> Result<
         changes = n,
         "CRM modification times in the future were applied as of now"
     );
-    sqlx::query(
-        "insert into crm_clock_clamps (source, clamped) values ($1, $2)
-         on conflict (source) do update
-         set clamped = crm_clock_clamps.clamped + excluded.clamped, last_at = now()",
-    )
-    .bind(source)
-    .bind(i64::try_from(n).unwrap_or(i64::MAX))
-    .execute(&mut *db)
-    .await?;
+    sqlx::query(include_str!("sql/apply_clock_clamped.sql"))
+        .bind(source)
+        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+        .execute(&mut *db)
+        .await?;
     Ok(())
 }
 

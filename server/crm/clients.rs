@@ -80,7 +80,7 @@ impl CrmClients {
             .ok_or_else(|| FetchError("TERRANE_SECRET_KEY is not configured".to_owned()))
     }
 
-    fn base_url<'a>(&self, conn: &'a Connection) -> Result<&'a str, FetchError> {
+    fn base_url(conn: &Connection) -> Result<&str, FetchError> {
         conn.api_base_url
             .as_deref()
             .map(|u| u.trim_end_matches('/'))
@@ -99,7 +99,7 @@ impl CrmClients {
         let secrets = connection::secrets(&self.db, Some(key), conn.id)
             .await
             .map_err(|e| FetchError(e.to_string()))?;
-        let base = self.base_url(conn)?;
+        let base = Self::base_url(conn)?;
         let token_url = match conn.kind {
             CrmKind::HubSpot => oauth::hubspot_token_url(base),
             CrmKind::Salesforce => oauth::salesforce_token_url(base),
@@ -185,7 +185,7 @@ impl CrmClients {
         &self,
         conn: &Connection,
     ) -> Result<(HubSpotApi, Arc<TokenCache>), FetchError> {
-        let api = HubSpotApi::new(self.http.clone(), self.base_url(conn)?, self.timeout)?;
+        let api = HubSpotApi::new(self.http.clone(), Self::base_url(conn)?, self.timeout)?;
         Ok((api, self.tokens(conn).await?))
     }
 
@@ -397,7 +397,7 @@ impl CrmClients {
             CrmKind::HubSpot => {
                 let api = HubSpotApi::new(
                     self.http.clone(),
-                    self.base_url(conn).map_err(SessionError::Setup)?,
+                    Self::base_url(conn).map_err(SessionError::Setup)?,
                     self.timeout,
                 )?;
                 Ok(ApiSession::HubSpot(

@@ -7,10 +7,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::crypto::{CryptoError, SecretKey};
+use crate::audit::{self, AuditEvent};
 
 /// Which wire format and API a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
@@ -180,6 +182,21 @@ pub struct ConnectionInput {
     pub webhook_token: Option<String>,
     /// Salesforce, on edit: replace the webhook path token with a newly generated one.
     pub new_webhook_token: bool,
+}
+
+impl ConnectionInput {
+    /// Which settings an edit touched, for the audit log (never the values of secrets).
+    pub fn changed_fields(&self) -> serde_json::Value {
+        json!({
+            "enabled": self.enabled,
+            "api_base_url": self.api_base_url.is_some(),
+            "webhook_secret_added": self.add_webhook_secret.is_some(),
+            "webhook_secrets_retired": self.retire_fingerprints,
+            "oauth_client": self.client_id.is_some() || self.client_secret.is_some(),
+            "refresh_token": self.refresh_token.is_some(),
+            "new_webhook_token": self.new_webhook_token,
+        })
+    }
 }
 
 fn seal_context(id: Uuid) -> Vec<u8> {
@@ -376,7 +393,7 @@ pub async fn secrets(
     id: Uuid,
 ) -> Result<Secrets, ConnectionError> {
     let sealed: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("select secrets from crm_connections where id = $1")
+        sqlx::query_scalar(include_str!("sql/connection_secrets.sql"))
             .bind(id)
             .fetch_optional(db)
             .await?;
@@ -393,6 +410,42 @@ pub async fn secrets(
 /// Creates a connection; returns it without secrets.
 pub async fn create(
     db: &sqlx::PgPool,
+    key: Option<&SecretKey>,
+    input: &ConnectionInput,
+) -> Result<Connection, ConnectionError> {
+    let mut tx = db.begin().await?;
+    let created = create_in(&mut tx, key, input).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// [`create`] by an admin: the connection and its audit row (`crm.connection_created`) in one
+/// transaction.
+pub async fn create_audited(
+    db: &sqlx::PgPool,
+    key: Option<&SecretKey>,
+    input: &ConnectionInput,
+    admin_id: Uuid,
+) -> Result<Connection, ConnectionError> {
+    let mut tx = db.begin().await?;
+    let created = create_in(&mut tx, key, input).await?;
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(admin_id),
+            action: "crm.connection_created",
+            subject_type: Some("crm_connection"),
+            subject_id: Some(created.name.clone()),
+            details: json!({"kind": created.kind.as_str(), "settings": input.changed_fields()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+async fn create_in(
+    tx: &mut sqlx::PgConnection,
     key: Option<&SecretKey>,
     input: &ConnectionInput,
 ) -> Result<Connection, ConnectionError> {
@@ -443,13 +496,17 @@ pub async fn create(
     .bind(sealed)
     .bind(sqlx::types::Json(secrets.summary()))
     .bind(webhook_token)
-    .fetch_one(db)
+    .fetch_one(tx)
     .await;
-    match created {
-        Err(sqlx::Error::Database(e)) if e.constraint() == Some("crm_connections_name_key") => {
-            Err(ConnectionError::Duplicate(input.name.clone()))
-        }
-        other => Ok(other?),
+    created.map_err(|e| taken_name(e, &input.name))
+}
+
+/// The connection error a failed insert stands for: [`ConnectionError::Duplicate`] when
+/// `name` is taken (`crm_connections_name_key`).
+fn taken_name(e: sqlx::Error, name: &str) -> ConnectionError {
+    match crate::db::violated_constraint(&e) {
+        Some("crm_connections_name_key") => ConnectionError::Duplicate(name.to_owned()),
+        _ => ConnectionError::Database(e),
     }
 }
 
@@ -460,6 +517,41 @@ pub async fn update(
     input: &ConnectionInput,
 ) -> Result<Connection, ConnectionError> {
     let mut tx = db.begin().await?;
+    let updated = update_in(&mut tx, key, input).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// [`update`] by an admin: the edit and its audit row (`crm.connection_updated`, which
+/// settings changed, never secrets) in one transaction.
+pub async fn update_audited(
+    db: &sqlx::PgPool,
+    key: Option<&SecretKey>,
+    input: &ConnectionInput,
+    admin_id: Uuid,
+) -> Result<Connection, ConnectionError> {
+    let mut tx = db.begin().await?;
+    let updated = update_in(&mut tx, key, input).await?;
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(admin_id),
+            action: "crm.connection_updated",
+            subject_type: Some("crm_connection"),
+            subject_id: Some(updated.name.clone()),
+            details: input.changed_fields(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+async fn update_in(
+    tx: &mut sqlx::PgConnection,
+    key: Option<&SecretKey>,
+    input: &ConnectionInput,
+) -> Result<Connection, ConnectionError> {
     let current: Option<Connection> = sqlx::query_as(&format!(
         "select {COLUMNS} from crm_connections where name = $1 for update"
     ))
@@ -513,7 +605,6 @@ pub async fn update(
     .bind(webhook_token)
     .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(updated)
 }
 
@@ -524,7 +615,7 @@ pub async fn webhook_token(
     id: Uuid,
 ) -> Result<Option<String>, ConnectionError> {
     let sealed: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("select webhook_token from crm_connections where id = $1")
+        sqlx::query_scalar(include_str!("sql/connection_webhook_token.sql"))
             .bind(id)
             .fetch_optional(db)
             .await?;
@@ -582,7 +673,7 @@ pub async fn oauth_token<T: serde::de::DeserializeOwned>(
     id: Uuid,
 ) -> Result<Option<T>, ConnectionError> {
     let sealed: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("select oauth_token from crm_connections where id = $1")
+        sqlx::query_scalar(include_str!("sql/connection_oauth_token.sql"))
             .bind(id)
             .fetch_optional(db)
             .await?;
@@ -609,7 +700,7 @@ pub async fn store_oauth_token<T: Serialize>(
         &serde_json::to_vec(token).unwrap_or_default(),
         &token_context(id),
     );
-    sqlx::query("update crm_connections set oauth_token = $2 where id = $1")
+    sqlx::query(include_str!("sql/connection_set_oauth_token.sql"))
         .bind(id)
         .bind(sealed_token)
         .execute(&mut *tx)
@@ -622,14 +713,12 @@ pub async fn store_oauth_token<T: Serialize>(
                 &serde_json::to_vec(&s).unwrap_or_default(),
                 &seal_context(id),
             );
-            sqlx::query(
-                "update crm_connections set secrets = $2, secrets_summary = $3 where id = $1",
-            )
-            .bind(id)
-            .bind(sealed)
-            .bind(sqlx::types::Json(s.summary()))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(include_str!("sql/connection_set_secrets.sql"))
+                .bind(id)
+                .bind(sealed)
+                .bind(sqlx::types::Json(s.summary()))
+                .execute(&mut *tx)
+                .await?;
         }
     }
     tx.commit().await?;

@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::wire::RawEvent;
+use crate::audit::{self, AuditEvent};
 
 /// How a delivery landed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -25,23 +27,12 @@ pub async fn accept(
 ) -> Result<Accepted, sqlx::Error> {
     let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
-    let new: i64 = sqlx::query_scalar(
-        r"
-        with ins as (
-            insert into crm_inbox (connection_id, event_id, payload)
-            select $1, e.event_id, e.payload
-            from unnest($2::text[], $3::jsonb[]) as e(event_id, payload)
-            on conflict on constraint crm_inbox_event_key do nothing
-            returning 1
-        )
-        select count(*) from ins
-        ",
-    )
-    .bind(connection)
-    .bind(&ids)
-    .bind(&payloads)
-    .fetch_one(db)
-    .await?;
+    let new: i64 = sqlx::query_scalar(include_str!("sql/inbox_accept.sql"))
+        .bind(connection)
+        .bind(&ids)
+        .bind(&payloads)
+        .fetch_one(db)
+        .await?;
     let new = usize::try_from(new).unwrap_or(0);
     Ok(Accepted {
         new,
@@ -63,19 +54,10 @@ pub struct InboxRow {
 /// Locks up to `limit` due rows for the caller's transaction; rows other workers hold are
 /// skipped, so several workers share the queue.
 pub async fn claim(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<InboxRow>, sqlx::Error> {
-    sqlx::query_as(
-        r"
-        select id, connection_id, event_id, payload, attempts, received_at
-        from crm_inbox
-        where status = 'pending' and next_attempt_at <= now()
-        order by id
-        limit $1
-        for update skip locked
-        ",
-    )
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("sql/inbox_claim.sql"))
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// Marks rows processed with their outcomes.
@@ -84,18 +66,11 @@ pub async fn mark_done(
     ids: &[i64],
     outcomes: &[&str],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        r"
-        update crm_inbox i set status = 'done', outcome = d.outcome, processed_at = now(),
-                               attempts = i.attempts + 1, last_error = null
-        from unnest($1::int8[], $2::text[]) as d(id, outcome)
-        where i.id = d.id
-        ",
-    )
-    .bind(ids)
-    .bind(outcomes)
-    .execute(db)
-    .await?;
+    sqlx::query(include_str!("sql/inbox_mark_done.sql"))
+        .bind(ids)
+        .bind(outcomes)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -119,21 +94,14 @@ pub async fn mark_failed(
 ) -> Result<(), sqlx::Error> {
     let attempts = attempts_before + 1;
     let dead = permanent || attempts >= MAX_ATTEMPTS;
-    sqlx::query(
-        r"
-        update crm_inbox set attempts = $2, last_error = $3,
-               status = case when $4 then 'dead'::crm_inbox_status else 'pending' end,
-               next_attempt_at = now() + make_interval(secs => $5)
-        where id = $1
-        ",
-    )
-    .bind(id)
-    .bind(attempts)
-    .bind(reason)
-    .bind(dead)
-    .bind(backoff_s(attempts) as f64)
-    .execute(db)
-    .await?;
+    sqlx::query(include_str!("sql/inbox_mark_failed.sql"))
+        .bind(id)
+        .bind(attempts)
+        .bind(reason)
+        .bind(dead)
+        .bind(backoff_s(attempts) as f64)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -152,44 +120,46 @@ pub async fn dead_letters(
     db: impl PgExecutor<'_>,
     limit: i64,
 ) -> Result<Vec<DeadLetter>, sqlx::Error> {
-    sqlx::query_as(
-        r"
-        select i.id, c.name as connection, i.event_id, i.received_at, i.attempts,
-               i.last_error as reason
-        from crm_inbox i join crm_connections c on c.id = i.connection_id
-        where i.status = 'dead'
-        order by i.id desc
-        limit $1
-        ",
-    )
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("sql/inbox_dead_letters.sql"))
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
-/// Puts a dead letter back in the queue (fresh attempts); false when it is not dead.
-pub async fn retry(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "update crm_inbox set status = 'pending', attempts = 0, next_attempt_at = now()
-         where id = $1 and status = 'dead'",
+/// Puts a dead letter back in the queue (fresh attempts) at an admin's request, in one
+/// transaction with its audit row (`crm.dead_letter_retried`); false when it is not dead.
+pub async fn retry(db: &PgPool, id: i64, admin_id: Uuid) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let n = sqlx::query(include_str!("sql/inbox_retry.sql"))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if n != 1 {
+        return Ok(false);
+    }
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(admin_id),
+            action: "crm.dead_letter_retried",
+            subject_type: Some("crm_inbox"),
+            subject_id: Some(id.to_string()),
+            details: json!({}),
+        },
     )
-    .bind(id)
-    .execute(db)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Deletes processed events older than `days` (dead letters stay until retried or handled).
 pub async fn prune(db: impl PgExecutor<'_>, days: u32) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "delete from crm_inbox where status = 'done'
-         and processed_at < now() - make_interval(days => $1)",
-    )
-    .bind(i32::try_from(days).unwrap_or(i32::MAX))
-    .execute(db)
-    .await?
-    .rows_affected())
+    Ok(sqlx::query(include_str!("sql/inbox_prune.sql"))
+        .bind(i32::try_from(days).unwrap_or(i32::MAX))
+        .execute(db)
+        .await?
+        .rows_affected())
 }
 
 /// Queue figures for the sync page and metrics.
@@ -203,19 +173,9 @@ pub struct InboxStats {
 }
 
 pub async fn stats(db: impl PgExecutor<'_>) -> Result<InboxStats, sqlx::Error> {
-    sqlx::query_as(
-        r"
-        select count(*) filter (where status = 'pending') as pending,
-               count(*) filter (where status = 'dead') as dead,
-               count(*) filter (where status = 'done' and processed_at > now() - interval '1 hour')
-                   as done_last_hour,
-               extract(epoch from now() - min(received_at) filter (where status = 'pending'))::float8
-                   as oldest_pending_s
-        from crm_inbox
-        ",
-    )
-    .fetch_one(db)
-    .await
+    sqlx::query_as(include_str!("sql/inbox_stats.sql"))
+        .fetch_one(db)
+        .await
 }
 
 /// Recent arrivals for the sync page: what arrived and how it ended, without payloads.
@@ -232,18 +192,10 @@ pub struct RecentEvent {
 }
 
 pub async fn recent(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<RecentEvent>, sqlx::Error> {
-    sqlx::query_as(
-        r"
-        select i.id, c.name as connection, i.event_id, i.received_at, i.status::text as status,
-               i.outcome, i.attempts, i.last_error
-        from crm_inbox i join crm_connections c on c.id = i.connection_id
-        order by i.id desc
-        limit $1
-        ",
-    )
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("sql/inbox_recent.sql"))
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 #[cfg(test)]

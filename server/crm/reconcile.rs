@@ -124,7 +124,7 @@ pub async fn run(
     // midway (a job handed back or taken over) closes it, which releases the lock, instead of
     // returning a connection that still holds it.
     let mut lock = db.acquire().await?.detach();
-    let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock(7304, hashtext($1))")
+    let locked: bool = sqlx::query_scalar(include_str!("sql/reconcile_try_lock.sql"))
         .bind(conn.id.to_string())
         .fetch_one(&mut lock)
         .await?;
@@ -132,7 +132,7 @@ pub async fn run(
         return Err(ReconcileError::Busy(conn.name.clone()));
     }
     let result = run_locked(db, clients, conn, trigger, guard, progress).await;
-    let _ = sqlx::query("select pg_advisory_unlock(7304, hashtext($1))")
+    let _ = sqlx::query(include_str!("sql/reconcile_unlock.sql"))
         .bind(conn.id.to_string())
         .execute(&mut lock)
         .await;
@@ -151,14 +151,12 @@ async fn run_locked(
     // Before the run starts (its start time guards the soft-delete below), so a repaired row
     // counts as untouched since then.
     let repaired = repair_future_clocks(db, conn, guard).await?;
-    let (run_id, started_at): (i64, DateTime<Utc>) = sqlx::query_as(
-        "insert into crm_reconciliations (connection_id, trigger) values ($1, $2)
-         returning id, started_at",
-    )
-    .bind(conn.id)
-    .bind(trigger.as_str())
-    .fetch_one(db)
-    .await?;
+    let (run_id, started_at): (i64, DateTime<Utc>) =
+        sqlx::query_as(include_str!("sql/reconcile_start.sql"))
+            .bind(conn.id)
+            .bind(trigger.as_str())
+            .fetch_one(db)
+            .await?;
     tracing::info!(connection = %conn.name, run_id, "reconciliation started");
 
     let mut tally = Tally {
@@ -167,28 +165,20 @@ async fn run_locked(
     };
     let outcome = walk(db, clients, conn, started_at, guard, &mut tally, progress).await;
     let failure = outcome.as_ref().err().map(ToString::to_string);
-    sqlx::query(
-        r"
-        update crm_reconciliations set
-            status = $2::crm_reconcile_status, finished_at = now(), remote_records = $3, created = $4, updated = $5,
-            deleted = $6, unchanged = $7, errors = $8, error_samples = $9, failure = $10,
-            clocks_repaired = $11
-        where id = $1
-        ",
-    )
-    .bind(run_id)
-    .bind(if failure.is_none() { "ok" } else { "failed" })
-    .bind(tally.remote)
-    .bind(tally.created)
-    .bind(tally.updated)
-    .bind(tally.deleted)
-    .bind(tally.unchanged)
-    .bind(tally.errors)
-    .bind(sqlx::types::Json(&tally.samples))
-    .bind(&failure)
-    .bind(tally.clocks_repaired)
-    .execute(db)
-    .await?;
+    sqlx::query(include_str!("sql/reconcile_finish.sql"))
+        .bind(run_id)
+        .bind(if failure.is_none() { "ok" } else { "failed" })
+        .bind(tally.remote)
+        .bind(tally.created)
+        .bind(tally.updated)
+        .bind(tally.deleted)
+        .bind(tally.unchanged)
+        .bind(tally.errors)
+        .bind(sqlx::types::Json(&tally.samples))
+        .bind(&failure)
+        .bind(tally.clocks_repaired)
+        .execute(db)
+        .await?;
     tracing::info!(
         connection = %conn.name, run_id,
         remote = tally.remote, created = tally.created, updated = tally.updated,
@@ -346,13 +336,10 @@ pub async fn run_all(
 
 /// Whether a scheduled run of `conn` started in the last 12 hours (another instance won).
 async fn ran_recently(db: &PgPool, conn: &Connection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select exists (select 1 from crm_reconciliations where connection_id = $1
-                        and trigger = 'schedule' and started_at > now() - interval '12 hours')",
-    )
-    .bind(conn.id)
-    .fetch_one(db)
-    .await
+    sqlx::query_scalar(include_str!("sql/reconcile_ran_recently.sql"))
+        .bind(conn.id)
+        .fetch_one(db)
+        .await
 }
 
 /// Time until the next `at` (UTC) after `now`.

@@ -43,3 +43,14 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("select 1").execute(pool).await.map(|_| ())
 }
+
+/// The name of the constraint `e` violated, when it is a constraint violation. The one way
+/// code asks: user-facing answers are listed in `error::CONSTRAINTS`, capability errors in a
+/// named function beside their enum (`jobs::busy_error`, `crm::connection`'s
+/// `taken_name`, the CSV reps import's `refused_rep_column`).
+pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}

@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgExecutor;
+use serde_json::json;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::accounts::{CrmRef, location};
+use crate::audit::{self, AuditEvent};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ResultCount {
@@ -58,7 +60,24 @@ pub async fn failures(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Failure
         .await
 }
 
-/// Puts a failed account back in the queue now; false when it is not failed or pending.
-pub async fn retry(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    location::retry_now(db, id).await
+/// Puts a failed account back in the queue now at an admin's request, in one transaction with
+/// its audit row (`account.geocode_retried`); false when it is not failed or pending.
+pub async fn retry(db: &PgPool, id: Uuid, admin_id: Uuid) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if !location::retry_now(&mut *tx, id).await? {
+        return Ok(false);
+    }
+    audit::record(
+        &mut *tx,
+        AuditEvent {
+            actor_user_id: Some(admin_id),
+            action: "account.geocode_retried",
+            subject_type: Some("account"),
+            subject_id: Some(id.to_string()),
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -127,17 +127,17 @@ pub async fn renew(
     attempt: i32,
     lease: Duration,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "update jobs set lease_until = now() + make_interval(secs => $3)
-         where id = $1 and state = 'running' and attempts = $2",
+    changes_attempt(
+        db,
+        sqlx::query(
+            "update jobs set lease_until = now() + make_interval(secs => $3)
+             where id = $1 and state = 'running' and attempts = $2",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(lease.as_secs_f64()),
     )
-    .bind(id)
-    .bind(attempt)
-    .bind(lease.as_secs_f64())
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    .await
 }
 
 pub async fn complete(
@@ -145,16 +145,16 @@ pub async fn complete(
     id: JobId,
     attempt: i32,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "update jobs set state = 'done', lease_until = null, finished_at = now(), message = null
-         where id = $1 and state = 'running' and attempts = $2",
+    changes_attempt(
+        db,
+        sqlx::query(
+            "update jobs set state = 'done', lease_until = null, finished_at = now(), message = null
+             where id = $1 and state = 'running' and attempts = $2",
+        )
+        .bind(id)
+        .bind(attempt)
     )
-    .bind(id)
-    .bind(attempt)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    .await
 }
 
 /// Fails a job for good: `cause` for operators, `message` for the page.
@@ -165,19 +165,19 @@ pub async fn fail(
     cause: &str,
     message: &str,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "update jobs set state = 'failed', lease_until = null, finished_at = now(),
-                last_error = $3, message = $4
-         where id = $1 and state = 'running' and attempts = $2",
+    changes_attempt(
+        db,
+        sqlx::query(
+            "update jobs set state = 'failed', lease_until = null, finished_at = now(),
+                    last_error = $3, message = $4
+             where id = $1 and state = 'running' and attempts = $2",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(cause)
+        .bind(message),
     )
-    .bind(id)
-    .bind(attempt)
-    .bind(cause)
-    .bind(message)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    .await
 }
 
 /// Queues a failed attempt again after `delay`.
@@ -188,19 +188,19 @@ pub async fn retry(
     cause: &str,
     delay: Duration,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "update jobs set state = 'queued', lease_until = null, last_error = $3,
-                not_before = now() + make_interval(secs => $4)
-         where id = $1 and state = 'running' and attempts = $2",
+    changes_attempt(
+        db,
+        sqlx::query(
+            "update jobs set state = 'queued', lease_until = null, last_error = $3,
+                    not_before = now() + make_interval(secs => $4)
+             where id = $1 and state = 'running' and attempts = $2",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(cause)
+        .bind(delay.as_secs_f64()),
     )
-    .bind(id)
-    .bind(attempt)
-    .bind(cause)
-    .bind(delay.as_secs_f64())
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    .await
 }
 
 /// Gives a job back at shutdown: queued again, this attempt not counted.
@@ -209,17 +209,17 @@ pub async fn hand_back(
     id: JobId,
     attempt: i32,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "update jobs set state = 'queued', attempts = attempts - 1, lease_until = null,
-                started_at = null
-         where id = $1 and state = 'running' and attempts = $2",
+    changes_attempt(
+        db,
+        sqlx::query(
+            "update jobs set state = 'queued', attempts = attempts - 1, lease_until = null,
+                    started_at = null
+             where id = $1 and state = 'running' and attempts = $2",
+        )
+        .bind(id)
+        .bind(attempt),
     )
-    .bind(id)
-    .bind(attempt)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    .await
 }
 
 /// Queued and running jobs (both states, zero included), for the queue-depth gauge.
@@ -231,4 +231,13 @@ pub async fn depth(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>, sqlx::
     )
     .fetch_all(db)
     .await
+}
+
+/// Runs a statement that changes a job only while `attempt` of it is running (its `$1` and `$2`
+/// are the job and the attempt); false when the job has moved on (a stale worker).
+async fn changes_attempt(
+    db: impl PgExecutor<'_>,
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> Result<bool, sqlx::Error> {
+    Ok(query.execute(db).await?.rows_affected() == 1)
 }

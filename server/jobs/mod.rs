@@ -135,17 +135,36 @@ pub enum JobError {
 
 impl From<sqlx::Error> for JobError {
     fn from(e: sqlx::Error) -> Self {
-        // The partial unique indexes of the migration enforce one job at a time.
-        match &e {
-            sqlx::Error::Database(d) if d.constraint() == Some("jobs_one_plan_job_per_team") => {
-                JobError::TeamBusy
-            }
-            sqlx::Error::Database(d)
-                if d.constraint() == Some("jobs_one_reconcile_per_connection") =>
-            {
-                JobError::ConnectionBusy
-            }
-            _ => JobError::Database(e),
-        }
+        crate::db::violated_constraint(&e)
+            .and_then(busy_error)
+            .unwrap_or(JobError::Database(e))
+    }
+}
+
+/// The job error a violated constraint of `jobs` stands for: its partial unique indexes
+/// enforce one job at a time.
+fn busy_error(constraint: &str) -> Option<JobError> {
+    match constraint {
+        "jobs_one_plan_job_per_team" => Some(JobError::TeamBusy),
+        "jobs_one_reconcile_per_connection" => Some(JobError::ConnectionBusy),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_job_at_a_time_indexes_name_their_busy_errors() {
+        assert!(matches!(
+            busy_error("jobs_one_plan_job_per_team"),
+            Some(JobError::TeamBusy)
+        ));
+        assert!(matches!(
+            busy_error("jobs_one_reconcile_per_connection"),
+            Some(JobError::ConnectionBusy)
+        ));
+        assert!(busy_error("jobs_pkey").is_none());
     }
 }

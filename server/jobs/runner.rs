@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::JobsConfig;
 use super::{Job, JobError, JobId, JobKind, NewJob, db};
+use crate::audit::{self, AuditEvent};
 use crate::crm::apply::ClockGuard;
 use crate::crm::clients::CrmClients;
 use crate::crm::connection::{self, Connection};
@@ -289,10 +290,26 @@ impl Jobs {
         Ok(id)
     }
 
-    /// Queues a reconciliation of `conn` ("reconcile now").
-    pub async fn start_reconcile(&self, conn: &Connection) -> Result<JobId, JobError> {
-        let job = db::insert(
-            &self.0.db,
+    /// Queues a reconciliation of `conn` ("reconcile now") at an admin's request.
+    /// The job and the admin's audit row (`crm.reconcile_requested`) commit together; a
+    /// request that finds a reconciliation already queued or running is audited on its own and
+    /// answers [`JobError::ConnectionBusy`].
+    pub async fn start_reconcile(
+        &self,
+        conn: &Connection,
+        admin_id: Uuid,
+    ) -> Result<JobId, JobError> {
+        let requested = AuditEvent {
+            actor_user_id: Some(admin_id),
+            action: "crm.reconcile_requested",
+            subject_type: Some("crm_connection"),
+            subject_id: Some(conn.name.clone()),
+            details: json!({}),
+        };
+        let mut tx = self.0.db.begin().await?;
+        audit::record(&mut *tx, requested.clone()).await?;
+        let queued = db::insert(
+            &mut *tx,
             &NewJob {
                 kind: JobKind::CrmReconcile,
                 payload: json!({ "connection": conn.name }),
@@ -302,7 +319,17 @@ impl Jobs {
             },
             self.0.settings.max_attempts,
         )
-        .await?;
+        .await;
+        let job = match queued.map_err(JobError::from) {
+            Ok(job) => job,
+            Err(JobError::ConnectionBusy) => {
+                tx.rollback().await?;
+                audit::record(&self.0.db, requested).await?;
+                return Err(JobError::ConnectionBusy);
+            }
+            Err(e) => return Err(e),
+        };
+        tx.commit().await?;
         self.0.wake.notify_waiters();
         Ok(job)
     }

@@ -56,22 +56,18 @@ pub async fn save(
     cells: &[(H3Cell, usize)],
     territories: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("delete from plan_cells where plan_id = $1")
+    sqlx::query(include_str!("sql/cells_clear.sql"))
         .bind(plan_id)
         .execute(&mut *tx)
         .await?;
     let ids: Vec<H3Cell> = cells.iter().map(|&(c, _)| c).collect();
     let terr: Vec<Uuid> = cells.iter().map(|&(_, t)| territories[t]).collect();
-    sqlx::query(
-        "insert into plan_cells (plan_id, cell, territory_id)
-         select $1, c, t from unnest($2::int8[], $3::uuid[]) as x(c, t)
-         on conflict (plan_id, cell) do nothing",
-    )
-    .bind(plan_id)
-    .bind(&ids)
-    .bind(&terr)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(include_str!("sql/cells_insert.sql"))
+        .bind(plan_id)
+        .bind(&ids)
+        .bind(&terr)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
@@ -85,13 +81,12 @@ pub async fn follow_moves(
     plan_id: Uuid,
     moved: &[Uuid],
 ) -> Result<Vec<Uuid>, TerritoryError> {
-    let owner: HashMap<H3Cell, Uuid> =
-        sqlx::query_as("select cell, territory_id from plan_cells where plan_id = $1")
-            .bind(plan_id)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
+    let owner: HashMap<H3Cell, Uuid> = sqlx::query_as(include_str!("sql/cells_of_plan.sql"))
+        .bind(plan_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
     let resolutions: BTreeSet<Resolution> = owner
         .keys()
         .filter_map(|c| c.index())
@@ -105,13 +100,10 @@ pub async fn follow_moves(
             .find(|c| owner.contains_key(c))
             .or_else(|| cell_at(lon, lat, ACCOUNT_RESOLUTION).map(H3Cell::from))
     };
-    let moved_at: Vec<(f64, f64)> = sqlx::query_as(
-        "select st_x(location), st_y(location) from accounts
-         where id = any($1) and location is not null",
-    )
-    .bind(moved)
-    .fetch_all(&mut *tx)
-    .await?;
+    let moved_at: Vec<(f64, f64)> = sqlx::query_as(include_str!("sql/cells_account_points.sql"))
+        .bind(moved)
+        .fetch_all(&mut *tx)
+        .await?;
     let candidates: BTreeSet<H3Cell> = moved_at
         .into_iter()
         .filter_map(|(lon, lat)| containing(lon, lat))
@@ -144,20 +136,15 @@ pub async fn follow_moves(
         let pad = if i < 2 { -PAD } else { PAD };
         boxes.iter().map(|b| b[i] + pad).collect::<Vec<f64>>()
     };
-    let accounts: Vec<(f64, f64, f64, Uuid)> = sqlx::query_as(
-        "select distinct on (a.id) st_x(a.location), st_y(a.location), pa.workload, pa.territory_id
-         from unnest($2::float8[], $3::float8[], $4::float8[], $5::float8[]) as b(x0, y0, x1, y1)
-         join accounts a on a.location && st_makeenvelope(b.x0, b.y0, b.x1, b.y1, 4326)
-         join plan_assignments pa on pa.plan_id = $1 and pa.account_id = a.id
-         order by a.id",
-    )
-    .bind(plan_id)
-    .bind(column(0))
-    .bind(column(1))
-    .bind(column(2))
-    .bind(column(3))
-    .fetch_all(&mut *tx)
-    .await?;
+    let accounts: Vec<(f64, f64, f64, Uuid)> =
+        sqlx::query_as(include_str!("sql/cells_assigned_in_boxes.sql"))
+            .bind(plan_id)
+            .bind(column(0))
+            .bind(column(1))
+            .bind(column(2))
+            .bind(column(3))
+            .fetch_all(&mut *tx)
+            .await?;
     let mut tally: HashMap<H3Cell, HashMap<Uuid, f64>> = HashMap::new();
     for (lon, lat, workload, territory) in accounts {
         if let Some(cell) = containing(lon, lat).filter(|c| candidates.contains(c)) {
@@ -183,16 +170,12 @@ pub async fn follow_moves(
         }
     }
     if !changed_cells.is_empty() {
-        sqlx::query(
-            "insert into plan_cells (plan_id, cell, territory_id)
-             select $1, c, t from unnest($2::int8[], $3::uuid[]) as x(c, t)
-             on conflict (plan_id, cell) do update set territory_id = excluded.territory_id",
-        )
-        .bind(plan_id)
-        .bind(&changed_cells)
-        .bind(&changed_to)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(include_str!("sql/cells_upsert.sql"))
+            .bind(plan_id)
+            .bind(&changed_cells)
+            .bind(&changed_to)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(touched.into_iter().collect())
 }
@@ -264,15 +247,14 @@ pub async fn rebuild_shapes(
     // PostGIS's set-returning functions are estimated at 1,000 rows each, so the sliver
     // queries look costly enough to be JIT-compiled: 0.3-0.4 s of compiling for a few
     // milliseconds of work on the demo plan. The caller's transaction does without.
-    sqlx::query("set local jit = off").execute(&mut *tx).await?;
-    let rows: Vec<(H3Cell, Uuid)> = sqlx::query_as(
-        "select cell, territory_id from plan_cells
-         where plan_id = $1 and ($2::uuid[] is null or territory_id = any($2))",
-    )
-    .bind(plan_id)
-    .bind(only)
-    .fetch_all(&mut *tx)
-    .await?;
+    sqlx::query(include_str!("sql/jit_off.sql"))
+        .execute(&mut *tx)
+        .await?;
+    let rows: Vec<(H3Cell, Uuid)> = sqlx::query_as(include_str!("sql/cells_of_territories.sql"))
+        .bind(plan_id)
+        .bind(only)
+        .fetch_all(&mut *tx)
+        .await?;
     let cells: Vec<(CellIndex, Uuid)> = rows
         .into_iter()
         .filter_map(|(c, t)| c.index().map(|c| (c, t)))
@@ -289,44 +271,21 @@ pub async fn rebuild_shapes(
             })
         })
         .collect();
-    sqlx::query(
-        "update plan_territories pt set shape = s.shape
-         from (select pt2.territory_id,
-                      (select st_multi(st_collectionextract(st_union(
-                                  case when x.clip is null then x.g
-                                  else st_difference(x.g, st_unaryunion(
-                                           st_snaptogrid(st_geomfromtext(x.clip, 4326), 1e-9)))
-                                  end), 3))
-                       from (select u.t, u.clip,
-                                    st_snaptogrid(st_geomfromtext(u.w, 4326), 1e-9) as g
-                             from unnest($2::uuid[], $3::text[], $5::text[]) as u(t, w, clip)) x
-                       where x.t = pt2.territory_id) as shape
-               from plan_territories pt2
-               where pt2.plan_id = $1 and ($4::uuid[] is null or pt2.territory_id = any($4))) s
-         where pt.plan_id = $1 and pt.territory_id = s.territory_id",
-    )
-    .bind(plan_id)
-    .bind(&territories)
-    .bind(&outlines)
-    .bind(only)
-    .bind(&clips)
-    .execute(&mut *tx)
-    .await?;
-    if let Some(only) = only {
-        // The territories left as they are keep what their shapes hold.
-        sqlx::query(
-            "update plan_territories pt
-             set shape = coalesce((
-                 select st_multi(st_collectionextract(st_difference(pt.shape, st_union(o.shape)), 3))
-                 from plan_territories o
-                 where o.plan_id = pt.plan_id and not (o.territory_id = any($2))
-                   and o.shape && pt.shape and st_intersects(o.shape, pt.shape)), pt.shape)
-             where pt.plan_id = $1 and pt.territory_id = any($2) and pt.shape is not null",
-        )
+    sqlx::query(include_str!("sql/cells_set_shapes.sql"))
         .bind(plan_id)
+        .bind(&territories)
+        .bind(&outlines)
         .bind(only)
+        .bind(&clips)
         .execute(&mut *tx)
         .await?;
+    if let Some(only) = only {
+        // The territories left as they are keep what their shapes hold.
+        sqlx::query(include_str!("sql/cells_cut_overlaps.sql"))
+            .bind(plan_id)
+            .bind(only)
+            .execute(&mut *tx)
+            .await?;
     }
     // A fill can close a new hole: where a territory's outline was open only through slivers
     // that this pass filled, the gap behind them becomes a hole of it. Passes go on while a
@@ -350,25 +309,12 @@ async fn slivers_left(
     plan_id: Uuid,
     only: Option<&[Uuid]>,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select exists (
-             select 1
-             from plan_territories t,
-                  lateral st_dump(t.shape) p,
-                  lateral st_dumprings(p.geom) r
-             where t.plan_id = $1 and t.shape is not null
-               and ($3::uuid[] is null or t.territory_id = any($3))
-               and r.path[1] > 0 and st_area(r.geom::geography) < $2
-               and st_area(coalesce(st_difference(r.geom, (
-                       select st_union(o.shape) from plan_territories o
-                       where o.plan_id = $1 and o.territory_id <> t.territory_id
-                         and o.shape && r.geom)), r.geom)::geography) > 0.1)",
-    )
-    .bind(plan_id)
-    .bind(SLIVER_M2)
-    .bind(only)
-    .fetch_one(&mut *tx)
-    .await
+    sqlx::query_scalar(include_str!("sql/cells_slivers_left.sql"))
+        .bind(plan_id)
+        .bind(SLIVER_M2)
+        .bind(only)
+        .fetch_one(&mut *tx)
+        .await
 }
 
 /// Largest hole (m²) in a territory's shape that may be a sliver rather than land of another
@@ -401,56 +347,13 @@ async fn fill_slivers(
     plan_id: Uuid,
     only: Option<&[Uuid]>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "with holes as materialized (
-             select t.territory_id, r.geom as g, a.area, row_number() over () as n
-             from plan_territories t,
-                  lateral st_dump(t.shape) p,
-                  lateral st_dumprings(p.geom) r,
-                  lateral (select st_area(r.geom::geography) as area) a
-             where t.plan_id = $1 and t.shape is not null
-               and ($3::uuid[] is null or t.territory_id = any($3))
-               and r.path[1] > 0 and a.area < $2),
-         uncovered as materialized (
-             select h.territory_id, h.area, h.n,
-                    coalesce(st_difference(h.g, (
-                        select st_union(st_collectionextract(st_intersection(o.shape, st_envelope(h.g)), 3))
-                        from plan_territories o
-                        where o.plan_id = $1 and o.territory_id <> h.territory_id
-                          and o.shape && h.g)), h.g) as g
-             from holes h),
-         fill as materialized (
-             select u.territory_id,
-                    st_union(coalesce(st_difference(u.g, (
-                        select st_union(e.g) from uncovered e
-                        where (e.area, e.n) < (u.area, u.n) and e.g && u.g
-                          and e.territory_id <> u.territory_id)), u.g)) as g
-             from uncovered u
-             group by u.territory_id),
-         merged as (
-             select t.territory_id, st_snaptogrid(st_union(t.shape, f.g), 1e-9) as shape
-             from fill f join plan_territories t
-               on t.plan_id = $1 and t.territory_id = f.territory_id)
-         update plan_territories pt
-         set shape = coalesce(c.shape, v.shape)
-         from merged m,
-              lateral (select st_multi(st_collectionextract(
-                  case when st_isvalid(m.shape) then m.shape else st_makevalid(m.shape) end, 3))
-                  as shape) v,
-              lateral (select st_multi(st_collect(st_makepolygon(st_exteriorring(d.geom), array(
-                           select st_interiorringn(d.geom, i)
-                           from generate_series(1, st_numinteriorrings(d.geom)) i
-                           where st_area(st_makepolygon(st_interiorringn(d.geom, i))) > $4))))
-                       as shape
-                       from st_dump(v.shape) d) c
-         where pt.plan_id = $1 and pt.territory_id = m.territory_id",
-    )
-    .bind(plan_id)
-    .bind(SLIVER_M2)
-    .bind(only)
-    .bind(NO_AREA_DEG2)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(include_str!("sql/cells_fill_slivers.sql"))
+        .bind(plan_id)
+        .bind(SLIVER_M2)
+        .bind(only)
+        .bind(NO_AREA_DEG2)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

@@ -221,7 +221,9 @@ pub async fn plan_tile(
     // longer than running it (measured: 0.94 s of JIT in a 0.87 s query that takes 0.24 s
     // without; docs/benchmarks.md, "vector tiles"), so JIT is off for this query only.
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::query("set local jit = off").execute(&mut *tx).await?;
+    sqlx::query(include_str!("sql/jit_off.sql"))
+        .execute(&mut *tx)
+        .await?;
     // Not a cached prepared statement: a generic plan would pick one way for every zoom, while
     // the best one differs (the spatial index for a street, the plan's rows for a country).
     let body = sqlx::query_scalar(sql)
@@ -261,20 +263,10 @@ pub async fn tile_json(
     base_url: &str,
 ) -> Result<TileJson, sqlx::Error> {
     let (west, south, east, north): (Option<f64>, Option<f64>, Option<f64>, Option<f64>) =
-        sqlx::query_as(
-            "select st_xmin(e), st_ymin(e), st_xmax(e), st_ymax(e)
-             from (select st_extent(g) as e
-                   from (select a.location as g
-                         from plan_assignments pa
-                         join accounts a on a.id = pa.account_id and a.location is not null
-                         where pa.plan_id = $1
-                         union all
-                         select pt.shape from plan_territories pt
-                         where pt.plan_id = $1 and pt.shape is not null) s) x",
-        )
-        .bind(plan_id)
-        .fetch_one(db)
-        .await?;
+        sqlx::query_as(include_str!("sql/tiles_plan_bounds.sql"))
+            .bind(plan_id)
+            .fetch_one(db)
+            .await?;
     let bounds = match (west, south, east, north) {
         (Some(w), Some(s), Some(e), Some(n)) => Some([w, s, e, n]),
         _ => None,

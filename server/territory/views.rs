@@ -17,49 +17,18 @@ pub async fn accounts_geojson(
     db: impl PgExecutor<'_>,
     plan_id: Uuid,
 ) -> Result<Value, sqlx::Error> {
-    sqlx::query_scalar(
-        "select json_build_object('type', 'FeatureCollection', 'features',
-                    coalesce(json_agg(json_build_object(
-                        'type', 'Feature',
-                        'id', a.id,
-                        'geometry', st_asgeojson(a.location, 6)::json,
-                        'properties', json_build_object(
-                            'id', a.id, 'name', a.name, 'tier', a.tier,
-                            'annual_value', a.annual_value::float8,
-                            'workload', round(pa.workload::numeric, 1)::float8,
-                            'territory_id', pa.territory_id, 'source', pa.source,
-                            'reason', pa.reason,
-                            'locked', exists (select 1 from territory_locks l
-                                              where l.account_id = a.id),
-                            'cell', a.h3_cell::text))
-                        order by a.annual_value desc, a.id), '[]'::json))::jsonb
-         from plan_assignments pa
-         join accounts a on a.id = pa.account_id and a.location is not null
-         where pa.plan_id = $1",
-    )
-    .bind(plan_id)
-    .fetch_one(db)
-    .await
+    sqlx::query_scalar(include_str!("sql/views_accounts_geojson.sql"))
+        .bind(plan_id)
+        .fetch_one(db)
+        .await
 }
 
 /// A plan's territory shapes as a GeoJSON FeatureCollection.
 pub async fn shapes_geojson(db: impl PgExecutor<'_>, plan_id: Uuid) -> Result<Value, sqlx::Error> {
-    sqlx::query_scalar(
-        "select json_build_object('type', 'FeatureCollection', 'features',
-                    coalesce(json_agg(json_build_object(
-                        'type', 'Feature',
-                        'id', t.id,
-                        'geometry', st_asgeojson(pt.shape, 6)::json,
-                        'properties', json_build_object(
-                            'territory_id', t.id, 'name', t.name, 'color', t.color))
-                        order by t.name), '[]'::json))::jsonb
-         from plan_territories pt
-         join territories t on t.id = pt.territory_id
-         where pt.plan_id = $1 and pt.shape is not null",
-    )
-    .bind(plan_id)
-    .fetch_one(db)
-    .await
+    sqlx::query_scalar(include_str!("sql/views_shapes_geojson.sql"))
+        .bind(plan_id)
+        .fetch_one(db)
+        .await
 }
 
 /// GeoJSON FeatureCollection of a plan's accounts (`GET /api/plans/{id}/accounts`); PostGIS

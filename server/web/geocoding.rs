@@ -9,11 +9,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tower_sessions::Session;
 
 use crate::app::AppState;
-use crate::audit::{self, AuditEvent};
 use crate::auth::{self, Role, csrf};
 use crate::error::AppError;
 use crate::geocode::pins;
@@ -73,20 +71,9 @@ pub async fn retry(
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, AppError> {
     guard::csrf_form(&session, &form.csrf).await?;
-    if !stats::retry(&state.db, id).await? {
+    if !stats::retry(&state.db, id, admin.id).await? {
         return Err(AppError::NotFound);
     }
-    audit::record(
-        &state.db,
-        AuditEvent {
-            actor_user_id: Some(admin.id),
-            action: "account.geocode_retried",
-            subject_type: Some("account"),
-            subject_id: Some(id.to_string()),
-            details: json!({}),
-        },
-    )
-    .await?;
     Ok(Redirect::to("/admin/geocoding").into_response())
 }
 

@@ -80,7 +80,7 @@ mod tests {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            if name == "routes.rs" || !name.ends_with(".rs") {
+            if name == "routes.rs" || path.extension().is_none_or(|e| e != "rs") {
                 continue;
             }
             let source = std::fs::read_to_string(&path).expect("source");

@@ -9,13 +9,12 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::json;
 use tower_sessions::Session;
 
 use crate::app::AppState;
-use crate::audit::{self, AuditEvent};
 use crate::auth::csrf;
 use crate::crm::connection::{self, Connection, ConnectionError, ConnectionInput, CrmKind};
+use crate::crm::csv::{self, CsvError, ImportKind};
 use crate::crm::inbox::{self, DeadLetter, InboxStats, RecentEvent};
 use crate::crm::reconcile::{self, Report};
 use crate::error::AppError;
@@ -112,22 +111,9 @@ pub async fn retry_dead(
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, AppError> {
     guard::csrf_form(&session, &form.csrf).await?;
-    let mut tx = state.db.begin().await?;
-    if !inbox::retry(&mut *tx, id).await? {
+    if !inbox::retry(&state.db, id, admin.id).await? {
         return Err(AppError::NotFound);
     }
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(admin.id),
-            action: "crm.dead_letter_retried",
-            subject_type: Some("crm_inbox"),
-            subject_id: Some(id.to_string()),
-            details: json!({}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
     state.intake.wake.notify_waiters();
     Ok(Redirect::to("/admin/sync").into_response())
 }
@@ -150,19 +136,8 @@ pub async fn reconcile_now(
             "Standard Webhooks connections have no API to reconcile against",
         ));
     }
-    audit::record(
-        &state.db,
-        AuditEvent {
-            actor_user_id: Some(admin.id),
-            action: "crm.reconcile_requested",
-            subject_type: Some("crm_connection"),
-            subject_id: Some(conn.name.clone()),
-            details: json!({}),
-        },
-    )
-    .await?;
     // A job: a restart does not lose it, and a second click while it waits changes nothing.
-    let note = match state.jobs.start_reconcile(&conn).await {
+    let note = match state.jobs.start_reconcile(&conn, admin.id).await {
         Ok(_) => format!(
             "Reconciliation of {} queued; reload for its report.",
             conn.name
@@ -289,19 +264,6 @@ impl ConnectionForm {
     }
 }
 
-/// Which settings an edit touched, for the audit log (never the values of secrets).
-fn changed_fields(input: &ConnectionInput) -> serde_json::Value {
-    json!({
-        "enabled": input.enabled,
-        "api_base_url": input.api_base_url.is_some(),
-        "webhook_secret_added": input.add_webhook_secret.is_some(),
-        "webhook_secrets_retired": input.retire_fingerprints,
-        "oauth_client": input.client_id.is_some() || input.client_secret.is_some(),
-        "refresh_token": input.refresh_token.is_some(),
-        "new_webhook_token": input.new_webhook_token,
-    })
-}
-
 /// `POST /admin/connections`
 pub async fn create_connection(
     AdminUser(admin): AdminUser,
@@ -311,19 +273,8 @@ pub async fn create_connection(
 ) -> Result<Response, AppError> {
     guard::csrf_form(&session, &form.csrf).await?;
     let input = form.into_input()?;
-    let created =
-        connection::create(&state.db, state.config.crm.secret_key.as_ref(), &input).await?;
-    audit::record(
-        &state.db,
-        AuditEvent {
-            actor_user_id: Some(admin.id),
-            action: "crm.connection_created",
-            subject_type: Some("crm_connection"),
-            subject_id: Some(created.name.clone()),
-            details: json!({"kind": created.kind.as_str(), "settings": changed_fields(&input)}),
-        },
-    )
-    .await?;
+    let key = state.config.crm.secret_key.as_ref();
+    let created = connection::create_audited(&state.db, key, &input, admin.id).await?;
     Ok(no_store(
         Redirect::to(&format!("/admin/connections/{}", created.name)).into_response(),
     ))
@@ -340,19 +291,8 @@ pub async fn update_connection(
     guard::csrf_form(&session, &form.csrf).await?;
     form.name = name;
     let input = form.into_input()?;
-    let updated =
-        connection::update(&state.db, state.config.crm.secret_key.as_ref(), &input).await?;
-    audit::record(
-        &state.db,
-        AuditEvent {
-            actor_user_id: Some(admin.id),
-            action: "crm.connection_updated",
-            subject_type: Some("crm_connection"),
-            subject_id: Some(updated.name.clone()),
-            details: changed_fields(&input),
-        },
-    )
-    .await?;
+    let key = state.config.crm.secret_key.as_ref();
+    let updated = connection::update_audited(&state.db, key, &input, admin.id).await?;
     Ok(no_store(
         Redirect::to(&format!("/admin/connections/{}", updated.name)).into_response(),
     ))
@@ -403,7 +343,7 @@ pub async fn import_csv(
                     .await
                     .map_err(|e| AppError::bad_request("bad_upload", e.body_text()))?;
                 if !s.trim().is_empty() {
-                    source = s.trim().to_owned();
+                    s.trim().clone_into(&mut source);
                 }
             }
             "dry_run" => dry_run = true,
@@ -425,39 +365,21 @@ pub async fn import_csv(
     }
     guard::csrf_form(&session, csrf_value.as_deref().unwrap_or_default()).await?;
     let file = file.ok_or_else(|| AppError::bad_request("no_file", "choose a CSV file"))?;
-    let report = match what.as_str() {
-        "accounts" => {
-            crate::crm::csv::import_accounts(
-                &state.db,
-                &file[..],
-                &source,
-                dry_run,
-                state.config.crm.clock_guard(),
-            )
-            .await
-        }
-        "reps" => crate::crm::csv::import_reps(&state.db, &file[..], dry_run).await,
+    let what = match what.as_str() {
+        "accounts" => ImportKind::Accounts {
+            default_source: &source,
+            guard: state.config.crm.clock_guard(),
+        },
+        "reps" => ImportKind::Reps,
         _ => return Err(AppError::NotFound),
     };
+    let report = csv::import_audited(&state.db, what, &file[..], dry_run, admin.id).await;
     let (status, report) = match report {
         Ok(r) => (axum::http::StatusCode::OK, r),
         // Row-numbered problems; nothing was written.
-        Err(crate::crm::csv::CsvError::Invalid(r)) => {
-            (axum::http::StatusCode::UNPROCESSABLE_ENTITY, r)
-        }
+        Err(CsvError::Invalid(r)) => (axum::http::StatusCode::UNPROCESSABLE_ENTITY, r),
         Err(e) => return Err(AppError::bad_request("bad_csv", e.to_string())),
     };
-    audit::record(
-        &state.db,
-        AuditEvent {
-            actor_user_id: Some(admin.id),
-            action: "crm.csv_import",
-            subject_type: Some(if what == "reps" { "reps" } else { "accounts" }),
-            subject_id: None,
-            details: json!({"dry_run": dry_run, "report": report}),
-        },
-    )
-    .await?;
     Ok((status, axum::Json(report)).into_response())
 }
 
@@ -469,8 +391,8 @@ pub async fn export_csv(
 ) -> Result<Response, AppError> {
     let mut out = Vec::new();
     match file.as_str() {
-        "accounts.csv" => crate::crm::csv::export_accounts(&state.db, &mut out).await,
-        "reps.csv" => crate::crm::csv::export_reps(&state.db, &mut out).await,
+        "accounts.csv" => csv::export_accounts(&state.db, &mut out).await,
+        "reps.csv" => csv::export_reps(&state.db, &mut out).await,
         _ => return Err(AppError::NotFound),
     }
     .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;

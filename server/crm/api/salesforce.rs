@@ -380,7 +380,7 @@ mod tests {
                         "totalSize": 3,
                         "done": false,
                         "nextRecordsUrl": "/services/data/v62.0/query/01gxx0000002abc-2000",
-                        "records": [account("001A", json!(1500000.5)), account("001B", Value::Null)]
+                        "records": [account("001A", json!(1_500_000.5)), account("001B", Value::Null)]
                     }))
                 }),
             )

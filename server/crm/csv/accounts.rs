@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use super::reader::*;
 use super::{
-    ACCOUNT_COLUMNS, ACCOUNT_READ_ONLY_COLUMNS, CsvError, EXPORT_BATCH, ImportReport,
+    ACCOUNT_COLUMNS, ACCOUNT_READ_ONLY_COLUMNS, CsvError, EXPORT_BATCH, ImportAudit, ImportReport,
     MAX_TEXT_CHARS, RowError,
 };
 use crate::accounts::CrmRef;
@@ -22,13 +22,25 @@ use crate::crm::canonical::{Address, CanonicalAccount, Change};
 /// applied in one transaction as upserts for their `source` (or `default_source`), last write
 /// wins by `crm_modified_at` (absent: now). With `dry_run` the transaction is rolled back, so
 /// the report says what would happen.
-#[tracing::instrument(skip_all, err(level = "info"), fields(source = default_source, dry_run))]
 pub async fn import_accounts(
     db: &PgPool,
     reader: impl Read,
     default_source: &str,
     dry_run: bool,
     guard: ClockGuard,
+) -> Result<ImportReport, CsvError> {
+    import(db, reader, default_source, dry_run, guard, None).await
+}
+
+/// [`import_accounts`], with the audit row of a real import committed with its rows.
+#[tracing::instrument(skip_all, err(level = "info"), fields(source = default_source, dry_run))]
+pub(super) async fn import(
+    db: &PgPool,
+    reader: impl Read,
+    default_source: &str,
+    dry_run: bool,
+    guard: ClockGuard,
+    audit: Option<&ImportAudit>,
 ) -> Result<ImportReport, CsvError> {
     let table = read_table(reader)?;
     let mut report = ImportReport::new(dry_run, table.rows.len());
@@ -53,7 +65,7 @@ pub async fn import_accounts(
             Err(ApplyError::Database(e)) => return Err(e.into()),
         }
     }
-    finish(tx, dry_run).await?;
+    finish(tx, &report, audit).await?;
     Ok(report)
 }
 
@@ -226,25 +238,10 @@ pub(super) async fn account_batch(
     db: &PgPool,
     after: Option<&CrmRef>,
 ) -> Result<Vec<AccountExport>, sqlx::Error> {
-    sqlx::query_as(
-        r#"
-        select crm_source, crm_id, name, industry, address_line, house_number, street,
-               postal_code, city, country_code, tier::text as tier,
-               annual_value::text as annual_value, visits_per_year, priority, crm_owner_id,
-               crm_updated_at, st_x(location) as lon, st_y(location) as lat,
-               geocode_status::text as geocode_status,
-               geocode_precision::text as geocode_precision,
-               deleted_at is not null as deleted
-        from accounts
-        where $1::text is null
-           or (crm_source collate "C", crm_id collate "C") > ($1::text, $2::text)
-        order by crm_source collate "C", crm_id collate "C"
-        limit $3
-        "#,
-    )
-    .bind(after.map(|a| a.source.as_str()))
-    .bind(after.map(|a| a.id.as_str()))
-    .bind(EXPORT_BATCH)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("../sql/csv_accounts_export_batch.sql"))
+        .bind(after.map(|a| a.source.as_str()))
+        .bind(after.map(|a| a.id.as_str()))
+        .bind(EXPORT_BATCH)
+        .fetch_all(db)
+        .await
 }

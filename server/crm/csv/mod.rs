@@ -12,8 +12,15 @@ mod reps;
 #[cfg(test)]
 mod tests;
 
-use crate::crm::apply::Outcome;
+use std::io::Read;
+
 use serde::Serialize;
+use serde_json::json;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEvent};
+use crate::crm::apply::{ClockGuard, Outcome};
 
 pub use accounts::{export_accounts, import_accounts};
 pub use reps::{export_reps, import_reps};
@@ -166,4 +173,73 @@ pub enum CsvError {
     Invalid(ImportReport),
     #[error("database error during CSV import or export: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// What a CSV file holds.
+#[derive(Debug, Clone, Copy)]
+pub enum ImportKind<'a> {
+    /// Accounts; rows without a `source` take `default_source`.
+    Accounts {
+        default_source: &'a str,
+        guard: ClockGuard,
+    },
+    Reps,
+}
+
+/// An admin's import, for its audit row (`crm.csv_import`).
+pub(super) struct ImportAudit {
+    admin_id: Uuid,
+    subject_type: &'static str,
+}
+
+impl ImportAudit {
+    async fn record(
+        &self,
+        db: impl PgExecutor<'_>,
+        report: &ImportReport,
+    ) -> Result<(), sqlx::Error> {
+        audit::record(
+            db,
+            AuditEvent {
+                actor_user_id: Some(self.admin_id),
+                action: "crm.csv_import",
+                subject_type: Some(self.subject_type),
+                subject_id: None,
+                details: json!({"dry_run": report.dry_run, "report": report}),
+            },
+        )
+        .await
+    }
+}
+
+/// An admin's import from the page ([`import_accounts`] or [`import_reps`]), audited with its
+/// report: a real import's audit row commits with its rows; a dry run's or a refused file's
+/// (nothing was written) is recorded on its own. Other failures are not audited.
+pub async fn import_audited(
+    db: &PgPool,
+    what: ImportKind<'_>,
+    reader: impl Read,
+    dry_run: bool,
+    admin_id: Uuid,
+) -> Result<ImportReport, CsvError> {
+    let audit = ImportAudit {
+        admin_id,
+        subject_type: match what {
+            ImportKind::Accounts { .. } => "accounts",
+            ImportKind::Reps => "reps",
+        },
+    };
+    let result = match what {
+        ImportKind::Accounts {
+            default_source,
+            guard,
+        } => accounts::import(db, reader, default_source, dry_run, guard, Some(&audit)).await,
+        ImportKind::Reps => reps::import(db, reader, dry_run, Some(&audit)).await,
+    };
+    match &result {
+        Ok(report) if report.dry_run => audit.record(db, report).await?,
+        Err(CsvError::Invalid(report)) => audit.record(db, report).await?,
+        _ => {}
+    }
+    result
 }

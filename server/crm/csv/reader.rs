@@ -9,7 +9,7 @@ use std::io::Read;
 
 use chrono::{DateTime, NaiveTime, SecondsFormat, Timelike, Utc};
 
-use super::{CsvError, MAX_FILE_BYTES, MAX_ROWS, RowError};
+use super::{CsvError, ImportAudit, ImportReport, MAX_FILE_BYTES, MAX_ROWS, RowError};
 use crate::crm::canonical::Tier;
 
 /// A CSV file read into memory: the header and the non-blank data rows.
@@ -453,14 +453,18 @@ pub(super) fn write_error(e: ::csv::Error) -> CsvError {
     CsvError::Io(e.into())
 }
 
-/// Commits, or rolls back for a dry run.
+/// Commits with the import's audit row, if it has one, or rolls back for a dry run.
 pub(super) async fn finish(
-    tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    dry_run: bool,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    report: &ImportReport,
+    audit: Option<&ImportAudit>,
 ) -> Result<(), CsvError> {
-    if dry_run {
+    if report.dry_run {
         tx.rollback().await?;
     } else {
+        if let Some(audit) = audit {
+            audit.record(&mut *tx, report).await?;
+        }
         tx.commit().await?;
     }
     Ok(())

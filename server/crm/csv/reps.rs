@@ -9,7 +9,7 @@ use chrono::NaiveTime;
 use sqlx::{PgConnection, PgPool};
 
 use super::reader::*;
-use super::{CsvError, ImportReport, REP_COLUMNS, RowError};
+use super::{CsvError, ImportAudit, ImportReport, REP_COLUMNS, RowError};
 use crate::reps;
 use crate::spatial::LonLat;
 
@@ -19,11 +19,21 @@ use crate::spatial::LonLat;
 ///
 /// Import reps before the accounts they own: an account is linked to its rep by
 /// `owner_crm_id` = `crm_owner_id` when the account is written.
-#[tracing::instrument(skip_all, err(level = "info"), fields(dry_run))]
 pub async fn import_reps(
     db: &PgPool,
     reader: impl Read,
     dry_run: bool,
+) -> Result<ImportReport, CsvError> {
+    import(db, reader, dry_run, None).await
+}
+
+/// [`import_reps`], with the audit row of a real import committed with its rows.
+#[tracing::instrument(skip_all, err(level = "info"), fields(dry_run))]
+pub(super) async fn import(
+    db: &PgPool,
+    reader: impl Read,
+    dry_run: bool,
+    audit: Option<&ImportAudit>,
 ) -> Result<ImportReport, CsvError> {
     let table = read_table(reader)?;
     let mut report = ImportReport::new(dry_run, table.rows.len());
@@ -50,23 +60,16 @@ pub async fn import_reps(
             },
         }
     }
-    finish(tx, dry_run).await?;
+    finish(tx, &report, audit).await?;
     Ok(report)
 }
 
 /// Writes every rep ordered by e-mail address. Returns the number of rows.
 #[tracing::instrument(skip_all, err)]
 pub async fn export_reps(db: &PgPool, writer: impl Write) -> Result<u64, CsvError> {
-    let reps: Vec<RepExport> = sqlx::query_as(
-        r#"
-        select email, name, crm_owner_id, st_x(home_base) as home_lon,
-               st_y(home_base) as home_lat, work_start, work_end, timezone, active
-        from reps
-        order by email collate "C"
-        "#,
-    )
-    .fetch_all(db)
-    .await?;
+    let reps: Vec<RepExport> = sqlx::query_as(include_str!("../sql/csv_reps_export.sql"))
+        .fetch_all(db)
+        .await?;
     let mut out = ::csv::Writer::from_writer(writer);
     out.write_record(REP_COLUMNS).map_err(write_error)?;
     for r in &reps {
@@ -231,15 +234,11 @@ pub(super) async fn check_timezones(
     if names.is_empty() {
         return Ok(());
     }
-    let unknown: Vec<String> = sqlx::query_scalar(
-        r"
-        select n from unnest($1::text[]) n
-        where not exists (select 1 from pg_timezone_names t where t.name = n)
-        ",
-    )
-    .bind(&names)
-    .fetch_all(db)
-    .await?;
+    let unknown: Vec<String> =
+        sqlx::query_scalar(include_str!("../sql/csv_reps_check_timezones.sql"))
+            .bind(&names)
+            .fetch_all(db)
+            .await?;
     for r in rows {
         if r.timezone.as_ref().is_some_and(|tz| unknown.contains(tz)) {
             let message = "timezone must be an IANA time zone name such as Europe/Paris";
@@ -272,12 +271,10 @@ pub(super) async fn upsert_rep(
     })
 }
 
-/// The column and rule behind a constraint the reps table enforces across rows.
+/// The column and rule behind a constraint the reps table enforces across rows: a row-level
+/// problem of the file (reported with its row number), not an error of the request.
 pub(super) fn refused_rep_column(e: &sqlx::Error) -> Option<(&'static str, &'static str)> {
-    let sqlx::Error::Database(db) = e else {
-        return None;
-    };
-    match db.constraint()? {
+    match crate::db::violated_constraint(e)? {
         "reps_crm_owner_id_key" => Some(("crm_owner_id", "is already another rep's owner id")),
         "reps_hours_order" => Some(("work_end", "must be later than work_start")),
         _ => None,

@@ -679,7 +679,7 @@ mod tests {
                     "country_code": "FR"
                 },
                 "tier": "A",
-                "annual_value": 125000.5,
+                "annual_value": 125_000.5,
                 "visits_per_year": 12,
                 "priority": 2,
                 "owner_crm_id": "rep-7"

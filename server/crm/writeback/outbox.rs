@@ -101,51 +101,26 @@ pub async fn enqueue(
         }
     }
 
-    summary.superseded = sqlx::query(
-        r"
-        update crm_outbox o set status = 'failed', last_error = $3, superseded = true,
-                                superseded_by = $1
-        where o.status = 'pending' and o.plan_id is distinct from $1
-          and (o.account_id = any($2)
-               or o.plan_id in (select p.id from territory_plans p
-                                where p.team_id = (select team_id from territory_plans
-                                                   where id = $1)))
-        ",
-    )
-    .bind(plan_id)
-    .bind(&account_ids)
-    .bind(format!(
-        "{SUPERSEDED} by plan {plan_id} before it was written"
-    ))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    summary.superseded = sqlx::query(include_str!("../sql/outbox_supersede.sql"))
+        .bind(plan_id)
+        .bind(&account_ids)
+        .bind(format!(
+            "{SUPERSEDED} by plan {plan_id} before it was written"
+        ))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
 
-    let inserted: i64 = sqlx::query_scalar(
-        r"
-        with ins as (
-            insert into crm_outbox (connection_id, account_id, crm_id, expected_owner, new_owner,
-                                    plan_id, idempotency_key)
-            select c.connection_id, c.account_id, c.crm_id, c.expected_owner, c.new_owner, $6,
-                   c.idempotency_key
-            from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $7::text[])
-                 as c(connection_id, account_id, crm_id, expected_owner, new_owner,
-                      idempotency_key)
-            on conflict on constraint crm_outbox_idempotency_key do nothing
-            returning 1
-        )
-        select count(*) from ins
-        ",
-    )
-    .bind(&conn_ids)
-    .bind(&account_ids)
-    .bind(&crm_ids)
-    .bind(&expected)
-    .bind(&new_owners)
-    .bind(plan_id)
-    .bind(&keys)
-    .fetch_one(&mut *tx)
-    .await?;
+    let inserted: i64 = sqlx::query_scalar(include_str!("../sql/outbox_enqueue.sql"))
+        .bind(&conn_ids)
+        .bind(&account_ids)
+        .bind(&crm_ids)
+        .bind(&expected)
+        .bind(&new_owners)
+        .bind(plan_id)
+        .bind(&keys)
+        .fetch_one(&mut *tx)
+        .await?;
     summary.queued = u64::try_from(inserted).unwrap_or(0);
     summary.already_queued = (keys.len() as u64).saturating_sub(summary.queued);
     Ok(summary)

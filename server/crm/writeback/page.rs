@@ -101,30 +101,13 @@ pub async fn list(
     filter: &OutboxFilter,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, sqlx::Error> {
-    sqlx::query_as(
-        r"
-        select o.id, c.name as connection, o.plan_id, p.name as plan_name, o.account_id,
-               a.name as account_name, o.crm_id, o.expected_owner, o.new_owner, o.status,
-               o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.done_at,
-               o.superseded
-        from crm_outbox o
-        join crm_connections c on c.id = o.connection_id
-        left join territory_plans p on p.id = o.plan_id
-        left join accounts a on a.id = o.account_id
-        where ($1::uuid is null or o.plan_id = $1)
-          and ($2::crm_outbox_status is null or o.status = $2)
-          and ($3::uuid is null or exists (select 1 from teams t
-                                           where t.id = p.team_id and t.manager_user_id = $3))
-        order by o.id desc
-        limit $4
-        ",
-    )
-    .bind(filter.plan_id)
-    .bind(filter.status)
-    .bind(filter.scope.manager())
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("../sql/outbox_list.sql"))
+        .bind(filter.plan_id)
+        .bind(filter.status)
+        .bind(filter.scope.manager())
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// Rows per status.
@@ -142,21 +125,10 @@ pub async fn stats(
     db: impl PgExecutor<'_>,
     scope: OutboxScope,
 ) -> Result<OutboxStats, sqlx::Error> {
-    sqlx::query_as(
-        r"
-        select count(*) filter (where o.status = 'pending') as pending,
-               count(*) filter (where o.status = 'done') as done,
-               count(*) filter (where o.status = 'conflict') as conflict,
-               count(*) filter (where o.status = 'failed') as failed
-        from crm_outbox o
-        left join territory_plans p on p.id = o.plan_id
-        where $1::uuid is null or exists (select 1 from teams t
-                                          where t.id = p.team_id and t.manager_user_id = $1)
-        ",
-    )
-    .bind(scope.manager())
-    .fetch_one(db)
-    .await
+    sqlx::query_as(include_str!("../sql/outbox_stats.sql"))
+        .bind(scope.manager())
+        .fetch_one(db)
+        .await
 }
 
 /// What [`retry`] did.
@@ -188,20 +160,11 @@ pub async fn retry(
     scope: OutboxScope,
 ) -> Result<Option<Retried>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let row: Option<RetryRow> = sqlx::query_as(
-        r"
-            select o.status, o.superseded, o.conflict_crm_owner, o.expected_owner, o.account_id
-            from crm_outbox o left join territory_plans p on p.id = o.plan_id
-            where o.id = $1
-              and ($2::uuid is null or exists (select 1 from teams t
-                                               where t.id = p.team_id and t.manager_user_id = $2))
-            for update of o
-            ",
-    )
-    .bind(id)
-    .bind(scope.manager())
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row: Option<RetryRow> = sqlx::query_as(include_str!("../sql/outbox_retry_lock.sql"))
+        .bind(id)
+        .bind(scope.manager())
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some((status, superseded, conflict_crm_owner, _expected, account_id)) = row else {
         return Ok(None);
     };
@@ -216,19 +179,12 @@ pub async fn retry(
         Retried::Overwrite { expected_owner } => Some(expected_owner.clone()),
         Retried::Retry => None,
     };
-    sqlx::query(
-        r"
-        update crm_outbox set status = 'pending', attempts = 0, next_attempt_at = now(),
-               last_error = null, done_at = null, conflict_crm_owner = null,
-               expected_owner = case when $2 then $3 else expected_owner end
-        where id = $1
-        ",
-    )
-    .bind(id)
-    .bind(new_expected.is_some())
-    .bind(new_expected.flatten())
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(include_str!("../sql/outbox_retry.sql"))
+        .bind(id)
+        .bind(new_expected.is_some())
+        .bind(new_expected.flatten())
+        .execute(&mut *tx)
+        .await?;
     audit::record(
         &mut *tx,
         AuditEvent {

@@ -214,7 +214,7 @@ impl WritebackWorker {
         crate::db::poll::run_batches(
             "CRM write-back",
             IDLE_POLL,
-            Default::default(),
+            Arc::default(),
             shutdown,
             || async { self.run_once().await.map(|r| r.claimed) },
         )
@@ -225,39 +225,20 @@ impl WritebackWorker {
     /// record twice go back to the queue (a vendor refuses a batch with duplicate ids).
     async fn claim(&self) -> Result<Option<(Connection, Vec<Claimed>, Vec<i64>)>, sqlx::Error> {
         let mut tx = self.db.begin().await?;
-        let head: Option<(Uuid, CrmKind)> = sqlx::query_as(
-            r"
-            select o.connection_id, c.kind
-            from crm_outbox o join crm_connections c on c.id = o.connection_id
-            where o.status = 'pending' and o.next_attempt_at <= now()
-              and c.enabled and c.kind <> 'standard'
-            order by o.next_attempt_at, o.id
-            limit 1
-            for update of o skip locked
-            ",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
+        let head: Option<(Uuid, CrmKind)> =
+            sqlx::query_as(include_str!("../sql/writeback_claim_connection.sql"))
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some((connection_id, kind)) = head else {
             return Ok(None);
         };
-        let mut rows: Vec<Claimed> = sqlx::query_as(
-            r"
-            update crm_outbox set next_attempt_at = now() + make_interval(secs => $3)
-            where id in (select id from crm_outbox
-                         where connection_id = $1 and status = 'pending'
-                           and next_attempt_at <= now()
-                         order by id
-                         limit $2
-                         for update skip locked)
-            returning id, account_id, crm_id, expected_owner, new_owner, plan_id, attempts
-            ",
-        )
-        .bind(connection_id)
-        .bind(i64::try_from(batch_size(kind)).unwrap_or(100))
-        .bind(LEASE.as_secs_f64())
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut rows: Vec<Claimed> =
+            sqlx::query_as(include_str!("../sql/writeback_claim_batch.sql"))
+                .bind(connection_id)
+                .bind(i64::try_from(batch_size(kind)).unwrap_or(100))
+                .bind(LEASE.as_secs_f64())
+                .fetch_all(&mut *tx)
+                .await?;
         rows.sort_by_key(|r| r.id);
         let mut seen = HashSet::new();
         let (rows, again): (Vec<Claimed>, Vec<Claimed>) = rows
@@ -358,7 +339,7 @@ impl WritebackWorker {
         };
         let mut tx = self.db.begin().await?;
         if !postponed.is_empty() {
-            sqlx::query("update crm_outbox set next_attempt_at = now() where id = any($1)")
+            sqlx::query(include_str!("../sql/writeback_wake_postponed.sql"))
                 .bind(postponed)
                 .execute(&mut *tx)
                 .await?;
@@ -386,15 +367,11 @@ impl WritebackWorker {
                     } else {
                         out.written += 1;
                     }
-                    sqlx::query(
-                        "update crm_outbox set status = 'done', done_at = now(), attempts = $2,
-                                last_error = null
-                         where id = $1",
-                    )
-                    .bind(row.id)
-                    .bind(attempts)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(include_str!("../sql/writeback_mark_written.sql"))
+                        .bind(row.id)
+                        .bind(attempts)
+                        .execute(&mut *tx)
+                        .await?;
                     if let Some(account) = row.account_id {
                         account_crm::set_crm_owner(&mut *tx, account, &row.new_owner).await?;
                     }
@@ -420,34 +397,26 @@ impl WritebackWorker {
                 }
                 Verdict::Retry(reason) => {
                     out.retried += 1;
-                    sqlx::query(
-                        "update crm_outbox set attempts = $2, last_error = $3,
-                                next_attempt_at = now() + make_interval(secs => $4)
-                         where id = $1",
-                    )
-                    .bind(row.id)
-                    .bind(attempts)
-                    .bind(reason)
-                    .bind(backoff_s(attempts) as f64)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(include_str!("../sql/writeback_retry_later.sql"))
+                        .bind(row.id)
+                        .bind(attempts)
+                        .bind(reason)
+                        .bind(backoff_s(attempts) as f64)
+                        .execute(&mut *tx)
+                        .await?;
                     continue;
                 }
                 Verdict::Wait(wait) => {
                     out.rate_limited += 1;
-                    sqlx::query(
-                        "update crm_outbox set last_error = $2,
-                                next_attempt_at = now() + make_interval(secs => $3)
-                         where id = $1",
-                    )
-                    .bind(row.id)
-                    .bind(format!(
-                        "rate limited by the CRM; next try in {} s",
-                        wait.as_secs()
-                    ))
-                    .bind(wait.as_secs_f64())
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(include_str!("../sql/writeback_wait.sql"))
+                        .bind(row.id)
+                        .bind(format!(
+                            "rate limited by the CRM; next try in {} s",
+                            wait.as_secs()
+                        ))
+                        .bind(wait.as_secs_f64())
+                        .execute(&mut *tx)
+                        .await?;
                     continue;
                 }
             };
@@ -475,7 +444,7 @@ async fn set_conflict_owner(
     id: i64,
     crm_owner: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update crm_outbox set conflict_crm_owner = $2 where id = $1")
+    sqlx::query(include_str!("../sql/writeback_set_conflict_owner.sql"))
         .bind(id)
         .bind(crm_owner)
         .execute(tx)
@@ -490,16 +459,13 @@ async fn set_final(
     attempts: i32,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update crm_outbox set status = $2::crm_outbox_status, attempts = $3, last_error = $4
-         where id = $1",
-    )
-    .bind(id)
-    .bind(status)
-    .bind(attempts)
-    .bind(reason)
-    .execute(tx)
-    .await?;
+    sqlx::query(include_str!("../sql/writeback_set_final.sql"))
+        .bind(id)
+        .bind(status)
+        .bind(attempts)
+        .bind(reason)
+        .execute(tx)
+        .await?;
     Ok(())
 }
 

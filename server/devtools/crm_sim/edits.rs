@@ -216,7 +216,7 @@ fn new_record(store: &Store, rng: &mut impl Rng) -> DemoAccount {
     let n = store.companies.len() + store.accounts.len();
     let mut record = synthetic_record(rng, &templates, &store.owners, n);
     if let Some(t) = templates.first().filter(|t| !t.industry.is_empty()) {
-        record.industry = t.industry.clone();
+        record.industry.clone_from(&t.industry);
     }
     record
 }

@@ -331,7 +331,7 @@ mod tests {
             "category": "place",
             "type": "house",
             "place_rank": 30,
-            "importance": 0.0000749,
+            "importance": 0.000_074_9,
             "addresstype": "place",
             "name": "",
             "display_name": "6, Quai Antoine 1er, La Condamine, Monaco, 98000, Monaco",

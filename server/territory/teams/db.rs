@@ -41,7 +41,8 @@ pub async fn for_user(db: &sqlx::PgPool, user: &User) -> Result<Vec<Team>, sqlx:
     .bind(&ids)
     .fetch_all(db)
     .await?;
-    let mut by_team: std::collections::HashMap<Uuid, Vec<TeamRep>> = Default::default();
+    let mut by_team: std::collections::HashMap<Uuid, Vec<TeamRep>> =
+        std::collections::HashMap::default();
     for (team_id, id, name, crm_owner_id) in reps {
         by_team.entry(team_id).or_default().push(TeamRep {
             id,

@@ -1,0 +1,1 @@
+select id, email, name, role, rep_id, disabled from users where id = $1

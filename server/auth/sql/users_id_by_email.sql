@@ -1,0 +1,1 @@
+select id from users where email = $1

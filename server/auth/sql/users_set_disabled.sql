@@ -1,0 +1,1 @@
+update users set disabled = $2 where id = $1

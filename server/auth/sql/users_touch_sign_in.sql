@@ -1,0 +1,1 @@
+update users set last_sign_in_at = now() where id = $1

@@ -1,0 +1,3 @@
+select id, email, name, role, rep_id, disabled from users
+where role is not null and not disabled
+order by role, name

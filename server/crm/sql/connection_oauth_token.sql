@@ -1,0 +1,1 @@
+select oauth_token from crm_connections where id = $1

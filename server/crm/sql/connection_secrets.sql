@@ -1,0 +1,1 @@
+select secrets from crm_connections where id = $1

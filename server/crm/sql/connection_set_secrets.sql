@@ -1,0 +1,1 @@
+update crm_connections set secrets = $2, secrets_summary = $3 where id = $1

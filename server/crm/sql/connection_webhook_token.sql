@@ -1,0 +1,1 @@
+select webhook_token from crm_connections where id = $1

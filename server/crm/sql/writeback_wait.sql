@@ -1,0 +1,3 @@
+update crm_outbox set last_error = $2,
+       next_attempt_at = now() + make_interval(secs => $3)
+where id = $1

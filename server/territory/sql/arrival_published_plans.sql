@@ -1,0 +1,1 @@
+select team_id, id from territory_plans where status = 'published' order by team_id

@@ -1,0 +1,1 @@
+select exists (select 1 from territory_plans where id = $1 and status = 'published')

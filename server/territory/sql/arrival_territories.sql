@@ -1,0 +1,1 @@
+select territory_id from plan_territories where plan_id = $1

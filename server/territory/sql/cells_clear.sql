@@ -1,0 +1,1 @@
+delete from plan_cells where plan_id = $1
