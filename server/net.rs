@@ -10,11 +10,10 @@ pub fn is_loopback_http(url: &reqwest::Url) -> bool {
 /// IPv6 in brackets or not) is this machine's loopback.
 pub fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => {
-            let name = bare.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        ip.is_loopback()
+    } else {
+        let name = bare.trim_end_matches('.').to_ascii_lowercase();
+        name == "localhost" || name.ends_with(".localhost")
     }
 }

@@ -198,7 +198,7 @@ pub async fn reconcile(only: Option<String>) -> anyhow::Result<()> {
                     r.clocks_repaired,
                     r.duration_s().unwrap_or_default()
                 );
-                for s in r.error_samples.0.iter() {
+                for s in &r.error_samples.0 {
                     println!("  {}: {}", s.crm_id, s.reason);
                 }
             }

@@ -259,7 +259,7 @@ async fn write_many(
         country_code: text(&|a| a.address.country_code.as_deref()),
         tier: accounts
             .iter()
-            .map(|a| a.tier.map(|t| t.as_str()))
+            .map(|a| a.tier.map(super::canonical::Tier::as_str))
             .collect(),
         annual_value: accounts.iter().map(|a| a.annual_value).collect(),
         visits_per_year: accounts.iter().map(|a| a.visits_per_year).collect(),

@@ -570,6 +570,8 @@ mod tests {
             .to_utc()
     }
 
+    // The fake reader answers what a real one does: a result.
+    #[allow(clippy::unnecessary_wraps)]
     fn found(ids: &[&str]) -> Result<ReadBack, String> {
         Ok(ids
             .iter()

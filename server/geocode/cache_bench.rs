@@ -42,7 +42,7 @@ impl CacheBenchReport {
 struct CountingProvider(AtomicU64);
 
 impl Geocoder for CountingProvider {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "counting"
     }
 

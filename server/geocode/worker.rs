@@ -162,22 +162,19 @@ impl GeocodeWorker {
         if let Some(hit) = hit {
             report.cache_hits += 1;
             metrics::counter!("terrane_geocode_cache_total", "result" => "hit").increment(1);
-            return match hit.result {
-                Some(result) => {
-                    report.located += 1;
-                    found.push(Found {
-                        id: p.id,
-                        key,
-                        address_text: p.address_text.clone(),
-                        result,
-                    });
-                    Ok(())
-                }
-                None => {
-                    report.not_found += 1;
-                    self.not_found(&p, Some(&key), "no provider knows this address (cached)")
-                        .await
-                }
+            return if let Some(result) = hit.result {
+                report.located += 1;
+                found.push(Found {
+                    id: p.id,
+                    key,
+                    address_text: p.address_text.clone(),
+                    result,
+                });
+                Ok(())
+            } else {
+                report.not_found += 1;
+                self.not_found(&p, Some(&key), "no provider knows this address (cached)")
+                    .await
             };
         }
         metrics::counter!("terrane_geocode_cache_total", "result" => "miss").increment(1);
@@ -273,13 +270,9 @@ pub const IDLE_POLL: Duration = Duration::from_secs(2);
 
 /// Runs the worker until `shutdown` changes.
 pub async fn run(worker: GeocodeWorker, shutdown: tokio::sync::watch::Receiver<bool>) {
-    crate::db::poll::run_batches(
-        "geocoding",
-        IDLE_POLL,
-        Default::default(),
-        shutdown,
-        || async { worker.run_batch().await.map(|r| r.claimed) },
-    )
+    crate::db::poll::run_batches("geocoding", IDLE_POLL, Arc::default(), shutdown, || async {
+        worker.run_batch().await.map(|r| r.claimed)
+    })
     .await;
 }
 

@@ -141,10 +141,13 @@ pub fn read_pbf(path: &std::path::Path) -> anyhow::Result<Extract> {
                     .members()
                     .filter(|m| m.member_type == RelMemberType::Way)
                     .map(|m| {
-                        let role = m.role().map(str::to_owned).unwrap_or_else(|_| {
-                            relation_role_errors += 1;
-                            String::new()
-                        });
+                        let role = m.role().map_or_else(
+                            |_| {
+                                relation_role_errors += 1;
+                                String::new()
+                            },
+                            str::to_owned,
+                        );
                         (m.member_id, role)
                     })
                     .collect();

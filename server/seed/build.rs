@@ -176,8 +176,11 @@ struct Site {
 
 fn build_from_extract(extract: &Extract, derived_from: String) -> anyhow::Result<DemoDataset> {
     let (sw, ne) = extract.bounds.context("the extract has no nodes")?;
-    let origin = LonLat::new((sw.lon() + ne.lon()) / 2.0, (sw.lat() + ne.lat()) / 2.0)
-        .context("extract centre")?;
+    let origin = LonLat::new(
+        f64::midpoint(sw.lon(), ne.lon()),
+        f64::midpoint(sw.lat(), ne.lat()),
+    )
+    .context("extract centre")?;
     let frame = LocalFrame::new(origin);
     let gazetteer = Gazetteer::from_extract(extract, frame)?;
 

@@ -82,7 +82,7 @@ impl Projection {
             }
         }
         let (lon0, lat0) = if b[0].is_finite() {
-            ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
+            (f64::midpoint(b[0], b[2]), f64::midpoint(b[1], b[3]))
         } else {
             (0.0, 0.0)
         };
@@ -267,12 +267,11 @@ impl Tiling {
                 } else {
                     None
                 };
-                match children {
-                    Some(ch) => stack.extend(ch.into_iter().rev()),
-                    None => {
-                        cells.push(cell);
-                        start.push(e as u32);
-                    }
+                if let Some(ch) = children {
+                    stack.extend(ch.into_iter().rev());
+                } else {
+                    cells.push(cell);
+                    start.push(e as u32);
                 }
             }
         }

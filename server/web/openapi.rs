@@ -276,18 +276,17 @@ fn operation_view(
             format!("{mime}\n{schema}")
         })
     }
-    let auth = op
-        .security
-        .as_ref()
-        .map(|reqs| {
+    let auth = op.security.as_ref().map_or_else(
+        || "none".to_owned(),
+        |reqs| {
             reqs.iter()
                 .filter_map(|r| serde_json::to_value(r).ok())
                 .filter_map(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
                 .map(|names| names.join(" + "))
                 .collect::<Vec<_>>()
                 .join(" or ")
-        })
-        .unwrap_or_else(|| "none".to_owned());
+        },
+    );
     OperationView {
         method,
         path: path.to_owned(),

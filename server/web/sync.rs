@@ -335,7 +335,7 @@ pub async fn import_csv(
                         .text()
                         .await
                         .map_err(|e| AppError::bad_request("bad_upload", e.body_text()))?,
-                )
+                );
             }
             "source" => {
                 let s = field

@@ -580,7 +580,7 @@ fn matrix() -> Vec<Row> {
             "post",
             "/api/plans/{id}/rebalance",
             "/api/plans/{plan_a}/rebalance",
-            Json(r#"{}"#),
+            Json(r"{}"),
             [401, 403, 403, 404, 401, 401, 409, 409],
         ),
         row(
@@ -699,7 +699,7 @@ fn matrix() -> Vec<Row> {
             "post",
             "/api/device-token",
             "/api/device-token",
-            Json(r#"{}"#),
+            Json(r"{}"),
             [401, 201, 201, 403, 401, 401, 403, 403],
         ),
         row(
@@ -720,7 +720,7 @@ fn matrix() -> Vec<Row> {
             "post",
             "/webhooks/hubspot",
             "/webhooks/hubspot",
-            Json(r#"[]"#),
+            Json(r"[]"),
             [401, 401, 401, 401, 401, 401, 401, 401],
         ),
         row(
@@ -741,7 +741,7 @@ fn matrix() -> Vec<Row> {
             "post",
             "/webhooks/standard/{connection}",
             "/webhooks/standard/{connection}",
-            Json(r#"{}"#),
+            Json(r"{}"),
             [404, 404, 404, 404, 404, 404, 404, 404],
         ),
         row(

@@ -67,7 +67,10 @@ async fn bbox_returns_exactly_the_accounts_inside_it(pool: PgPool) {
     // The south-west quarter of the demo's extent.
     let (min_lon, max_lon) = min_max(ds.accounts.iter().map(|a| a.lon));
     let (min_lat, max_lat) = min_max(ds.accounts.iter().map(|a| a.lat));
-    let (mid_lon, mid_lat) = ((min_lon + max_lon) / 2.0, (min_lat + max_lat) / 2.0);
+    let (mid_lon, mid_lat) = (
+        f64::midpoint(min_lon, max_lon),
+        f64::midpoint(min_lat, max_lat),
+    );
     let inside = |lon: f64, lat: f64| {
         (min_lon..=mid_lon).contains(&lon) && (min_lat..=mid_lat).contains(&lat)
     };

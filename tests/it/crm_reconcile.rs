@@ -161,8 +161,7 @@ async fn sim_state(sim: &Sim) -> State {
                 text("terrane_tier").unwrap_or_else(|| "C".into()),
                 text("hubspot_owner_id"),
                 text("terrane_annual_value")
-                    .map(|v| v.parse::<f64>().expect("number").round() as i64)
-                    .unwrap_or(0),
+                    .map_or(0, |v| v.parse::<f64>().expect("number").round() as i64),
             ),
         );
     }

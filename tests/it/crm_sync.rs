@@ -914,7 +914,7 @@ fn mutants(valid: &[u8], n: usize, seed: u64) -> Vec<Vec<u8>> {
                 _ => {
                     b = (0..rng.random_range(0..300))
                         .map(|_| rng.random())
-                        .collect()
+                        .collect();
                 }
             }
             b

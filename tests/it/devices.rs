@@ -66,9 +66,7 @@ async fn next_close_code(ws: &mut Ws) -> u16 {
             .expect("a frame")
             .expect("no socket error");
         if let Message::Close(frame) = msg {
-            return frame
-                .map(|f| u16::from(f.code))
-                .unwrap_or(u16::from(CloseCode::Status));
+            return frame.map_or(u16::from(CloseCode::Status), |f| u16::from(f.code));
         }
     }
 }

@@ -34,7 +34,7 @@ impl Fake {
 }
 
 impl Geocoder for Fake {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "fake"
     }
     fn geocode<'a>(

@@ -122,8 +122,8 @@ async fn a_missing_number_between_two_known_ones_is_interpolated(pool: PgPool) {
     let seven = point_of(&pool, "Rue du Gabian", "7").await;
     let eleven = point_of(&pool, "Rue du Gabian", "11").await;
     let midway = LonLat::new(
-        (seven.lon() + eleven.lon()) / 2.0,
-        (seven.lat() + eleven.lat()) / 2.0,
+        f64::midpoint(seven.lon(), eleven.lon()),
+        f64::midpoint(seven.lat(), eleven.lat()),
     )
     .expect("valid");
 

@@ -1097,7 +1097,8 @@ async fn hand_moves_rebuild_the_shapes_of_the_territories_that_changed(pool: PgP
     .fetch_all(&pool)
     .await
     .expect("accounts");
-    let mut by_cell: std::collections::BTreeMap<u64, Vec<Uuid>> = Default::default();
+    let mut by_cell: std::collections::BTreeMap<u64, Vec<Uuid>> =
+        std::collections::BTreeMap::default();
     for (id, lon, lat) in t1_accounts {
         let at = h3o::LatLng::new(lat, lon).expect("a location");
         if let Some(cell) = h3o::Resolution::range(h3o::Resolution::Zero, h3o::Resolution::Fifteen)

@@ -8,7 +8,10 @@ use std::io::{Read, Write};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::reader::*;
+use super::reader::{
+    Cells, Columns, Spec, Table, finish, format_timestamp, guard, guard_opt, parse_amount,
+    parse_country_code, parse_int, parse_tier, parse_timestamp, read_table, write_error,
+};
 use super::{
     ACCOUNT_COLUMNS, ACCOUNT_READ_ONLY_COLUMNS, CsvError, EXPORT_BATCH, ImportAudit, ImportReport,
     MAX_TEXT_CHARS, RowError,

@@ -8,7 +8,10 @@ use std::io::{Read, Write};
 use chrono::NaiveTime;
 use sqlx::{PgConnection, PgPool};
 
-use super::reader::*;
+use super::reader::{
+    Cells, Columns, Spec, Table, finish, format_time, guard, guard_opt, parse_bool, parse_decimal,
+    parse_email, parse_time, parse_timezone_name, read_table, write_error,
+};
 use super::{CsvError, ImportAudit, ImportReport, REP_COLUMNS, RowError};
 use crate::reps;
 use crate::spatial::LonLat;

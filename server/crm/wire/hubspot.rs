@@ -55,15 +55,12 @@ fn decode_reserved(uri: &str) -> String {
             .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
             .and_then(|hex| u8::from_str_radix(hex, 16).ok())
             .filter(|b| DECODED_IN_URI.contains(b));
-        match decoded {
-            Some(b) => {
-                out.push(char::from(b));
-                rest = &escape[3..];
-            }
-            None => {
-                out.push('%');
-                rest = &escape[1..];
-            }
+        if let Some(b) = decoded {
+            out.push(char::from(b));
+            rest = &escape[3..];
+        } else {
+            out.push('%');
+            rest = &escape[1..];
         }
     }
     out.push_str(rest);
@@ -699,7 +696,7 @@ mod tests {
         let err = split_batch(&body(&[event(json!({"objectId": "Jean Dupont"}))]))
             .expect_err("not an id");
         assert!(!err.0.contains("Dupont"), "{err}");
-        assert!(split_batch(br#"[1]"#).is_err());
+        assert!(split_batch(br"[1]").is_err());
     }
 
     #[test]

@@ -536,7 +536,11 @@ pub async fn collections_update(
     let mut outgoing = Vec::new();
     if sim.config.api_write_webhooks {
         for id in &updated {
-            if let Some(fields) = store.accounts.get(id).map(|a| a.outbound_fields()) {
+            if let Some(fields) = store
+                .accounts
+                .get(id)
+                .map(super::store::Account::outbound_fields)
+            {
                 outgoing.push(Outgoing::Salesforce(store.events.salesforce(fields)));
             }
         }

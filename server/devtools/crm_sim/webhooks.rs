@@ -159,7 +159,7 @@ impl EventFactory {
                 ("company.propertyChange", 2_100 + index as u64)
             }
         };
-        event.subscription_type = kind.to_owned();
+        kind.clone_into(&mut event.subscription_type);
         event.subscription_id = subscription_id;
         event
     }
@@ -330,21 +330,18 @@ pub fn outbound_message(target: &SalesforceTarget, notifications: &[SfNotificati
 }
 
 fn push_element(xml: &mut String, name: &str, text: Option<&str>) {
-    match text {
-        Some(text) => {
-            xml.push('<');
-            xml.push_str(name);
-            xml.push('>');
-            xml.push_str(&escape(text));
-            xml.push_str("</");
-            xml.push_str(name);
-            xml.push('>');
-        }
-        None => {
-            xml.push('<');
-            xml.push_str(name);
-            xml.push_str(r#" xsi:nil="true"/>"#);
-        }
+    if let Some(text) = text {
+        xml.push('<');
+        xml.push_str(name);
+        xml.push('>');
+        xml.push_str(&escape(text));
+        xml.push_str("</");
+        xml.push_str(name);
+        xml.push('>');
+    } else {
+        xml.push('<');
+        xml.push_str(name);
+        xml.push_str(r#" xsi:nil="true"/>"#);
     }
 }
 

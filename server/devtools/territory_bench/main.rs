@@ -7,7 +7,6 @@
 //! Used by `scripts/bench/territories.sh`. `tiles` times a plan's vector tiles (`tiles.rs`,
 //! used by `scripts/bench/tiles.sh`).
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -252,7 +251,7 @@ fn centre(units: &[Unit]) -> (f64, f64) {
             b[3].max(u.lat),
         ];
     }
-    ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
+    (f64::midpoint(b[0], b[2]), f64::midpoint(b[1], b[3]))
 }
 
 fn read_points(path: &Path) -> anyhow::Result<Vec<Unit>> {
@@ -327,27 +326,26 @@ fn child(dir: &Path, method: &str) -> anyhow::Result<()> {
     let starts = bench_starts()?;
     let anneal = bench_anneal()?;
     let started = Instant::now();
-    let assignment = match method {
-        "kmeans" => plain_kmeans(&units, k, info.seed)?,
-        _ => {
-            let options = Options {
-                mode: if method == "stability" {
-                    Mode::Stability
-                } else {
-                    Mode::Fresh
-                },
-                rng_seed: info.seed,
-                starts,
-                anneal,
-                ..Options::default()
-            };
-            let seeds = vec![TerritorySeed { home: None }; k];
-            let plan = balance(&units, &seeds, &options, &|_| {})?;
-            for w in &plan.warnings {
-                eprintln!("{method}: warning: {w}");
-            }
-            plan.assignment
+    let assignment = if method == "kmeans" {
+        plain_kmeans(&units, k, info.seed)?
+    } else {
+        let options = Options {
+            mode: if method == "stability" {
+                Mode::Stability
+            } else {
+                Mode::Fresh
+            },
+            rng_seed: info.seed,
+            starts,
+            anneal,
+            ..Options::default()
+        };
+        let seeds = vec![TerritorySeed { home: None }; k];
+        let plan = balance(&units, &seeds, &options, &|_| {})?;
+        for w in &plan.warnings {
+            eprintln!("{method}: warning: {w}");
         }
+        plan.assignment
     };
     let secs = started.elapsed().as_secs_f64();
     write_assignment(&dir.join(output), &assignment)?;
@@ -507,7 +505,8 @@ fn report(dir: &Path, header: bool) -> anyhow::Result<()> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("peer-") && n.ends_with(".csv"))
+                .is_some_and(|n| n.starts_with("peer-"))
+                && p.extension().is_some_and(|e| e == "csv")
         })
         .collect();
     peers.sort();
@@ -546,10 +545,8 @@ fn report(dir: &Path, header: bool) -> anyhow::Result<()> {
         );
         println!("|---|---|---|---|---|---|---|---|---|---|");
     }
-    let mut seen = HashMap::new();
     for r in &rows {
         let m = &r.metrics;
-        seen.insert(r.method.clone(), ());
         println!(
             "| {} → {} | {} | {} | {} | {:.1}% | {:.1}% | {:.3} | {:+.1}% | {} ({}/{}) | {} |",
             info.name,

@@ -175,12 +175,13 @@ pub(super) fn parse_house_field(s: &str) -> (Option<House>, Vec<String>) {
     {
         return (None, units);
     }
-    let house = parse_house(&toks, 0, Ctx::Field)
-        .map(|(h, _)| h)
-        .unwrap_or_else(|| House {
+    let house = parse_house(&toks, 0, Ctx::Field).map_or_else(
+        || House {
             number: ws.concat(),
             suffix: None,
             end: None,
-        });
+        },
+        |(h, _)| h,
+    );
     (Some(house), units)
 }

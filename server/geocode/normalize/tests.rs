@@ -83,7 +83,7 @@ fn french_street_types_expand_to_one_word() {
             normalize_street_name(a),
             normalize_street_name(b),
             "{a} / {b}"
-        )
+        );
     };
     same("Av. de la Costa", "Avenue de la Costa");
     same("AVE DE LA COSTA", "avenue de la costa");

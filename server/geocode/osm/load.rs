@@ -41,7 +41,7 @@ impl Source {
             hasher.update(&buf[..n]);
         }
         let mut sha256 = String::with_capacity(64);
-        for b in hasher.finalize().iter() {
+        for b in &hasher.finalize() {
             let _ = write!(sha256, "{b:02x}");
         }
         Ok(Self {

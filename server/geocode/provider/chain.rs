@@ -157,7 +157,7 @@ impl Chain {
 }
 
 impl Geocoder for Chain {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "chain"
     }
 

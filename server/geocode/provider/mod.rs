@@ -404,6 +404,8 @@ pub(crate) mod testing {
     }
 
     /// A result from `provider` at `precision` with `confidence`, in Monaco.
+    // The fake provider answers what a real one does: a result.
+    #[allow(clippy::unnecessary_wraps)]
     pub(crate) fn found(provider: &str, precision: Precision, confidence: f32) -> Answer {
         Ok(Some(GeocodeResult {
             location: LonLat::new(7.4246, 43.7384).expect("valid point"),

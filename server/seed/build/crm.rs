@@ -337,6 +337,8 @@ pub fn prospect_identity(
 ) -> (String, String) {
     let (slug, label) = PROSPECT_KINDS[kind % PROSPECT_KINDS.len()];
     let base = format!("{street} {label}");
+    // Some numbered name is always free: `taken` holds finitely many names.
+    #[allow(clippy::maybe_infinite_iter)]
     let name = std::iter::once(base.clone())
         .chain((2..).map(|n| format!("{base} {n}")))
         .find(|candidate| !taken(candidate))

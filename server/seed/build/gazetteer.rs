@@ -346,14 +346,13 @@ impl Gazetteer {
             at.lat()
         );
 
-        let (house_number, street, from_osm_tags) = match tag("addr:street") {
-            Some(street) => (tag("addr:housenumber"), street, true),
-            None => {
-                let (street, _) = self
-                    .nearest_street(at)
-                    .context("no named street in the extract")?;
-                (None, street.to_owned(), false)
-            }
+        let (house_number, street, from_osm_tags) = if let Some(street) = tag("addr:street") {
+            (tag("addr:housenumber"), street, true)
+        } else {
+            let (street, _) = self
+                .nearest_street(at)
+                .context("no named street in the extract")?;
+            (None, street.to_owned(), false)
         };
         Ok(DemoAddress {
             house_number,

@@ -690,20 +690,19 @@ fn seed_centres(xy: &[[f64; 2]], homes: &[Option<[f64; 2]>], rng_seed: u64) -> V
     let mut left: Vec<[f64; 2]> = means;
     let mut out = Vec::with_capacity(k);
     for h in homes {
-        match h {
-            Some(h) => out.push(*h),
-            None => {
-                let pick = if chosen.is_empty() {
-                    0
-                } else {
-                    (0..left.len())
-                        .max_by(|&a, &b| near(&chosen, left[a]).total_cmp(&near(&chosen, left[b])))
-                        .unwrap_or(0)
-                };
-                let c = left.swap_remove(pick.min(left.len().saturating_sub(1)));
-                chosen.push(c);
-                out.push(c);
-            }
+        if let Some(h) = h {
+            out.push(*h);
+        } else {
+            let pick = if chosen.is_empty() {
+                0
+            } else {
+                (0..left.len())
+                    .max_by(|&a, &b| near(&chosen, left[a]).total_cmp(&near(&chosen, left[b])))
+                    .unwrap_or(0)
+            };
+            let c = left.swap_remove(pick.min(left.len().saturating_sub(1)));
+            chosen.push(c);
+            out.push(c);
         }
     }
     out

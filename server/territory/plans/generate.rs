@@ -93,10 +93,10 @@ pub async fn start_rebalance_in(
     .await?;
     if updated.rows_affected() == 0 {
         return Err(TerritoryError::Conflict(
-            if plan.status != PlanStatus::Draft {
-                "only drafts can be rebalanced".into()
-            } else {
+            if plan.status == PlanStatus::Draft {
                 "the plan is already being computed".into()
+            } else {
+                "only drafts can be rebalanced".into()
             },
         ));
     }
@@ -238,7 +238,7 @@ async fn generate_inner(
                     Mode::Fresh
                 },
                 use_home_bases: params.use_home_bases,
-                rng_seed: 0x7e22a4e,
+                rng_seed: 0x07e2_2a4e,
                 drive_minutes,
                 ..Options::default()
             };

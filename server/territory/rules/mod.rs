@@ -526,7 +526,7 @@ mod tests {
             .expect_err("a point");
         assert!(e.to_string().contains("not Point"), "{e}");
 
-        let mut ring: Vec<Value> = (0..MAX_AREA_VERTICES + 1)
+        let mut ring: Vec<Value> = (0..=MAX_AREA_VERTICES)
             .map(|i| {
                 let a = i as f64 / (MAX_AREA_VERTICES as f64) * std::f64::consts::TAU;
                 json!([7.4 + 0.01 * a.cos(), 43.7 + 0.01 * a.sin()])
