@@ -163,23 +163,7 @@ pub async fn delete(
     record: &CrmRef,
     at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let changed: Option<bool> = sqlx::query_scalar(
-        r"
-        insert into accounts (crm_source, crm_id, name, crm_updated_at, deleted_at)
-        values ($1, $2, '(deleted before it was seen)', $3, now())
-        on conflict on constraint accounts_crm_key do update set
-            deleted_at = coalesce(accounts.deleted_at, now()),
-            crm_updated_at = excluded.crm_updated_at
-        where accounts.crm_updated_at is null or accounts.crm_updated_at < excluded.crm_updated_at
-        returning true
-        ",
-    )
-    .bind(&record.source)
-    .bind(&record.id)
-    .bind(at)
-    .fetch_optional(db)
-    .await?;
-    Ok(changed.is_some())
+    stamp(db, include_str!("sql/crm_delete.sql"), record, at).await
 }
 
 /// Undeletes a record at `at` (last write wins). True when it changed something.
@@ -188,19 +172,23 @@ pub async fn restore(
     record: &CrmRef,
     at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let changed: Option<bool> = sqlx::query_scalar(
-        r"
-        update accounts set deleted_at = null, merged_into = null, crm_updated_at = $3
-        where crm_source = $1 and crm_id = $2 and deleted_at is not null
-          and (crm_updated_at is null or crm_updated_at < $3)
-        returning true
-        ",
-    )
-    .bind(&record.source)
-    .bind(&record.id)
-    .bind(at)
-    .fetch_optional(db)
-    .await?;
+    stamp(db, include_str!("sql/crm_restore.sql"), record, at).await
+}
+
+/// Runs a last-write-wins statement over `$1` source, `$2` record id and `$3` time that returns
+/// a row when it changed something.
+async fn stamp(
+    db: impl PgExecutor<'_>,
+    sql: &'static str,
+    record: &CrmRef,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let changed: Option<bool> = sqlx::query_scalar(sql)
+        .bind(&record.source)
+        .bind(&record.id)
+        .bind(at)
+        .fetch_optional(db)
+        .await?;
     Ok(changed.is_some())
 }
 
