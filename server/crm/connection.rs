@@ -413,10 +413,7 @@ pub async fn create(
     key: Option<&SecretKey>,
     input: &ConnectionInput,
 ) -> Result<Connection, ConnectionError> {
-    let mut tx = db.begin().await?;
-    let created = create_in(&mut tx, key, input).await?;
-    tx.commit().await?;
-    Ok(created)
+    create_by(db, key, input, None).await
 }
 
 /// [`create`] by an admin: the connection and its audit row (`crm.connection_created`) in one
@@ -427,21 +424,44 @@ pub async fn create_audited(
     input: &ConnectionInput,
     admin_id: Uuid,
 ) -> Result<Connection, ConnectionError> {
+    create_by(db, key, input, Some(admin_id)).await
+}
+
+async fn create_by(
+    db: &sqlx::PgPool,
+    key: Option<&SecretKey>,
+    input: &ConnectionInput,
+    admin: Option<Uuid>,
+) -> Result<Connection, ConnectionError> {
     let mut tx = db.begin().await?;
     let created = create_in(&mut tx, key, input).await?;
+    if let Some(admin) = admin {
+        let details = json!({"kind": created.kind.as_str(), "settings": input.changed_fields()});
+        record(&mut tx, admin, "crm.connection_created", &created, details).await?;
+    }
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Audits an admin's change to `conn` in the change's transaction.
+async fn record(
+    tx: &mut sqlx::PgConnection,
+    admin: Uuid,
+    action: &'static str,
+    conn: &Connection,
+    details: serde_json::Value,
+) -> Result<(), sqlx::Error> {
     audit::record(
         &mut *tx,
         AuditEvent {
-            actor_user_id: Some(admin_id),
-            action: "crm.connection_created",
+            actor_user_id: Some(admin),
+            action,
             subject_type: Some("crm_connection"),
-            subject_id: Some(created.name.clone()),
-            details: json!({"kind": created.kind.as_str(), "settings": input.changed_fields()}),
+            subject_id: Some(conn.name.clone()),
+            details,
         },
     )
-    .await?;
-    tx.commit().await?;
-    Ok(created)
+    .await
 }
 
 async fn create_in(
@@ -516,10 +536,7 @@ pub async fn update(
     key: Option<&SecretKey>,
     input: &ConnectionInput,
 ) -> Result<Connection, ConnectionError> {
-    let mut tx = db.begin().await?;
-    let updated = update_in(&mut tx, key, input).await?;
-    tx.commit().await?;
-    Ok(updated)
+    update_by(db, key, input, None).await
 }
 
 /// [`update`] by an admin: the edit and its audit row (`crm.connection_updated`, which
@@ -530,19 +547,21 @@ pub async fn update_audited(
     input: &ConnectionInput,
     admin_id: Uuid,
 ) -> Result<Connection, ConnectionError> {
+    update_by(db, key, input, Some(admin_id)).await
+}
+
+async fn update_by(
+    db: &sqlx::PgPool,
+    key: Option<&SecretKey>,
+    input: &ConnectionInput,
+    admin: Option<Uuid>,
+) -> Result<Connection, ConnectionError> {
     let mut tx = db.begin().await?;
     let updated = update_in(&mut tx, key, input).await?;
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(admin_id),
-            action: "crm.connection_updated",
-            subject_type: Some("crm_connection"),
-            subject_id: Some(updated.name.clone()),
-            details: input.changed_fields(),
-        },
-    )
-    .await?;
+    if let Some(admin) = admin {
+        let details = input.changed_fields();
+        record(&mut tx, admin, "crm.connection_updated", &updated, details).await?;
+    }
     tx.commit().await?;
     Ok(updated)
 }
