@@ -291,16 +291,9 @@ async fn reconciliation_repairs_what_dropped_webhooks_missed_and_a_second_run_ch
 
     let mut reports = Vec::new();
     for conn in connection::list(&pool).await.expect("connections") {
-        let r = reconcile::run(
-            &pool,
-            &app.state.crm,
-            &conn,
-            Trigger::Test,
-            ClockGuard::default(),
-            &|_, _| {},
-        )
-        .await
-        .expect("reconciliation runs");
+        let r = crate::helpers::reconcile_now(&pool, &app, &conn)
+            .await
+            .expect("reconciliation runs");
         assert_eq!(r.status, "ok");
         assert_eq!(r.errors, 0, "{:?}", r.error_samples);
         reports.push(r);
@@ -318,16 +311,9 @@ async fn reconciliation_repairs_what_dropped_webhooks_missed_and_a_second_run_ch
 
     // Twice in a row: the second run changes nothing.
     for conn in connection::list(&pool).await.expect("connections") {
-        let r = reconcile::run(
-            &pool,
-            &app.state.crm,
-            &conn,
-            Trigger::Test,
-            ClockGuard::default(),
-            &|_, _| {},
-        )
-        .await
-        .expect("second run");
+        let r = crate::helpers::reconcile_now(&pool, &app, &conn)
+            .await
+            .expect("second run");
         assert_eq!((r.created, r.updated, r.deleted), (0, 0, 0), "{r:?}");
         assert_eq!(r.unchanged, r.remote_records);
     }
@@ -349,16 +335,9 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
         .await
         .expect("db")
         .expect("row");
-    reconcile::run(
-        &pool,
-        &app.state.crm,
-        &conn,
-        Trigger::Test,
-        ClockGuard::default(),
-        &|_, _| {},
-    )
-    .await
-    .expect("first run gets a token");
+    crate::helpers::reconcile_now(&pool, &app, &conn)
+        .await
+        .expect("first run gets a token");
     let sealed: Option<Vec<u8>> =
         sqlx::query_scalar("select oauth_token from crm_connections where name = 'demo-hubspot'")
             .fetch_one(&pool)
@@ -377,16 +356,9 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
         .await
         .expect("expire");
     assert!(resp.status().is_success());
-    let r = reconcile::run(
-        &pool,
-        &app.state.crm,
-        &conn,
-        Trigger::Test,
-        ClockGuard::default(),
-        &|_, _| {},
-    )
-    .await
-    .expect("second run refreshes");
+    let r = crate::helpers::reconcile_now(&pool, &app, &conn)
+        .await
+        .expect("second run refreshes");
     assert_eq!(r.status, "ok");
     let after: Option<Vec<u8>> =
         sqlx::query_scalar("select oauth_token from crm_connections where name = 'demo-hubspot'")
@@ -412,16 +384,9 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
         .await
         .expect("db")
         .expect("row");
-    let err = reconcile::run(
-        &pool,
-        &app.state.crm,
-        &conn,
-        Trigger::Test,
-        ClockGuard::default(),
-        &|_, _| {},
-    )
-    .await
-    .expect_err("refused credentials fail the run");
+    let err = crate::helpers::reconcile_now(&pool, &app, &conn)
+        .await
+        .expect_err("refused credentials fail the run");
     assert!(err.to_string().contains("credentials"), "{err}");
     let failed: i64 =
         sqlx::query_scalar("select count(*) from crm_reconciliations where status = 'failed'")
@@ -546,15 +511,8 @@ async fn a_reconciliation_dropped_midway_releases_its_lock(pool: PgPool) {
         .await
         .expect("faults");
     assert!(fast.status().is_success());
-    let r = reconcile::run(
-        &pool,
-        &app.state.crm,
-        &conn,
-        Trigger::Test,
-        ClockGuard::default(),
-        &|_, _| {},
-    )
-    .await
-    .expect("the next run is not refused as busy");
+    let r = crate::helpers::reconcile_now(&pool, &app, &conn)
+        .await
+        .expect("the next run is not refused as busy");
     assert_eq!(r.status, "ok");
 }

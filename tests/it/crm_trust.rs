@@ -7,7 +7,6 @@ use sqlx::PgPool;
 use terrane::crm::apply::ClockGuard;
 use terrane::crm::canonical::Change;
 use terrane::crm::connection::{self, ConnectionInput, CrmKind};
-use terrane::crm::reconcile::{self, Trigger};
 
 use crate::crm_reconcile::{
     SALESFORCE_ORG, SIM_HUBSPOT_PORTAL, connect_demo, salesforce_dataset, spawn_sim, spawn_sim_on,
@@ -457,16 +456,9 @@ async fn reconciliation_repairs_a_stored_clock_in_the_future(pool: PgPool) {
         .expect("db")
         .expect("row");
     let run = || async {
-        reconcile::run(
-            &pool,
-            &app.state.crm,
-            &conn,
-            Trigger::Test,
-            ClockGuard::default(),
-            &|_, _| {},
-        )
-        .await
-        .expect("reconciles")
+        crate::helpers::reconcile_now(&pool, &app, &conn)
+            .await
+            .expect("reconciles")
     };
     let report = run().await;
     assert_eq!(report.clocks_repaired, 1);

@@ -266,3 +266,20 @@ pub async fn team_id(pool: &PgPool, name: &str) -> uuid::Uuid {
         .await
         .expect("team")
 }
+
+/// One reconciliation of `conn` as a test starts it: the default clock guard, no progress.
+pub async fn reconcile_now(
+    pool: &PgPool,
+    app: &TestApp,
+    conn: &terrane::crm::connection::Connection,
+) -> Result<terrane::crm::reconcile::Report, terrane::crm::reconcile::ReconcileError> {
+    terrane::crm::reconcile::run(
+        pool,
+        &app.state.crm,
+        conn,
+        terrane::crm::reconcile::Trigger::Test,
+        terrane::crm::apply::ClockGuard::default(),
+        &|_, _| {},
+    )
+    .await
+}
