@@ -331,10 +331,7 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let sim = spawn_sim(&app, &["--token-ttl-s", "3600"]).await;
     connect_demo(&pool, &sim).await;
-    let conn = connection::by_name(&pool, "demo-hubspot")
-        .await
-        .expect("db")
-        .expect("row");
+    let conn = crate::helpers::connection_named(&pool, "demo-hubspot").await;
     crate::helpers::reconcile_now(&pool, &app, &conn)
         .await
         .expect("first run gets a token");
@@ -380,10 +377,7 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
     )
     .await
     .expect("update");
-    let conn = connection::by_name(&pool, "demo-hubspot")
-        .await
-        .expect("db")
-        .expect("row");
+    let conn = crate::helpers::connection_named(&pool, "demo-hubspot").await;
     let err = crate::helpers::reconcile_now(&pool, &app, &conn)
         .await
         .expect_err("refused credentials fail the run");
@@ -480,10 +474,7 @@ async fn a_reconciliation_dropped_midway_releases_its_lock(pool: PgPool) {
     // Every API call takes 2 s: the run is still reading when it is dropped.
     let sim = spawn_sim(&app, &["--latency-ms", "2000"]).await;
     connect_demo(&pool, &sim).await;
-    let conn = connection::by_name(&pool, "demo-hubspot")
-        .await
-        .expect("db")
-        .expect("row");
+    let conn = crate::helpers::connection_named(&pool, "demo-hubspot").await;
     let run = tokio::spawn({
         let (pool, clients, conn) = (pool.clone(), app.state.crm.clone(), conn.clone());
         async move {

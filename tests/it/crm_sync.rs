@@ -796,10 +796,8 @@ async fn an_admin_adds_a_connection_whose_secrets_are_sealed_and_never_shown_aga
     let opened = connection::secrets(
         &pool,
         Some(&key()),
-        connection::by_name(&pool, "acme-hubspot")
+        crate::helpers::connection_named(&pool, "acme-hubspot")
             .await
-            .expect("db")
-            .expect("row")
             .id,
     )
     .await
@@ -831,10 +829,7 @@ async fn an_admin_adds_a_connection_whose_secrets_are_sealed_and_never_shown_aga
         .await
         .expect("edit");
     assert_eq!(resp.status(), 303);
-    let c = connection::by_name(&pool, "acme-hubspot")
-        .await
-        .expect("db")
-        .expect("row");
+    let c = crate::helpers::connection_named(&pool, "acme-hubspot").await;
     assert!(!c.enabled, "the unchecked box disabled it");
     let kept = connection::secrets(&pool, Some(&key()), c.id)
         .await

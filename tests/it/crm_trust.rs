@@ -224,10 +224,7 @@ async fn a_far_future_clock_from_any_source_is_clamped_counted_and_cannot_block_
         "the later edit was not stale"
     );
 
-    let c = connection::by_name(&pool, "erp")
-        .await
-        .expect("db")
-        .expect("row");
+    let c = crate::helpers::connection_named(&pool, "erp").await;
     assert_eq!(c.clocks_clamped, 1);
     assert!(c.last_clock_clamped_at.is_some());
     let admin = app.client_as(ADMIN).await;
@@ -326,10 +323,7 @@ async fn salesforce_messages_without_the_right_path_token_get_a_401_fault_and_st
     )
     .await
     .expect("created");
-    let c = connection::by_name(&pool, "sf-2")
-        .await
-        .expect("db")
-        .expect("row");
+    let c = crate::helpers::connection_named(&pool, "sf-2").await;
     let token = connection::webhook_token(&pool, Some(&key()), c.id)
         .await
         .expect("opens")
@@ -451,10 +445,7 @@ async fn reconciliation_repairs_a_stored_clock_in_the_future(pool: PgPool) {
     .execute(&pool)
     .await
     .expect("freeze");
-    let conn = connection::by_name(&pool, "demo-salesforce")
-        .await
-        .expect("db")
-        .expect("row");
+    let conn = crate::helpers::connection_named(&pool, "demo-salesforce").await;
     let run = || async {
         crate::helpers::reconcile_now(&pool, &app, &conn)
             .await
@@ -652,10 +643,7 @@ async fn the_cli_refuses_a_hubspot_connection_without_a_portal_id_and_prints_the
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
-    let c = connection::by_name(&pool, "sf")
-        .await
-        .expect("db")
-        .expect("row");
+    let c = crate::helpers::connection_named(&pool, "sf").await;
     let token = connection::webhook_token(&pool, Some(&key()), c.id)
         .await
         .expect("opens")

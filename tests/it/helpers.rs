@@ -283,3 +283,11 @@ pub async fn reconcile_now(
     )
     .await
 }
+
+/// The CRM connection named `name` (it must exist).
+pub async fn connection_named(pool: &PgPool, name: &str) -> terrane::crm::connection::Connection {
+    terrane::crm::connection::by_name(pool, name)
+        .await
+        .expect("db")
+        .expect("row")
+}

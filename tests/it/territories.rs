@@ -286,12 +286,10 @@ async fn bad_rules_get_clear_errors_through_the_api(pool: PgPool) {
 
     // Another team's manager cannot see this team's rules.
     let other = app.client_as("manager.b@example.com").await;
-    let r = other
-        .get(app.url(&format!("/api/teams/{team_a}/rules")))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(r.status(), 404);
+    assert_eq!(
+        crate::helpers::status_of(&other, app.url(&format!("/api/teams/{team_a}/rules"))).await,
+        404
+    );
 }
 
 /// The demo seeded, Team A's current plan published, and a draft copy of it: (team, published

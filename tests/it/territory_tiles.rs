@@ -534,10 +534,12 @@ async fn tiles_are_refused_like_shapes_to_other_teams_reps_and_strangers(pool: P
     }
     // An unknown plan is not found.
     let manager = app.client_as("manager.a@example.com").await;
-    let r = manager
-        .get(app.url(&format!("/api/plans/{}/tiles/0/0/0", Uuid::new_v4())))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(r.status(), 404);
+    assert_eq!(
+        crate::helpers::status_of(
+            &manager,
+            app.url(&format!("/api/plans/{}/tiles/0/0/0", Uuid::new_v4()))
+        )
+        .await,
+        404
+    );
 }
