@@ -299,35 +299,25 @@ pub async fn retry_now(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::
         == 1)
 }
 
-/// An address for [`insert_for_cache_bench`] (house number, street, postal code, city,
-/// country code), any part possibly missing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BenchAddress<'a> {
-    pub house_number: Option<&'a str>,
-    pub street: Option<&'a str>,
-    pub postal_code: Option<&'a str>,
-    pub city: Option<&'a str>,
-    pub country_code: Option<&'a str>,
-}
-
 /// Inserts an unlocated account (`crm_source = 'cache-bench'`) for the geocoding cache
 /// benchmark; it starts `pending`, so the geocoding worker picks it up.
 pub async fn insert_for_cache_bench(
     db: impl PgExecutor<'_>,
     crm_id: &str,
-    address: BenchAddress<'_>,
+    address: &Address,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into accounts (crm_source, crm_id, name, house_number, street, postal_code,
-                                   city, country_code)
-             values ('cache-bench', $1, 'Bench account', $2, $3, $4, $5, $6)",
+                                   city, country_code, address_line)
+             values ('cache-bench', $1, 'Bench account', $2, $3, $4, $5, $6, $7)",
     )
     .bind(crm_id)
-    .bind(address.house_number)
-    .bind(address.street)
-    .bind(address.postal_code)
-    .bind(address.city)
-    .bind(address.country_code)
+    .bind(&address.house_number)
+    .bind(&address.street)
+    .bind(&address.postal_code)
+    .bind(&address.city)
+    .bind(&address.country_code)
+    .bind(&address.line)
     .execute(db)
     .await?;
     Ok(())

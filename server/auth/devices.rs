@@ -38,15 +38,11 @@ impl Revocations {
         self.0.subscribe()
     }
 
-    fn announce(&self, user_id: Uuid) {
-        // No receivers (no open sockets) is fine.
-        let _ = self.0.send(user_id);
-    }
-
     /// Closes `user_id`'s open sockets, after their tokens were revoked in a committed
     /// transaction ([`revoke_all_in`]).
-    pub fn announce_for(&self, user_id: Uuid) {
-        self.announce(user_id);
+    pub fn announce(&self, user_id: Uuid) {
+        // No receivers (no open sockets) is fine.
+        let _ = self.0.send(user_id);
     }
 }
 
@@ -98,7 +94,7 @@ pub async fn revoke_all(
 }
 
 /// [`revoke_all`] inside the caller's transaction; the caller announces the revocation to
-/// open sockets ([`Revocations::announce_for`]) once it has committed.
+/// open sockets ([`Revocations::announce`]) once it has committed.
 pub async fn revoke_all_in(
     tx: &mut sqlx::PgConnection,
     actor: Uuid,

@@ -414,7 +414,7 @@ pub async fn set_disabled(
     .await?;
     tx.commit().await?;
     if disabled {
-        revocations.announce_for(target);
+        revocations.announce(target);
     }
     Ok(Ok(()))
 }

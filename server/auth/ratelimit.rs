@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -21,6 +22,10 @@ pub struct ClientIpConfig {
 pub struct SignInLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
+    /// The size at which [`SignInLimiter::check`] prunes next: [`PRUNE_AT`], or twice what the
+    /// last prune left, so a flood of recent addresses (which pruning cannot free) is not
+    /// scanned again on every attempt.
+    prune_at: AtomicUsize,
 }
 
 impl SignInLimiter {
@@ -28,6 +33,7 @@ impl SignInLimiter {
         Self {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             clock: DefaultClock::default(),
+            prune_at: AtomicUsize::new(PRUNE_AT),
         }
     }
 
@@ -35,7 +41,7 @@ impl SignInLimiter {
     /// refilled are forgotten once [`PRUNE_AT`] are remembered, so a flood of addresses cannot
     /// grow the table without end.
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        if self.limiter.len() >= PRUNE_AT {
+        if self.limiter.len() >= self.prune_at.load(Ordering::Relaxed) {
             self.prune();
         }
         self.limiter
@@ -47,6 +53,8 @@ impl SignInLimiter {
     pub fn prune(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+        let next = PRUNE_AT.max(self.limiter.len().saturating_mul(2));
+        self.prune_at.store(next, Ordering::Relaxed);
     }
 
     /// Addresses remembered now.

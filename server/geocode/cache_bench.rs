@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use super::normalize::normalize;
 use super::worker::GeocodeWorker;
 use super::{Address, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError, cache};
-use crate::accounts::location::{self, BenchAddress};
+use crate::accounts::location;
 use crate::spatial::LonLat;
 
 /// What a run measured.
@@ -136,14 +136,7 @@ pub async fn run(
     let worker_accounts = worker_accounts.min(entries);
     let mut tx = pool.begin().await?;
     for (i, q) in queries.iter().take(worker_accounts).enumerate() {
-        let address = BenchAddress {
-            house_number: q.house_number.as_deref(),
-            street: q.street.as_deref(),
-            postal_code: q.postal_code.as_deref(),
-            city: q.city.as_deref(),
-            country_code: q.country_code.as_deref(),
-        };
-        location::insert_for_cache_bench(&mut *tx, &format!("cb-{i}"), address).await?;
+        location::insert_for_cache_bench(&mut *tx, &format!("cb-{i}"), q).await?;
     }
     tx.commit().await?;
     let provider = Arc::new(CountingProvider(AtomicU64::new(0)));

@@ -50,13 +50,6 @@ pub async fn team_busy(db: impl PgExecutor<'_>, team_id: uuid::Uuid) -> Result<b
     .await
 }
 
-pub async fn get(db: impl PgExecutor<'_>, id: JobId) -> Result<Option<Job>, sqlx::Error> {
-    sqlx::query_as(&format!("select {COLUMNS} from jobs where id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
-}
-
 /// The newest job of a plan.
 pub async fn latest_of_plan(
     db: impl PgExecutor<'_>,

@@ -307,7 +307,6 @@ impl Jobs {
             details: json!({}),
         };
         let mut tx = self.0.db.begin().await?;
-        audit::record(&mut *tx, requested.clone()).await?;
         let queued = db::insert(
             &mut *tx,
             &NewJob {
@@ -323,12 +322,14 @@ impl Jobs {
         let job = match queued.map_err(JobError::from) {
             Ok(job) => job,
             Err(JobError::ConnectionBusy) => {
+                // The failed insert aborted the transaction: the request is audited alone.
                 tx.rollback().await?;
                 audit::record(&self.0.db, requested).await?;
                 return Err(JobError::ConnectionBusy);
             }
             Err(e) => return Err(e),
         };
+        audit::record(&mut *tx, requested).await?;
         tx.commit().await?;
         self.0.wake.notify_waiters();
         Ok(job)

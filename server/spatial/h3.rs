@@ -15,8 +15,6 @@ pub const ACCOUNT_H3_RESOLUTION: Resolution = Resolution::Nine;
 pub enum H3Error {
     #[error("point outside H3's domain")]
     OutsideDomain,
-    #[error("H3 index with the reserved top bit set")]
-    ReservedBit,
 }
 
 /// An H3 cell as stored in the database: the 64-bit index as a signed integer (valid indexes
@@ -43,9 +41,7 @@ impl H3Cell {
         let cell = LatLng::new(p.lat(), p.lon())
             .map_err(|_| H3Error::OutsideDomain)?
             .to_cell(ACCOUNT_H3_RESOLUTION);
-        i64::try_from(u64::from(cell))
-            .map(Self)
-            .map_err(|_| H3Error::ReservedBit)
+        Ok(Self::from(cell))
     }
 
     /// The index as stored in `accounts.h3_cell`.

@@ -48,10 +48,7 @@ async fn assign_team(
 ) -> Result<ArrivalReport, TerritoryError> {
     let mut tx = pool.begin().await?;
     // Serializes with publishing, which takes the same lock.
-    sqlx::query(include_str!("sql/arrival_lock_team.sql"))
-        .bind(team_id)
-        .execute(&mut *tx)
-        .await?;
+    plans::lock_team_for_publish(&mut *tx, team_id).await?;
     let still_published: bool = sqlx::query_scalar(include_str!("sql/arrival_still_published.sql"))
         .bind(plan_id)
         .fetch_one(&mut *tx)

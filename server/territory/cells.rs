@@ -8,11 +8,7 @@ use h3o::{CellIndex, LatLng, Resolution};
 use uuid::Uuid;
 
 use super::TerritoryError;
-use crate::spatial::H3Cell;
-
-/// Resolution of the cells made for plans without the optimizer (about 0.1 km² each), the
-/// same as `accounts.h3_cell`.
-pub const ACCOUNT_RESOLUTION: Resolution = crate::spatial::ACCOUNT_H3_RESOLUTION;
+use crate::spatial::{ACCOUNT_H3_RESOLUTION, H3Cell};
 
 fn cell_at(lon: f64, lat: f64, res: Resolution) -> Option<CellIndex> {
     LatLng::new(lat, lon).ok().map(|p| p.to_cell(res))
@@ -23,7 +19,7 @@ fn cell_at(lon: f64, lat: f64, res: Resolution) -> Option<CellIndex> {
 pub fn majority_cells(points: &[(f64, f64, f64, usize)]) -> Vec<(H3Cell, usize)> {
     let mut tally: HashMap<H3Cell, HashMap<usize, (f64, u32)>> = HashMap::new();
     for &(lon, lat, workload, territory) in points {
-        if let Some(cell) = cell_at(lon, lat, ACCOUNT_RESOLUTION) {
+        if let Some(cell) = cell_at(lon, lat, ACCOUNT_H3_RESOLUTION) {
             let e = tally
                 .entry(H3Cell::from(cell))
                 .or_default()
@@ -98,7 +94,7 @@ pub async fn follow_moves(
             .filter_map(|&r| cell_at(lon, lat, r))
             .map(H3Cell::from)
             .find(|c| owner.contains_key(c))
-            .or_else(|| cell_at(lon, lat, ACCOUNT_RESOLUTION).map(H3Cell::from))
+            .or_else(|| cell_at(lon, lat, ACCOUNT_H3_RESOLUTION).map(H3Cell::from))
     };
     let moved_at: Vec<(f64, f64)> = sqlx::query_as(include_str!("sql/cells_account_points.sql"))
         .bind(moved)
@@ -373,13 +369,13 @@ mod tests {
         ];
         let cells = majority_cells(&points);
         assert_eq!(cells.len(), 2);
-        let heavy = H3Cell::from(cell_at(7.42, 43.73, ACCOUNT_RESOLUTION).expect("cell"));
+        let heavy = H3Cell::from(cell_at(7.42, 43.73, ACCOUNT_H3_RESOLUTION).expect("cell"));
         assert!(cells.contains(&(heavy, 1)), "{cells:?}");
     }
 
     #[test]
     fn a_coarse_cell_yields_to_the_finer_cells_of_other_territories_next_to_it() {
-        let coarse = cell_at(7.42, 43.73, ACCOUNT_RESOLUTION).expect("cell");
+        let coarse = cell_at(7.42, 43.73, ACCOUNT_H3_RESOLUTION).expect("cell");
         let ring: Vec<CellIndex> = coarse
             .grid_disk::<Vec<_>>(1)
             .into_iter()
@@ -409,7 +405,7 @@ mod tests {
 
     #[test]
     fn a_cell_outline_is_a_closed_hexagon_in_lon_lat_order() {
-        let cell = cell_at(7.42, 43.73, ACCOUNT_RESOLUTION).expect("cell");
+        let cell = cell_at(7.42, 43.73, ACCOUNT_H3_RESOLUTION).expect("cell");
         let wkt = cell_wkt(cell);
         let inner = wkt.trim_start_matches("POLYGON((").trim_end_matches("))");
         let points: Vec<&str> = inner.split(',').collect();

@@ -224,11 +224,11 @@ impl Planner {
 
     /// The team of a plan this planner may plan (404 for no plan or someone else's).
     pub async fn check_plan(&self, state: &AppState, plan_id: Uuid) -> Result<Uuid, AppError> {
-        let plan = plans::get(&state.db, plan_id)
+        let team_id = plans::team_of(&state.db, plan_id)
             .await?
             .ok_or(AppError::NotFound)?;
-        self.check_team(state, plan.team_id).await?;
-        Ok(plan.team_id)
+        self.check_team(state, team_id).await?;
+        Ok(team_id)
     }
 }
 

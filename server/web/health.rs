@@ -86,11 +86,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
 /// With `TERRANE_METRICS_TOKEN` set, only a scraper sending it as a bearer token gets them.
 pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     if let Some(expected) = &state.config.metrics_token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        let presented = super::guard::bearer_token(&headers).unwrap_or_default();
         // Hashes first: equal lengths, so the comparison time says nothing about the token.
         let same = crate::auth::csrf::constant_time_eq(
             &crate::auth::secret::sha256(presented),

@@ -3,9 +3,47 @@
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Change, PLAN_COLUMNS, PlanRow, PlanTerritory, TerritoryFigures};
+use super::{
+    Change, PLAN_COLUMNS, PLAN_JOB_STATE, PlanJobState, PlanRow, PlanStatus, PlanTerritory,
+    TerritoryFigures,
+};
 use crate::crm::writeback::OwnerChange;
 use crate::spatial::LonLat;
+
+/// Locks a plan for a change in `db`'s transaction: its team, status and job state (`None`:
+/// no such plan).
+pub(super) async fn lock_for_change(
+    db: impl PgExecutor<'_>,
+    plan_id: Uuid,
+) -> Result<Option<(Uuid, PlanStatus, PlanJobState)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select team_id, status, {PLAN_JOB_STATE} from territory_plans where id = $1 for update"
+    ))
+    .bind(plan_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The team a plan belongs to (`None`: no such plan).
+pub async fn team_of(db: impl PgExecutor<'_>, plan_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select team_id from territory_plans where id = $1")
+        .bind(plan_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Takes the team's publish lock for the rest of the transaction: publishing and placing
+/// arrivals in the published plan run one at a time per team.
+pub async fn lock_team_for_publish(
+    db: impl PgExecutor<'_>,
+    team_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(include_str!("../sql/publish_lock_team.sql"))
+        .bind(team_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
 
 pub async fn get(db: impl PgExecutor<'_>, plan_id: Uuid) -> Result<Option<PlanRow>, sqlx::Error> {
     sqlx::query_as::<_, PlanRow>(&format!(

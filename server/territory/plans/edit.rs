@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{PLAN_JOB_STATE, PlanJobState, PlanStatus, get, plan_territories};
+use super::{PlanStatus, get, plan_territories};
 use crate::audit::{self, AuditEvent};
 use crate::territory::balance::Unit;
 use crate::territory::metrics::{self, PlanMetrics};
@@ -96,20 +96,14 @@ pub async fn move_accounts(
         ));
     }
     let mut tx = pool.begin().await?;
-    let plan: Option<(PlanStatus, PlanJobState)> = sqlx::query_as(&format!(
-        "select status, {PLAN_JOB_STATE} from territory_plans where id = $1 for update"
-    ))
-    .bind(plan_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    match plan {
+    match super::db::lock_for_change(&mut *tx, plan_id).await? {
         None => return Err(TerritoryError::NotFound),
-        Some((status, _)) if status != PlanStatus::Draft => {
+        Some((_, status, _)) if status != PlanStatus::Draft => {
             return Err(TerritoryError::Conflict(
                 "only drafts can be edited; copy this plan into a draft first".into(),
             ));
         }
-        Some((_, job)) if job.is_busy() => {
+        Some((_, _, job)) if job.is_busy() => {
             return Err(TerritoryError::Conflict(
                 "the plan is being computed; wait for it to finish".into(),
             ));

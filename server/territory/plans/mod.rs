@@ -16,7 +16,10 @@ use uuid::Uuid;
 use crate::spatial::LonLat;
 
 pub use create::{create, create_in};
-pub use db::{changes, get, list, owner_changes, plan_territories, published, territory_figures};
+pub use db::{
+    changes, get, list, lock_team_for_publish, owner_changes, plan_territories, published, team_of,
+    territory_figures,
+};
 pub use edit::{delete, move_accounts, refresh_metrics};
 pub use generate::{generate, generate_with, rebalance, start_rebalance_in};
 pub use publish::{Published, publish, publish_current_where_missing, rollback};

@@ -8,8 +8,7 @@ use uuid::Uuid;
 
 use super::edit::refresh_metrics;
 use super::{
-    Method, NewPlan, PLAN_JOB_STATE, PlanJobState, PlanStatus, Travel, create, generate, get,
-    owner_changes,
+    Method, NewPlan, PlanJobState, PlanStatus, Travel, create, generate, get, owner_changes,
 };
 use crate::accounts;
 use crate::audit::{self, AuditEvent};
@@ -35,14 +34,7 @@ pub async fn publish(
     user_id: Option<Uuid>,
 ) -> Result<Published, TerritoryError> {
     let mut tx = pool.begin().await?;
-    let plan: Option<(Uuid, PlanStatus, PlanJobState)> = sqlx::query_as(&format!(
-        "select team_id, status, {PLAN_JOB_STATE} from territory_plans
-             where id = $1 for update"
-    ))
-    .bind(plan_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let team_id = match plan {
+    let team_id = match super::db::lock_for_change(&mut *tx, plan_id).await? {
         None => return Err(TerritoryError::NotFound),
         Some((_, status, _)) if status != PlanStatus::Draft => {
             return Err(TerritoryError::Conflict(format!(
@@ -57,10 +49,7 @@ pub async fn publish(
         Some((team, _, _)) => team,
     };
     // One publisher per team at a time.
-    sqlx::query("select pg_advisory_xact_lock(hashtext('territory-publish'), hashtext($1::text))")
-        .bind(team_id)
-        .execute(&mut *tx)
-        .await?;
+    super::db::lock_team_for_publish(&mut *tx, team_id).await?;
     let superseded: Option<Uuid> = sqlx::query_scalar(
         "update territory_plans set status = 'superseded'
          where team_id = $1 and status = 'published' returning id",
