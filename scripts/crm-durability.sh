@@ -98,9 +98,17 @@ psql_q() { psql -X -A -t -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 # Events acknowledged (in the inbox) but not yet applied.
 unapplied_sql="select count(*) from crm_inbox where status = 'pending'"
 for ((k = 1; k <= kills; k++)); do
-    # A random moment while events are flowing (0.2 to 1.2 s apart), once the inbox holds
-    # acknowledged events the workers have not applied yet (up to 10 s more).
-    sleep "0.$((RANDOM % 10 + 2))"
+    # Kill k lands once about k/(kills+1) of the events are acknowledged (give or take a
+    # random quarter of a step), so every kill finds the load still flowing however fast this
+    # machine is; then it waits until the inbox holds acknowledged events the workers have not
+    # applied yet (up to 10 s more). A schedule by the clock failed when the load outran it.
+    step_size=$((events / (kills + 1)))
+    due=$((k * step_size + (RANDOM % (step_size / 2 + 1)) - step_size / 4))
+    for ((tries = 0; tries < 1200; tries++)); do
+        (($(wc -l <"$acked") >= due)) && break
+        kill -0 "$load_pid" 2>/dev/null || break
+        sleep 0.05
+    done
     for ((tries = 0; tries < 100; tries++)); do
         (($(psql_q "$unapplied_sql") > 0)) && break
         sleep 0.1
