@@ -1,0 +1,253 @@
+//! The problem as the search reads it: dense travel matrices with unreachable cells marked,
+//! which vehicles may serve which stop, granular neighbour lists, and a small seeded PRNG.
+
+use super::problem::{Objective, Problem};
+
+/// A travel cell that cannot be used (`None` in the matrix). Large enough to dominate any
+/// route, small enough that a handful of them still fit in an `i64`.
+pub(super) const UNREACHABLE: i64 = 1 << 50;
+
+/// How many neighbours each stop keeps for the granular moves.
+const GRANULAR: usize = 20;
+
+pub(super) struct Instance<'a> {
+    pub problem: &'a Problem,
+    pub stops: usize,
+    pub vehicles: usize,
+    size: usize,
+    dur: Vec<i64>,
+    dist: Vec<i64>,
+    /// `allowed[stop * vehicles + vehicle]`.
+    allowed: Vec<bool>,
+    /// Stops some vehicle can reach; the others are dropped before the search.
+    pub routable: Vec<bool>,
+    /// Nearest stops by a time-window-aware proximity, closest first.
+    pub neighbours: Vec<Vec<usize>>,
+    /// Every stop has at most one window and no vehicle has a break: the O(1) segment
+    /// evaluation is exact for such instances.
+    pub simple: bool,
+    /// Every vehicle is the same and no stop is tied to some: one empty route is as good as
+    /// another.
+    pub identical: bool,
+    /// What a dropped stop costs the search (prizes compressed to the routes' scale).
+    pub search_prize: Vec<i64>,
+}
+
+impl<'a> Instance<'a> {
+    pub fn new(problem: &'a Problem) -> Self {
+        let size = problem.matrix.size;
+        let cells = size * size;
+        let cell = |values: &[Option<i64>], i: usize| -> i64 {
+            values
+                .get(i)
+                .copied()
+                .flatten()
+                .map_or(UNREACHABLE, |v| v.clamp(0, UNREACHABLE))
+        };
+        let dur: Vec<i64> = (0..cells)
+            .map(|i| cell(&problem.matrix.durations, i))
+            .collect();
+        let dist: Vec<i64> = (0..cells)
+            .map(|i| cell(&problem.matrix.distances, i))
+            .collect();
+        let stops = problem.stops.len();
+        let vehicles = problem.vehicles.len();
+        let mut instance = Self {
+            problem,
+            stops,
+            vehicles,
+            size,
+            dur,
+            dist,
+            allowed: vec![false; stops * vehicles],
+            routable: vec![false; stops],
+            neighbours: vec![Vec::new(); stops],
+            simple: problem.vehicles.iter().all(|v| v.break_.is_none())
+                && problem.stops.iter().all(|s| s.windows.len() <= 1),
+            search_prize: Vec::new(),
+            identical: problem.stops.iter().all(|s| s.vehicles.is_none())
+                && problem.vehicles.windows(2).all(|w| w[0] == w[1]),
+        };
+        instance.allowed = (0..stops * vehicles)
+            .map(|i| instance.may_serve(i / vehicles.max(1), i % vehicles.max(1)))
+            .collect();
+        instance.routable = (0..stops)
+            .map(|s| (0..vehicles).any(|v| instance.allowed[s * vehicles + v]))
+            .collect();
+        instance.neighbours = instance.granular_neighbours();
+        instance.search_prize = instance.compress_prizes();
+        instance
+    }
+
+    fn location_ok(&self, location: usize) -> bool {
+        location < self.size
+    }
+
+    /// A stop a vehicle can serve alone: allowed, reachable from its start and to its end,
+    /// with a window it could make inside its shift and a demand within its capacity.
+    fn may_serve(&self, stop: usize, vehicle: usize) -> bool {
+        let s = &self.problem.stops[stop];
+        let v = &self.problem.vehicles[vehicle];
+        if !self.location_ok(s.location) || s.service < 0 || s.demand < 0 {
+            return false;
+        }
+        if let Some(list) = &s.vehicles {
+            if !list.contains(&vehicle) {
+                return false;
+            }
+        }
+        if v.start.is_some_and(|l| !self.location_ok(l))
+            || v.end.is_some_and(|l| !self.location_ok(l))
+        {
+            return false;
+        }
+        let to = v.start.map_or(0, |l| self.dur(l, s.location));
+        let back = v.end.map_or(0, |l| self.dur(s.location, l));
+        if to >= UNREACHABLE || back >= UNREACHABLE {
+            return false;
+        }
+        if v.capacity.is_some_and(|c| s.demand > c) || v.shift.start > v.shift.end {
+            return false;
+        }
+        if s.windows.iter().any(|w| w.start > w.end) {
+            return false;
+        }
+        let arrival = v.shift.start.saturating_add(to);
+        let start = if s.windows.is_empty() {
+            Some(arrival)
+        } else {
+            s.windows
+                .iter()
+                .find(|w| w.end >= arrival)
+                .map(|w| w.start.max(arrival))
+        };
+        start.is_some_and(|t| t.saturating_add(s.service).saturating_add(back) <= v.shift.end)
+    }
+
+    pub fn dur(&self, from: usize, to: usize) -> i64 {
+        self.dur[from * self.size + to]
+    }
+
+    pub fn dist(&self, from: usize, to: usize) -> i64 {
+        self.dist[from * self.size + to]
+    }
+
+    /// The objective's cost of one arc (distance or duration).
+    pub fn cost(&self, from: usize, to: usize) -> i64 {
+        match self.problem.objective {
+            Objective::TotalDistance => self.dist(from, to),
+            Objective::TotalDuration | Objective::MinMaxDuration => self.dur(from, to),
+        }
+    }
+
+    pub fn allowed(&self, stop: usize, vehicle: usize) -> bool {
+        self.allowed[stop * self.vehicles + vehicle]
+    }
+
+    pub fn location(&self, stop: usize) -> usize {
+        self.problem.stops[stop].location
+    }
+
+    /// Proximity from `a` to `b` (Vidal et al. 2013): travel plus the waiting and the time
+    /// warp that serving `b` right after `a` would cause, weighted, over their outer windows.
+    fn proximity(&self, a: usize, b: usize) -> i64 {
+        let sa = &self.problem.stops[a];
+        let sb = &self.problem.stops[b];
+        let travel = self.dur(sa.location, sb.location);
+        let cost = self.cost(sa.location, sb.location);
+        if travel >= UNREACHABLE || cost >= UNREACHABLE {
+            return UNREACHABLE;
+        }
+        let (Some(fa), Some(la), Some(fb), Some(lb)) = (
+            sa.windows.first(),
+            sa.windows.last(),
+            sb.windows.first(),
+            sb.windows.last(),
+        ) else {
+            return cost;
+        };
+        let wait = (fb.start - sa.service - travel - la.end).max(0);
+        let warp = (fa.start + sa.service + travel - lb.end).max(0);
+        cost + (wait / 5) + warp
+    }
+
+    fn granular_neighbours(&self) -> Vec<Vec<usize>> {
+        (0..self.stops)
+            .map(|a| {
+                if !self.routable[a] {
+                    return Vec::new();
+                }
+                let mut near: Vec<(i64, usize)> = (0..self.stops)
+                    .filter(|&b| b != a && self.routable[b])
+                    .map(|b| (self.proximity(a, b).min(self.proximity(b, a)), b))
+                    .filter(|&(p, _)| p < UNREACHABLE)
+                    .collect();
+                near.sort_unstable();
+                near.truncate(GRANULAR);
+                near.into_iter().map(|(_, b)| b).collect()
+            })
+            .collect()
+    }
+
+    /// Prizes above a cap (a hundred times the largest arc cost) only need to rank among
+    /// themselves in the search; the final comparison uses the exact prizes.
+    fn compress_prizes(&self) -> Vec<i64> {
+        let mut largest = 1;
+        for i in 0..self.size {
+            for j in 0..self.size {
+                let c = self.cost(i, j);
+                if c < UNREACHABLE {
+                    largest = largest.max(c);
+                }
+            }
+        }
+        let cap = largest.saturating_mul(100).min(1 << 40);
+        self.problem
+            .stops
+            .iter()
+            .map(|s| {
+                let prize = s.prize.max(0);
+                if prize <= cap {
+                    prize
+                } else {
+                    let ratio = prize / cap;
+                    cap + i64::from(ratio.ilog2() + 1) * (cap / 4)
+                }
+            })
+            .collect()
+    }
+}
+
+/// xorshift64* (Vigna 2016): small, fast, and the same sequence on every machine.
+pub(super) struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        // SplitMix64 scrambles the seed so nearby seeds give unrelated streams.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Self((z ^ (z >> 31)) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Iterated local search with late-acceptance hill climbing (Burke & Bykov 2017), as PyVRP
+//! runs it since 0.13: perturb the current solution (remove a stop and its neighbours, put
+//! them back at their best places), improve it with the local search, accept it when it beats
+//! the cost held `HISTORY` iterations ago. Penalty weights adapt to keep about 65% of the
+//! local optima feasible; the best feasible solution by the exact rank is kept.
+
+use std::time::Instant;
+
+use super::data::{Instance, Rng};
+use super::local::LocalSearch;
+use super::problem::{Limits, Objective};
+use super::search::{DROPPED, PENALTY_ONE, Rank, State, Weights};
+
+const HISTORY: usize = 300;
+/// Iterations between penalty updates.
+const PENALTY_PERIOD: u64 = 40;
+const TARGET_FEASIBLE: f64 = 0.65;
+/// Weight of the longest day in the min-max search objective.
+const LONGEST_WEIGHT: i64 = 10;
+
+pub(super) fn initial_weights(inst: &Instance) -> Weights {
+    let (mut cost, mut dur, mut arcs) = (0i128, 0i128, 0i128);
+    let locations: Vec<usize> = (0..inst.stops)
+        .filter(|&s| inst.routable[s])
+        .map(|s| inst.location(s))
+        .collect();
+    for &a in locations.iter().take(200) {
+        for &b in locations.iter().take(200) {
+            if a != b {
+                cost += i128::from(inst.cost(a, b));
+                dur += i128::from(inst.dur(a, b));
+                arcs += 1;
+            }
+        }
+    }
+    let warp = if dur > 0 {
+        (cost * i128::from(PENALTY_ONE) / dur).clamp(1, 1 << 20) as i64
+    } else {
+        PENALTY_ONE
+    };
+    let demand: i64 = inst
+        .problem
+        .stops
+        .iter()
+        .map(|s| s.demand.max(0))
+        .sum::<i64>()
+        / (inst.stops.max(1) as i64);
+    let avg_cost = if arcs > 0 { (cost / arcs) as i64 } else { 1 };
+    let load = (avg_cost.max(1) * PENALTY_ONE / demand.max(1)).clamp(1, 1 << 30);
+    Weights {
+        warp,
+        load,
+        longest: if inst.problem.objective == Objective::MinMaxDuration {
+            LONGEST_WEIGHT
+        } else {
+            0
+        },
+    }
+}
+
+/// Cheapest feasible insertion of each stop, most valuable first.
+pub(super) fn construct(inst: &Instance, w: &Weights) -> State {
+    let mut st = State::empty(inst);
+    let mut order: Vec<usize> = (0..inst.stops).filter(|&s| inst.routable[s]).collect();
+    order.sort_by_key(|&s| {
+        let last_end = inst.problem.stops[s]
+            .windows
+            .last()
+            .map_or(i64::MAX, |w| w.end);
+        (std::cmp::Reverse(inst.search_prize[s]), last_end, s)
+    });
+    let mut buf = Vec::new();
+    for s in order {
+        if let Some((_, r, i, _)) = st.best_insertion(inst, w, s, true, &mut buf) {
+            st.insert(inst, s, r, i);
+        }
+    }
+    st
+}
+
+/// Inserts dropped stops wherever they fit feasibly, most valuable first (a dropped prize
+/// outranks any route cost).
+pub(super) fn fill(inst: &Instance, st: &mut State, w: &Weights) {
+    let mut order: Vec<usize> = (0..inst.stops)
+        .filter(|&s| inst.routable[s] && st.pos[s].0 == DROPPED && inst.problem.stops[s].prize > 0)
+        .collect();
+    order.sort_by_key(|&s| (std::cmp::Reverse(inst.problem.stops[s].prize), s));
+    let mut buf = Vec::new();
+    for s in order {
+        if let Some((_, r, i, _)) = st.best_insertion(inst, w, s, true, &mut buf) {
+            st.insert(inst, s, r, i);
+        }
+    }
+}
+
+fn perturb(inst: &Instance, st: &mut State, w: &Weights, rng: &mut Rng, buf: &mut Vec<usize>) {
+    let routed: Vec<usize> = (0..inst.stops)
+        .filter(|&s| st.pos[s].0 != DROPPED)
+        .collect();
+    if routed.is_empty() {
+        return;
+    }
+    let most = (routed.len() / 4).clamp(1, 25);
+    let k = 1 + rng.below(most);
+    let seed = routed[rng.below(routed.len())];
+    let mut removed = vec![seed];
+    for &n in &inst.neighbours[seed] {
+        if removed.len() >= k {
+            break;
+        }
+        if st.pos[n].0 != DROPPED {
+            removed.push(n);
+        }
+    }
+    for &s in &removed {
+        st.remove(inst, s);
+    }
+    rng.shuffle(&mut removed);
+    for s in removed {
+        if let Some((delta, r, i, _)) = st.best_insertion(inst, w, s, false, buf) {
+            if delta < inst.search_prize[s] {
+                st.insert(inst, s, r, i);
+            }
+        }
+    }
+}
+
+struct Best {
+    rank: Rank,
+    state: State,
+}
+
+fn offer(inst: &Instance, best: &mut Option<Best>, st: &State) {
+    if !st.feasible() {
+        return;
+    }
+    let rank = st.rank(inst);
+    if best.as_ref().is_none_or(|b| rank < b.rank) {
+        *best = Some(Best {
+            rank,
+            state: st.clone(),
+        });
+    }
+}
+
+pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: Instant) -> State {
+    let mut rng = Rng::new(limits.seed);
+    let mut w = initial_weights(inst);
+    let out_of_time = || started.elapsed() >= limits.time;
+    let mut current = construct(inst, &w);
+    let mut best = None;
+    offer(inst, &mut best, &current);
+    let mut ls = LocalSearch::new(inst, w);
+    let deadline = || limits.max_iterations.is_none() && out_of_time();
+    ls.run(&mut current, &mut rng, &deadline);
+    offer(inst, &mut best, &current);
+    let mut history = vec![current.objective(inst, &w); HISTORY];
+    let (mut warp_ok, mut load_ok, mut seen) = (0u64, 0u64, 0u64);
+    let mut buf = Vec::new();
+    let mut iteration: u64 = 0;
+    loop {
+        if limits.max_iterations.is_some_and(|m| iteration >= m) || out_of_time() {
+            break;
+        }
+        let mut candidate = current.clone();
+        perturb(inst, &mut candidate, &w, &mut rng, &mut buf);
+        ls.run(&mut candidate, &mut rng, &deadline);
+        seen += 1;
+        warp_ok += u64::from(candidate.evals.iter().all(|e| e.warp == 0));
+        load_ok += u64::from(candidate.evals.iter().all(|e| e.excess == 0));
+        offer(inst, &mut best, &candidate);
+        let c = candidate.objective(inst, &w);
+        let slot = (iteration % HISTORY as u64) as usize;
+        let cur = current.objective(inst, &w);
+        if c < history[slot] || c <= cur {
+            current = candidate;
+        }
+        history[slot] = current.objective(inst, &w);
+        iteration += 1;
+        if seen >= PENALTY_PERIOD {
+            w.warp = adapt(w.warp, warp_ok as f64 / seen as f64);
+            w.load = adapt(w.load, load_ok as f64 / seen as f64);
+            ls.weights = w;
+            (warp_ok, load_ok, seen) = (0, 0, 0);
+        }
+    }
+    let mut result = best.map_or_else(|| construct(inst, &w), |b| b.state);
+    fill(inst, &mut result, &w);
+    result
+}
+
+fn adapt(weight: i64, feasible: f64) -> i64 {
+    let next = if feasible < TARGET_FEASIBLE - 0.05 {
+        weight + (weight / 2).max(1)
+    } else if feasible > TARGET_FEASIBLE + 0.05 {
+        weight - weight / 10
+    } else {
+        weight
+    };
+    next.clamp(1, PENALTY_ONE * 100_000)
+}
