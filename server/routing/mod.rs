@@ -1,8 +1,11 @@
-//! Road travel times from OSRM (HTTP API): reachability and duration matrices (`table`); routes build on this client.
+//! Road travel from OSRM (HTTP API): duration and distance matrices (`table`), road geometry
+//! (`route`); and the day-planning solver (`solver`).
 
+mod route;
 pub mod solver;
 mod table;
 
+pub use route::{MAX_ROUTE_POINTS, RoadRoute};
 pub use table::{DEFAULT_MAX_TABLE_SIZE, DurationMatrix, parse_points};
 
 use std::fmt;

@@ -31,16 +31,18 @@ const HEADER_RESERVE_BYTES: usize = 1024;
 /// in `sources` or `destinations` with a separator (at most 6 for the budgets used here).
 const BYTES_PER_LOCATION: usize = 30;
 
-/// Travel times by road from each source to each destination.
+/// Travel times and distances by road from each source to each destination.
 ///
-/// `seconds` is row-major: `seconds[i * cols + j]` is source `i` to destination `j`, `None`
-/// when OSRM found no route. Always `rows × cols` long; `snap_m` has `cols` entries and
-/// `source_snap_m` `rows`.
+/// `seconds` and `metres` are row-major: `seconds[i * cols + j]` is source `i` to
+/// destination `j`, `None` when OSRM found no route. Both always `rows × cols` long; `snap_m`
+/// has `cols` entries and `source_snap_m` `rows`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DurationMatrix {
     pub rows: usize,
     pub cols: usize,
     pub seconds: Vec<Option<f32>>,
+    /// Road distance of the fastest route, metres (OSRM's `distances` annotation).
+    pub metres: Vec<Option<f32>>,
     /// Per destination: metres from the given point to where OSRM put it on the road
     /// network (a point in the sea or outside the extract snaps far away).
     pub snap_m: Vec<f32>,
@@ -55,6 +57,7 @@ impl DurationMatrix {
             rows,
             cols,
             seconds: vec![None; rows * cols],
+            metres: vec![None; rows * cols],
             snap_m: vec![0.0; cols],
             source_snap_m: vec![0.0; rows],
         }
@@ -74,6 +77,18 @@ impl DurationMatrix {
         self.seconds[i * self.cols + j]
     }
 
+    /// Metres from source `i` to destination `j`; `None` when OSRM found no route.
+    ///
+    /// # Panics
+    /// As [`DurationMatrix::get`].
+    pub fn metres(&self, i: usize, j: usize) -> Option<f32> {
+        assert!(
+            i < self.rows && j < self.cols,
+            "({i}, {j}) is outside the matrix"
+        );
+        self.metres[i * self.cols + j]
+    }
+
     /// Copies a block's answer into its place.
     fn fill(&mut self, answer: BlockAnswer) {
         let Block {
@@ -82,9 +97,11 @@ impl DurationMatrix {
             col0,
             cols,
         } = answer.block;
-        for (r, row) in answer.seconds.chunks_exact(cols).enumerate().take(rows) {
+        for r in 0..rows {
             let at = (row0 + r) * self.cols + col0;
-            self.seconds[at..at + cols].copy_from_slice(row);
+            let from = r * cols;
+            self.seconds[at..at + cols].copy_from_slice(&answer.seconds[from..from + cols]);
+            self.metres[at..at + cols].copy_from_slice(&answer.metres[from..from + cols]);
         }
         self.source_snap_m[row0..row0 + rows].copy_from_slice(&answer.source_snap_m);
         self.snap_m[col0..col0 + cols].copy_from_slice(&answer.snap_m);
@@ -176,6 +193,7 @@ struct Block {
 struct BlockAnswer {
     block: Block,
     seconds: Vec<Option<f32>>,
+    metres: Vec<Option<f32>>,
     source_snap_m: Vec<f32>,
     snap_m: Vec<f32>,
 }
@@ -242,7 +260,7 @@ fn block_path(sources: &[LonLat], destinations: &[LonLat]) -> String {
         // Writing to a String cannot fail.
         let _ = write!(path, "{:.6},{:.6}", p.lon(), p.lat());
     }
-    path.push_str("?annotations=duration&generate_hints=false&sources=");
+    path.push_str("?annotations=duration,distance&generate_hints=false&sources=");
     push_indexes(&mut path, 0..sources.len());
     path.push_str("&destinations=");
     push_indexes(&mut path, sources.len()..locations);
@@ -267,6 +285,8 @@ struct TableBody {
     #[serde(default)]
     durations: Option<Vec<Vec<Option<f64>>>>,
     #[serde(default)]
+    distances: Option<Vec<Vec<Option<f64>>>>,
+    #[serde(default)]
     sources: Option<Vec<Waypoint>>,
     #[serde(default)]
     destinations: Option<Vec<Waypoint>>,
@@ -288,28 +308,38 @@ impl TableBody {
             ));
         }
         let unexpected = RoutingError::UnexpectedBody { endpoint: ENDPOINT };
-        let (Some(durations), Some(sources), Some(destinations)) =
-            (self.durations, self.sources, self.destinations)
-        else {
+        let (Some(durations), Some(distances), Some(sources), Some(destinations)) = (
+            self.durations,
+            self.distances,
+            self.sources,
+            self.destinations,
+        ) else {
             return Err(unexpected);
         };
-        if durations.len() != block.rows
-            || durations.iter().any(|row| row.len() != block.cols)
+        let shaped = |m: &Vec<Vec<Option<f64>>>| {
+            m.len() == block.rows && m.iter().all(|row| row.len() == block.cols)
+        };
+        if !shaped(&durations)
+            || !shaped(&distances)
             || sources.len() != block.rows
             || destinations.len() != block.cols
         {
             return Err(unexpected);
         }
-        // f32 keeps a tenth of a second up to about 19 days, more than any drive here.
-        let seconds = durations
-            .into_iter()
-            .flatten()
-            .map(|d| d.map(|s| s as f32))
-            .collect();
+        // f32 keeps a tenth of a second up to about 19 days (a decimetre up to 1,600 km),
+        // more than any drive here.
+        let flat = |m: Vec<Vec<Option<f64>>>| -> Vec<Option<f32>> {
+            m.into_iter()
+                .flatten()
+                .map(|d| d.map(|v| v as f32))
+                .collect()
+        };
+        let (seconds, metres) = (flat(durations), flat(distances));
         let snap = |w: Vec<Waypoint>| w.into_iter().map(|w| w.distance as f32).collect();
         Ok(BlockAnswer {
             block,
             seconds,
+            metres,
             source_snap_m: snap(sources),
             snap_m: snap(destinations),
         })
@@ -395,7 +425,7 @@ mod tests {
         assert_eq!(
             path,
             "table/v1/driving/7.424600,43.738400;7.410000,43.730000;-179.500000,-89.250000\
-             ?annotations=duration&generate_hints=false&sources=0&destinations=1;2"
+             ?annotations=duration,distance&generate_hints=false&sources=0&destinations=1;2"
         );
     }
 
@@ -445,13 +475,14 @@ mod tests {
     #[test]
     fn an_ok_answer_keeps_nulls_as_unreachable() {
         let answer = body(
-            r#"{"code":"Ok","durations":[[12.5,null]],
+            r#"{"code":"Ok","durations":[[12.5,null]],"distances":[[140.2,null]],
                 "sources":[{"distance":1.5,"location":[7.4,43.7]}],
                 "destinations":[{"distance":0},{"distance":3749.8}]}"#,
         )
         .into_answer(ONE_BY_TWO)
         .expect("ok");
         assert_eq!(answer.seconds, [Some(12.5), None]);
+        assert_eq!(answer.metres, [Some(140.2), None]);
         assert_eq!(answer.source_snap_m, [1.5]);
         assert_eq!(answer.snap_m, [0.0, 3749.8]);
     }
@@ -459,7 +490,7 @@ mod tests {
     #[test]
     fn an_answer_of_the_wrong_shape_is_unexpected() {
         let err = body(
-            r#"{"code":"Ok","durations":[[12.5]],
+            r#"{"code":"Ok","durations":[[12.5]],"distances":[[1.0, 2.0]],
                 "sources":[{"distance":0}],"destinations":[{"distance":0},{"distance":0}]}"#,
         )
         .into_answer(ONE_BY_TWO)
@@ -507,11 +538,14 @@ mod tests {
                 cols: 2,
             },
             seconds: vec![Some(4.0), None],
+            metres: vec![Some(40.0), None],
             source_snap_m: vec![7.0],
             snap_m: vec![8.0, 9.0],
         });
         assert_eq!(m.seconds, [None, None, None, None, Some(4.0), None]);
         assert_eq!(m.get(1, 1), Some(4.0));
+        assert_eq!(m.metres(1, 1), Some(40.0));
+        assert_eq!(m.metres, [None, None, None, None, Some(40.0), None]);
         assert_eq!(m.source_snap_m, [0.0, 7.0]);
         assert_eq!(m.snap_m, [0.0, 8.0, 9.0]);
     }

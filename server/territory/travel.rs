@@ -233,6 +233,7 @@ mod tests {
         let matrix = DurationMatrix {
             rows: 2,
             cols: 4,
+            metres: seconds.iter().map(|s| s.map(|s| s * 10.0)).collect(),
             seconds,
             snap_m: vec![1.0, 2.0, 3.0, 4.0],
             source_snap_m: vec![0.0, 0.0],

@@ -77,6 +77,7 @@ async fn a_matrix_of_monaco_accounts_is_square_with_a_zero_diagonal() {
     assert_eq!(m.seconds.len(), 25);
     for i in 0..5 {
         assert_eq!(m.get(i, i), Some(0.0), "diagonal {i}");
+        assert_eq!(m.metres(i, i), Some(0.0), "diagonal {i}");
         for j in (0..5).filter(|&j| j != i) {
             let s = seconds(&m, i, j);
             // Inside Monaco and its neighbours: more than nothing, less than an hour.
@@ -111,6 +112,7 @@ async fn a_table_beyond_the_limit_is_chunked_and_matches_the_blocks_asked_direct
         for (bi, i) in rows.clone().enumerate() {
             for (bj, j) in cols.clone().enumerate() {
                 assert_eq!(chunked.get(i, j), direct.get(bi, bj), "({i}, {j})");
+                assert_eq!(chunked.metres(i, j), direct.metres(bi, bj), "({i}, {j}) m");
             }
         }
         assert_eq!(&chunked.snap_m[cols.clone()], &direct.snap_m[..]);
@@ -129,6 +131,75 @@ async fn a_table_beyond_the_limit_is_chunked_and_matches_the_blocks_asked_direct
     assert_eq!(whole, chunked);
     let routed = chunked.seconds.iter().filter(|s| s.is_some()).count();
     assert!(routed * 10 > 150 * 150 * 9, "{routed} pairs routed");
+}
+
+/// The demo accounts and points spread over their bounding box, `n` in all (a day plan's
+/// matrix can outgrow the demo book).
+fn many_points(n: usize) -> Vec<LonLat> {
+    let mut points = demo_accounts();
+    let (lo_lon, hi_lon, lo_lat, hi_lat) = points.iter().fold(
+        (f64::MAX, f64::MIN, f64::MAX, f64::MIN),
+        |(a, b, c, d), p| {
+            (
+                a.min(p.lon()),
+                b.max(p.lon()),
+                c.min(p.lat()),
+                d.max(p.lat()),
+            )
+        },
+    );
+    let mut k = 0u32;
+    while points.len() < n {
+        // A low-discrepancy walk over the box (golden-ratio steps), not a grid.
+        k += 1;
+        let u = (f64::from(k) * 0.618_033_988_75).fract();
+        let v = (f64::from(k) * 0.754_877_666_25).fract();
+        points.push(at(
+            lo_lon + u * (hi_lon - lo_lon),
+            lo_lat + v * (hi_lat - lo_lat),
+        ));
+    }
+    points.truncate(n);
+    points
+}
+
+#[tokio::test]
+async fn a_thousand_location_matrix_in_chunks_equals_one_direct_request() {
+    let points = many_points(1_000);
+    // The client's default limit (100) cuts 1,000 × 1,000 into a hundred requests.
+    let chunked = osrm().table(&points, &points).await.expect("chunked");
+
+    // One all-to-all request, as OSRM documents it, without this client's chunking.
+    let coords: Vec<String> = points
+        .iter()
+        .map(|p| format!("{:.6},{:.6}", p.lon(), p.lat()))
+        .collect();
+    let url = format!(
+        "{}/table/v1/driving/{}?annotations=duration,distance&generate_hints=false",
+        osrm_url().trim_end_matches('/'),
+        coords.join(";")
+    );
+    let direct: serde_json::Value = reqwest::get(&url)
+        .await
+        .expect("direct request")
+        .json()
+        .await
+        .expect("OSRM JSON");
+    assert_eq!(direct["code"], "Ok", "{}", direct["message"]);
+    let cell = |name: &str, i: usize, j: usize| direct[name][i][j].as_f64().map(|v| v as f32);
+    let mut routed = 0;
+    for i in 0..points.len() {
+        for j in 0..points.len() {
+            assert_eq!(chunked.get(i, j), cell("durations", i, j), "({i}, {j}) s");
+            assert_eq!(
+                chunked.metres(i, j),
+                cell("distances", i, j),
+                "({i}, {j}) m"
+            );
+            routed += usize::from(chunked.get(i, j).is_some());
+        }
+    }
+    assert!(routed * 10 > 1_000 * 1_000 * 9, "{routed} pairs routed");
 }
 
 #[tokio::test]
