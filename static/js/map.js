@@ -4,19 +4,17 @@
 // (global `maplibregl`). Configuration comes from data attributes on #map, because the page's
 // CSP forbids inline scripts. Account data is only ever put into the page with textContent.
 
+import {
+  MapFailure, createMap, whenLoaded,
+} from './lib/basemap.js';
+
 /** The server's upper bound for one request; the map wants every account at once. */
 const ACCOUNT_LIMIT = 50000;
 const ACCOUNTS_SOURCE = 'accounts';
 const ACCOUNTS_LAYER = 'accounts';
-/** Shown when there is nothing to fit to: Monaco, where the demo data lives. */
-const DEFAULT_CENTER_LON_LAT = [7.4246, 43.7384];
-const DEFAULT_ZOOM = 12;
 const FIT_MAX_ZOOM = 16;
 
 const valueFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
-
-/** A failure the user should read as it is (the message is written for them). */
-class MapFailure extends Error {}
 
 /** Reads the configuration the server rendered into the map element. */
 function readConfig(mapEl) {
@@ -48,19 +46,6 @@ function readPalette() {
   };
 }
 
-/**
- * A style with nothing but a background, used when no base map is configured. It has no
- * symbol layers, so it needs no glyphs or sprite and makes no network requests.
- */
-function plainStyle(palette) {
-  return {
-    version: 8,
-    name: 'Terrane plain',
-    sources: {},
-    layers: [{ id: 'background', type: 'background', paint: { 'background-color': palette.land } }],
-  };
-}
-
 /** Fetches all accounts as a GeoJSON FeatureCollection, or throws a MapFailure saying why not. */
 async function fetchAccounts(accountsUrl) {
   const url = new URL(accountsUrl, window.location.href);
@@ -81,51 +66,6 @@ async function fetchAccounts(accountsUrl) {
     throw new MapFailure('Could not load accounts: the server sent an unexpected response.');
   }
   return body;
-}
-
-function createMap(mapEl, config, palette) {
-  if (typeof maplibregl === 'undefined') {
-    throw new MapFailure('The map library did not load.');
-  }
-  if (config.workerUrl) {
-    // The CSP build loads its worker from our origin instead of a blob: URL.
-    maplibregl.setWorkerUrl(config.workerUrl);
-  }
-  const map = new maplibregl.Map({
-    container: mapEl,
-    style: config.styleUrl ?? plainStyle(palette),
-    center: DEFAULT_CENTER_LON_LAT,
-    zoom: DEFAULT_ZOOM,
-    attributionControl: { compact: false },
-    dragRotate: false,
-    pitchWithRotate: false,
-  });
-  map.touchZoomRotate.disableRotation();
-  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
-  map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
-  return map;
-}
-
-/**
- * Resolves once the style has loaded; rejects on the first map error before that (a bad
- * style URL, no WebGL). Errors after loading are reported but leave the map usable.
- */
-function whenLoaded(map, onLateError) {
-  return new Promise((resolve, reject) => {
-    let loaded = false;
-    // Listening for 'error' also stops MapLibre from printing it to the console itself.
-    map.on('error', (event) => {
-      if (loaded) {
-        onLateError(event.error);
-      } else {
-        reject(new MapFailure(`The map could not load: ${event.error?.message ?? 'unknown error'}`));
-      }
-    });
-    map.once('load', () => {
-      loaded = true;
-      resolve();
-    });
-  });
 }
 
 function accountsLayer(palette) {
