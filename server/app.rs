@@ -35,6 +35,8 @@ pub struct App {
     pub geocoding: crate::geocode::service::Geocoding,
     /// The background job queue (plans, "reconcile now").
     pub jobs: crate::jobs::Jobs,
+    /// Day-plan settings and the travel-matrix cache.
+    pub dayplans: crate::dayplan::DayPlanSettings,
 }
 
 /// Cheap to clone; extracted with axum's `State`.
@@ -100,6 +102,7 @@ impl AppState {
             config.jobs.clone(),
         );
         Ok(Self(Arc::new(App {
+            dayplans: crate::dayplan::DayPlanSettings::new(&config.routes),
             jobs,
             geocoding,
             intake,

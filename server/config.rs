@@ -104,6 +104,8 @@ pub struct Config {
     pub geocode: crate::geocode::service::GeocodeConfig,
     /// Background jobs (plans, "reconcile now").
     pub jobs: JobsConfig,
+    /// Day plans: solver time, prospect detour budget, visit distance flag, estimate speed.
+    pub routes: crate::dayplan::RouteConfig,
 }
 
 /// CRM sync: the key sealing connection secrets, inbox workers, the nightly reconciliation.
@@ -199,6 +201,14 @@ impl Config {
             database_url: env.database_url()?,
             db_max_connections,
             jobs: env.jobs(db_max_connections)?,
+            routes: crate::dayplan::RouteConfig {
+                rep_time_ms: env.parse_in_range("TERRANE_ROUTE_REP_MS", 150, 10..=10_000)?,
+                team_time_s: env.parse_in_range("TERRANE_ROUTE_TEAM_S", 5, 1..=60)?,
+                max_iterations: env.parse_in_range("TERRANE_ROUTE_ITERATIONS", 0, 0..=u64::MAX)?,
+                detour_minutes: env.parse_in_range("TERRANE_ROUTE_DETOUR_MIN", 15, 0..=240)?,
+                visit_far_m: env.parse_in_range("TERRANE_VISIT_FAR_M", 300, 10..=100_000)?,
+                estimate_kmh: env.parse_in_range("TERRANE_ROUTE_ESTIMATE_KMH", 30, 5..=130)?,
+            },
             bind: env.parse(
                 "TERRANE_BIND",
                 defaults::BIND,

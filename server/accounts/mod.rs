@@ -2,12 +2,14 @@
 //!
 //! `accounts` has one owner, this module, split by column group: [`crm`] (what the CRM says),
 //! [`location`] (where the geocoder or a pin put it), [`territory`] (which territory and rep a
-//! plan gave it). Other capabilities call these; none writes the table itself.
+//! plan gave it). Other capabilities call these; none writes the table itself. Opening hours
+//! (`account_opening_hours`) are [`hours`].
 
 mod address;
 pub mod crm;
 mod crm_ref;
 pub mod db;
+pub mod hours;
 pub mod import;
 pub mod location;
 pub mod territory;

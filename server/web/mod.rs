@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod days;
 mod demo;
 mod devices;
 mod extract;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(sync::router())
         .merge(outbox::router())
+        .merge(days::router())
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
         .fallback(not_found)

@@ -22,7 +22,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 use crate::app::AppState;
 use crate::error::ErrorBody;
 
-use super::{accounts, devices, geocoding, health, territories};
+use super::{accounts, days, devices, geocoding, health, territories};
 
 /// The OpenAPI document and its page.
 pub fn router() -> Router<AppState> {
@@ -73,6 +73,13 @@ pub fn router() -> Router<AppState> {
         territories::lock_account,
         territories::unlock_account,
         territories::assignment,
+        days::rep_day_get,
+        days::rep_day_replan,
+        days::team_day_plan,
+        days::appointment_create,
+        days::appointment_update,
+        days::appointment_cancel,
+        days::visit_log,
         health::healthz,
         health::readyz,
     ),
@@ -82,6 +89,7 @@ pub fn router() -> Router<AppState> {
         (name = "territories", description = "Teams, plans, rules, locks and publishing \
             (docs/territories-api.md)"),
         (name = "devices", description = "Device tokens for reps' phones"),
+        (name = "routes", description = "Day plans, appointments and visits (docs/routing.md)"),
         (name = "health", description = "Probes for orchestrators"),
     )
 )]

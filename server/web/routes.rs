@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 
 /// Every file of `server/web/` that calls `.route(`: each module's own `router()`, merged by
 /// `web::router` (a test below checks that none is missing).
-const SOURCES: [(&str, &str); 11] = [
+const SOURCES: [(&str, &str); 12] = [
     ("accounts.rs", include_str!("accounts.rs")),
     ("auth.rs", include_str!("auth.rs")),
+    ("days.rs", include_str!("days.rs")),
     ("devices.rs", include_str!("devices.rs")),
     ("geocoding.rs", include_str!("geocoding.rs")),
     ("health.rs", include_str!("health.rs")),

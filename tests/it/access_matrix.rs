@@ -102,6 +102,7 @@ struct Fixture {
     connection: String,
     victim_user: Uuid,
     victim_token: Uuid,
+    rep_a: Uuid,
 }
 
 fn rep_a() -> &'static str {
@@ -291,6 +292,11 @@ impl Fixture {
                 connection,
                 victim_user,
                 victim_token,
+                rep_a: sqlx::query_scalar("select rep_id from users where email = $1")
+                    .bind(rep_a())
+                    .fetch_one(pool)
+                    .await
+                    .expect("rep A"),
             },
             secrets_a,
             secrets_b,
@@ -321,6 +327,21 @@ impl Fixture {
         if s.contains("{doomed_plan}") {
             let plan = new_plan(pool, self.team_a, "doomed", false).await;
             s = s.replace("{doomed_plan}", &plan.to_string());
+        }
+        s = s.replace("{rep_a}", &self.rep_a.to_string());
+        if s.contains("{doomed_appointment}") {
+            let id: Uuid = sqlx::query_scalar(
+                "insert into appointments (rep_id, account_id, window_start, window_end,
+                                           duration_minutes, source)
+                 values ($1, $2, '2026-12-08T08:00:00Z', '2026-12-08T16:00:00Z', 30, 'api')
+                 returning id",
+            )
+            .bind(self.rep_a)
+            .bind(self.account_a)
+            .fetch_one(pool)
+            .await
+            .expect("an appointment of rep A");
+            s = s.replace("{doomed_appointment}", &id.to_string());
         }
         if s.contains("{doomed_rule}") {
             let rule = new_rule(pool, self.team_a, self.territory_a).await;
@@ -431,7 +452,71 @@ async fn send(app: &TestApp, fx: &Fixture, caller: &Caller, row: &Row) -> (u16, 
 /// session of the caller (see [`FRESH`]).
 fn matrix() -> Vec<Row> {
     use Body::{Form, Json, Multipart, None as Empty};
+    const APPOINTMENT: &str = r#"{"account_id":"{account_a}","start":"2026-12-08T08:00:00Z","end":"2026-12-08T16:00:00Z","duration_minutes":30}"#;
     vec![
+        row(
+            "get",
+            "/api/routes/reps/{rep}/days/{day}",
+            "/api/routes/reps/{rep_a}/days/2026-12-08",
+            Empty,
+            [401, 200, 404, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "post",
+            "/api/routes/reps/{rep}/days/{day}/replan",
+            "/api/routes/reps/{rep_a}/days/2026-12-08/replan",
+            Json("{}"),
+            [401, 200, 404, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "post",
+            "/api/teams/{team}/days/{day}",
+            "/api/teams/{team_a}/days/2026-12-08",
+            Json("{}"),
+            [401, 403, 403, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "post",
+            "/api/appointments",
+            "/api/appointments",
+            Json(APPOINTMENT),
+            [401, 201, 400, 400, 401, 401, 201, 201],
+        ),
+        row(
+            "put",
+            "/api/appointments/{id}",
+            "/api/appointments/{doomed_appointment}",
+            Json(APPOINTMENT),
+            [401, 200, 404, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "delete",
+            "/api/appointments/{id}",
+            "/api/appointments/{doomed_appointment}",
+            Empty,
+            [401, 200, 404, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "post",
+            "/api/visits",
+            "/api/visits",
+            Json(r#"{"event_id":"matrix-visit-0001","account_id":"{account_a}","outcome":"met"}"#),
+            [401, 201, 400, 403, 401, 401, 403, 403],
+        ),
+        row(
+            "get",
+            "/today",
+            "/today",
+            Empty,
+            [303, 200, 200, 303, 303, 303, 303, 303],
+        ),
+        row(
+            "get",
+            "/team-day",
+            "/team-day",
+            Empty,
+            [303, 403, 403, 200, 303, 303, 200, 200],
+        ),
         row(
             "get",
             "/",
@@ -1006,7 +1091,14 @@ const FRESH: [&str; 2] = ["/auth/demo", "/auth/logout"];
 async fn every_route_answers_every_kind_of_caller_as_the_matrix_says(pool: PgPool) {
     seed_demo(&pool).await;
     // Sign-ins here: one per session caller, and fresh ones for the sign-in and sign-out rows.
-    let app = spawn_app_with(pool.clone(), &[("TERRANE_SIGNIN_PER_MINUTE", "100")]).await;
+    let app = spawn_app_with(
+        pool.clone(),
+        &[
+            ("TERRANE_SIGNIN_PER_MINUTE", "100"),
+            ("TERRANE_ROUTE_ITERATIONS", "500"),
+        ],
+    )
+    .await;
     let (fx, secrets_a, secrets_b) = Fixture::new(&pool).await;
     let mut callers = vec![
         session_caller(&app, "anonymous", None).await,

@@ -12,6 +12,7 @@ mod crm_sync;
 mod crm_trust;
 mod crm_vectors;
 mod crm_writeback;
+mod day_plans;
 mod demo;
 mod devices;
 mod geocode_worker;

@@ -1,0 +1,9 @@
+-- A rep's appointments from $2 to $3 (booked and cancelled), oldest first.
+select ap.id, ap.rep_id, ap.account_id, a.name as account_name, a.owner_rep_id,
+       ap.window_start, ap.window_end, ap.duration_minutes, ap.status::text as status, ap.note,
+       ap.source::text as source
+from appointments ap
+join accounts a on a.id = ap.account_id
+where ap.rep_id = $1 and ap.window_end > $2 and ap.window_start < $3
+order by ap.window_start, ap.id
+limit 500

@@ -1,0 +1,70 @@
+//! `route_days`: the current plan of each rep's day, and the flag that sends it back to the
+//! planner when one of its inputs changes.
+
+use chrono::NaiveDate;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::RepDay;
+
+/// Marks days of a rep for re-planning (in the transaction that changed their input).
+pub async fn mark_stale(
+    tx: &mut PgConnection,
+    rep_id: Uuid,
+    days: &[NaiveDate],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update route_days set stale = true where rep_id = $1 and day = any ($2)")
+        .bind(rep_id)
+        .bind(days)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Marks a rep's days from `day` on for re-planning: a visit changes which accounts are due
+/// on every later day.
+pub async fn mark_stale_from(
+    tx: &mut PgConnection,
+    rep_id: Uuid,
+    day: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update route_days set stale = true where rep_id = $1 and day >= $2")
+        .bind(rep_id)
+        .bind(day)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The stored plan of a day (as the API returns it) when it is current.
+pub async fn fresh(
+    db: impl PgExecutor<'_>,
+    rep_id: Uuid,
+    day: NaiveDate,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    let plan: Option<sqlx::types::Json<serde_json::Value>> = sqlx::query_scalar(
+        "select plan from route_days where rep_id = $1 and day = $2 and not stale",
+    )
+    .bind(rep_id)
+    .bind(day)
+    .fetch_optional(db)
+    .await?;
+    Ok(plan.map(|p| p.0))
+}
+
+/// Stores a day's plan as current.
+pub async fn save(db: impl PgExecutor<'_>, plan: &RepDay) -> Result<(), sqlx::Error> {
+    let json = serde_json::to_value(plan).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "insert into route_days (rep_id, day, plan, stale, computed_at)
+         values ($1, $2, $3, false, now())
+         on conflict (rep_id, day) do update
+             set plan = excluded.plan, stale = false, computed_at = now()",
+    )
+    .bind(plan.rep_id)
+    .bind(plan.day)
+    .bind(sqlx::types::Json(json))
+    .execute(db)
+    .await?;
+    Ok(())
+}
