@@ -268,9 +268,21 @@ pub async fn create(
     input: &AppointmentInput,
     external_ref: Option<&str>,
 ) -> Result<Appointment, DayPlanError> {
-    let (end, minutes, note) = check_shape(input)?;
     let mut tx = db.begin().await?;
-    let account = account_in_scope(&mut tx, actor.scope, input.account_id).await?;
+    let id = create_in(&mut tx, actor, input, external_ref).await?;
+    tx.commit().await?;
+    get(db, actor.scope, id).await
+}
+
+/// [`create`] inside the caller's transaction (a CSV file is one transaction): the id.
+pub async fn create_in(
+    tx: &mut PgConnection,
+    actor: Actor<'_>,
+    input: &AppointmentInput,
+    external_ref: Option<&str>,
+) -> Result<Uuid, DayPlanError> {
+    let (end, minutes, note) = check_shape(input)?;
+    let account = account_in_scope(&mut *tx, actor.scope, input.account_id).await?;
     let rep_id = rep_for(
         actor.scope,
         input.rep_id,
@@ -285,7 +297,19 @@ pub async fn create(
         minutes,
         note,
     };
-    let day = check_against_day(&mut tx, &checked, None).await?;
+    let replacing: Option<Uuid> = match external_ref {
+        Some(r) => {
+            sqlx::query_scalar(
+                "select id from appointments where rep_id = $1 and external_ref = $2",
+            )
+            .bind(rep_id)
+            .bind(r)
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        None => None,
+    };
+    let day = check_against_day(&mut *tx, &checked, replacing).await?;
     let id: Uuid = sqlx::query_scalar(include_str!("sql/appointments_insert.sql"))
         .bind(rep_id)
         .bind(checked.account_id)
@@ -298,10 +322,9 @@ pub async fn create(
         .bind(actor.user_id)
         .fetch_one(&mut *tx)
         .await?;
-    store::mark_stale(&mut tx, rep_id, &[day]).await?;
-    audited(&mut tx, actor, "appointment.create", id).await?;
-    tx.commit().await?;
-    get(db, actor.scope, id).await
+    store::mark_stale(&mut *tx, rep_id, &[day]).await?;
+    audited(&mut *tx, actor, "appointment.create", id).await?;
+    Ok(id)
 }
 
 /// Moves or changes an appointment (its rep stays).

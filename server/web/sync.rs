@@ -371,6 +371,12 @@ pub async fn import_csv(
             guard: state.config.crm.clock_guard(),
         },
         "reps" => ImportKind::Reps,
+        "appointments" => ImportKind::Appointments {
+            default_source: &source,
+        },
+        "opening_hours" => ImportKind::OpeningHours {
+            default_source: &source,
+        },
         _ => return Err(AppError::NotFound),
     };
     let report = csv::import_audited(&state.db, what, &file[..], dry_run, admin.id).await;

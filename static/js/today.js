@@ -143,6 +143,7 @@ function renderStops(p) {
     dropped.append(li);
   }
   $('dropped-section').hidden = p.dropped.length === 0;
+  $('dropped-title').textContent = `Not planned (${p.dropped.length})`;
 }
 
 function routeData(p) {

@@ -687,3 +687,111 @@ async fn a_team_day_spreads_the_work_and_a_moved_stop_changes_both_days(pool: Pg
     .await;
     assert_eq!(status, 404);
 }
+
+#[sqlx::test]
+async fn appointment_and_opening_hour_files_are_taken_whole_or_not_at_all(pool: PgPool) {
+    use terrane::crm::csv::{CsvError, ImportKind, import_audited};
+    seed_demo(&pool).await;
+    let admin: Uuid = sqlx::query_scalar("select id from users where email = 'admin@example.com'")
+        .fetch_one(&pool)
+        .await
+        .expect("admin");
+    let rep = &demo_dataset().reps[0];
+    let ids: Vec<(String, String)> = sqlx::query_as(
+        "select a.crm_source, a.crm_id from accounts a join reps r on r.id = a.owner_rep_id
+         where r.email = $1 order by a.crm_id limit 2",
+    )
+    .bind(&rep.email)
+    .fetch_all(&pool)
+    .await
+    .expect("accounts");
+    let kind = ImportKind::Appointments {
+        default_source: "csv",
+    };
+    let file = |second_start: &str| {
+        format!(
+            "ref,rep_email,source,crm_id,start,duration_minutes\n\
+             a1,{e},{s0},{c0},2026-12-08T09:00:00Z,60\n\
+             a2,{e},{s1},{c1},{second_start},30\n",
+            e = rep.email,
+            s0 = ids[0].0,
+            c0 = ids[0].1,
+            s1 = ids[1].0,
+            c1 = ids[1].1,
+        )
+    };
+    // The second row overlaps the first: the file is refused, row 3 named, nothing saved.
+    let refused = import_audited(
+        &pool,
+        kind,
+        file("2026-12-08T09:30:00Z").as_bytes(),
+        false,
+        admin,
+    )
+    .await;
+    let Err(CsvError::Invalid(report)) = refused else {
+        panic!("the overlapping file must be refused: {refused:?}");
+    };
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].row, 3, "{:?}", report.errors);
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from appointments where status = 'booked'")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+    };
+    assert_eq!(count().await, 0);
+
+    let report = import_audited(
+        &pool,
+        kind,
+        file("2026-12-08T13:00:00Z").as_bytes(),
+        false,
+        admin,
+    )
+    .await
+    .expect("a good file");
+    assert_eq!((report.created, report.updated), (2, 0));
+    // The same refs again: the rows are updated, not doubled.
+    let report = import_audited(
+        &pool,
+        kind,
+        file("2026-12-08T14:00:00Z").as_bytes(),
+        false,
+        admin,
+    )
+    .await
+    .expect("the same file again");
+    assert_eq!((report.created, report.updated), (0, 2));
+    assert_eq!(count().await, 2);
+
+    // Opening hours in OSM syntax; an unreadable cell refuses the file.
+    let hours = ImportKind::OpeningHours {
+        default_source: "csv",
+    };
+    let bad = format!(
+        "source,crm_id,opening_hours\n{},{},Mo-Fr sunrise-sunset\n",
+        ids[0].0, ids[0].1
+    );
+    assert!(
+        import_audited(&pool, hours, bad.as_bytes(), false, admin)
+            .await
+            .is_err()
+    );
+    let good = format!(
+        "source,crm_id,opening_hours\n{},{},\"Mo-Fr 09:00-12:00,14:00-18:00; Sa 09:00-12:00\"\n",
+        ids[0].0, ids[0].1
+    );
+    import_audited(&pool, hours, good.as_bytes(), false, admin)
+        .await
+        .expect("good hours");
+    let rows: i64 = sqlx::query_scalar(
+        "select count(*) from account_opening_hours h join accounts a on a.id = h.account_id
+         where a.crm_id = $1",
+    )
+    .bind(&ids[0].1)
+    .fetch_one(&pool)
+    .await
+    .expect("hours");
+    assert_eq!(rows, 11, "two windows Monday to Friday and one on Saturday");
+}

@@ -9,6 +9,7 @@
 mod accounts;
 mod reader;
 mod reps;
+mod schedule;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +25,7 @@ use crate::crm::apply::{ClockGuard, Outcome};
 
 pub use accounts::{export_accounts, import_accounts};
 pub use reps::{export_reps, import_reps};
+pub use schedule::{APPOINTMENT_COLUMNS, HOURS_COLUMNS};
 
 /// Most data rows one file may hold; larger exports are split by the CRM or the user.
 pub const MAX_ROWS: usize = 50_000;
@@ -184,6 +186,14 @@ pub enum ImportKind<'a> {
         guard: ClockGuard,
     },
     Reps,
+    /// Appointments (`schedule.rs`); rows without a `source` take `default_source`.
+    Appointments {
+        default_source: &'a str,
+    },
+    /// Opening hours in OSM syntax (`schedule.rs`).
+    OpeningHours {
+        default_source: &'a str,
+    },
 }
 
 /// An admin's import, for its audit row (`crm.csv_import`).
@@ -227,6 +237,8 @@ pub async fn import_audited(
         subject_type: match what {
             ImportKind::Accounts { .. } => "accounts",
             ImportKind::Reps => "reps",
+            ImportKind::Appointments { .. } => "appointments",
+            ImportKind::OpeningHours { .. } => "opening_hours",
         },
     };
     let result = match what {
@@ -235,6 +247,20 @@ pub async fn import_audited(
             guard,
         } => accounts::import(db, reader, default_source, dry_run, guard, Some(&audit)).await,
         ImportKind::Reps => reps::import(db, reader, dry_run, Some(&audit)).await,
+        ImportKind::Appointments { default_source } => {
+            schedule::import_appointments(
+                db,
+                reader,
+                default_source,
+                dry_run,
+                admin_id,
+                Some(&audit),
+            )
+            .await
+        }
+        ImportKind::OpeningHours { default_source } => {
+            schedule::import_hours(db, reader, default_source, dry_run, Some(&audit)).await
+        }
     };
     match &result {
         Ok(report) if report.dry_run => audit.record(db, report).await?,
