@@ -251,6 +251,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 r.accounts_updated,
                 r.accounts_unchanged
             );
+            // Opening hours from the extract the dataset was derived from, when it is there.
+            let pbf = file.with_file_name("monaco.osm.pbf");
+            if pbf.exists() {
+                let h = seed::load::load_opening_hours(&pool, &dataset, &pbf).await?;
+                println!(
+                    "opening hours from OpenStreetMap for {} accounts ({} tags in syntax Terrane does not read)",
+                    h.read, h.unreadable
+                );
+            }
             for (team, plan) in
                 terrane::territory::plans::publish_current_where_missing(&pool).await?
             {

@@ -110,9 +110,13 @@ pub fn parse(text: &str) -> Result<Vec<Opening>, HoursError> {
     }
     let mut by_day: [Option<Vec<(NaiveTime, NaiveTime)>>; 7] = Default::default();
     for rule in text.split(';').map(str::trim).filter(|r| !r.is_empty()) {
-        let (selector, times) = rule
-            .split_once(' ')
-            .ok_or_else(|| HoursError::Rule(rule.to_owned()))?;
+        // A rule of times alone (`10:00-23:30`) holds every day.
+        let (selector, times) = if rule.starts_with(|c: char| c.is_ascii_digit()) {
+            ("Mo-Su", rule)
+        } else {
+            rule.split_once(' ')
+                .ok_or_else(|| HoursError::Rule(rule.to_owned()))?
+        };
         let times = times.trim();
         let spans = if times.eq_ignore_ascii_case("off") || times.eq_ignore_ascii_case("closed") {
             Vec::new()
@@ -203,6 +207,10 @@ mod tests {
             hours.iter().find(|h| h.weekday == 3).map(|h| h.closes),
             Some(t("12:00"))
         );
+        // Times alone hold every day; a later rule closes Mondays.
+        let hours = parse("08:00-23:30; Su 08:00-15:30; Mo off").expect("valid");
+        assert_eq!(hours.len(), 6);
+        assert!(hours.iter().all(|h| h.weekday != 1));
         // Wrapping ranges and 24/7.
         assert_eq!(parse("Fr-Mo 10:00-14:00").expect("valid").len(), 4);
         assert_eq!(parse("24/7").expect("valid").len(), 7);

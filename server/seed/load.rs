@@ -104,6 +104,65 @@ async fn upsert_rep(db: impl sqlx::PgExecutor<'_>, rep: &DemoRep) -> anyhow::Res
     Ok(reps::upsert_by_crm_owner(db, &seed_rep).await?)
 }
 
+/// What [`load_opening_hours`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HoursReport {
+    /// Accounts whose OSM object has an `opening_hours` tag Terrane reads.
+    pub read: usize,
+    /// Tags in syntax the reader does not take (left unknown: any time of the shift).
+    pub unreadable: usize,
+}
+
+/// Gives demo accounts the opening hours their OSM object states (`opening_hours` tag of the
+/// node or way in `osm_ref`), through `accounts::hours`. Idempotent.
+pub async fn load_opening_hours(
+    pool: &PgPool,
+    ds: &DemoDataset,
+    pbf: &std::path::Path,
+) -> anyhow::Result<HoursReport> {
+    let extract = crate::osm::pbf::read_pbf(pbf)?;
+    let mut tags: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for n in &extract.nodes {
+        if let Some(h) = n.tag("opening_hours") {
+            tags.insert(format!("node/{}", n.id), h);
+        }
+    }
+    for w in &extract.ways {
+        if let Some(h) = w.tag("opening_hours") {
+            tags.insert(format!("way/{}", w.id), h);
+        }
+    }
+    let mut report = HoursReport::default();
+    let mut tx = pool.begin().await?;
+    for a in &ds.accounts {
+        let Some(text) = tags.get(&a.osm_ref) else {
+            continue;
+        };
+        let Ok(hours) = crate::accounts::hours::parse(text) else {
+            report.unreadable += 1;
+            continue;
+        };
+        let id: Option<uuid::Uuid> =
+            sqlx::query_scalar("select id from accounts where crm_source = $1 and crm_id = $2")
+                .bind(&a.crm_source)
+                .bind(&a.crm_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(id) = id {
+            crate::accounts::hours::replace(
+                &mut tx,
+                id,
+                &hours,
+                crate::accounts::hours::HoursSource::Osm,
+            )
+            .await?;
+            report.read += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
 /// Demo sign-in identities: an admin, two managers each with a team of half the reps, and one
 /// user per rep (same email as the rep record).
 pub const DEMO_ADMIN_EMAIL: &str = "admin@example.com";
