@@ -152,22 +152,8 @@ pub(super) fn timing(inst: &Instance, vehicle: usize, stops: &[usize], x: i64) -
     }
 }
 
-/// Evaluates a route made of consecutive pieces; `with_duration` adds the day length, which
-/// needs the latest departure that keeps the earliest end (a binary search over departures).
-pub(super) fn evaluate(
-    inst: &Instance,
-    vehicle: usize,
-    pieces: &[&[usize]],
-    buffer: &mut Vec<usize>,
-    with_duration: bool,
-) -> RouteEval {
-    buffer.clear();
-    for p in pieces {
-        buffer.extend_from_slice(p);
-    }
-    evaluate_stops(inst, vehicle, buffer, with_duration)
-}
-
+/// Evaluates a route; `with_duration` adds the day length, which needs the latest departure
+/// that keeps the earliest end (a binary search over departures).
 pub(super) fn evaluate_stops(
     inst: &Instance,
     vehicle: usize,

@@ -71,8 +71,8 @@ pub(super) fn construct(inst: &Instance, w: &Weights) -> State {
     });
     let mut buf = Vec::new();
     for s in order {
-        if let Some((_, r, i, _)) = st.best_insertion(inst, w, s, true, &mut buf) {
-            st.insert(inst, s, r, i);
+        if let Some((_, r, i)) = st.best_insertion(inst, w, s, true, &mut buf) {
+            st.insert(inst, s, r, i, &mut buf);
         }
     }
     st
@@ -87,8 +87,8 @@ pub(super) fn fill(inst: &Instance, st: &mut State, w: &Weights) {
     order.sort_by_key(|&s| (std::cmp::Reverse(inst.problem.stops[s].prize), s));
     let mut buf = Vec::new();
     for s in order {
-        if let Some((_, r, i, _)) = st.best_insertion(inst, w, s, true, &mut buf) {
-            st.insert(inst, s, r, i);
+        if let Some((_, r, i)) = st.best_insertion(inst, w, s, true, &mut buf) {
+            st.insert(inst, s, r, i, &mut buf);
         }
     }
 }
@@ -113,13 +113,13 @@ fn perturb(inst: &Instance, st: &mut State, w: &Weights, rng: &mut Rng, buf: &mu
         }
     }
     for &s in &removed {
-        st.remove(inst, s);
+        st.remove(inst, s, buf);
     }
     rng.shuffle(&mut removed);
     for s in removed {
-        if let Some((delta, r, i, _)) = st.best_insertion(inst, w, s, false, buf) {
+        if let Some((delta, r, i)) = st.best_insertion(inst, w, s, false, buf) {
             if delta < inst.search_prize[s] {
-                st.insert(inst, s, r, i);
+                st.insert(inst, s, r, i, buf);
             }
         }
     }
@@ -183,6 +183,14 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
             ls.weights = w;
             (warp_ok, load_ok, seen) = (0, 0, 0);
         }
+    }
+    if std::env::var_os("SOLVER_DEBUG").is_some() {
+        eprintln!(
+            "iterations {iteration} warp {} load {} best {:?}",
+            w.warp,
+            w.load,
+            best.as_ref().map(|b| b.rank)
+        );
     }
     let mut result = best.map_or_else(|| construct(inst, &w), |b| b.state);
     fill(inst, &mut result, &w);

@@ -6,6 +6,7 @@ mod ils;
 mod local;
 mod problem;
 mod search;
+mod segment;
 
 use std::time::Instant;
 
