@@ -14,6 +14,7 @@ use super::search::{DROPPED, PENALTY_ONE, Rank, State, Weights};
 const HISTORY: usize = 300;
 /// Iterations between penalty updates.
 const PENALTY_PERIOD: u64 = 40;
+const REPAIR_FACTOR: i64 = 10;
 const TARGET_FEASIBLE: f64 = 0.65;
 /// Weight of the longest day in the min-max search objective.
 const LONGEST_WEIGHT: i64 = 10;
@@ -153,6 +154,9 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
     let mut ls = LocalSearch::new(inst, w);
     let deadline = || limits.max_iterations.is_none() && out_of_time();
     ls.run(&mut current, &mut rng, &deadline);
+    if !current.feasible() {
+        repair(&mut ls, &mut current, &mut rng, &deadline);
+    }
     offer(inst, &mut best, &current);
     let mut history = vec![current.objective(inst, &w); HISTORY];
     let (mut warp_ok, mut load_ok, mut seen) = (0u64, 0u64, 0u64);
@@ -168,6 +172,9 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
         seen += 1;
         warp_ok += u64::from(candidate.evals.iter().all(|e| e.warp == 0));
         load_ok += u64::from(candidate.evals.iter().all(|e| e.excess == 0));
+        if !candidate.feasible() && rng.below(2) == 0 {
+            repair(&mut ls, &mut candidate, &mut rng, &deadline);
+        }
         offer(inst, &mut best, &candidate);
         let c = candidate.objective(inst, &w);
         let slot = (iteration % HISTORY as u64) as usize;
@@ -195,6 +202,23 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
     let mut result = best.map_or_else(|| construct(inst, &w), |b| b.state);
     fill(inst, &mut result, &w);
     result
+}
+
+/// Searches an infeasible local optimum again with ten times the penalties (Vidal et al.
+/// 2013's repair); keeps the result when it came out feasible.
+fn repair(ls: &mut LocalSearch, st: &mut State, rng: &mut Rng, stop: &dyn Fn() -> bool) {
+    let weights = ls.weights;
+    ls.weights.warp = weights.warp.saturating_mul(REPAIR_FACTOR);
+    ls.weights.load = weights.load.saturating_mul(REPAIR_FACTOR);
+    let mut repaired = st.clone();
+    for r in 0..repaired.routes.len() {
+        repaired.dirty[r] = !repaired.evals[r].feasible();
+    }
+    ls.run(&mut repaired, rng, stop);
+    ls.weights = weights;
+    if repaired.feasible() {
+        *st = repaired;
+    }
 }
 
 fn adapt(weight: i64, feasible: f64) -> i64 {
