@@ -91,10 +91,10 @@ impl<'a> Instance<'a> {
         if !self.location_ok(s.location) || s.service < 0 || s.demand < 0 {
             return false;
         }
-        if let Some(list) = &s.vehicles {
-            if !list.contains(&vehicle) {
-                return false;
-            }
+        if let Some(list) = &s.vehicles
+            && !list.contains(&vehicle)
+        {
+            return false;
         }
         if v.start.is_some_and(|l| !self.location_ok(l))
             || v.end.is_some_and(|l| !self.location_ok(l))

@@ -74,21 +74,17 @@ pub(super) fn timing(inst: &Instance, vehicle: usize, stops: &[usize], x: i64) -
     let v = &inst.problem.vehicles[vehicle];
     let brk = v.break_;
     let mut departure = x;
-    let (mut free, mut taken, mut at) = match v.start {
-        Some(l) => (Some(Label { warp: 0, time: x }), None, l),
-        None => {
-            let s = &inst.problem.stops[stops[0]];
-            let (warp, start) = serve(&s.windows, x);
-            departure = start;
-            (
-                Some(Label {
-                    warp,
-                    time: start + s.service,
-                }),
-                None,
-                s.location,
-            )
-        }
+    let (mut free, mut taken, mut at) = if let Some(l) = v.start {
+        (Some(Label { warp: 0, time: x }), None, l)
+    } else {
+        let s = &inst.problem.stops[stops[0]];
+        let (warp, start) = serve(&s.windows, x);
+        departure = start;
+        let label = Label {
+            warp,
+            time: start + s.service,
+        };
+        (Some(label), None, s.location)
     };
     let skip = usize::from(v.start.is_none());
     let gap = |label: Option<Label>, from: usize, to: usize, with_break: bool| {
@@ -196,7 +192,11 @@ pub(super) fn evaluate_stops(
     if with_duration {
         e.duration = if first.warp == 0 {
             let x = latest_departure(inst, vehicle, stops, first.end);
-            first.end - timing(inst, vehicle, stops, x).departure
+            if v.start.is_some() {
+                first.end - x
+            } else {
+                first.end - timing(inst, vehicle, stops, x).departure
+            }
         } else {
             first.end - first.departure
         };
@@ -354,20 +354,19 @@ fn replay(
     let mut warp = 0;
     let mut placed = None;
     let mut gap_index = 0;
-    let (mut time, mut at, skip) = match v.start {
-        Some(l) => (x, l, 0),
-        None => {
-            let s = &inst.problem.stops[stops[0]];
-            let (w, start) = serve(&s.windows, x);
-            warp += w;
-            visits.push(Visit {
-                stop: stops[0],
-                arrival: start,
-                start,
-                departure: start + s.service,
-            });
-            (start + s.service, s.location, 1)
-        }
+    let (mut time, mut at, skip) = if let Some(l) = v.start {
+        (x, l, 0)
+    } else {
+        let s = &inst.problem.stops[stops[0]];
+        let (w, start) = serve(&s.windows, x);
+        warp += w;
+        visits.push(Visit {
+            stop: stops[0],
+            arrival: start,
+            start,
+            departure: start + s.service,
+        });
+        (start + s.service, s.location, 1)
     };
     let mut cross = |time: i64, from: usize, to: usize, before: usize, warp: &mut i64| {
         let t = inst.dur(from, to);

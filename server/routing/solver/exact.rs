@@ -14,6 +14,9 @@ pub(super) const MAX_STOPS: usize = 8;
 /// objectives, (day length, travel) for min-max.
 type Key = (i64, i64);
 
+/// Per subset of the stops (a bitmask), the Pareto-best routes: key and sequence.
+type RouteTable = Vec<Vec<(Key, Vec<usize>)>>;
+
 struct Option_ {
     key: Key,
     /// Index into the route table of this vehicle kind, or the previous vehicle's entry.
@@ -32,7 +35,7 @@ pub(super) fn solve(inst: &Instance) -> Option<State> {
     let minmax = inst.problem.objective == Objective::MinMaxDuration;
     // Vehicles that are equal and allowed the same stops share their route table; at most
     // one copy per stop of each kind can be used.
-    let mut kinds: Vec<(usize, Vec<Vec<(Key, Vec<usize>)>>)> = Vec::new();
+    let mut kinds: Vec<(usize, RouteTable)> = Vec::new();
     let mut copies: Vec<usize> = Vec::new();
     let mut vehicle_kind = Vec::new();
     for v in 0..inst.vehicles {
@@ -42,14 +45,11 @@ pub(super) fn solve(inst: &Instance) -> Option<State> {
                     .iter()
                     .all(|&s| inst.allowed(s, *w) == inst.allowed(s, v))
         });
-        let k = match found {
-            Some(k) => k,
-            None => {
-                kinds.push((v, routes_for(inst, v, &stops, minmax)));
-                copies.push(0);
-                kinds.len() - 1
-            }
-        };
+        let k = found.unwrap_or_else(|| {
+            kinds.push((v, routes_for(inst, v, &stops, minmax)));
+            copies.push(0);
+            kinds.len() - 1
+        });
         copies[k] += 1;
         vehicle_kind.push((v, k, copies[k]));
     }
@@ -158,13 +158,8 @@ fn pareto(mut options: Vec<Option_>) -> Vec<Option_> {
 
 /// For each subset of `stops` (bit i = stops[i]), the Pareto-best feasible sequences on
 /// vehicle `v`.
-fn routes_for(
-    inst: &Instance,
-    v: usize,
-    stops: &[usize],
-    minmax: bool,
-) -> Vec<Vec<(Key, Vec<usize>)>> {
-    let mut table: Vec<Vec<(Key, Vec<usize>)>> = vec![Vec::new(); 1 << stops.len()];
+fn routes_for(inst: &Instance, v: usize, stops: &[usize], minmax: bool) -> RouteTable {
+    let mut table: RouteTable = vec![Vec::new(); 1 << stops.len()];
     let mut seq = Vec::with_capacity(stops.len());
     extend(inst, v, stops, minmax, 0, &mut seq, &mut table);
     for entry in &mut table {

@@ -18,6 +18,8 @@ const REPAIR_FACTOR: i64 = 10;
 const TARGET_FEASIBLE: f64 = 0.65;
 /// Weight of the longest day in the min-max search objective.
 const LONGEST_WEIGHT: i64 = 10;
+/// The min-max target sits this fraction (1/n) below the best longest day.
+const TARGET_STEP: i64 = 100;
 
 pub(super) fn initial_weights(inst: &Instance) -> Weights {
     let (mut cost, mut dur, mut arcs) = (0i128, 0i128, 0i128);
@@ -56,6 +58,7 @@ pub(super) fn initial_weights(inst: &Instance) -> Weights {
         } else {
             0
         },
+        target: 0,
     }
 }
 
@@ -118,10 +121,10 @@ fn perturb(inst: &Instance, st: &mut State, w: &Weights, rng: &mut Rng, buf: &mu
     }
     rng.shuffle(&mut removed);
     for s in removed {
-        if let Some((delta, r, i)) = st.best_insertion(inst, w, s, false, buf) {
-            if delta < inst.search_prize[s] {
-                st.insert(inst, s, r, i, buf);
-            }
+        if let Some((delta, r, i)) = st.best_insertion(inst, w, s, false, buf)
+            && delta < inst.search_prize[s]
+        {
+            st.insert(inst, s, r, i, buf);
         }
     }
 }
@@ -131,12 +134,17 @@ struct Best {
     state: State,
 }
 
-fn offer(inst: &Instance, best: &mut Option<Best>, st: &State) {
+/// Keeps `st` when it is feasible and better; for min-max, aims the day-length target just
+/// below the best longest day.
+fn offer(inst: &Instance, best: &mut Option<Best>, st: &State, w: &mut Weights) {
     if !st.feasible() {
         return;
     }
     let rank = st.rank(inst);
     if best.as_ref().is_none_or(|b| rank < b.rank) {
+        if w.longest > 0 {
+            w.target = rank.1 - (rank.1 / TARGET_STEP).max(1);
+        }
         *best = Some(Best {
             rank,
             state: st.clone(),
@@ -150,14 +158,15 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
     let out_of_time = || started.elapsed() >= limits.time;
     let mut current = construct(inst, &w);
     let mut best = None;
-    offer(inst, &mut best, &current);
+    offer(inst, &mut best, &current, &mut w);
     let mut ls = LocalSearch::new(inst, w);
     let deadline = || limits.max_iterations.is_none() && out_of_time();
     ls.run(&mut current, &mut rng, &deadline);
     if !current.feasible() {
         repair(&mut ls, &mut current, &mut rng, &deadline);
     }
-    offer(inst, &mut best, &current);
+    offer(inst, &mut best, &current, &mut w);
+    ls.weights = w;
     let mut history = vec![current.objective(inst, &w); HISTORY];
     let (mut warp_ok, mut load_ok, mut seen) = (0u64, 0u64, 0u64);
     let mut buf = Vec::new();
@@ -175,7 +184,8 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
         if !candidate.feasible() && rng.below(2) == 0 {
             repair(&mut ls, &mut candidate, &mut rng, &deadline);
         }
-        offer(inst, &mut best, &candidate);
+        offer(inst, &mut best, &candidate, &mut w);
+        ls.weights = w;
         let c = candidate.objective(inst, &w);
         let slot = (iteration % HISTORY as u64) as usize;
         let cur = current.objective(inst, &w);
@@ -190,14 +200,6 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
             ls.weights = w;
             (warp_ok, load_ok, seen) = (0, 0, 0);
         }
-    }
-    if std::env::var_os("SOLVER_DEBUG").is_some() {
-        eprintln!(
-            "iterations {iteration} warp {} load {} best {:?}",
-            w.warp,
-            w.load,
-            best.as_ref().map(|b| b.rank)
-        );
     }
     let mut result = best.map_or_else(|| construct(inst, &w), |b| b.state);
     fill(inst, &mut result, &w);

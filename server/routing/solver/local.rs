@@ -15,7 +15,6 @@ pub(super) struct LocalSearch<'a, 'p> {
     buf_a: Vec<usize>,
     buf_b: Vec<usize>,
     reversed: Vec<usize>,
-    minmax: bool,
     /// Move counter; a route's stamp is the counter value when it last changed.
     clock: u64,
     stamp: Vec<u64>,
@@ -48,7 +47,6 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             buf_a: Vec::new(),
             buf_b: Vec::new(),
             reversed: Vec::new(),
-            minmax: super::search::minmax(inst),
             clock: 1,
             stamp: vec![0; inst.vehicles],
             tested: vec![0; inst.stops],
@@ -63,7 +61,7 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
     }
 
     fn loc(&self, stop: usize) -> Option<usize> {
-        Some(self.inst.location(stop))
+        self.inst.problem.stops.get(stop).map(|s| s.location)
     }
 
     fn before(&self, route: usize, i: usize, seq: &[usize]) -> Option<usize> {
@@ -153,16 +151,9 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         let w = self.weights;
         let old_a = st.evals[p.a];
         let old_b = p.b.map(|b| st.evals[b]);
-        let pen = w.penalty(&old_a) + old_b.map_or(0, |e| w.penalty(&e));
-        let mut bound = delta_cost + extra - pen;
-        let other = if self.minmax {
-            let other = st.longest_except(p.a, p.b.unwrap_or(p.a));
-            bound += w.longest * (other - st.longest());
-            other
-        } else {
-            0
-        };
-        if bound >= 0 {
+        // Scores never drop below the arc costs: a bound before any evaluation.
+        let slack = w.score(&old_a) - old_a.cost + old_b.map_or(0, |e| w.score(&e) - e.cost);
+        if delta_cost + extra - slack >= 0 {
             return None;
         }
         let new_a = st.eval_pieces(self.inst, p.a, &p.pieces_a, &mut self.buf_a);
@@ -170,12 +161,9 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             return None;
         }
         let mut delta = extra + w.score(&new_a) - w.score(&old_a);
-        if self.minmax && p.b.is_none() {
-            delta += w.longest * (other.max(new_a.duration) - st.longest());
-        }
         let new_b = match (p.b, old_b) {
             (Some(b), Some(ob)) => {
-                if !self.minmax && delta - w.score(&ob) >= 0 {
+                if delta - w.score(&ob) >= 0 {
                     // Route b cannot cost less than nothing: no gain possible.
                     return None;
                 }
@@ -184,10 +172,6 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
                     return None;
                 }
                 delta += w.score(&e) - w.score(&ob);
-                if self.minmax {
-                    let long = other.max(new_a.duration).max(e.duration);
-                    delta += w.longest * (long - st.longest());
-                }
                 Some(e)
             }
             _ => None,

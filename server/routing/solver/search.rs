@@ -40,8 +40,11 @@ pub(super) struct State {
 pub(super) struct Weights {
     pub warp: i64,
     pub load: i64,
-    /// Weight of the longest day for the min-max objective (0 otherwise).
+    /// Min-max only (0 otherwise): the weight of each second a day lasts beyond `target`.
+    /// A separable stand-in for the longest day (a route-by-route target that the search
+    /// lowers as it finds shorter longest days), so ties at the top do not stall the moves.
     pub longest: i64,
+    pub target: i64,
 }
 
 impl Weights {
@@ -53,7 +56,10 @@ impl Weights {
     }
 
     pub fn score(&self, e: &RouteEval) -> i64 {
-        e.cost.saturating_add(self.penalty(e))
+        let over = self
+            .longest
+            .saturating_mul((e.duration - self.target).max(0));
+        e.cost.saturating_add(self.penalty(e)).saturating_add(over)
     }
 }
 
@@ -191,9 +197,7 @@ impl State {
             .filter(|&s| self.pos[s].0 == DROPPED)
             .map(|s| inst.search_prize[s])
             .sum();
-        routes
-            .saturating_add(dropped)
-            .saturating_add(w.longest.saturating_mul(self.longest()))
+        routes.saturating_add(dropped)
     }
 
     pub fn rank(&self, inst: &Instance) -> Rank {
@@ -239,17 +243,6 @@ impl State {
         self.set_route(inst, route, buf);
     }
 
-    /// Longest day over the routes other than `a` and `b`.
-    pub fn longest_except(&self, a: usize, b: usize) -> i64 {
-        self.evals
-            .iter()
-            .enumerate()
-            .filter(|&(r, _)| r != a && r != b)
-            .map(|(_, e)| e.duration)
-            .max()
-            .unwrap_or(0)
-    }
-
     pub fn longest(&self) -> i64 {
         self.evals.iter().map(|e| e.duration).max().unwrap_or(0)
     }
@@ -281,11 +274,7 @@ impl State {
                 return;
             }
             let old = &self.evals[route];
-            let mut delta = w.score(&e) - w.score(old);
-            if w.longest > 0 {
-                let other = self.longest_except(route, route);
-                delta += w.longest * (other.max(e.duration) - other.max(old.duration));
-            }
+            let delta = w.score(&e) - w.score(old);
             if best.is_none_or(|b| delta < b.0) {
                 *best = Some((delta, route, index));
             }
