@@ -15,9 +15,16 @@ const HISTORY: usize = 300;
 /// Iterations between penalty updates.
 const PENALTY_PERIOD: u64 = 40;
 const REPAIR_FACTOR: i64 = 10;
+/// The first descent runs with penalties this many times the cost scale, so it ends feasible
+/// (a good solution within milliseconds); the iterations then start from the cost scale.
+const INITIAL_FACTOR: i64 = 10;
 const TARGET_FEASIBLE: f64 = 0.65;
 /// Weight of the longest day in the min-max search objective.
 const LONGEST_WEIGHT: i64 = 10;
+/// Min-max: from this tenth of the budget on, the best longest day becomes a cap (each second
+/// over it weighs `POLISH_WEIGHT` travel seconds) and the search minimises travel under it.
+const POLISH_FROM: u64 = 7;
+const POLISH_WEIGHT: i64 = 1_000;
 /// The min-max target sits this fraction (1/n) below the best longest day.
 const TARGET_STEP: i64 = 100;
 
@@ -136,13 +143,13 @@ struct Best {
 
 /// Keeps `st` when it is feasible and better; for min-max, aims the day-length target just
 /// below the best longest day.
-fn offer(inst: &Instance, best: &mut Option<Best>, st: &State, w: &mut Weights) {
+fn offer(inst: &Instance, best: &mut Option<Best>, st: &State, w: &mut Weights, aim: bool) {
     if !st.feasible() {
         return;
     }
     let rank = st.rank(inst);
     if best.as_ref().is_none_or(|b| rank < b.rank) {
-        if w.longest > 0 {
+        if aim && w.longest > 0 {
             w.target = rank.1 - (rank.1 / TARGET_STEP).max(1);
         }
         *best = Some(Best {
@@ -158,22 +165,45 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
     let out_of_time = || started.elapsed() >= limits.time;
     let mut current = construct(inst, &w);
     let mut best = None;
-    offer(inst, &mut best, &current, &mut w);
-    let mut ls = LocalSearch::new(inst, w);
+    offer(inst, &mut best, &current, &mut w, true);
+    let mut first = w;
+    first.warp = w.warp.saturating_mul(INITIAL_FACTOR);
+    first.load = w.load.saturating_mul(INITIAL_FACTOR);
+    let mut ls = LocalSearch::new(inst, first);
     let deadline = || limits.max_iterations.is_none() && out_of_time();
     ls.run(&mut current, &mut rng, &deadline);
     if !current.feasible() {
         repair(&mut ls, &mut current, &mut rng, &deadline);
     }
-    offer(inst, &mut best, &current, &mut w);
+    offer(inst, &mut best, &current, &mut w, true);
     ls.weights = w;
     let mut history = vec![current.objective(inst, &w); HISTORY];
     let (mut warp_ok, mut load_ok, mut seen) = (0u64, 0u64, 0u64);
     let mut buf = Vec::new();
     let mut iteration: u64 = 0;
+    let mut polishing = false;
     loop {
         if limits.max_iterations.is_some_and(|m| iteration >= m) || out_of_time() {
             break;
+        }
+        let late = match limits.max_iterations {
+            Some(m) => iteration * 10 >= m * POLISH_FROM,
+            None => started.elapsed() * 10 >= limits.time * POLISH_FROM as u32,
+        };
+        if late
+            && !polishing
+            && w.longest > 0
+            && let Some(b) = &best
+        {
+            // Min-max, second level: keep the best longest day as a hard-ish cap and spend
+            // the rest of the budget on total travel under it.
+            polishing = true;
+            w.longest = POLISH_WEIGHT;
+            w.target = b.rank.1;
+            ls.weights = w;
+            current = b.state.clone();
+            current.dirty.fill(true);
+            history.fill(current.objective(inst, &w));
         }
         let mut candidate = current.clone();
         perturb(inst, &mut candidate, &w, &mut rng, &mut buf);
@@ -184,7 +214,7 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
         if !candidate.feasible() && rng.below(2) == 0 {
             repair(&mut ls, &mut candidate, &mut rng, &deadline);
         }
-        offer(inst, &mut best, &candidate, &mut w);
+        offer(inst, &mut best, &candidate, &mut w, !polishing);
         ls.weights = w;
         let c = candidate.objective(inst, &w);
         let slot = (iteration % HISTORY as u64) as usize;
