@@ -7,6 +7,10 @@ use super::problem::{Objective, Problem};
 /// route, small enough that a handful of them still fit in an `i64`.
 pub(super) const UNREACHABLE: i64 = 1 << 50;
 
+/// Larger travel cells, times or services are treated as unusable, so that sums over a route
+/// of any length stay far from overflow.
+const LIMIT: i64 = 1_000_000_000_000;
+
 /// How many neighbours each stop keeps for the granular moves.
 const GRANULAR: usize = 20;
 
@@ -42,7 +46,8 @@ impl<'a> Instance<'a> {
                 .get(i)
                 .copied()
                 .flatten()
-                .map_or(UNREACHABLE, |v| v.clamp(0, UNREACHABLE))
+                .filter(|v| *v <= LIMIT)
+                .map_or(UNREACHABLE, |v| v.max(0))
         };
         let dur: Vec<i64> = (0..cells)
             .map(|i| cell(&problem.matrix.durations, i))
@@ -88,7 +93,18 @@ impl<'a> Instance<'a> {
     fn may_serve(&self, stop: usize, vehicle: usize) -> bool {
         let s = &self.problem.stops[stop];
         let v = &self.problem.vehicles[vehicle];
-        if !self.location_ok(s.location) || s.service < 0 || s.demand < 0 {
+        let sane = |t: i64| (-LIMIT..=LIMIT).contains(&t);
+        if !self.location_ok(s.location)
+            || !(0..=LIMIT).contains(&s.service)
+            || !(0..=LIMIT).contains(&s.demand)
+            || s.windows.iter().any(|w| !sane(w.start) || !sane(w.end))
+            || s.windows.windows(2).any(|w| w[0].end > w[1].start)
+            || !sane(v.shift.start)
+            || !sane(v.shift.end)
+            || v.break_.is_some_and(|b| {
+                !sane(b.window.start) || !sane(b.window.end) || !(0..=LIMIT).contains(&b.duration)
+            })
+        {
             return false;
         }
         if let Some(list) = &s.vehicles
