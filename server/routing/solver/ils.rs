@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::data::{Instance, Rng};
 use super::local::LocalSearch;
 use super::problem::{Limits, Objective};
-use super::search::{DROPPED, PENALTY_ONE, Rank, State, Weights};
+use super::search::{DROPPED, Fit, PENALTY_ONE, Rank, State, Weights};
 
 const HISTORY: usize = 300;
 /// Iterations between penalty updates.
@@ -21,6 +21,9 @@ const INITIAL_FACTOR: i64 = 10;
 const TARGET_FEASIBLE: f64 = 0.65;
 /// Weight of the longest day in the min-max search objective.
 const LONGEST_WEIGHT: i64 = 10;
+/// Iterations without a better plan after which the search stops early (a small day has
+/// usually converged long before its time limit).
+const STALL_LIMIT: u64 = 5_000;
 /// Min-max: from this tenth of the budget on, the best longest day becomes a cap (each second
 /// over it weighs `POLISH_WEIGHT` travel seconds) and the search minimises travel under it.
 const POLISH_FROM: u64 = 7;
@@ -82,7 +85,7 @@ pub(super) fn construct(inst: &Instance, w: &Weights) -> State {
     });
     let mut buf = Vec::new();
     for s in order {
-        if let Some((_, r, i)) = st.best_insertion(inst, w, s, true, &mut buf) {
+        if let Some((_, r, i)) = st.best_insertion(inst, w, s, Fit::Feasible, &mut buf) {
             st.insert(inst, s, r, i, &mut buf);
         }
     }
@@ -98,7 +101,7 @@ pub(super) fn fill(inst: &Instance, st: &mut State, w: &Weights) {
     order.sort_by_key(|&s| (std::cmp::Reverse(inst.problem.stops[s].prize), s));
     let mut buf = Vec::new();
     for s in order {
-        if let Some((_, r, i)) = st.best_insertion(inst, w, s, true, &mut buf) {
+        if let Some((_, r, i)) = st.best_insertion(inst, w, s, Fit::Feasible, &mut buf) {
             st.insert(inst, s, r, i, &mut buf);
         }
     }
@@ -128,7 +131,7 @@ fn perturb(inst: &Instance, st: &mut State, w: &Weights, rng: &mut Rng, buf: &mu
     }
     rng.shuffle(&mut removed);
     for s in removed {
-        if let Some((delta, r, i)) = st.best_insertion(inst, w, s, false, buf)
+        if let Some((delta, r, i)) = st.best_insertion(inst, w, s, Fit::Penalised, buf)
             && delta < inst.search_prize[s]
         {
             st.insert(inst, s, r, i, buf);
@@ -182,8 +185,13 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
     let mut buf = Vec::new();
     let mut iteration: u64 = 0;
     let mut polishing = false;
+    let mut last_gain: u64 = 0;
+    let mut best_rank = best.as_ref().map(|b: &Best| b.rank);
     loop {
-        if limits.max_iterations.is_some_and(|m| iteration >= m) || out_of_time() {
+        if limits.max_iterations.is_some_and(|m| iteration >= m)
+            || out_of_time()
+            || iteration - last_gain > STALL_LIMIT
+        {
             break;
         }
         let late = match limits.max_iterations {
@@ -216,6 +224,11 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
         }
         offer(inst, &mut best, &candidate, &mut w, !polishing);
         ls.weights = w;
+        let rank = best.as_ref().map(|b| b.rank);
+        if rank != best_rank {
+            best_rank = rank;
+            last_gain = iteration;
+        }
         let c = candidate.objective(inst, &w);
         let slot = (iteration % HISTORY as u64) as usize;
         let cur = current.objective(inst, &w);

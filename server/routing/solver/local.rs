@@ -6,7 +6,7 @@
 
 use super::data::{Instance, Rng};
 use super::eval::RouteEval;
-use super::search::{DROPPED, Piece, State, Weights};
+use super::search::{DROPPED, Fit, Piece, State, Weights};
 
 pub(super) struct LocalSearch<'a, 'p> {
     inst: &'a Instance<'p>,
@@ -214,7 +214,7 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
 
     fn try_insert(&mut self, st: &mut State, u: usize) -> bool {
         let Some((delta, r, i)) =
-            st.best_insertion(self.inst, &self.weights, u, false, &mut self.buf_a)
+            st.best_insertion(self.inst, &self.weights, u, Fit::NoWorse, &mut self.buf_a)
         else {
             return false;
         };

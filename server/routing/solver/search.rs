@@ -255,7 +255,7 @@ impl State {
         inst: &Instance,
         w: &Weights,
         stop: usize,
-        only_feasible: bool,
+        fit: Fit,
         buf: &mut Vec<usize>,
     ) -> Option<(i64, usize, usize)> {
         let mut best: Option<(i64, usize, usize)> = None;
@@ -270,10 +270,15 @@ impl State {
                 Piece::Suffix(route, index),
             ];
             let e = self.eval_pieces(inst, route, &pieces, buf);
-            if !e.valid || (only_feasible && !e.feasible()) {
+            let old = &self.evals[route];
+            let fits = match fit {
+                Fit::Feasible => e.feasible(),
+                Fit::NoWorse => w.penalty(&e) <= w.penalty(old),
+                Fit::Penalised => true,
+            };
+            if !e.valid || !fits {
                 return;
             }
-            let old = &self.evals[route];
             let delta = w.score(&e) - w.score(old);
             if best.is_none_or(|b| delta < b.0) {
                 *best = Some((delta, route, index));
@@ -304,6 +309,18 @@ impl State {
         }
         best
     }
+}
+
+/// Which insertions `best_insertion` may choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fit {
+    /// The route stays feasible.
+    Feasible,
+    /// The route's penalty does not grow: how the local search adds a dropped stop, so an
+    /// over-full day does not fill up with time warp that the penalties must then undo.
+    NoWorse,
+    /// Any reachable place, at its penalised cost (putting back what a perturbation took).
+    Penalised,
 }
 
 pub(super) fn minmax(inst: &Instance) -> bool {
