@@ -114,7 +114,7 @@ fn perturb(inst: &Instance, st: &mut State, w: &Weights, rng: &mut Rng, buf: &mu
     if routed.is_empty() {
         return;
     }
-    let most = (routed.len() / 4).clamp(1, 25);
+    let most = (routed.len() / 3).clamp(1, 40);
     let k = 1 + rng.below(most);
     let seed = routed[rng.below(routed.len())];
     let mut removed = vec![seed];
