@@ -11,6 +11,9 @@ pub(super) const UNREACHABLE: i64 = 1 << 50;
 /// of any length stay far from overflow.
 const LIMIT: i64 = 1_000_000_000_000;
 
+/// Largest prize the search uses, so that the sum over 10,000 dropped stops fits an `i64`.
+const PRIZE_MAX: i64 = 100_000_000_000_000;
+
 /// Largest matrix copied into dense `i64` rows (2 × 3,000² × 8 bytes = 144 MB).
 const DENSE_MAX: usize = 3_000;
 
@@ -237,8 +240,10 @@ impl<'a> Instance<'a> {
                 if prize <= cap {
                     prize
                 } else {
-                    let ratio = prize / cap;
-                    cap + i64::from(ratio.ilog2() + 1) * (cap / 4)
+                    // Cubic in the order of magnitude: one stop of a much higher tier
+                    // (an appointment) outweighs several of the next (due visits).
+                    let tier = i64::from((prize / cap).ilog2()) + 2;
+                    cap.saturating_mul(tier * tier * tier / 8).min(PRIZE_MAX)
                 }
             })
             .collect()

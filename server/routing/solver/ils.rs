@@ -12,6 +12,8 @@ use super::problem::{Limits, Objective};
 use super::search::{DROPPED, Fit, PENALTY_ONE, Rank, State, Weights};
 
 const HISTORY: usize = 300;
+/// Up to this many stops the construction picks by prize per added cost.
+const RATIO_GREEDY_MAX: usize = 120;
 /// Iterations between penalty updates.
 const PENALTY_PERIOD: u64 = 40;
 const REPAIR_FACTOR: i64 = 10;
@@ -84,6 +86,47 @@ pub(super) fn construct(inst: &Instance, w: &Weights, stop: &dyn Fn() -> bool) -
         (std::cmp::Reverse(inst.search_prize[s]), last_end, s)
     });
     let mut buf = Vec::new();
+    if order.len() <= RATIO_GREEDY_MAX && !inst.simple {
+        // Small days with breaks or opening hours (a rep's day, usually more stops than
+        // fit): repeatedly insert the stop with the best prize per unit of added cost (the
+        // usual greedy for prize-collecting routing), so a full day keeps more stops. Plain
+        // windows (Solomon) keep the quicker one-pass insertion.
+        let mut scale = 1;
+        for a in order.iter().take(50) {
+            for b in order.iter().take(50) {
+                scale = scale.max(inst.cost(inst.location(*a), inst.location(*b)) / 50);
+            }
+        }
+        loop {
+            if stop() {
+                break;
+            }
+            let mut pick: Option<((u32, i128), usize, usize, usize)> = None;
+            for &s in &order {
+                if st.pos[s].0 != DROPPED {
+                    continue;
+                }
+                if let Some((delta, r, i)) = st.best_insertion(inst, w, s, Fit::Feasible, &mut buf)
+                {
+                    // Prize tier first (a higher order of magnitude always wins, as the
+                    // lexicographic prizes want), then prize per added cost.
+                    let prize = inst.problem.stops[s].prize.max(1);
+                    let value = (
+                        prize.ilog10(),
+                        i128::from(prize) * 1_000 / i128::from(delta.max(0) + scale.max(1)),
+                    );
+                    if pick.is_none_or(|p| value > p.0) {
+                        pick = Some((value, s, r, i));
+                    }
+                }
+            }
+            let Some((_, s, r, i)) = pick else {
+                break;
+            };
+            st.insert(inst, s, r, i, &mut buf);
+        }
+        return st;
+    }
     for s in order {
         if stop() {
             break;
