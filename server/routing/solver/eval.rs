@@ -74,21 +74,17 @@ pub(super) fn timing(inst: &Instance, vehicle: usize, stops: &[usize], x: i64) -
     let v = &inst.problem.vehicles[vehicle];
     let brk = v.break_;
     let mut departure = x;
-    let (mut free, mut taken, mut at) = match v.start {
-        Some(l) => (Some(Label { warp: 0, time: x }), None, l),
-        None => {
-            let s = &inst.problem.stops[stops[0]];
-            let (warp, start) = serve(&s.windows, x);
-            departure = start;
-            (
-                Some(Label {
-                    warp,
-                    time: start + s.service,
-                }),
-                None,
-                s.location,
-            )
-        }
+    let (mut free, mut taken, mut at) = if let Some(l) = v.start {
+        (Some(Label { warp: 0, time: x }), None, l)
+    } else {
+        let s = &inst.problem.stops[stops[0]];
+        let (warp, start) = serve(&s.windows, x);
+        departure = start;
+        let label = Label {
+            warp,
+            time: start + s.service,
+        };
+        (Some(label), None, s.location)
     };
     let skip = usize::from(v.start.is_none());
     let gap = |label: Option<Label>, from: usize, to: usize, with_break: bool| {
@@ -152,22 +148,8 @@ pub(super) fn timing(inst: &Instance, vehicle: usize, stops: &[usize], x: i64) -
     }
 }
 
-/// Evaluates a route made of consecutive pieces; `with_duration` adds the day length, which
-/// needs the latest departure that keeps the earliest end (a binary search over departures).
-pub(super) fn evaluate(
-    inst: &Instance,
-    vehicle: usize,
-    pieces: &[&[usize]],
-    buffer: &mut Vec<usize>,
-    with_duration: bool,
-) -> RouteEval {
-    buffer.clear();
-    for p in pieces {
-        buffer.extend_from_slice(p);
-    }
-    evaluate_stops(inst, vehicle, buffer, with_duration)
-}
-
+/// Evaluates a route; `with_duration` adds the day length, which needs the latest departure
+/// that keeps the earliest end (a binary search over departures).
 pub(super) fn evaluate_stops(
     inst: &Instance,
     vehicle: usize,
@@ -210,7 +192,11 @@ pub(super) fn evaluate_stops(
     if with_duration {
         e.duration = if first.warp == 0 {
             let x = latest_departure(inst, vehicle, stops, first.end);
-            first.end - timing(inst, vehicle, stops, x).departure
+            if v.start.is_some() {
+                first.end - x
+            } else {
+                first.end - timing(inst, vehicle, stops, x).departure
+            }
         } else {
             first.end - first.departure
         };
@@ -230,21 +216,83 @@ fn add_arc(inst: &Instance, e: &mut RouteEval, from: usize, to: usize) {
     e.cost += inst.cost(from, to);
 }
 
-/// The latest departure (from `shift.start` up) whose pass is feasible and still ends at
-/// `end`, the earliest end. Times are monotone in the departure, so a binary search finds it.
+/// The latest departure whose pass is feasible and still ends at `end`, the earliest end.
+/// Times are monotone in the departure, so this is the latest departure with any feasible
+/// schedule ending by `end`: a backward pass of latest service starts with two labels (break
+/// still to take in a later gap, or not), mirroring `timing`.
 pub(super) fn latest_departure(inst: &Instance, vehicle: usize, stops: &[usize], end: i64) -> i64 {
-    let mut lo = inst.problem.vehicles[vehicle].shift.start;
-    let mut hi = end.max(lo);
-    while lo < hi {
-        let mid = lo + (hi - lo + 1) / 2;
-        let t = timing(inst, vehicle, stops, mid);
-        if t.warp == 0 && t.end == end {
-            lo = mid;
-        } else {
-            hi = mid - 1;
+    const NEVER: i64 = i64::MIN / 4;
+    let v = &inst.problem.vehicles[vehicle];
+    let brk = v.break_;
+    // Latest time at the next node (service start, or arrival at the end) per label.
+    let (mut done, mut pending) = (end, NEVER);
+    let mut next = v.end;
+    // Latest departure from a node at `from` given the next node's latest times.
+    let leave = |from: usize, to: Option<usize>, done: i64, pending: i64| -> (i64, i64) {
+        let t = to.map_or(0, |l| inst.dur(from, l));
+        let plain = if done > NEVER { done - t } else { NEVER };
+        let later = if pending > NEVER { pending - t } else { NEVER };
+        let here = match brk {
+            Some(b) if done > NEVER => {
+                let begin = (b.window.end - b.duration).min(done - b.duration);
+                if begin >= b.window.start {
+                    begin.min(done - t - b.duration)
+                } else {
+                    NEVER
+                }
+            }
+            _ => NEVER,
+        };
+        (plain, later.max(here))
+    };
+    let latest_start = |windows: &[Window], bound: i64| -> i64 {
+        if bound <= NEVER {
+            return NEVER;
         }
+        if windows.is_empty() {
+            return bound;
+        }
+        windows
+            .iter()
+            .rev()
+            .find(|w| w.start <= bound)
+            .map_or(NEVER, |w| w.end.min(bound))
+    };
+    for (i, &stop) in stops.iter().enumerate().rev() {
+        let s = &inst.problem.stops[stop];
+        let has_gap_after = next.is_some() || i + 1 < stops.len();
+        let (d_done, d_pending) = if has_gap_after {
+            match next {
+                Some(to) => leave(s.location, Some(to), done, pending),
+                None => (done, pending),
+            }
+        } else {
+            (done, NEVER)
+        };
+        done = latest_start(&s.windows, d_done - s.service);
+        pending = latest_start(&s.windows, d_pending - s.service);
+        if d_done <= NEVER {
+            done = NEVER;
+        }
+        if d_pending <= NEVER {
+            pending = NEVER;
+        }
+        next = Some(s.location);
     }
-    lo
+    let latest = match v.start {
+        Some(start) => {
+            let (d_done, d_pending) = leave(start, next, done, pending);
+            if brk.is_some() { d_pending } else { d_done }
+        }
+        None => {
+            if brk.is_some() {
+                pending
+            } else {
+                done
+            }
+        }
+    };
+    latest.clamp(v.shift.start, end.max(v.shift.start))
 }
 
 /// The route the rules give for a feasible sequence: latest departure keeping the earliest
@@ -306,20 +354,19 @@ fn replay(
     let mut warp = 0;
     let mut placed = None;
     let mut gap_index = 0;
-    let (mut time, mut at, skip) = match v.start {
-        Some(l) => (x, l, 0),
-        None => {
-            let s = &inst.problem.stops[stops[0]];
-            let (w, start) = serve(&s.windows, x);
-            warp += w;
-            visits.push(Visit {
-                stop: stops[0],
-                arrival: start,
-                start,
-                departure: start + s.service,
-            });
-            (start + s.service, s.location, 1)
-        }
+    let (mut time, mut at, skip) = if let Some(l) = v.start {
+        (x, l, 0)
+    } else {
+        let s = &inst.problem.stops[stops[0]];
+        let (w, start) = serve(&s.windows, x);
+        warp += w;
+        visits.push(Visit {
+            stop: stops[0],
+            arrival: start,
+            start,
+            departure: start + s.service,
+        });
+        (start + s.service, s.location, 1)
     };
     let mut cross = |time: i64, from: usize, to: usize, before: usize, warp: &mut i64| {
         let t = inst.dur(from, to);

@@ -9,14 +9,29 @@ use std::time::Instant;
 use super::data::{Instance, Rng};
 use super::local::LocalSearch;
 use super::problem::{Limits, Objective};
-use super::search::{DROPPED, PENALTY_ONE, Rank, State, Weights};
+use super::search::{DROPPED, Fit, PENALTY_ONE, Rank, State, Weights};
 
 const HISTORY: usize = 300;
+/// Up to this many stops the construction picks by prize per added cost.
+const RATIO_GREEDY_MAX: usize = 120;
 /// Iterations between penalty updates.
 const PENALTY_PERIOD: u64 = 40;
+const REPAIR_FACTOR: i64 = 10;
+/// The first descent runs with penalties this many times the cost scale, so it ends feasible
+/// (a good solution within milliseconds); the iterations then start from the cost scale.
+const INITIAL_FACTOR: i64 = 10;
 const TARGET_FEASIBLE: f64 = 0.65;
 /// Weight of the longest day in the min-max search objective.
 const LONGEST_WEIGHT: i64 = 10;
+/// Iterations without a better plan after which the search stops early (a small day has
+/// usually converged long before its time limit).
+const STALL_LIMIT: u64 = 5_000;
+/// Min-max: from this tenth of the budget on, the best longest day becomes a cap (each second
+/// over it weighs `POLISH_WEIGHT` travel seconds) and the search minimises travel under it.
+const POLISH_FROM: u64 = 7;
+const POLISH_WEIGHT: i64 = 1_000;
+/// The min-max target sits this fraction (1/n) below the best longest day.
+const TARGET_STEP: i64 = 100;
 
 pub(super) fn initial_weights(inst: &Instance) -> Weights {
     let (mut cost, mut dur, mut arcs) = (0i128, 0i128, 0i128);
@@ -55,11 +70,12 @@ pub(super) fn initial_weights(inst: &Instance) -> Weights {
         } else {
             0
         },
+        target: 0,
     }
 }
 
 /// Cheapest feasible insertion of each stop, most valuable first.
-pub(super) fn construct(inst: &Instance, w: &Weights) -> State {
+pub(super) fn construct(inst: &Instance, w: &Weights, stop: &dyn Fn() -> bool) -> State {
     let mut st = State::empty(inst);
     let mut order: Vec<usize> = (0..inst.stops).filter(|&s| inst.routable[s]).collect();
     order.sort_by_key(|&s| {
@@ -70,9 +86,53 @@ pub(super) fn construct(inst: &Instance, w: &Weights) -> State {
         (std::cmp::Reverse(inst.search_prize[s]), last_end, s)
     });
     let mut buf = Vec::new();
+    if order.len() <= RATIO_GREEDY_MAX && !inst.simple {
+        // Small days with breaks or opening hours (a rep's day, usually more stops than
+        // fit): repeatedly insert the stop with the best prize per unit of added cost (the
+        // usual greedy for prize-collecting routing), so a full day keeps more stops. Plain
+        // windows (Solomon) keep the quicker one-pass insertion.
+        let mut scale = 1;
+        for a in order.iter().take(50) {
+            for b in order.iter().take(50) {
+                scale = scale.max(inst.cost(inst.location(*a), inst.location(*b)) / 50);
+            }
+        }
+        loop {
+            if stop() {
+                break;
+            }
+            let mut pick: Option<((u32, i128), usize, usize, usize)> = None;
+            for &s in &order {
+                if st.pos[s].0 != DROPPED {
+                    continue;
+                }
+                if let Some((delta, r, i)) = st.best_insertion(inst, w, s, Fit::Feasible, &mut buf)
+                {
+                    // Prize tier first (a higher order of magnitude always wins, as the
+                    // lexicographic prizes want), then prize per added cost.
+                    let prize = inst.problem.stops[s].prize.max(1);
+                    let value = (
+                        prize.ilog10(),
+                        i128::from(prize) * 1_000 / i128::from(delta.max(0) + scale.max(1)),
+                    );
+                    if pick.is_none_or(|p| value > p.0) {
+                        pick = Some((value, s, r, i));
+                    }
+                }
+            }
+            let Some((_, s, r, i)) = pick else {
+                break;
+            };
+            st.insert(inst, s, r, i, &mut buf);
+        }
+        return st;
+    }
     for s in order {
-        if let Some((_, r, i, _)) = st.best_insertion(inst, w, s, true, &mut buf) {
-            st.insert(inst, s, r, i);
+        if stop() {
+            break;
+        }
+        if let Some((_, r, i)) = st.best_insertion(inst, w, s, Fit::Feasible, &mut buf) {
+            st.insert(inst, s, r, i, &mut buf);
         }
     }
     st
@@ -80,15 +140,18 @@ pub(super) fn construct(inst: &Instance, w: &Weights) -> State {
 
 /// Inserts dropped stops wherever they fit feasibly, most valuable first (a dropped prize
 /// outranks any route cost).
-pub(super) fn fill(inst: &Instance, st: &mut State, w: &Weights) {
+pub(super) fn fill(inst: &Instance, st: &mut State, w: &Weights, stop: &dyn Fn() -> bool) {
     let mut order: Vec<usize> = (0..inst.stops)
         .filter(|&s| inst.routable[s] && st.pos[s].0 == DROPPED && inst.problem.stops[s].prize > 0)
         .collect();
     order.sort_by_key(|&s| (std::cmp::Reverse(inst.problem.stops[s].prize), s));
     let mut buf = Vec::new();
     for s in order {
-        if let Some((_, r, i, _)) = st.best_insertion(inst, w, s, true, &mut buf) {
-            st.insert(inst, s, r, i);
+        if stop() {
+            break;
+        }
+        if let Some((_, r, i)) = st.best_insertion(inst, w, s, Fit::Feasible, &mut buf) {
+            st.insert(inst, s, r, i, &mut buf);
         }
     }
 }
@@ -100,7 +163,7 @@ fn perturb(inst: &Instance, st: &mut State, w: &Weights, rng: &mut Rng, buf: &mu
     if routed.is_empty() {
         return;
     }
-    let most = (routed.len() / 4).clamp(1, 25);
+    let most = (routed.len() / 3).clamp(1, 40);
     let k = 1 + rng.below(most);
     let seed = routed[rng.below(routed.len())];
     let mut removed = vec![seed];
@@ -113,14 +176,14 @@ fn perturb(inst: &Instance, st: &mut State, w: &Weights, rng: &mut Rng, buf: &mu
         }
     }
     for &s in &removed {
-        st.remove(inst, s);
+        st.remove(inst, s, buf);
     }
     rng.shuffle(&mut removed);
     for s in removed {
-        if let Some((delta, r, i, _)) = st.best_insertion(inst, w, s, false, buf) {
-            if delta < inst.search_prize[s] {
-                st.insert(inst, s, r, i);
-            }
+        if let Some((delta, r, i)) = st.best_insertion(inst, w, s, Fit::Penalised, buf)
+            && delta < inst.search_prize[s]
+        {
+            st.insert(inst, s, r, i, buf);
         }
     }
 }
@@ -130,12 +193,17 @@ struct Best {
     state: State,
 }
 
-fn offer(inst: &Instance, best: &mut Option<Best>, st: &State) {
+/// Keeps `st` when it is feasible and better; for min-max, aims the day-length target just
+/// below the best longest day.
+fn offer(inst: &Instance, best: &mut Option<Best>, st: &State, w: &mut Weights, aim: bool) {
     if !st.feasible() {
         return;
     }
     let rank = st.rank(inst);
     if best.as_ref().is_none_or(|b| rank < b.rank) {
+        if aim && w.longest > 0 {
+            w.target = rank.1 - (rank.1 / TARGET_STEP).max(1);
+        }
         *best = Some(Best {
             rank,
             state: st.clone(),
@@ -147,20 +215,53 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
     let mut rng = Rng::new(limits.seed);
     let mut w = initial_weights(inst);
     let out_of_time = || started.elapsed() >= limits.time;
-    let mut current = construct(inst, &w);
+    // The time limit is a safety net even with an iteration limit (huge inputs).
+    let deadline = || out_of_time();
+    let mut current = construct(inst, &w, &deadline);
     let mut best = None;
-    offer(inst, &mut best, &current);
-    let mut ls = LocalSearch::new(inst, w);
-    let deadline = || limits.max_iterations.is_none() && out_of_time();
+    offer(inst, &mut best, &current, &mut w, true);
+    let mut first = w;
+    first.warp = w.warp.saturating_mul(INITIAL_FACTOR);
+    first.load = w.load.saturating_mul(INITIAL_FACTOR);
+    let mut ls = LocalSearch::new(inst, first);
     ls.run(&mut current, &mut rng, &deadline);
-    offer(inst, &mut best, &current);
+    if !current.feasible() {
+        repair(&mut ls, &mut current, &mut rng, &deadline);
+    }
+    offer(inst, &mut best, &current, &mut w, true);
+    ls.weights = w;
     let mut history = vec![current.objective(inst, &w); HISTORY];
     let (mut warp_ok, mut load_ok, mut seen) = (0u64, 0u64, 0u64);
     let mut buf = Vec::new();
     let mut iteration: u64 = 0;
+    let mut polishing = false;
+    let mut last_gain: u64 = 0;
+    let mut best_rank = best.as_ref().map(|b: &Best| b.rank);
     loop {
-        if limits.max_iterations.is_some_and(|m| iteration >= m) || out_of_time() {
+        if limits.max_iterations.is_some_and(|m| iteration >= m)
+            || out_of_time()
+            || iteration - last_gain > STALL_LIMIT
+        {
             break;
+        }
+        let late = match limits.max_iterations {
+            Some(m) => iteration * 10 >= m * POLISH_FROM,
+            None => started.elapsed() * 10 >= limits.time * POLISH_FROM as u32,
+        };
+        if late
+            && !polishing
+            && w.longest > 0
+            && let Some(b) = &best
+        {
+            // Min-max, second level: keep the best longest day as a hard-ish cap and spend
+            // the rest of the budget on total travel under it.
+            polishing = true;
+            w.longest = POLISH_WEIGHT;
+            w.target = b.rank.1;
+            ls.weights = w;
+            current = b.state.clone();
+            current.dirty.fill(true);
+            history.fill(current.objective(inst, &w));
         }
         let mut candidate = current.clone();
         perturb(inst, &mut candidate, &w, &mut rng, &mut buf);
@@ -168,7 +269,16 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
         seen += 1;
         warp_ok += u64::from(candidate.evals.iter().all(|e| e.warp == 0));
         load_ok += u64::from(candidate.evals.iter().all(|e| e.excess == 0));
-        offer(inst, &mut best, &candidate);
+        if !candidate.feasible() && rng.below(2) == 0 {
+            repair(&mut ls, &mut candidate, &mut rng, &deadline);
+        }
+        offer(inst, &mut best, &candidate, &mut w, !polishing);
+        ls.weights = w;
+        let rank = best.as_ref().map(|b| b.rank);
+        if rank != best_rank {
+            best_rank = rank;
+            last_gain = iteration;
+        }
         let c = candidate.objective(inst, &w);
         let slot = (iteration % HISTORY as u64) as usize;
         let cur = current.objective(inst, &w);
@@ -184,9 +294,29 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
             (warp_ok, load_ok, seen) = (0, 0, 0);
         }
     }
-    let mut result = best.map_or_else(|| construct(inst, &w), |b| b.state);
-    fill(inst, &mut result, &w);
+    let mut result = best.map_or_else(|| State::empty(inst), |b| b.state);
+    // A little grace beyond the limit: on small days this last pass is where lexicographic
+    // prizes are settled.
+    let grace = || started.elapsed() >= limits.time + limits.time / 10;
+    fill(inst, &mut result, &w, &grace);
     result
+}
+
+/// Searches an infeasible local optimum again with ten times the penalties (Vidal et al.
+/// 2013's repair); keeps the result when it came out feasible.
+fn repair(ls: &mut LocalSearch, st: &mut State, rng: &mut Rng, stop: &dyn Fn() -> bool) {
+    let weights = ls.weights;
+    ls.weights.warp = weights.warp.saturating_mul(REPAIR_FACTOR);
+    ls.weights.load = weights.load.saturating_mul(REPAIR_FACTOR);
+    let mut repaired = st.clone();
+    for r in 0..repaired.routes.len() {
+        repaired.dirty[r] = !repaired.evals[r].feasible();
+    }
+    ls.run(&mut repaired, rng, stop);
+    ls.weights = weights;
+    if repaired.feasible() {
+        *st = repaired;
+    }
 }
 
 fn adapt(weight: i64, feasible: f64) -> i64 {

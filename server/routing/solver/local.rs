@@ -1,11 +1,12 @@
 //! Granular local search (Toth & Vigo 2003; Vidal et al. 2013): for each stop and each of its
 //! nearest neighbours, Relocate of 1–3 stops, Swap, 2-opt* (tail exchange) and 2-opt inside a
 //! route, plus inserting and removing optional stops; first improvement, until no move helps.
-//! Each move is screened by its O(1) change in arc cost before the routes are evaluated.
+//! Each move is screened by its O(1) change in arc cost before the routes are evaluated, and
+//! pairs whose routes did not change since they were last tested are skipped.
 
 use super::data::{Instance, Rng};
-use super::eval::{RouteEval, evaluate};
-use super::search::{DROPPED, State, Weights};
+use super::eval::RouteEval;
+use super::search::{DROPPED, Fit, Piece, State, Weights};
 
 pub(super) struct LocalSearch<'a, 'p> {
     inst: &'a Instance<'p>,
@@ -14,8 +15,11 @@ pub(super) struct LocalSearch<'a, 'p> {
     buf_a: Vec<usize>,
     buf_b: Vec<usize>,
     reversed: Vec<usize>,
-    minmax: bool,
-    identical: bool,
+    /// Move counter; a route's stamp is the counter value when it last changed.
+    clock: u64,
+    stamp: Vec<u64>,
+    /// Counter value when each stop's moves were last tested.
+    tested: Vec<u64>,
 }
 
 struct Outcome {
@@ -27,10 +31,12 @@ struct Outcome {
 /// A move's proposed routes: which route gets which pieces.
 struct Proposal<'s> {
     a: usize,
-    pieces_a: [&'s [usize]; 4],
+    pieces_a: [Piece<'s>; 4],
     b: Option<usize>,
-    pieces_b: [&'s [usize]; 4],
+    pieces_b: [Piece<'s>; 4],
 }
+
+const NONE: Piece<'static> = Piece::Stops(&[]);
 
 impl<'a, 'p> LocalSearch<'a, 'p> {
     pub fn new(inst: &'a Instance<'p>, weights: Weights) -> Self {
@@ -41,8 +47,9 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             buf_a: Vec::new(),
             buf_b: Vec::new(),
             reversed: Vec::new(),
-            minmax: super::search::minmax(inst),
-            identical: inst.identical,
+            clock: 1,
+            stamp: vec![0; inst.vehicles],
+            tested: vec![0; inst.stops],
         }
     }
 
@@ -54,20 +61,41 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
     }
 
     fn loc(&self, stop: usize) -> Option<usize> {
-        Some(self.inst.location(stop))
+        self.inst.problem.stops.get(stop).map(|s| s.location)
     }
 
-    /// Runs until no move improves; `max_rounds` bounds the passes over all stops.
-    pub fn run(&mut self, st: &mut State, rng: &mut Rng, deadline: &dyn Fn() -> bool) {
+    fn before(&self, route: usize, i: usize, seq: &[usize]) -> Option<usize> {
+        if i == 0 {
+            self.inst.problem.vehicles[route].start
+        } else {
+            Some(self.inst.location(seq[i - 1]))
+        }
+    }
+
+    fn after(&self, route: usize, i: usize, seq: &[usize]) -> Option<usize> {
+        if i + 1 >= seq.len() {
+            self.inst.problem.vehicles[route].end
+        } else {
+            Some(self.inst.location(seq[i + 1]))
+        }
+    }
+
+    /// Improves `st` until no move helps (or `stop()` says so). Only routes marked dirty in
+    /// `st` are assumed to have changed since `st` was last a local optimum.
+    pub fn run(&mut self, st: &mut State, rng: &mut Rng, stop: &dyn Fn() -> bool) {
+        self.clock += 1;
+        for r in 0..self.inst.vehicles {
+            self.stamp[r] = if st.dirty[r] { self.clock } else { 0 };
+            st.dirty[r] = false;
+        }
+        self.tested.fill(0);
         let mut order = std::mem::take(&mut self.order);
         rng.shuffle(&mut order);
         let mut improved = true;
-        let mut rounds = 0;
-        while improved && rounds < 1_000 {
+        while improved {
             improved = false;
-            rounds += 1;
             for &u in &order {
-                if deadline() {
+                if stop() {
                     break;
                 }
                 if self.improve_stop(st, u) {
@@ -76,23 +104,27 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             }
         }
         self.order = order;
+        st.dirty.fill(false);
     }
 
     fn improve_stop(&mut self, st: &mut State, u: usize) -> bool {
         let inst = self.inst;
-        let mut any = false;
         if st.pos[u].0 == DROPPED {
             return self.try_insert(st, u);
         }
-        if self.try_remove(st, u) {
+        let since = self.tested[u];
+        self.tested[u] = self.clock;
+        if self.stamp[st.pos[u].0] > since && self.try_remove(st, u) {
             return true;
         }
+        let mut any = false;
         for ni in 0..inst.neighbours[u].len() {
             let v = inst.neighbours[u][ni];
-            if st.pos[u].0 == DROPPED {
-                break;
+            let (ru, rv) = (st.pos[u].0, st.pos[v].0);
+            if ru == DROPPED {
+                return any;
             }
-            if st.pos[v].0 == DROPPED {
+            if rv == DROPPED || self.stamp[ru].max(self.stamp[rv]) <= since {
                 continue;
             }
             let moved = self.try_relocate(st, u, v)
@@ -107,8 +139,8 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         any
     }
 
-    /// Evaluates a proposal (its routes land in the buffers); `Some` when the penalised
-    /// objective drops. `extra` is a change outside the routes (a prize).
+    /// Evaluates a proposal; `Some` when the penalised objective drops. `extra` is a change
+    /// outside the routes (a prize).
     fn attempt(
         &mut self,
         st: &State,
@@ -119,42 +151,31 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         let w = self.weights;
         let old_a = st.evals[p.a];
         let old_b = p.b.map(|b| st.evals[b]);
-        let pen = w.penalty(&old_a) + old_b.map_or(0, |e| w.penalty(&e));
-        let mut bound = delta_cost + extra - pen;
-        let other = if self.minmax {
-            let other = st.longest_except(p.a, p.b.unwrap_or(p.a));
-            bound += w.longest * (other - st.longest());
-            other
-        } else {
-            0
-        };
-        if bound >= 0 {
+        // Scores never drop below the arc costs: a bound before any evaluation.
+        let slack = w.score(&old_a) - old_a.cost + old_b.map_or(0, |e| w.score(&e) - e.cost);
+        if delta_cost + extra - slack >= 0 {
             return None;
         }
-        let new_a = evaluate(self.inst, p.a, &p.pieces_a, &mut self.buf_a, self.minmax);
+        let new_a = st.eval_pieces(self.inst, p.a, &p.pieces_a, &mut self.buf_a);
         if !new_a.valid {
             return None;
         }
-        let new_b = match p.b {
-            Some(b) => {
-                let e = evaluate(self.inst, b, &p.pieces_b, &mut self.buf_b, self.minmax);
+        let mut delta = extra + w.score(&new_a) - w.score(&old_a);
+        let new_b = match (p.b, old_b) {
+            (Some(b), Some(ob)) => {
+                if delta - w.score(&ob) >= 0 {
+                    // Route b cannot cost less than nothing: no gain possible.
+                    return None;
+                }
+                let e = st.eval_pieces(self.inst, b, &p.pieces_b, &mut self.buf_b);
                 if !e.valid {
                     return None;
                 }
+                delta += w.score(&e) - w.score(&ob);
                 Some(e)
             }
-            None => None,
+            _ => None,
         };
-        let mut delta = extra + w.score(&new_a) - w.score(&old_a);
-        if let (Some(nb), Some(ob)) = (new_b, old_b) {
-            delta += w.score(&nb) - w.score(&ob);
-        }
-        if self.minmax {
-            let new_long = other
-                .max(new_a.duration)
-                .max(new_b.map_or(0, |e| e.duration));
-            delta += w.longest * (new_long - st.longest());
-        }
         if delta >= 0 {
             return None;
         }
@@ -165,56 +186,61 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         })
     }
 
+    /// `attempt`, and on success the new routes spelled out in the buffers.
+    fn decide(&mut self, st: &State, p: &Proposal, delta_cost: i64, extra: i64) -> Option<Outcome> {
+        let o = self.attempt(st, p, delta_cost, extra)?;
+        st.materialize(&p.pieces_a, &mut self.buf_a);
+        if p.b.is_some() {
+            st.materialize(&p.pieces_b, &mut self.buf_b);
+        }
+        Some(o)
+    }
+
     /// Applies an accepted proposal from the buffers.
-    fn commit(&mut self, st: &mut State, o: Option<Outcome>) -> bool {
+    fn apply(&mut self, st: &mut State, o: Option<Outcome>) -> bool {
         let Some(o) = o else {
             return false;
         };
-        st.routes[o.a].clone_from(&self.buf_a);
-        st.evals[o.a] = o.eval_a;
-        if let Some((b, eb)) = o.b {
-            st.routes[b].clone_from(&self.buf_b);
-            st.evals[b] = eb;
-            st.reindex(b);
+        self.clock += 1;
+        st.set_route(self.inst, o.a, &self.buf_a);
+        self.stamp[o.a] = self.clock;
+        debug_assert_eq!(st.evals[o.a].cost, o.eval_a.cost);
+        if let Some((b, _)) = o.b {
+            st.set_route(self.inst, b, &self.buf_b);
+            self.stamp[b] = self.clock;
         }
-        st.reindex(o.a);
         true
     }
 
     fn try_insert(&mut self, st: &mut State, u: usize) -> bool {
-        let Some((delta, r, i, _)) =
-            st.best_insertion(self.inst, &self.weights, u, false, &mut self.buf_a)
+        let Some((delta, r, i)) =
+            st.best_insertion(self.inst, &self.weights, u, Fit::NoWorse, &mut self.buf_a)
         else {
             return false;
         };
         if delta < self.inst.search_prize[u] {
-            st.insert(self.inst, u, r, i);
+            st.insert(self.inst, u, r, i, &mut self.buf_a);
+            self.clock += 1;
+            self.stamp[r] = self.clock;
             return true;
         }
         false
     }
 
     fn try_remove(&mut self, st: &mut State, u: usize) -> bool {
-        let inst = self.inst;
         let (r, i) = st.pos[u];
-        let outcome = {
-            let seq = &st.routes[r];
-            let (a, b) = (st_before(inst, r, i, seq), st_after(inst, r, i, seq));
-            let lu = self.loc(u);
-            let delta = self.arc(a, b) - self.arc(a, lu) - self.arc(lu, b);
-            let p = Proposal {
-                a: r,
-                pieces_a: [&seq[..i], &seq[i + 1..], &[], &[]],
-                b: None,
-                pieces_b: [&[]; 4],
-            };
-            self.attempt(st, &p, delta, inst.search_prize[u])
+        let seq = &st.routes[r];
+        let (a, b) = (self.before(r, i, seq), self.after(r, i, seq));
+        let lu = self.loc(u);
+        let delta = self.arc(a, b) - self.arc(a, lu) - self.arc(lu, b);
+        let p = Proposal {
+            a: r,
+            pieces_a: [Piece::Prefix(r, i), Piece::Suffix(r, i + 1), NONE, NONE],
+            b: None,
+            pieces_b: [NONE; 4],
         };
-        if self.commit(st, outcome) {
-            st.pos[u] = (DROPPED, 0);
-            return true;
-        }
-        false
+        let o = self.decide(st, &p, delta, self.inst.search_prize[u]);
+        self.apply(st, o)
     }
 
     fn try_relocate(&mut self, st: &mut State, u: usize, v: usize) -> bool {
@@ -229,10 +255,7 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
                 break;
             }
             for q in [pv + 1, pv] {
-                if ru == rv && (q == pu || q == pu + k) {
-                    continue;
-                }
-                if k > 1 && q == pv {
+                if (ru == rv && (q == pu || q == pu + k)) || (k > 1 && q == pv) {
                     continue;
                 }
                 if self.relocate(st, ru, pu, k, rv, q) {
@@ -254,45 +277,56 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         q: usize,
     ) -> bool {
         let inst = self.inst;
-        let outcome = {
-            let from = &st.routes[rf];
-            let to = &st.routes[rt];
-            let first = self.loc(from[p]);
-            let last = self.loc(from[p + k - 1]);
-            let a = st_before(inst, rf, p, from);
-            let b = st_after(inst, rf, p + k - 1, from);
-            let removed = self.arc(a, first) + self.arc(last, b) - self.arc(a, b);
-            let c = st_before(inst, rt, q, to);
-            let d = if q < to.len() {
-                self.loc(to[q])
-            } else {
-                inst.problem.vehicles[rt].end
-            };
-            let added = self.arc(c, first) + self.arc(last, d) - self.arc(c, d);
-            let seg = &from[p..p + k];
-            let prop = if rf == rt {
-                let pieces_a = if q < p {
-                    [&from[..q], seg, &from[q..p], &from[p + k..]]
-                } else {
-                    [&from[..p], &from[p + k..q], seg, &from[q..]]
-                };
-                Proposal {
-                    a: rf,
-                    pieces_a,
-                    b: None,
-                    pieces_b: [&[]; 4],
-                }
-            } else {
-                Proposal {
-                    a: rf,
-                    pieces_a: [&from[..p], &from[p + k..], &[], &[]],
-                    b: Some(rt),
-                    pieces_b: [&to[..q], seg, &to[q..], &[]],
-                }
-            };
-            self.attempt(st, &prop, added - removed, 0)
+        let (from, to) = (&st.routes[rf], &st.routes[rt]);
+        let first = self.loc(from[p]);
+        let last = self.loc(from[p + k - 1]);
+        let (a, b) = (self.before(rf, p, from), self.after(rf, p + k - 1, from));
+        let removed = self.arc(a, first) + self.arc(last, b) - self.arc(a, b);
+        let c = self.before(rt, q, to);
+        let d = if q < to.len() {
+            self.loc(to[q])
+        } else {
+            inst.problem.vehicles[rt].end
         };
-        self.commit(st, outcome)
+        let added = self.arc(c, first) + self.arc(last, d) - self.arc(c, d);
+        let seg = &from[p..p + k];
+        let prop = if rf == rt {
+            let pieces_a = if q < p {
+                [
+                    Piece::Prefix(rf, q),
+                    Piece::Stops(seg),
+                    Piece::Stops(&from[q..p]),
+                    Piece::Suffix(rf, p + k),
+                ]
+            } else {
+                [
+                    Piece::Prefix(rf, p),
+                    Piece::Stops(&from[p + k..q]),
+                    Piece::Stops(seg),
+                    Piece::Suffix(rf, q),
+                ]
+            };
+            Proposal {
+                a: rf,
+                pieces_a,
+                b: None,
+                pieces_b: [NONE; 4],
+            }
+        } else {
+            Proposal {
+                a: rf,
+                pieces_a: [Piece::Prefix(rf, p), Piece::Suffix(rf, p + k), NONE, NONE],
+                b: Some(rt),
+                pieces_b: [
+                    Piece::Prefix(rt, q),
+                    Piece::Stops(seg),
+                    Piece::Suffix(rt, q),
+                    NONE,
+                ],
+            }
+        };
+        let o = self.decide(st, &prop, added - removed, 0);
+        self.apply(st, o)
     }
 
     fn try_swap(&mut self, st: &mut State, u: usize, v: usize) -> bool {
@@ -302,25 +336,34 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         if ru == rv || !inst.allowed(u, rv) || !inst.allowed(v, ru) {
             return false;
         }
-        let outcome = {
-            let (ra, rb) = (&st.routes[ru], &st.routes[rv]);
-            let (au, bu) = (st_before(inst, ru, pu, ra), st_after(inst, ru, pu, ra));
-            let (av, bv) = (st_before(inst, rv, pv, rb), st_after(inst, rv, pv, rb));
-            let (lu, lv) = (self.loc(u), self.loc(v));
-            let delta = self.arc(au, lv) + self.arc(lv, bu) - self.arc(au, lu) - self.arc(lu, bu)
-                + self.arc(av, lu)
-                + self.arc(lu, bv)
-                - self.arc(av, lv)
-                - self.arc(lv, bv);
-            let prop = Proposal {
-                a: ru,
-                pieces_a: [&ra[..pu], &rb[pv..=pv], &ra[pu + 1..], &[]],
-                b: Some(rv),
-                pieces_b: [&rb[..pv], &ra[pu..=pu], &rb[pv + 1..], &[]],
-            };
-            self.attempt(st, &prop, delta, 0)
+        let (ra, rb) = (&st.routes[ru], &st.routes[rv]);
+        let (au, bu) = (self.before(ru, pu, ra), self.after(ru, pu, ra));
+        let (av, bv) = (self.before(rv, pv, rb), self.after(rv, pv, rb));
+        let (lu, lv) = (self.loc(u), self.loc(v));
+        let delta = self.arc(au, lv) + self.arc(lv, bu) - self.arc(au, lu) - self.arc(lu, bu)
+            + self.arc(av, lu)
+            + self.arc(lu, bv)
+            - self.arc(av, lv)
+            - self.arc(lv, bv);
+        let (su, sv) = ([u], [v]);
+        let prop = Proposal {
+            a: ru,
+            pieces_a: [
+                Piece::Prefix(ru, pu),
+                Piece::Stops(&sv),
+                Piece::Suffix(ru, pu + 1),
+                NONE,
+            ],
+            b: Some(rv),
+            pieces_b: [
+                Piece::Prefix(rv, pv),
+                Piece::Stops(&su),
+                Piece::Suffix(rv, pv + 1),
+                NONE,
+            ],
         };
-        self.commit(st, outcome)
+        let o = self.decide(st, &prop, delta, 0);
+        self.apply(st, o)
     }
 
     fn try_two_opt_star(&mut self, st: &mut State, u: usize, v: usize) -> bool {
@@ -345,36 +388,33 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
     ) -> bool {
         let inst = self.inst;
         let (ra, rb) = (&st.routes[ru], &st.routes[rv]);
-        if ra[cu..].iter().any(|&s| !inst.allowed(s, rv))
-            || rb[cv..].iter().any(|&s| !inst.allowed(s, ru))
+        if !inst.identical
+            && (ra[cu..].iter().any(|&s| !inst.allowed(s, rv))
+                || rb[cv..].iter().any(|&s| !inst.allowed(s, ru)))
         {
             return false;
         }
-        let outcome = {
-            let end_u = inst.problem.vehicles[ru].end;
-            let end_v = inst.problem.vehicles[rv].end;
-            let (hu, hv) = (st_before(inst, ru, cu, ra), st_before(inst, rv, cv, rb));
-            let tail_arcs = |h: Option<usize>, tail: &[usize], end: Option<usize>| -> i64 {
-                match (tail.first(), tail.last()) {
-                    (Some(&f), Some(&l)) => {
-                        self.arc(h, Some(inst.location(f))) + self.arc(Some(inst.location(l)), end)
-                    }
-                    _ => self.arc(h, end),
-                }
-            };
-            let (tu, tv) = (&ra[cu..], &rb[cv..]);
-            let delta = tail_arcs(hu, tv, end_u) + tail_arcs(hv, tu, end_v)
-                - tail_arcs(hu, tu, end_u)
-                - tail_arcs(hv, tv, end_v);
-            let prop = Proposal {
-                a: ru,
-                pieces_a: [&ra[..cu], tv, &[], &[]],
-                b: Some(rv),
-                pieces_b: [&rb[..cv], tu, &[], &[]],
-            };
-            self.attempt(st, &prop, delta, 0)
+        let end_u = inst.problem.vehicles[ru].end;
+        let end_v = inst.problem.vehicles[rv].end;
+        let (hu, hv) = (self.before(ru, cu, ra), self.before(rv, cv, rb));
+        let tail_arcs = |h: Option<usize>, tail: &[usize], end: Option<usize>| -> i64 {
+            match (tail.first(), tail.last()) {
+                (Some(&f), Some(&l)) => self.arc(h, self.loc(f)) + self.arc(self.loc(l), end),
+                _ => self.arc(h, end),
+            }
         };
-        self.commit(st, outcome)
+        let (tu, tv) = (&ra[cu..], &rb[cv..]);
+        let delta = tail_arcs(hu, tv, end_u) + tail_arcs(hv, tu, end_v)
+            - tail_arcs(hu, tu, end_u)
+            - tail_arcs(hv, tv, end_v);
+        let prop = Proposal {
+            a: ru,
+            pieces_a: [Piece::Prefix(ru, cu), Piece::Suffix(rv, cv), NONE, NONE],
+            b: Some(rv),
+            pieces_b: [Piece::Prefix(rv, cv), Piece::Suffix(ru, cu), NONE, NONE],
+        };
+        let o = self.decide(st, &prop, delta, 0);
+        self.apply(st, o)
     }
 
     /// 2-opt inside a route: u followed by v, the stops between reversed.
@@ -386,29 +426,32 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             return false;
         }
         let mut reversed = std::mem::take(&mut self.reversed);
-        let outcome = {
-            let seq = &st.routes[ru];
-            let after_v = st_after(inst, ru, pv, seq);
-            let mut delta = self.arc(self.loc(u), self.loc(v))
-                + self.arc(self.loc(seq[pu + 1]), after_v)
-                - self.arc(self.loc(u), self.loc(seq[pu + 1]))
-                - self.arc(self.loc(v), after_v);
-            for i in pu + 1..pv {
-                let (x, y) = (inst.location(seq[i]), inst.location(seq[i + 1]));
-                delta += inst.cost(y, x) - inst.cost(x, y);
-            }
-            reversed.clear();
-            reversed.extend(seq[pu + 1..=pv].iter().rev());
-            let prop = Proposal {
-                a: ru,
-                pieces_a: [&seq[..=pu], &reversed, &seq[pv + 1..], &[]],
-                b: None,
-                pieces_b: [&[]; 4],
-            };
-            self.attempt(st, &prop, delta, 0)
+        let seq = &st.routes[ru];
+        let after_v = self.after(ru, pv, seq);
+        let mut delta = self.arc(self.loc(u), self.loc(v))
+            + self.arc(self.loc(seq[pu + 1]), after_v)
+            - self.arc(self.loc(u), self.loc(seq[pu + 1]))
+            - self.arc(self.loc(v), after_v);
+        for i in pu + 1..pv {
+            let (x, y) = (inst.location(seq[i]), inst.location(seq[i + 1]));
+            delta += inst.cost(y, x) - inst.cost(x, y);
+        }
+        reversed.clear();
+        reversed.extend(seq[pu + 1..=pv].iter().rev());
+        let prop = Proposal {
+            a: ru,
+            pieces_a: [
+                Piece::Prefix(ru, pu + 1),
+                Piece::Stops(&reversed),
+                Piece::Suffix(ru, pv + 1),
+                NONE,
+            ],
+            b: None,
+            pieces_b: [NONE; 4],
         };
+        let o = self.decide(st, &prop, delta, 0);
         self.reversed = reversed;
-        self.commit(st, outcome)
+        self.apply(st, o)
     }
 
     /// Moves a stop alone into an empty route (the first one when vehicles are identical).
@@ -421,26 +464,10 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             if self.relocate(st, ru, pu, 1, r, 0) {
                 return true;
             }
-            if self.identical {
+            if self.inst.identical {
                 break;
             }
         }
         false
-    }
-}
-
-fn st_before(inst: &Instance, route: usize, i: usize, seq: &[usize]) -> Option<usize> {
-    if i == 0 {
-        inst.problem.vehicles[route].start
-    } else {
-        Some(inst.location(seq[i - 1]))
-    }
-}
-
-fn st_after(inst: &Instance, route: usize, i: usize, seq: &[usize]) -> Option<usize> {
-    if i + 1 >= seq.len() {
-        inst.problem.vehicles[route].end
-    } else {
-        Some(inst.location(seq[i + 1]))
     }
 }

@@ -2,10 +2,12 @@
 
 mod data;
 mod eval;
+mod exact;
 mod ils;
 mod local;
 mod problem;
 mod search;
+mod segment;
 
 use std::time::Instant;
 
@@ -25,6 +27,8 @@ pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
     let inst = Instance::new(problem);
     let state = if inst.vehicles == 0 || inst.routable.iter().all(|r| !r) {
         State::empty(&inst)
+    } else if let Some(exact) = exact::solve(&inst) {
+        exact
     } else {
         ils::iterated_local_search(&inst, limits, started)
     };
@@ -41,3 +45,6 @@ fn to_solution(inst: &Instance, st: &State) -> Solution {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests;

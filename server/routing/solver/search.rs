@@ -2,8 +2,9 @@
 //! objective the local search and the perturbation minimise.
 
 use super::data::{Instance, UNREACHABLE};
-use super::eval::{RouteEval, evaluate, evaluate_stops};
+use super::eval::{RouteEval, evaluate_stops};
 use super::problem::Objective;
+use super::segment::{RouteSegs, Seg};
 
 /// A stop that is not on any route.
 pub(super) const DROPPED: usize = usize::MAX;
@@ -12,12 +13,26 @@ pub(super) const DROPPED: usize = usize::MAX;
 /// of time warp or excess load.
 pub(super) const PENALTY_ONE: i64 = 64;
 
+/// A piece of a proposed route: a prefix or suffix of a current route (O(1) with segments),
+/// or a few stops spelled out.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Piece<'s> {
+    /// The first `len` stops of a route.
+    Prefix(usize, usize),
+    /// A route's stops from index `from` on.
+    Suffix(usize, usize),
+    Stops(&'s [usize]),
+}
+
 #[derive(Clone)]
 pub(super) struct State {
     pub routes: Vec<Vec<usize>>,
     pub evals: Vec<RouteEval>,
     /// `(route, index)` per stop, `route == DROPPED` when left out.
     pub pos: Vec<(usize, usize)>,
+    segs: Vec<RouteSegs>,
+    /// Routes changed since the local search last looked (perturbation, insertions).
+    pub dirty: Vec<bool>,
 }
 
 /// Penalty weights and the per-instance constants of the objective.
@@ -25,8 +40,11 @@ pub(super) struct State {
 pub(super) struct Weights {
     pub warp: i64,
     pub load: i64,
-    /// Weight of the longest day for the min-max objective (0 otherwise).
+    /// Min-max only (0 otherwise): the weight of each second a day lasts beyond `target`.
+    /// A separable stand-in for the longest day (a route-by-route target that the search
+    /// lowers as it finds shorter longest days), so ties at the top do not stall the moves.
     pub longest: i64,
+    pub target: i64,
 }
 
 impl Weights {
@@ -38,7 +56,10 @@ impl Weights {
     }
 
     pub fn score(&self, e: &RouteEval) -> i64 {
-        e.cost.saturating_add(self.penalty(e))
+        let over = self
+            .longest
+            .saturating_mul((e.duration - self.target).max(0));
+        e.cost.saturating_add(self.penalty(e)).saturating_add(over)
     }
 }
 
@@ -46,29 +67,123 @@ impl Weights {
 /// objective (longest day then total travel for min-max; the total otherwise).
 pub(super) type Rank = (i128, i64, i64);
 
+fn empty_eval() -> RouteEval {
+    RouteEval {
+        valid: true,
+        ..RouteEval::default()
+    }
+}
+
 impl State {
     pub fn empty(inst: &Instance) -> Self {
         Self {
             routes: vec![Vec::new(); inst.vehicles],
-            evals: vec![
-                RouteEval {
-                    valid: true,
-                    ..RouteEval::default()
-                };
-                inst.vehicles
-            ],
+            evals: vec![empty_eval(); inst.vehicles],
             pos: vec![(DROPPED, 0); inst.stops],
+            segs: (0..inst.vehicles)
+                .map(|v| {
+                    if inst.simple {
+                        RouteSegs::build(inst, v, &[])
+                    } else {
+                        RouteSegs::default()
+                    }
+                })
+                .collect(),
+            dirty: vec![true; inst.vehicles],
         }
     }
 
-    pub fn reindex(&mut self, route: usize) {
-        for (i, &s) in self.routes[route].iter().enumerate() {
+    /// Replaces a route's stops and brings everything derived from them up to date.
+    pub fn set_route(&mut self, inst: &Instance, route: usize, stops: &[usize]) {
+        for &s in &self.routes[route] {
+            if self.pos[s].0 == route {
+                self.pos[s] = (DROPPED, 0);
+            }
+        }
+        self.routes[route].clear();
+        self.routes[route].extend_from_slice(stops);
+        for (i, &s) in stops.iter().enumerate() {
             self.pos[s] = (route, i);
         }
+        self.dirty[route] = true;
+        if inst.simple {
+            self.segs[route] = RouteSegs::build(inst, route, stops);
+            self.evals[route] = if stops.is_empty() {
+                empty_eval()
+            } else {
+                let f = &self.segs[route].fwd[stops.len()];
+                Seg::concat(inst, f, &self.segs[route].bwd[stops.len()]).route_eval(inst, route)
+            };
+        } else {
+            self.evals[route] = evaluate_stops(inst, route, stops, minmax(inst));
+        }
     }
 
-    pub fn reevaluate(&mut self, inst: &Instance, route: usize) {
-        self.evals[route] = evaluate_stops(inst, route, &self.routes[route], minmax(inst));
+    pub fn len(&self, p: &Piece) -> usize {
+        match *p {
+            Piece::Prefix(_, len) => len,
+            Piece::Suffix(r, from) => self.routes[r].len() - from,
+            Piece::Stops(s) => s.len(),
+        }
+    }
+
+    pub fn materialize(&self, pieces: &[Piece], out: &mut Vec<usize>) {
+        out.clear();
+        for p in pieces {
+            match *p {
+                Piece::Prefix(r, len) => out.extend_from_slice(&self.routes[r][..len]),
+                Piece::Suffix(r, from) => out.extend_from_slice(&self.routes[r][from..]),
+                Piece::Stops(s) => out.extend_from_slice(s),
+            }
+        }
+    }
+
+    /// Evaluates the route `pieces` would make on `vehicle`.
+    pub fn eval_pieces(
+        &self,
+        inst: &Instance,
+        vehicle: usize,
+        pieces: &[Piece],
+        buf: &mut Vec<usize>,
+    ) -> RouteEval {
+        if pieces.iter().all(|p| self.len(p) == 0) {
+            return empty_eval();
+        }
+        if !inst.simple {
+            self.materialize(pieces, buf);
+            return evaluate_stops(inst, vehicle, buf, minmax(inst));
+        }
+        let same = |r: usize| r == vehicle || inst.identical;
+        let mut acc = Seg::depot(inst, vehicle, true);
+        let mut started = false;
+        for p in pieces {
+            match *p {
+                Piece::Prefix(r, len) if same(r) && !started => {
+                    acc = self.segs[r].fwd[len];
+                }
+                Piece::Suffix(r, from) if same(r) => {
+                    acc = Seg::concat(inst, &acc, &self.segs[r].bwd[from]);
+                    return acc.route_eval(inst, vehicle);
+                }
+                Piece::Prefix(r, len) => {
+                    for &s in &self.routes[r][..len] {
+                        acc = Seg::concat(inst, &acc, &Seg::stop(inst, s));
+                    }
+                }
+                Piece::Suffix(r, from) => {
+                    for &s in &self.routes[r][from..] {
+                        acc = Seg::concat(inst, &acc, &Seg::stop(inst, s));
+                    }
+                }
+                Piece::Stops(stops) => {
+                    for &s in stops {
+                        acc = Seg::concat(inst, &acc, &Seg::stop(inst, s));
+                    }
+                }
+            }
+            started = true;
+        }
+        Seg::concat(inst, &acc, &Seg::depot(inst, vehicle, false)).route_eval(inst, vehicle)
     }
 
     pub fn feasible(&self) -> bool {
@@ -77,15 +192,14 @@ impl State {
 
     /// The penalised objective the search minimises.
     pub fn objective(&self, inst: &Instance, w: &Weights) -> i64 {
-        let routes: i64 = self.evals.iter().map(|e| w.score(e)).sum();
-        let dropped: i64 = (0..inst.stops)
+        let routes = self
+            .evals
+            .iter()
+            .fold(0i64, |sum, e| sum.saturating_add(w.score(e)));
+        let dropped = (0..inst.stops)
             .filter(|&s| self.pos[s].0 == DROPPED)
-            .map(|s| inst.search_prize[s])
-            .sum();
-        let longest = self.evals.iter().map(|e| e.duration).max().unwrap_or(0);
-        routes
-            .saturating_add(dropped)
-            .saturating_add(w.longest.saturating_mul(longest))
+            .fold(0i64, |sum, s| sum.saturating_add(inst.search_prize[s]));
+        routes.saturating_add(dropped)
     }
 
     pub fn rank(&self, inst: &Instance) -> Rank {
@@ -98,40 +212,37 @@ impl State {
             Objective::TotalDuration => (dropped, self.evals.iter().map(|e| e.travel).sum(), 0),
             Objective::MinMaxDuration => (
                 dropped,
-                self.evals.iter().map(|e| e.duration).max().unwrap_or(0),
+                self.longest(),
                 self.evals.iter().map(|e| e.travel).sum(),
             ),
         }
     }
 
-    /// Removes a stop (its route is re-evaluated).
-    pub fn remove(&mut self, inst: &Instance, stop: usize) {
+    /// Removes a stop from its route.
+    pub fn remove(&mut self, inst: &Instance, stop: usize, buf: &mut Vec<usize>) {
         let (r, i) = self.pos[stop];
         if r == DROPPED {
             return;
         }
-        self.routes[r].remove(i);
-        self.pos[stop] = (DROPPED, 0);
-        self.reindex(r);
-        self.reevaluate(inst, r);
+        buf.clear();
+        buf.extend_from_slice(&self.routes[r]);
+        buf.remove(i);
+        self.set_route(inst, r, buf);
     }
 
     /// Inserts a dropped stop at `index` of `route`.
-    pub fn insert(&mut self, inst: &Instance, stop: usize, route: usize, index: usize) {
-        self.routes[route].insert(index, stop);
-        self.reindex(route);
-        self.reevaluate(inst, route);
-    }
-
-    /// Longest day over the routes other than `a` and `b`.
-    pub fn longest_except(&self, a: usize, b: usize) -> i64 {
-        self.evals
-            .iter()
-            .enumerate()
-            .filter(|&(r, _)| r != a && r != b)
-            .map(|(_, e)| e.duration)
-            .max()
-            .unwrap_or(0)
+    pub fn insert(
+        &mut self,
+        inst: &Instance,
+        stop: usize,
+        route: usize,
+        index: usize,
+        buf: &mut Vec<usize>,
+    ) {
+        buf.clear();
+        buf.extend_from_slice(&self.routes[route]);
+        buf.insert(index, stop);
+        self.set_route(inst, route, buf);
     }
 
     pub fn longest(&self) -> i64 {
@@ -139,46 +250,42 @@ impl State {
     }
 
     /// Best place for a dropped stop by the penalised objective, among positions next to
-    /// its granular neighbours and the first empty route each vehicle kind offers; `None`
-    /// when every position is unreachable. Returns (delta, route, index, evaluation).
+    /// its granular neighbours and the empty routes (one when vehicles are identical); every
+    /// position when those give nothing. Returns (delta, route, index).
     pub fn best_insertion(
         &self,
         inst: &Instance,
         w: &Weights,
         stop: usize,
-        only_feasible: bool,
+        fit: Fit,
         buf: &mut Vec<usize>,
-    ) -> Option<(i64, usize, usize, RouteEval)> {
-        let mut best: Option<(i64, usize, usize, RouteEval)> = None;
-        let mut consider = |route: usize, index: usize, best: &mut Option<_>| {
+    ) -> Option<(i64, usize, usize)> {
+        let mut best: Option<(i64, usize, usize)> = None;
+        let single = [stop];
+        let mut consider = |route: usize, index: usize, best: &mut Option<(i64, usize, usize)>| {
             if !inst.allowed(stop, route) {
                 return;
             }
-            let seq = &self.routes[route];
-            let e = evaluate(
-                inst,
-                route,
-                &[&seq[..index], &[stop], &seq[index..]],
-                buf,
-                minmax(inst),
-            );
-            if !e.valid || (only_feasible && !e.feasible()) {
+            let pieces = [
+                Piece::Prefix(route, index),
+                Piece::Stops(&single),
+                Piece::Suffix(route, index),
+            ];
+            let e = self.eval_pieces(inst, route, &pieces, buf);
+            let old = &self.evals[route];
+            let fits = match fit {
+                Fit::Feasible => e.feasible(),
+                Fit::NoWorse => w.penalty(&e) <= w.penalty(old),
+                Fit::Penalised => true,
+            };
+            if !e.valid || !fits {
                 return;
             }
-            let old = &self.evals[route];
-            let mut delta = w.score(&e) - w.score(old);
-            if w.longest > 0 {
-                let other = self.longest_except(route, route);
-                delta += w.longest * (other.max(e.duration) - other.max(old.duration));
-            }
-            if best
-                .as_ref()
-                .is_none_or(|b: &(i64, usize, usize, RouteEval)| delta < b.0)
-            {
-                *best = Some((delta, route, index, e));
+            let delta = w.score(&e) - w.score(old);
+            if best.is_none_or(|b| delta < b.0) {
+                *best = Some((delta, route, index));
             }
         };
-        let mut tried_empty = false;
         for &n in &inst.neighbours[stop] {
             let (r, i) = self.pos[n];
             if r == DROPPED {
@@ -189,11 +296,14 @@ impl State {
         }
         for r in 0..inst.vehicles {
             if self.routes[r].is_empty() {
-                if !tried_empty || !inst.simple {
-                    consider(r, 0, &mut best);
+                consider(r, 0, &mut best);
+                if inst.identical {
+                    break;
                 }
-                tried_empty = true;
-            } else if best.is_none() || self.routes[r].len() <= 2 {
+            }
+        }
+        if best.is_none() {
+            for r in 0..inst.vehicles {
                 for i in 0..=self.routes[r].len() {
                     consider(r, i, &mut best);
                 }
@@ -201,6 +311,18 @@ impl State {
         }
         best
     }
+}
+
+/// Which insertions `best_insertion` may choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fit {
+    /// The route stays feasible.
+    Feasible,
+    /// The route's penalty does not grow: how the local search adds a dropped stop, so an
+    /// over-full day does not fill up with time warp that the penalties must then undo.
+    NoWorse,
+    /// Any reachable place, at its penalised cost (putting back what a perturbation took).
+    Penalised,
 }
 
 pub(super) fn minmax(inst: &Instance) -> bool {
