@@ -1,5 +1,6 @@
 //! Road travel times from OSRM (HTTP API): reachability and duration matrices (`table`); routes build on this client.
 
+pub mod check;
 pub mod solver;
 mod table;
 
