@@ -11,6 +11,12 @@ pub(super) const UNREACHABLE: i64 = 1 << 50;
 /// of any length stay far from overflow.
 const LIMIT: i64 = 1_000_000_000_000;
 
+/// Largest prize the search uses, so that the sum over 10,000 dropped stops fits an `i64`.
+const PRIZE_MAX: i64 = 100_000_000_000_000;
+
+/// Largest matrix copied into dense `i64` rows (2 × 3,000² × 8 bytes = 144 MB).
+const DENSE_MAX: usize = 3_000;
+
 /// How many neighbours each stop keeps for the granular moves.
 const GRANULAR: usize = 20;
 
@@ -41,20 +47,19 @@ impl<'a> Instance<'a> {
     pub fn new(problem: &'a Problem) -> Self {
         let size = problem.matrix.size;
         let cells = size * size;
-        let cell = |values: &[Option<i64>], i: usize| -> i64 {
-            values
-                .get(i)
-                .copied()
-                .flatten()
-                .filter(|v| *v <= LIMIT)
-                .map_or(UNREACHABLE, |v| v.max(0))
+
+        // A dense copy is faster to read; above DENSE_MAX locations it would cost too much
+        // memory, and the cells are read from the problem instead.
+        let dense = size <= DENSE_MAX;
+        let copy = |values: &[Option<i64>]| -> Vec<i64> {
+            if dense {
+                (0..cells).map(|i| read_cell(values, i)).collect()
+            } else {
+                Vec::new()
+            }
         };
-        let dur: Vec<i64> = (0..cells)
-            .map(|i| cell(&problem.matrix.durations, i))
-            .collect();
-        let dist: Vec<i64> = (0..cells)
-            .map(|i| cell(&problem.matrix.distances, i))
-            .collect();
+        let dur = copy(&problem.matrix.durations);
+        let dist = copy(&problem.matrix.distances);
         let stops = problem.stops.len();
         let vehicles = problem.vehicles.len();
         let mut instance = Self {
@@ -141,11 +146,17 @@ impl<'a> Instance<'a> {
     }
 
     pub fn dur(&self, from: usize, to: usize) -> i64 {
-        self.dur[from * self.size + to]
+        match self.dur.get(from * self.size + to) {
+            Some(&v) => v,
+            None => read_cell(&self.problem.matrix.durations, from * self.size + to),
+        }
     }
 
     pub fn dist(&self, from: usize, to: usize) -> i64 {
-        self.dist[from * self.size + to]
+        match self.dist.get(from * self.size + to) {
+            Some(&v) => v,
+            None => read_cell(&self.problem.matrix.distances, from * self.size + to),
+        }
     }
 
     /// The objective's cost of one arc (distance or duration).
@@ -198,8 +209,11 @@ impl<'a> Instance<'a> {
                     .map(|b| (self.proximity(a, b).min(self.proximity(b, a)), b))
                     .filter(|&(p, _)| p < UNREACHABLE)
                     .collect();
+                if near.len() > GRANULAR {
+                    near.select_nth_unstable(GRANULAR);
+                    near.truncate(GRANULAR);
+                }
                 near.sort_unstable();
-                near.truncate(GRANULAR);
                 near.into_iter().map(|(_, b)| b).collect()
             })
             .collect()
@@ -226,12 +240,24 @@ impl<'a> Instance<'a> {
                 if prize <= cap {
                     prize
                 } else {
-                    let ratio = prize / cap;
-                    cap + i64::from(ratio.ilog2() + 1) * (cap / 4)
+                    // Cubic in the order of magnitude: one stop of a much higher tier
+                    // (an appointment) outweighs several of the next (due visits).
+                    let tier = i64::from((prize / cap).ilog2()) + 2;
+                    cap.saturating_mul(tier * tier * tier / 8).min(PRIZE_MAX)
                 }
             })
             .collect()
     }
+}
+
+/// A matrix cell as the search reads it: missing, `None` or absurd cells are unreachable.
+fn read_cell(values: &[Option<i64>], i: usize) -> i64 {
+    values
+        .get(i)
+        .copied()
+        .flatten()
+        .filter(|v| *v <= LIMIT)
+        .map_or(UNREACHABLE, |v| v.max(0))
 }
 
 /// xorshift64* (Vigna 2016): small, fast, and the same sequence on every machine.

@@ -17,7 +17,7 @@ type Key = (i64, i64);
 /// Per subset of the stops (a bitmask), the Pareto-best routes: key and sequence.
 type RouteTable = Vec<Vec<(Key, Vec<usize>)>>;
 
-struct Option_ {
+struct Choice {
     key: Key,
     /// Index into the route table of this vehicle kind, or the previous vehicle's entry.
     route: usize,
@@ -66,9 +66,9 @@ pub(super) fn solve(inst: &Instance) -> Option<State> {
         }
     };
     // layers[i][mask]: Pareto options for serving `mask` with the first i used vehicles.
-    let mut layers: Vec<Vec<Vec<Option_>>> = Vec::with_capacity(used.len() + 1);
-    let mut first: Vec<Vec<Option_>> = (0..=full).map(|_| Vec::new()).collect();
-    first[0].push(Option_ {
+    let mut layers: Vec<Vec<Vec<Choice>>> = Vec::with_capacity(used.len() + 1);
+    let mut first: Vec<Vec<Choice>> = (0..=full).map(|_| Vec::new()).collect();
+    first[0].push(Choice {
         key: (0, 0),
         route: usize::MAX,
         prev: usize::MAX,
@@ -78,7 +78,7 @@ pub(super) fn solve(inst: &Instance) -> Option<State> {
     for &(_, k) in &used {
         let table = &kinds[k].1;
         let prev = &layers[layers.len() - 1];
-        let mut next: Vec<Vec<Option_>> = (0..=full).map(|_| Vec::new()).collect();
+        let mut next: Vec<Vec<Choice>> = (0..=full).map(|_| Vec::new()).collect();
         for mask in 0..=full {
             let mut options = Vec::new();
             // sub = the stops this vehicle serves (0 = unused).
@@ -88,7 +88,7 @@ pub(super) fn solve(inst: &Instance) -> Option<State> {
                 let routes = &table[sub as usize];
                 for (pi, p) in prev[rest as usize].iter().enumerate() {
                     if sub == 0 {
-                        options.push(Option_ {
+                        options.push(Choice {
                             key: p.key,
                             route: usize::MAX,
                             prev: pi,
@@ -96,7 +96,7 @@ pub(super) fn solve(inst: &Instance) -> Option<State> {
                         });
                     }
                     for (ri, (key, _)) in routes.iter().enumerate() {
-                        options.push(Option_ {
+                        options.push(Choice {
                             key: combine(p.key, *key),
                             route: ri,
                             prev: pi,
@@ -145,9 +145,9 @@ pub(super) fn solve(inst: &Instance) -> Option<State> {
     Some(st)
 }
 
-fn pareto(mut options: Vec<Option_>) -> Vec<Option_> {
+fn pareto(mut options: Vec<Choice>) -> Vec<Choice> {
     options.sort_by_key(|o| o.key);
-    let mut out: Vec<Option_> = Vec::new();
+    let mut out: Vec<Choice> = Vec::new();
     for o in options {
         if out.last().is_none_or(|l| o.key.1 < l.key.1) {
             out.push(o);

@@ -12,6 +12,8 @@ use super::problem::{Limits, Objective};
 use super::search::{DROPPED, Fit, PENALTY_ONE, Rank, State, Weights};
 
 const HISTORY: usize = 300;
+/// Up to this many stops the construction picks by prize per added cost.
+const RATIO_GREEDY_MAX: usize = 120;
 /// Iterations between penalty updates.
 const PENALTY_PERIOD: u64 = 40;
 const REPAIR_FACTOR: i64 = 10;
@@ -73,7 +75,7 @@ pub(super) fn initial_weights(inst: &Instance) -> Weights {
 }
 
 /// Cheapest feasible insertion of each stop, most valuable first.
-pub(super) fn construct(inst: &Instance, w: &Weights) -> State {
+pub(super) fn construct(inst: &Instance, w: &Weights, stop: &dyn Fn() -> bool) -> State {
     let mut st = State::empty(inst);
     let mut order: Vec<usize> = (0..inst.stops).filter(|&s| inst.routable[s]).collect();
     order.sort_by_key(|&s| {
@@ -84,7 +86,51 @@ pub(super) fn construct(inst: &Instance, w: &Weights) -> State {
         (std::cmp::Reverse(inst.search_prize[s]), last_end, s)
     });
     let mut buf = Vec::new();
+    if order.len() <= RATIO_GREEDY_MAX && !inst.simple {
+        // Small days with breaks or opening hours (a rep's day, usually more stops than
+        // fit): repeatedly insert the stop with the best prize per unit of added cost (the
+        // usual greedy for prize-collecting routing), so a full day keeps more stops. Plain
+        // windows (Solomon) keep the quicker one-pass insertion.
+        let mut scale = 1;
+        for a in order.iter().take(50) {
+            for b in order.iter().take(50) {
+                scale = scale.max(inst.cost(inst.location(*a), inst.location(*b)) / 50);
+            }
+        }
+        loop {
+            if stop() {
+                break;
+            }
+            let mut pick: Option<((u32, i128), usize, usize, usize)> = None;
+            for &s in &order {
+                if st.pos[s].0 != DROPPED {
+                    continue;
+                }
+                if let Some((delta, r, i)) = st.best_insertion(inst, w, s, Fit::Feasible, &mut buf)
+                {
+                    // Prize tier first (a higher order of magnitude always wins, as the
+                    // lexicographic prizes want), then prize per added cost.
+                    let prize = inst.problem.stops[s].prize.max(1);
+                    let value = (
+                        prize.ilog10(),
+                        i128::from(prize) * 1_000 / i128::from(delta.max(0) + scale.max(1)),
+                    );
+                    if pick.is_none_or(|p| value > p.0) {
+                        pick = Some((value, s, r, i));
+                    }
+                }
+            }
+            let Some((_, s, r, i)) = pick else {
+                break;
+            };
+            st.insert(inst, s, r, i, &mut buf);
+        }
+        return st;
+    }
     for s in order {
+        if stop() {
+            break;
+        }
         if let Some((_, r, i)) = st.best_insertion(inst, w, s, Fit::Feasible, &mut buf) {
             st.insert(inst, s, r, i, &mut buf);
         }
@@ -94,13 +140,16 @@ pub(super) fn construct(inst: &Instance, w: &Weights) -> State {
 
 /// Inserts dropped stops wherever they fit feasibly, most valuable first (a dropped prize
 /// outranks any route cost).
-pub(super) fn fill(inst: &Instance, st: &mut State, w: &Weights) {
+pub(super) fn fill(inst: &Instance, st: &mut State, w: &Weights, stop: &dyn Fn() -> bool) {
     let mut order: Vec<usize> = (0..inst.stops)
         .filter(|&s| inst.routable[s] && st.pos[s].0 == DROPPED && inst.problem.stops[s].prize > 0)
         .collect();
     order.sort_by_key(|&s| (std::cmp::Reverse(inst.problem.stops[s].prize), s));
     let mut buf = Vec::new();
     for s in order {
+        if stop() {
+            break;
+        }
         if let Some((_, r, i)) = st.best_insertion(inst, w, s, Fit::Feasible, &mut buf) {
             st.insert(inst, s, r, i, &mut buf);
         }
@@ -114,7 +163,7 @@ fn perturb(inst: &Instance, st: &mut State, w: &Weights, rng: &mut Rng, buf: &mu
     if routed.is_empty() {
         return;
     }
-    let most = (routed.len() / 4).clamp(1, 25);
+    let most = (routed.len() / 3).clamp(1, 40);
     let k = 1 + rng.below(most);
     let seed = routed[rng.below(routed.len())];
     let mut removed = vec![seed];
@@ -166,14 +215,15 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
     let mut rng = Rng::new(limits.seed);
     let mut w = initial_weights(inst);
     let out_of_time = || started.elapsed() >= limits.time;
-    let mut current = construct(inst, &w);
+    // The time limit is a safety net even with an iteration limit (huge inputs).
+    let deadline = || out_of_time();
+    let mut current = construct(inst, &w, &deadline);
     let mut best = None;
     offer(inst, &mut best, &current, &mut w, true);
     let mut first = w;
     first.warp = w.warp.saturating_mul(INITIAL_FACTOR);
     first.load = w.load.saturating_mul(INITIAL_FACTOR);
     let mut ls = LocalSearch::new(inst, first);
-    let deadline = || limits.max_iterations.is_none() && out_of_time();
     ls.run(&mut current, &mut rng, &deadline);
     if !current.feasible() {
         repair(&mut ls, &mut current, &mut rng, &deadline);
@@ -244,8 +294,11 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
             (warp_ok, load_ok, seen) = (0, 0, 0);
         }
     }
-    let mut result = best.map_or_else(|| construct(inst, &w), |b| b.state);
-    fill(inst, &mut result, &w);
+    let mut result = best.map_or_else(|| State::empty(inst), |b| b.state);
+    // A little grace beyond the limit: on small days this last pass is where lexicographic
+    // prizes are settled.
+    let grace = || started.elapsed() >= limits.time + limits.time / 10;
+    fill(inst, &mut result, &w, &grace);
     result
 }
 

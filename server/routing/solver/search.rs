@@ -192,11 +192,13 @@ impl State {
 
     /// The penalised objective the search minimises.
     pub fn objective(&self, inst: &Instance, w: &Weights) -> i64 {
-        let routes: i64 = self.evals.iter().map(|e| w.score(e)).sum();
-        let dropped: i64 = (0..inst.stops)
+        let routes = self
+            .evals
+            .iter()
+            .fold(0i64, |sum, e| sum.saturating_add(w.score(e)));
+        let dropped = (0..inst.stops)
             .filter(|&s| self.pos[s].0 == DROPPED)
-            .map(|s| inst.search_prize[s])
-            .sum();
+            .fold(0i64, |sum, s| sum.saturating_add(inst.search_prize[s]));
         routes.saturating_add(dropped)
     }
 
