@@ -1,6 +1,7 @@
 //! Road travel from OSRM (HTTP API): duration and distance matrices (`table`), road geometry
-//! (`route`); and the day-planning solver (`solver`).
+//! (`route`); the day-planning solver (`solver`) and its independent plan checker (`check`).
 
+pub mod check;
 mod route;
 pub mod solver;
 mod table;
