@@ -312,16 +312,16 @@ mod tests {
         let links = NavigationLinks::to(p, "Café <b>&</b> Co");
         assert_eq!(
             links.geo,
-            "geo:43.731235,7.421235?q=43.731235,7.421235(Café+b+b+Co)"
+            "geo:43.731234,7.421234?q=43.731234,7.421234(Café+bb+Co)"
         );
         assert!(
             links
                 .google
-                .ends_with("destination=43.731235,7.421235&travelmode=driving")
+                .ends_with("destination=43.731234,7.421234&travelmode=driving")
         );
         assert_eq!(
             links.apple,
-            "https://maps.apple.com/?daddr=43.731235,7.421235&dirflg=d"
+            "https://maps.apple.com/?daddr=43.731234,7.421234&dirflg=d"
         );
     }
 
