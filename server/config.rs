@@ -202,7 +202,7 @@ impl Config {
             db_max_connections,
             jobs: env.jobs(db_max_connections)?,
             routes: crate::dayplan::RouteConfig {
-                rep_time_ms: env.parse_in_range("TERRANE_ROUTE_REP_MS", 150, 10..=10_000)?,
+                rep_time_ms: env.parse_in_range("TERRANE_ROUTE_REP_MS", 120, 10..=10_000)?,
                 team_time_s: env.parse_in_range("TERRANE_ROUTE_TEAM_S", 5, 1..=60)?,
                 max_iterations: env.parse_in_range("TERRANE_ROUTE_ITERATIONS", 0, 0..=u64::MAX)?,
                 detour_minutes: env.parse_in_range("TERRANE_ROUTE_DETOUR_MIN", 15, 0..=240)?,

@@ -32,7 +32,7 @@ use travel::{Estimate, TravelCache};
 /// Day-plan settings from the environment (`server/config.rs` reads them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteConfig {
-    /// `TERRANE_ROUTE_REP_MS` (default 150).
+    /// `TERRANE_ROUTE_REP_MS` (default 120).
     pub rep_time_ms: u64,
     /// `TERRANE_ROUTE_TEAM_S` (default 5).
     pub team_time_s: u64,
@@ -67,7 +67,7 @@ impl DayPlanSettings {
 /// How day plans are computed (`TERRANE_ROUTE_*`).
 #[derive(Debug)]
 pub struct DayPlanSettings {
-    /// The solver's time for a rep's day (`TERRANE_ROUTE_REP_MS`, default 150 ms).
+    /// The solver's time for a rep's day, both runs (`TERRANE_ROUTE_REP_MS`, default 120 ms).
     pub rep_time: Duration,
     /// The solver's time for a team's day (`TERRANE_ROUTE_TEAM_S`, default 5 s).
     pub team_time: Duration,
@@ -84,7 +84,7 @@ pub struct DayPlanSettings {
 impl Default for DayPlanSettings {
     fn default() -> Self {
         Self {
-            rep_time: Duration::from_millis(150),
+            rep_time: Duration::from_millis(120),
             team_time: Duration::from_secs(5),
             max_iterations: None,
             detour_budget_s: 15 * 60,

@@ -108,17 +108,28 @@ pub async fn plan(
         .await;
     let prospect = |c: &Candidate| matches!(c.kind, StopKind::Prospect);
 
-    // First without prospects: the day that must happen.
-    let first = solve_day(deps, &inputs, &days, &candidates, &layout, &travel, |c| {
-        !prospect(c)
-    })
-    .await?;
+    // First without prospects: the day that must happen. The solver's time is shared: three
+    // fifths for this run when prospects may follow, the rest for the run with them.
+    let budget = deps.settings.rep_time;
+    let first_time = if candidates.iter().any(prospect) {
+        budget * 3 / 5
+    } else {
+        budget
+    };
+    let data = DayData {
+        days: &days,
+        candidates: &candidates,
+        layout: &layout,
+        travel: &travel,
+    };
+    let first = solve_day(deps, &inputs, &data, first_time, |c| !prospect(c)).await?;
     let offered =
         prospects_within_budget(&first, &candidates, &layout, deps.settings.detour_budget_s);
     let (built, solution) = if offered.is_empty() {
         first
     } else {
-        solve_day(deps, &inputs, &days, &candidates, &layout, &travel, |c| {
+        let rest = budget.saturating_sub(first_time);
+        solve_day(deps, &inputs, &data, rest, |c| {
             !prospect(c) || offered.contains(&c.account_id)
         })
         .await?
@@ -194,16 +205,29 @@ fn start_from(inputs: &mut RepDayInputs, from: StartFrom) {
     }
 }
 
+/// What both solver runs of a day share.
+#[derive(Clone, Copy)]
+struct DayData<'a> {
+    days: &'a [DaySettings],
+    candidates: &'a [Candidate],
+    layout: &'a build::Layout,
+    travel: &'a Arc<Travel>,
+}
+
 /// Builds and solves the day over the candidates `keep` accepts.
 async fn solve_day(
     deps: Deps<'_>,
     inputs: &RepDayInputs,
-    days: &[DaySettings],
-    candidates: &[Candidate],
-    layout: &build::Layout,
-    travel: &Arc<Travel>,
+    day: &DayData<'_>,
+    time: std::time::Duration,
     keep: impl Fn(&Candidate) -> bool,
 ) -> Result<(build::Built, Solution), DayPlanError> {
+    let DayData {
+        days,
+        candidates,
+        layout,
+        travel,
+    } = *day;
     let mut kept_layout = layout.clone();
     let assignable: Vec<Assignable<'_>> = candidates
         .iter()
@@ -233,7 +257,7 @@ async fn solve_day(
         built.stop_candidate.clear();
     }
     let limits = Limits {
-        time: deps.settings.rep_time,
+        time,
         max_iterations: deps.settings.max_iterations,
         seed: seed_of(inputs.rep_id, inputs.day),
     };
