@@ -4,7 +4,7 @@
 //! min-max objective is exact too.
 
 use super::data::Instance;
-use super::eval::{evaluate_stops, serve};
+use super::eval::{evaluate_stops, serve, shortest_day};
 use super::problem::Objective;
 use super::search::State;
 
@@ -190,10 +190,10 @@ fn extend(
         }
         seq.push(s);
         if prefix_possible(inst, v, seq) {
-            let e = evaluate_stops(inst, v, seq, minmax);
+            let e = evaluate_stops(inst, v, seq, false);
             if e.feasible() {
                 let key = if minmax {
-                    (e.duration, e.travel)
+                    (shortest_day(inst, v, seq).1, e.travel)
                 } else {
                     (e.cost, 0)
                 };
