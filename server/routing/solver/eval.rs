@@ -295,6 +295,19 @@ pub(super) fn latest_departure(inst: &Instance, vehicle: usize, stops: &[usize],
     latest.clamp(v.shift.start, end.max(v.shift.start))
 }
 
+/// A lower bound on a sequence's day: its travel, services and break.
+pub(super) fn shortest_day_bound(inst: &Instance, vehicle: usize, stops: &[usize]) -> i64 {
+    let v = &inst.problem.vehicles[vehicle];
+    let mut bound = v.break_.map_or(0, |b| b.duration);
+    let mut prev = v.start;
+    for &stop in stops {
+        let s = &inst.problem.stops[stop];
+        bound += prev.map_or(0, |p| inst.dur(p, s.location)) + s.service;
+        prev = Some(s.location);
+    }
+    bound + prev.zip(v.end).map_or(0, |(p, e)| inst.dur(p, e))
+}
+
 /// The departure giving the shortest day (end − departure) of a sequence feasible from the
 /// shift start, and that day. The end as a function of the departure is non-decreasing:
 /// flat while some wait absorbs a later departure, rising one for one with none, jumping
@@ -336,8 +349,15 @@ pub(super) fn shortest_day(inst: &Instance, vehicle: usize, stops: &[usize]) -> 
     candidates.retain(|&x| x >= v.shift.start && x <= v.shift.end);
     candidates.sort_unstable();
     candidates.dedup();
+    // No day is shorter than its travel, services and break: once one is found, stop.
+    let bound = shortest_day_bound(inst, vehicle, stops);
     let mut best: Option<(i64, i64)> = None;
+    // Departures up to the last latest departure found share its end (the end is monotone).
+    let mut covered = i64::MIN;
     for x in candidates {
+        if x <= covered {
+            continue;
+        }
         let t = timing(inst, vehicle, stops, x);
         if t.warp > 0 {
             continue;
@@ -345,6 +365,7 @@ pub(super) fn shortest_day(inst: &Instance, vehicle: usize, stops: &[usize]) -> 
         let latest = latest_departure(inst, vehicle, stops, t.end);
         let l = timing(inst, vehicle, stops, latest);
         let (x, t) = if l.warp == 0 && l.end <= t.end {
+            covered = latest;
             (latest, l)
         } else {
             (x, t)
@@ -352,6 +373,9 @@ pub(super) fn shortest_day(inst: &Instance, vehicle: usize, stops: &[usize]) -> 
         let day = t.end - t.departure;
         if best.is_none_or(|(_, d)| day < d) {
             best = Some((x, day));
+            if day <= bound {
+                break;
+            }
         }
     }
     best.unwrap_or_else(|| {
