@@ -39,7 +39,8 @@ pub(super) struct Instance<'a> {
     /// Stops some vehicle can reach; the others are dropped before the search.
     pub routable: Vec<bool>,
     /// Per depot location, the least travel from it (forward) or to it (backward) to every
-    /// location through stop locations; empty when only direct cells count (`PATHS_MAX`).
+    /// location through stop locations; empty when only direct cells count (above
+    /// `PATHS_MAX`, or when the direct cells allow every stop on every vehicle).
     from_depot: Vec<(usize, Vec<i64>)>,
     to_depot: Vec<(usize, Vec<i64>)>,
     /// Nearest stops by a time-window-aware proximity, closest first.
@@ -91,12 +92,16 @@ impl<'a> Instance<'a> {
             identical: problem.stops.iter().all(|s| s.vehicles.is_none())
                 && problem.vehicles.windows(2).all(|w| w[0] == w[1]),
         };
-        if size <= PATHS_MAX {
-            instance.shortest_paths();
-        }
         instance.allowed = (0..stops * vehicles)
             .map(|i| instance.may_serve(i / vehicles.max(1), i % vehicles.max(1)))
             .collect();
+        // Paths through other stops only matter for pairs the direct cells rule out.
+        if size <= PATHS_MAX && instance.allowed.iter().any(|a| !a) {
+            instance.shortest_paths();
+            instance.allowed = (0..stops * vehicles)
+                .map(|i| instance.may_serve(i / vehicles.max(1), i % vehicles.max(1)))
+                .collect();
+        }
         instance.routable = (0..stops)
             .map(|s| (0..vehicles).any(|v| instance.allowed[s * vehicles + v]))
             .collect();
