@@ -491,9 +491,13 @@ fn departure_candidates(
     let mut candidates = vec![vehicle.shift.start];
     let mut offset = 0;
     let mut at = vehicle.start;
-    let limits_of_break = |offset: i64, candidates: &mut Vec<i64>| {
+    // The break's window opening just as the gap starts, or just as its drive ends (the
+    // rules let the break follow the drive: waiting for the window then costs no more than
+    // the break itself), and its window closing just as the break ends.
+    let limits_of_break = |offset: i64, drive: i64, candidates: &mut Vec<i64>| {
         if let Some(rule) = vehicle.break_ {
             candidates.push(rule.window.start - offset);
+            candidates.push(rule.window.start - offset - drive);
             candidates.push(rule.window.end - rule.duration - offset);
         }
     };
@@ -503,7 +507,7 @@ fn departure_candidates(
             return Vec::new();
         };
         if gap == Some(g) {
-            limits_of_break(offset, &mut candidates);
+            limits_of_break(offset, leg.duration, &mut candidates);
             offset += vehicle.break_.map_or(0, |r| r.duration);
         }
         offset += leg.duration;
@@ -514,10 +518,11 @@ fn departure_candidates(
         offset += stop.service;
         at = Some(stop.location);
     }
+    let last = leg(problem, at, vehicle.end);
     if gap == Some(sequence.len()) {
-        limits_of_break(offset, &mut candidates);
+        limits_of_break(offset, last.map_or(0, |l| l.duration), &mut candidates);
     }
-    if let Some(leg) = leg(problem, at, vehicle.end) {
+    if let Some(leg) = last {
         candidates.push(vehicle.shift.end - offset - leg.duration);
     }
     candidates.retain(|&d| d >= vehicle.shift.start);

@@ -20,6 +20,13 @@ const DENSE_MAX: usize = 3_000;
 /// How many neighbours each stop keeps for the granular moves.
 const GRANULAR: usize = 20;
 
+/// Up to this many locations, a stop's reachability from a vehicle's start (and to its end)
+/// is judged by shortest paths through other stops, not only the direct cell: with an
+/// unreachable cell a stop may still be served after (or before) another stop. Above it,
+/// one shortest-path pass per depot (O(n²) each) would cost too much set-up time, and only
+/// the direct cell is read.
+const PATHS_MAX: usize = 1_000;
+
 pub(super) struct Instance<'a> {
     pub problem: &'a Problem,
     pub stops: usize,
@@ -31,6 +38,11 @@ pub(super) struct Instance<'a> {
     allowed: Vec<bool>,
     /// Stops some vehicle can reach; the others are dropped before the search.
     pub routable: Vec<bool>,
+    /// Per depot location, the least travel from it (forward) or to it (backward) to every
+    /// location through stop locations; empty when only direct cells count (above
+    /// `PATHS_MAX`, or when the direct cells allow every stop on every vehicle).
+    from_depot: Vec<(usize, Vec<i64>)>,
+    to_depot: Vec<(usize, Vec<i64>)>,
     /// Nearest stops by a time-window-aware proximity, closest first.
     pub neighbours: Vec<Vec<usize>>,
     /// Every stop has at most one window and no vehicle has a break: the O(1) segment
@@ -71,6 +83,8 @@ impl<'a> Instance<'a> {
             dist,
             allowed: vec![false; stops * vehicles],
             routable: vec![false; stops],
+            from_depot: Vec::new(),
+            to_depot: Vec::new(),
             neighbours: vec![Vec::new(); stops],
             simple: problem.vehicles.iter().all(|v| v.break_.is_none())
                 && problem.stops.iter().all(|s| s.windows.len() <= 1),
@@ -81,6 +95,13 @@ impl<'a> Instance<'a> {
         instance.allowed = (0..stops * vehicles)
             .map(|i| instance.may_serve(i / vehicles.max(1), i % vehicles.max(1)))
             .collect();
+        // Paths through other stops only matter for pairs the direct cells rule out.
+        if size <= PATHS_MAX && instance.allowed.iter().any(|a| !a) {
+            instance.shortest_paths();
+            instance.allowed = (0..stops * vehicles)
+                .map(|i| instance.may_serve(i / vehicles.max(1), i % vehicles.max(1)))
+                .collect();
+        }
         instance.routable = (0..stops)
             .map(|s| (0..vehicles).any(|v| instance.allowed[s * vehicles + v]))
             .collect();
@@ -122,8 +143,10 @@ impl<'a> Instance<'a> {
         {
             return false;
         }
-        let to = v.start.map_or(0, |l| self.dur(l, s.location));
-        let back = v.end.map_or(0, |l| self.dur(s.location, l));
+        let to = v
+            .start
+            .map_or(0, |l| self.least_travel(l, s.location, true));
+        let back = v.end.map_or(0, |l| self.least_travel(l, s.location, false));
         if to >= UNREACHABLE || back >= UNREACHABLE {
             return false;
         }
@@ -143,6 +166,75 @@ impl<'a> Instance<'a> {
                 .map(|w| w.start.max(arrival))
         };
         start.is_some_and(|t| t.saturating_add(s.service).saturating_add(back) <= v.shift.end)
+    }
+
+    /// Least travel from depot `depot` to `location` (`forward`) or back, through stop
+    /// locations when the shortest paths were computed, else the direct cell. A lower bound
+    /// on any route's travel between them, since services and waits only add time.
+    fn least_travel(&self, depot: usize, location: usize, forward: bool) -> i64 {
+        let table = if forward {
+            &self.from_depot
+        } else {
+            &self.to_depot
+        };
+        match table.iter().find(|(d, _)| *d == depot) {
+            Some((_, paths)) => paths[location],
+            None if forward => self.dur(depot, location),
+            None => self.dur(location, depot),
+        }
+    }
+
+    /// Fills `from_depot` and `to_depot` for every vehicle's start and end location.
+    fn shortest_paths(&mut self) {
+        let mut through = vec![false; self.size];
+        for s in &self.problem.stops {
+            if self.location_ok(s.location) {
+                through[s.location] = true;
+            }
+        }
+        for v in &self.problem.vehicles {
+            if let Some(l) = v.start.filter(|&l| self.location_ok(l))
+                && self.from_depot.iter().all(|(d, _)| *d != l)
+            {
+                let paths = self.dijkstra(l, true, &through);
+                self.from_depot.push((l, paths));
+            }
+            if let Some(l) = v.end.filter(|&l| self.location_ok(l))
+                && self.to_depot.iter().all(|(d, _)| *d != l)
+            {
+                let paths = self.dijkstra(l, false, &through);
+                self.to_depot.push((l, paths));
+            }
+        }
+    }
+
+    /// Dense Dijkstra from `source` (on the reversed arcs when not `forward`), passing only
+    /// through locations marked in `through`; unreachable locations stay `UNREACHABLE`.
+    fn dijkstra(&self, source: usize, forward: bool, through: &[bool]) -> Vec<i64> {
+        let mut best = vec![UNREACHABLE; self.size];
+        let mut done = vec![false; self.size];
+        best[source] = 0;
+        loop {
+            let next = (0..self.size)
+                .filter(|&u| !done[u] && best[u] < UNREACHABLE)
+                .min_by_key(|&u| best[u]);
+            let Some(u) = next else { break };
+            done[u] = true;
+            if u != source && !through[u] {
+                continue;
+            }
+            for w in 0..self.size {
+                let t = if forward {
+                    self.dur(u, w)
+                } else {
+                    self.dur(w, u)
+                };
+                if !done[w] && t < UNREACHABLE && best[u] + t < best[w] {
+                    best[w] = best[u] + t;
+                }
+            }
+        }
+        best
     }
 
     pub fn dur(&self, from: usize, to: usize) -> i64 {

@@ -3,7 +3,7 @@
 //! al. 2013) where a window is missed, so infeasible routes get a graded penalty.
 
 use super::data::{Instance, UNREACHABLE};
-use super::problem::{PlacedBreak, Route, Visit, Window};
+use super::problem::{Objective, PlacedBreak, Route, Visit, Window};
 
 /// What the search needs to know about one route.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -295,6 +295,95 @@ pub(super) fn latest_departure(inst: &Instance, vehicle: usize, stops: &[usize],
     latest.clamp(v.shift.start, end.max(v.shift.start))
 }
 
+/// A lower bound on a sequence's day: its travel, services and break.
+pub(super) fn shortest_day_bound(inst: &Instance, vehicle: usize, stops: &[usize]) -> i64 {
+    let v = &inst.problem.vehicles[vehicle];
+    let mut bound = v.break_.map_or(0, |b| b.duration);
+    let mut prev = v.start;
+    for &stop in stops {
+        let s = &inst.problem.stops[stop];
+        bound += prev.map_or(0, |p| inst.dur(p, s.location)) + s.service;
+        prev = Some(s.location);
+    }
+    bound + prev.zip(v.end).map_or(0, |(p, e)| inst.dur(p, e))
+}
+
+/// The departure giving the shortest day (end − departure) of a sequence feasible from the
+/// shift start, and that day. The end as a function of the departure is non-decreasing:
+/// flat while some wait absorbs a later departure, rising one for one with none, jumping
+/// where a window (or the break's window) is just missed. The day is shortest at the latest
+/// departure of a flat stretch, and each flat stretch starts where a departure just reaches
+/// a window's start or just misses a window's end, with no wait before that node. So the
+/// candidates are those departures (shifted by the break for nodes after it), each moved to
+/// the latest departure keeping its end; every candidate is a real schedule.
+pub(super) fn shortest_day(inst: &Instance, vehicle: usize, stops: &[usize]) -> (i64, i64) {
+    let v = &inst.problem.vehicles[vehicle];
+    let brk = v.break_.map_or(0, |b| b.duration);
+    let mut candidates = vec![v.shift.start];
+    // Time from the departure (or the ready time at the first stop without a start) to
+    // reaching each node and to leaving it, with no wait and no break.
+    let mut offset = 0;
+    let mut at = v.start;
+    let push_break = |leave: i64, candidates: &mut Vec<i64>| {
+        if let Some(b) = v.break_ {
+            candidates.push(b.window.start - leave);
+            candidates.push(b.window.end - b.duration + 1 - leave);
+        }
+    };
+    if v.start.is_some() {
+        push_break(0, &mut candidates);
+    }
+    for &stop in stops {
+        let s = &inst.problem.stops[stop];
+        offset += at.map_or(0, |a| inst.dur(a, s.location));
+        for w in &s.windows {
+            for shift in [0, brk] {
+                candidates.push(w.start - offset - shift);
+                candidates.push(w.end + 1 - offset - shift);
+            }
+        }
+        offset += s.service;
+        push_break(offset, &mut candidates);
+        at = Some(s.location);
+    }
+    candidates.retain(|&x| x >= v.shift.start && x <= v.shift.end);
+    candidates.sort_unstable();
+    candidates.dedup();
+    // No day is shorter than its travel, services and break: once one is found, stop.
+    let bound = shortest_day_bound(inst, vehicle, stops);
+    let mut best: Option<(i64, i64)> = None;
+    // Departures up to the last latest departure found share its end (the end is monotone).
+    let mut covered = i64::MIN;
+    for x in candidates {
+        if x <= covered {
+            continue;
+        }
+        let t = timing(inst, vehicle, stops, x);
+        if t.warp > 0 {
+            continue;
+        }
+        let latest = latest_departure(inst, vehicle, stops, t.end);
+        let l = timing(inst, vehicle, stops, latest);
+        let (x, t) = if l.warp == 0 && l.end <= t.end {
+            covered = latest;
+            (latest, l)
+        } else {
+            (x, t)
+        };
+        let day = t.end - t.departure;
+        if best.is_none_or(|(_, d)| day < d) {
+            best = Some((x, day));
+            if day <= bound {
+                break;
+            }
+        }
+    }
+    best.unwrap_or_else(|| {
+        let t = timing(inst, vehicle, stops, v.shift.start);
+        (v.shift.start, t.end - t.departure)
+    })
+}
+
 /// The route the rules give for a feasible sequence: latest departure keeping the earliest
 /// end, earliest service starts from there, the break in the first gap where taking it keeps
 /// the schedule the timing pass found.
@@ -312,8 +401,12 @@ pub(super) fn schedule(inst: &Instance, vehicle: usize, stops: &[usize]) -> Rout
         };
     }
     let e = evaluate_stops(inst, vehicle, stops, false);
-    let first = timing(inst, vehicle, stops, v.shift.start);
-    let x = latest_departure(inst, vehicle, stops, first.end);
+    let x = if inst.problem.objective == Objective::MinMaxDuration {
+        shortest_day(inst, vehicle, stops).0
+    } else {
+        let first = timing(inst, vehicle, stops, v.shift.start);
+        latest_departure(inst, vehicle, stops, first.end)
+    };
     // Which gap takes the break: the first one from which the remaining route, with the
     // break there, still finishes by the end the pass found.
     let gaps = stops.len() - usize::from(v.start.is_none()) + usize::from(v.end.is_some());

@@ -4,7 +4,7 @@
 //! min-max objective is exact too.
 
 use super::data::Instance;
-use super::eval::{evaluate_stops, serve};
+use super::eval::{evaluate_stops, serve, shortest_day, shortest_day_bound};
 use super::problem::Objective;
 use super::search::State;
 
@@ -190,15 +190,22 @@ fn extend(
         }
         seq.push(s);
         if prefix_possible(inst, v, seq) {
-            let e = evaluate_stops(inst, v, seq, minmax);
-            if e.feasible() {
+            let e = evaluate_stops(inst, v, seq, false);
+            let slot = &mut table[(mask | (1 << i)) as usize];
+            // Under min-max, the day's search is skipped when a kept route is no longer
+            // and drives no more even against the day's lower bound.
+            let dominated = |slot: &[(Key, Vec<usize>)], key: Key| {
+                slot.iter().any(|(k, _)| k.0 <= key.0 && k.1 <= key.1)
+            };
+            if e.feasible()
+                && !(minmax && dominated(slot, (shortest_day_bound(inst, v, seq), e.travel)))
+            {
                 let key = if minmax {
-                    (e.duration, e.travel)
+                    (shortest_day(inst, v, seq).1, e.travel)
                 } else {
                     (e.cost, 0)
                 };
-                let slot = &mut table[(mask | (1 << i)) as usize];
-                if slot.iter().all(|(k, _)| !(k.0 <= key.0 && k.1 <= key.1)) {
+                if !dominated(slot, key) {
                     slot.push((key, seq.clone()));
                 }
             }
