@@ -1,5 +1,6 @@
 //! The append-only audit log: who did what to which record, and when (enforced append-only in the database).
 
+use crate::db::Bind;
 use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -35,11 +36,13 @@ pub async fn record(db: impl PgExecutor<'_>, event: AuditEvent<'_>) -> Result<()
         "insert into audit_log (actor_user_id, action, subject_type, subject_id, details)
          values ($1, $2, $3, $4, $5)",
     )
-    .bind(event.actor_user_id)
-    .bind(event.action)
-    .bind(event.subject_type)
-    .bind(event.subject_id)
-    .bind(event.details)
+    .bind_all((
+        event.actor_user_id,
+        event.action,
+        event.subject_type,
+        event.subject_id,
+        event.details,
+    ))
     .execute(db)
     .await
     .map(|_| ())

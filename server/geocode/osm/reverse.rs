@@ -1,5 +1,6 @@
 //! Reverse geocoding: the nearest address point to a location, else the nearest street.
 
+use crate::db::Bind;
 use sqlx::PgExecutor;
 
 use super::OsmGeocoderError;
@@ -65,10 +66,7 @@ pub async fn reverse(
     at: LonLat,
 ) -> Result<Option<ReverseResult>, OsmGeocoderError> {
     let row: Option<Row> = sqlx::query_as(include_str!("sql/reverse.sql"))
-        .bind(at.lon())
-        .bind(at.lat())
-        .bind(ADDRESS_RADIUS_M)
-        .bind(STREET_RADIUS_M)
+        .bind_all((at.lon(), at.lat(), ADDRESS_RADIUS_M, STREET_RADIUS_M))
         .fetch_optional(db)
         .await
         .map_err(|source| OsmGeocoderError::Query {

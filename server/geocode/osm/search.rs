@@ -1,6 +1,7 @@
 //! Forward geocoding against the index: one statement per address, trying the exact address,
 //! a similarly named street, interpolation, then street, postcode and locality.
 
+use crate::db::Bind;
 use sqlx::PgExecutor;
 
 use super::build::{compact_postcode, leading_integer};
@@ -20,11 +21,13 @@ pub async fn search(
     let number = address.house_number.as_deref().and_then(leading_integer);
     let postcode = address.postal_code.as_deref().and_then(compact_postcode);
     let row: Option<(String, f64, f64, f64)> = sqlx::query_as(include_str!("sql/search.sql"))
-        .bind(address.street.as_deref())
-        .bind(address.house_number.as_deref())
-        .bind(number)
-        .bind(postcode)
-        .bind(address.city.as_deref())
+        .bind_all((
+            address.street.as_deref(),
+            address.house_number.as_deref(),
+            number,
+            postcode,
+            address.city.as_deref(),
+        ))
         .fetch_optional(db)
         .await
         .map_err(|source| OsmGeocoderError::Query {

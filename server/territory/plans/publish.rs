@@ -1,5 +1,6 @@
 //! Publishing a draft atomically with its CRM owner changes, and rolling back.
 
+use crate::db::Bind;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
@@ -61,8 +62,7 @@ pub async fn publish(
         "update territory_plans set status = 'published', published_at = now(), published_by = $2
          where id = $1",
     )
-    .bind(plan_id)
-    .bind(user_id)
+    .bind_all((plan_id, user_id))
     .execute(&mut *tx)
     .await?;
     sqlx::query(
