@@ -352,9 +352,7 @@ async fn insert_postal_areas(
 mod tests {
     use super::*;
 
-    fn ll(lon: f64, lat: f64) -> LonLat {
-        LonLat::new(lon, lat).expect("valid test coordinate")
-    }
+    use crate::spatial::test_point as ll;
 
     #[test]
     fn lines_and_rings_are_written_as_wkt_longitude_first() {

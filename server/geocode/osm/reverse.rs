@@ -76,14 +76,7 @@ pub async fn reverse(
     let Some((precision, house_number, street, postcode, city, lon, lat, distance_m)) = row else {
         return Ok(None);
     };
-    let precision = Precision::parse(&precision).ok_or_else(|| OsmGeocoderError::BadRow {
-        what: "precision",
-        detail: precision.clone(),
-    })?;
-    let location = LonLat::new(lon, lat).map_err(|e| OsmGeocoderError::BadRow {
-        what: "location",
-        detail: e.to_string(),
-    })?;
+    let (precision, location) = OsmGeocoderError::checked_row(&precision, lon, lat)?;
     Ok(Some(ReverseResult {
         location,
         precision,

@@ -6,9 +6,8 @@ use sqlx::PgExecutor;
 
 use super::build::{compact_postcode, leading_integer};
 use super::{OsmGeocoderError, PROVIDER};
+use crate::geocode::GeocodeResult;
 use crate::geocode::normalize::NormalizedAddress;
-use crate::geocode::{GeocodeResult, Precision};
-use crate::spatial::LonLat;
 
 /// Locates a normalized address; `Ok(None)` when not even its locality is known.
 ///
@@ -37,14 +36,7 @@ pub async fn search(
     let Some((precision, lon, lat, confidence)) = row else {
         return Ok(None);
     };
-    let precision = Precision::parse(&precision).ok_or_else(|| OsmGeocoderError::BadRow {
-        what: "precision",
-        detail: precision.clone(),
-    })?;
-    let location = LonLat::new(lon, lat).map_err(|e| OsmGeocoderError::BadRow {
-        what: "location",
-        detail: e.to_string(),
-    })?;
+    let (precision, location) = OsmGeocoderError::checked_row(&precision, lon, lat)?;
     Ok(Some(GeocodeResult {
         location,
         precision,
