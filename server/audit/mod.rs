@@ -17,6 +17,35 @@ pub struct AuditEvent<'a> {
     pub details: serde_json::Value,
 }
 
+impl<'a> AuditEvent<'a> {
+    /// `action` done by `actor_user_id` (`None`: the system), about no record, with no details.
+    pub fn new(actor_user_id: Option<Uuid>, action: &'a str) -> Self {
+        Self {
+            actor_user_id,
+            action,
+            subject_type: None,
+            subject_id: None,
+            details: serde_json::json!({}),
+        }
+    }
+
+    /// About the `subject_type` record `subject_id`.
+    #[must_use]
+    pub fn about(self, subject_type: &'a str, subject_id: String) -> Self {
+        Self {
+            subject_type: Some(subject_type),
+            subject_id: Some(subject_id),
+            ..self
+        }
+    }
+
+    /// With these extra facts.
+    #[must_use]
+    pub fn with(self, details: serde_json::Value) -> Self {
+        Self { details, ..self }
+    }
+}
+
 /// A stored entry, for the admin page.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {

@@ -110,13 +110,9 @@ pub async fn revoke_all_in(
         .rows_affected();
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(actor),
-            action: "device_tokens.revoked",
-            subject_type: Some("user"),
-            subject_id: Some(user_id.to_string()),
-            details: serde_json::json!({ "tokens": n }),
-        },
+        AuditEvent::new(Some(actor), "device_tokens.revoked")
+            .about("user", user_id.to_string())
+            .with(serde_json::json!({ "tokens": n })),
     )
     .await?;
     Ok(n)

@@ -96,15 +96,11 @@ pub async fn create(
         .await?;
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(actor),
-            action: "api_token.created",
-            subject_type: Some("api_token"),
-            subject_id: Some(id.to_string()),
-            details: serde_json::json!({
+        AuditEvent::new(Some(actor), "api_token.created")
+            .about("api_token", id.to_string())
+            .with(serde_json::json!({
                 "name": name, "scopes": scope_names, "lifetime_days": lifetime_days,
-            }),
-        },
+            })),
     )
     .await?;
     tx.commit().await?;
@@ -139,13 +135,9 @@ async fn audit_revoked(
     };
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(actor),
-            action: "api_token.revoked",
-            subject_type: Some("api_token"),
-            subject_id: Some(id.to_string()),
-            details,
-        },
+        AuditEvent::new(Some(actor), "api_token.revoked")
+            .about("api_token", id.to_string())
+            .with(details),
     )
     .await
 }

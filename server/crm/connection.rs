@@ -454,13 +454,9 @@ async fn record(
 ) -> Result<(), sqlx::Error> {
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(admin),
-            action,
-            subject_type: Some("crm_connection"),
-            subject_id: Some(conn.name.clone()),
-            details,
-        },
+        AuditEvent::new(Some(admin), action)
+            .about("crm_connection", conn.name.clone())
+            .with(details),
     )
     .await
 }

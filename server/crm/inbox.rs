@@ -4,7 +4,6 @@
 use crate::db::Bind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -134,13 +133,8 @@ pub async fn retry(db: &PgPool, id: i64, admin_id: Uuid) -> Result<bool, sqlx::E
     }
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(admin_id),
-            action: "crm.dead_letter_retried",
-            subject_type: Some("crm_inbox"),
-            subject_id: Some(id.to_string()),
-            details: json!({}),
-        },
+        AuditEvent::new(Some(admin_id), "crm.dead_letter_retried")
+            .about("crm_inbox", id.to_string()),
     )
     .await?;
     tx.commit().await?;

@@ -111,13 +111,9 @@ pub async fn create_in(
     }
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.plan_created",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({"team_id": team_id, "method": input.method.as_str(), "base": base}),
-        },
+        AuditEvent::new(user_id, "territory.plan_created")
+            .about("territory_plan", plan_id.to_string())
+            .with(json!({"team_id": team_id, "method": input.method.as_str(), "base": base})),
     )
     .await?;
     Ok(plan_id)

@@ -163,13 +163,7 @@ pub async fn move_accounts(
     refresh_metrics(&mut tx, plan_id).await?;
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.accounts_moved",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({"territory_id": territory_id, "accounts": account_ids.len(), "moved": moved}),
-        },
+        AuditEvent::new(user_id, "territory.accounts_moved").about("territory_plan", plan_id.to_string()).with(json!({"territory_id": territory_id, "accounts": account_ids.len(), "moved": moved})),
     )
     .await?;
     tx.commit().await?;
@@ -197,13 +191,8 @@ pub async fn delete(
         .await?;
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.plan_deleted",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({}),
-        },
+        AuditEvent::new(user_id, "territory.plan_deleted")
+            .about("territory_plan", plan_id.to_string()),
     )
     .await?;
     tx.commit().await?;

@@ -102,13 +102,9 @@ pub async fn start_rebalance_in(
     }
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.plan_rebalanced",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({"tolerance": tolerance}),
-        },
+        AuditEvent::new(user_id, "territory.plan_rebalanced")
+            .about("territory_plan", plan_id.to_string())
+            .with(json!({"tolerance": tolerance})),
     )
     .await?;
     Ok(plan.team_id)

@@ -79,17 +79,13 @@ pub async fn publish(
     refresh_metrics(&mut tx, plan_id).await?;
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.plan_published",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({
+        AuditEvent::new(user_id, "territory.plan_published")
+            .about("territory_plan", plan_id.to_string())
+            .with(json!({
                 "team_id": team_id, "superseded": superseded, "accounts_moved": accounts_moved,
                 "owner_changes": changes.len(), "queued": summary.queued,
                 "skipped": summary.skipped,
-            }),
-        },
+            })),
     )
     .await?;
     tx.commit().await?;

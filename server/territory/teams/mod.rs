@@ -85,13 +85,9 @@ pub async fn lock(
     .await?;
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.account_locked",
-            subject_type: Some("account"),
-            subject_id: Some(account_id.to_string()),
-            details: json!({"territory_id": territory_id}),
-        },
+        AuditEvent::new(user_id, "territory.account_locked")
+            .about("account", account_id.to_string())
+            .with(json!({"territory_id": territory_id})),
     )
     .await?;
     tx.commit().await?;
@@ -114,13 +110,9 @@ pub async fn unlock(
         > 0;
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.account_unlocked",
-            subject_type: Some("account"),
-            subject_id: Some(account_id.to_string()),
-            details: json!({"territory_id": territory_id}),
-        },
+        AuditEvent::new(user_id, "territory.account_unlocked")
+            .about("account", account_id.to_string())
+            .with(json!({"territory_id": territory_id})),
     )
     .await?;
     tx.commit().await?;
@@ -199,13 +191,9 @@ pub async fn set_workload_tiers(
     }
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.workload_changed",
-            subject_type: Some("team"),
-            subject_id: Some(team_id.to_string()),
-            details: json!({ "settings": settings }),
-        },
+        AuditEvent::new(user_id, "territory.workload_changed")
+            .about("team", team_id.to_string())
+            .with(json!({ "settings": settings })),
     )
     .await?;
     tx.commit().await?;
