@@ -273,11 +273,7 @@ impl Fixture {
                 connection,
                 victim_user,
                 victim_token,
-                rep_a: sqlx::query_scalar("select rep_id from users where email = $1")
-                    .bind(rep_a())
-                    .fetch_one(pool)
-                    .await
-                    .expect("rep A"),
+                rep_a: scalar_by(pool, "select rep_id from users where email = $1", rep_a()).await,
             },
             secrets_a,
             secrets_b,

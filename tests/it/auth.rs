@@ -1,5 +1,6 @@
 //! Sign-in, sessions, CSRF, roles and the access matrix: nobody reaches data that isn't theirs.
 
+use crate::helpers::count;
 use crate::helpers::{json_of, post_form, send_get, sent};
 use crate::helpers::{scalar, scalar_by, user_id};
 use std::collections::BTreeSet;
@@ -264,7 +265,7 @@ async fn sign_out_ends_the_session_on_the_server(pool: PgPool) {
         .await
         .expect("map page");
     let csrf = csrf_in(&page.text().await.expect("html"));
-    let sessions_before: i64 = scalar(&pool, "select count(*) from sessions").await;
+    let sessions_before = count(&pool, "sessions").await;
 
     let out = client
         .post(app.url("/auth/logout"))
@@ -275,7 +276,7 @@ async fn sign_out_ends_the_session_on_the_server(pool: PgPool) {
         .expect("sign out");
 
     assert_eq!(out.status(), 303);
-    let sessions_after: i64 = scalar(&pool, "select count(*) from sessions").await;
+    let sessions_after = count(&pool, "sessions").await;
     assert_eq!(
         sessions_after,
         sessions_before - 1,
@@ -830,9 +831,9 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin(pool: PgPool) {
     let a = tokio::spawn(demote(first, other, first_csrf));
     let b = tokio::spawn(demote(second, me, second_csrf));
     for _ in 0..300 {
-        let waiting: i64 = scalar(
+        let waiting = count(
             &pool,
-            "select count(*) from pg_stat_activity
+            "pg_stat_activity
              where datname = current_database() and wait_event_type = 'Lock'",
         )
         .await;

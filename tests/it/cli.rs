@@ -1,6 +1,6 @@
 //! The `terrane` binary: argument and configuration errors, migrate/seed idempotence, graceful stop.
 
-use crate::helpers::scalar;
+use crate::helpers::count;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -92,7 +92,7 @@ async fn migrate_and_seed_are_idempotent_from_the_command_line(pool: PgPool) {
         second.contains(&format!("{n} accounts (0 new, 0 changed, {n} unchanged)")),
         "{second}"
     );
-    let count: i64 = scalar(&pool, "select count(*) from accounts").await;
+    let count = count(&pool, "accounts").await;
     assert_eq!(count, n as i64);
 }
 

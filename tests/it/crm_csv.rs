@@ -1,6 +1,7 @@
 //! CSV import and export of accounts and reps against a real PostGIS database: values,
 //! idempotence, row-numbered refusals, last-write-wins, geocoding reset and round trips.
 
+use crate::helpers::count;
 use crate::helpers::page_html;
 use crate::helpers::{scalar, scalar_by};
 use std::fs::File;
@@ -455,7 +456,7 @@ async fn rep_hours_out_of_order_or_malformed_are_refused(pool: PgPool) {
             (4, Some("work_end")),
         ]
     );
-    let reps: i64 = scalar(&pool, "select count(*) from reps").await;
+    let reps = count(&pool, "reps").await;
     assert_eq!(reps, 0, "the valid row was not written either");
 }
 
@@ -476,11 +477,7 @@ async fn an_owner_id_held_by_another_rep_is_refused(pool: PgPool) {
     let report = refused(csv::import_reps(&pool, text.as_bytes(), false).await);
 
     assert_eq!(error_cells(&report), [(2, Some("crm_owner_id"))]);
-    let created: i64 = scalar(
-        &pool,
-        "select count(*) from reps where email = 'new.rep@example.com'",
-    )
-    .await;
+    let created = count(&pool, "reps where email = 'new.rep@example.com'").await;
     assert_eq!(created, 0);
 }
 

@@ -2,6 +2,7 @@
 //! sending their webhooks): read-back of HubSpot notices, and reconciliation repairing what
 //! dropped webhooks missed.
 
+use crate::helpers::count;
 use crate::helpers::scalar;
 use std::collections::BTreeMap;
 
@@ -330,11 +331,7 @@ async fn reconciliation_repairs_what_dropped_webhooks_missed_and_a_second_run_ch
         assert_eq!((r.created, r.updated, r.deleted), (0, 0, 0), "{r:?}");
         assert_eq!(r.unchanged, r.remote_records);
     }
-    let stored: i64 = scalar(
-        &pool,
-        "select count(*) from crm_reconciliations where status = 'ok'",
-    )
-    .await;
+    let stored = count(&pool, "crm_reconciliations where status = 'ok'").await;
     assert_eq!(stored, 4, "each run stores its report");
 }
 
@@ -390,11 +387,7 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
         .await
         .expect_err("refused credentials fail the run");
     assert!(err.to_string().contains("credentials"), "{err}");
-    let failed: i64 = scalar(
-        &pool,
-        "select count(*) from crm_reconciliations where status = 'failed'",
-    )
-    .await;
+    let failed = count(&pool, "crm_reconciliations where status = 'failed'").await;
     assert_eq!(failed, 1);
 }
 
@@ -421,9 +414,9 @@ async fn reconcile_now_on_the_sync_page_queues_one_job_that_a_worker_runs(pool: 
     // A second click while it waits queues nothing more.
     let page = click().await.expect("request").text().await.expect("html");
     assert!(page.contains("already queued or running"), "{page}");
-    let queued: i64 = scalar(
+    let queued = count(
         &pool,
-        "select count(*) from jobs where kind = 'crm_reconcile' and state = 'queued'",
+        "jobs where kind = 'crm_reconcile' and state = 'queued'",
     )
     .await;
     assert_eq!(queued, 1);
@@ -438,9 +431,9 @@ async fn reconcile_now_on_the_sync_page_queues_one_job_that_a_worker_runs(pool: 
         matches!(outcomes[..], [terrane::jobs::Outcome::Done(_)]),
         "{outcomes:?}"
     );
-    let reports: i64 = scalar(
+    let reports = count(
         &pool,
-        "select count(*) from crm_reconciliations where trigger = 'page' and status = 'ok'",
+        "crm_reconciliations where trigger = 'page' and status = 'ok'",
     )
     .await;
     assert_eq!(

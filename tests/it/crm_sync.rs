@@ -1,6 +1,7 @@
 //! CRM sync in through the real HTTP endpoints, inbox and worker: signatures, durability,
 //! idempotence, ordering, dead letters.
 
+use crate::helpers::count;
 use crate::helpers::post_form;
 use crate::helpers::{scalar, scalar_by};
 use std::sync::Arc;
@@ -375,15 +376,15 @@ async fn ten_thousand_events_delivered_one_to_three_times_concurrently_have_ten_
     assert_eq!(inbox_count(&pool).await, 10_000);
     assert_eq!(effects, 10_000);
     assert_eq!(no_effect, 0);
-    let accounts: i64 = scalar(
+    let accounts = count(
         &pool,
-        "select count(*) from accounts where crm_source = 'erp' and deleted_at is null",
+        "accounts where crm_source = 'erp' and deleted_at is null",
     )
     .await;
     assert_eq!(accounts, 10_000);
-    let applied: i64 = scalar(
+    let applied = count(
         &pool,
-        "select count(*) from crm_inbox where status = 'done' and outcome = 'created'",
+        "crm_inbox where status = 'done' and outcome = 'created'",
     )
     .await;
     assert_eq!(applied, 10_000);

@@ -1,8 +1,9 @@
 //! Device tokens and the device socket: issued to reps from the session (with CSRF), 15
 //! minutes long, and a revoked or expired token closes the open socket.
 
+use crate::helpers::count;
+use crate::helpers::scalar_by;
 use crate::helpers::{post_form, send_get, send_post};
-use crate::helpers::{scalar, scalar_by};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -171,7 +172,7 @@ async fn only_signed_in_reps_with_the_csrf_header_get_device_tokens(pool: PgPool
         "anonymous"
     );
     assert_eq!(handshake_status(connect(&app, "trd_nonsense").await), 401);
-    let n: i64 = scalar(&pool, "select count(*) from device_tokens").await;
+    let n = count(&pool, "device_tokens").await;
     assert_eq!(n, 0);
 }
 

@@ -246,6 +246,11 @@ where
         .expect(sql)
 }
 
+/// How many rows `from_where` (`table where ...`) counts.
+pub async fn count(pool: &PgPool, from_where: &str) -> i64 {
+    scalar(pool, &format!("select count(*) from {from_where}")).await
+}
+
 /// The id of the user with this e-mail address.
 pub async fn user_id(pool: &PgPool, email: &str) -> uuid::Uuid {
     scalar_by(pool, "select id from users where email = $1", email).await

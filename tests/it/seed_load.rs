@@ -1,5 +1,6 @@
 //! `terrane seed`'s loader: idempotent upserts, reps linked, H3 cells computed.
 
+use crate::helpers::count;
 use crate::helpers::{scalar, scalar_by};
 use sqlx::PgPool;
 use terrane::seed::load::{self, LoadReport};
@@ -24,7 +25,7 @@ async fn loading_twice_changes_nothing_the_second_time(pool: PgPool) {
             ..LoadReport::default()
         }
     );
-    let count: i64 = scalar(&pool, "select count(*) from accounts").await;
+    let count = count(&pool, "accounts").await;
     assert_eq!(count, ds.accounts.len() as i64);
     let stamp_after: chrono::DateTime<chrono::Utc> =
         scalar(&pool, "select max(updated_at) from accounts").await;
@@ -82,10 +83,6 @@ async fn every_account_gets_its_owner_rep_and_h3_cell(pool: PgPool) {
             .expect("cell")
             .get();
     assert_eq!(cell, expected);
-    let homes: i64 = scalar(
-        &pool,
-        "select count(*) from reps where home_base is not null",
-    )
-    .await;
+    let homes = count(&pool, "reps where home_base is not null").await;
     assert_eq!(homes, ds.reps.len() as i64);
 }

@@ -1,5 +1,6 @@
 //! API tokens: created by an admin and shown once, stored hashed, scoped, revocable.
 
+use crate::helpers::count;
 use crate::helpers::{post_form, send_get};
 use crate::helpers::{scalar, scalar_by};
 use sqlx::PgPool;
@@ -150,7 +151,7 @@ async fn only_admins_create_tokens_and_a_scope_is_required(pool: PgPool) {
         .await
         .expect("post");
     assert_eq!(anon.status(), 303, "anonymous: sent to sign in");
-    let n: i64 = scalar(&pool, "select count(*) from api_tokens").await;
+    let n = count(&pool, "api_tokens").await;
     assert_eq!(n, 0);
 }
 
