@@ -77,6 +77,15 @@ pub async fn record(db: impl PgExecutor<'_>, event: AuditEvent<'_>) -> Result<()
     .map(|_| ())
 }
 
+/// Appends `event` in `tx` and commits it: the change and its audit row land together.
+pub async fn commit_with(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    event: AuditEvent<'_>,
+) -> Result<(), sqlx::Error> {
+    record(&mut *tx, event).await?;
+    tx.commit().await
+}
+
 /// The newest entries first.
 pub async fn recent(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<AuditEntry>, sqlx::Error> {
     sqlx::query_as::<_, AuditEntry>(

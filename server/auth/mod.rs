@@ -126,14 +126,13 @@ pub async fn sign_in(
     session.insert(SIGNED_IN_AT_KEY, now_ms()).await?;
     let mut tx = pool.begin().await?;
     db::touch_sign_in(&mut *tx, user.id).await?;
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(Some(user.id), "auth.sign_in")
             .about("user", user.id.to_string())
             .with(serde_json::json!({ "method": method })),
     )
     .await?;
-    tx.commit().await?;
     tracing::info!(user_id = %user.id, method, "signed in");
     Ok(user)
 }
@@ -331,8 +330,8 @@ pub async fn change_role(
     } else {
         0
     };
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(Some(actor.id), "user.role_changed")
             .about("user", target.to_string())
             .with(serde_json::json!({
@@ -342,7 +341,6 @@ pub async fn change_role(
             })),
     )
     .await?;
-    tx.commit().await?;
     Ok(Ok(()))
 }
 
@@ -380,8 +378,8 @@ pub async fn set_disabled(
     } else {
         (0, 0)
     };
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(
             Some(actor.id),
             if disabled {
@@ -397,7 +395,6 @@ pub async fn set_disabled(
         })),
     )
     .await?;
-    tx.commit().await?;
     if disabled {
         revocations.announce(target);
     }

@@ -94,8 +94,8 @@ pub async fn create(
         ))
         .fetch_one(&mut *tx)
         .await?;
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(Some(actor), "api_token.created")
             .about("api_token", id.to_string())
             .with(serde_json::json!({
@@ -103,7 +103,6 @@ pub async fn create(
             })),
     )
     .await?;
-    tx.commit().await?;
     Ok((id, token))
 }
 

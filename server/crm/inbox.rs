@@ -131,13 +131,12 @@ pub async fn retry(db: &PgPool, id: i64, admin_id: Uuid) -> Result<bool, sqlx::E
     if n != 1 {
         return Ok(false);
     }
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(Some(admin_id), "crm.dead_letter_retried")
             .about("crm_inbox", id.to_string()),
     )
     .await?;
-    tx.commit().await?;
     Ok(true)
 }
 

@@ -66,11 +66,10 @@ pub async fn retry(db: &PgPool, id: Uuid, admin_id: Uuid) -> Result<bool, sqlx::
     if !location::retry_now(&mut *tx, id).await? {
         return Ok(false);
     }
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(Some(admin_id), "account.geocode_retried").about("account", id.to_string()),
     )
     .await?;
-    tx.commit().await?;
     Ok(true)
 }

@@ -324,8 +324,7 @@ impl Jobs {
             }
             Err(e) => return Err(e),
         };
-        audit::record(&mut *tx, requested).await?;
-        tx.commit().await?;
+        audit::commit_with(tx, requested).await?;
         self.0.wake.notify_waiters();
         Ok(job)
     }

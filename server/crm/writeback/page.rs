@@ -180,8 +180,8 @@ pub async fn retry(
         .bind_all((id, new_expected.is_some(), new_expected.flatten()))
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent {
             actor_user_id: actor,
             action: "crm.owner_writeback_retried",
@@ -191,7 +191,6 @@ pub async fn retry(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Some(retried))
 }
 

@@ -161,12 +161,7 @@ pub async fn move_accounts(
         cells::rebuild_shapes(&mut tx, plan_id, Some(&touched)).await?;
     }
     refresh_metrics(&mut tx, plan_id).await?;
-    audit::record(
-        &mut *tx,
-        AuditEvent::new(user_id, "territory.accounts_moved").about("territory_plan", plan_id.to_string()).with(json!({"territory_id": territory_id, "accounts": account_ids.len(), "moved": moved})),
-    )
-    .await?;
-    tx.commit().await?;
+    audit::commit_with(tx, AuditEvent::new(user_id, "territory.accounts_moved").about("territory_plan", plan_id.to_string()).with(json!({"territory_id": territory_id, "accounts": account_ids.len(), "moved": moved}))).await?;
     Ok(moved)
 }
 
@@ -189,12 +184,11 @@ pub async fn delete(
         .bind(plan_id)
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(user_id, "territory.plan_deleted")
             .about("territory_plan", plan_id.to_string()),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }

@@ -77,8 +77,8 @@ pub async fn publish(
     let accounts_moved = accounts::territory::follow_published_plan(&mut *tx, plan_id).await?;
     let summary = writeback::enqueue(&mut tx, plan_id, &changes).await?;
     refresh_metrics(&mut tx, plan_id).await?;
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(user_id, "territory.plan_published")
             .about("territory_plan", plan_id.to_string())
             .with(json!({
@@ -88,7 +88,6 @@ pub async fn publish(
             })),
     )
     .await?;
-    tx.commit().await?;
     Ok(Published {
         published: plan_id,
         superseded,

@@ -83,14 +83,13 @@ pub async fn lock(
     .bind_all((account_id, territory_id, user_id, reason))
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(user_id, "territory.account_locked")
             .about("account", account_id.to_string())
             .with(json!({"territory_id": territory_id})),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -108,14 +107,13 @@ pub async fn unlock(
         .await?
         .rows_affected()
         > 0;
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(user_id, "territory.account_unlocked")
             .about("account", account_id.to_string())
             .with(json!({"territory_id": territory_id})),
     )
     .await?;
-    tx.commit().await?;
     Ok(unlocked)
 }
 
@@ -189,13 +187,12 @@ pub async fn set_workload_tiers(
         .execute(&mut *tx)
         .await?;
     }
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent::new(user_id, "territory.workload_changed")
             .about("team", team_id.to_string())
             .with(json!({ "settings": settings })),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
