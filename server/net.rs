@@ -17,3 +17,17 @@ pub fn is_loopback_host(host: &str) -> bool {
         name == "localhost" || name.ends_with(".localhost")
     }
 }
+
+/// Serves `router` on 127.0.0.1 on a free port and returns its base URL: a local fake of an
+/// outside service (a CRM, a geocoder) for tests.
+#[cfg(test)]
+pub(crate) async fn serve_local(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a local port");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("fake server");
+    });
+    format!("http://{addr}")
+}

@@ -3,6 +3,7 @@
 //! (webhooks, reconciliation, CSV) decides what to write; these statements write it, last write
 //! wins by `crm_updated_at`.
 
+use crate::db::Bind;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -136,22 +137,24 @@ pub async fn upsert(
         from new n left join up using (crm_id) left join old using (crm_id)
         ",
     )
-    .bind(source)
-    .bind(&c.crm_id)
-    .bind(&c.name)
-    .bind(&c.industry)
-    .bind(&c.address_line)
-    .bind(&c.house_number)
-    .bind(&c.street)
-    .bind(&c.postal_code)
-    .bind(&c.city)
-    .bind(&c.country_code)
-    .bind(&c.tier)
-    .bind(&c.annual_value)
-    .bind(&c.visits_per_year)
-    .bind(&c.priority)
-    .bind(&c.owner_crm_id)
-    .bind(&c.modified_at)
+    .bind_all((
+        source,
+        &c.crm_id,
+        &c.name,
+        &c.industry,
+        &c.address_line,
+        &c.house_number,
+        &c.street,
+        &c.postal_code,
+        &c.city,
+        &c.country_code,
+        &c.tier,
+        &c.annual_value,
+        &c.visits_per_year,
+        &c.priority,
+        &c.owner_crm_id,
+        &c.modified_at,
+    ))
     .fetch_all(db)
     .await
 }
@@ -184,9 +187,7 @@ async fn stamp(
     at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let changed: Option<bool> = sqlx::query_scalar(sql)
-        .bind(&record.source)
-        .bind(&record.id)
-        .bind(at)
+        .bind_all((&record.source, &record.id, at))
         .fetch_optional(db)
         .await?;
     Ok(changed.is_some())
@@ -200,8 +201,7 @@ pub async fn live_id(
     sqlx::query_scalar(
         "select id from accounts where crm_source = $1 and crm_id = $2 and deleted_at is null",
     )
-    .bind(&record.source)
-    .bind(&record.id)
+    .bind_all((&record.source, &record.id))
     .fetch_optional(db)
     .await
 }
@@ -226,16 +226,12 @@ pub async fn merge(
         returning id
         ",
     )
-    .bind(source)
-    .bind(merged)
-    .bind(survivor)
-    .bind(at)
+    .bind_all((source, merged, survivor, at))
     .fetch_all(&mut *db)
     .await?;
     // (Later capabilities that reference accounts, such as visits, re-point here too.)
     sqlx::query("update accounts set merged_into = $1 where merged_into = any($2)")
-        .bind(survivor)
-        .bind(&moved)
+        .bind_all((survivor, &moved))
         .execute(&mut *db)
         .await?;
     Ok(moved)
@@ -252,8 +248,7 @@ pub async fn reset_future_clocks(
         "update accounts set crm_updated_at = null
          where crm_source = $1 and crm_updated_at > $2",
     )
-    .bind(source)
-    .bind(limit)
+    .bind_all((source, limit))
     .execute(db)
     .await?
     .rows_affected())
@@ -275,9 +270,7 @@ pub async fn delete_unseen(
           and updated_at < $3
         ",
     )
-    .bind(source)
-    .bind(seen)
-    .bind(started_at)
+    .bind_all((source, seen, started_at))
     .execute(db)
     .await?
     .rows_affected())
@@ -290,8 +283,7 @@ pub async fn set_crm_owner(
     crm_owner_id: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("update accounts set crm_owner_id = $2 where id = $1")
-        .bind(account)
-        .bind(crm_owner_id)
+        .bind_all((account, crm_owner_id))
         .execute(db)
         .await?;
     Ok(())

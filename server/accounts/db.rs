@@ -1,5 +1,6 @@
 //! SQL for the account registry.
 
+use crate::db::Bind;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -39,12 +40,7 @@ pub async fn map_accounts(
         limit $5
         ",
     )
-    .bind(min_lon)
-    .bind(min_lat)
-    .bind(max_lon)
-    .bind(max_lat)
-    .bind(limit)
-    .bind(owner_reps)
+    .bind_all((min_lon, min_lat, max_lon, max_lat, limit, owner_reps))
     .fetch_all(db)
     .await
 }

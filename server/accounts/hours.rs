@@ -3,6 +3,7 @@
 //! (`Mo-Fr 09:00-12:00,14:00-18:00; Sa 09:00-12:00; Su off`, `24/7`). Day plans read them to
 //! visit accounts only while they are open.
 
+use crate::db::Bind;
 use chrono::NaiveTime;
 use sqlx::PgConnection;
 use thiserror::Error;
@@ -161,11 +162,7 @@ pub async fn replace(
         "insert into account_opening_hours (account_id, weekday, opens, closes, source)
          select $1, w, o, c, $5 from unnest($2::int2[], $3::time[], $4::time[]) as t (w, o, c)",
     )
-    .bind(account_id)
-    .bind(&weekdays)
-    .bind(&opens)
-    .bind(&closes)
-    .bind(source)
+    .bind_all((account_id, &weekdays, &opens, &closes, source))
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -2,6 +2,7 @@
 //! every column group at once, so this statement sits with the table's owner. A reload of the
 //! same data changes nothing.
 
+use crate::db::Bind;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -87,24 +88,7 @@ pub async fn upsert_located(
         returning (xmax = 0) as inserted
         ",
     )
-    .bind(&c.crm_source)
-    .bind(&c.crm_id)
-    .bind(&c.name)
-    .bind(&c.industry)
-    .bind(&c.house_number)
-    .bind(&c.street)
-    .bind(&c.postal_code)
-    .bind(&c.city)
-    .bind(&c.country_code)
-    .bind(&c.lon)
-    .bind(&c.lat)
-    .bind(&c.h3)
-    .bind(&c.tier)
-    .bind(&c.annual_value)
-    .bind(&c.visits)
-    .bind(&c.priority)
-    .bind(&c.owner)
-    .bind(&c.synthetic)
+    .bind_all((&c.crm_source, &c.crm_id, &c.name, &c.industry, &c.house_number, &c.street, &c.postal_code, &c.city, &c.country_code, &c.lon, &c.lat, &c.h3, &c.tier, &c.annual_value, &c.visits, &c.priority, &c.owner, &c.synthetic))
     .fetch_all(db)
     .await
 }
@@ -142,16 +126,18 @@ pub async fn insert_synthetic(
                      $6::int8[], $7::text[], $8::float8[], $9::int4[], $10::uuid[])
               as t(id, crm_id, name, lon, lat, h3, tier, value, visits, owner)",
     )
-    .bind(&c.id)
-    .bind(&c.crm_id)
-    .bind(&c.name)
-    .bind(&c.lon)
-    .bind(&c.lat)
-    .bind(&c.h3)
-    .bind(&c.tier)
-    .bind(&c.annual_value)
-    .bind(&c.visits)
-    .bind(&c.owner)
+    .bind_all((
+        &c.id,
+        &c.crm_id,
+        &c.name,
+        &c.lon,
+        &c.lat,
+        &c.h3,
+        &c.tier,
+        &c.annual_value,
+        &c.visits,
+        &c.owner,
+    ))
     .execute(db)
     .await?;
     Ok(())

@@ -1,6 +1,7 @@
 //! The location column group of `accounts` (`location`, `h3_cell`, `geocode_*`, pins): the
 //! only writer of those columns. The geocoder and manual pins call these functions.
 
+use crate::db::Bind;
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -138,8 +139,7 @@ pub async fn claim_pending(
                                            a.postal_code, a.city, a.country_code) as address_text
             ",
     )
-    .bind(limit)
-    .bind(lease_s)
+    .bind_all((limit, lease_s))
     .fetch_all(db)
     .await
 }
@@ -156,8 +156,7 @@ pub async fn keep_location(
                         geocode_attempts = 0, geocode_error = null, geocode_next_attempt_at = null
                  where id = $1 and geocode_status = 'pending'",
     )
-    .bind(id)
-    .bind(manual)
+    .bind_all((id, manual))
     .execute(db)
     .await?;
     Ok(())
@@ -176,9 +175,7 @@ pub async fn postpone(
                             geocode_next_attempt_at = now() + make_interval(secs => $3)
                      where id = $1 and geocode_status = 'pending'",
     )
-    .bind(id)
-    .bind(error)
-    .bind(retry_after_s)
+    .bind_all((id, error, retry_after_s))
     .execute(db)
     .await?;
     Ok(())
@@ -216,15 +213,17 @@ pub async fn locate_many(
             returning a.id
             ",
     )
-    .bind(&ids)
-    .bind(&lons)
-    .bind(&lats)
-    .bind(&cells)
-    .bind(&precisions)
-    .bind(&confidences)
-    .bind(&providers)
-    .bind(&keys)
-    .bind(&texts)
+    .bind_all((
+        &ids,
+        &lons,
+        &lats,
+        &cells,
+        &precisions,
+        &confidences,
+        &providers,
+        &keys,
+        &texts,
+    ))
     .fetch_all(db)
     .await
 }
@@ -243,9 +242,7 @@ pub async fn mark_not_found(
                     geocode_next_attempt_at = null
              where id = $1 and geocode_status = 'pending'",
     )
-    .bind(id)
-    .bind(why)
-    .bind(key)
+    .bind_all((id, why, key))
     .execute(db)
     .await?;
     Ok(())
@@ -272,12 +269,7 @@ pub async fn pin(
           and ($5::uuid[] is null or owner_rep_id = any($5))
         ",
     )
-    .bind(account)
-    .bind(at.lon())
-    .bind(at.lat())
-    .bind(h3)
-    .bind(scope.rep_filter())
-    .bind(key)
+    .bind_all((account, at.lon(), at.lat(), h3, scope.rep_filter(), key))
     .execute(db)
     .await?
     .rows_affected();
@@ -311,13 +303,15 @@ pub async fn insert_for_cache_bench(
                                    city, country_code, address_line)
              values ('cache-bench', $1, 'Bench account', $2, $3, $4, $5, $6, $7)",
     )
-    .bind(crm_id)
-    .bind(&address.house_number)
-    .bind(&address.street)
-    .bind(&address.postal_code)
-    .bind(&address.city)
-    .bind(&address.country_code)
-    .bind(&address.line)
+    .bind_all((
+        crm_id,
+        &address.house_number,
+        &address.street,
+        &address.postal_code,
+        &address.city,
+        &address.country_code,
+        &address.line,
+    ))
     .execute(db)
     .await?;
     Ok(())

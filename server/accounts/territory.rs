@@ -1,6 +1,7 @@
 //! The territory column group of `accounts` (`territory_id`, `owner_rep_id` as a plan sets
 //! them): the only writer of those columns. Plans, publishing and arrivals call these functions.
 
+use crate::db::Bind;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -40,8 +41,7 @@ pub async fn follow_plan_on_arrival(
          join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
          where pa.plan_id = $1 and pa.account_id = any($2) and a.id = pa.account_id",
     )
-    .bind(plan_id)
-    .bind(account_ids)
+    .bind_all((plan_id, account_ids))
     .execute(db)
     .await?
     .rows_affected())

@@ -1,5 +1,6 @@
 //! The append-only audit log: who did what to which record, and when (enforced append-only in the database).
 
+use crate::db::Bind;
 use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -14,6 +15,35 @@ pub struct AuditEvent<'a> {
     pub subject_id: Option<String>,
     /// Extra facts; never addresses, coordinates or tokens.
     pub details: serde_json::Value,
+}
+
+impl<'a> AuditEvent<'a> {
+    /// `action` done by `actor_user_id` (`None`: the system), about no record, with no details.
+    pub fn new(actor_user_id: Option<Uuid>, action: &'a str) -> Self {
+        Self {
+            actor_user_id,
+            action,
+            subject_type: None,
+            subject_id: None,
+            details: serde_json::json!({}),
+        }
+    }
+
+    /// About the `subject_type` record `subject_id`.
+    #[must_use]
+    pub fn about(self, subject_type: &'a str, subject_id: String) -> Self {
+        Self {
+            subject_type: Some(subject_type),
+            subject_id: Some(subject_id),
+            ..self
+        }
+    }
+
+    /// With these extra facts.
+    #[must_use]
+    pub fn with(self, details: serde_json::Value) -> Self {
+        Self { details, ..self }
+    }
 }
 
 /// A stored entry, for the admin page.
@@ -35,14 +65,25 @@ pub async fn record(db: impl PgExecutor<'_>, event: AuditEvent<'_>) -> Result<()
         "insert into audit_log (actor_user_id, action, subject_type, subject_id, details)
          values ($1, $2, $3, $4, $5)",
     )
-    .bind(event.actor_user_id)
-    .bind(event.action)
-    .bind(event.subject_type)
-    .bind(event.subject_id)
-    .bind(event.details)
+    .bind_all((
+        event.actor_user_id,
+        event.action,
+        event.subject_type,
+        event.subject_id,
+        event.details,
+    ))
     .execute(db)
     .await
     .map(|_| ())
+}
+
+/// Appends `event` in `tx` and commits it: the change and its audit row land together.
+pub async fn commit_with(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    event: AuditEvent<'_>,
+) -> Result<(), sqlx::Error> {
+    record(&mut *tx, event).await?;
+    tx.commit().await
 }
 
 /// The newest entries first.

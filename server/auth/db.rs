@@ -1,5 +1,6 @@
 //! SQL for users and teams (the text of every auth query is in `auth/sql/`, one file each).
 
+use crate::db::Bind;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -76,9 +77,7 @@ pub async fn set_role(
     rep_id: Option<Uuid>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(include_str!("sql/users_set_role.sql"))
-        .bind(id)
-        .bind(role)
-        .bind(rep_id)
+        .bind_all((id, role, rep_id))
         .execute(db)
         .await
         .map(|_| ())
@@ -90,8 +89,7 @@ pub async fn set_disabled(
     disabled: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(include_str!("sql/users_set_disabled.sql"))
-        .bind(id)
-        .bind(disabled)
+        .bind_all((id, disabled))
         .execute(db)
         .await
         .map(|_| ())
@@ -154,8 +152,7 @@ pub async fn user_by_subject(
     subject: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(include_str!("sql/users_by_subject.sql"))
-        .bind(issuer)
-        .bind(subject)
+        .bind_all((issuer, subject))
         .fetch_optional(db)
         .await
 }
@@ -170,10 +167,7 @@ pub async fn link_or_create(
     subject: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(include_str!("sql/users_link_or_create.sql"))
-        .bind(email)
-        .bind(name)
-        .bind(issuer)
-        .bind(subject)
+        .bind_all((email, name, issuer, subject))
         .fetch_optional(db)
         .await
 }
@@ -188,10 +182,7 @@ pub async fn upsert_by_email(
     rep_id: Option<Uuid>,
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query(include_str!("sql/users_upsert_by_email.sql"))
-        .bind(email)
-        .bind(name)
-        .bind(role)
-        .bind(rep_id)
+        .bind_all((email, name, role, rep_id))
         .execute(&mut *conn)
         .await?;
     sqlx::query_scalar(include_str!("sql/users_id_by_email.sql"))

@@ -1,6 +1,7 @@
 //! Device tokens for reps' location streams: 15 minutes long, renewed from the signed-in
 //! session, revocable; revocation is broadcast so open sockets close at once.
 
+use crate::db::Bind;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -54,9 +55,11 @@ pub async fn issue(
     let token = format!("{DEVICE_TOKEN_PREFIX}{}", secret::random_hex());
     let expires_at: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar(include_str!("sql/devices_insert.sql"))
-            .bind(user_id)
-            .bind(secret::sha256(&token))
-            .bind(DEVICE_TOKEN_TTL.as_secs_f64())
+            .bind_all((
+                user_id,
+                secret::sha256(&token),
+                DEVICE_TOKEN_TTL.as_secs_f64(),
+            ))
             .fetch_one(pool)
             .await?;
     Ok((token, expires_at))
@@ -107,13 +110,9 @@ pub async fn revoke_all_in(
         .rows_affected();
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(actor),
-            action: "device_tokens.revoked",
-            subject_type: Some("user"),
-            subject_id: Some(user_id.to_string()),
-            details: serde_json::json!({ "tokens": n }),
-        },
+        AuditEvent::new(Some(actor), "device_tokens.revoked")
+            .about("user", user_id.to_string())
+            .with(serde_json::json!({ "tokens": n })),
     )
     .await?;
     Ok(n)

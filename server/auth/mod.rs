@@ -126,18 +126,13 @@ pub async fn sign_in(
     session.insert(SIGNED_IN_AT_KEY, now_ms()).await?;
     let mut tx = pool.begin().await?;
     db::touch_sign_in(&mut *tx, user.id).await?;
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(user.id),
-            action: "auth.sign_in",
-            subject_type: Some("user"),
-            subject_id: Some(user.id.to_string()),
-            details: serde_json::json!({ "method": method }),
-        },
+    audit::commit_with(
+        tx,
+        AuditEvent::new(Some(user.id), "auth.sign_in")
+            .about("user", user.id.to_string())
+            .with(serde_json::json!({ "method": method })),
     )
     .await?;
-    tx.commit().await?;
     tracing::info!(user_id = %user.id, method, "signed in");
     Ok(user)
 }
@@ -147,13 +142,7 @@ pub async fn sign_out(pool: &PgPool, session: &Session, user: &User) -> Result<(
     session.flush().await?;
     audit::record(
         pool,
-        AuditEvent {
-            actor_user_id: Some(user.id),
-            action: "auth.sign_out",
-            subject_type: Some("user"),
-            subject_id: Some(user.id.to_string()),
-            details: serde_json::json!({}),
-        },
+        AuditEvent::new(Some(user.id), "auth.sign_out").about("user", user.id.to_string()),
     )
     .await?;
     Ok(())
@@ -341,22 +330,17 @@ pub async fn change_role(
     } else {
         0
     };
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(actor.id),
-            action: "user.role_changed",
-            subject_type: Some("user"),
-            subject_id: Some(target.to_string()),
-            details: serde_json::json!({
+    audit::commit_with(
+        tx,
+        AuditEvent::new(Some(actor.id), "user.role_changed")
+            .about("user", target.to_string())
+            .with(serde_json::json!({
                 "from": { "role": before.role, "rep_id": before.rep_id },
                 "to": { "role": role, "rep_id": rep_id },
                 "api_tokens_revoked": tokens_revoked,
-            }),
-        },
+            })),
     )
     .await?;
-    tx.commit().await?;
     Ok(Ok(()))
 }
 
@@ -394,25 +378,23 @@ pub async fn set_disabled(
     } else {
         (0, 0)
     };
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(actor.id),
-            action: if disabled {
+    audit::commit_with(
+        tx,
+        AuditEvent::new(
+            Some(actor.id),
+            if disabled {
                 "user.disabled"
             } else {
                 "user.enabled"
             },
-            subject_type: Some("user"),
-            subject_id: Some(target.to_string()),
-            details: serde_json::json!({
-                "device_tokens_revoked": devices_revoked,
-                "api_tokens_revoked": tokens_revoked,
-            }),
-        },
+        )
+        .about("user", target.to_string())
+        .with(serde_json::json!({
+            "device_tokens_revoked": devices_revoked,
+            "api_tokens_revoked": tokens_revoked,
+        })),
     )
     .await?;
-    tx.commit().await?;
     if disabled {
         revocations.announce(target);
     }

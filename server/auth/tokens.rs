@@ -1,5 +1,6 @@
 //! API tokens for machine clients: created by admins, shown once, stored hashed, scoped, revocable.
 
+use crate::db::Bind;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -83,28 +84,25 @@ pub async fn create(
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
     let mut tx = pool.begin().await?;
     let id: Uuid = sqlx::query_scalar(include_str!("sql/tokens_insert.sql"))
-        .bind(name)
-        .bind(secret::sha256(&token))
-        .bind(&token[..TOKEN_PREFIX.len() + 6])
-        .bind(&scope_names)
-        .bind(actor)
-        .bind(lifetime_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)))
+        .bind_all((
+            name,
+            secret::sha256(&token),
+            &token[..TOKEN_PREFIX.len() + 6],
+            &scope_names,
+            actor,
+            lifetime_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
+        ))
         .fetch_one(&mut *tx)
         .await?;
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(actor),
-            action: "api_token.created",
-            subject_type: Some("api_token"),
-            subject_id: Some(id.to_string()),
-            details: serde_json::json!({
+    audit::commit_with(
+        tx,
+        AuditEvent::new(Some(actor), "api_token.created")
+            .about("api_token", id.to_string())
+            .with(serde_json::json!({
                 "name": name, "scopes": scope_names, "lifetime_days": lifetime_days,
-            }),
-        },
+            })),
     )
     .await?;
-    tx.commit().await?;
     Ok((id, token))
 }
 
@@ -136,13 +134,9 @@ async fn audit_revoked(
     };
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(actor),
-            action: "api_token.revoked",
-            subject_type: Some("api_token"),
-            subject_id: Some(id.to_string()),
-            details,
-        },
+        AuditEvent::new(Some(actor), "api_token.revoked")
+            .about("api_token", id.to_string())
+            .with(details),
     )
     .await
 }
@@ -156,8 +150,7 @@ pub async fn revoke_created_by(
     reason: &'static str,
 ) -> Result<u64, sqlx::Error> {
     let ids: Vec<Uuid> = sqlx::query_scalar(include_str!("sql/tokens_revoke_created_by.sql"))
-        .bind(creator)
-        .bind(reason)
+        .bind_all((creator, reason))
         .fetch_all(&mut *tx)
         .await?;
     for id in &ids {

@@ -10,6 +10,7 @@
 //! allowed skew is applied as "now" and counted, so no event (forged, or from a CRM with a
 //! wrong clock) can make every later real edit look stale.
 
+use crate::db::Bind;
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
@@ -84,8 +85,7 @@ async fn count_clamped(db: &mut PgConnection, source: &str, n: usize) -> Result<
         "CRM modification times in the future were applied as of now"
     );
     sqlx::query(include_str!("sql/apply_clock_clamped.sql"))
-        .bind(source)
-        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+        .bind_all((source, i64::try_from(n).unwrap_or(i64::MAX)))
         .execute(&mut *db)
         .await?;
     Ok(())

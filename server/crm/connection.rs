@@ -5,6 +5,7 @@
 //! one exception is a Salesforce connection's webhook path token, part of the endpoint URL an
 //! admin pastes into Salesforce: sealed too, and shown to admins like the other endpoint URLs.
 
+use crate::db::Bind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -453,13 +454,9 @@ async fn record(
 ) -> Result<(), sqlx::Error> {
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(admin),
-            action,
-            subject_type: Some("crm_connection"),
-            subject_id: Some(conn.name.clone()),
-            details,
-        },
+        AuditEvent::new(Some(admin), action)
+            .about("crm_connection", conn.name.clone())
+            .with(details),
     )
     .await
 }
@@ -507,15 +504,17 @@ async fn create_in(
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          returning {COLUMNS}"
     ))
-    .bind(id)
-    .bind(&input.name)
-    .bind(kind)
-    .bind(&input.api_base_url)
-    .bind(&input.organization_id)
-    .bind(input.enabled)
-    .bind(sealed)
-    .bind(sqlx::types::Json(secrets.summary()))
-    .bind(webhook_token)
+    .bind_all((
+        id,
+        &input.name,
+        kind,
+        &input.api_base_url,
+        &input.organization_id,
+        input.enabled,
+        sealed,
+        sqlx::types::Json(secrets.summary()),
+        webhook_token,
+    ))
     .fetch_one(tx)
     .await;
     created.map_err(|e| taken_name(e, &input.name))
@@ -614,14 +613,7 @@ async fn update_in(
                 webhook_token = coalesce($8, webhook_token)
          where id = $1 returning {COLUMNS}"
     ))
-    .bind(current.id)
-    .bind(input.api_base_url.as_ref().or(current.api_base_url.as_ref()))
-    .bind(&input.organization_id)
-    .bind(input.enabled)
-    .bind(sealed)
-    .bind(sqlx::types::Json(new.summary()))
-    .bind(refresh_changed)
-    .bind(webhook_token)
+    .bind_all((current.id, input.api_base_url.as_ref().or(current.api_base_url.as_ref()), &input.organization_id, input.enabled, sealed, sqlx::types::Json(new.summary()), refresh_changed, webhook_token))
     .fetch_one(&mut *tx)
     .await?;
     Ok(updated)
@@ -720,8 +712,7 @@ pub async fn store_oauth_token<T: Serialize>(
         &token_context(id),
     );
     sqlx::query(include_str!("sql/connection_set_oauth_token.sql"))
-        .bind(id)
-        .bind(sealed_token)
+        .bind_all((id, sealed_token))
         .execute(&mut *tx)
         .await?;
     if let Some(refresh) = rotated_refresh_token {
@@ -733,9 +724,7 @@ pub async fn store_oauth_token<T: Serialize>(
                 &seal_context(id),
             );
             sqlx::query(include_str!("sql/connection_set_secrets.sql"))
-                .bind(id)
-                .bind(sealed)
-                .bind(sqlx::types::Json(s.summary()))
+                .bind_all((id, sealed, sqlx::types::Json(s.summary())))
                 .execute(&mut *tx)
                 .await?;
         }

@@ -1,9 +1,9 @@
 //! The durable inbox: raw webhook events committed before the CRM gets its 2xx, unique on
 //! (connection, event id) so redeliveries are no-ops.
 
+use crate::db::Bind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -28,9 +28,7 @@ pub async fn accept(
     let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
     let new: i64 = sqlx::query_scalar(include_str!("sql/inbox_accept.sql"))
-        .bind(connection)
-        .bind(&ids)
-        .bind(&payloads)
+        .bind_all((connection, &ids, &payloads))
         .fetch_one(db)
         .await?;
     let new = usize::try_from(new).unwrap_or(0);
@@ -67,8 +65,7 @@ pub async fn mark_done(
     outcomes: &[&str],
 ) -> Result<(), sqlx::Error> {
     sqlx::query(include_str!("sql/inbox_mark_done.sql"))
-        .bind(ids)
-        .bind(outcomes)
+        .bind_all((ids, outcomes))
         .execute(db)
         .await?;
     Ok(())
@@ -95,11 +92,7 @@ pub async fn mark_failed(
     let attempts = attempts_before + 1;
     let dead = permanent || attempts >= MAX_ATTEMPTS;
     sqlx::query(include_str!("sql/inbox_mark_failed.sql"))
-        .bind(id)
-        .bind(attempts)
-        .bind(reason)
-        .bind(dead)
-        .bind(backoff_s(attempts) as f64)
+        .bind_all((id, attempts, reason, dead, backoff_s(attempts) as f64))
         .execute(db)
         .await?;
     Ok(())
@@ -138,18 +131,12 @@ pub async fn retry(db: &PgPool, id: i64, admin_id: Uuid) -> Result<bool, sqlx::E
     if n != 1 {
         return Ok(false);
     }
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(admin_id),
-            action: "crm.dead_letter_retried",
-            subject_type: Some("crm_inbox"),
-            subject_id: Some(id.to_string()),
-            details: json!({}),
-        },
+    audit::commit_with(
+        tx,
+        AuditEvent::new(Some(admin_id), "crm.dead_letter_retried")
+            .about("crm_inbox", id.to_string()),
     )
     .await?;
-    tx.commit().await?;
     Ok(true)
 }
 

@@ -3,6 +3,7 @@
 //! changes nothing. Stored CRM clocks in the future (left by a forged or wrong-clocked event
 //! before clocks were checked) are reset first, so the CRM's current state wins again.
 
+use crate::db::Bind;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -153,8 +154,7 @@ async fn run_locked(
     let repaired = repair_future_clocks(db, conn, guard).await?;
     let (run_id, started_at): (i64, DateTime<Utc>) =
         sqlx::query_as(include_str!("sql/reconcile_start.sql"))
-            .bind(conn.id)
-            .bind(trigger.as_str())
+            .bind_all((conn.id, trigger.as_str()))
             .fetch_one(db)
             .await?;
     tracing::info!(connection = %conn.name, run_id, "reconciliation started");
@@ -166,17 +166,19 @@ async fn run_locked(
     let outcome = walk(db, clients, conn, started_at, guard, &mut tally, progress).await;
     let failure = outcome.as_ref().err().map(ToString::to_string);
     sqlx::query(include_str!("sql/reconcile_finish.sql"))
-        .bind(run_id)
-        .bind(if failure.is_none() { "ok" } else { "failed" })
-        .bind(tally.remote)
-        .bind(tally.created)
-        .bind(tally.updated)
-        .bind(tally.deleted)
-        .bind(tally.unchanged)
-        .bind(tally.errors)
-        .bind(sqlx::types::Json(&tally.samples))
-        .bind(&failure)
-        .bind(tally.clocks_repaired)
+        .bind_all((
+            run_id,
+            if failure.is_none() { "ok" } else { "failed" },
+            tally.remote,
+            tally.created,
+            tally.updated,
+            tally.deleted,
+            tally.unchanged,
+            tally.errors,
+            sqlx::types::Json(&tally.samples),
+            &failure,
+            tally.clocks_repaired,
+        ))
         .execute(db)
         .await?;
     tracing::info!(

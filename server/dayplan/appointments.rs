@@ -3,6 +3,7 @@
 //! under a lock on the rep, saved with its audit row in one transaction, and marks the
 //! affected days for re-planning.
 
+use crate::db::Bind;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
@@ -155,9 +156,7 @@ async fn check_against_day(
     replacing: Option<Uuid>,
 ) -> Result<NaiveDate, DayPlanError> {
     let shift: ShiftRow = sqlx::query_as(include_str!("sql/appointments_rep_shift.sql"))
-        .bind(c.rep_id)
-        .bind(c.start)
-        .bind(c.end)
+        .bind_all((c.rep_id, c.start, c.end))
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| DayPlanError::Invalid("no such rep".into()))?;
@@ -183,10 +182,7 @@ async fn check_against_day(
         )));
     }
     let others: Vec<Booked> = sqlx::query_as(include_str!("sql/appointments_same_day.sql"))
-        .bind(c.rep_id)
-        .bind(shift.day)
-        .bind(&shift.timezone)
-        .bind(replacing)
+        .bind_all((c.rep_id, shift.day, &shift.timezone, replacing))
         .fetch_all(&mut *tx)
         .await?;
     if others.len() >= MAX_PER_DAY {
@@ -311,15 +307,17 @@ pub async fn create_in(
     };
     let day = check_against_day(&mut *tx, &checked, replacing).await?;
     let id: Uuid = sqlx::query_scalar(include_str!("sql/appointments_insert.sql"))
-        .bind(rep_id)
-        .bind(checked.account_id)
-        .bind(checked.start)
-        .bind(checked.end)
-        .bind(i32::try_from(minutes).unwrap_or(600))
-        .bind(&checked.note)
-        .bind(actor.source)
-        .bind(external_ref)
-        .bind(actor.user_id)
+        .bind_all((
+            rep_id,
+            checked.account_id,
+            checked.start,
+            checked.end,
+            i32::try_from(minutes).unwrap_or(600),
+            &checked.note,
+            actor.source,
+            external_ref,
+            actor.user_id,
+        ))
         .fetch_one(&mut *tx)
         .await?;
     store::mark_stale(&mut *tx, rep_id, &[day]).await?;
@@ -348,12 +346,14 @@ pub async fn update(
     };
     let day = check_against_day(&mut tx, &checked, Some(id)).await?;
     let updated: Option<Uuid> = sqlx::query_scalar(include_str!("sql/appointments_update.sql"))
-        .bind(id)
-        .bind(checked.start)
-        .bind(checked.end)
-        .bind(i32::try_from(minutes).unwrap_or(600))
-        .bind(&checked.note)
-        .bind(checked.account_id)
+        .bind_all((
+            id,
+            checked.start,
+            checked.end,
+            i32::try_from(minutes).unwrap_or(600),
+            &checked.note,
+            checked.account_id,
+        ))
         .fetch_optional(&mut *tx)
         .await?;
     if updated.is_none() {
@@ -406,9 +406,7 @@ pub async fn list(
     to: DateTime<Utc>,
 ) -> Result<Vec<Appointment>, DayPlanError> {
     Ok(sqlx::query_as(include_str!("sql/appointments_list.sql"))
-        .bind(rep_id)
-        .bind(from)
-        .bind(to)
+        .bind_all((rep_id, from, to))
         .fetch_all(db)
         .await?)
 }
@@ -421,8 +419,7 @@ async fn local_day(
     sqlx::query_scalar(
         "select ($2::timestamptz at time zone timezone)::date from reps where id = $1",
     )
-    .bind(rep_id)
-    .bind(at)
+    .bind_all((rep_id, at))
     .fetch_one(&mut *tx)
     .await
 }
@@ -435,13 +432,7 @@ async fn audited(
 ) -> Result<(), sqlx::Error> {
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(actor.user_id),
-            action,
-            subject_type: Some("appointment"),
-            subject_id: Some(id.to_string()),
-            details: serde_json::json!({}),
-        },
+        AuditEvent::new(Some(actor.user_id), action).about("appointment", id.to_string()),
     )
     .await
 }

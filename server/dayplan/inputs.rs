@@ -2,6 +2,7 @@
 //! the day's appointments, the accounts due a visit, prospects, opening hours and today's
 //! visits. Times become seconds since the day's local midnight here.
 
+use crate::db::Bind;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Offset as _, Utc};
@@ -123,8 +124,7 @@ pub async fn rep_day(
     day: NaiveDate,
 ) -> Result<Option<RepDayInputs>, sqlx::Error> {
     let Some(rep) = sqlx::query_as::<_, RepRow>(include_str!("sql/inputs_rep_day.sql"))
-        .bind(rep_id)
-        .bind(day)
+        .bind_all((rep_id, day))
         .fetch_optional(db)
         .await?
     else {
@@ -136,23 +136,17 @@ pub async fn rep_day(
 
     let appointments: Vec<AppointmentRow> =
         sqlx::query_as(include_str!("sql/inputs_appointments.sql"))
-            .bind(rep_id)
-            .bind(day)
-            .bind(&timezone)
+            .bind_all((rep_id, day, &timezone))
             .fetch_all(db)
             .await?;
     let visited: Vec<Visited> = sqlx::query_as(include_str!("sql/inputs_visited_today.sql"))
-        .bind(rep_id)
-        .bind(rep.midnight)
+        .bind_all((rep_id, rep.midnight))
         .fetch_all(db)
         .await?;
     let mut skip: Vec<Uuid> = appointments.iter().map(|a| a.account_id).collect();
     skip.extend(visited.iter().map(|v| v.account_id));
     let mut accounts: Vec<AccountRow> = sqlx::query_as(include_str!("sql/inputs_accounts.sql"))
-        .bind(rep_id)
-        .bind(rep.team_id)
-        .bind(rep.midnight)
-        .bind(&skip)
+        .bind_all((rep_id, rep.team_id, rep.midnight, &skip))
         .fetch_all(db)
         .await?;
 
@@ -187,8 +181,7 @@ pub async fn rep_day(
     let weekday = i16::try_from(day.weekday().number_from_monday()).unwrap_or(1);
     let hours: HashMap<Uuid, Hours> =
         sqlx::query_as::<_, HoursRow>(include_str!("sql/inputs_hours.sql"))
-            .bind(&ids)
-            .bind(weekday)
+            .bind_all((&ids, weekday))
             .fetch_all(db)
             .await?
             .into_iter()

@@ -1,6 +1,7 @@
 //! `route_days`: the current plan of each rep's day, and the flag that sends it back to the
 //! planner when one of its inputs changes.
 
+use crate::db::Bind;
 use chrono::NaiveDate;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -14,8 +15,7 @@ pub async fn mark_stale(
     days: &[NaiveDate],
 ) -> Result<(), sqlx::Error> {
     sqlx::query("update route_days set stale = true where rep_id = $1 and day = any ($2)")
-        .bind(rep_id)
-        .bind(days)
+        .bind_all((rep_id, days))
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -29,8 +29,7 @@ pub async fn mark_stale_from(
     day: NaiveDate,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("update route_days set stale = true where rep_id = $1 and day >= $2")
-        .bind(rep_id)
-        .bind(day)
+        .bind_all((rep_id, day))
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -45,8 +44,7 @@ pub async fn fresh(
     let plan: Option<sqlx::types::Json<serde_json::Value>> = sqlx::query_scalar(
         "select plan from route_days where rep_id = $1 and day = $2 and not stale",
     )
-    .bind(rep_id)
-    .bind(day)
+    .bind_all((rep_id, day))
     .fetch_optional(db)
     .await?;
     Ok(plan.map(|p| p.0))
@@ -61,9 +59,7 @@ pub async fn save(db: impl PgExecutor<'_>, plan: &RepDay) -> Result<(), sqlx::Er
          on conflict (rep_id, day) do update
              set plan = excluded.plan, stale = false, computed_at = now()",
     )
-    .bind(plan.rep_id)
-    .bind(plan.day)
-    .bind(sqlx::types::Json(json))
+    .bind_all((plan.rep_id, plan.day, sqlx::types::Json(json)))
     .execute(db)
     .await?;
     Ok(())

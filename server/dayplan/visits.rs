@@ -3,6 +3,7 @@
 //! a visit logged farther than the threshold is kept but flagged for the manager and does not
 //! count as the account's last visit.
 
+use crate::db::Bind;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -115,31 +116,31 @@ pub async fn log(
     }
     let mut tx = db.begin().await?;
     let may: bool = sqlx::query_scalar(include_str!("sql/visits_may_log.sql"))
-        .bind(rep_id)
-        .bind(input.account_id)
+        .bind_all((rep_id, input.account_id))
         .fetch_one(&mut *tx)
         .await?;
     if !may {
         return Err(DayPlanError::Invalid("unknown account".into()));
     }
     let created: Option<Uuid> = sqlx::query_scalar(include_str!("sql/visits_insert.sql"))
-        .bind(&input.event_id)
-        .bind(rep_id)
-        .bind(input.account_id)
-        .bind(visited_at)
-        .bind(input.outcome)
-        .bind(note)
-        .bind(input.position.map(LonLat::lon))
-        .bind(input.position.map(LonLat::lat))
-        .bind(far_m)
+        .bind_all((
+            &input.event_id,
+            rep_id,
+            input.account_id,
+            visited_at,
+            input.outcome,
+            note,
+            input.position.map(LonLat::lon),
+            input.position.map(LonLat::lat),
+            far_m,
+        ))
         .fetch_optional(&mut *tx)
         .await?;
     if created.is_some() {
         let day: chrono::NaiveDate = sqlx::query_scalar(
             "select ($2::timestamptz at time zone timezone)::date from reps where id = $1",
         )
-        .bind(rep_id)
-        .bind(visited_at)
+        .bind_all((rep_id, visited_at))
         .fetch_one(&mut *tx)
         .await?;
         store::mark_stale_from(&mut tx, rep_id, day).await?;

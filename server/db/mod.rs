@@ -1,6 +1,9 @@
 //! PostgreSQL/PostGIS access: the connection pool and the embedded migrations.
 
+pub mod bind;
 pub mod poll;
+
+pub use bind::Bind;
 
 use std::time::Duration;
 

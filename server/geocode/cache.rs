@@ -1,6 +1,7 @@
 //! The geocoding cache in PostgreSQL: normalized address key -> result (or a negative result),
 //! with an expiry set by the provider's policy. A hit calls no provider.
 
+use crate::db::Bind;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -106,13 +107,15 @@ pub async fn put(
             None => Duration::hours(NEGATIVE_TTL_HOURS),
         };
     sqlx::query(include_str!("sql/cache_put.sql"))
-        .bind(key)
-        .bind(result.map(|r| r.location.lon()))
-        .bind(result.map(|r| r.location.lat()))
-        .bind(result.map(|r| r.precision))
-        .bind(result.map(|r| r.confidence))
-        .bind(result.map_or(provider, |r| r.provider.as_str()))
-        .bind(expires)
+        .bind_all((
+            key,
+            result.map(|r| r.location.lon()),
+            result.map(|r| r.location.lat()),
+            result.map(|r| r.precision),
+            result.map(|r| r.confidence),
+            result.map_or(provider, |r| r.provider.as_str()),
+            expires,
+        ))
         .execute(db)
         .await?;
     Ok(())

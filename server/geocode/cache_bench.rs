@@ -3,6 +3,7 @@
 //! through the worker (claim, cache, write the location), with a provider that counts calls so
 //! the run proves nothing but the cache answered.
 
+use crate::db::Bind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -87,9 +88,7 @@ pub async fn run(
         .map(|i| 43.5 + (i / 1000) as f64 * 1e-4)
         .collect();
     sqlx::query(include_str!("sql/cache_bench_fill.sql"))
-        .bind(&keys)
-        .bind(&lons)
-        .bind(&lats)
+        .bind_all((&keys, &lons, &lats))
         .execute(pool)
         .await
         .context("filling the cache")?;

@@ -1,7 +1,6 @@
 //! Manual pins: a manager moves an account's pin by hand. The precision becomes `manual`, and
 //! re-geocoding leaves it alone until the account's address changes.
 
-use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -33,13 +32,7 @@ pub async fn set_manual(
     if moved {
         audit::record(
             &mut *tx,
-            AuditEvent {
-                actor_user_id: Some(actor),
-                action: "account.pin_moved",
-                subject_type: Some("account"),
-                subject_id: Some(account.to_string()),
-                details: json!({}),
-            },
+            AuditEvent::new(Some(actor), "account.pin_moved").about("account", account.to_string()),
         )
         .await?;
     }

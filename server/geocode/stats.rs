@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -67,17 +66,10 @@ pub async fn retry(db: &PgPool, id: Uuid, admin_id: Uuid) -> Result<bool, sqlx::
     if !location::retry_now(&mut *tx, id).await? {
         return Ok(false);
     }
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: Some(admin_id),
-            action: "account.geocode_retried",
-            subject_type: Some("account"),
-            subject_id: Some(id.to_string()),
-            details: json!({}),
-        },
+    audit::commit_with(
+        tx,
+        AuditEvent::new(Some(admin_id), "account.geocode_retried").about("account", id.to_string()),
     )
     .await?;
-    tx.commit().await?;
     Ok(true)
 }

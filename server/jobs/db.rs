@@ -1,6 +1,7 @@
 //! The SQL of the `jobs` table. Every change after the claim names the attempt it belongs to,
 //! so a worker whose lease lapsed (and whose job another worker took) changes nothing.
 
+use crate::db::Bind;
 use std::time::Duration;
 
 use sqlx::PgExecutor;
@@ -28,12 +29,14 @@ pub async fn insert(
         "insert into jobs (kind, payload, team_id, plan_id, connection_id, max_attempts)
          values ($1, $2, $3, $4, $5, $6) returning id",
     )
-    .bind(job.kind)
-    .bind(sqlx::types::Json(&job.payload))
-    .bind(job.team_id)
-    .bind(job.plan_id)
-    .bind(job.connection_id)
-    .bind(max_attempts)
+    .bind_all((
+        job.kind,
+        sqlx::types::Json(&job.payload),
+        job.team_id,
+        job.plan_id,
+        job.connection_id,
+        max_attempts,
+    ))
     .fetch_one(db)
     .await
 }
@@ -83,9 +86,7 @@ pub async fn claim(
                        for update skip locked)
          returning {COLUMNS}"
     ))
-    .bind(kind_names(kinds))
-    .bind(lease.as_secs_f64())
-    .bind(LEASE_LAPSED)
+    .bind_all((kind_names(kinds), lease.as_secs_f64(), LEASE_LAPSED))
     .fetch_optional(db)
     .await
 }
@@ -105,9 +106,7 @@ pub async fn fail_abandoned(
                         and lease_until < now() and attempts >= max_attempts
                       for update skip locked)",
     )
-    .bind(kind_names(kinds))
-    .bind(LEASE_LAPSED)
-    .bind(message)
+    .bind_all((kind_names(kinds), LEASE_LAPSED, message))
     .execute(db)
     .await?
     .rows_affected())
@@ -126,9 +125,7 @@ pub async fn renew(
             "update jobs set lease_until = now() + make_interval(secs => $3)
              where id = $1 and state = 'running' and attempts = $2",
         )
-        .bind(id)
-        .bind(attempt)
-        .bind(lease.as_secs_f64()),
+        .bind_all((id, attempt, lease.as_secs_f64())),
     )
     .await
 }
@@ -144,8 +141,7 @@ pub async fn complete(
             "update jobs set state = 'done', lease_until = null, finished_at = now(), message = null
              where id = $1 and state = 'running' and attempts = $2",
         )
-        .bind(id)
-        .bind(attempt)
+        .bind_all((id, attempt))
     )
     .await
 }
@@ -165,10 +161,7 @@ pub async fn fail(
                     last_error = $3, message = $4
              where id = $1 and state = 'running' and attempts = $2",
         )
-        .bind(id)
-        .bind(attempt)
-        .bind(cause)
-        .bind(message),
+        .bind_all((id, attempt, cause, message)),
     )
     .await
 }
@@ -188,10 +181,7 @@ pub async fn retry(
                     not_before = now() + make_interval(secs => $4)
              where id = $1 and state = 'running' and attempts = $2",
         )
-        .bind(id)
-        .bind(attempt)
-        .bind(cause)
-        .bind(delay.as_secs_f64()),
+        .bind_all((id, attempt, cause, delay.as_secs_f64())),
     )
     .await
 }
@@ -209,8 +199,7 @@ pub async fn hand_back(
                     started_at = null
              where id = $1 and state = 'running' and attempts = $2",
         )
-        .bind(id)
-        .bind(attempt),
+        .bind_all((id, attempt)),
     )
     .await
 }

@@ -299,13 +299,8 @@ impl Jobs {
         conn: &Connection,
         admin_id: Uuid,
     ) -> Result<JobId, JobError> {
-        let requested = AuditEvent {
-            actor_user_id: Some(admin_id),
-            action: "crm.reconcile_requested",
-            subject_type: Some("crm_connection"),
-            subject_id: Some(conn.name.clone()),
-            details: json!({}),
-        };
+        let requested = AuditEvent::new(Some(admin_id), "crm.reconcile_requested")
+            .about("crm_connection", conn.name.clone());
         let mut tx = self.0.db.begin().await?;
         let queued = db::insert(
             &mut *tx,
@@ -329,8 +324,7 @@ impl Jobs {
             }
             Err(e) => return Err(e),
         };
-        audit::record(&mut *tx, requested).await?;
-        tx.commit().await?;
+        audit::commit_with(tx, requested).await?;
         self.0.wake.notify_waiters();
         Ok(job)
     }

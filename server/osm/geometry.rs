@@ -283,9 +283,7 @@ pub fn assemble_rings(pieces: &[(Vec<i64>, Vec<LonLat>)]) -> Option<Vec<Vec<LonL
 mod tests {
     use super::*;
 
-    fn ll(lon: f64, lat: f64) -> LonLat {
-        LonLat::new(lon, lat).expect("valid test coordinate")
-    }
+    use crate::spatial::test_point as ll;
 
     #[test]
     fn a_point_beside_a_segment_is_measured_perpendicular_to_it() {

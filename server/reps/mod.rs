@@ -2,6 +2,7 @@
 //! id, home base, working hours). The only writer of `reps`; CSV import and the demo seed call
 //! it. Daily routes add each rep's shift, break and start/end places here.
 
+use crate::db::Bind;
 use chrono::NaiveTime;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -46,8 +47,7 @@ pub async fn upsert_by_email(
         returning id
         ",
     )
-    .bind(rep.email)
-    .bind(rep.name)
+    .bind_all((rep.email, rep.name))
     .fetch_optional(&mut *db)
     .await?;
     let home = rep.home.flatten();
@@ -82,17 +82,19 @@ pub async fn upsert_by_email(
         returning true
         ",
     )
-    .bind(rep.email)
-    .bind(rep.name)
-    .bind(rep.crm_owner_id.is_some())
-    .bind(rep.crm_owner_id.flatten())
-    .bind(rep.home.is_some())
-    .bind(home.map(LonLat::lon))
-    .bind(home.map(LonLat::lat))
-    .bind(rep.work_start)
-    .bind(rep.work_end)
-    .bind(rep.timezone)
-    .bind(rep.active)
+    .bind_all((
+        rep.email,
+        rep.name,
+        rep.crm_owner_id.is_some(),
+        rep.crm_owner_id.flatten(),
+        rep.home.is_some(),
+        home.map(LonLat::lon),
+        home.map(LonLat::lat),
+        rep.work_start,
+        rep.work_end,
+        rep.timezone,
+        rep.active,
+    ))
     .fetch_optional(&mut *db)
     .await?;
     Ok(match (created, changed) {
@@ -145,13 +147,15 @@ pub async fn upsert_by_crm_owner(
         returning (xmax = 0)
         ",
     )
-    .bind(rep.name)
-    .bind(rep.email)
-    .bind(rep.crm_owner_id)
-    .bind(rep.home.lon())
-    .bind(rep.home.lat())
-    .bind(rep.work_start)
-    .bind(rep.work_end)
+    .bind_all((
+        rep.name,
+        rep.email,
+        rep.crm_owner_id,
+        rep.home.lon(),
+        rep.home.lat(),
+        rep.work_start,
+        rep.work_end,
+    ))
     .fetch_optional(db)
     .await
 }
@@ -168,10 +172,7 @@ pub async fn insert_synthetic(
         "insert into reps (id, name, email, crm_owner_id)
          select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[])",
     )
-    .bind(ids)
-    .bind(names)
-    .bind(emails)
-    .bind(crm_owner_ids)
+    .bind_all((ids, names, emails, crm_owner_ids))
     .execute(db)
     .await?;
     Ok(())

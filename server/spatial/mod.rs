@@ -136,6 +136,12 @@ impl fmt::Display for BBox {
     }
 }
 
+/// A point for tests, from coordinates known to be valid.
+#[cfg(test)]
+pub(crate) fn test_point(lon: f64, lat: f64) -> LonLat {
+    LonLat::new(lon, lat).expect("valid test coordinate")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

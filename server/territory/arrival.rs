@@ -5,6 +5,7 @@
 //! An account without a CRM owner gets the territory's rep, written back to the CRM; one whose
 //! CRM owner differs is left as it is (the CRM user's choice wins) and the reason says so.
 
+use crate::db::Bind;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -57,9 +58,7 @@ async fn assign_team(
         return Ok(ArrivalReport::default());
     }
     let pending: Vec<Uuid> = sqlx::query_scalar(include_str!("sql/arrival_unassigned.sql"))
-        .bind(team_id)
-        .bind(plan_id)
-        .bind(only)
+        .bind_all((team_id, plan_id, only))
         .fetch_all(&mut *tx)
         .await?;
     if pending.is_empty() {
@@ -72,8 +71,7 @@ async fn assign_team(
         .collect();
     let placed: Vec<(Uuid, Option<Uuid>, String)> =
         sqlx::query_as(include_str!("sql/arrival_places.sql"))
-            .bind(&pending)
-            .bind(plan_id)
+            .bind_all((&pending, plan_id))
             .fetch_all(&mut *tx)
             .await?;
     let in_plan: Vec<Uuid> = sqlx::query_scalar(include_str!("sql/arrival_territories.sql"))
@@ -105,26 +103,26 @@ async fn assign_team(
         reasons.push(reason);
     }
     let assigned = sqlx::query(include_str!("sql/arrival_upsert_assignments.sql"))
-        .bind(plan_id)
-        .bind(team_id)
-        .bind(&accounts)
-        .bind(&territories)
-        .bind(&sources)
-        .bind(&rule_ids)
-        .bind(&reasons)
+        .bind_all((
+            plan_id,
+            team_id,
+            &accounts,
+            &territories,
+            &sources,
+            &rule_ids,
+            &reasons,
+        ))
         .execute(&mut *tx)
         .await?
         .rows_affected();
     // The account follows; an owner is given only where there is none.
     crate::accounts::territory::follow_plan_on_arrival(&mut *tx, plan_id, &accounts).await?;
     sqlx::query(include_str!("sql/arrival_note_owner_kept.sql"))
-        .bind(plan_id)
-        .bind(&accounts)
+        .bind_all((plan_id, &accounts))
         .execute(&mut *tx)
         .await?;
     let changes: Vec<OwnerChange> = sqlx::query_as(include_str!("sql/arrival_owners_to_write.sql"))
-        .bind(plan_id)
-        .bind(&accounts)
+        .bind_all((plan_id, &accounts))
         .fetch_all(&mut *tx)
         .await?;
     let queued = writeback::enqueue(&mut tx, plan_id, &changes).await?.queued;

@@ -1,6 +1,7 @@
 //! The H3 cells a plan's territories are made of, and the territory shapes built from them
 //! (the union of each territory's cells, as a PostGIS MultiPolygon).
 
+use crate::db::Bind;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
@@ -59,9 +60,7 @@ pub async fn save(
     let ids: Vec<H3Cell> = cells.iter().map(|&(c, _)| c).collect();
     let terr: Vec<Uuid> = cells.iter().map(|&(_, t)| territories[t]).collect();
     sqlx::query(include_str!("sql/cells_insert.sql"))
-        .bind(plan_id)
-        .bind(&ids)
-        .bind(&terr)
+        .bind_all((plan_id, &ids, &terr))
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -134,11 +133,7 @@ pub async fn follow_moves(
     };
     let accounts: Vec<(f64, f64, f64, Uuid)> =
         sqlx::query_as(include_str!("sql/cells_assigned_in_boxes.sql"))
-            .bind(plan_id)
-            .bind(column(0))
-            .bind(column(1))
-            .bind(column(2))
-            .bind(column(3))
+            .bind_all((plan_id, column(0), column(1), column(2), column(3)))
             .fetch_all(&mut *tx)
             .await?;
     let mut tally: HashMap<H3Cell, HashMap<Uuid, f64>> = HashMap::new();
@@ -167,9 +162,7 @@ pub async fn follow_moves(
     }
     if !changed_cells.is_empty() {
         sqlx::query(include_str!("sql/cells_upsert.sql"))
-            .bind(plan_id)
-            .bind(&changed_cells)
-            .bind(&changed_to)
+            .bind_all((plan_id, &changed_cells, &changed_to))
             .execute(&mut *tx)
             .await?;
     }
@@ -247,8 +240,7 @@ pub async fn rebuild_shapes(
         .execute(&mut *tx)
         .await?;
     let rows: Vec<(H3Cell, Uuid)> = sqlx::query_as(include_str!("sql/cells_of_territories.sql"))
-        .bind(plan_id)
-        .bind(only)
+        .bind_all((plan_id, only))
         .fetch_all(&mut *tx)
         .await?;
     let cells: Vec<(CellIndex, Uuid)> = rows
@@ -268,18 +260,13 @@ pub async fn rebuild_shapes(
         })
         .collect();
     sqlx::query(include_str!("sql/cells_set_shapes.sql"))
-        .bind(plan_id)
-        .bind(&territories)
-        .bind(&outlines)
-        .bind(only)
-        .bind(&clips)
+        .bind_all((plan_id, &territories, &outlines, only, &clips))
         .execute(&mut *tx)
         .await?;
     if let Some(only) = only {
         // The territories left as they are keep what their shapes hold.
         sqlx::query(include_str!("sql/cells_cut_overlaps.sql"))
-            .bind(plan_id)
-            .bind(only)
+            .bind_all((plan_id, only))
             .execute(&mut *tx)
             .await?;
     }
@@ -306,9 +293,7 @@ async fn slivers_left(
     only: Option<&[Uuid]>,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(include_str!("sql/cells_slivers_left.sql"))
-        .bind(plan_id)
-        .bind(SLIVER_M2)
-        .bind(only)
+        .bind_all((plan_id, SLIVER_M2, only))
         .fetch_one(&mut *tx)
         .await
 }
@@ -344,10 +329,7 @@ async fn fill_slivers(
     only: Option<&[Uuid]>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(include_str!("sql/cells_fill_slivers.sql"))
-        .bind(plan_id)
-        .bind(SLIVER_M2)
-        .bind(only)
-        .bind(NO_AREA_DEG2)
+        .bind_all((plan_id, SLIVER_M2, only, NO_AREA_DEG2))
         .execute(&mut *tx)
         .await?;
     Ok(())

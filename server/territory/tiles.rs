@@ -1,6 +1,7 @@
 //! A plan as Mapbox Vector Tiles for the planner map: territory shapes and accounts, cut and
 //! encoded by PostGIS (`ST_AsMVT`), accounts thinned at low zooms so a tile stays small.
 
+use crate::db::Bind;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -228,11 +229,7 @@ pub async fn plan_tile(
     // the best one differs (the spatial index for a street, the plan's rows for a country).
     let body = sqlx::query_scalar(sql)
         .persistent(false)
-        .bind(plan_id)
-        .bind(i32::from(tile.z))
-        .bind(x)
-        .bind(y)
-        .bind(margin)
+        .bind_all((plan_id, i32::from(tile.z), x, y, margin))
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;

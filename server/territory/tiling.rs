@@ -339,9 +339,9 @@ fn child_ranges(
     (p == e).then_some(out)
 }
 
-/// The finest resolution (at most [`FINEST_BASE`]) at which the bounding box holds at most
-/// about [`BASE_CELLS`] cells.
-fn base_resolution(lonlat: &[(f64, f64)], proj: &Projection) -> Resolution {
+/// `[min x, min y, max x, max y]` of the finite points, each placed by `xy`; infinite (min
+/// above max) when there are none.
+fn bounds(lonlat: &[(f64, f64)], xy: impl Fn(f64, f64) -> [f64; 2]) -> [f64; 4] {
     let mut b = [
         f64::INFINITY,
         f64::INFINITY,
@@ -350,10 +350,17 @@ fn base_resolution(lonlat: &[(f64, f64)], proj: &Projection) -> Resolution {
     ];
     for &(lon, lat) in lonlat {
         if lon.is_finite() && lat.is_finite() {
-            let [x, y] = proj.xy(lon, lat);
+            let [x, y] = xy(lon, lat);
             b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
         }
     }
+    b
+}
+
+/// The finest resolution (at most [`FINEST_BASE`]) at which the bounding box holds at most
+/// about [`BASE_CELLS`] cells.
+fn base_resolution(lonlat: &[(f64, f64)], proj: &Projection) -> Resolution {
+    let b = bounds(lonlat, |lon, lat| proj.xy(lon, lat));
     let area_m2 = if b[0].is_finite() {
         (b[2] - b[0]).max(1.0) * (b[3] - b[1]).max(1.0)
     } else {
@@ -372,17 +379,7 @@ fn base_resolution(lonlat: &[(f64, f64)], proj: &Projection) -> Resolution {
 /// Base cells covering the bounding box (sampled on a grid finer than the cells), plus every
 /// unit's base cell; sorted.
 fn base_domain(lonlat: &[(f64, f64)], sorted: &[CellIndex], base: Resolution) -> Vec<CellIndex> {
-    let mut b = [
-        f64::INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NEG_INFINITY,
-    ];
-    for &(lon, lat) in lonlat {
-        if lon.is_finite() && lat.is_finite() {
-            b = [b[0].min(lon), b[1].min(lat), b[2].max(lon), b[3].max(lat)];
-        }
-    }
+    let b = bounds(lonlat, |lon, lat| [lon, lat]);
     let mut out: Vec<u64> = sorted
         .iter()
         .filter_map(|c| c.parent(base))

@@ -173,9 +173,7 @@ impl DriveFallback {
 mod tests {
     use super::*;
 
-    fn point(lon: f64, lat: f64) -> LonLat {
-        LonLat::new(lon, lat).expect("valid test point")
-    }
+    use crate::spatial::test_point as point;
 
     #[test]
     fn the_fit_recovers_an_exact_slope() {

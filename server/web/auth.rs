@@ -302,6 +302,15 @@ pub struct RoleForm {
     confirm: String,
 }
 
+/// An optional form field: `Some(None)` when left empty, `Some(Some(value))` when `parse`
+/// accepts it (trimmed), `None` when it does not.
+fn optional_field<T>(raw: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<Option<T>> {
+    match raw.trim() {
+        "" => Some(None),
+        raw => parse(raw).map(Some),
+    }
+}
+
 /// `POST /admin/users/{id}/role`: audited role change. A change that removes access comes
 /// back as a confirmation on the users page; a refused one as the page with the reason (400,
 /// or 409 for the last admin).
@@ -325,13 +334,8 @@ pub async fn change_role(
             ));
         }
     };
-    let rep_id = match form.rep_id.trim() {
-        "" => None,
-        raw => Some(
-            raw.parse::<uuid::Uuid>()
-                .map_err(|_| AppError::bad_request("invalid_rep", "rep_id must be a rep's id"))?,
-        ),
-    };
+    let rep_id = optional_field(&form.rep_id, |raw| raw.parse::<uuid::Uuid>().ok())
+        .ok_or_else(|| AppError::bad_request("invalid_rep", "rep_id must be a rep's id"))?;
     let confirmed = form.confirm == "yes";
     match auth::change_role(&state.db, &admin, target, role, rep_id, confirmed).await? {
         Ok(()) => Ok(Redirect::to("/admin/users").into_response()),
@@ -493,17 +497,14 @@ pub async fn create_token(
             "choose at least one scope",
         ));
     }
-    let lifetime = match form.lifetime_days.trim() {
-        "" => None,
-        raw => Some(
-            raw.parse::<u32>()
-                .ok()
-                .filter(|d| auth::tokens::LIFETIMES_DAYS.contains(&Some(*d)))
-                .ok_or_else(|| {
-                    AppError::bad_request("invalid_lifetime", "choose one of the offered lifetimes")
-                })?,
-        ),
-    };
+    let lifetime = optional_field(&form.lifetime_days, |raw| {
+        raw.parse::<u32>()
+            .ok()
+            .filter(|d| auth::tokens::LIFETIMES_DAYS.contains(&Some(*d)))
+    })
+    .ok_or_else(|| {
+        AppError::bad_request("invalid_lifetime", "choose one of the offered lifetimes")
+    })?;
     let (_, token) = auth::tokens::create(&state.db, admin.id, name, &scopes, lifetime).await?;
     let mut page = tokens_page_with(&state, &session, Some(token))
         .await?

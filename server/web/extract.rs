@@ -23,26 +23,15 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(AppError))]
 pub struct Query<T>(pub T);
 
-impl From<FormRejection> for AppError {
-    fn from(r: FormRejection) -> Self {
-        AppError::rejected(r.status(), r.body_text())
-    }
+/// Each extractor's rejection becomes an [`AppError`] with the rejection's status and text.
+macro_rules! rejection_into_app_error {
+    ($($rejection:ty),+) => {
+        $(impl From<$rejection> for AppError {
+            fn from(r: $rejection) -> Self {
+                AppError::rejected(r.status(), r.body_text())
+            }
+        })+
+    };
 }
 
-impl From<PathRejection> for AppError {
-    fn from(r: PathRejection) -> Self {
-        AppError::rejected(r.status(), r.body_text())
-    }
-}
-
-impl From<QueryRejection> for AppError {
-    fn from(r: QueryRejection) -> Self {
-        AppError::rejected(r.status(), r.body_text())
-    }
-}
-
-impl From<JsonRejection> for AppError {
-    fn from(r: JsonRejection) -> Self {
-        AppError::rejected(r.status(), r.body_text())
-    }
-}
+rejection_into_app_error!(FormRejection, PathRejection, QueryRejection, JsonRejection);

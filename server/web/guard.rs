@@ -202,6 +202,18 @@ impl Planner {
         Ok(Planner(user))
     }
 
+    /// The signed-in caller admitted as a planner, and the path's parameters `P`.
+    async fn admit_with_path<P: serde::de::DeserializeOwned + Send>(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<(Self, P), Denied> {
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        let Path(path) = Path::<P>::from_request_parts(parts, state)
+            .await
+            .map_err(Denied::Error)?;
+        Ok((Self::admit(parts, state, user).await?, path))
+    }
+
     async fn admit(parts: &mut Parts, state: &AppState, user: User) -> Result<Self, Denied> {
         planner(&user).map_err(Denied::Error)?;
         if parts.method != Method::GET && parts.method != Method::HEAD {
@@ -259,11 +271,7 @@ impl FromRequestParts<AppState> for TeamPlanner {
     type Rejection = Denied;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Denied> {
-        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
-        let Path(TeamPath { team }) = Path::from_request_parts(parts, state)
-            .await
-            .map_err(Denied::Error)?;
-        let planner = Planner::admit(parts, state, user).await?;
+        let (planner, TeamPath { team }) = Planner::admit_with_path(parts, state).await?;
         planner
             .check_team(state, team)
             .await
@@ -291,11 +299,7 @@ impl FromRequestParts<AppState> for PlanPlanner {
     type Rejection = Denied;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Denied> {
-        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
-        let Path(PlanPath { id }) = Path::from_request_parts(parts, state)
-            .await
-            .map_err(Denied::Error)?;
-        let planner = Planner::admit(parts, state, user).await?;
+        let (planner, PlanPath { id }) = Planner::admit_with_path(parts, state).await?;
         let team_id = planner.check_plan(state, id).await.map_err(Denied::Error)?;
         Ok(PlanPlanner {
             user: planner.0,

@@ -174,37 +174,34 @@ const MEDIA_TYPE: (&str, &str) = ("415", "The body is not `application/json`.");
 const UNPROCESSABLE: (&str, &str) = ("422", "The JSON body does not have the documented shape.");
 const UNAVAILABLE: (&str, &str) = ("503", "The database is unavailable; try again later.");
 
+/// What any operation may answer: a malformed input, no or the wrong caller, nothing there, no
+/// database.
+const ANY_OPERATION: [(&str, &str); 5] = [
+    BAD_REQUEST,
+    UNAUTHENTICATED,
+    FORBIDDEN,
+    NOT_FOUND,
+    UNAVAILABLE,
+];
+
 /// Answers every reading operation may give besides its own.
 pub struct ReadErrors;
 
 impl IntoResponses for ReadErrors {
     fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
-        errors(&[
-            BAD_REQUEST,
-            UNAUTHENTICATED,
-            FORBIDDEN,
-            NOT_FOUND,
-            UNAVAILABLE,
-        ])
+        errors(&ANY_OPERATION)
     }
 }
 
-/// Answers every changing operation may give besides its own.
+/// Answers every changing operation may give besides its own: those of any operation, and a
+/// conflict or a body the server does not take.
 pub struct WriteErrors;
 
 impl IntoResponses for WriteErrors {
     fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
-        errors(&[
-            BAD_REQUEST,
-            UNAUTHENTICATED,
-            FORBIDDEN,
-            NOT_FOUND,
-            CONFLICT,
-            TOO_LARGE,
-            MEDIA_TYPE,
-            UNPROCESSABLE,
-            UNAVAILABLE,
-        ])
+        let mut all = errors(&ANY_OPERATION);
+        all.extend(errors(&[CONFLICT, TOO_LARGE, MEDIA_TYPE, UNPROCESSABLE]));
+        all
     }
 }
 

@@ -2,6 +2,7 @@
 //! caller, with real ids of team A in the paths and valid CSRF tokens, so a missing check shows
 //! as a 2xx where a 401/403/404 is expected; bodies are checked for the other team's names.
 
+use crate::helpers::{scalar, scalar_by, user_id};
 use std::collections::BTreeSet;
 
 use serde_json::Value;
@@ -112,14 +113,6 @@ fn rep_b() -> &'static str {
     &demo_dataset().reps[demo_dataset().reps.len() - 1].email
 }
 
-async fn user_id(pool: &PgPool, email: &str) -> Uuid {
-    sqlx::query_scalar("select id from users where email = $1")
-        .bind(email)
-        .fetch_one(pool)
-        .await
-        .expect("user")
-}
-
 /// The first account (by CRM id) the user's rep owns: (id, name).
 async fn account_of(pool: &PgPool, email: &str) -> (Uuid, String) {
     sqlx::query_as(
@@ -169,22 +162,23 @@ async fn new_rule(pool: &PgPool, team: Uuid, territory: Uuid) -> Uuid {
 
 /// The CRM source (connection name) of an account.
 async fn source_of(pool: &PgPool, account: Uuid) -> String {
-    sqlx::query_scalar("select crm_source from accounts where id = $1")
-        .bind(account)
-        .fetch_one(pool)
-        .await
-        .expect("source")
+    scalar_by(
+        pool,
+        "select crm_source from accounts where id = $1",
+        account,
+    )
+    .await
 }
 
 /// Queues an owner change of `account` under `plan` (its connection made if need be): the row.
 async fn queue_owner_change(pool: &PgPool, plan: Uuid, account: Uuid) -> i64 {
     let source = source_of(pool, account).await;
-    let known: bool =
-        sqlx::query_scalar("select exists (select 1 from crm_connections where name = $1)")
-            .bind(&source)
-            .fetch_one(pool)
-            .await
-            .expect("connection");
+    let known: bool = scalar_by(
+        pool,
+        "select exists (select 1 from crm_connections where name = $1)",
+        &source,
+    )
+    .await;
     if !known {
         crate::crm_sync::add_connection(
             pool,
@@ -195,11 +189,8 @@ async fn queue_owner_change(pool: &PgPool, plan: Uuid, account: Uuid) -> i64 {
         )
         .await;
     }
-    let crm_id: String = sqlx::query_scalar("select crm_id from accounts where id = $1")
-        .bind(account)
-        .fetch_one(pool)
-        .await
-        .expect("crm id");
+    let crm_id: String =
+        scalar_by(pool, "select crm_id from accounts where id = $1", account).await;
     let mut tx = pool.begin().await.expect("tx");
     writeback::enqueue(
         &mut tx,
@@ -214,11 +205,7 @@ async fn queue_owner_change(pool: &PgPool, plan: Uuid, account: Uuid) -> i64 {
     .await
     .expect("enqueue");
     tx.commit().await.expect("commit");
-    sqlx::query_scalar("select id from crm_outbox where plan_id = $1")
-        .bind(plan)
-        .fetch_one(pool)
-        .await
-        .expect("outbox row")
+    scalar_by(pool, "select id from crm_outbox where plan_id = $1", plan).await
 }
 
 impl Fixture {
@@ -240,25 +227,19 @@ impl Fixture {
         .await
         .expect("territories of team A");
         let rule_a = new_rule(pool, team_a, territories[0]).await;
-        let territory_b: Uuid = sqlx::query_scalar(
+        let territory_b: Uuid = scalar_by(
+            pool,
             "select t.id from territories t join team_members m on m.rep_id = t.rep_id
              where m.team_id = $1 order by t.name limit 1",
+            team_b,
         )
-        .bind(team_b)
-        .fetch_one(pool)
-        .await
-        .expect("a territory of team B");
+        .await;
         let rule_b = new_rule(pool, team_b, territory_b).await;
         let connection = source_of(pool, account_a).await;
         let outbox_a = queue_owner_change(pool, plan_a, account_a).await;
         let outbox_b = queue_owner_change(pool, plan_b, account_b).await;
-        let victim_user: Uuid = sqlx::query_scalar(
-            "insert into users (email, name, role) values ('victim@example.com', 'Victim', 'manager')
-             returning id",
-        )
-        .fetch_one(pool)
-        .await
-        .expect("victim");
+        let victim_user: Uuid = scalar(pool, "insert into users (email, name, role) values ('victim@example.com', 'Victim', 'manager')
+             returning id").await;
         let admin = user_id(pool, ADMIN).await;
         let (victim_token, _) =
             tokens::create(pool, admin, "victim", &[TokenScope::AccountsRead], None)
@@ -292,11 +273,7 @@ impl Fixture {
                 connection,
                 victim_user,
                 victim_token,
-                rep_a: sqlx::query_scalar("select rep_id from users where email = $1")
-                    .bind(rep_a())
-                    .fetch_one(pool)
-                    .await
-                    .expect("rep A"),
+                rep_a: scalar_by(pool, "select rep_id from users where email = $1", rep_a()).await,
             },
             secrets_a,
             secrets_b,

@@ -1,5 +1,8 @@
 //! Sign-in, sessions, CSRF, roles and the access matrix: nobody reaches data that isn't theirs.
 
+use crate::helpers::count;
+use crate::helpers::{json_of, post_form, send_get, sent};
+use crate::helpers::{scalar, scalar_by, user_id};
 use std::collections::BTreeSet;
 
 use reqwest::header::{COOKIE, SET_COOKIE};
@@ -29,14 +32,6 @@ fn session_cookie(resp: &reqwest::Response) -> Option<String> {
         v.contains("terrane_session=")
             .then(|| v.split(';').next().unwrap_or_default().to_owned())
     })
-}
-
-async fn post_form(
-    client: &reqwest::Client,
-    url: String,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    client.post(url).form(form).send().await.expect("post")
 }
 
 /// The full `Set-Cookie` header a fresh browser gets from the sign-in page.
@@ -114,7 +109,7 @@ async fn access_matrix_every_route_for_every_kind_of_user(pool: PgPool) {
         };
         for (i, (route, expected)) in matrix.iter().enumerate() {
             let col = who.iter().position(|(l, _)| *l == label).expect("column");
-            let resp = client.get(app.url(route)).send().await.expect("request");
+            let resp = send_get(&client, &app, route).await;
             assert_eq!(
                 resp.status().as_u16(),
                 expected[col],
@@ -146,13 +141,7 @@ async fn access_matrix_every_route_for_every_kind_of_user(pool: PgPool) {
                             owners.is_subset(&allowed),
                             "{label} sees only their scope: {owners:?} vs {allowed:?}"
                         );
-                        let expected_count: i64 = sqlx::query_scalar(
-                            "select count(*) from accounts where deleted_at is null and owner_rep_id = any($1)",
-                        )
-                        .bind(allowed.iter().copied().collect::<Vec<_>>())
-                        .fetch_one(&pool)
-                        .await
-                        .expect("count");
+                        let expected_count: i64 = scalar_by(&pool, "select count(*) from accounts where deleted_at is null and owner_rep_id = any($1)", allowed.iter().copied().collect::<Vec<_>>()).await;
                         assert_eq!(
                             body["features"].as_array().map(Vec::len),
                             Some(expected_count as usize),
@@ -181,7 +170,7 @@ async fn signing_in_issues_a_new_session_id_and_the_old_one_is_useless(pool: PgP
     seed_demo(&pool).await;
     let app = spawn_app(pool).await;
     let client = raw_client();
-    let login = client.get(app.url("/login")).send().await.expect("login");
+    let login = send_get(&client, &app, "/login").await;
     let before = session_cookie(&login).expect("anonymous session cookie (holds the CSRF token)");
     let html = login.text().await.expect("html");
 
@@ -258,7 +247,7 @@ async fn sign_out_ends_the_session_on_the_server(pool: PgPool) {
     seed_demo(&pool).await;
     let app = spawn_app(pool.clone()).await;
     let client = raw_client();
-    let login = client.get(app.url("/login")).send().await.expect("login");
+    let login = send_get(&client, &app, "/login").await;
     let anon = session_cookie(&login).expect("cookie");
     let html = login.text().await.expect("html");
     let resp = client
@@ -276,10 +265,7 @@ async fn sign_out_ends_the_session_on_the_server(pool: PgPool) {
         .await
         .expect("map page");
     let csrf = csrf_in(&page.text().await.expect("html"));
-    let sessions_before: i64 = sqlx::query_scalar("select count(*) from sessions")
-        .fetch_one(&pool)
-        .await
-        .expect("n");
+    let sessions_before = count(&pool, "sessions").await;
 
     let out = client
         .post(app.url("/auth/logout"))
@@ -290,10 +276,7 @@ async fn sign_out_ends_the_session_on_the_server(pool: PgPool) {
         .expect("sign out");
 
     assert_eq!(out.status(), 303);
-    let sessions_after: i64 = sqlx::query_scalar("select count(*) from sessions")
-        .fetch_one(&pool)
-        .await
-        .expect("n");
+    let sessions_after = count(&pool, "sessions").await;
     assert_eq!(
         sessions_after,
         sessions_before - 1,
@@ -322,11 +305,12 @@ async fn forms_without_the_session_csrf_token_are_refused(pool: PgPool) {
     seed_demo(&pool).await;
     let app = spawn_app(pool.clone()).await;
     let client = cookie_client();
-    client.get(app.url("/login")).send().await.expect("login");
+    send_get(&client, &app, "/login").await;
 
     let forged = post_form(
         &client,
-        app.url("/auth/demo"),
+        &app,
+        "/auth/demo",
         &[("csrf", "0".repeat(64).as_str()), ("email", ADMIN)],
     )
     .await;
@@ -340,7 +324,8 @@ async fn forms_without_the_session_csrf_token_are_refused(pool: PgPool) {
     let html = page_html(&other, &app, "/login").await;
     let cross = post_form(
         &client,
-        app.url("/auth/demo"),
+        &app,
+        "/auth/demo",
         &[("csrf", csrf_in(&html).as_str()), ("email", ADMIN)],
     )
     .await;
@@ -348,7 +333,7 @@ async fn forms_without_the_session_csrf_token_are_refused(pool: PgPool) {
 
     // Signed in, sign-out also needs the token.
     let signed_in = app.client_as(ADMIN).await;
-    let out = post_form(&signed_in, app.url("/auth/logout"), &[("csrf", "nope")]).await;
+    let out = post_form(&signed_in, &app, "/auth/logout", &[("csrf", "nope")]).await;
     assert_eq!(out.status(), 403);
     assert_eq!(
         status_of(&signed_in, app.url("/api/accounts?limit=1")).await,
@@ -368,7 +353,7 @@ async fn a_user_without_a_role_waits_for_access_and_sees_nothing(pool: PgPool) {
     let app = spawn_app(pool).await;
     let client = app.client_as("newcomer@example.com").await;
 
-    let page = client.get(app.url("/")).send().await.expect("page");
+    let page = send_get(&client, &app, "/").await;
     assert_eq!(page.status(), 403);
     assert!(
         page.text()
@@ -376,11 +361,7 @@ async fn a_user_without_a_role_waits_for_access_and_sees_nothing(pool: PgPool) {
             .expect("html")
             .contains("Waiting for access")
     );
-    let api = client
-        .get(app.url("/api/accounts"))
-        .send()
-        .await
-        .expect("api");
+    let api = send_get(&client, &app, "/api/accounts").await;
     assert_eq!(api.status(), 403);
     let body: serde_json::Value = api.json().await.expect("json");
     assert_eq!(body["error"]["code"], "waiting_for_access");
@@ -397,7 +378,8 @@ async fn demo_sign_in_does_not_exist_outside_demo_mode(pool: PgPool) {
     // No form to take a token from; the route itself is gone, whatever the token.
     let resp = post_form(
         &client,
-        app.url("/auth/demo"),
+        &app,
+        "/auth/demo",
         &[("csrf", "any"), ("email", ADMIN)],
     )
     .await;
@@ -445,23 +427,11 @@ type RoleCase<'a> = (Uuid, &'a [(&'a str, &'a str)], u16, &'a str);
 /// The admin's users page and a CSRF token for its forms.
 async fn admin_users_page(app: &TestApp) -> (reqwest::Client, String, String) {
     let admin = app.client_as(ADMIN).await;
-    let page = admin
-        .get(app.url("/admin/users"))
-        .send()
-        .await
-        .expect("users page");
+    let page = send_get(&admin, app, "/admin/users").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     let csrf = csrf_in(&html);
     (admin, html, csrf)
-}
-
-async fn user_id(pool: &PgPool, email: &str) -> Uuid {
-    sqlx::query_scalar("select id from users where email = $1")
-        .bind(email)
-        .fetch_one(pool)
-        .await
-        .expect("user")
 }
 
 #[sqlx::test]
@@ -471,12 +441,11 @@ async fn an_admin_grants_a_waiting_user_a_rep_role_and_the_change_is_audited(poo
         .execute(&pool)
         .await
         .expect("user");
-    let rep: Uuid = sqlx::query_scalar(
+    let rep: Uuid = scalar(
+        &pool,
         "insert into reps (name, email) values ('New Rep', 'new.rep@example.com') returning id",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("rep");
+    .await;
     sqlx::query("update accounts set owner_rep_id = $1 where crm_id in (select crm_id from accounts order by crm_id limit 7)")
         .bind(rep)
         .execute(&pool)
@@ -495,7 +464,8 @@ async fn an_admin_grants_a_waiting_user_a_rep_role_and_the_change_is_audited(poo
 
     let resp = post_form(
         &admin,
-        app.url(&format!("/admin/users/{target}/role")),
+        &app,
+        &format!("/admin/users/{target}/role"),
         &[
             ("csrf", &csrf),
             ("role", "rep"),
@@ -505,14 +475,7 @@ async fn an_admin_grants_a_waiting_user_a_rep_role_and_the_change_is_audited(poo
     .await;
 
     assert_eq!(resp.status(), 303);
-    let body: serde_json::Value = newcomer
-        .get(app.url("/api/accounts"))
-        .send()
-        .await
-        .expect("api")
-        .json()
-        .await
-        .expect("json");
+    let body: serde_json::Value = json_of(&newcomer, &app, "/api/accounts").await;
     assert_eq!(
         body["features"].as_array().map(Vec::len),
         Some(7),
@@ -538,11 +501,8 @@ async fn bad_role_changes_are_refused_and_change_nothing(pool: PgPool) {
     let (admin, _, csrf) = admin_users_page(&app).await;
     let manager = user_id(&pool, MANAGER_A).await;
     let me = user_id(&pool, ADMIN).await;
-    let taken_rep: Uuid = sqlx::query_scalar("select rep_id from users where email = $1")
-        .bind(rep_a())
-        .fetch_one(&pool)
-        .await
-        .expect("rep");
+    let taken_rep: Uuid =
+        scalar_by(&pool, "select rep_id from users where email = $1", rep_a()).await;
     let cases: [RoleCase; 5] = [
         (
             manager,
@@ -563,18 +523,14 @@ async fn bad_role_changes_are_refused_and_change_nothing(pool: PgPool) {
     for (target, fields, status, why) in cases {
         let mut form = vec![("csrf", csrf.as_str())];
         form.extend_from_slice(fields);
-        let resp = post_form(
-            &admin,
-            app.url(&format!("/admin/users/{target}/role")),
-            &form,
-        )
-        .await;
+        let resp = post_form(&admin, &app, &format!("/admin/users/{target}/role"), &form).await;
         assert_eq!(resp.status().as_u16(), status, "{why}");
     }
     // Without the CSRF token, and as a manager: refused too.
     let forged = post_form(
         &admin,
-        app.url(&format!("/admin/users/{manager}/role")),
+        &app,
+        &format!("/admin/users/{manager}/role"),
         &[("csrf", "x"), ("role", "admin")],
     )
     .await;
@@ -583,7 +539,8 @@ async fn bad_role_changes_are_refused_and_change_nothing(pool: PgPool) {
     let page = page_html(&as_manager, &app, "/").await;
     let escalate = post_form(
         &as_manager,
-        app.url(&format!("/admin/users/{manager}/role")),
+        &app,
+        &format!("/admin/users/{manager}/role"),
         &[("csrf", &csrf_in(&page)), ("role", "admin")],
     )
     .await;
@@ -614,7 +571,8 @@ async fn sign_in_attempts_past_the_per_ip_limit_get_429_with_retry_after(pool: P
 
     let resp = post_form(
         &client,
-        app.url("/auth/demo"),
+        &app,
+        "/auth/demo",
         &[("csrf", &csrf_in(&html)), ("email", ADMIN)],
     )
     .await;
@@ -754,11 +712,7 @@ async fn malformed_requests_get_a_json_error_not_plain_text(pool: PgPool) {
 }
 
 async fn role_of(pool: &PgPool, email: &str) -> Option<String> {
-    sqlx::query_scalar("select role::text from users where email = $1")
-        .bind(email)
-        .fetch_one(pool)
-        .await
-        .expect("user")
+    scalar_by(pool, "select role::text from users where email = $1", email).await
 }
 
 #[sqlx::test]
@@ -801,15 +755,15 @@ async fn removing_access_needs_a_confirmation_and_saving_unchanged_keeps_the_rol
     let app = spawn_app(pool.clone()).await;
     let (admin, _, csrf) = admin_users_page(&app).await;
     let manager = user_id(&pool, MANAGER_A).await;
-    let url = app.url(&format!("/admin/users/{manager}/role"));
+    let path = format!("/admin/users/{manager}/role");
 
-    let same = post_form(&admin, url.clone(), &[("csrf", &csrf), ("role", "manager")]).await;
+    let same = post_form(&admin, &app, &path, &[("csrf", &csrf), ("role", "manager")]).await;
     assert_eq!(
         same.status(),
         303,
         "an unchanged row saves without a question"
     );
-    let asked = post_form(&admin, url.clone(), &[("csrf", &csrf), ("role", "")]).await;
+    let asked = post_form(&admin, &app, &path, &[("csrf", &csrf), ("role", "")]).await;
     assert_eq!(asked.status(), 200);
     let page = asked.text().await.expect("html");
     assert!(page.contains("Remove access for"), "the page asks first");
@@ -823,7 +777,8 @@ async fn removing_access_needs_a_confirmation_and_saving_unchanged_keeps_the_rol
 
     let confirmed = post_form(
         &admin,
-        url,
+        &app,
+        &path,
         &[("csrf", &csrf), ("role", ""), ("confirm", "yes")],
     )
     .await;
@@ -862,7 +817,7 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin(pool: PgPool) {
                 ("role", "manager"),
                 ("confirm", "yes"),
             ];
-            post_form(&client, url, &form).await.status().as_u16()
+            sent(client.post(url).form(&form)).await.status().as_u16()
         }
     };
 
@@ -876,13 +831,12 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin(pool: PgPool) {
     let a = tokio::spawn(demote(first, other, first_csrf));
     let b = tokio::spawn(demote(second, me, second_csrf));
     for _ in 0..300 {
-        let waiting: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity
+        let waiting = count(
+            &pool,
+            "pg_stat_activity
              where datname = current_database() and wait_event_type = 'Lock'",
         )
-        .fetch_one(&pool)
-        .await
-        .expect("activity");
+        .await;
         if waiting >= 2 {
             break;
         }

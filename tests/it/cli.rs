@@ -1,5 +1,6 @@
 //! The `terrane` binary: argument and configuration errors, migrate/seed idempotence, graceful stop.
 
+use crate::helpers::count;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -91,10 +92,7 @@ async fn migrate_and_seed_are_idempotent_from_the_command_line(pool: PgPool) {
         second.contains(&format!("{n} accounts (0 new, 0 changed, {n} unchanged)")),
         "{second}"
     );
-    let count: i64 = sqlx::query_scalar("select count(*) from accounts")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let count = count(&pool, "accounts").await;
     assert_eq!(count, n as i64);
 }
 

@@ -1,6 +1,9 @@
 //! CSV import and export of accounts and reps against a real PostGIS database: values,
 //! idempotence, row-numbered refusals, last-write-wins, geocoding reset and round trips.
 
+use crate::helpers::count;
+use crate::helpers::page_html;
+use crate::helpers::{scalar, scalar_by};
 use std::fs::File;
 use std::path::PathBuf;
 
@@ -60,20 +63,16 @@ async fn export_reps(pool: &PgPool) -> String {
 }
 
 async fn account_count(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("select count(*) from accounts")
-        .fetch_one(pool)
-        .await
-        .expect("count accounts")
+    scalar(pool, "select count(*) from accounts").await
 }
 
 async fn account_text(pool: &PgPool, crm_id: &str, expr: &str) -> Option<String> {
-    sqlx::query_scalar(&format!(
-        "select ({expr})::text from accounts where crm_source = 'csv' and crm_id = $1"
-    ))
-    .bind(crm_id)
-    .fetch_one(pool)
+    scalar_by(
+        pool,
+        &format!("select ({expr})::text from accounts where crm_source = 'csv' and crm_id = $1"),
+        crm_id,
+    )
     .await
-    .expect("account exists")
 }
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
@@ -117,12 +116,11 @@ async fn importing_accounts_stores_their_values(pool: PgPool) {
             "ana.martin@example.com".to_owned(),
         )
     );
-    let clock: Option<DateTime<Utc>> = sqlx::query_scalar(
+    let clock: Option<DateTime<Utc>> = scalar(
+        &pool,
         "select crm_updated_at from accounts where crm_source = 'csv' and crm_id = 'ACC-003'",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("ACC-003");
+    .await;
     assert_eq!(
         clock.map(|t| t.to_rfc3339()),
         Some("2026-02-15T07:00:00+00:00".to_owned())
@@ -148,12 +146,11 @@ async fn importing_accounts_stores_their_values(pool: PgPool) {
         .as_deref(),
         Some("(C,4,3,pending)")
     );
-    let hubspot: String = sqlx::query_scalar(
+    let hubspot: String = scalar(
+        &pool,
         "select name from accounts where crm_source = 'hubspot' and crm_id = 'ACC-001'",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("the row with its own source");
+    .await;
     assert_eq!(hubspot, "Garage Riviera");
 }
 
@@ -459,10 +456,7 @@ async fn rep_hours_out_of_order_or_malformed_are_refused(pool: PgPool) {
             (4, Some("work_end")),
         ]
     );
-    let reps: i64 = sqlx::query_scalar("select count(*) from reps")
-        .fetch_one(&pool)
-        .await
-        .expect("count reps");
+    let reps = count(&pool, "reps").await;
     assert_eq!(reps, 0, "the valid row was not written either");
 }
 
@@ -483,11 +477,7 @@ async fn an_owner_id_held_by_another_rep_is_refused(pool: PgPool) {
     let report = refused(csv::import_reps(&pool, text.as_bytes(), false).await);
 
     assert_eq!(error_cells(&report), [(2, Some("crm_owner_id"))]);
-    let created: i64 =
-        sqlx::query_scalar("select count(*) from reps where email = 'new.rep@example.com'")
-            .fetch_one(&pool)
-            .await
-            .expect("count");
+    let created = count(&pool, "reps where email = 'new.rep@example.com'").await;
     assert_eq!(created, 0);
 }
 
@@ -577,14 +567,7 @@ async fn an_admin_imports_and_exports_csv_from_the_sync_page(pool: PgPool) {
         2
     );
 
-    let csv = admin
-        .get(app.url("/admin/export/accounts.csv"))
-        .send()
-        .await
-        .expect("export")
-        .text()
-        .await
-        .expect("text");
+    let csv = page_html(&admin, &app, "/admin/export/accounts.csv").await;
     assert!(
         csv.starts_with("source,crm_id,name"),
         "{}",

@@ -2,6 +2,8 @@
 //! sending their webhooks): read-back of HubSpot notices, and reconciliation repairing what
 //! dropped webhooks missed.
 
+use crate::helpers::count;
+use crate::helpers::scalar;
 use std::collections::BTreeMap;
 
 use sqlx::PgPool;
@@ -23,6 +25,29 @@ pub const SIM_SALESFORCE_PATH_TOKEN: &str = "terrane-dev-salesforce-path-token";
 pub struct Sim {
     pub url: String,
     _child: tokio::process::Child,
+}
+
+impl Sim {
+    /// Posts to the simulator's `path` (with `body` as JSON, if any) and checks it succeeded.
+    pub async fn post(&self, path: &str, body: Option<&serde_json::Value>) -> reqwest::Response {
+        let mut request = reqwest::Client::new().post(format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let resp = request.send().await.expect("the simulator answers");
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp
+    }
+
+    /// The simulator's JSON at `path` (its state, its call log).
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        reqwest::get(format!("{}{path}", self.url))
+            .await
+            .expect("the simulator answers")
+            .json()
+            .await
+            .expect("json")
+    }
 }
 
 /// Starts `terrane-crm-sim` on a free port with the demo's records, sending webhooks to `app`.
@@ -141,12 +166,7 @@ pub async fn connect_demo(pool: &PgPool, sim: &Sim) {
 type State = BTreeMap<(String, String), (String, String, Option<String>, i64)>;
 
 async fn sim_state(sim: &Sim) -> State {
-    let s: serde_json::Value = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .expect("state")
-        .json()
-        .await
-        .expect("json");
+    let s = sim.json("/_sim/state").await;
     let mut out = State::new();
     for c in s["hubspot"].as_array().expect("hubspot") {
         let p = &c["properties"];
@@ -203,13 +223,7 @@ async fn local_state(pool: &PgPool) -> State {
 }
 
 async fn edits(sim: &Sim, body: serde_json::Value) -> serde_json::Value {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/_sim/edits", sim.url))
-        .json(&body)
-        .send()
-        .await
-        .expect("edits");
-    assert!(resp.status().is_success(), "{}", resp.status());
+    let resp = sim.post("/_sim/edits", Some(&body)).await;
     resp.json().await.expect("json")
 }
 
@@ -317,11 +331,7 @@ async fn reconciliation_repairs_what_dropped_webhooks_missed_and_a_second_run_ch
         assert_eq!((r.created, r.updated, r.deleted), (0, 0, 0), "{r:?}");
         assert_eq!(r.unchanged, r.remote_records);
     }
-    let stored: i64 =
-        sqlx::query_scalar("select count(*) from crm_reconciliations where status = 'ok'")
-            .fetch_one(&pool)
-            .await
-            .expect("reports");
+    let stored = count(&pool, "crm_reconciliations where status = 'ok'").await;
     assert_eq!(stored, 4, "each run stores its report");
 }
 
@@ -335,11 +345,11 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
     crate::helpers::reconcile_now(&pool, &app, &conn)
         .await
         .expect("first run gets a token");
-    let sealed: Option<Vec<u8>> =
-        sqlx::query_scalar("select oauth_token from crm_connections where name = 'demo-hubspot'")
-            .fetch_one(&pool)
-            .await
-            .expect("row");
+    let sealed: Option<Vec<u8>> = scalar(
+        &pool,
+        "select oauth_token from crm_connections where name = 'demo-hubspot'",
+    )
+    .await;
     let sealed = sealed.expect("the access token is saved");
     assert!(
         !String::from_utf8_lossy(&sealed).contains("access_token"),
@@ -347,21 +357,16 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
     );
 
     // The CRM revokes every token: the next run gets a 401, refreshes once, and succeeds.
-    let resp = reqwest::Client::new()
-        .post(format!("{}/_sim/tokens/expire", sim.url))
-        .send()
-        .await
-        .expect("expire");
-    assert!(resp.status().is_success());
+    sim.post("/_sim/tokens/expire", None).await;
     let r = crate::helpers::reconcile_now(&pool, &app, &conn)
         .await
         .expect("second run refreshes");
     assert_eq!(r.status, "ok");
-    let after: Option<Vec<u8>> =
-        sqlx::query_scalar("select oauth_token from crm_connections where name = 'demo-hubspot'")
-            .fetch_one(&pool)
-            .await
-            .expect("row");
+    let after: Option<Vec<u8>> = scalar(
+        &pool,
+        "select oauth_token from crm_connections where name = 'demo-hubspot'",
+    )
+    .await;
     assert_ne!(after, Some(sealed), "the refreshed token was saved");
 
     // A CRM that refuses the refresh token fails the run visibly, with a stored report.
@@ -382,11 +387,7 @@ async fn an_expired_token_is_refreshed_once_and_saved_sealed(pool: PgPool) {
         .await
         .expect_err("refused credentials fail the run");
     assert!(err.to_string().contains("credentials"), "{err}");
-    let failed: i64 =
-        sqlx::query_scalar("select count(*) from crm_reconciliations where status = 'failed'")
-            .fetch_one(&pool)
-            .await
-            .expect("count");
+    let failed = count(&pool, "crm_reconciliations where status = 'failed'").await;
     assert_eq!(failed, 1);
 }
 
@@ -413,12 +414,11 @@ async fn reconcile_now_on_the_sync_page_queues_one_job_that_a_worker_runs(pool: 
     // A second click while it waits queues nothing more.
     let page = click().await.expect("request").text().await.expect("html");
     assert!(page.contains("already queued or running"), "{page}");
-    let queued: i64 = sqlx::query_scalar(
-        "select count(*) from jobs where kind = 'crm_reconcile' and state = 'queued'",
+    let queued = count(
+        &pool,
+        "jobs where kind = 'crm_reconcile' and state = 'queued'",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    .await;
     assert_eq!(queued, 1);
 
     let outcomes = app
@@ -431,12 +431,11 @@ async fn reconcile_now_on_the_sync_page_queues_one_job_that_a_worker_runs(pool: 
         matches!(outcomes[..], [terrane::jobs::Outcome::Done(_)]),
         "{outcomes:?}"
     );
-    let reports: i64 = sqlx::query_scalar(
-        "select count(*) from crm_reconciliations where trigger = 'page' and status = 'ok'",
+    let reports = count(
+        &pool,
+        "crm_reconciliations where trigger = 'page' and status = 'ok'",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("reports");
+    .await;
     assert_eq!(
         reports, 1,
         "the job ran the reconciliation and stored its report"
@@ -445,14 +444,13 @@ async fn reconcile_now_on_the_sync_page_queues_one_job_that_a_worker_runs(pool: 
 
 /// Advisory locks of reconciliation runs held in this test's database.
 async fn run_locks(pool: &PgPool) -> i64 {
-    sqlx::query_scalar(
+    scalar(
+        pool,
         "select count(*) from pg_locks
          where locktype = 'advisory' and classid = 7304 and granted
            and database = (select oid from pg_database where datname = current_database())",
     )
-    .fetch_one(pool)
     .await
-    .expect("locks")
 }
 
 /// Waits (bounded) until `run_locks` is `n`.
@@ -495,13 +493,8 @@ async fn a_reconciliation_dropped_midway_releases_its_lock(pool: PgPool) {
     let _ = run.await;
     until_run_locks(&pool, 0).await;
 
-    let fast = reqwest::Client::new()
-        .post(format!("{}/_sim/faults", sim.url))
-        .json(&serde_json::json!({"latency_ms": 0}))
-        .send()
-        .await
-        .expect("faults");
-    assert!(fast.status().is_success());
+    sim.post("/_sim/faults", Some(&serde_json::json!({"latency_ms": 0})))
+        .await;
     let r = crate::helpers::reconcile_now(&pool, &app, &conn)
         .await
         .expect("the next run is not refused as busy");

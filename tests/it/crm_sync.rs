@@ -1,6 +1,9 @@
 //! CRM sync in through the real HTTP endpoints, inbox and worker: signatures, durability,
 //! idempotence, ordering, dead letters.
 
+use crate::helpers::count;
+use crate::helpers::post_form;
+use crate::helpers::{scalar, scalar_by};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -139,10 +142,7 @@ pub async fn post_standard(app: &TestApp, connection: &str, s: &Signed) -> u16 {
 }
 
 pub async fn inbox_count(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("select count(*) from crm_inbox")
-        .fetch_one(pool)
-        .await
-        .expect("count")
+    scalar(pool, "select count(*) from crm_inbox").await
 }
 
 pub fn worker(app: &TestApp) -> Worker {
@@ -189,12 +189,11 @@ async fn a_signed_standard_webhook_is_stored_then_applied(pool: PgPool) {
         account_name(&pool, "erp", "A-1").await.as_deref(),
         Some("Boulangerie du Port")
     );
-    let status: String = sqlx::query_scalar(
+    let status: String = scalar(
+        &pool,
         "select geocode_status::text from accounts where crm_source = 'erp' and crm_id = 'A-1'",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("status");
+    .await;
     assert_eq!(status, "pending", "a new address waits for geocoding");
 
     // A redelivery is a no-op at the door.
@@ -377,19 +376,17 @@ async fn ten_thousand_events_delivered_one_to_three_times_concurrently_have_ten_
     assert_eq!(inbox_count(&pool).await, 10_000);
     assert_eq!(effects, 10_000);
     assert_eq!(no_effect, 0);
-    let accounts: i64 = sqlx::query_scalar(
-        "select count(*) from accounts where crm_source = 'erp' and deleted_at is null",
+    let accounts = count(
+        &pool,
+        "accounts where crm_source = 'erp' and deleted_at is null",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    .await;
     assert_eq!(accounts, 10_000);
-    let applied: i64 = sqlx::query_scalar(
-        "select count(*) from crm_inbox where status = 'done' and outcome = 'created'",
+    let applied = count(
+        &pool,
+        "crm_inbox where status = 'done' and outcome = 'created'",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    .await;
     assert_eq!(applied, 10_000);
 }
 
@@ -481,23 +478,22 @@ async fn an_event_the_database_refuses_becomes_a_dead_letter_that_an_admin_can_r
         "with its reason"
     );
     assert!(!html.contains("Bakery Kept Private"), "but not its content");
-    let id: i64 = sqlx::query_scalar("select id from crm_inbox where status = 'dead'")
-        .fetch_one(&pool)
-        .await
-        .expect("dead id");
+    let id: i64 = scalar(&pool, "select id from crm_inbox where status = 'dead'").await;
     let csrf = crate::helpers::csrf_in(&html);
-    let resp = admin
-        .post(app.url(&format!("/admin/sync/dead/{id}/retry")))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .expect("retry");
+    let resp = post_form(
+        &admin,
+        &app,
+        &format!("/admin/sync/dead/{id}/retry"),
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(resp.status(), 303);
-    let status: String = sqlx::query_scalar("select status::text from crm_inbox where id = $1")
-        .bind(id)
-        .fetch_one(&pool)
-        .await
-        .expect("status");
+    let status: String = scalar_by(
+        &pool,
+        "select status::text from crm_inbox where id = $1",
+        id,
+    )
+    .await;
     assert_eq!(status, "pending");
     assert_eq!(
         crate::helpers::audit_count(&pool, "crm.dead_letter_retried").await,
@@ -759,9 +755,11 @@ async fn an_admin_adds_a_connection_whose_secrets_are_sealed_and_never_shown_aga
     let html = crate::helpers::page_html(&admin, &app, "/admin/connections/new").await;
     let csrf = crate::helpers::csrf_in(&html);
     let refresh = "refresh-token-that-must-stay-secret";
-    let resp = admin
-        .post(app.url("/admin/connections"))
-        .form(&[
+    let resp = post_form(
+        &admin,
+        &app,
+        "/admin/connections",
+        &[
             ("csrf", csrf.as_str()),
             ("name", "acme-hubspot"),
             ("kind", "hubspot"),
@@ -772,21 +770,20 @@ async fn an_admin_adds_a_connection_whose_secrets_are_sealed_and_never_shown_aga
             ("client_id", "client-id-1"),
             ("client_secret", "client-secret-1"),
             ("refresh_token", refresh),
-        ])
-        .send()
-        .await
-        .expect("create");
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), 303);
     let page = crate::helpers::page_html(&admin, &app, "/admin/connections/acme-hubspot").await;
     for secret in [HUBSPOT_SECRET, "client-secret-1", refresh] {
         assert!(!page.contains(secret), "the page never shows a secret");
     }
     assert!(page.contains(&connection::fingerprint(HUBSPOT_SECRET)));
-    let sealed: Vec<u8> =
-        sqlx::query_scalar("select secrets from crm_connections where name = 'acme-hubspot'")
-            .fetch_one(&pool)
-            .await
-            .expect("row");
+    let sealed: Vec<u8> = scalar(
+        &pool,
+        "select secrets from crm_connections where name = 'acme-hubspot'",
+    )
+    .await;
     assert!(
         !sealed
             .windows(refresh.len())
@@ -807,27 +804,27 @@ async fn an_admin_adds_a_connection_whose_secrets_are_sealed_and_never_shown_aga
         crate::helpers::audit_count(&pool, "crm.connection_created").await,
         1
     );
-    let audit: String = sqlx::query_scalar(
+    let audit: String = scalar(
+        &pool,
         "select details::text from audit_log where action = 'crm.connection_created'",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("audit");
+    .await;
     assert!(!audit.contains(refresh) && !audit.contains(HUBSPOT_SECRET));
 
     // Editing without secret fields keeps them; a bad organization id is a clear 400.
     let html = crate::helpers::page_html(&admin, &app, "/admin/connections/acme-hubspot").await;
     let csrf = crate::helpers::csrf_in(&html);
-    let resp = admin
-        .post(app.url("/admin/connections/acme-hubspot"))
-        .form(&[
+    let resp = post_form(
+        &admin,
+        &app,
+        "/admin/connections/acme-hubspot",
+        &[
             ("csrf", csrf.as_str()),
             ("name", "x"),
             ("api_base_url", "https://api.hubapi.com"),
-        ])
-        .send()
-        .await
-        .expect("edit");
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), 303);
     let c = crate::helpers::connection_named(&pool, "acme-hubspot").await;
     assert!(!c.enabled, "the unchecked box disabled it");
@@ -835,17 +832,18 @@ async fn an_admin_adds_a_connection_whose_secrets_are_sealed_and_never_shown_aga
         .await
         .expect("opens");
     assert_eq!(kept.refresh_token.as_deref(), Some(refresh));
-    let resp = admin
-        .post(app.url("/admin/connections"))
-        .form(&[
+    let resp = post_form(
+        &admin,
+        &app,
+        "/admin/connections",
+        &[
             ("csrf", csrf.as_str()),
             ("name", "sf"),
             ("kind", "salesforce"),
             ("organization_id", "bad"),
-        ])
-        .send()
-        .await
-        .expect("create");
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(body["error"]["code"], "invalid_connection");
@@ -1029,10 +1027,7 @@ async fn a_ten_kilobyte_name_from_a_crm_is_stored_cut_instead_of_blocking_the_re
     )
     .await
     .expect("applied, not refused");
-    let stored: String = sqlx::query_scalar("select name from accounts where crm_id = 'LONG-1'")
-        .fetch_one(&pool)
-        .await
-        .expect("stored");
+    let stored: String = scalar(&pool, "select name from accounts where crm_id = 'LONG-1'").await;
     assert_eq!(stored.chars().count(), 500);
     assert!(stored.starts_with("<script>WWW") && stored.ends_with('…'));
 }

@@ -2,6 +2,8 @@
 //! endpoint's path token is a second gate, future clocks are clamped and repaired, deletions
 //! need the CRM's confirmation, and connections that cannot be trusted are refused or flagged.
 
+use crate::helpers::post_form;
+use crate::helpers::{scalar, scalar_by};
 use chrono::{Duration, Utc};
 use sqlx::PgPool;
 use terrane::crm::apply::ClockGuard;
@@ -118,13 +120,12 @@ async fn forged_salesforce_fields_change_nothing_the_crm_api_does_not_confirm(po
         "the owner the API returns"
     );
     assert!(!deleted);
-    let clock: chrono::DateTime<Utc> = sqlx::query_scalar(
+    let clock: chrono::DateTime<Utc> = scalar_by(
+        &pool,
         "select crm_updated_at from accounts where crm_source = 'sf' and crm_id = $1",
+        RECORD,
     )
-    .bind(RECORD)
-    .fetch_one(&pool)
-    .await
-    .expect("clock");
+    .await;
     assert!(clock < Utc::now() + Duration::minutes(5), "the API's clock");
 
     // Once the account is known, another forged message changes nothing at all: not the
@@ -169,13 +170,11 @@ async fn a_forged_future_salesforce_clock_cannot_block_a_later_real_edit(pool: P
     drain(&app).await;
 
     // A real edit in the CRM: the simulator sends its own Outbound Message to our endpoint.
-    let resp = reqwest::Client::new()
-        .post(format!("{}/_sim/owner", sim.url))
-        .json(&serde_json::json!({"crm": "salesforce", "id": RECORD, "owner": "owner-2"}))
-        .send()
-        .await
-        .expect("sim");
-    assert!(resp.status().is_success());
+    sim.post(
+        "/_sim/owner",
+        Some(&serde_json::json!({"crm": "salesforce", "id": RECORD, "owner": "owner-2"})),
+    )
+    .await;
     wait_for_inbox(&pool, 2).await;
     drain(&app).await;
     assert_eq!(
@@ -253,21 +252,20 @@ async fn a_far_future_clock_from_any_source_is_clamped_counted_and_cannot_block_
     )
     .await
     .expect("import");
-    let clock: chrono::DateTime<Utc> = sqlx::query_scalar(
+    let clock: chrono::DateTime<Utc> = scalar(
+        &pool,
         "select crm_updated_at from accounts where crm_source = 'csv' and crm_id = 'C-1'",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("clock");
+    .await;
     assert!(
         clock < Utc::now() + Duration::minutes(5),
         "clamped: {clock}"
     );
-    let counted: i64 =
-        sqlx::query_scalar("select clamped from crm_clock_clamps where source = 'csv'")
-            .fetch_one(&pool)
-            .await
-            .expect("counted per source");
+    let counted: i64 = scalar(
+        &pool,
+        "select clamped from crm_clock_clamps where source = 'csv'",
+    )
+    .await;
     assert_eq!(counted, 1);
 }
 
@@ -329,11 +327,11 @@ async fn salesforce_messages_without_the_right_path_token_get_a_401_fault_and_st
         .expect("opens")
         .expect("generated");
     assert_eq!(token.len(), 64);
-    let sealed: Vec<u8> =
-        sqlx::query_scalar("select webhook_token from crm_connections where name = 'sf-2'")
-            .fetch_one(&pool)
-            .await
-            .expect("row");
+    let sealed: Vec<u8> = scalar(
+        &pool,
+        "select webhook_token from crm_connections where name = 'sf-2'",
+    )
+    .await;
     assert!(
         !sealed.windows(16).any(|w| w == &token.as_bytes()[..16]),
         "sealed at rest"
@@ -374,13 +372,12 @@ async fn a_deletion_notice_deletes_only_what_the_crm_confirms_is_gone(pool: PgPo
     let app = spawn_app(pool.clone()).await;
     let sim = spawn_sim(&app, &[]).await;
     connect_demo(&pool, &sim).await;
-    let live: String = sqlx::query_scalar(
+    let live: String = scalar(
+        &pool,
         "select crm_id from accounts where crm_source = 'demo-hubspot' and deleted_at is null
          order by crm_id limit 1",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("a HubSpot account");
+    .await;
     // An account we hold that the CRM does not have (deleted there while we were not told).
     sqlx::query(
         "insert into accounts (crm_source, crm_id, name, crm_updated_at)
@@ -553,19 +550,20 @@ async fn a_hubspot_connection_without_a_portal_id_and_a_plain_http_api_url_are_r
         ("https://api.hubapi.com", ""),
         ("http://api.hubapi.com", "62515"),
     ] {
-        let resp = admin
-            .post(app.url("/admin/connections"))
-            .form(&[
+        let resp = post_form(
+            &admin,
+            &app,
+            "/admin/connections",
+            &[
                 ("csrf", csrf.as_str()),
                 ("name", "hs-page"),
                 ("kind", "hubspot"),
                 ("api_base_url", url),
                 ("organization_id", org),
                 ("enabled", "on"),
-            ])
-            .send()
-            .await
-            .expect("create");
+            ],
+        )
+        .await;
         assert_eq!(resp.status(), 400, "{url} {org:?}");
         let body: serde_json::Value = resp.json().await.expect("json");
         assert_eq!(body["error"]["code"], "invalid_connection");
@@ -704,12 +702,7 @@ async fn salesforce_read_back_throughput(pool: PgPool) {
     let started = std::time::Instant::now();
     let r = drain(&app).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let state: serde_json::Value = reqwest::get(format!("{}/_sim/state", sim.url))
-        .await
-        .expect("state")
-        .json()
-        .await
-        .expect("json");
+    let state = sim.json("/_sim/state").await;
     eprintln!(
         "{} notices ({} distinct accounts) drained in {elapsed:.2} s: {:.0} notices/s; {r:?}; simulator calls: {}",
         r.claimed,
@@ -744,17 +737,18 @@ async fn a_salesforce_connection_without_a_path_token_is_flagged_until_the_page_
     assert_eq!(post_soap(&app, &token_path(), valid.clone()).await.0, 401);
 
     let html = page_html(&admin, &app, "/admin/connections/sf").await;
-    let resp = admin
-        .post(app.url("/admin/connections/sf"))
-        .form(&[
+    let resp = post_form(
+        &admin,
+        &app,
+        "/admin/connections/sf",
+        &[
             ("csrf", csrf_in(&html).as_str()),
             ("name", "sf"),
             ("enabled", "on"),
             ("new_webhook_token", "on"),
-        ])
-        .send()
-        .await
-        .expect("edit");
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), 303);
     let html = page_html(&admin, &app, "/admin/connections/sf").await;
     let marker = "/webhooks/salesforce/";

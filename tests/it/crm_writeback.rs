@@ -2,6 +2,8 @@
 //! 429 `Retry-After`, a timed-out write that was applied, 401 after a refresh, idempotent
 //! queueing, the dry run, the audit log and the outbox page.
 
+use crate::helpers::post_form;
+use crate::helpers::{scalar, scalar_by};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,47 +44,28 @@ fn worker(pool: &PgPool, timeout: Duration) -> WritebackWorker {
 
 /// A plan to queue changes under.
 async fn plan(pool: &PgPool) -> Uuid {
-    let team: Uuid = sqlx::query_scalar("insert into teams (name) values ($1) returning id")
-        .bind(format!("team-{}", Uuid::new_v4()))
-        .fetch_one(pool)
-        .await
-        .expect("team");
+    let team: Uuid = scalar_by(
+        pool,
+        "insert into teams (name) values ($1) returning id",
+        format!("team-{}", Uuid::new_v4()),
+    )
+    .await;
     plan_of(pool, team).await
 }
 
 async fn plan_of(pool: &PgPool, team: Uuid) -> Uuid {
-    sqlx::query_scalar(
+    scalar_by(
+        pool,
         "insert into territory_plans (team_id, name, method) values ($1, 'p', 'current')
          returning id",
+        team,
     )
-    .bind(team)
-    .fetch_one(pool)
     .await
-    .expect("plan")
-}
-
-async fn sim_json(sim: &Sim, path: &str) -> Value {
-    reqwest::get(format!("{}{path}", sim.url))
-        .await
-        .expect("sim")
-        .json()
-        .await
-        .expect("json")
-}
-
-async fn sim_post(sim: &Sim, path: &str, body: Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", sim.url))
-        .json(&body)
-        .send()
-        .await
-        .expect("sim");
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
 }
 
 /// Owners in the simulator, by (source, id).
 async fn sim_owners(sim: &Sim) -> BTreeMap<(String, String), Option<String>> {
-    let state = sim_json(sim, "/_sim/state").await;
+    let state = sim.json("/_sim/state").await;
     let mut out = BTreeMap::new();
     for c in state["hubspot"].as_array().expect("hubspot") {
         out.insert(
@@ -106,13 +89,13 @@ async fn sim_owners(sim: &Sim) -> BTreeMap<(String, String), Option<String>> {
 
 /// Vendor calls the simulator received, `METHOD /route` -> count.
 async fn sim_calls(sim: &Sim, vendor: &str) -> BTreeMap<String, u64> {
-    let state = sim_json(sim, "/_sim/state").await;
+    let state = sim.json("/_sim/state").await;
     serde_json::from_value(state["calls"][vendor].clone()).unwrap_or_default()
 }
 
 /// API writes per record of one vendor.
 async fn sim_writes(sim: &Sim, vendor: &str) -> BTreeMap<String, u64> {
-    let state = sim_json(sim, "/_sim/state").await;
+    let state = sim.json("/_sim/state").await;
     serde_json::from_value(state["api_writes"][vendor].clone()).unwrap_or_default()
 }
 
@@ -161,6 +144,16 @@ async fn enqueue(
         .expect("enqueue");
     tx.commit().await.expect("commit");
     summary
+}
+
+/// The set-up most write-back tests share: the app and simulator, a plan, and `n` owner changes
+/// of `source` accounts queued under it.
+async fn queued(pool: &PgPool, source: &str, n: i64) -> (TestApp, Sim, Uuid, Vec<OwnerChange>) {
+    let (app, sim) = setup(pool).await;
+    let plan_id = plan(pool).await;
+    let changes = changes(pool, &sim, source, n).await;
+    enqueue(pool, plan_id, &changes).await;
+    (app, sim, plan_id, changes)
 }
 
 async fn statuses(
@@ -220,24 +213,22 @@ async fn hubspot_owners_are_written_in_batches_of_at_most_100_and_audited(pool: 
         );
         assert_eq!(writes.get(&c.crm.id), Some(&1));
     }
-    let local: i64 = sqlx::query_scalar(
+    let local: i64 = scalar_by(
+        &pool,
         "select count(*) from accounts a join crm_outbox o on o.account_id = a.id
          where o.plan_id = $1 and a.crm_owner_id = o.new_owner and o.status = 'done'
            and o.done_at is not null",
+        plan_id,
     )
-    .bind(plan_id)
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    .await;
     assert_eq!(local, 150, "done rows set the account's CRM owner locally");
     assert_eq!(audit_count(&pool, "crm.owner_written").await, 150);
-    let detail: Value = sqlx::query_scalar(
+    let detail: Value = scalar_by(
+        &pool,
         "select details from audit_log where action = 'crm.owner_written' and subject_id = $1",
+        changes[0].account_id.to_string(),
     )
-    .bind(changes[0].account_id.to_string())
-    .fetch_one(&pool)
-    .await
-    .expect("audit entry");
+    .await;
     assert_eq!(detail["connection"], HUBSPOT);
     assert_eq!(detail["crm_id"], json!(changes[0].crm.id));
     assert_eq!(detail["from"], json!(changes[0].expected_owner));
@@ -247,10 +238,7 @@ async fn hubspot_owners_are_written_in_batches_of_at_most_100_and_audited(pool: 
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
 async fn salesforce_owners_are_written_through_the_composite_api(pool: PgPool) {
-    let (_app, sim) = setup(&pool).await;
-    let plan_id = plan(&pool).await;
-    let changes = changes(&pool, &sim, SALESFORCE, 5).await;
-    enqueue(&pool, plan_id, &changes).await;
+    let (_app, sim, _, changes) = queued(&pool, SALESFORCE, 5).await;
 
     let outcome = worker(&pool, Duration::from_secs(10))
         .drain()
@@ -286,10 +274,9 @@ async fn an_owner_changed_in_the_crm_after_the_plan_is_a_conflict_not_overwritte
     }
     // The plan saw owner-4 on both; a CRM user gave the first to owner-6 since.
     for (c, owner) in changes.iter().zip(["owner-6", "owner-4"]) {
-        sim_post(
-            &sim,
+        sim.post(
             "/_sim/owner",
-            json!({"crm": "hubspot", "id": c.crm.id, "owner": owner}),
+            Some(&json!({"crm": "hubspot", "id": c.crm.id, "owner": owner})),
         )
         .await;
     }
@@ -319,19 +306,19 @@ async fn an_owner_changed_in_the_crm_after_the_plan_is_a_conflict_not_overwritte
     assert_eq!(audit_count(&pool, "crm.owner_conflict").await, 1);
 
     // "Overwrite anyway" expects the owner the CRM had.
-    let id: i64 = sqlx::query_scalar("select id from crm_outbox where crm_id = $1")
-        .bind(&changes[0].crm.id)
-        .fetch_one(&pool)
-        .await
-        .expect("id");
-    // The owner the CRM had is a column, not text read back: rewording the message changes nothing.
-    let stored: Option<String> = sqlx::query_scalar(
-        "update crm_outbox set last_error = 'reworded' where id = $1 returning conflict_crm_owner",
+    let id: i64 = scalar_by(
+        &pool,
+        "select id from crm_outbox where crm_id = $1",
+        &changes[0].crm.id,
     )
-    .bind(id)
-    .fetch_one(&pool)
-    .await
-    .expect("conflict owner");
+    .await;
+    // The owner the CRM had is a column, not text read back: rewording the message changes nothing.
+    let stored: Option<String> = scalar_by(
+        &pool,
+        "update crm_outbox set last_error = 'reworded' where id = $1 returning conflict_crm_owner",
+        id,
+    )
+    .await;
     assert_eq!(stored.as_deref(), Some("owner-6"));
     let retried = writeback::retry(&pool, id, None, OutboxScope::All)
         .await
@@ -362,10 +349,9 @@ async fn a_429_defers_the_batch_until_retry_after_without_counting_an_attempt(po
     assert_eq!(w.drain().await.expect("drained").written, 1);
     let plan_id = plan(&pool).await;
     enqueue(&pool, plan_id, &all[1..]).await;
-    sim_post(
-        &sim,
+    sim.post(
         "/_sim/faults",
-        json!({"rate_limit_next": 1, "retry_after_s": 30}),
+        Some(&json!({"rate_limit_next": 1, "retry_after_s": 30})),
     )
     .await;
 
@@ -403,11 +389,9 @@ async fn a_429_defers_the_batch_until_retry_after_without_counting_an_attempt(po
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
 async fn a_write_that_timed_out_after_it_was_applied_is_not_sent_again(pool: PgPool) {
-    let (_app, sim) = setup(&pool).await;
-    let plan_id = plan(&pool).await;
-    let changes = changes(&pool, &sim, HUBSPOT, 3).await;
-    enqueue(&pool, plan_id, &changes).await;
-    sim_post(&sim, "/_sim/faults", json!({"write_delay_ms": 4000})).await;
+    let (_app, sim, plan_id, changes) = queued(&pool, HUBSPOT, 3).await;
+    sim.post("/_sim/faults", Some(&json!({"write_delay_ms": 4000})))
+        .await;
     let w = worker(&pool, Duration::from_millis(1500));
 
     let first = w.run_once().await.expect("batch");
@@ -425,7 +409,8 @@ async fn a_write_that_timed_out_after_it_was_applied_is_not_sent_again(pool: PgP
             .is_some_and(|e| e.contains("timed out")),
         "{rows:?}"
     );
-    sim_post(&sim, "/_sim/faults", json!({"write_delay_ms": 0})).await;
+    sim.post("/_sim/faults", Some(&json!({"write_delay_ms": 0})))
+        .await;
     make_due(&pool).await;
 
     let second = w.drain().await.expect("drained");
@@ -451,11 +436,9 @@ async fn a_write_that_timed_out_after_it_was_applied_is_not_sent_again(pool: PgP
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
 async fn a_401_after_one_token_refresh_fails_the_batch_visibly(pool: PgPool) {
-    let (_app, sim) = setup(&pool).await;
-    let plan_id = plan(&pool).await;
-    let changes = changes(&pool, &sim, HUBSPOT, 2).await;
-    enqueue(&pool, plan_id, &changes).await;
-    sim_post(&sim, "/_sim/faults", json!({"unauthorized": true})).await;
+    let (_app, sim, plan_id, _) = queued(&pool, HUBSPOT, 2).await;
+    sim.post("/_sim/faults", Some(&json!({"unauthorized": true})))
+        .await;
     let w = worker(&pool, Duration::from_secs(10));
 
     let outcome = w.run_once().await.expect("batch");
@@ -524,10 +507,7 @@ async fn enqueue_is_idempotent_per_plan_and_account_and_skips_sources_without_an
         change(&accounts[2], "csv"),
         change(&accounts[2], "webhooks-only"),
     ];
-    let team: Uuid = sqlx::query_scalar("insert into teams (name) values ('t') returning id")
-        .fetch_one(&pool)
-        .await
-        .expect("team");
+    let team: Uuid = scalar(&pool, "insert into teams (name) values ('t') returning id").await;
     let first_plan = plan_of(&pool, team).await;
 
     let first = enqueue(&pool, first_plan, &list).await;
@@ -589,13 +569,13 @@ async fn the_dry_run_lists_the_exact_calls_and_sends_nothing(pool: PgPool) {
     let (app, sim) = setup(&pool).await;
     let mut list = changes(&pool, &sim, HUBSPOT, 150).await;
     list.extend(changes(&pool, &sim, SALESFORCE, 3).await);
-    let before = sim_json(&sim, "/_sim/state").await;
+    let before = sim.json("/_sim/state").await;
 
     let calls = writeback::preview(&pool, &app.state.crm, &list)
         .await
         .expect("preview");
 
-    let after = sim_json(&sim, "/_sim/state").await;
+    let after = sim.json("/_sim/state").await;
     assert_eq!(after["calls"], before["calls"], "nothing was sent");
     assert_eq!(after["calls"]["hubspot"], json!({}));
     assert_eq!(after["api_writes"], before["api_writes"]);
@@ -667,20 +647,14 @@ async fn the_dry_run_lists_the_exact_calls_and_sends_nothing(pool: PgPool) {
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
 async fn the_outbox_page_lists_rows_for_admins_and_retries_a_failed_change(pool: PgPool) {
-    let (app, sim) = setup(&pool).await;
-    let plan_id = plan(&pool).await;
-    let changes = changes(&pool, &sim, SALESFORCE, 1).await;
-    enqueue(&pool, plan_id, &changes).await;
+    let (app, _, plan_id, changes) = queued(&pool, SALESFORCE, 1).await;
     sqlx::query(
         "update crm_outbox set status = 'failed', last_error = 'the CRM failed with HTTP 500'",
     )
     .execute(&pool)
     .await
     .expect("failed");
-    let id: i64 = sqlx::query_scalar("select id from crm_outbox")
-        .fetch_one(&pool)
-        .await
-        .expect("id");
+    let id: i64 = scalar(&pool, "select id from crm_outbox").await;
     let admin = app.client_as(ADMIN).await;
 
     let html = page_html(&admin, &app, "/territories/outbox?status=failed").await;
@@ -689,24 +663,26 @@ async fn the_outbox_page_lists_rows_for_admins_and_retries_a_failed_change(pool:
     assert!(html.contains(&changes[0].crm.id));
     assert!(html.contains("the CRM failed with HTTP 500"));
     assert!(html.contains(r#"<span id="outbox-failed">1</span>"#));
-    let resp = admin
-        .post(app.url(&format!("/territories/outbox/{id}/retry")))
-        .form(&[("csrf", csrf_in(&html).as_str())])
-        .send()
-        .await
-        .expect("retry");
+    let resp = post_form(
+        &admin,
+        &app,
+        &format!("/territories/outbox/{id}/retry"),
+        &[("csrf", csrf_in(&html).as_str())],
+    )
+    .await;
     assert_eq!(resp.status(), 303);
     assert_eq!(
         statuses(&pool, plan_id).await[0].1,
         OutboxStatus::Pending,
         "queued again"
     );
-    let no_csrf = admin
-        .post(app.url(&format!("/territories/outbox/{id}/retry")))
-        .form(&[("csrf", "wrong")])
-        .send()
-        .await
-        .expect("retry");
+    let no_csrf = post_form(
+        &admin,
+        &app,
+        &format!("/territories/outbox/{id}/retry"),
+        &[("csrf", "wrong")],
+    )
+    .await;
     assert_eq!(no_csrf.status(), 403);
 
     // A manager sees only their teams' plans: not this one.

@@ -1,11 +1,13 @@
 //! Day plans through the HTTP API on the demo data, the real OSRM and the real solver: a rep's
 //! day kept inside every window, appointments, visits, bad input, OSRM down, a team's day.
 
+use crate::helpers::count;
 use chrono::{DateTime, FixedOffset, NaiveTime, Timelike};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::helpers::scalar_by;
 use crate::helpers::{
     TestApp, csrf_in, dead_url, demo_dataset, page_html, seed_demo, spawn_app_with,
 };
@@ -23,11 +25,7 @@ fn rep_email(i: usize) -> &'static str {
 }
 
 async fn rep_id(pool: &PgPool, email: &str) -> Uuid {
-    sqlx::query_scalar("select rep_id from users where email = $1")
-        .bind(email)
-        .fetch_one(pool)
-        .await
-        .expect("rep user")
+    scalar_by(pool, "select rep_id from users where email = $1", email).await
 }
 
 /// A signed-in session and its CSRF token.
@@ -191,14 +189,13 @@ async fn a_reps_day_keeps_appointments_and_opening_hours_and_says_why_stops_are_
     let s = session(&app, email).await;
 
     // An appointment at 14:00 local time (Monaco is UTC+1 in December), 45 minutes.
-    let account: Uuid = sqlx::query_scalar(
+    let account: Uuid = scalar_by(
+        &pool,
         "select id from accounts where owner_rep_id = $1 and location is not null
          order by crm_id desc limit 1",
+        rep,
     )
-    .bind(rep)
-    .fetch_one(&pool)
-    .await
-    .expect("account");
+    .await;
     let (status, booked) = call(
         &app,
         &s,
@@ -281,18 +278,18 @@ async fn appointments_that_cannot_be_kept_are_refused_and_nothing_is_saved(pool:
     let email = rep_email(0);
     let rep = rep_id(&pool, email).await;
     let s = session(&app, email).await;
-    let mine: Uuid = sqlx::query_scalar("select id from accounts where owner_rep_id = $1 limit 1")
-        .bind(rep)
-        .fetch_one(&pool)
-        .await
-        .expect("account");
-    let theirs: Uuid = sqlx::query_scalar(
-        "select id from accounts where owner_rep_id <> $1 and owner_rep_id is not null limit 1",
+    let mine: Uuid = scalar_by(
+        &pool,
+        "select id from accounts where owner_rep_id = $1 limit 1",
+        rep,
     )
-    .bind(rep)
-    .fetch_one(&pool)
-    .await
-    .expect("another rep's account");
+    .await;
+    let theirs: Uuid = scalar_by(
+        &pool,
+        "select id from accounts where owner_rep_id <> $1 and owner_rep_id is not null limit 1",
+        rep,
+    )
+    .await;
     let (status, first) = call(
         &app,
         &s,
@@ -353,10 +350,7 @@ async fn appointments_that_cannot_be_kept_are_refused_and_nothing_is_saved(pool:
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(words), "{body}: {message}");
     }
-    let stored: i64 = sqlx::query_scalar("select count(*) from appointments")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let stored = count(&pool, "appointments").await;
     assert_eq!(stored, 1, "only the first appointment was saved");
 
     // Moving the appointment re-plans the day: it starts at the new time.
@@ -464,11 +458,7 @@ async fn a_visit_is_recorded_once_and_counts_only_when_logged_at_the_account(poo
     assert_eq!(status, 201, "{flagged}");
     assert_eq!(flagged["visit"]["far_from_account"], true);
     assert!(flagged["visit"]["distance_m"].as_f64().expect("distance") > 1_500.0);
-    let kept: i64 = sqlx::query_scalar("select count(*) from visits where rep_id = $1")
-        .bind(rep)
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let kept: i64 = scalar_by(&pool, "select count(*) from visits where rep_id = $1", rep).await;
     assert_eq!(kept, 2, "one row per event id");
 
     let (status, after) = call(&app, &s, reqwest::Method::GET, &path, None).await;
@@ -624,12 +614,12 @@ async fn a_team_day_spreads_the_work_and_a_moved_stop_changes_both_days(pool: Pg
     // Each stop stays with the account's owner unless the manager says otherwise.
     for r in reps {
         for s in r["stops"].as_array().expect("stops") {
-            let owner: Option<Uuid> =
-                sqlx::query_scalar("select owner_rep_id from accounts where id = $1::uuid")
-                    .bind(s["account_id"].as_str().expect("id"))
-                    .fetch_one(&pool)
-                    .await
-                    .expect("owner");
+            let owner: Option<Uuid> = scalar_by(
+                &pool,
+                "select owner_rep_id from accounts where id = $1::uuid",
+                s["account_id"].as_str().expect("id"),
+            )
+            .await;
             assert_eq!(
                 owner.map(|o| o.to_string()),
                 r["rep_id"].as_str().map(str::to_owned)

@@ -1,6 +1,7 @@
 //! Demo mode: a banner on every page, and demo sign-in only for requests addressed to this
 //! machine (start-up refuses demo mode behind a public address: `config.rs` unit tests).
 
+use crate::helpers::{post_form, send_get};
 use reqwest::header::HOST;
 use sqlx::PgPool;
 
@@ -67,19 +68,16 @@ async fn demo_sign_in_refuses_requests_addressed_to_another_host(pool: PgPool) {
         let body: serde_json::Value = resp.json().await.expect("json");
         assert_eq!(body["error"]["code"], "demo_not_local", "Host: {host}");
     }
-    let resp = client
-        .get(app.url("/api/accounts?limit=1"))
-        .send()
-        .await
-        .expect("get");
+    let resp = send_get(&client, &app, "/api/accounts?limit=1").await;
     assert_eq!(resp.status(), 401, "still signed out");
 
-    let resp = client
-        .post(app.url("/auth/demo"))
-        .form(&[("csrf", csrf.as_str()), ("email", ADMIN)])
-        .send()
-        .await
-        .expect("post");
+    let resp = post_form(
+        &client,
+        &app,
+        "/auth/demo",
+        &[("csrf", csrf.as_str()), ("email", ADMIN)],
+    )
+    .await;
     assert_eq!(resp.status(), 303, "addressed to 127.0.0.1: signed in");
     assert_eq!(
         crate::helpers::status_of(&client, app.url("/api/accounts?limit=1")).await,

@@ -1,6 +1,9 @@
 //! Device tokens and the device socket: issued to reps from the session (with CSRF), 15
 //! minutes long, and a revoked or expired token closes the open socket.
 
+use crate::helpers::count;
+use crate::helpers::scalar_by;
+use crate::helpers::{post_form, send_get, send_post};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -20,6 +23,15 @@ async fn rep_session(app: &TestApp) -> (reqwest::Client, String) {
     let client = app.client_as(&demo_dataset().reps[0].email).await;
     let html = page_html(&client, app, "/").await;
     (client, csrf_in(&html))
+}
+
+/// The demo data and app, a signed-in rep, its CSRF token and a device token it got.
+async fn rep_with_device_token(pool: &PgPool) -> (TestApp, reqwest::Client, String, String) {
+    seed_demo(pool).await;
+    let app = spawn_app(pool.clone()).await;
+    let (rep, csrf) = rep_session(&app).await;
+    let token = device_token(&rep, &app, &csrf).await;
+    (app, rep, csrf, token)
 }
 
 async fn post_with_csrf(
@@ -81,10 +93,7 @@ fn handshake_status(result: Result<Ws, WsError>) -> u16 {
 
 #[sqlx::test]
 async fn revoking_device_tokens_closes_the_open_socket(pool: PgPool) {
-    seed_demo(&pool).await;
-    let app = spawn_app(pool.clone()).await;
-    let (rep, csrf) = rep_session(&app).await;
-    let token = device_token(&rep, &app, &csrf).await;
+    let (app, rep, csrf, token) = rep_with_device_token(&pool).await;
     let mut ws = connect(&app, &token)
         .await
         .expect("socket opens with a fresh token");
@@ -104,10 +113,7 @@ async fn revoking_device_tokens_closes_the_open_socket(pool: PgPool) {
 
 #[sqlx::test]
 async fn an_expiring_token_closes_its_socket_and_renewal_gives_a_new_one(pool: PgPool) {
-    seed_demo(&pool).await;
-    let app = spawn_app(pool.clone()).await;
-    let (rep, csrf) = rep_session(&app).await;
-    let token = device_token(&rep, &app, &csrf).await;
+    let (app, rep, csrf, token) = rep_with_device_token(&pool).await;
     sqlx::query("update device_tokens set expires_at = now() + interval '1 second'")
         .execute(&pool)
         .await
@@ -125,13 +131,12 @@ async fn an_expiring_token_closes_its_socket_and_renewal_gives_a_new_one(pool: P
     connect(&app, &renewed)
         .await
         .expect("the renewed token works");
-    let stored: i64 = sqlx::query_scalar(
+    let stored: i64 = scalar_by(
+        &pool,
         "select count(*) from device_tokens where token_hash = sha256(convert_to($1, 'UTF8'))",
+        &renewed,
     )
-    .bind(&renewed)
-    .fetch_one(&pool)
-    .await
-    .expect("n");
+    .await;
     assert_eq!(stored, 1, "stored as its SHA-256 only");
 }
 
@@ -148,11 +153,7 @@ async fn only_signed_in_reps_with_the_csrf_header_get_device_tokens(pool: PgPool
         403,
         "CSRF header"
     );
-    let no_header = rep
-        .post(app.url("/api/device-token"))
-        .send()
-        .await
-        .expect("post");
+    let no_header = send_post(&rep, &app, "/api/device-token").await;
     assert_eq!(no_header.status(), 403);
     let manager = app.client_as("manager.a@example.com").await;
     let html = page_html(&manager, &app, "/").await;
@@ -171,43 +172,35 @@ async fn only_signed_in_reps_with_the_csrf_header_get_device_tokens(pool: PgPool
         "anonymous"
     );
     assert_eq!(handshake_status(connect(&app, "trd_nonsense").await), 401);
-    let n: i64 = sqlx::query_scalar("select count(*) from device_tokens")
-        .fetch_one(&pool)
-        .await
-        .expect("n");
+    let n = count(&pool, "device_tokens").await;
     assert_eq!(n, 0);
 }
 
 #[sqlx::test]
 async fn disabling_a_rep_closes_their_open_socket_at_once_and_ends_their_session(pool: PgPool) {
-    seed_demo(&pool).await;
-    let app = spawn_app(pool.clone()).await;
-    let (rep, csrf) = rep_session(&app).await;
-    let token = device_token(&rep, &app, &csrf).await;
+    let (app, rep, _, token) = rep_with_device_token(&pool).await;
     let mut ws = connect(&app, &token).await.expect("opens");
-    let rep_id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
-        .bind(&demo_dataset().reps[0].email)
-        .fetch_one(&pool)
-        .await
-        .expect("user");
+    let rep_id: uuid::Uuid = scalar_by(
+        &pool,
+        "select id from users where email = $1",
+        &demo_dataset().reps[0].email,
+    )
+    .await;
     let admin = app.client_as(crate::helpers::ADMIN).await;
     let admin_csrf = csrf_in(&page_html(&admin, &app, "/admin/users").await);
 
-    let resp = admin
-        .post(app.url(&format!("/admin/users/{rep_id}/disable")))
-        .form(&[("csrf", admin_csrf.as_str())])
-        .send()
-        .await
-        .expect("disable");
+    let resp = post_form(
+        &admin,
+        &app,
+        &format!("/admin/users/{rep_id}/disable"),
+        &[("csrf", admin_csrf.as_str())],
+    )
+    .await;
 
     assert_eq!(resp.status(), 303, "back to the users page");
     assert_eq!(next_close_code(&mut ws).await, 4001);
     assert_eq!(handshake_status(connect(&app, &token).await), 401);
-    let after = rep
-        .get(app.url("/api/accounts?limit=1"))
-        .send()
-        .await
-        .expect("request");
+    let after = send_get(&rep, &app, "/api/accounts?limit=1").await;
     assert_eq!(after.status(), 401, "the session ended");
     assert_eq!(audit_count(&pool, "user.disabled").await, 1);
 }

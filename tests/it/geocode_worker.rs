@@ -2,6 +2,7 @@
 //! the provider chain; the cache saves calls; provider outages leave accounts pending; manual
 //! pins stick until the address changes.
 
+use crate::helpers::{scalar, scalar_by};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -109,10 +110,7 @@ async fn pending_accounts_are_located_once_and_the_cache_answers_the_next_time(p
         (s.as_str(), p.as_deref(), src.as_deref()),
         ("ok", Some("rooftop"), Some("fake"))
     );
-    let h3: Option<i64> = sqlx::query_scalar("select h3_cell from accounts where crm_id = 'A'")
-        .fetch_one(&pool)
-        .await
-        .expect("h3");
+    let h3: Option<i64> = scalar(&pool, "select h3_cell from accounts where crm_id = 'A'").await;
     assert!(h3.is_some(), "the H3 cell is written with the location");
     assert!(rx.try_recv().is_ok(), "an AccountLocated event was sent");
 
@@ -149,11 +147,11 @@ async fn provider_outages_leave_accounts_pending_and_unknown_addresses_fail(pool
     let r = w.drain().await.expect("drain");
     assert_eq!((r.located, r.not_found), (1, 1));
     assert_eq!(status(&pool, "N").await.0, "failed");
-    let reason: Option<String> =
-        sqlx::query_scalar("select geocode_error from accounts where crm_id = 'N'")
-            .fetch_one(&pool)
-            .await
-            .expect("reason");
+    let reason: Option<String> = scalar(
+        &pool,
+        "select geocode_error from accounts where crm_id = 'N'",
+    )
+    .await;
     assert!(
         reason.is_some_and(|r| !r.contains("Nowhere")),
         "the reason never holds the address"
@@ -163,19 +161,17 @@ async fn provider_outages_leave_accounts_pending_and_unknown_addresses_fail(pool
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
 async fn a_manual_pin_survives_regeocoding_until_the_address_really_changes(pool: PgPool) {
     crate::helpers::seed_demo(&pool).await;
-    let admin: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
-        .bind(crate::helpers::ADMIN)
-        .fetch_one(&pool)
-        .await
-        .expect("admin");
+    let admin: uuid::Uuid = scalar_by(
+        &pool,
+        "select id from users where email = $1",
+        crate::helpers::ADMIN,
+    )
+    .await;
     let fake = Fake::new();
     upsert(&pool, "A", "Rue Grimaldi", 0).await;
     let w = worker(&pool, &fake);
     w.drain().await.expect("drain");
-    let id: uuid::Uuid = sqlx::query_scalar("select id from accounts where crm_id = 'A'")
-        .fetch_one(&pool)
-        .await
-        .expect("id");
+    let id: uuid::Uuid = scalar(&pool, "select id from accounts where crm_id = 'A'").await;
     let pin = LonLat::new(7.42, 43.73).expect("valid");
     assert!(
         terrane::geocode::pins::set_manual(&pool, &terrane::auth::Scope::All, admin, id, pin)

@@ -48,18 +48,14 @@ impl TestApp {
     /// A fresh browser session signed in through the demo sign-in form as `email`.
     pub async fn client_as(&self, email: &str) -> reqwest::Client {
         let client = cookie_client();
-        let login = client
-            .get(self.url("/login"))
-            .send()
-            .await
-            .expect("login page");
-        let html = login.text().await.expect("html");
-        let resp = client
-            .post(self.url("/auth/demo"))
-            .form(&[("csrf", csrf_in(&html).as_str()), ("email", email)])
-            .send()
-            .await
-            .expect("sign in");
+        let html = page_html(&client, self, "/login").await;
+        let resp = post_form(
+            &client,
+            self,
+            "/auth/demo",
+            &[("csrf", csrf_in(&html).as_str()), ("email", email)],
+        )
+        .await;
         assert_eq!(resp.status(), 303, "demo sign-in as {email} redirects");
         client
     }
@@ -74,11 +70,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request reaches the test server")
+        send_get(&self.client, self, path).await
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
@@ -176,34 +168,97 @@ pub async fn seed_demo(pool: &PgPool) {
 
 /// How many audit entries with this action exist.
 pub async fn audit_count(pool: &PgPool, action: &str) -> i64 {
-    sqlx::query_scalar("select count(*) from audit_log where action = $1")
-        .bind(action)
-        .fetch_one(pool)
-        .await
-        .expect("audit count")
+    scalar_by(
+        pool,
+        "select count(*) from audit_log where action = $1",
+        action,
+    )
+    .await
 }
 
 /// The HTML of `path` as `client` sees it.
 pub async fn page_html(client: &reqwest::Client, app: &TestApp, path: &str) -> String {
-    client
-        .get(app.url(path))
-        .send()
+    send_get(client, app, path)
         .await
-        .expect("page")
         .text()
         .await
         .expect("html")
 }
 
-/// The status `client` gets for `url`.
-pub async fn status_of(client: &reqwest::Client, url: String) -> u16 {
-    client
-        .get(url)
+/// The response to `request`, which must reach the test server.
+pub async fn sent(request: reqwest::RequestBuilder) -> reqwest::Response {
+    request
         .send()
         .await
-        .expect("request")
-        .status()
-        .as_u16()
+        .expect("request reaches the test server")
+}
+
+/// What `client` gets for `GET path`.
+pub async fn send_get(client: &reqwest::Client, app: &TestApp, path: &str) -> reqwest::Response {
+    sent(client.get(app.url(path))).await
+}
+
+/// The JSON body `client` gets for `GET path`.
+pub async fn json_of<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+) -> T {
+    let resp = send_get(client, app, path).await;
+    resp.json().await.expect("response body is JSON")
+}
+
+/// What `client` gets for `POST path` without a body.
+pub async fn send_post(client: &reqwest::Client, app: &TestApp, path: &str) -> reqwest::Response {
+    sent(client.post(app.url(path))).await
+}
+
+/// What `client` gets for `POST path` with `form` as the form body.
+pub async fn post_form(
+    client: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    sent(client.post(app.url(path)).form(form)).await
+}
+
+/// The one value the query `sql` selects.
+pub async fn scalar<T>(pool: &PgPool, sql: &str) -> T
+where
+    (T,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    T: Send + Unpin,
+{
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+/// The one value the query `sql` selects with `bind` as `$1`.
+pub async fn scalar_by<'q, T, B>(pool: &PgPool, sql: &'q str, bind: B) -> T
+where
+    (T,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    T: Send + Unpin,
+    B: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
+    sqlx::query_scalar(sql)
+        .bind(bind)
+        .fetch_one(pool)
+        .await
+        .expect(sql)
+}
+
+/// How many rows `from_where` (`table where ...`) counts.
+pub async fn count(pool: &PgPool, from_where: &str) -> i64 {
+    scalar(pool, &format!("select count(*) from {from_where}")).await
+}
+
+/// The id of the user with this e-mail address.
+pub async fn user_id(pool: &PgPool, email: &str) -> uuid::Uuid {
+    scalar_by(pool, "select id from users where email = $1", email).await
+}
+
+/// The status `client` gets for `url`.
+pub async fn status_of(client: &reqwest::Client, url: String) -> u16 {
+    sent(client.get(url)).await.status().as_u16()
 }
 
 /// The team a territory belongs to (for service calls that take the acting team).
@@ -235,6 +290,29 @@ pub fn test_jobs(pool: &PgPool, osrm: Option<terrane::routing::OsrmClient>) -> t
     )
 }
 
+/// Queues a rebalance of `plan` on `queue` and runs the plan lane until it is idle.
+pub async fn rebalanced(
+    queue: &terrane::jobs::Jobs,
+    plan: uuid::Uuid,
+) -> Vec<terrane::jobs::Outcome> {
+    queue
+        .start_rebalance(plan, None, None)
+        .await
+        .expect("rebalance queued");
+    queue
+        .drain(terrane::jobs::Lane::Plans)
+        .await
+        .expect("plan lane drained")
+}
+
+/// The stored plan `id` (it must exist).
+pub async fn stored_plan(pool: &PgPool, id: uuid::Uuid) -> terrane::territory::plans::PlanRow {
+    terrane::territory::plans::get(pool, id)
+        .await
+        .expect("plan")
+        .expect("exists")
+}
+
 /// Job settings of [`test_jobs`].
 pub fn test_job_settings() -> terrane::config::JobsConfig {
     terrane::config::JobsConfig {
@@ -248,10 +326,7 @@ pub fn test_job_settings() -> terrane::config::JobsConfig {
 
 /// The URL of the per-test database behind `pool` (for the `terrane` binary).
 pub async fn database_url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("db name");
+    let name: String = scalar(pool, "select current_database()").await;
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
     let mut url = reqwest::Url::parse(&base).expect("DATABASE_URL parses");
     url.set_path(&format!("/{name}"));
@@ -260,11 +335,7 @@ pub async fn database_url_of(pool: &PgPool) -> String {
 
 /// The id of the team named `name`.
 pub async fn team_id(pool: &PgPool, name: &str) -> uuid::Uuid {
-    sqlx::query_scalar("select id from teams where name = $1")
-        .bind(name)
-        .fetch_one(pool)
-        .await
-        .expect("team")
+    scalar_by(pool, "select id from teams where name = $1", name).await
 }
 
 /// One reconciliation of `conn` as a test starts it: the default clock guard, no progress.

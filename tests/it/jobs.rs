@@ -1,6 +1,8 @@
 //! Background jobs (`server/jobs/`): plans survive a killed or stopped server, fail with a
 //! sentence after too many attempts, one plan job per team, at most the instance's slots at once.
 
+use crate::helpers::send_get;
+use crate::helpers::{rebalanced, stored_plan};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,18 +38,26 @@ async fn job_of(pool: &PgPool, plan: Uuid) -> jobs::Job {
 }
 
 async fn plan_job_state(pool: &PgPool, plan: Uuid) -> (PlanJobState, Option<String>) {
-    let p = plans::get(pool, plan).await.expect("plan").expect("exists");
+    let p = stored_plan(pool, plan).await;
     (p.job_state, p.job_message)
 }
 
 /// Queues a rebalance of `plan` and runs it to the end.
 async fn rebalance_now(queue: &jobs::Jobs, plan: Uuid) {
-    queue
-        .start_rebalance(plan, None, None)
-        .await
-        .expect("rebalance queued");
-    let outcomes = queue.drain(Lane::Plans).await.expect("drain");
+    let outcomes = rebalanced(queue, plan).await;
     assert!(matches!(outcomes[..], [Outcome::Done(_)]), "{outcomes:?}");
+}
+
+/// The demo data, Team A's id, a job queue and a balanced plan named `name` queued on it.
+async fn queued_plan(pool: &PgPool, name: &str) -> (Uuid, jobs::Jobs, Uuid) {
+    seed_demo(pool).await;
+    let team_a = team_id(pool, "Team A").await;
+    let queue = test_jobs(pool, None);
+    let (plan, _) = queue
+        .start_plan(team_a, None, &balanced(name))
+        .await
+        .expect("queued");
+    (team_a, queue, plan)
 }
 
 /// Makes the running jobs' leases lapse, as if their worker had been killed.
@@ -154,13 +164,7 @@ async fn a_second_plan_request_for_a_team_while_one_is_queued_is_a_409(pool: PgP
 
 #[sqlx::test]
 async fn an_instance_runs_no_more_plan_jobs_than_its_slots(pool: PgPool) {
-    seed_demo(&pool).await;
-    let team_a = team_id(&pool, "Team A").await;
-    let queue = test_jobs(&pool, None);
-    let (plan, _) = queue
-        .start_plan(team_a, None, &balanced("Limited"))
-        .await
-        .expect("queued");
+    let (_, queue, plan) = queued_plan(&pool, "Limited").await;
     // The one slot is taken (another plan computing here): nothing is claimed.
     let taken = queue.plan_slots().try_acquire().expect("a free slot");
     assert_eq!(
@@ -176,13 +180,7 @@ async fn an_instance_runs_no_more_plan_jobs_than_its_slots(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_job_whose_worker_died_is_run_again_and_the_plan_can_be_published(pool: PgPool) {
-    seed_demo(&pool).await;
-    let team_a = team_id(&pool, "Team A").await;
-    let queue = test_jobs(&pool, None);
-    let (plan, _) = queue
-        .start_plan(team_a, None, &balanced("Survivor"))
-        .await
-        .expect("queued");
+    let (_, queue, plan) = queued_plan(&pool, "Survivor").await;
     // A worker claims it and dies (its lease is never renewed).
     let claimed = jobs::db::claim(&pool, &[JobKind::PlanGenerate], Duration::from_secs(60))
         .await
@@ -223,13 +221,7 @@ async fn a_job_whose_worker_died_is_run_again_and_the_plan_can_be_published(pool
 async fn a_job_whose_worker_dies_every_time_fails_with_a_sentence_and_can_be_restarted(
     pool: PgPool,
 ) {
-    seed_demo(&pool).await;
-    let team_a = team_id(&pool, "Team A").await;
-    let queue = test_jobs(&pool, None);
-    let (plan, _) = queue
-        .start_plan(team_a, None, &balanced("Unlucky"))
-        .await
-        .expect("queued");
+    let (team_a, queue, plan) = queued_plan(&pool, "Unlucky").await;
     let max = queue.settings().max_attempts;
     for attempt in 1..=max {
         let job = jobs::db::claim(&pool, &[JobKind::PlanGenerate], Duration::from_secs(60))
@@ -263,14 +255,8 @@ async fn a_job_whose_worker_dies_every_time_fails_with_a_sentence_and_can_be_res
 
 #[sqlx::test]
 async fn internal_errors_are_retried_then_shown_as_a_sentence_not_as_their_text(pool: PgPool) {
-    seed_demo(&pool).await;
-    let team_a = team_id(&pool, "Team A").await;
+    let (team_a, queue, plan) = queued_plan(&pool, "Broken").await;
     let app = spawn_app(pool.clone()).await;
-    let queue = test_jobs(&pool, None);
-    let (plan, _) = queue
-        .start_plan(team_a, None, &balanced("Broken"))
-        .await
-        .expect("queued");
     // The database breaks under the plan: saving its cells fails with an internal error.
     sqlx::query("alter table plan_cells rename to plan_cells_gone")
         .execute(&pool)
@@ -306,14 +292,7 @@ async fn internal_errors_are_retried_then_shown_as_a_sentence_not_as_their_text(
         format!("/api/plans/{plan}"),
         format!("/api/teams/{team_a}/plans"),
     ] {
-        let body = manager
-            .get(app.url(&path))
-            .send()
-            .await
-            .expect("request")
-            .text()
-            .await
-            .expect("body");
+        let body = page_html(&manager, &app, &path).await;
         assert!(body.contains("problem on the server"), "{path}: {body}");
         for internal in ["plan_cells", "relation", "does not exist"] {
             assert!(
@@ -482,7 +461,7 @@ async fn pages_answer_while_heavy_jobs_hold_every_connection_of_their_share(pool
     // Requests run on the rest of the pool.
     let manager = app.client_as("manager.a@example.com").await;
     for path in ["/readyz", "/api/teams", "/territories"] {
-        let r = manager.get(app.url(path)).send().await.expect("request");
+        let r = send_get(&manager, &app, path).await;
         assert_eq!(r.status(), 200, "{path}");
     }
     drop(held);

@@ -1,6 +1,8 @@
 //! OpenID Connect sign-in against a real provider on loopback (npm `oidc-provider`, started
 //! from `web/oidc/provider.mjs`): the happy path, account linking, and refused responses.
 
+use crate::helpers::{json_of, send_get};
+use crate::helpers::{scalar, scalar_by};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -59,23 +61,30 @@ impl Provider {
     }
 }
 
+/// Terrane on `listener` (its public URL `public`), signing in through the OIDC provider
+/// `issuer` only (no demo sign-in).
+pub async fn spawn_oidc_app(
+    listener: TcpListener,
+    pool: PgPool,
+    public: &str,
+    issuer: &str,
+) -> TestApp {
+    let settings = [
+        ("TERRANE_DEMO", "0"),
+        ("TERRANE_PUBLIC_URL", public),
+        ("TERRANE_OIDC_ISSUER", issuer),
+        ("TERRANE_OIDC_CLIENT_ID", CLIENT_ID),
+        ("TERRANE_OIDC_CLIENT_SECRET", CLIENT_SECRET),
+    ];
+    spawn_app_on(listener, pool, &settings).await
+}
+
 /// Terrane configured for a fresh provider that knows Terrane's exact callback URL.
 async fn app_with_provider(pool: PgPool) -> (TestApp, Provider) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let public = format!("http://{}", listener.local_addr().expect("addr"));
     let provider = Provider::start(&format!("{public}/auth/callback")).await;
-    let app = spawn_app_on(
-        listener,
-        pool,
-        &[
-            ("TERRANE_DEMO", "0"),
-            ("TERRANE_PUBLIC_URL", &public),
-            ("TERRANE_OIDC_ISSUER", &provider.issuer),
-            ("TERRANE_OIDC_CLIENT_ID", CLIENT_ID),
-            ("TERRANE_OIDC_CLIENT_SECRET", CLIENT_SECRET),
-        ],
-    )
-    .await;
+    let app = spawn_oidc_app(listener, pool, &public, &provider.issuer).await;
     (app, provider)
 }
 
@@ -130,21 +139,8 @@ async fn a_seeded_rep_signs_in_with_the_provider_and_sees_only_their_accounts(po
         "{}",
         resp.text().await.unwrap_or_default()
     );
-    let body: serde_json::Value = client
-        .get(app.url("/api/accounts?limit=50000"))
-        .send()
-        .await
-        .expect("api")
-        .json()
-        .await
-        .expect("json");
-    let expected: i64 = sqlx::query_scalar(
-        "select count(*) from accounts a join reps r on r.id = a.owner_rep_id where r.crm_owner_id = $1",
-    )
-    .bind(&rep.crm_owner_id)
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    let body: serde_json::Value = json_of(&client, &app, "/api/accounts?limit=50000").await;
+    let expected: i64 = scalar_by(&pool, "select count(*) from accounts a join reps r on r.id = a.owner_rep_id where r.crm_owner_id = $1", &rep.crm_owner_id).await;
     assert_eq!(
         body["features"].as_array().map(Vec::len),
         Some(expected as usize)
@@ -177,11 +173,11 @@ async fn an_unknown_person_signs_in_but_waits_for_access(pool: PgPool) {
     assert_eq!(status_of(&client, callback).await, 303);
 
     assert_eq!(status_of(&client, app.url("/api/accounts")).await, 403);
-    let role: Option<String> =
-        sqlx::query_scalar("select role::text from users where email = 'stranger@example.com'")
-            .fetch_one(&pool)
-            .await
-            .expect("a user row was created");
+    let role: Option<String> = scalar(
+        &pool,
+        "select role::text from users where email = 'stranger@example.com'",
+    )
+    .await;
     assert_eq!(role, None);
 }
 
@@ -258,11 +254,7 @@ async fn a_callback_replayed_in_another_browser_is_refused(pool: PgPool) {
 
     // An attacker who captured the response (code and state) tries it in their own browser.
     let attacker = cookie_client();
-    attacker
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("login page");
+    send_get(&attacker, &app, "/login").await;
     assert_eq!(status_of(&attacker, callback.clone()).await, 400);
     assert_eq!(status_of(&attacker, app.url("/api/accounts")).await, 401);
 
@@ -283,24 +275,9 @@ async fn a_provider_that_does_not_know_our_redirect_uri_signs_nobody_in(pool: Pg
     let provider = Provider::start("http://127.0.0.1:9/auth/callback").await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let public = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = spawn_app_on(
-        listener,
-        pool,
-        &[
-            ("TERRANE_DEMO", "0"),
-            ("TERRANE_PUBLIC_URL", &public),
-            ("TERRANE_OIDC_ISSUER", &provider.issuer),
-            ("TERRANE_OIDC_CLIENT_ID", CLIENT_ID),
-            ("TERRANE_OIDC_CLIENT_SECRET", CLIENT_SECRET),
-        ],
-    )
-    .await;
+    let app = spawn_oidc_app(listener, pool, &public, &provider.issuer).await;
     let client = cookie_client();
-    let start = client
-        .get(app.url("/auth/login"))
-        .send()
-        .await
-        .expect("start");
+    let start = send_get(&client, &app, "/auth/login").await;
     assert_eq!(start.status(), 303);
     let location = start.headers()[LOCATION]
         .to_str()

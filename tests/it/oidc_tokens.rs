@@ -3,6 +3,7 @@
 //! key this test controls after changing one thing (issuer, audience, expiry, nonce, algorithm
 //! or signing key). Terrane must refuse each one and create no session.
 
+use crate::helpers::send_get;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -18,8 +19,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::helpers::audit_count;
-use crate::helpers::{cookie_client, demo_dataset, seed_demo, spawn_app_on};
-use crate::oidc::{CLIENT_ID, CLIENT_SECRET, Provider, walk_to_callback};
+use crate::helpers::{cookie_client, demo_dataset, seed_demo};
+use crate::oidc::{Provider, walk_to_callback};
 
 /// What the proxy does to the ID token.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -192,18 +193,7 @@ async fn id_tokens_with_a_wrong_issuer_audience_expiry_nonce_algorithm_or_key_ar
         .with_state(proxy.clone());
     tokio::spawn(async move { axum::serve(proxy_listener, router).await });
 
-    let app = spawn_app_on(
-        app_listener,
-        pool.clone(),
-        &[
-            ("TERRANE_DEMO", "0"),
-            ("TERRANE_PUBLIC_URL", &public),
-            ("TERRANE_OIDC_ISSUER", &proxy.issuer),
-            ("TERRANE_OIDC_CLIENT_ID", CLIENT_ID),
-            ("TERRANE_OIDC_CLIENT_SECRET", CLIENT_SECRET),
-        ],
-    )
-    .await;
+    let app = crate::oidc::spawn_oidc_app(app_listener, pool.clone(), &public, &proxy.issuer).await;
     let email = &demo_dataset().reps[0].email;
 
     // The untampered case first: proves the proxy path itself signs people in.
@@ -244,11 +234,8 @@ async fn id_tokens_with_a_wrong_issuer_audience_expiry_nonce_algorithm_or_key_ar
         let resp = client.get(url.as_str()).send().await.expect("callback");
 
         assert_eq!(resp.status().as_u16(), expected, "{tamper:?}");
-        let api = client
-            .get(app.url("/api/accounts"))
-            .send()
+        let api = send_get(&client, &app, "/api/accounts")
             .await
-            .expect("api")
             .status()
             .as_u16();
         assert_eq!(

@@ -1,5 +1,7 @@
 //! `terrane seed`'s loader: idempotent upserts, reps linked, H3 cells computed.
 
+use crate::helpers::count;
+use crate::helpers::{scalar, scalar_by};
 use sqlx::PgPool;
 use terrane::seed::load::{self, LoadReport};
 
@@ -11,10 +13,7 @@ async fn loading_twice_changes_nothing_the_second_time(pool: PgPool) {
 
     let first = load::load(&pool, ds).await.expect("first load");
     let stamp: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("select max(updated_at) from accounts")
-            .fetch_one(&pool)
-            .await
-            .expect("stamp");
+        scalar(&pool, "select max(updated_at) from accounts").await;
     let second = load::load(&pool, ds).await.expect("second load");
 
     assert_eq!(first.accounts_inserted, ds.accounts.len() as u64);
@@ -26,16 +25,10 @@ async fn loading_twice_changes_nothing_the_second_time(pool: PgPool) {
             ..LoadReport::default()
         }
     );
-    let count: i64 = sqlx::query_scalar("select count(*) from accounts")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let count = count(&pool, "accounts").await;
     assert_eq!(count, ds.accounts.len() as i64);
     let stamp_after: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("select max(updated_at) from accounts")
-            .fetch_one(&pool)
-            .await
-            .expect("stamp");
+        scalar(&pool, "select max(updated_at) from accounts").await;
     assert_eq!(stamp, stamp_after, "no row was rewritten");
 }
 
@@ -54,11 +47,12 @@ async fn a_changed_account_is_updated_and_a_deleted_one_revived(pool: PgPool) {
 
     assert_eq!(report.accounts_updated, 2);
     assert_eq!(report.accounts_inserted, 0);
-    let name: String = sqlx::query_scalar("select name from accounts where crm_id = $1")
-        .bind(&ds.accounts[0].crm_id)
-        .fetch_one(&pool)
-        .await
-        .expect("row");
+    let name: String = scalar_by(
+        &pool,
+        "select name from accounts where crm_id = $1",
+        &ds.accounts[0].crm_id,
+    )
+    .await;
     assert_eq!(name, "Renamed For The Test");
 }
 
@@ -78,19 +72,17 @@ async fn every_account_gets_its_owner_rep_and_h3_cell(pool: PgPool) {
 
     // The stored cell is the one h3o computes, and reps' home bases are stored.
     let a = &ds.accounts[0];
-    let cell: i64 = sqlx::query_scalar("select h3_cell from accounts where crm_id = $1")
-        .bind(&a.crm_id)
-        .fetch_one(&pool)
-        .await
-        .expect("cell");
+    let cell: i64 = scalar_by(
+        &pool,
+        "select h3_cell from accounts where crm_id = $1",
+        &a.crm_id,
+    )
+    .await;
     let expected =
         terrane::spatial::H3Cell::at(terrane::spatial::LonLat::new(a.lon, a.lat).expect("valid"))
             .expect("cell")
             .get();
     assert_eq!(cell, expected);
-    let homes: i64 = sqlx::query_scalar("select count(*) from reps where home_base is not null")
-        .fetch_one(&pool)
-        .await
-        .expect("reps");
+    let homes = count(&pool, "reps where home_base is not null").await;
     assert_eq!(homes, ds.reps.len() as i64);
 }

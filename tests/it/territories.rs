@@ -2,6 +2,9 @@
 //! (current, rules, balanced, stability), hand moves, publishing with the owner write-back
 //! queued, rollback, arrivals, and who may see what.
 
+use crate::helpers::scalar_by;
+use crate::helpers::{rebalanced, stored_plan};
+use crate::helpers::{send_get, sent};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -86,16 +89,15 @@ async fn the_current_plan_keeps_every_account_with_its_owner_and_explains_it(poo
     let team_a = team(&pool, "Team A").await;
     let plan = new_plan(&pool, team_a, Method::Current, None).await;
     // Every Team A account lands in its owner's territory.
-    let misplaced: i64 = sqlx::query_scalar(
+    let misplaced: i64 = scalar_by(
+        &pool,
         "select count(*) from plan_assignments pa
          join accounts a on a.id = pa.account_id
          join plan_territories pt on pt.plan_id = pa.plan_id and pt.territory_id = pa.territory_id
          where pa.plan_id = $1 and pt.rep_id is distinct from a.owner_rep_id",
+        plan,
     )
-    .bind(plan)
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    .await;
     assert_eq!(misplaced, 0);
     let (count, team_accounts): (i64, i64) = sqlx::query_as(
         "select (select count(*) from plan_assignments where plan_id = $1),
@@ -109,23 +111,16 @@ async fn the_current_plan_keeps_every_account_with_its_owner_and_explains_it(poo
     .expect("counts");
     assert!(count > 100, "{count} accounts planned");
     assert_eq!(count, team_accounts);
-    let metrics = plans::get(&pool, plan)
-        .await
-        .expect("plan")
-        .expect("exists")
-        .metrics
-        .expect("metrics")
-        .0;
+    let metrics = stored_plan(&pool, plan).await.metrics.expect("metrics").0;
     assert!(metrics["max_deviation"].as_f64().expect("deviation") > 0.0);
     // Shapes were built from cells.
-    let shapes: i64 = sqlx::query_scalar(
+    let shapes: i64 = scalar_by(
+        &pool,
         "select count(*) from plan_territories where plan_id = $1 and shape is not null
            and st_isvalid(shape)",
+        plan,
     )
-    .bind(plan)
-    .fetch_one(&pool)
-    .await
-    .expect("shapes");
+    .await;
     assert_eq!(shapes, 3);
 }
 
@@ -151,15 +146,14 @@ async fn locks_beat_named_accounts_which_beat_ordered_rules(pool: PgPool) {
     .await
     .expect("monaco tier A");
     assert_eq!(monaco_a.len(), 3, "the demo has tier A accounts in 98000");
-    let other_a: Uuid = sqlx::query_scalar(
+    let other_a: Uuid = scalar_by(
+        &pool,
         "select pa.account_id from plan_assignments pa join accounts a on a.id = pa.account_id
          where pa.plan_id = $1 and a.tier = 'A' and a.postal_code <> '98000'
          order by a.crm_id limit 1",
+        current,
     )
-    .bind(current)
-    .fetch_one(&pool)
-    .await
-    .expect("tier A elsewhere");
+    .await;
 
     add_rule(
         &pool,
@@ -390,10 +384,7 @@ async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool:
     seed_demo(&pool).await;
     let team_a = team(&pool, "Team A").await;
     let current = new_plan(&pool, team_a, Method::Current, None).await;
-    let today = plans::get(&pool, current)
-        .await
-        .expect("plan")
-        .expect("exists");
+    let today = stored_plan(&pool, current).await;
     let today_deviation = today.metrics.expect("metrics").0["max_deviation"]
         .as_f64()
         .expect("deviation");
@@ -403,23 +394,19 @@ async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool:
     );
 
     let balanced = new_plan(&pool, team_a, Method::Balanced, None).await;
-    let plan = plans::get(&pool, balanced)
-        .await
-        .expect("plan")
-        .expect("exists");
+    let plan = stored_plan(&pool, balanced).await;
     assert_eq!(plan.job_state, PlanJobState::Idle, "{:?}", plan.job_message);
     let m = plan.metrics.expect("metrics").0;
     let deviation = m["max_deviation"].as_f64().expect("deviation");
     assert!(deviation <= 0.05 + 1e-9, "workload deviation {deviation}");
     assert_eq!(m["contiguous"], true, "{m}");
     assert_eq!(m["pieces"], 3, "{m}");
-    let optimized: i64 = sqlx::query_scalar(
+    let optimized: i64 = scalar_by(
+        &pool,
         "select count(*) from plan_assignments where plan_id = $1 and source = 'optimizer'",
+        balanced,
     )
-    .bind(balanced)
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    .await;
     assert!(optimized > 100);
 
     // Lock five accounts of one balanced territory into another territory: they stay there
@@ -440,10 +427,7 @@ async fn a_balanced_plan_meets_the_tolerance_keeps_locks_and_is_contiguous(pool:
             .expect("lock");
     }
     let again = new_plan(&pool, team_a, Method::Balanced, None).await;
-    let plan = plans::get(&pool, again)
-        .await
-        .expect("plan")
-        .expect("exists");
+    let plan = stored_plan(&pool, again).await;
     let m = plan.metrics.expect("metrics").0;
     let deviation = m["max_deviation"].as_f64().expect("deviation");
     assert!(
@@ -573,13 +557,12 @@ async fn publishing_moves_accounts_queues_owner_changes_and_rollback_restores(po
     .await
     .expect("count");
     assert_eq!(home, 4, "the accounts are back in their territories");
-    let published: i64 = sqlx::query_scalar(
+    let published: i64 = scalar_by(
+        &pool,
         "select count(*) from territory_plans where team_id = $1 and status = 'published'",
+        team_a,
     )
-    .bind(team_a)
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    .await;
     assert_eq!(published, 1);
     assert_eq!(
         crate::helpers::audit_count(&pool, "territory.plan_published").await,
@@ -634,12 +617,12 @@ async fn hand_moves_change_the_metrics_and_locked_accounts_refuse_to_move(pool: 
     assert!(reason.contains("moved by hand"), "{reason}");
 
     // Without the CSRF header: refused.
-    let r = manager
-        .post(app.url(&format!("/api/plans/{draft}/moves")))
-        .json(&json!({"account_ids": [account], "territory_id": t1}))
-        .send()
-        .await
-        .expect("move");
+    let r = sent(
+        manager
+            .post(app.url(&format!("/api/plans/{draft}/moves")))
+            .json(&json!({"account_ids": [account], "territory_id": t1})),
+    )
+    .await;
     assert_eq!(r.status(), 403);
 
     // A locked account does not move.
@@ -710,7 +693,7 @@ async fn app_get(
     app: &crate::helpers::TestApp,
     path: &str,
 ) -> (u16, Value) {
-    let r = client.get(app.url(path)).send().await.expect("request");
+    let r = send_get(client, app, path).await;
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
@@ -771,12 +754,12 @@ async fn arriving_accounts_are_assigned_into_the_published_plan(pool: PgPool) {
     );
     let (_, source, _) = assignment_of(&pool, plan, elsewhere).await;
     assert_eq!(source, "arrival");
-    let territory: Option<Uuid> =
-        sqlx::query_scalar("select territory_id from accounts where id = $1")
-            .bind(inside)
-            .fetch_one(&pool)
-            .await
-            .expect("account");
+    let territory: Option<Uuid> = scalar_by(
+        &pool,
+        "select territory_id from accounts where id = $1",
+        inside,
+    )
+    .await;
     assert_eq!(territory, Some(t1));
     // A second pass finds nothing new.
     assert_eq!(
@@ -923,7 +906,7 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         .expect("created");
     let outcomes = no_osrm.drain(Lane::Plans).await.expect("drained");
     assert!(matches!(outcomes[..], [Outcome::Failed(_)]), "{outcomes:?}");
-    let failed = plans::get(&pool, id).await.expect("plan").expect("exists");
+    let failed = stored_plan(&pool, id).await;
     assert_eq!(failed.job_state, PlanJobState::Failed);
     assert!(
         failed.job_message.as_deref().unwrap_or("").contains("OSRM"),
@@ -951,7 +934,7 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         .await
         .expect("straight-line plan");
     for id in [by_road, straight] {
-        let plan = plans::get(&pool, id).await.expect("plan").expect("exists");
+        let plan = stored_plan(&pool, id).await;
         let metrics = plan.metrics.expect("metrics").0;
         assert!(
             metrics["max_deviation"].as_f64().expect("dev") <= 0.05,
@@ -959,12 +942,7 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         );
         assert_eq!(metrics["contiguous"], json!(true), "{metrics}");
     }
-    let params = plans::get(&pool, by_road)
-        .await
-        .expect("plan")
-        .expect("exists")
-        .params
-        .0;
+    let params = stored_plan(&pool, by_road).await.params.0;
     assert_eq!(params["travel"], json!("drive_time"));
     let road_minutes = drive_minutes_home_to_accounts(&pool, &osrm, by_road).await;
     let straight_minutes = drive_minutes_home_to_accounts(&pool, &osrm, straight).await;
@@ -977,16 +955,9 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
 
     // Rebalancing a drive-time plan measures by road again: without OSRM it fails and says
     // so; with it, it stays balanced and contiguous.
-    no_osrm
-        .start_rebalance(by_road, None, None)
-        .await
-        .expect("rebalance starts");
-    let outcomes = no_osrm.drain(Lane::Plans).await.expect("drained");
+    let outcomes = rebalanced(&no_osrm, by_road).await;
     assert!(matches!(outcomes[..], [Outcome::Failed(_)]), "{outcomes:?}");
-    let failed = plans::get(&pool, by_road)
-        .await
-        .expect("plan")
-        .expect("exists");
+    let failed = stored_plan(&pool, by_road).await;
     assert_eq!(failed.job_state, PlanJobState::Failed);
     assert!(
         failed.job_message.as_deref().unwrap_or("").contains("OSRM"),
@@ -994,16 +965,9 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         failed.job_message
     );
     let with_osrm = no_osrm.with_osrm(Some(osrm.clone()));
-    with_osrm
-        .start_rebalance(by_road, None, None)
-        .await
-        .expect("rebalance starts again");
-    let outcomes = with_osrm.drain(Lane::Plans).await.expect("drained");
+    let outcomes = rebalanced(&with_osrm, by_road).await;
     assert!(matches!(outcomes[..], [Outcome::Done(_)]), "{outcomes:?}");
-    let plan = plans::get(&pool, by_road)
-        .await
-        .expect("plan")
-        .expect("exists");
+    let plan = stored_plan(&pool, by_road).await;
     assert_eq!(plan.job_state, PlanJobState::Idle);
     let metrics = plan.metrics.expect("metrics").0;
     assert!(
@@ -1023,10 +987,7 @@ async fn drive_time_plans_ask_osrm_from_home_bases_and_say_when_they_cannot(pool
         .await
         .expect_err("no home bases");
     assert!(refused.to_string().contains("home base"), "{refused}");
-    let plan = plans::get(&pool, by_road)
-        .await
-        .expect("plan")
-        .expect("exists");
+    let plan = stored_plan(&pool, by_road).await;
     assert_eq!(
         plan.job_state,
         PlanJobState::Idle,

@@ -2,6 +2,8 @@
 //! tiles over the accounts hold the plan's territories and accounts as the GeoJSON has them,
 //! low zooms are thinned, far tiles are empty, bad addresses and other teams are refused.
 
+use crate::helpers::scalar;
+use crate::helpers::{json_of, send_get};
 use std::collections::{BTreeMap, BTreeSet};
 use std::f64::consts::PI;
 
@@ -20,10 +22,7 @@ const MVT: &str = "application/vnd.mapbox-vector-tile";
 
 /// Team A's plan of today's territories, as a manager of Team A sees it.
 async fn team_a_plan(pool: &PgPool) -> Uuid {
-    let team: Uuid = sqlx::query_scalar("select id from teams where name = 'Team A'")
-        .fetch_one(pool)
-        .await
-        .expect("team");
+    let team: Uuid = scalar(pool, "select id from teams where name = 'Team A'").await;
     // As the API takes it, so settings added later keep their defaults here.
     let new: NewPlan = serde_json::from_value(json!({"name": "Tiles", "method": "current"}))
         .expect("a plan request");
@@ -225,11 +224,7 @@ async fn tile(
     x: u32,
     y: u32,
 ) -> Vec<u8> {
-    let r = client
-        .get(app.url(&format!("/api/plans/{plan}/tiles/{z}/{x}/{y}")))
-        .send()
-        .await
-        .expect("tile request");
+    let r = send_get(client, app, &format!("/api/plans/{plan}/tiles/{z}/{x}/{y}")).await;
     match r.status().as_u16() {
         204 => Vec::new(),
         200 => {
@@ -354,14 +349,7 @@ async fn the_tiles_over_the_accounts_hold_every_territory_and_account_of_the_pla
     assert!(seen_accounts.contains(&locked_id.to_string()));
 
     // The same accounts as the GeoJSON the page loads for small plans.
-    let geojson: Value = manager
-        .get(app.url(&format!("/api/plans/{plan}/accounts")))
-        .send()
-        .await
-        .expect("accounts")
-        .json()
-        .await
-        .expect("json");
+    let geojson: Value = json_of(&manager, &app, &format!("/api/plans/{plan}/accounts")).await;
     let geojson_ids: BTreeSet<String> = geojson["features"]
         .as_array()
         .expect("features")
@@ -425,11 +413,12 @@ async fn a_far_tile_is_empty_and_tiles_are_cached_briefly_with_an_etag(pool: PgP
     let manager = app.client_as("manager.a@example.com").await;
 
     // The Gulf of Guinea: nothing of the plan.
-    let r = manager
-        .get(app.url(&format!("/api/plans/{plan}/tiles/12/2048/2048.mvt")))
-        .send()
-        .await
-        .expect("tile");
+    let r = send_get(
+        &manager,
+        &app,
+        &format!("/api/plans/{plan}/tiles/12/2048/2048.mvt"),
+    )
+    .await;
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["cache-control"], "private, max-age=60");
     assert!(r.bytes().await.expect("body").is_empty());
@@ -461,14 +450,7 @@ async fn a_far_tile_is_empty_and_tiles_are_cached_briefly_with_an_etag(pool: PgP
     assert_eq!(other.status(), 200);
 
     // The tile set: where tiles are and the plan's bounds, which hold every account.
-    let set: Value = manager
-        .get(app.url(&format!("/api/plans/{plan}/tiles")))
-        .send()
-        .await
-        .expect("tile set")
-        .json()
-        .await
-        .expect("json");
+    let set: Value = json_of(&manager, &app, &format!("/api/plans/{plan}/tiles")).await;
     assert_eq!(set["tilejson"], "3.0.0");
     assert_eq!(
         set["tiles"][0],
@@ -497,11 +479,12 @@ async fn bad_tile_addresses_get_a_json_400(pool: PgPool) {
         ("2/0/4.mvt", "tile y 4 is outside 0..4 at zoom 2"),
         ("1/99999999999/0", "tile x is too large"),
     ] {
-        let r = manager
-            .get(app.url(&format!("/api/plans/{plan}/tiles/{address}")))
-            .send()
-            .await
-            .expect("tile");
+        let r = send_get(
+            &manager,
+            &app,
+            &format!("/api/plans/{plan}/tiles/{address}"),
+        )
+        .await;
         assert_eq!(r.status(), 400, "{address}");
         let body: Value = r.json().await.expect("a JSON error body");
         assert_eq!(body["error"]["code"], "invalid_tile", "{address}");
@@ -526,7 +509,7 @@ async fn tiles_are_refused_like_shapes_to_other_teams_reps_and_strangers(pool: P
             None => crate::helpers::cookie_client(),
         };
         for path in [&tile_path, &shapes_path] {
-            let r = client.get(app.url(path)).send().await.expect("request");
+            let r = send_get(&client, &app, path).await;
             assert_eq!(r.status(), status, "{who:?} {path}");
             let body: Value = r.json().await.expect("a JSON error body");
             assert!(body["error"]["message"].is_string(), "{who:?} {path}");

@@ -1,5 +1,8 @@
 //! API tokens: created by an admin and shown once, stored hashed, scoped, revocable.
 
+use crate::helpers::count;
+use crate::helpers::{post_form, send_get};
+use crate::helpers::{scalar, scalar_by};
 use sqlx::PgPool;
 
 use crate::helpers::page_html;
@@ -16,12 +19,7 @@ async fn create_token(
     let csrf = csrf_in(&page);
     let mut form = vec![("csrf", csrf.as_str()), ("name", name)];
     form.extend(scopes.iter().map(|s| (*s, "on")));
-    let resp = admin
-        .post(app.url("/admin/tokens"))
-        .form(&form)
-        .send()
-        .await
-        .expect("create");
+    let resp = post_form(admin, app, "/admin/tokens", &form).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let html = resp.text().await.expect("html");
@@ -59,31 +57,20 @@ async fn a_token_reads_accounts_until_it_is_revoked_and_only_its_hash_is_stored(
     // Never shown again, and not stored in the clear.
     let listing = page_html(&admin, &app, "/admin/tokens").await;
     assert!(listing.contains("BI export") && !listing.contains(&token));
-    let in_db: i64 = sqlx::query_scalar(
-        "select count(*) from api_tokens where position(convert_to($1, 'UTF8') in token_hash) > 0 or display_prefix = $1",
-    )
-    .bind(&token)
-    .fetch_one(&pool)
-    .await
-    .expect("n");
+    let in_db: i64 = scalar_by(&pool, "select count(*) from api_tokens where position(convert_to($1, 'UTF8') in token_hash) > 0 or display_prefix = $1", &token).await;
     assert_eq!(in_db, 0);
     let used: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("select last_used_at from api_tokens")
-            .fetch_one(&pool)
-            .await
-            .expect("row");
+        scalar(&pool, "select last_used_at from api_tokens").await;
     assert!(used.is_some(), "use is recorded");
 
-    let id: uuid::Uuid = sqlx::query_scalar("select id from api_tokens")
-        .fetch_one(&pool)
-        .await
-        .expect("id");
-    let revoke = admin
-        .post(app.url(&format!("/admin/tokens/{id}/revoke")))
-        .form(&[("csrf", csrf_in(&listing).as_str())])
-        .send()
-        .await
-        .expect("revoke");
+    let id: uuid::Uuid = scalar(&pool, "select id from api_tokens").await;
+    let revoke = post_form(
+        &admin,
+        &app,
+        &format!("/admin/tokens/{id}/revoke"),
+        &[("csrf", csrf_in(&listing).as_str())],
+    )
+    .await;
     assert_eq!(revoke.status(), 303);
     assert_eq!(accounts_with(&app, &token).await.status(), 401, "revoked");
     let actions: Vec<String> = sqlx::query_scalar(
@@ -134,26 +121,28 @@ async fn only_admins_create_tokens_and_a_scope_is_required(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let manager = app.client_as("manager.a@example.com").await;
     let html = page_html(&manager, &app, "/").await;
-    let resp = manager
-        .post(app.url("/admin/tokens"))
-        .form(&[
+    let resp = post_form(
+        &manager,
+        &app,
+        "/admin/tokens",
+        &[
             ("csrf", csrf_in(&html).as_str()),
             ("name", "sneaky"),
             ("accounts:read", "on"),
-        ])
-        .send()
-        .await
-        .expect("post");
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), 403);
 
     let admin = app.client_as(ADMIN).await;
     let page = page_html(&admin, &app, "/admin/tokens").await;
-    let no_scope = admin
-        .post(app.url("/admin/tokens"))
-        .form(&[("csrf", csrf_in(&page).as_str()), ("name", "nothing")])
-        .send()
-        .await
-        .expect("post");
+    let no_scope = post_form(
+        &admin,
+        &app,
+        "/admin/tokens",
+        &[("csrf", csrf_in(&page).as_str()), ("name", "nothing")],
+    )
+    .await;
     assert_eq!(no_scope.status(), 400);
     let anon = cookie_client()
         .post(app.url("/admin/tokens"))
@@ -162,10 +151,7 @@ async fn only_admins_create_tokens_and_a_scope_is_required(pool: PgPool) {
         .await
         .expect("post");
     assert_eq!(anon.status(), 303, "anonymous: sent to sign in");
-    let n: i64 = sqlx::query_scalar("select count(*) from api_tokens")
-        .fetch_one(&pool)
-        .await
-        .expect("n");
+    let n = count(&pool, "api_tokens").await;
     assert_eq!(n, 0);
 }
 
@@ -178,12 +164,7 @@ async fn post_admin_form(
     let csrf = csrf_in(&page_html(admin, app, "/admin/users").await);
     let mut form = vec![("csrf", csrf.as_str())];
     form.extend_from_slice(fields);
-    admin
-        .post(app.url(path))
-        .form(&form)
-        .send()
-        .await
-        .expect("post")
+    post_form(admin, app, path, &form).await
 }
 
 #[sqlx::test]
@@ -218,12 +199,11 @@ async fn a_token_with_a_lifetime_stops_working_when_it_expires(pool: PgPool) {
     let start = html.find(r#"<code id="new-token">"#).expect("shown") + 21;
     let token = html[start..start + html[start..].find('<').expect("end")].to_owned();
     assert_eq!(accounts_with(&app, &token).await.status(), 200);
-    let days: f64 = sqlx::query_scalar(
+    let days: f64 = scalar(
+        &pool,
         "select (extract(epoch from expires_at - created_at) / 86400)::float8 from api_tokens",
     )
-    .fetch_one(&pool)
-    .await
-    .expect("expiry");
+    .await;
     assert!((days - 30.0).abs() < 0.01, "{days}");
 
     sqlx::query("update api_tokens set expires_at = now() - interval '1 second'")
@@ -247,11 +227,8 @@ async fn demoting_or_disabling_an_admin_revokes_the_tokens_they_made(pool: PgPoo
         .execute(&pool)
         .await
         .expect("second admin");
-    let second_id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
-        .bind(second)
-        .fetch_one(&pool)
-        .await
-        .expect("id");
+    let second_id: uuid::Uuid =
+        scalar_by(&pool, "select id from users where email = $1", second).await;
     let app = spawn_app(pool.clone()).await;
     let admin = app.client_as(ADMIN).await;
     let mine = create_token(&app, &admin, "the first admin's", &["accounts:read"])
@@ -305,11 +282,7 @@ async fn demoting_or_disabling_an_admin_revokes_the_tokens_they_made(pool: PgPoo
         200,
         "other admins' tokens keep working"
     );
-    let signed_in = second_client
-        .get(app.url("/admin/users"))
-        .send()
-        .await
-        .expect("page");
+    let signed_in = send_get(&second_client, &app, "/admin/users").await;
     assert_ne!(
         signed_in.status(),
         200,
@@ -317,11 +290,7 @@ async fn demoting_or_disabling_an_admin_revokes_the_tokens_they_made(pool: PgPoo
     );
 
     // An admin cannot disable themself.
-    let me: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
-        .bind(ADMIN)
-        .fetch_one(&pool)
-        .await
-        .expect("id");
+    let me: uuid::Uuid = scalar_by(&pool, "select id from users where email = $1", ADMIN).await;
     let resp = post_admin_form(&app, &admin, &format!("/admin/users/{me}/disable"), &[]).await;
     assert_eq!(resp.status(), 400);
 }

@@ -271,17 +271,7 @@ fn scalar_text(value: &serde_json::Value) -> Option<String> {
 pub(crate) mod testing {
     //! A local fake vendor server for the clients' tests.
 
-    /// Serves `router` on 127.0.0.1 on a free port and returns its base URL.
-    pub(crate) async fn serve(router: axum::Router) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("local address");
-        tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("fake server");
-        });
-        format!("http://{addr}")
-    }
+    pub(crate) use crate::net::serve_local as serve;
 }
 
 #[cfg(test)]

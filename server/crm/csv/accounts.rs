@@ -1,5 +1,6 @@
 //! The accounts file: its columns, import through `crm::apply`, and export.
 
+use crate::db::Bind;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -242,9 +243,11 @@ pub(super) async fn account_batch(
     after: Option<&CrmRef>,
 ) -> Result<Vec<AccountExport>, sqlx::Error> {
     sqlx::query_as(include_str!("../sql/csv_accounts_export_batch.sql"))
-        .bind(after.map(|a| a.source.as_str()))
-        .bind(after.map(|a| a.id.as_str()))
-        .bind(EXPORT_BATCH)
+        .bind_all((
+            after.map(|a| a.source.as_str()),
+            after.map(|a| a.id.as_str()),
+            EXPORT_BATCH,
+        ))
         .fetch_all(db)
         .await
 }

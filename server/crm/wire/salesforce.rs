@@ -571,6 +571,12 @@ pub fn account_from_fields(
 /// Decodes a stored [`StoredNotification`] into an upsert; other sObjects than `Account` are
 /// mapping errors.
 pub fn decode_payload(payload: &Value) -> Result<Change, MappingError> {
+    let stored = stored_account_notification(payload)?;
+    account_from_fields(&stored.fields).map(Change::Upsert)
+}
+
+/// A stored [`StoredNotification`] about an `Account`; other sObjects are mapping errors.
+fn stored_account_notification(payload: &Value) -> Result<StoredNotification, MappingError> {
     let stored = StoredNotification::deserialize(payload)
         .map_err(|e| MappingError::new(super::json_error("stored notification", &e)))?;
     if stored.sobject_type != "Account" {
@@ -579,7 +585,7 @@ pub fn decode_payload(payload: &Value) -> Result<Change, MappingError> {
             stored.sobject_type
         )));
     }
-    account_from_fields(&stored.fields).map(Change::Upsert)
+    Ok(stored)
 }
 
 /// Whether `id` has the shape of a Salesforce record id (15 or 18 letters and digits), so it
@@ -592,14 +598,7 @@ pub fn is_record_id(id: &str) -> bool {
 /// Message is a notice that the record changed; its fields are not trusted (the worker reads
 /// the record back through the REST API).
 pub fn notified_account_id(payload: &Value) -> Result<String, MappingError> {
-    let stored = StoredNotification::deserialize(payload)
-        .map_err(|e| MappingError::new(super::json_error("stored notification", &e)))?;
-    if stored.sobject_type != "Account" {
-        return Err(MappingError::new(format!(
-            "sObject type {} is not Account",
-            stored.sobject_type
-        )));
-    }
+    let stored = stored_account_notification(payload)?;
     match stored.fields.get("Id").cloned().flatten() {
         Some(id) if is_record_id(&id) => Ok(id),
         Some(_) => Err(MappingError::new("Id: not a Salesforce record id")),

@@ -1,5 +1,6 @@
 //! Queueing owner changes when a plan is published (in the publisher's transaction).
 
+use crate::db::Bind;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -102,23 +103,25 @@ pub async fn enqueue(
     }
 
     summary.superseded = sqlx::query(include_str!("../sql/outbox_supersede.sql"))
-        .bind(plan_id)
-        .bind(&account_ids)
-        .bind(format!(
-            "{SUPERSEDED} by plan {plan_id} before it was written"
+        .bind_all((
+            plan_id,
+            &account_ids,
+            format!("{SUPERSEDED} by plan {plan_id} before it was written"),
         ))
         .execute(&mut *tx)
         .await?
         .rows_affected();
 
     let inserted: i64 = sqlx::query_scalar(include_str!("../sql/outbox_enqueue.sql"))
-        .bind(&conn_ids)
-        .bind(&account_ids)
-        .bind(&crm_ids)
-        .bind(&expected)
-        .bind(&new_owners)
-        .bind(plan_id)
-        .bind(&keys)
+        .bind_all((
+            &conn_ids,
+            &account_ids,
+            &crm_ids,
+            &expected,
+            &new_owners,
+            plan_id,
+            &keys,
+        ))
         .fetch_one(&mut *tx)
         .await?;
     summary.queued = u64::try_from(inserted).unwrap_or(0);

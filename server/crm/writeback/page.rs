@@ -1,5 +1,6 @@
 //! What the outbox page reads and does: rows, totals, and "retry" / "overwrite anyway".
 
+use crate::db::Bind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -102,10 +103,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<OutboxRow>, sqlx::Error> {
     sqlx::query_as(include_str!("../sql/outbox_list.sql"))
-        .bind(filter.plan_id)
-        .bind(filter.status)
-        .bind(filter.scope.manager())
-        .bind(limit)
+        .bind_all((filter.plan_id, filter.status, filter.scope.manager(), limit))
         .fetch_all(db)
         .await
 }
@@ -161,8 +159,7 @@ pub async fn retry(
 ) -> Result<Option<Retried>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let row: Option<RetryRow> = sqlx::query_as(include_str!("../sql/outbox_retry_lock.sql"))
-        .bind(id)
-        .bind(scope.manager())
+        .bind_all((id, scope.manager()))
         .fetch_optional(&mut *tx)
         .await?;
     let Some((status, superseded, conflict_crm_owner, _expected, account_id)) = row else {
@@ -180,13 +177,11 @@ pub async fn retry(
         Retried::Retry => None,
     };
     sqlx::query(include_str!("../sql/outbox_retry.sql"))
-        .bind(id)
-        .bind(new_expected.is_some())
-        .bind(new_expected.flatten())
+        .bind_all((id, new_expected.is_some(), new_expected.flatten()))
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut *tx,
+    audit::commit_with(
+        tx,
         AuditEvent {
             actor_user_id: actor,
             action: "crm.owner_writeback_retried",
@@ -196,7 +191,6 @@ pub async fn retry(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Some(retried))
 }
 

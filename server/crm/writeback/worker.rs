@@ -1,6 +1,7 @@
 //! The write-back worker: claims due rows per connection, reads the CRM's current owners,
 //! writes the rest in the vendor's batches and records each outcome with its audit row.
 
+use crate::db::Bind;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -234,9 +235,11 @@ impl WritebackWorker {
         };
         let mut rows: Vec<Claimed> =
             sqlx::query_as(include_str!("../sql/writeback_claim_batch.sql"))
-                .bind(connection_id)
-                .bind(i64::try_from(batch_size(kind)).unwrap_or(100))
-                .bind(LEASE.as_secs_f64())
+                .bind_all((
+                    connection_id,
+                    i64::try_from(batch_size(kind)).unwrap_or(100),
+                    LEASE.as_secs_f64(),
+                ))
                 .fetch_all(&mut *tx)
                 .await?;
         rows.sort_by_key(|r| r.id);
@@ -368,8 +371,7 @@ impl WritebackWorker {
                         out.written += 1;
                     }
                     sqlx::query(include_str!("../sql/writeback_mark_written.sql"))
-                        .bind(row.id)
-                        .bind(attempts)
+                        .bind_all((row.id, attempts))
                         .execute(&mut *tx)
                         .await?;
                     if let Some(account) = row.account_id {
@@ -398,10 +400,7 @@ impl WritebackWorker {
                 Verdict::Retry(reason) => {
                     out.retried += 1;
                     sqlx::query(include_str!("../sql/writeback_retry_later.sql"))
-                        .bind(row.id)
-                        .bind(attempts)
-                        .bind(reason)
-                        .bind(backoff_s(attempts) as f64)
+                        .bind_all((row.id, attempts, reason, backoff_s(attempts) as f64))
                         .execute(&mut *tx)
                         .await?;
                     continue;
@@ -409,12 +408,11 @@ impl WritebackWorker {
                 Verdict::Wait(wait) => {
                     out.rate_limited += 1;
                     sqlx::query(include_str!("../sql/writeback_wait.sql"))
-                        .bind(row.id)
-                        .bind(format!(
-                            "rate limited by the CRM; next try in {} s",
-                            wait.as_secs()
+                        .bind_all((
+                            row.id,
+                            format!("rate limited by the CRM; next try in {} s", wait.as_secs()),
+                            wait.as_secs_f64(),
                         ))
-                        .bind(wait.as_secs_f64())
                         .execute(&mut *tx)
                         .await?;
                     continue;
@@ -445,8 +443,7 @@ async fn set_conflict_owner(
     crm_owner: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(include_str!("../sql/writeback_set_conflict_owner.sql"))
-        .bind(id)
-        .bind(crm_owner)
+        .bind_all((id, crm_owner))
         .execute(tx)
         .await?;
     Ok(())
@@ -460,10 +457,7 @@ async fn set_final(
     reason: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(include_str!("../sql/writeback_set_final.sql"))
-        .bind(id)
-        .bind(status)
-        .bind(attempts)
-        .bind(reason)
+        .bind_all((id, status, attempts, reason))
         .execute(tx)
         .await?;
     Ok(())

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::f64::consts::PI;
 use std::time::{Duration, Instant};
+use terrane::db::Bind;
 
 use anyhow::{Context, bail};
 use rand::seq::SliceRandom;
@@ -200,8 +201,7 @@ async fn bench(args: TilesArgs) -> anyhow::Result<()> {
         "select account_id from plan_assignments where plan_id = $1 and territory_id = $2
          order by account_id limit 10",
     )
-    .bind(plan_id)
-    .bind(from)
+    .bind_all((plan_id, from))
     .fetch_all(&pool)
     .await?;
     let t = Instant::now();

@@ -2,6 +2,7 @@
 //! spellings (scored within 10 m), then asked for again with each address point hidden to
 //! measure the interpolation and street fallbacks, plus the throughput of the whole run.
 
+use crate::db::Bind;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -586,8 +587,7 @@ async fn hidden_errors(
                     .await
                     .context("starting a hiding transaction")?;
                 sqlx::query(include_str!("sql/bench_hide_address.sql"))
-                    .bind(&t.street_norm)
-                    .bind(&t.housenumber_norm)
+                    .bind_all((&t.street_norm, &t.housenumber_norm))
                     .execute(&mut *tx)
                     .await
                     .context("hiding an address point")?;

@@ -1,6 +1,7 @@
 //! Writes a build's features into the geocoder tables, replacing the previous index in one
 //! transaction (queries keep seeing the old index until it commits), and records the build.
 
+use crate::db::Bind;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
@@ -147,9 +148,7 @@ pub async fn load(
 
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let row: (i64, i32, i32, i32, i32, i32) = sqlx::query_as(include_str!("sql/record_build.sql"))
-        .bind(&source.file)
-        .bind(&source.sha256)
-        .bind(duration_ms)
+        .bind_all((&source.file, &source.sha256, duration_ms))
         .fetch_one(&mut *tx)
         .await
         .context("recording the geocoder build")?;
@@ -222,9 +221,7 @@ async fn insert_segments(
     let norms: Vec<&str> = chunk.iter().map(|s| s.name_norm.as_str()).collect();
     let lines: Vec<String> = chunk.iter().map(|s| linestring_wkt(&s.line)).collect();
     sqlx::query(include_str!("sql/insert_build_segments.sql"))
-        .bind(names)
-        .bind(norms)
-        .bind(lines)
+        .bind_all((names, norms, lines))
         .execute(conn)
         .await
         .context("writing street segments")?;
@@ -239,24 +236,24 @@ async fn insert_addresses(
         chunk.iter().map(f).collect()
     };
     sqlx::query(include_str!("sql/insert_addresses.sql"))
-        .bind(pick(|a| Some(a.osm_ref.as_str())))
-        .bind(pick(|a| Some(a.number.raw.as_str())))
-        .bind(pick(|a| Some(a.number.norm.as_str())))
-        .bind(chunk.iter().map(|a| a.number.number).collect::<Vec<_>>())
-        .bind(
+        .bind_all((
+            pick(|a| Some(a.osm_ref.as_str())),
+            pick(|a| Some(a.number.raw.as_str())),
+            pick(|a| Some(a.number.norm.as_str())),
+            chunk.iter().map(|a| a.number.number).collect::<Vec<_>>(),
             chunk
                 .iter()
                 .map(|a| a.number.number_end)
                 .collect::<Vec<_>>(),
-        )
-        .bind(pick(|a| a.street.as_ref().map(|s| s.0.as_str())))
-        .bind(pick(|a| a.street.as_ref().map(|s| s.1.as_str())))
-        .bind(pick(|a| a.postcode.as_ref().map(|s| s.0.as_str())))
-        .bind(pick(|a| a.postcode.as_ref().map(|s| s.1.as_str())))
-        .bind(pick(|a| a.city.as_ref().map(|s| s.0.as_str())))
-        .bind(pick(|a| a.city.as_ref().map(|s| s.1.as_str())))
-        .bind(lons(chunk.iter().map(|a| a.at)))
-        .bind(lats(chunk.iter().map(|a| a.at)))
+            pick(|a| a.street.as_ref().map(|s| s.0.as_str())),
+            pick(|a| a.street.as_ref().map(|s| s.1.as_str())),
+            pick(|a| a.postcode.as_ref().map(|s| s.0.as_str())),
+            pick(|a| a.postcode.as_ref().map(|s| s.1.as_str())),
+            pick(|a| a.city.as_ref().map(|s| s.0.as_str())),
+            pick(|a| a.city.as_ref().map(|s| s.1.as_str())),
+            lons(chunk.iter().map(|a| a.at)),
+            lats(chunk.iter().map(|a| a.at)),
+        ))
         .execute(conn)
         .await
         .context("writing addresses")?;
@@ -268,29 +265,25 @@ async fn insert_interpolations(
     chunk: &[super::build::InterpolationSection],
 ) -> anyhow::Result<()> {
     sqlx::query(include_str!("sql/insert_interpolations.sql"))
-        .bind(chunk.iter().map(|i| i.osm_ref.as_str()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|i| i.street.as_str()).collect::<Vec<_>>())
-        .bind(
+        .bind_all((
+            chunk.iter().map(|i| i.osm_ref.as_str()).collect::<Vec<_>>(),
+            chunk.iter().map(|i| i.street.as_str()).collect::<Vec<_>>(),
             chunk
                 .iter()
                 .map(|i| i.street_norm.as_str())
                 .collect::<Vec<_>>(),
-        )
-        .bind(chunk.iter().map(|i| i.start_number).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|i| i.end_number).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|i| i.step).collect::<Vec<_>>())
-        .bind(
+            chunk.iter().map(|i| i.start_number).collect::<Vec<_>>(),
+            chunk.iter().map(|i| i.end_number).collect::<Vec<_>>(),
+            chunk.iter().map(|i| i.step).collect::<Vec<_>>(),
             chunk
                 .iter()
                 .map(|i| i.postcode_norm.as_deref())
                 .collect::<Vec<_>>(),
-        )
-        .bind(
             chunk
                 .iter()
                 .map(|i| linestring_wkt(&i.line))
                 .collect::<Vec<_>>(),
-        )
+        ))
         .execute(conn)
         .await
         .context("writing interpolation lines")?;
@@ -302,34 +295,28 @@ async fn insert_places(
     chunk: &[super::build::Place],
 ) -> anyhow::Result<()> {
     sqlx::query(include_str!("sql/insert_places.sql"))
-        .bind(chunk.iter().map(|p| p.osm_ref.as_str()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|p| p.name.as_str()).collect::<Vec<_>>())
-        .bind(
+        .bind_all((
+            chunk.iter().map(|p| p.osm_ref.as_str()).collect::<Vec<_>>(),
+            chunk.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
             chunk
                 .iter()
                 .map(|p| p.name_norm.as_str())
                 .collect::<Vec<_>>(),
-        )
-        .bind(chunk.iter().map(|p| p.kind.as_str()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|p| p.rank).collect::<Vec<_>>())
-        .bind(
+            chunk.iter().map(|p| p.kind.as_str()).collect::<Vec<_>>(),
+            chunk.iter().map(|p| p.rank).collect::<Vec<_>>(),
             chunk
                 .iter()
                 .map(|p| p.at.map(LonLat::lon))
                 .collect::<Vec<_>>(),
-        )
-        .bind(
             chunk
                 .iter()
                 .map(|p| p.at.map(LonLat::lat))
                 .collect::<Vec<_>>(),
-        )
-        .bind(
             chunk
                 .iter()
                 .map(|p| rings_wkt(&p.rings))
                 .collect::<Vec<_>>(),
-        )
+        ))
         .execute(conn)
         .await
         .context("writing places")?;
@@ -341,24 +328,20 @@ async fn insert_postal_areas(
     chunk: &[super::build::PostcodeArea],
 ) -> anyhow::Result<()> {
     sqlx::query(include_str!("sql/insert_build_postal_areas.sql"))
-        .bind(
+        .bind_all((
             chunk
                 .iter()
                 .map(|a| a.postcode.as_str())
                 .collect::<Vec<_>>(),
-        )
-        .bind(
             chunk
                 .iter()
                 .map(|a| a.postcode_norm.as_str())
                 .collect::<Vec<_>>(),
-        )
-        .bind(
             chunk
                 .iter()
                 .map(|a| rings_wkt(&a.rings))
                 .collect::<Vec<_>>(),
-        )
+        ))
         .execute(conn)
         .await
         .context("writing postal areas")?;
@@ -369,9 +352,7 @@ async fn insert_postal_areas(
 mod tests {
     use super::*;
 
-    fn ll(lon: f64, lat: f64) -> LonLat {
-        LonLat::new(lon, lat).expect("valid test coordinate")
-    }
+    use crate::spatial::test_point as ll;
 
     #[test]
     fn lines_and_rings_are_written_as_wkt_longitude_first() {

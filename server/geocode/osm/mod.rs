@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use sqlx::PgPool;
 
-use crate::geocode::{Address, BoxFuture, GeocodeResult, Geocoder, ProviderError};
+use crate::geocode::{Address, BoxFuture, GeocodeResult, Geocoder, Precision, ProviderError};
 use crate::spatial::LonLat;
 
 pub mod bench;
@@ -39,6 +39,21 @@ pub enum OsmGeocoderError {
     },
     #[error("the geocoder index returned an unusable {what}: {detail}")]
     BadRow { what: &'static str, detail: String },
+}
+
+impl OsmGeocoderError {
+    /// The precision and location of an index row, checked.
+    fn checked_row(precision: &str, lon: f64, lat: f64) -> Result<(Precision, LonLat), Self> {
+        let parsed = Precision::parse(precision).ok_or_else(|| Self::BadRow {
+            what: "precision",
+            detail: precision.to_owned(),
+        })?;
+        let location = LonLat::new(lon, lat).map_err(|e| Self::BadRow {
+            what: "location",
+            detail: e.to_string(),
+        })?;
+        Ok((parsed, location))
+    }
 }
 
 /// The built-in geocoder, reading the index in the database.

@@ -1,5 +1,6 @@
 //! Reverse geocoding: the nearest address point to a location, else the nearest street.
 
+use crate::db::Bind;
 use sqlx::PgExecutor;
 
 use super::OsmGeocoderError;
@@ -65,10 +66,7 @@ pub async fn reverse(
     at: LonLat,
 ) -> Result<Option<ReverseResult>, OsmGeocoderError> {
     let row: Option<Row> = sqlx::query_as(include_str!("sql/reverse.sql"))
-        .bind(at.lon())
-        .bind(at.lat())
-        .bind(ADDRESS_RADIUS_M)
-        .bind(STREET_RADIUS_M)
+        .bind_all((at.lon(), at.lat(), ADDRESS_RADIUS_M, STREET_RADIUS_M))
         .fetch_optional(db)
         .await
         .map_err(|source| OsmGeocoderError::Query {
@@ -78,14 +76,7 @@ pub async fn reverse(
     let Some((precision, house_number, street, postcode, city, lon, lat, distance_m)) = row else {
         return Ok(None);
     };
-    let precision = Precision::parse(&precision).ok_or_else(|| OsmGeocoderError::BadRow {
-        what: "precision",
-        detail: precision.clone(),
-    })?;
-    let location = LonLat::new(lon, lat).map_err(|e| OsmGeocoderError::BadRow {
-        what: "location",
-        detail: e.to_string(),
-    })?;
+    let (precision, location) = OsmGeocoderError::checked_row(&precision, lon, lat)?;
     Ok(Some(ReverseResult {
         location,
         precision,

@@ -1,13 +1,13 @@
 //! Forward geocoding against the index: one statement per address, trying the exact address,
 //! a similarly named street, interpolation, then street, postcode and locality.
 
+use crate::db::Bind;
 use sqlx::PgExecutor;
 
 use super::build::{compact_postcode, leading_integer};
 use super::{OsmGeocoderError, PROVIDER};
+use crate::geocode::GeocodeResult;
 use crate::geocode::normalize::NormalizedAddress;
-use crate::geocode::{GeocodeResult, Precision};
-use crate::spatial::LonLat;
 
 /// Locates a normalized address; `Ok(None)` when not even its locality is known.
 ///
@@ -20,11 +20,13 @@ pub async fn search(
     let number = address.house_number.as_deref().and_then(leading_integer);
     let postcode = address.postal_code.as_deref().and_then(compact_postcode);
     let row: Option<(String, f64, f64, f64)> = sqlx::query_as(include_str!("sql/search.sql"))
-        .bind(address.street.as_deref())
-        .bind(address.house_number.as_deref())
-        .bind(number)
-        .bind(postcode)
-        .bind(address.city.as_deref())
+        .bind_all((
+            address.street.as_deref(),
+            address.house_number.as_deref(),
+            number,
+            postcode,
+            address.city.as_deref(),
+        ))
         .fetch_optional(db)
         .await
         .map_err(|source| OsmGeocoderError::Query {
@@ -34,14 +36,7 @@ pub async fn search(
     let Some((precision, lon, lat, confidence)) = row else {
         return Ok(None);
     };
-    let precision = Precision::parse(&precision).ok_or_else(|| OsmGeocoderError::BadRow {
-        what: "precision",
-        detail: precision.clone(),
-    })?;
-    let location = LonLat::new(lon, lat).map_err(|e| OsmGeocoderError::BadRow {
-        what: "location",
-        detail: e.to_string(),
-    })?;
+    let (precision, location) = OsmGeocoderError::checked_row(&precision, lon, lat)?;
     Ok(Some(GeocodeResult {
         location,
         precision,

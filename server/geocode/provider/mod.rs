@@ -341,14 +341,7 @@ pub(crate) mod testing {
 
     /// Serves `router` on 127.0.0.1 on a free port and returns its base URL.
     pub(crate) async fn serve(router: axum::Router) -> Url {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("local address");
-        tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("fake server");
-        });
-        Url::parse(&format!("http://{addr}")).expect("local URL")
+        Url::parse(&crate::net::serve_local(router).await).expect("local URL")
     }
 
     /// A provider that plays back `answers` in order (then repeats the last one), optionally

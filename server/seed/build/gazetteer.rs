@@ -393,9 +393,7 @@ mod tests {
     use super::*;
     use crate::osm::pbf::tags;
 
-    fn ll(lon: f64, lat: f64) -> LonLat {
-        LonLat::new(lon, lat).expect("valid test coordinate")
-    }
+    use crate::spatial::test_point as ll;
 
     fn square(lon0: f64, lat0: f64, size_deg: f64) -> Region {
         Region::from_rings(&[vec![

@@ -1,5 +1,6 @@
 //! Creating a draft plan beside the published one.
 
+use crate::db::Bind;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -79,12 +80,14 @@ pub async fn create_in(
         "insert into territory_plans (team_id, name, method, parent_plan_id, params, created_by)
          values ($1, $2, $3, $4, $5, $6) returning id",
     )
-    .bind(team_id)
-    .bind(name)
-    .bind(input.method.as_str())
-    .bind(base)
-    .bind(sqlx::types::Json(&params))
-    .bind(user_id)
+    .bind_all((
+        team_id,
+        name,
+        input.method.as_str(),
+        base,
+        sqlx::types::Json(&params),
+        user_id,
+    ))
     .fetch_one(&mut *tx)
     .await?;
     // The base plan's territories and reps, else the team's.
@@ -99,9 +102,7 @@ pub async fn create_in(
            and not exists (select 1 from plan_territories pt
                            where pt.plan_id = $3 and pt.territory_id = t.id)",
     )
-    .bind(plan_id)
-    .bind(team_id)
-    .bind(base)
+    .bind_all((plan_id, team_id, base))
     .execute(&mut *tx)
     .await?;
     if input.travel == Travel::DriveTime {
@@ -110,13 +111,9 @@ pub async fn create_in(
     }
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.plan_created",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({"team_id": team_id, "method": input.method.as_str(), "base": base}),
-        },
+        AuditEvent::new(user_id, "territory.plan_created")
+            .about("territory_plan", plan_id.to_string())
+            .with(json!({"team_id": team_id, "method": input.method.as_str(), "base": base})),
     )
     .await?;
     Ok(plan_id)

@@ -1,5 +1,6 @@
 //! The plan reads: rows, territories, figures, changes and the CRM owner changes.
 
+use crate::db::Bind;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -169,8 +170,7 @@ pub async fn changes(
          where n.plan_id = $1 and (o.territory_id is null or o.territory_id <> n.territory_id)
          order by a.annual_value desc, a.id",
     )
-    .bind(plan_id)
-    .bind(against)
+    .bind_all((plan_id, against))
     .fetch_all(db)
     .await
 }

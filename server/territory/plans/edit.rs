@@ -1,5 +1,6 @@
 //! Editing a draft by hand, deleting it, and keeping its metrics current.
 
+use crate::db::Bind;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -71,8 +72,7 @@ pub async fn refresh_metrics(
         map.insert("moved_value".into(), json!(moved_value));
     }
     sqlx::query("update territory_plans set metrics = $2 where id = $1")
-        .bind(plan_id)
-        .bind(&value)
+        .bind_all((plan_id, &value))
         .execute(&mut *tx)
         .await?;
     Ok(value)
@@ -113,8 +113,7 @@ pub async fn move_accounts(
     let in_plan: bool = sqlx::query_scalar(
         "select exists (select 1 from plan_territories where plan_id = $1 and territory_id = $2)",
     )
-    .bind(plan_id)
-    .bind(territory_id)
+    .bind_all((plan_id, territory_id))
     .fetch_one(&mut *tx)
     .await?;
     if !in_plan {
@@ -128,9 +127,7 @@ pub async fn move_accounts(
          join plan_assignments pa on pa.account_id = l.account_id and pa.plan_id = $3
          where l.account_id = any($1) and l.territory_id <> $2 order by a.name limit 10",
     )
-    .bind(account_ids)
-    .bind(territory_id)
-    .bind(plan_id)
+    .bind_all((account_ids, territory_id, plan_id))
     .fetch_all(&mut *tx)
     .await?;
     if !locked.is_empty() {
@@ -144,18 +141,14 @@ pub async fn move_accounts(
                 reason = left('moved by hand by ' || $4, 500)
          where plan_id = $1 and account_id = any($2) and territory_id <> $3",
     )
-    .bind(plan_id)
-    .bind(account_ids)
-    .bind(territory_id)
-    .bind(user_label)
+    .bind_all((plan_id, account_ids, territory_id, user_label))
     .execute(&mut *tx)
     .await?
     .rows_affected();
     let known: i64 = sqlx::query_scalar(
         "select count(*) from plan_assignments where plan_id = $1 and account_id = any($2)",
     )
-    .bind(plan_id)
-    .bind(account_ids)
+    .bind_all((plan_id, account_ids))
     .fetch_one(&mut *tx)
     .await?;
     if known < i64::try_from(account_ids.len()).unwrap_or(i64::MAX) {
@@ -168,18 +161,7 @@ pub async fn move_accounts(
         cells::rebuild_shapes(&mut tx, plan_id, Some(&touched)).await?;
     }
     refresh_metrics(&mut tx, plan_id).await?;
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.accounts_moved",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({"territory_id": territory_id, "accounts": account_ids.len(), "moved": moved}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    audit::commit_with(tx, AuditEvent::new(user_id, "territory.accounts_moved").about("territory_plan", plan_id.to_string()).with(json!({"territory_id": territory_id, "accounts": account_ids.len(), "moved": moved}))).await?;
     Ok(moved)
 }
 
@@ -202,17 +184,11 @@ pub async fn delete(
         .bind(plan_id)
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.plan_deleted",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({}),
-        },
+    audit::commit_with(
+        tx,
+        AuditEvent::new(user_id, "territory.plan_deleted")
+            .about("territory_plan", plan_id.to_string()),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Generating a plan's assignments: its method over its base plan, or a stability rebalance.
 
+use crate::db::Bind;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -87,8 +88,7 @@ pub async fn start_rebalance_in(
                 params = params || jsonb_build_object('tolerance', $2::float8)
          where id = $1 and status = 'draft' and {PLAN_JOB_STATE} not in ('queued', 'running')"
     ))
-    .bind(plan_id)
-    .bind(tolerance)
+    .bind_all((plan_id, tolerance))
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
@@ -102,13 +102,9 @@ pub async fn start_rebalance_in(
     }
     audit::record(
         &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.plan_rebalanced",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({"tolerance": tolerance}),
-        },
+        AuditEvent::new(user_id, "territory.plan_rebalanced")
+            .about("territory_plan", plan_id.to_string())
+            .with(json!({"tolerance": tolerance})),
     )
     .await?;
     Ok(plan.team_id)
@@ -141,8 +137,7 @@ async fn generate_inner(
     let params = plan.params();
     let base = rebalance_from.or(plan.parent_plan_id);
     let book: Vec<BookRow> = sqlx::query_as(include_str!("../sql/book.sql"))
-        .bind(plan.team_id)
-        .bind(base)
+        .bind_all((plan.team_id, base))
         .fetch_all(pool)
         .await?;
     let territories = plan_territories(pool, plan_id).await?;
@@ -307,8 +302,7 @@ async fn generate_inner(
     cells::rebuild_shapes(&mut tx, plan_id, None).await?;
     let message = (!warnings.is_empty()).then(|| warnings.join("; "));
     sqlx::query("update territory_plans set job_message = $2, job_progress = 1 where id = $1")
-        .bind(plan_id)
-        .bind(message)
+        .bind_all((plan_id, message))
         .execute(&mut *tx)
         .await?;
     refresh_metrics(&mut tx, plan_id).await?;
@@ -429,8 +423,7 @@ async fn report_progress(pool: PgPool, plan_id: Uuid, progress: Arc<AtomicU32>) 
         if (p - last).abs() >= 0.01 {
             last = p;
             let _ = sqlx::query("update territory_plans set job_progress = $2 where id = $1")
-                .bind(plan_id)
-                .bind(p)
+                .bind_all((plan_id, p))
                 .execute(&pool)
                 .await;
         }
@@ -465,14 +458,9 @@ async fn save_assignments(
          from unnest($2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], $7::text[],
                      $8::float8[]) as x(a, t, s, r, why, o, w)",
     )
-    .bind(plan_id)
-    .bind(&accounts)
-    .bind(&terr)
-    .bind(&sources)
-    .bind(&rules)
-    .bind(&reasons)
-    .bind(&owners)
-    .bind(&workloads)
+    .bind_all((
+        plan_id, &accounts, &terr, &sources, &rules, &reasons, &owners, &workloads,
+    ))
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -489,8 +477,7 @@ pub(super) async fn check_drive_time(
                  where pt.plan_id = $1 and r.home_base is not null),
                 (select count(*) from territory_team_book($2))",
     )
-    .bind(plan_id)
-    .bind(team_id)
+    .bind_all((plan_id, team_id))
     .fetch_one(db)
     .await?;
     let count = |n: i64| usize::try_from(n).unwrap_or(0);

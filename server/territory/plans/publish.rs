@@ -1,5 +1,6 @@
 //! Publishing a draft atomically with its CRM owner changes, and rolling back.
 
+use crate::db::Bind;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
@@ -61,8 +62,7 @@ pub async fn publish(
         "update territory_plans set status = 'published', published_at = now(), published_by = $2
          where id = $1",
     )
-    .bind(plan_id)
-    .bind(user_id)
+    .bind_all((plan_id, user_id))
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -77,22 +77,17 @@ pub async fn publish(
     let accounts_moved = accounts::territory::follow_published_plan(&mut *tx, plan_id).await?;
     let summary = writeback::enqueue(&mut tx, plan_id, &changes).await?;
     refresh_metrics(&mut tx, plan_id).await?;
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.plan_published",
-            subject_type: Some("territory_plan"),
-            subject_id: Some(plan_id.to_string()),
-            details: json!({
+    audit::commit_with(
+        tx,
+        AuditEvent::new(user_id, "territory.plan_published")
+            .about("territory_plan", plan_id.to_string())
+            .with(json!({
                 "team_id": team_id, "superseded": superseded, "accounts_moved": accounts_moved,
                 "owner_changes": changes.len(), "queued": summary.queued,
                 "skipped": summary.skipped,
-            }),
-        },
+            })),
     )
     .await?;
-    tx.commit().await?;
     Ok(Published {
         published: plan_id,
         superseded,

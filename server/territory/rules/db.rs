@@ -1,5 +1,6 @@
 //! Stored rules: the SQL that reads, writes, orders and evaluates a team's rules.
 
+use crate::db::Bind;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -75,8 +76,7 @@ pub async fn create(
     sqlx::query(
         "update territory_rules set position = position + 1 where team_id = $1 and position >= $2",
     )
-    .bind(team_id)
-    .bind(at)
+    .bind_all((team_id, at))
     .execute(&mut *conn)
     .await?;
     let id: Uuid = sqlx::query_scalar(
@@ -86,18 +86,20 @@ pub async fn create(
                  st_multi(st_setsrid(st_geomfromgeojson($10), 4326)), $11, $12)
          returning id",
     )
-    .bind(team_id)
-    .bind(i32::try_from(at).unwrap_or(i32::MAX))
-    .bind(rule.kind)
-    .bind(rule.territory_id)
-    .bind(&rule.name)
-    .bind(rule.enabled)
-    .bind(&rule.postal_codes)
-    .bind(&rule.postal_prefixes)
-    .bind(&rule.country_code)
-    .bind(&rule.area_geojson)
-    .bind(&rule.predicate)
-    .bind(&rule.account_ids)
+    .bind_all((
+        team_id,
+        i32::try_from(at).unwrap_or(i32::MAX),
+        rule.kind,
+        rule.territory_id,
+        &rule.name,
+        rule.enabled,
+        &rule.postal_codes,
+        &rule.postal_prefixes,
+        &rule.country_code,
+        &rule.area_geojson,
+        &rule.predicate,
+        &rule.account_ids,
+    ))
     .fetch_one(&mut *conn)
     .await?;
     get(&mut *conn, id).await?.ok_or(TerritoryError::NotFound)
@@ -120,17 +122,19 @@ pub async fn update(
              account_ids = $11
          where id = $1",
     )
-    .bind(rule_id)
-    .bind(rule.kind)
-    .bind(rule.territory_id)
-    .bind(&rule.name)
-    .bind(rule.enabled)
-    .bind(&rule.postal_codes)
-    .bind(&rule.postal_prefixes)
-    .bind(&rule.country_code)
-    .bind(&rule.area_geojson)
-    .bind(&rule.predicate)
-    .bind(&rule.account_ids)
+    .bind_all((
+        rule_id,
+        rule.kind,
+        rule.territory_id,
+        &rule.name,
+        rule.enabled,
+        &rule.postal_codes,
+        &rule.postal_prefixes,
+        &rule.country_code,
+        &rule.area_geojson,
+        &rule.predicate,
+        &rule.account_ids,
+    ))
     .execute(&mut *conn)
     .await?;
     get(&mut *conn, rule_id)
@@ -159,8 +163,7 @@ pub async fn delete(conn: &mut sqlx::PgConnection, rule_id: Uuid) -> Result<bool
             "update territory_rules set position = position - 1
              where team_id = $1 and position > $2",
         )
-        .bind(team_id)
-        .bind(position)
+        .bind_all((team_id, position))
         .execute(&mut *conn)
         .await?;
     }
@@ -207,8 +210,7 @@ async fn check_territory(
     let ok: bool = sqlx::query_scalar(
         "select exists (select 1 from territories where id = $1 and team_id = $2)",
     )
-    .bind(territory_id)
-    .bind(team_id)
+    .bind_all((territory_id, team_id))
     .fetch_one(db)
     .await?;
     if ok {
@@ -228,8 +230,7 @@ pub async fn claims(
     only: Option<&[Uuid]>,
 ) -> Result<Vec<Claim>, sqlx::Error> {
     sqlx::query_as::<_, Claim>(include_str!("../sql/claims.sql"))
-        .bind(team_id)
-        .bind(only)
+        .bind_all((team_id, only))
         .fetch_all(db)
         .await
 }

@@ -7,7 +7,7 @@
 mod db;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -427,13 +427,7 @@ async fn record(
 ) -> Result<(), sqlx::Error> {
     audit::record(
         db,
-        AuditEvent {
-            actor_user_id: Some(actor),
-            action,
-            subject_type: Some("territory_rule"),
-            subject_id: Some(rule_id.to_string()),
-            details: json!({}),
-        },
+        AuditEvent::new(Some(actor), action).about("territory_rule", rule_id.to_string()),
     )
     .await
 }

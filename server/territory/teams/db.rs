@@ -1,6 +1,7 @@
 //! The SQL behind teams: who may plan which team, the team's territories, locks, and
 //! workload settings.
 
+use crate::db::Bind;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -79,8 +80,7 @@ pub async fn may_plan(
             sqlx::query_scalar(
                 "select exists (select 1 from teams where id = $1 and manager_user_id = $2)",
             )
-            .bind(team_id)
-            .bind(user.id)
+            .bind_all((team_id, user.id))
             .fetch_one(db)
             .await
         }
@@ -117,10 +117,7 @@ pub async fn ensure_territories(
                          else $1 end,
                     $2, $3, $4",
         )
-        .bind(rep_name)
-        .bind(color)
-        .bind(rep_id)
-        .bind(team_id)
+        .bind_all((rep_name, color, rep_id, team_id))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -196,8 +193,7 @@ pub async fn upsert_by_name(
          on conflict on constraint teams_name_key do update set manager_user_id = excluded.manager_user_id
          returning id",
     )
-    .bind(name)
-    .bind(manager)
+    .bind_all((name, manager))
     .fetch_one(db)
     .await
 }
@@ -220,8 +216,7 @@ pub async fn set_members(
         "insert into team_members (team_id, rep_id) select $1, unnest($2::uuid[])
          on conflict on constraint team_members_rep_key do update set team_id = excluded.team_id",
     )
-    .bind(team)
-    .bind(reps)
+    .bind_all((team, reps))
     .execute(db)
     .await?;
     Ok(())

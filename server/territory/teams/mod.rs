@@ -3,6 +3,7 @@
 
 mod db;
 
+use crate::db::Bind;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
@@ -54,8 +55,7 @@ pub async fn lock(
              or exists (select 1 from accounts a join team_members m on m.rep_id = a.owner_rep_id
                         where a.id = $1 and m.team_id = $2)",
     )
-    .bind(account_id)
-    .bind(team_id)
+    .bind_all((account_id, team_id))
     .fetch_one(&mut *tx)
     .await?;
     if !teams_account {
@@ -80,24 +80,16 @@ pub async fn lock(
          on conflict (account_id) do update set territory_id = excluded.territory_id,
              locked_by = excluded.locked_by, reason = excluded.reason, created_at = now()",
     )
-    .bind(account_id)
-    .bind(territory_id)
-    .bind(user_id)
-    .bind(reason)
+    .bind_all((account_id, territory_id, user_id, reason))
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.account_locked",
-            subject_type: Some("account"),
-            subject_id: Some(account_id.to_string()),
-            details: json!({"territory_id": territory_id}),
-        },
+    audit::commit_with(
+        tx,
+        AuditEvent::new(user_id, "territory.account_locked")
+            .about("account", account_id.to_string())
+            .with(json!({"territory_id": territory_id})),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -115,18 +107,13 @@ pub async fn unlock(
         .await?
         .rows_affected()
         > 0;
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.account_unlocked",
-            subject_type: Some("account"),
-            subject_id: Some(account_id.to_string()),
-            details: json!({"territory_id": territory_id}),
-        },
+    audit::commit_with(
+        tx,
+        AuditEvent::new(user_id, "territory.account_unlocked")
+            .about("account", account_id.to_string())
+            .with(json!({"territory_id": territory_id})),
     )
     .await?;
-    tx.commit().await?;
     Ok(unlocked)
 }
 
@@ -183,8 +170,7 @@ pub async fn set_workload_tiers(
             sqlx::query(
                 "delete from workload_tiers where team_id = $1 and tier = $2::account_tier",
             )
-            .bind(team_id)
-            .bind(&s.tier)
+            .bind_all((team_id, &s.tier))
             .execute(&mut *tx)
             .await?;
             continue;
@@ -197,25 +183,16 @@ pub async fn set_workload_tiers(
              on conflict (team_id, tier) do update set visits_per_year = excluded.visits_per_year,
                  service_minutes = excluded.service_minutes, travel_minutes = excluded.travel_minutes",
         )
-        .bind(team_id)
-        .bind(&s.tier)
-        .bind(s.visits_per_year)
-        .bind(s.service_minutes)
-        .bind(s.travel_minutes)
+        .bind_all((team_id, &s.tier, s.visits_per_year, s.service_minutes, s.travel_minutes))
         .execute(&mut *tx)
         .await?;
     }
-    audit::record(
-        &mut *tx,
-        AuditEvent {
-            actor_user_id: user_id,
-            action: "territory.workload_changed",
-            subject_type: Some("team"),
-            subject_id: Some(team_id.to_string()),
-            details: json!({ "settings": settings }),
-        },
+    audit::commit_with(
+        tx,
+        AuditEvent::new(user_id, "territory.workload_changed")
+            .about("team", team_id.to_string())
+            .with(json!({ "settings": settings })),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
