@@ -150,16 +150,33 @@ impl Clock {
     }
 }
 
-/// Times a solved route for the page: `stop_candidate` maps problem stops to `candidates`.
-pub fn timed_route(
-    route: &Route,
-    problem: &Problem,
-    travel: &Travel,
-    points: &[LonLat],
-    candidates: &[Candidate],
-    stop_candidate: &[usize],
-    clock: Clock,
-) -> TimedRoute {
+/// A solved day and what its stops refer to: the problem, its travel matrix and points, and
+/// the candidates behind its stops.
+#[derive(Clone, Copy)]
+pub struct Solved<'a> {
+    pub problem: &'a Problem,
+    pub travel: &'a Travel,
+    pub points: &'a [LonLat],
+    pub candidates: &'a [Candidate],
+    /// Problem stop → candidate index.
+    pub stop_candidate: &'a [usize],
+}
+
+impl Solved<'_> {
+    /// Times one solved route for the page, on the rep's clock.
+    pub fn timed(&self, route: &Route, clock: Clock) -> TimedRoute {
+        timed_route(route, self, clock)
+    }
+}
+
+fn timed_route(route: &Route, solved: &Solved<'_>, clock: Clock) -> TimedRoute {
+    let Solved {
+        problem,
+        travel,
+        points,
+        candidates,
+        stop_candidate,
+    } = *solved;
     let vehicle = &problem.vehicles[route.vehicle];
     let mut previous = vehicle.start;
     let mut stops = Vec::with_capacity(route.visits.len());

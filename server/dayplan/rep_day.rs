@@ -138,15 +138,14 @@ pub async fn plan(
     let clock = Clock {
         midnight: inputs.midnight,
     };
-    let timed = plan::timed_route(
-        route,
-        &built.problem,
-        &travel,
-        &points,
-        &candidates,
-        &built.stop_candidate,
-        clock,
-    );
+    let solved = plan::Solved {
+        problem: &built.problem,
+        travel: &travel,
+        points: &points,
+        candidates: &candidates,
+        stop_candidate: &built.stop_candidate,
+    };
+    let timed = solved.timed(route, clock);
     let dropped = dropped_stops(&candidates, &built, &solution, &prospect);
     let (naive_drive_s, naive_drive_m) = plan::naive_drive(&built.problem, route);
     let saved = naive_drive_s - route.travel_duration;

@@ -170,20 +170,19 @@ pub async fn plan(
     };
     let solution = run_solver(built.problem.clone(), limits).await?;
 
+    let solved = plan::Solved {
+        problem: &built.problem,
+        travel: &travel,
+        points: &points,
+        candidates: &candidates,
+        stop_candidate: &built.stop_candidate,
+    };
     let mut out = Vec::with_capacity(reps.len());
     for (route, r) in solution.routes.iter().zip(&reps) {
         let clock = Clock {
             midnight: r.midnight,
         };
-        let timed = plan::timed_route(
-            route,
-            &built.problem,
-            &travel,
-            &points,
-            &candidates,
-            &built.stop_candidate,
-            clock,
-        );
+        let timed = solved.timed(route, clock);
         let line = line_of(&r.settings, &timed);
         out.push(TeamRepDay {
             rep_id: r.rep_id,

@@ -549,44 +549,26 @@ async fn reps_see_only_their_own_day_and_managers_their_teams(pool: PgPool) {
     let mine = rep_id(&pool, rep_email(0)).await;
     let theirs = rep_id(&pool, rep_email(5)).await;
     let rep = session(&app, rep_email(0)).await;
-    let (status, _) = call(
-        &app,
-        &rep,
-        reqwest::Method::GET,
-        &format!("/api/routes/reps/{theirs}/days/{DAY}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 404);
-    let (status, _) = call(
-        &app,
-        &rep,
-        reqwest::Method::GET,
-        &format!("/api/routes/reps/{mine}/days/not-a-day"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 400);
-    let manager_b = session(&app, "manager.b@example.com").await;
-    let (status, _) = call(
-        &app,
-        &manager_b,
-        reqwest::Method::GET,
-        &format!("/api/routes/reps/{mine}/days/{DAY}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 404);
     let manager_a = session(&app, "manager.a@example.com").await;
-    let (status, _) = call(
-        &app,
-        &manager_a,
-        reqwest::Method::GET,
-        &format!("/api/routes/reps/{mine}/days/{DAY}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
+    let manager_b = session(&app, "manager.b@example.com").await;
+    let cases = [
+        (&rep, format!("/api/routes/reps/{theirs}/days/{DAY}"), 404),
+        (&rep, format!("/api/routes/reps/{mine}/days/not-a-day"), 400),
+        (
+            &manager_b,
+            format!("/api/routes/reps/{mine}/days/{DAY}"),
+            404,
+        ),
+        (
+            &manager_a,
+            format!("/api/routes/reps/{mine}/days/{DAY}"),
+            200,
+        ),
+    ];
+    for (who, path, expected) in cases {
+        let (status, body) = call(&app, who, reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, expected, "{path}: {body}");
+    }
 }
 
 #[sqlx::test]
