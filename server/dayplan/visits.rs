@@ -163,6 +163,20 @@ pub async fn log(
     Ok((visit, recorded))
 }
 
+/// The visits of `reps` on `day` (each rep's local day), newest first, flagged ones included:
+/// what a manager reviews.
+pub async fn of_reps(
+    db: &PgPool,
+    reps: &[Uuid],
+    day: chrono::NaiveDate,
+) -> Result<Vec<Visit>, DayPlanError> {
+    Ok(sqlx::query_as(include_str!("sql/visits_of_reps.sql"))
+        .bind(reps)
+        .bind(day)
+        .fetch_all(db)
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
             post(rep_day_replan),
         )
         .route("/api/teams/{team}/days/{day}", post(team_day_plan))
+        .route("/api/teams/{team}/visits/{day}", get(team_visits))
         .route("/api/appointments", post(appointment_create))
         .route(
             "/api/appointments/{id}",
@@ -184,14 +185,9 @@ pub async fn team_day_plan(
     JsonBody(request): JsonBody<TeamDayRequest>,
 ) -> Result<Json<TeamDay>, AppError> {
     let day = parse_day(&day)?;
-    let team = teams::for_user(&state.db, &planner.user)
-        .await?
-        .into_iter()
-        .find(|t| t.id == planner.team_id)
-        .ok_or(AppError::NotFound)?;
-    let reps: Vec<Uuid> = team.reps.iter().map(|r| r.id).collect();
+    let reps = team_reps(&state, &planner).await?;
     Ok(Json(
-        team_day::plan(deps(&state), team.id, &reps, day, &request).await?,
+        team_day::plan(deps(&state), planner.team_id, &reps, day, &request).await?,
     ))
 }
 
@@ -202,6 +198,46 @@ fn actor<'a>(user: &User, scope: &'a Scope, source: Source) -> Actor<'a> {
         scope,
         source,
     }
+}
+
+/// Visits logged by the team's reps on a day.
+#[derive(Serialize, ToSchema)]
+pub struct TeamVisits {
+    pub visits: Vec<Visit>,
+    /// Logged more than the set distance from the account: not counted as visits.
+    pub flagged: usize,
+}
+
+/// The visits the team's reps logged on a day, those logged far from the account flagged.
+#[utoipa::path(
+    get,
+    path = "/api/teams/{team}/visits/{day}",
+    tag = "routes",
+    summary = "A team's visits on a day",
+    params(("team" = Uuid, Path), ("day" = String, Path)),
+    responses((status = 200, description = "Visits, newest first", body = TeamVisits), ReadErrors),
+    security(("session" = []))
+)]
+pub async fn team_visits(
+    planner: TeamPlanner,
+    State(state): State<AppState>,
+    Path(TeamDayPath { day }): Path<TeamDayPath>,
+) -> Result<Json<TeamVisits>, AppError> {
+    let day = parse_day(&day)?;
+    let reps = team_reps(&state, &planner).await?;
+    let visits = visits::of_reps(&state.db, &reps, day).await?;
+    let flagged = visits.iter().filter(|v| v.far_from_account).count();
+    Ok(Json(TeamVisits { visits, flagged }))
+}
+
+/// The reps of the planner's team (404 when the team is not theirs).
+async fn team_reps(state: &AppState, planner: &TeamPlanner) -> Result<Vec<Uuid>, AppError> {
+    let team = teams::for_user(&state.db, &planner.user)
+        .await?
+        .into_iter()
+        .find(|t| t.id == planner.team_id)
+        .ok_or(AppError::NotFound)?;
+    Ok(team.reps.iter().map(|r| r.id).collect())
 }
 
 /// Books an appointment (fixed time, or a window the visit must fit in); the rep's day is

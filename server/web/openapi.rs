@@ -76,6 +76,7 @@ pub fn router() -> Router<AppState> {
         days::rep_day_get,
         days::rep_day_replan,
         days::team_day_plan,
+        days::team_visits,
         days::appointment_create,
         days::appointment_update,
         days::appointment_cancel,

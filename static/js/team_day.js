@@ -50,6 +50,7 @@ async function plan() {
   }
   team = body;
   render(team);
+  loadVisits();
   root.dataset.state = 'ready';
   $('status').textContent = `Planned ${team.reps.reduce((n, r) => n + r.totals.stops, 0)} stops for ${team.reps.length} reps.`;
 }
@@ -134,3 +135,23 @@ $('move').addEventListener('submit', (event) => {
   pins.push({ account_id: accountId, rep_id: $('move-rep').value });
   plan();
 });
+
+/** The visits the team logged on the chosen day; those logged far from the account flagged. */
+async function loadVisits() {
+  const response = await fetch(`/api/teams/${$('team').value}/visits/${$('day').value}`, { headers: { Accept: 'application/json' } });
+  const body = await response.json().catch(() => null);
+  const list = $('visits');
+  list.replaceChildren();
+  if (!response.ok || !body) {
+    return;
+  }
+  for (const v of body.visits) {
+    const text = `${clock(v.visited_at)} ${v.account_name}${v.far_from_account ? ` — logged ${Math.round(v.distance_m)} m away: not counted` : ''}`;
+    const li = element('li', text);
+    if (v.far_from_account) li.className = 'visit--flagged';
+    list.append(li);
+  }
+  $('visits-summary').textContent = body.visits.length
+    ? `${body.visits.length} visits, ${body.flagged} logged far from the account.`
+    : 'No visits logged on this day yet.';
+}

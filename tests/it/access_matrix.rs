@@ -453,6 +453,13 @@ fn matrix() -> Vec<Row> {
             [401, 403, 403, 404, 401, 401, 200, 200],
         ),
         row(
+            "get",
+            "/api/teams/{team}/visits/{day}",
+            "/api/teams/{team_a}/visits/2026-12-08",
+            Empty,
+            [401, 403, 403, 404, 401, 401, 200, 200],
+        ),
+        row(
             "post",
             "/api/appointments",
             "/api/appointments",

@@ -476,8 +476,29 @@ async fn a_visit_is_recorded_once_and_counts_only_when_logged_at_the_account(poo
         "a visit logged far away does not count"
     );
 
-    // A manager does not log visits; another rep cannot log one at this rep's account.
+    // The manager sees both visits of the day, the far one flagged.
     let manager = session(&app, "manager.a@example.com").await;
+    let team = crate::helpers::team_id(&pool, "Team A").await;
+    // The rep's local day (the visits were logged just now).
+    let today: chrono::NaiveDate =
+        sqlx::query_scalar("select (now() at time zone timezone)::date from reps where id = $1")
+            .bind(rep)
+            .fetch_one(&pool)
+            .await
+            .expect("today");
+    let (status, seen) = call(
+        &app,
+        &manager,
+        reqwest::Method::GET,
+        &format!("/api/teams/{team}/visits/{today}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["visits"].as_array().map(Vec::len), Some(2), "{seen}");
+    assert_eq!(seen["flagged"], 1);
+
+    // A manager does not log visits; another rep cannot log one at this rep's account.
     let body =
         |id: &str| json!({"event_id": id, "account_id": far["account_id"], "outcome": "met"});
     let (status, _) = call(
