@@ -24,7 +24,7 @@ const MAX_PROSPECTS_ADDED: usize = 3;
 
 /// The drive saved against the order a rep would drive without a planner.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
-pub struct Comparison {
+pub struct DriveSaving {
     /// The naive order's drive on the same matrix and stops.
     pub naive_drive_s: i64,
     pub naive_drive_m: i64,
@@ -59,7 +59,7 @@ pub struct RepDay {
     pub route: TimedRoute,
     pub dropped: Vec<DroppedStop>,
     pub visited: Vec<VisitedStop>,
-    pub comparison: Comparison,
+    pub comparison: DriveSaving,
     /// The road line through the day's points, `[lon, lat]` pairs (straight segments when
     /// estimated).
     #[schema(value_type = Vec<[f64]>)]
@@ -169,7 +169,7 @@ pub async fn plan(
                 visited_at: v.visited_at,
             })
             .collect(),
-        comparison: Comparison {
+        comparison: DriveSaving {
             naive_drive_s,
             naive_drive_m,
             saved_drive_s: saved,

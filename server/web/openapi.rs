@@ -346,6 +346,53 @@ fn operation_view(
 mod tests {
     use super::*;
 
+    /// utoipa names a schema by its type's name and keeps one per name: two types with the
+    /// same name would silently describe one endpoint with the other's schema.
+    #[test]
+    fn every_schema_type_has_its_own_name() {
+        fn walk(dir: &std::path::Path, found: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).expect("server dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("source");
+                    let mut derives_schema = false;
+                    for line in text.lines() {
+                        let line = line.trim();
+                        if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                            derives_schema = true;
+                        } else if derives_schema
+                            && let Some(rest) = ["pub struct ", "pub enum ", "struct ", "enum "]
+                                .iter()
+                                .find_map(|k| line.strip_prefix(k))
+                        {
+                            let name: String = rest
+                                .chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                                .collect();
+                            found.push((name, path.display().to_string()));
+                            derives_schema = false;
+                        }
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("server"),
+            &mut found,
+        );
+        assert!(found.len() > 30, "{} schema types found", found.len());
+        found.sort();
+        for pair in found.windows(2) {
+            assert_ne!(
+                pair[0].0, pair[1].0,
+                "two schema types named alike: {pair:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_document_is_openapi_3_1_and_every_operation_says_who_may_call_it() {
         let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializes");
