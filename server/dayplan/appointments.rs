@@ -265,18 +265,26 @@ pub async fn create(
     external_ref: Option<&str>,
 ) -> Result<Appointment, DayPlanError> {
     let mut tx = db.begin().await?;
-    let id = create_in(&mut tx, actor, input, external_ref).await?;
+    let booked = create_in(&mut tx, actor, input, external_ref).await?;
     tx.commit().await?;
-    get(db, actor.scope, id).await
+    get(db, actor.scope, booked.id).await
 }
 
-/// [`create`] inside the caller's transaction (a CSV file is one transaction): the id.
+/// What [`create_in`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Created {
+    pub id: Uuid,
+    /// The rep already had an appointment with this `external_ref`: it was changed.
+    pub replaced: bool,
+}
+
+/// [`create`] inside the caller's transaction (a CSV file is one transaction).
 pub async fn create_in(
     tx: &mut PgConnection,
     actor: Actor<'_>,
     input: &AppointmentInput,
     external_ref: Option<&str>,
-) -> Result<Uuid, DayPlanError> {
+) -> Result<Created, DayPlanError> {
     let (end, minutes, note) = check_shape(input)?;
     let account = account_in_scope(&mut *tx, actor.scope, input.account_id).await?;
     let rep_id = rep_for(
@@ -293,19 +301,17 @@ pub async fn create_in(
         minutes,
         note,
     };
-    let replacing: Option<Uuid> = match external_ref {
-        Some(r) => {
-            sqlx::query_scalar(
-                "select id from appointments where rep_id = $1 and external_ref = $2",
+    let replacing: Option<(Uuid, DateTime<Utc>)> =
+        match external_ref {
+            Some(r) => sqlx::query_as(
+                "select id, window_start from appointments where rep_id = $1 and external_ref = $2",
             )
-            .bind(rep_id)
-            .bind(r)
+            .bind_all((rep_id, r))
             .fetch_optional(&mut *tx)
-            .await?
-        }
-        None => None,
-    };
-    let day = check_against_day(&mut *tx, &checked, replacing).await?;
+            .await?,
+            None => None,
+        };
+    let day = check_against_day(&mut *tx, &checked, replacing.map(|(id, _)| id)).await?;
     let id: Uuid = sqlx::query_scalar(include_str!("sql/appointments_insert.sql"))
         .bind_all((
             rep_id,
@@ -320,9 +326,17 @@ pub async fn create_in(
         ))
         .fetch_one(&mut *tx)
         .await?;
-    store::mark_stale(&mut *tx, rep_id, &[day]).await?;
+    // A re-imported row may move its appointment to another day: both days change.
+    let mut days = vec![day];
+    if let Some((_, before)) = replacing {
+        days.push(store::local_day(&mut *tx, rep_id, before).await?);
+    }
+    store::mark_stale(&mut *tx, rep_id, &days).await?;
     audited(&mut *tx, actor, "appointment.create", id).await?;
-    Ok(id)
+    Ok(Created {
+        id,
+        replaced: replacing.is_some(),
+    })
 }
 
 /// Moves or changes an appointment (its rep stays).
@@ -361,7 +375,7 @@ pub async fn update(
             "a cancelled appointment cannot be changed".into(),
         ));
     }
-    let before = local_day(&mut tx, current.rep_id, current.window_start).await?;
+    let before = store::local_day(&mut *tx, current.rep_id, current.window_start).await?;
     store::mark_stale(&mut tx, current.rep_id, &[before, day]).await?;
     audited(&mut tx, actor, "appointment.update", id).await?;
     tx.commit().await?;
@@ -381,7 +395,7 @@ pub async fn cancel(db: &PgPool, actor: Actor<'_>, id: Uuid) -> Result<Appointme
             "the appointment is already cancelled".into(),
         ));
     }
-    let day = local_day(&mut tx, current.rep_id, current.window_start).await?;
+    let day = store::local_day(&mut *tx, current.rep_id, current.window_start).await?;
     store::mark_stale(&mut tx, current.rep_id, &[day]).await?;
     audited(&mut tx, actor, "appointment.cancel", id).await?;
     tx.commit().await?;
@@ -409,19 +423,6 @@ pub async fn list(
         .bind_all((rep_id, from, to))
         .fetch_all(db)
         .await?)
-}
-
-async fn local_day(
-    tx: &mut PgConnection,
-    rep_id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<NaiveDate, sqlx::Error> {
-    sqlx::query_scalar(
-        "select ($2::timestamptz at time zone timezone)::date from reps where id = $1",
-    )
-    .bind_all((rep_id, at))
-    .fetch_one(&mut *tx)
-    .await
 }
 
 async fn audited(

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -274,12 +274,7 @@ pub(super) async fn run_solver(problem: Problem, limits: Limits) -> Result<Solut
 /// A seed that is the same for the same rep and day (the same inputs give the same plan).
 pub(super) fn seed_of(id: Uuid, day: NaiveDate) -> u64 {
     let (hi, lo) = id.as_u64_pair();
-    hi ^ lo
-        ^ u64::from(
-            day.to_string()
-                .bytes()
-                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))),
-        )
+    hi ^ lo ^ u64::from(day.num_days_from_ce().unsigned_abs())
 }
 
 /// Prospects whose cheapest insertion into the first plan adds at most `budget_s` of

@@ -8,6 +8,20 @@ use uuid::Uuid;
 
 use super::RepDay;
 
+/// The rep's local day of an instant (their time zone).
+pub async fn local_day(
+    db: impl PgExecutor<'_>,
+    rep_id: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<NaiveDate, sqlx::Error> {
+    sqlx::query_scalar(
+        "select ($2::timestamptz at time zone timezone)::date from reps where id = $1",
+    )
+    .bind_all((rep_id, at))
+    .fetch_one(db)
+    .await
+}
+
 /// Marks days of a rep for re-planning (in the transaction that changed their input).
 pub async fn mark_stale(
     tx: &mut PgConnection,

@@ -137,12 +137,7 @@ pub async fn log(
         .fetch_optional(&mut *tx)
         .await?;
     if created.is_some() {
-        let day: chrono::NaiveDate = sqlx::query_scalar(
-            "select ($2::timestamptz at time zone timezone)::date from reps where id = $1",
-        )
-        .bind_all((rep_id, visited_at))
-        .fetch_one(&mut *tx)
-        .await?;
+        let day = store::local_day(&mut *tx, rep_id, visited_at).await?;
         store::mark_stale_from(&mut tx, rep_id, day).await?;
     }
     tx.commit().await?;

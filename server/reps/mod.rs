@@ -104,6 +104,25 @@ pub async fn upsert_by_email(
     })
 }
 
+/// The rep with this e-mail address (case does not matter).
+pub async fn id_by_email(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from reps where lower(email) = lower($1)")
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}
+
+/// A rep's name.
+pub async fn name(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select name from reps where id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
 /// The rep whose CRM owner id is `crm_owner_id`.
 pub async fn id_by_crm_owner(
     db: impl PgExecutor<'_>,

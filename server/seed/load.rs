@@ -142,12 +142,8 @@ pub async fn load_opening_hours(
             report.unreadable += 1;
             continue;
         };
-        let id: Option<uuid::Uuid> =
-            sqlx::query_scalar("select id from accounts where crm_source = $1 and crm_id = $2")
-                .bind(&a.crm_source)
-                .bind(&a.crm_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let record = crate::accounts::CrmRef::new(a.crm_source.as_str(), a.crm_id.as_str());
+        let id = crate::accounts::crm::live_id(&mut *tx, &record).await?;
         if let Some(id) = id {
             crate::accounts::hours::replace(
                 &mut tx,

@@ -23,6 +23,7 @@ use crate::dayplan::team_day::{self, TeamDayRequest};
 use crate::dayplan::visits::{self, Recorded, Visit, VisitInput};
 use crate::dayplan::{DayPlanError, Deps, RepDay, TeamDay, store};
 use crate::error::AppError;
+use crate::reps;
 use crate::spatial::LonLat;
 use crate::territory::teams;
 use crate::web::extract::{JsonBody, Path, Query};
@@ -388,10 +389,7 @@ async fn today_page(
         Some(d) => parse_day(d)?,
         None => chrono::Utc::now().date_naive(),
     };
-    let rep_name: Option<String> = sqlx::query_scalar("select name from reps where id = $1")
-        .bind(rep)
-        .fetch_optional(&state.db)
-        .await?;
+    let rep_name = reps::name(&state.db, rep).await?;
     Ok(TodayPage {
         title: "Today".into(),
         style_url: state.config.map_style_url.clone(),

@@ -4,18 +4,21 @@
 
 use std::io::Read;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::reader::{
     Cells, Columns, Spec, Table, finish, parse_email, parse_int, parse_timestamp, read_table,
 };
 use super::{CsvError, ImportAudit, ImportReport, RowError};
+use crate::accounts::CrmRef;
+use crate::accounts::crm::live_id;
 use crate::accounts::hours::{self, HoursSource, Opening};
 use crate::auth::Scope;
 use crate::crm::apply::Outcome;
 use crate::dayplan::DayPlanError;
 use crate::dayplan::appointments::{self, Actor, AppointmentInput, Source};
+use crate::reps;
 
 pub const APPOINTMENT_COLUMNS: &[&str] = &[
     "ref",
@@ -41,21 +44,6 @@ pub(super) const HOURS: Spec = Spec {
     read_only: &[],
     required: &["crm_id", "opening_hours"],
 };
-
-/// An account named by CRM source and id, as a row of either file names it.
-async fn account_id(
-    tx: &mut PgConnection,
-    source: &str,
-    crm_id: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select id from accounts where crm_source = $1 and crm_id = $2 and deleted_at is null",
-    )
-    .bind(source)
-    .bind(crm_id)
-    .fetch_optional(&mut *tx)
-    .await
-}
 
 struct AppointmentRow {
     row: usize,
@@ -144,34 +132,21 @@ pub(super) async fn import_appointments(
     let mut tx = db.begin().await?;
     for r in rows {
         let refuse = |column: Option<&str>, message: String| RowError::new(r.row, column, message);
-        let Some(account) = account_id(&mut tx, &r.source, &r.crm_id).await? else {
+        let Some(account) =
+            live_id(&mut *tx, &CrmRef::new(r.source.as_str(), r.crm_id.as_str())).await?
+        else {
             let message = "no account with this source and crm_id".to_owned();
             return Err(report.refused(vec![refuse(Some("crm_id"), message)]));
         };
-        let rep: Option<Uuid> =
-            sqlx::query_scalar("select id from reps where lower(email) = lower($1)")
-                .bind(&r.rep_email)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(rep) = rep else {
+        let Some(rep) = reps::id_by_email(&mut *tx, &r.rep_email).await? else {
             let message = "no rep with this e-mail address".to_owned();
             return Err(report.refused(vec![refuse(Some("rep_email"), message)]));
         };
         let mut input = r.input.clone();
         input.account_id = account;
         input.rep_id = Some(rep);
-        let existed = match &r.external_ref {
-            Some(x) => sqlx::query_scalar::<_, bool>(
-                "select exists (select 1 from appointments where rep_id = $1 and external_ref = $2)",
-            )
-            .bind(rep)
-            .bind(x)
-            .fetch_one(&mut *tx)
-            .await?,
-            None => false,
-        };
         match appointments::create_in(&mut tx, actor, &input, r.external_ref.as_deref()).await {
-            Ok(_) => report.count(if existed {
+            Ok(booked) => report.count(if booked.replaced {
                 Outcome::Updated
             } else {
                 Outcome::Created
@@ -248,7 +223,9 @@ pub(super) async fn import_hours(
     }
     let mut tx = db.begin().await?;
     for r in rows {
-        let Some(account) = account_id(&mut tx, &r.source, &r.crm_id).await? else {
+        let Some(account) =
+            live_id(&mut *tx, &CrmRef::new(r.source.as_str(), r.crm_id.as_str())).await?
+        else {
             let message = "no account with this source and crm_id".to_owned();
             return Err(report.refused(vec![RowError::new(r.row, Some("crm_id"), message)]));
         };
