@@ -21,8 +21,12 @@ const REPAIR_FACTOR: i64 = 10;
 /// (a good solution within milliseconds); the iterations then start from the cost scale.
 const INITIAL_FACTOR: i64 = 10;
 const TARGET_FEASIBLE: f64 = 0.65;
-/// Weight of the longest day in the min-max search objective.
-const LONGEST_WEIGHT: i64 = 10;
+/// Weight of the longest day in the min-max search objective (travel seconds per second a
+/// day lasts beyond the target).
+const LONGEST_WEIGHT: i64 = 3;
+/// Min-max: until this tenth of the budget, the search plans the least driving (the
+/// longest-day term off); the balancing then starts from a plan that drives little.
+const BALANCE_FROM: u64 = 3;
 /// Iterations without a better plan after which the search stops early (a small day has
 /// usually converged long before its time limit).
 const STALL_LIMIT: u64 = 5_000;
@@ -65,11 +69,7 @@ pub(super) fn initial_weights(inst: &Instance) -> Weights {
     Weights {
         warp,
         load,
-        longest: if inst.problem.objective == Objective::MinMaxDuration {
-            LONGEST_WEIGHT
-        } else {
-            0
-        },
+        longest: 0,
         target: 0,
     }
 }
@@ -234,28 +234,49 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
     let (mut warp_ok, mut load_ok, mut seen) = (0u64, 0u64, 0u64);
     let mut buf = Vec::new();
     let mut iteration: u64 = 0;
+    // Min-max runs in three phases: least driving, balancing, then travel under the cap.
+    let minmax = inst.problem.objective == Objective::MinMaxDuration;
+    let mut balancing = false;
     let mut polishing = false;
     let mut last_gain: u64 = 0;
     let mut best_rank = best.as_ref().map(|b: &Best| b.rank);
     loop {
+        // A stalled min-max phase hands over to the next one; the last one stops.
+        let stalled = iteration - last_gain > STALL_LIMIT;
+        let next_phase = minmax && !polishing && best.is_some();
         if limits.max_iterations.is_some_and(|m| iteration >= m)
             || out_of_time()
-            || iteration - last_gain > STALL_LIMIT
+            || (stalled && !next_phase)
         {
             break;
         }
-        let late = match limits.max_iterations {
-            Some(m) => iteration * 10 >= m * POLISH_FROM,
-            None => started.elapsed() * 10 >= limits.time * POLISH_FROM as u32,
+        let reached = |tenths: u64| match limits.max_iterations {
+            Some(m) => iteration * 10 >= m * tenths,
+            None => started.elapsed() * 10 >= limits.time * tenths as u32,
         };
-        if late
+        if minmax
+            && !balancing
+            && (stalled || reached(BALANCE_FROM))
+            && let Some(b) = &best
+        {
+            // Min-max, first level: from the least-driving plan reached so far, push the
+            // days above a target just below the best longest day.
+            balancing = true;
+            last_gain = iteration;
+            w.longest = LONGEST_WEIGHT;
+            w.target = b.rank.1 - (b.rank.1 / TARGET_STEP).max(1);
+            ls.weights = w;
+            current.dirty.fill(true);
+            history.fill(current.objective(inst, &w));
+        } else if balancing
             && !polishing
-            && w.longest > 0
+            && (stalled || reached(POLISH_FROM))
             && let Some(b) = &best
         {
             // Min-max, second level: keep the best longest day as a hard-ish cap and spend
             // the rest of the budget on total travel under it.
             polishing = true;
+            last_gain = iteration;
             w.longest = POLISH_WEIGHT;
             w.target = b.rank.1;
             ls.weights = w;

@@ -34,7 +34,21 @@ struct Proposal<'s> {
     pieces_a: [Piece<'s>; 4],
     b: Option<usize>,
     pieces_b: [Piece<'s>; 4],
+    /// Min-max screening: the change in travel and in service time of routes a and b.
+    grow: [Grow; 2],
 }
+
+/// How a move changes one route's travel and service time (both zero when unknown).
+#[derive(Clone, Copy, Default)]
+struct Grow {
+    travel: i64,
+    service: i64,
+}
+
+const SAME: [Grow; 2] = [Grow {
+    travel: 0,
+    service: 0,
+}; 2];
 
 const NONE: Piece<'static> = Piece::Stops(&[]);
 
@@ -151,9 +165,14 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         let w = self.weights;
         let old_a = st.evals[p.a];
         let old_b = p.b.map(|b| st.evals[b]);
-        // Scores never drop below the arc costs: a bound before any evaluation.
+        // Scores never drop below the arc costs: a bound before any evaluation. Under
+        // min-max (arc cost = travel), nor below the longest-day term of the day's lower
+        // bound, travel + services + break.
         let slack = w.score(&old_a) - old_a.cost + old_b.map_or(0, |e| w.score(&e) - e.cost);
-        if delta_cost + extra - slack >= 0 {
+        let floor_a = self.day_floor(st, p.a, &p.pieces_a, p.grow[0]);
+        let floor_b =
+            p.b.map_or(0, |b| self.day_floor(st, b, &p.pieces_b, p.grow[1]));
+        if delta_cost + extra + floor_a + floor_b - slack >= 0 {
             return None;
         }
         let new_a = st.eval_pieces(self.inst, p.a, &p.pieces_a, &mut self.buf_a);
@@ -163,7 +182,7 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         let mut delta = extra + w.score(&new_a) - w.score(&old_a);
         let new_b = match (p.b, old_b) {
             (Some(b), Some(ob)) => {
-                if delta - w.score(&ob) >= 0 {
+                if delta + floor_b - w.score(&ob) >= 0 {
                     // Route b cannot cost less than nothing: no gain possible.
                     return None;
                 }
@@ -184,6 +203,37 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             eval_a: new_a,
             b: p.b.zip(new_b),
         })
+    }
+
+    /// A lower bound on the longest-day term of the route `pieces` would make on `route`
+    /// (0 outside min-max): its travel, services and break against the target.
+    fn day_floor(&self, st: &State, route: usize, pieces: &[Piece], grow: Grow) -> i64 {
+        if self.weights.longest == 0 || pieces.iter().all(|p| st.len(p) == 0) {
+            return 0;
+        }
+        let brk = self.inst.problem.vehicles[route]
+            .break_
+            .map_or(0, |b| b.duration);
+        let day = st.evals[route].travel + grow.travel + st.service[route] + grow.service + brk;
+        self.weights.over(day)
+    }
+
+    fn service(&self, stops: &[usize]) -> i64 {
+        stops
+            .iter()
+            .map(|&s| self.inst.problem.stops[s].service)
+            .sum()
+    }
+
+    /// Travel along `stops` (their internal arcs).
+    fn internal(&self, stops: &[usize]) -> i64 {
+        stops
+            .windows(2)
+            .map(|p| {
+                self.inst
+                    .cost(self.inst.location(p[0]), self.inst.location(p[1]))
+            })
+            .sum()
     }
 
     /// `attempt`, and on success the new routes spelled out in the buffers.
@@ -238,6 +288,13 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             pieces_a: [Piece::Prefix(r, i), Piece::Suffix(r, i + 1), NONE, NONE],
             b: None,
             pieces_b: [NONE; 4],
+            grow: [
+                Grow {
+                    travel: delta,
+                    service: -self.service(&[u]),
+                },
+                Grow::default(),
+            ],
         };
         let o = self.decide(st, &p, delta, self.inst.search_prize[u]);
         self.apply(st, o)
@@ -311,8 +368,16 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
                 pieces_a,
                 b: None,
                 pieces_b: [NONE; 4],
+                grow: [
+                    Grow {
+                        travel: added - removed,
+                        service: 0,
+                    },
+                    Grow::default(),
+                ],
             }
         } else {
+            let service = self.service(seg);
             Proposal {
                 a: rf,
                 pieces_a: [Piece::Prefix(rf, p), Piece::Suffix(rf, p + k), NONE, NONE],
@@ -322,6 +387,16 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
                     Piece::Stops(seg),
                     Piece::Suffix(rt, q),
                     NONE,
+                ],
+                grow: [
+                    Grow {
+                        travel: -removed,
+                        service: -service,
+                    },
+                    Grow {
+                        travel: added,
+                        service,
+                    },
                 ],
             }
         };
@@ -340,12 +415,10 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         let (au, bu) = (self.before(ru, pu, ra), self.after(ru, pu, ra));
         let (av, bv) = (self.before(rv, pv, rb), self.after(rv, pv, rb));
         let (lu, lv) = (self.loc(u), self.loc(v));
-        let delta = self.arc(au, lv) + self.arc(lv, bu) - self.arc(au, lu) - self.arc(lu, bu)
-            + self.arc(av, lu)
-            + self.arc(lu, bv)
-            - self.arc(av, lv)
-            - self.arc(lv, bv);
+        let delta_u = self.arc(au, lv) + self.arc(lv, bu) - self.arc(au, lu) - self.arc(lu, bu);
+        let delta_v = self.arc(av, lu) + self.arc(lu, bv) - self.arc(av, lv) - self.arc(lv, bv);
         let (su, sv) = ([u], [v]);
+        let service = self.service(&sv) - self.service(&su);
         let prop = Proposal {
             a: ru,
             pieces_a: [
@@ -361,8 +434,18 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
                 Piece::Suffix(rv, pv + 1),
                 NONE,
             ],
+            grow: [
+                Grow {
+                    travel: delta_u,
+                    service,
+                },
+                Grow {
+                    travel: delta_v,
+                    service: -service,
+                },
+            ],
         };
-        let o = self.decide(st, &prop, delta, 0);
+        let o = self.decide(st, &prop, delta_u + delta_v, 0);
         self.apply(st, o)
     }
 
@@ -404,16 +487,32 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             }
         };
         let (tu, tv) = (&ra[cu..], &rb[cv..]);
-        let delta = tail_arcs(hu, tv, end_u) + tail_arcs(hv, tu, end_v)
-            - tail_arcs(hu, tu, end_u)
-            - tail_arcs(hv, tv, end_v);
+        let delta_u = tail_arcs(hu, tv, end_u) - tail_arcs(hu, tu, end_u);
+        let delta_v = tail_arcs(hv, tu, end_v) - tail_arcs(hv, tv, end_v);
+        let grow = if self.weights.longest > 0 {
+            let travel = self.internal(tv) - self.internal(tu);
+            let service = self.service(tv) - self.service(tu);
+            [
+                Grow {
+                    travel: delta_u + travel,
+                    service,
+                },
+                Grow {
+                    travel: delta_v - travel,
+                    service: -service,
+                },
+            ]
+        } else {
+            SAME
+        };
         let prop = Proposal {
             a: ru,
             pieces_a: [Piece::Prefix(ru, cu), Piece::Suffix(rv, cv), NONE, NONE],
             b: Some(rv),
             pieces_b: [Piece::Prefix(rv, cv), Piece::Suffix(ru, cu), NONE, NONE],
+            grow,
         };
-        let o = self.decide(st, &prop, delta, 0);
+        let o = self.decide(st, &prop, delta_u + delta_v, 0);
         self.apply(st, o)
     }
 
@@ -448,6 +547,13 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
             ],
             b: None,
             pieces_b: [NONE; 4],
+            grow: [
+                Grow {
+                    travel: delta,
+                    service: 0,
+                },
+                Grow::default(),
+            ],
         };
         let o = self.decide(st, &prop, delta, 0);
         self.reversed = reversed;

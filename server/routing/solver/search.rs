@@ -31,6 +31,9 @@ pub(super) struct State {
     /// `(route, index)` per stop, `route == DROPPED` when left out.
     pub pos: Vec<(usize, usize)>,
     segs: Vec<RouteSegs>,
+    /// Sum of each route's service times: with its travel and break, a lower bound on its
+    /// day that the min-max moves screen with.
+    pub service: Vec<i64>,
     /// Routes changed since the local search last looked (perturbation, insertions).
     pub dirty: Vec<bool>,
 }
@@ -53,6 +56,12 @@ impl Weights {
             return UNREACHABLE;
         }
         (self.warp.saturating_mul(e.warp) + self.load.saturating_mul(e.excess)) / PENALTY_ONE
+    }
+
+    /// The longest-day term of a route whose day lasts at least `day`: a lower bound on the
+    /// term, which `score` adds to the route's cost.
+    pub fn over(&self, day: i64) -> i64 {
+        self.longest.saturating_mul((day - self.target).max(0))
     }
 
     pub fn score(&self, e: &RouteEval) -> i64 {
@@ -89,6 +98,7 @@ impl State {
                     }
                 })
                 .collect(),
+            service: vec![0; inst.vehicles],
             dirty: vec![true; inst.vehicles],
         }
     }
@@ -105,6 +115,7 @@ impl State {
         for (i, &s) in stops.iter().enumerate() {
             self.pos[s] = (route, i);
         }
+        self.service[route] = stops.iter().map(|&s| inst.problem.stops[s].service).sum();
         self.dirty[route] = true;
         if inst.simple {
             self.segs[route] = RouteSegs::build(inst, route, stops);

@@ -442,3 +442,31 @@ fn latest_departure_matches_a_binary_search() {
     }
     assert!(checked > 50, "{checked}");
 }
+
+/// A team day whose longest day is pinned by one long visit, with the other stops in two
+/// clusters that fit on any rep under it. A plan that only minimises the longest day may
+/// split the clusters between two reps (400 s of driving); the objective's second level
+/// wants one rep to take both (341 s), so 20 + 341 s in all.
+#[test]
+fn min_max_then_least_driving_under_the_longest_day() {
+    let mut stops: Vec<Stop> = (0..10).map(|i| stop(1 + i / 5, vec![])).collect();
+    stops.push(Stop {
+        service: 10_000,
+        ..stop(3, vec![])
+    });
+    let p = Problem {
+        matrix: plane(&[(0, 0), (100, 0), (0, 100), (-10, 0)]),
+        stops,
+        vehicles: vec![vehicle(window(0, 100_000)); 3],
+        objective: Objective::MinMaxDuration,
+    };
+    for seed in 0..3 {
+        let limits = Limits {
+            time: Duration::from_secs(10),
+            max_iterations: Some(300),
+            seed,
+        };
+        let s = solve(&p, &limits);
+        assert_eq!(check(&p, &s), (0, 10_020, 361, 361), "seed {seed}");
+    }
+}
