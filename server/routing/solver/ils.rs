@@ -14,12 +14,19 @@ use super::search::{DROPPED, Fit, PENALTY_ONE, Rank, State, Weights};
 const HISTORY: usize = 300;
 /// Up to this many stops the construction picks by prize per added cost.
 const RATIO_GREEDY_MAX: usize = 120;
-/// Iterations between penalty updates.
+/// Iterations between penalty updates, and, for the first `EARLY_ITERATIONS`, the shorter
+/// period that lets a short run (0.1 s: 30-60 iterations) adapt its weights at all.
 const PENALTY_PERIOD: u64 = 40;
+const EARLY_PERIOD: u64 = 10;
+const EARLY_ITERATIONS: u64 = 100;
 const REPAIR_FACTOR: i64 = 10;
 /// The first descent runs with penalties this many times the cost scale, so it ends feasible
-/// (a good solution within milliseconds); the iterations then start from the cost scale.
+/// (a good solution within milliseconds) ...
 const INITIAL_FACTOR: i64 = 10;
+/// ... and the iterations start from this many times the cost scale: at one, the first local
+/// optima after the descent were mostly infeasible until the weights had grown, which at
+/// 0.1 s was most of the run.
+const ITERATION_FACTOR: i64 = 3;
 const TARGET_FEASIBLE: f64 = 0.65;
 /// Weight of the longest day in the min-max search objective (travel seconds per second a
 /// day lasts beyond the target).
@@ -229,6 +236,8 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
         repair(&mut ls, &mut current, &mut rng, &deadline);
     }
     offer(inst, &mut best, &current, &mut w, true);
+    w.warp = w.warp.saturating_mul(ITERATION_FACTOR);
+    w.load = w.load.saturating_mul(ITERATION_FACTOR);
     ls.weights = w;
     let mut history = vec![current.objective(inst, &w); HISTORY];
     let (mut warp_ok, mut load_ok, mut seen) = (0u64, 0u64, 0u64);
@@ -308,7 +317,12 @@ pub(super) fn iterated_local_search(inst: &Instance, limits: &Limits, started: I
         }
         history[slot] = current.objective(inst, &w);
         iteration += 1;
-        if seen >= PENALTY_PERIOD {
+        let period = if iteration <= EARLY_ITERATIONS {
+            EARLY_PERIOD
+        } else {
+            PENALTY_PERIOD
+        };
+        if seen >= period {
             w.warp = adapt(w.warp, warp_ok as f64 / seen as f64);
             w.load = adapt(w.load, load_ok as f64 / seen as f64);
             ls.weights = w;
