@@ -172,7 +172,7 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         let floor_a = self.day_floor(st, p.a, &p.pieces_a, p.grow[0]);
         let floor_b =
             p.b.map_or(0, |b| self.day_floor(st, b, &p.pieces_b, p.grow[1]));
-        if delta_cost + extra + floor_a + floor_b - slack >= 0 {
+        if (delta_cost + extra - slack).saturating_add(floor_a.saturating_add(floor_b)) >= 0 {
             return None;
         }
         let new_a = st.eval_pieces(self.inst, p.a, &p.pieces_a, &mut self.buf_a);
@@ -182,8 +182,8 @@ impl<'a, 'p> LocalSearch<'a, 'p> {
         let mut delta = extra + w.score(&new_a) - w.score(&old_a);
         let new_b = match (p.b, old_b) {
             (Some(b), Some(ob)) => {
-                if delta + floor_b - w.score(&ob) >= 0 {
-                    // Route b cannot cost less than nothing: no gain possible.
+                if delta.saturating_add(floor_b) - w.score(&ob) >= 0 {
+                    // Route b cannot cost less than its floor: no gain possible.
                     return None;
                 }
                 let e = st.eval_pieces(self.inst, b, &p.pieces_b, &mut self.buf_b);
