@@ -470,3 +470,35 @@ fn min_max_then_least_driving_under_the_longest_day() {
         assert_eq!(check(&p, &s), (0, 10_020, 361, 361), "seed {seed}");
     }
 }
+
+/// The min-max move screen assumes no feasible day is shorter than its travel, services and
+/// break (`local.rs`, `day_floor`): check it on every prefix of random stop orders.
+#[test]
+fn no_feasible_day_is_shorter_than_its_travel_services_and_break() {
+    use super::data::Instance;
+    use super::eval::evaluate_stops;
+    let mut checked = 0;
+    for seed in 0..40 {
+        let p = random_problem(300 + seed, 6, 3, Objective::MinMaxDuration);
+        let inst = Instance::new(&p);
+        let mut order: Vec<usize> = (0..6).collect();
+        order.rotate_left(seed as usize % 6);
+        for v in 0..3 {
+            for len in 1..=6 {
+                let seq = &order[..len];
+                let e = evaluate_stops(&inst, v, seq, true);
+                if !e.feasible() {
+                    continue;
+                }
+                let service: i64 = seq.iter().map(|&s| p.stops[s].service).sum();
+                let brk = p.vehicles[v].break_.map_or(0, |b| b.duration);
+                assert!(
+                    e.duration >= e.travel + service + brk,
+                    "seed {seed} v {v} len {len}: {e:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}
