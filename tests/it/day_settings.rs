@@ -16,7 +16,7 @@ use crate::crm_csv::{
 use crate::day_plans::{
     SETTINGS, assert_day_is_consistent, call, rep_email, rep_id, seconds_of_day, session, time,
 };
-use crate::helpers::{count, scalar_by, seed_demo, spawn_app_with};
+use crate::helpers::{count, page_html, scalar_by, seed_demo, spawn_app_with};
 
 /// A Monday-to-Friday at least two days ahead: a future working day of every demo rep,
 /// whatever the time zone.
@@ -298,6 +298,20 @@ async fn day_settings_are_checked_and_refusals_change_nothing(pool: PgPool) {
         count(&pool, "audit_log where action = 'rep.day_settings_changed'").await,
         0
     );
+
+    // The Today page carries the form, each field labelled.
+    let html = page_html(&s.0, &app, "/today").await;
+    for id in [
+        "settings-work-start",
+        "settings-break-minutes",
+        "settings-start-lon",
+    ] {
+        assert!(
+            html.contains(&format!(r#"id="{id}""#)),
+            "the My day form has #{id}"
+        );
+    }
+    assert!(html.contains(r#"name="start-from" value="position""#));
 
     // Allowed: a window reaching past the shift with room inside it, and no break at all.
     for change in [
