@@ -2,8 +2,8 @@
 //!
 //! `accounts` has one owner, this module, split by column group: [`crm`] (what the CRM says),
 //! [`location`] (where the geocoder or a pin put it), [`territory`] (which territory and rep a
-//! plan gave it). Other capabilities call these; none writes the table itself. Opening hours
-//! (`account_opening_hours`) are [`hours`].
+//! plan gave it), [`service`] (how long a visit takes). Other capabilities call these; none
+//! writes the table itself. Opening hours (`account_opening_hours`) are [`hours`].
 
 mod address;
 pub mod crm;
@@ -12,6 +12,7 @@ pub mod db;
 pub mod hours;
 pub mod import;
 pub mod location;
+pub mod service;
 pub mod territory;
 
 use serde::Serialize;

@@ -4,7 +4,8 @@
 //! `visits` and `route_days`; opening hours belong to `accounts::hours`.
 //!
 //! Handlers call [`rep_day::plan`], [`team_day::plan`], [`appointments`] and [`visits`] with
-//! [`Deps`]; the solver is `routing::solver`, travel times come from OSRM (`travel`).
+//! [`Deps`], and [`settings`] when a person changes a rep's day settings; the solver is
+//! `routing::solver`, travel times come from OSRM (`travel`).
 
 pub mod appointments;
 mod build;
@@ -12,6 +13,7 @@ mod inputs;
 pub mod model;
 pub mod plan;
 pub mod rep_day;
+pub mod settings;
 pub mod store;
 pub mod team_day;
 pub mod travel;

@@ -49,6 +49,20 @@ pub async fn mark_stale_from(
     Ok(())
 }
 
+/// Marks a rep's days from their local today on for re-planning: their settings, or an
+/// account's visit minutes, changed.
+pub async fn mark_stale_from_today(tx: &mut PgConnection, rep_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update route_days set stale = true
+         where rep_id = $1
+           and day >= (select (now() at time zone timezone)::date from reps where id = $1)",
+    )
+    .bind(rep_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// The stored plan of a day (as the API returns it) when it is current.
 pub async fn fresh(
     db: impl PgExecutor<'_>,

@@ -1,6 +1,8 @@
 //! The reps register: the people who own accounts and drive to them (name, e-mail, CRM owner
 //! id, home base, working hours). The only writer of `reps`; CSV import and the demo seed call
-//! it. Daily routes add each rep's shift, break and start/end places here.
+//! it. Daily routes add each rep's shift, break and start/end places here ([`day`]).
+
+pub mod day;
 
 use crate::db::Bind;
 use chrono::NaiveTime;
@@ -23,6 +25,13 @@ pub struct RepUpdate<'a> {
     pub work_end: Option<NaiveTime>,
     pub timezone: Option<&'a str>,
     pub active: Option<bool>,
+    pub break_minutes: Option<i16>,
+    pub break_earliest: Option<NaiveTime>,
+    pub break_latest: Option<NaiveTime>,
+    /// `Some` when the file has the columns (empty: start from the home base).
+    pub day_start: Option<Option<LonLat>>,
+    /// `Some` when the file has the columns (empty: end at the home base).
+    pub day_end: Option<Option<LonLat>>,
 }
 
 /// What [`upsert_by_email`] did.
@@ -51,52 +60,33 @@ pub async fn upsert_by_email(
     .fetch_optional(&mut *db)
     .await?;
     let home = rep.home.flatten();
-    let changed: Option<bool> = sqlx::query_scalar(
-        r"
-        with cur as (
-            select * from reps where email = $1 for update
-        ),
-        new as (
-            select c.id, $2::text as name,
-                   case when $3 then $4::text else c.crm_owner_id end as crm_owner_id,
-                   case when $5
-                        then st_setsrid(st_makepoint($6::float8, $7::float8), 4326)
-                        else c.home_base end as home_base,
-                   coalesce($8::time, c.work_start) as work_start,
-                   coalesce($9::time, c.work_end) as work_end,
-                   coalesce($10::text, c.timezone) as timezone,
-                   coalesce($11::bool, c.active) as active
-            from cur c
-        )
-        update reps r set
-            name = n.name, crm_owner_id = n.crm_owner_id, home_base = n.home_base,
-            work_start = n.work_start, work_end = n.work_end, timezone = n.timezone,
-            active = n.active
-        from new n
-        where r.id = n.id
-          and (r.name, r.crm_owner_id, r.home_base, r.work_start, r.work_end, r.timezone,
-               r.active)
-              is distinct from
-              (n.name, n.crm_owner_id, n.home_base, n.work_start, n.work_end, n.timezone,
-               n.active)
-        returning true
-        ",
-    )
-    .bind_all((
-        rep.email,
-        rep.name,
-        rep.crm_owner_id.is_some(),
-        rep.crm_owner_id.flatten(),
-        rep.home.is_some(),
-        home.map(LonLat::lon),
-        home.map(LonLat::lat),
-        rep.work_start,
-        rep.work_end,
-        rep.timezone,
-        rep.active,
-    ))
-    .fetch_optional(&mut *db)
-    .await?;
+    let day_start = rep.day_start.flatten();
+    let day_end = rep.day_end.flatten();
+    let changed: Option<bool> = sqlx::query_scalar(include_str!("sql/upsert_by_email_update.sql"))
+        .bind_all((
+            rep.email,
+            rep.name,
+            rep.crm_owner_id.is_some(),
+            rep.crm_owner_id.flatten(),
+            rep.home.is_some(),
+            home.map(LonLat::lon),
+            home.map(LonLat::lat),
+            rep.work_start,
+            rep.work_end,
+            rep.timezone,
+            rep.active,
+            rep.break_minutes,
+            rep.break_earliest,
+            rep.break_latest,
+            rep.day_start.is_some(),
+            day_start.map(LonLat::lon),
+            day_start.map(LonLat::lat),
+            rep.day_end.is_some(),
+            day_end.map(LonLat::lon),
+            day_end.map(LonLat::lat),
+        ))
+        .fetch_optional(&mut *db)
+        .await?;
     Ok(match (created, changed) {
         (Some(_), _) => Written::Created,
         (None, Some(_)) => Written::Updated,

@@ -19,11 +19,13 @@ use crate::app::AppState;
 use crate::auth::{self, Role, Scope, User, csrf};
 use crate::dayplan::appointments::{self, Actor, Appointment, AppointmentInput, Source};
 use crate::dayplan::rep_day::{self, StartFrom};
+use crate::dayplan::settings;
 use crate::dayplan::team_day::{self, TeamDayRequest};
 use crate::dayplan::visits::{self, Recorded, Visit, VisitInput};
 use crate::dayplan::{DayPlanError, Deps, RepDay, TeamDay, store};
 use crate::error::AppError;
 use crate::reps;
+use crate::reps::day::RepDaySettings;
 use crate::spatial::LonLat;
 use crate::territory::teams;
 use crate::web::extract::{JsonBody, Path, Query};
@@ -36,6 +38,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/routes/reps/{rep}/days/{day}/replan",
             post(rep_day_replan),
+        )
+        .route(
+            "/api/reps/{rep}/day-settings",
+            get(day_settings_get).put(day_settings_put),
         )
         .route("/api/teams/{team}/days/{day}", post(team_day_plan))
         .route("/api/teams/{team}/visits/{day}", get(team_visits))
@@ -160,6 +166,54 @@ pub async fn rep_day_replan(
     .await?;
     store::save(&state.db, &plan).await?;
     Ok(Json(plan))
+}
+
+#[derive(Deserialize)]
+pub struct RepPath {
+    pub rep: Uuid,
+}
+
+/// A rep's shift, break and where their day starts and ends.
+#[utoipa::path(
+    get,
+    path = "/api/reps/{rep}/day-settings",
+    tag = "routes",
+    summary = "A rep's day settings",
+    params(("rep" = Uuid, Path)),
+    responses((status = 200, description = "The settings", body = RepDaySettings), ReadErrors),
+    security(("session" = []))
+)]
+pub async fn day_settings_get(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Path(RepPath { rep }): Path<RepPath>,
+) -> Result<Json<RepDaySettings>, AppError> {
+    rep_in_scope(&state, &user, rep).await?;
+    Ok(Json(settings::get(&state.db, rep).await?))
+}
+
+/// Replaces a rep's day settings (a rep their own, a manager their team's, an admin anyone's);
+/// the rep's days from today on are planned again on their next read.
+#[utoipa::path(
+    put,
+    path = "/api/reps/{rep}/day-settings",
+    tag = "routes",
+    summary = "Change a rep's day settings",
+    params(("rep" = Uuid, Path)),
+    request_body = RepDaySettings,
+    responses((status = 200, description = "The settings as stored", body = RepDaySettings), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
+pub async fn day_settings_put(
+    SignedIn(user): SignedIn,
+    _csrf: CsrfHeader,
+    State(state): State<AppState>,
+    Path(RepPath { rep }): Path<RepPath>,
+    JsonBody(input): JsonBody<RepDaySettings>,
+) -> Result<Json<RepDaySettings>, AppError> {
+    rep_in_scope(&state, &user, rep).await?;
+    settings::update(&state.db, user.id, rep, &input).await?;
+    Ok(Json(settings::get(&state.db, rep).await?))
 }
 
 #[derive(Deserialize)]

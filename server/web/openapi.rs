@@ -75,6 +75,8 @@ pub fn router() -> Router<AppState> {
         territories::assignment,
         days::rep_day_get,
         days::rep_day_replan,
+        days::day_settings_get,
+        days::day_settings_put,
         days::team_day_plan,
         days::team_visits,
         days::appointment_create,

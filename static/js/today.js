@@ -1,5 +1,6 @@
 // The rep's Today page: the planned day (stops with times, the route on the map, what was
-// not planned and why), "visited", booking an appointment, and re-planning from here.
+// not planned and why), "visited", booking an appointment, re-planning from here, and the
+// rep's day settings (shift, break, where the day starts and ends).
 //
 // Plain ES module. Configuration comes from data attributes on #today (the CSP forbids inline
 // scripts); everything from the server goes into the page with textContent.
@@ -273,6 +274,85 @@ $('replan').addEventListener('click', () => {
   }
 });
 
+const settingsUrl = () => `/api/reps/${config.repId}/day-settings`;
+
+/** Shows a stored start or end point: home when there is none. */
+function showPoint(name, point, lonId, latId) {
+  const choice = point ? 'point' : 'home';
+  document.querySelector(`input[name="${name}"][value="${choice}"]`).checked = true;
+  $(lonId).value = point ? String(point[0]) : '';
+  $(latId).value = point ? String(point[1]) : '';
+}
+
+function showSettings(s) {
+  $('settings-work-start').value = s.work_start;
+  $('settings-work-end').value = s.work_end;
+  $('settings-break-minutes').value = String(s.break_minutes);
+  $('settings-break-earliest').value = s.break_earliest;
+  $('settings-break-latest').value = s.break_latest;
+  showPoint('start-from', s.day_start, 'settings-start-lon', 'settings-start-lat');
+  showPoint('end-at', s.day_end, 'settings-end-lon', 'settings-end-lat');
+}
+
+/** The phone's position, rounded to about a metre. */
+function position() {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) {
+      reject(new Error('this device does not share its position: choose home or a point'));
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve([Number(p.coords.longitude.toFixed(5)), Number(p.coords.latitude.toFixed(5))]),
+      () => reject(new Error('your position could not be read: choose home or a point')),
+      { timeout: 10000, maximumAge: 60000 },
+    );
+  });
+}
+
+/** `[lon, lat]` of the chosen start or end, or null for home. */
+async function chosenPoint(name, lonId, latId) {
+  const choice = document.querySelector(`input[name="${name}"]:checked`)?.value ?? 'home';
+  if (choice === 'position') return position();
+  if (choice !== 'point') return null;
+  const lon = $(lonId).value;
+  const lat = $(latId).value;
+  if (lon === '' || lat === '') throw new Error('give the longitude and latitude of the point');
+  return [Number(lon), Number(lat)];
+}
+
+async function fillSettings() {
+  if (!config.isRep) {
+    // "My position" is the phone's: only the rep's own.
+    document.querySelector('input[name="start-from"][value="position"]').disabled = true;
+  }
+  try {
+    showSettings(await api('GET', settingsUrl()));
+  } catch {
+    $('settings-section').hidden = true;
+  }
+}
+
+$('settings').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  $('settings-error').hidden = true;
+  try {
+    const saved = await api('PUT', settingsUrl(), {
+      work_start: $('settings-work-start').value,
+      work_end: $('settings-work-end').value,
+      break_minutes: Number($('settings-break-minutes').value),
+      break_earliest: $('settings-break-earliest').value,
+      break_latest: $('settings-break-latest').value,
+      day_start: await chosenPoint('start-from', 'settings-start-lon', 'settings-start-lat'),
+      day_end: await chosenPoint('end-at', 'settings-end-lon', 'settings-end-lat'),
+    });
+    showSettings(saved);
+    await load();
+  } catch (error) {
+    $('settings-error').textContent = error.message;
+    $('settings-error').hidden = false;
+  }
+});
+
 $('day').addEventListener('change', (event) => {
   const url = new URL(window.location.href);
   url.searchParams.set('day', event.target.value);
@@ -281,4 +361,5 @@ $('day').addEventListener('change', (event) => {
 });
 
 fillAccounts();
+fillSettings();
 load();

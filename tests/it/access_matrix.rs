@@ -429,6 +429,7 @@ async fn send(app: &TestApp, fx: &Fixture, caller: &Caller, row: &Row) -> (u16, 
 /// session of the caller (see [`FRESH`]).
 fn matrix() -> Vec<Row> {
     use Body::{Form, Json, Multipart, None as Empty};
+    const DAY_SETTINGS: &str = r#"{"work_start":"08:00","work_end":"17:00","break_minutes":30,"break_earliest":"12:00","break_latest":"14:00","day_start":null,"day_end":null}"#;
     const APPOINTMENT: &str = r#"{"account_id":"{account_a}","start":"2026-12-08T08:00:00Z","end":"2026-12-08T16:00:00Z","duration_minutes":30}"#;
     vec![
         row(
@@ -443,6 +444,20 @@ fn matrix() -> Vec<Row> {
             "/api/routes/reps/{rep}/days/{day}/replan",
             "/api/routes/reps/{rep_a}/days/2026-12-08/replan",
             Json("{}"),
+            [401, 200, 404, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "get",
+            "/api/reps/{rep}/day-settings",
+            "/api/reps/{rep_a}/day-settings",
+            Empty,
+            [401, 200, 404, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "put",
+            "/api/reps/{rep}/day-settings",
+            "/api/reps/{rep_a}/day-settings",
+            Json(DAY_SETTINGS),
             [401, 200, 404, 404, 401, 401, 200, 200],
         ),
         row(

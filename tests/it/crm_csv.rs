@@ -20,27 +20,27 @@ fn fixture(name: &str) -> File {
     File::open(&path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()))
 }
 
-async fn import_accounts(pool: &PgPool, file: &str) -> ImportReport {
+pub(crate) async fn import_accounts(pool: &PgPool, file: &str) -> ImportReport {
     csv::import_accounts(pool, fixture(file), "csv", false, ClockGuard::default())
         .await
         .expect("the accounts file imports")
 }
 
-async fn import_reps(pool: &PgPool, file: &str) -> ImportReport {
+pub(crate) async fn import_reps(pool: &PgPool, file: &str) -> ImportReport {
     csv::import_reps(pool, fixture(file), false)
         .await
         .expect("the reps file imports")
 }
 
 /// The report of a refused import.
-fn refused(result: Result<ImportReport, CsvError>) -> ImportReport {
+pub(crate) fn refused(result: Result<ImportReport, CsvError>) -> ImportReport {
     match result {
         Err(CsvError::Invalid(report)) => report,
         other => panic!("expected the file to be refused, got {other:?}"),
     }
 }
 
-fn error_cells(report: &ImportReport) -> Vec<(usize, Option<&str>)> {
+pub(crate) fn error_cells(report: &ImportReport) -> Vec<(usize, Option<&str>)> {
     report
         .errors
         .iter()
@@ -48,7 +48,7 @@ fn error_cells(report: &ImportReport) -> Vec<(usize, Option<&str>)> {
         .collect()
 }
 
-async fn export_accounts(pool: &PgPool) -> String {
+pub(crate) async fn export_accounts(pool: &PgPool) -> String {
     let mut out = Vec::new();
     csv::export_accounts(pool, &mut out)
         .await
@@ -56,7 +56,7 @@ async fn export_accounts(pool: &PgPool) -> String {
     String::from_utf8(out).expect("UTF-8 export")
 }
 
-async fn export_reps(pool: &PgPool) -> String {
+pub(crate) async fn export_reps(pool: &PgPool) -> String {
     let mut out = Vec::new();
     csv::export_reps(pool, &mut out).await.expect("reps export");
     String::from_utf8(out).expect("UTF-8 export")
@@ -345,14 +345,14 @@ async fn export_then_import_into_an_empty_database_gives_the_same_file(pool: PgP
         Some(
             "source,crm_id,name,industry,address_line,house_number,street,postal_code,city,\
              country_code,tier,annual_value,visits_per_year,priority,owner_crm_id,\
-             crm_modified_at,lon,lat,geocode_status,geocode_precision,deleted"
+             crm_modified_at,service_minutes,lon,lat,geocode_status,geocode_precision,deleted"
         )
     );
     assert_eq!(
         lines.next(),
         Some(
             "csv,ACC-001,Boulangerie du Port,Bakery,,6,Quai Antoine 1er,98000,Monaco,MC,A,\
-             12500.50,12,1,OWN-1,2026-03-01T09:30:00Z,,,pending,,false"
+             12500.50,12,1,OWN-1,2026-03-01T09:30:00Z,,,,pending,,false"
         )
     );
     assert!(
@@ -387,7 +387,7 @@ async fn export_flags_soft_deleted_accounts(pool: PgPool) {
         .find(|l| l.starts_with("csv,ACC-002,"))
         .expect("deleted accounts are exported");
     assert!(
-        line.ends_with(",2026-04-01T00:00:00Z,,,pending,,true"),
+        line.ends_with(",2026-04-01T00:00:00Z,,,,pending,,true"),
         "{line}"
     );
     assert_eq!(export.lines().count(), 6);
@@ -411,14 +411,18 @@ async fn reps_import_is_idempotent_and_round_trips(pool: PgPool) {
     assert_eq!(second, first);
     assert_eq!(
         first,
-        "email,name,crm_owner_id,home_lon,home_lat,work_start,work_end,timezone,active\n\
-         ana.martin@example.com,Ana Martin,OWN-1,7.4246,43.7384,08:30,17:30,Europe/Monaco,true\n\
-         luc.bernard@example.com,Luc Bernard,OWN-2,7.262,43.7102,09:00,18:00,Europe/Paris,true\n\
-         sofia.rossi@example.com,Sofia Rossi,,,,07:45,16:15,Europe/Rome,false\n"
+        "email,name,crm_owner_id,home_lon,home_lat,work_start,work_end,timezone,active,\
+         break_minutes,break_earliest,break_latest,day_start_lon,day_start_lat,day_end_lon,\
+         day_end_lat\n\
+         ana.martin@example.com,Ana Martin,OWN-1,7.4246,43.7384,08:30,17:30,Europe/Monaco,true,\
+         30,12:00,14:00,,,,\n\
+         luc.bernard@example.com,Luc Bernard,OWN-2,7.262,43.7102,09:00,18:00,Europe/Paris,true,\
+         30,12:00,14:00,,,,\n\
+         sofia.rossi@example.com,Sofia Rossi,,,,07:45,16:15,Europe/Rome,false,30,12:00,14:00,,,,\n"
     );
 }
 
-async fn import_reps_from(pool: &PgPool, text: &str) -> ImportReport {
+pub(crate) async fn import_reps_from(pool: &PgPool, text: &str) -> ImportReport {
     csv::import_reps(pool, text.as_bytes(), false)
         .await
         .expect("the reps file imports")
@@ -438,7 +442,7 @@ async fn rep_columns_left_out_of_the_file_keep_their_values(pool: PgPool) {
     let export = export_reps(&pool).await;
     assert!(
         export.contains(
-            "ana.martin@example.com,Ana Martin-Roux,OWN-1,7.4246,43.7384,08:30,17:30,Europe/Monaco,true"
+            "ana.martin@example.com,Ana Martin-Roux,OWN-1,7.4246,43.7384,08:30,17:30,Europe/Monaco,true,"
         ),
         "{export}"
     );

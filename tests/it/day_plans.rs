@@ -18,24 +18,24 @@ const DAY: &str = "2026-12-08";
 const SUNDAY: &str = "2026-12-13";
 
 /// Fixed iterations: the same plan on any machine.
-const SETTINGS: [(&str, &str); 1] = [("TERRANE_ROUTE_ITERATIONS", "2000")];
+pub(crate) const SETTINGS: [(&str, &str); 1] = [("TERRANE_ROUTE_ITERATIONS", "2000")];
 
-fn rep_email(i: usize) -> &'static str {
+pub(crate) fn rep_email(i: usize) -> &'static str {
     &demo_dataset().reps[i].email
 }
 
-async fn rep_id(pool: &PgPool, email: &str) -> Uuid {
+pub(crate) async fn rep_id(pool: &PgPool, email: &str) -> Uuid {
     scalar_by(pool, "select rep_id from users where email = $1", email).await
 }
 
 /// A signed-in session and its CSRF token.
-async fn session(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+pub(crate) async fn session(app: &TestApp, email: &str) -> (reqwest::Client, String) {
     let client = app.client_as(email).await;
     let html = page_html(&client, app, "/").await;
     (client, csrf_in(&html))
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     (client, csrf): &(reqwest::Client, String),
     method: reqwest::Method,
@@ -53,11 +53,11 @@ async fn call(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-fn time(v: &Value) -> DateTime<FixedOffset> {
+pub(crate) fn time(v: &Value) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(v.as_str().expect("a time")).expect("RFC 3339")
 }
 
-fn seconds_of_day(t: DateTime<FixedOffset>) -> i64 {
+pub(crate) fn seconds_of_day(t: DateTime<FixedOffset>) -> i64 {
     i64::from(t.num_seconds_from_midnight())
 }
 
@@ -110,7 +110,7 @@ async fn give_hours(pool: &PgPool, rep: Uuid) -> (Vec<Uuid>, Uuid) {
 
 /// Checks a planned day against its own numbers and the rules: times in order, each stop
 /// inside its opening hours, the day inside the shift, no overlap with the break.
-async fn assert_day_is_consistent(pool: &PgPool, day: &Value) {
+pub(crate) async fn assert_day_is_consistent(pool: &PgPool, day: &Value) {
     let stops = day["stops"].as_array().expect("stops");
     let departure = time(&day["departure"]);
     let end = time(&day["end"]);

@@ -13,6 +13,7 @@ mod crm_trust;
 mod crm_vectors;
 mod crm_writeback;
 mod day_plans;
+mod day_settings;
 mod demo;
 mod devices;
 mod geocode_worker;

@@ -7,7 +7,7 @@ use std::collections::hash_map::Entry;
 use std::io::{Read, Write};
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::reader::{
     Cells, Columns, Spec, Table, finish, format_timestamp, guard, guard_opt, parse_amount,
@@ -18,8 +18,10 @@ use super::{
     MAX_TEXT_CHARS, RowError,
 };
 use crate::accounts::CrmRef;
-use crate::crm::apply::{self, ApplyError, ClockGuard};
+use crate::accounts::service::{self, MINUTES, MinutesSet};
+use crate::crm::apply::{self, ApplyError, ClockGuard, Outcome};
 use crate::crm::canonical::{Address, CanonicalAccount, Change};
+use crate::dayplan::store;
 
 /// Imports accounts from CSV. Every row is validated first; when any row is invalid nothing is
 /// written and [`CsvError::Invalid`] carries the row-numbered problems. Otherwise all rows are
@@ -58,7 +60,7 @@ pub(super) async fn import(
     for row in &rows {
         let change = Change::Upsert(row.account.clone());
         match apply::apply(&mut tx, &row.source, &change, guard).await {
-            Ok(outcome) => report.count(outcome),
+            Ok(outcome) => report.count(set_service_minutes(&mut tx, row, outcome).await?),
             Err(ApplyError::Invalid(reason)) => {
                 let message = format!("the database refused the row ({reason})");
                 return Err(report.refused(vec![RowError::new(row.row, None, message)]));
@@ -73,6 +75,33 @@ pub(super) async fn import(
     Ok(report)
 }
 
+/// Sets the row's visit minutes when the file has the column. They are Terrane's own value,
+/// not the CRM's, so they apply whatever the CRM clock says: a row the clock leaves alone
+/// (unchanged or stale) that changes them counts as updated. The owner's stored days from
+/// today on are planned again.
+async fn set_service_minutes(
+    tx: &mut PgConnection,
+    row: &AccountRow,
+    outcome: Outcome,
+) -> Result<Outcome, sqlx::Error> {
+    let Some(minutes) = row.service_minutes else {
+        return Ok(outcome);
+    };
+    let record = CrmRef::new(row.source.as_str(), row.account.crm_id.as_str());
+    match service::set_minutes(&mut *tx, &record, minutes).await? {
+        MinutesSet::Unchanged => Ok(outcome),
+        MinutesSet::Changed { owner_rep_id } => {
+            if let Some(rep) = owner_rep_id {
+                store::mark_stale_from_today(tx, rep).await?;
+            }
+            Ok(match outcome {
+                Outcome::Unchanged | Outcome::Stale => Outcome::Updated,
+                other => other,
+            })
+        }
+    }
+}
+
 /// Writes every account, soft-deleted ones included (`deleted` = `true`), ordered by source
 /// and CRM id, in the import format plus the read-only columns. Returns the number of rows.
 #[tracing::instrument(skip_all, err)]
@@ -85,7 +114,7 @@ pub async fn export_accounts(db: &PgPool, writer: impl Write) -> Result<u64, Csv
     loop {
         let batch = account_batch(db, after.as_ref()).await?;
         for a in &batch {
-            let record: [Cow<'_, str>; 21] = [
+            let record: [Cow<'_, str>; 22] = [
                 guard(&a.record.source),
                 guard(&a.record.id),
                 guard(&a.name),
@@ -102,6 +131,7 @@ pub async fn export_accounts(db: &PgPool, writer: impl Write) -> Result<u64, Csv
                 Cow::Owned(a.priority.to_string()),
                 guard_opt(&a.crm_owner_id),
                 Cow::Owned(a.crm_updated_at.map(format_timestamp).unwrap_or_default()),
+                Cow::Owned(a.service_minutes.map(|m| m.to_string()).unwrap_or_default()),
                 Cow::Owned(a.lon.map(|v| v.to_string()).unwrap_or_default()),
                 Cow::Owned(a.lat.map(|v| v.to_string()).unwrap_or_default()),
                 Cow::Borrowed(&a.geocode_status),
@@ -129,6 +159,8 @@ pub(super) struct AccountRow {
     pub(super) row: usize,
     pub(super) source: String,
     pub(super) account: CanonicalAccount,
+    /// `Some` when the file has the column (empty: the tier default).
+    pub(super) service_minutes: Option<Option<i32>>,
 }
 
 pub(super) const ACCOUNTS: Spec = Spec {
@@ -147,6 +179,7 @@ pub(super) fn parse_accounts(
     let Some(columns) = Columns::resolve(table, &ACCOUNTS, errors) else {
         return Vec::new();
     };
+    let has_service_minutes = columns.has("service_minutes");
     let default_source = Some(default_source.trim())
         .filter(|s| !s.is_empty() && s.chars().count() <= 100)
         .map(str::to_owned);
@@ -179,6 +212,9 @@ pub(super) fn parse_accounts(
         let priority = cells.parse("priority", |s| parse_int(s, 1, 5));
         let owner_crm_id = cells.text("owner_crm_id", 200);
         let modified_at = cells.parse("crm_modified_at", parse_timestamp);
+        let service_minutes = cells.parse("service_minutes", |s| {
+            parse_int(s, (*MINUTES.start()).into(), (*MINUTES.end()).into())
+        });
 
         if let (Some(source), Some(crm_id)) = (&source, &crm_id) {
             match first_seen.entry(CrmRef::new(source.as_str(), crm_id.as_str())) {
@@ -198,6 +234,7 @@ pub(super) fn parse_accounts(
         rows.push(AccountRow {
             row: row.number,
             source,
+            service_minutes: has_service_minutes.then(|| service_minutes.map(|m| m as i32)),
             account: CanonicalAccount {
                 crm_id,
                 name,
@@ -229,6 +266,7 @@ pub(super) struct AccountExport {
     pub(super) priority: i16,
     pub(super) crm_owner_id: Option<String>,
     pub(super) crm_updated_at: Option<DateTime<Utc>>,
+    pub(super) service_minutes: Option<i32>,
     pub(super) lon: Option<f64>,
     pub(super) lat: Option<f64>,
     pub(super) geocode_status: String,

@@ -52,6 +52,7 @@ pub const ACCOUNT_COLUMNS: &[&str] = &[
     "priority",
     "owner_crm_id",
     "crm_modified_at",
+    "service_minutes",
 ];
 
 /// Columns the export adds for information; import accepts and ignores them so an export
@@ -75,6 +76,13 @@ pub const REP_COLUMNS: &[&str] = &[
     "work_end",
     "timezone",
     "active",
+    "break_minutes",
+    "break_earliest",
+    "break_latest",
+    "day_start_lon",
+    "day_start_lat",
+    "day_end_lon",
+    "day_end_lat",
 ];
 
 /// Longest accepted value for free-text columns without a tighter database limit.

@@ -10,10 +10,12 @@ use sqlx::{PgConnection, PgPool};
 
 use super::reader::{
     Cells, Columns, Spec, Table, finish, format_time, guard, guard_opt, parse_bool, parse_decimal,
-    parse_email, parse_time, parse_timezone_name, read_table, write_error,
+    parse_email, parse_int, parse_time, parse_timezone_name, read_table, write_error,
 };
 use super::{CsvError, ImportAudit, ImportReport, REP_COLUMNS, RowError};
+use crate::dayplan::store;
 use crate::reps;
+use crate::reps::day::{self, DaySettingsError};
 use crate::spatial::LonLat;
 
 /// Imports reps from CSV, keyed by `email` (created when new, updated otherwise). Columns left
@@ -76,22 +78,33 @@ pub async fn export_reps(db: &PgPool, writer: impl Write) -> Result<u64, CsvErro
     let mut out = ::csv::Writer::from_writer(writer);
     out.write_record(REP_COLUMNS).map_err(write_error)?;
     for r in &reps {
-        let record: [Cow<'_, str>; 9] = [
+        let record: [Cow<'_, str>; 16] = [
             guard(&r.email),
             guard(&r.name),
             guard_opt(&r.crm_owner_id),
-            Cow::Owned(r.home_lon.map(|v| v.to_string()).unwrap_or_default()),
-            Cow::Owned(r.home_lat.map(|v| v.to_string()).unwrap_or_default()),
+            coordinate(r.home_lon),
+            coordinate(r.home_lat),
             Cow::Owned(format_time(r.work_start)),
             Cow::Owned(format_time(r.work_end)),
             guard(&r.timezone),
             Cow::Borrowed(if r.active { "true" } else { "false" }),
+            Cow::Owned(r.break_minutes.to_string()),
+            Cow::Owned(format_time(r.break_earliest)),
+            Cow::Owned(format_time(r.break_latest)),
+            coordinate(r.day_start_lon),
+            coordinate(r.day_start_lat),
+            coordinate(r.day_end_lon),
+            coordinate(r.day_end_lat),
         ];
         out.write_record(record.iter().map(|c| c.as_bytes()))
             .map_err(write_error)?;
     }
     out.flush()?;
     Ok(reps.len() as u64)
+}
+
+fn coordinate(v: Option<f64>) -> Cow<'static, str> {
+    Cow::Owned(v.map(|v| v.to_string()).unwrap_or_default())
 }
 
 pub(super) const REPS: Spec = Spec {
@@ -102,9 +115,15 @@ pub(super) const REPS: Spec = Spec {
 
 /// Which optional rep columns the file has: absent columns leave stored values alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "one flag per optional column or pair"
+)]
 pub(super) struct RepColumnsPresent {
     pub(super) crm_owner_id: bool,
     pub(super) home: bool,
+    pub(super) day_start: bool,
+    pub(super) day_end: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +137,11 @@ pub(super) struct RepRow {
     pub(super) work_end: Option<NaiveTime>,
     pub(super) timezone: Option<String>,
     pub(super) active: Option<bool>,
+    pub(super) break_minutes: Option<i16>,
+    pub(super) break_earliest: Option<NaiveTime>,
+    pub(super) break_latest: Option<NaiveTime>,
+    pub(super) day_start: Option<LonLat>,
+    pub(super) day_end: Option<LonLat>,
 }
 
 #[derive(Debug)]
@@ -131,18 +155,10 @@ pub(super) fn parse_reps(table: &Table, errors: &mut Vec<RowError>) -> Option<Re
     let columns = Columns::resolve(table, &REPS, errors)?;
     let present = RepColumnsPresent {
         crm_owner_id: columns.has("crm_owner_id"),
-        home: columns.has("home_lon") || columns.has("home_lat"),
+        home: pair_present(table, &columns, HOME, errors)?,
+        day_start: pair_present(table, &columns, DAY_START, errors)?,
+        day_end: pair_present(table, &columns, DAY_END, errors)?,
     };
-    if present.home && !(columns.has("home_lon") && columns.has("home_lat")) {
-        let missing = if columns.has("home_lon") {
-            "home_lat"
-        } else {
-            "home_lon"
-        };
-        let message = "home_lon and home_lat go together: add both columns or neither";
-        errors.push(RowError::new(table.header_row, Some(missing), message));
-        return None;
-    }
 
     let mut emails: HashMap<String, usize> = HashMap::new();
     let mut owners: HashMap<String, usize> = HashMap::new();
@@ -154,35 +170,9 @@ pub(super) fn parse_reps(table: &Table, errors: &mut Vec<RowError>) -> Option<Re
             .and_then(|_| cells.parse("email", parse_email));
         let name = cells.required_text("name", 200);
         let crm_owner_id = cells.text("crm_owner_id", 200);
-        let lon = cells.parse("home_lon", parse_decimal);
-        let lat = cells.parse("home_lat", parse_decimal);
-        let home = match (lon, lat) {
-            (Some(lon), Some(lat)) => match LonLat::new(lon, lat) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    let column = if (-180.0..=180.0).contains(&lon) {
-                        "home_lat"
-                    } else {
-                        "home_lon"
-                    };
-                    cells.fail_with(column, e.to_string());
-                    None
-                }
-            },
-            (None, None) => None,
-            (Some(_), None) | (None, Some(_)) => {
-                let column = if lon.is_some() {
-                    "home_lat"
-                } else {
-                    "home_lon"
-                };
-                cells.fail(
-                    column,
-                    "must be set when the other coordinate is (or both empty)",
-                );
-                None
-            }
-        };
+        let home = point(&mut cells, HOME);
+        let day_start = point(&mut cells, DAY_START);
+        let day_end = point(&mut cells, DAY_END);
         let work_start = cells.parse("work_start", parse_time);
         let work_end = cells.parse("work_end", parse_time);
         if let (Some(start), Some(end)) = (work_start, work_end)
@@ -192,6 +182,7 @@ pub(super) fn parse_reps(table: &Table, errors: &mut Vec<RowError>) -> Option<Re
         }
         let timezone = cells.parse("timezone", parse_timezone_name);
         let active = cells.parse("active", parse_bool);
+        let (break_minutes, break_earliest, break_latest) = break_of(&mut cells);
 
         if let Some(email) = &email
             && let Some(first) = emails.insert(email.to_lowercase(), row.number)
@@ -220,9 +211,111 @@ pub(super) fn parse_reps(table: &Table, errors: &mut Vec<RowError>) -> Option<Re
             work_end,
             timezone,
             active,
+            break_minutes,
+            break_earliest,
+            break_latest,
+            day_start,
+            day_end,
         });
     }
     Some(RepRows { present, rows })
+}
+
+/// A point's two columns.
+#[derive(Clone, Copy)]
+struct Pair {
+    lon: &'static str,
+    lat: &'static str,
+}
+
+const HOME: Pair = Pair {
+    lon: "home_lon",
+    lat: "home_lat",
+};
+const DAY_START: Pair = Pair {
+    lon: "day_start_lon",
+    lat: "day_start_lat",
+};
+const DAY_END: Pair = Pair {
+    lon: "day_end_lon",
+    lat: "day_end_lat",
+};
+
+/// Whether the file has a point's columns; `None` (an error of the header) when it has one of
+/// the two only.
+fn pair_present(
+    table: &Table,
+    columns: &Columns,
+    pair: Pair,
+    errors: &mut Vec<RowError>,
+) -> Option<bool> {
+    match (columns.has(pair.lon), columns.has(pair.lat)) {
+        (true, true) => Some(true),
+        (false, false) => Some(false),
+        (has_lon, _) => {
+            let missing = if has_lon { pair.lat } else { pair.lon };
+            let message = format!(
+                "{} and {} go together: add both columns or neither",
+                pair.lon, pair.lat
+            );
+            errors.push(RowError::new(table.header_row, Some(missing), message));
+            None
+        }
+    }
+}
+
+/// A row's point: both cells, or neither (`None`).
+fn point(cells: &mut Cells<'_>, pair: Pair) -> Option<LonLat> {
+    let lon = cells.parse(pair.lon, parse_decimal);
+    let lat = cells.parse(pair.lat, parse_decimal);
+    match (lon, lat) {
+        (Some(lon), Some(lat)) => match LonLat::new(lon, lat) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let column = if (-180.0..=180.0).contains(&lon) {
+                    pair.lat
+                } else {
+                    pair.lon
+                };
+                cells.fail_with(column, e.to_string());
+                None
+            }
+        },
+        (None, None) => None,
+        (Some(_), None) | (None, Some(_)) => {
+            let column = if lon.is_some() { pair.lat } else { pair.lon };
+            cells.fail(
+                column,
+                "must be set when the other coordinate is (or both empty)",
+            );
+            None
+        }
+    }
+}
+
+/// A row's break cells, each checked, and together when the row has all three.
+fn break_of(cells: &mut Cells<'_>) -> (Option<i16>, Option<NaiveTime>, Option<NaiveTime>) {
+    let max = i64::from(day::MAX_BREAK_MINUTES);
+    let minutes = cells
+        .parse("break_minutes", |s| parse_int(s, 0, max))
+        .and_then(|m| i16::try_from(m).ok());
+    let earliest = cells.parse("break_earliest", parse_time);
+    let latest = cells.parse("break_latest", parse_time);
+    if let (Some(earliest), Some(latest)) = (earliest, latest) {
+        match day::check_break(minutes.unwrap_or(0), earliest, latest) {
+            Err(DaySettingsError::BreakWindowOrder) => {
+                cells.fail("break_latest", "must be later than break_earliest");
+            }
+            Err(DaySettingsError::BreakLongerThanWindow) => {
+                cells.fail(
+                    "break_minutes",
+                    "is longer than the break window (break_earliest to break_latest)",
+                );
+            }
+            _ => {}
+        }
+    }
+    (minutes, earliest, latest)
 }
 
 /// Reports rows whose time zone PostgreSQL does not know (the tz database it was built with).
@@ -266,8 +359,20 @@ pub(super) async fn upsert_rep(
         work_end: rep.work_end,
         timezone: rep.timezone.as_deref(),
         active: rep.active,
+        break_minutes: rep.break_minutes,
+        break_earliest: rep.break_earliest,
+        break_latest: rep.break_latest,
+        day_start: present.day_start.then_some(rep.day_start),
+        day_end: present.day_end.then_some(rep.day_end),
     };
-    Ok(match reps::upsert_by_email(db, &update).await? {
+    let written = reps::upsert_by_email(db, &update).await?;
+    // Shift, break or start/end may have changed: the rep's stored days are planned again.
+    if written == reps::Written::Updated
+        && let Some(id) = reps::id_by_email(&mut *db, &rep.email).await?
+    {
+        store::mark_stale_from_today(db, id).await?;
+    }
+    Ok(match written {
         reps::Written::Created => Outcome::Created,
         reps::Written::Updated => Outcome::Updated,
         reps::Written::Unchanged => Outcome::Unchanged,
@@ -280,6 +385,7 @@ pub(super) fn refused_rep_column(e: &sqlx::Error) -> Option<(&'static str, &'sta
     match crate::db::violated_constraint(e)? {
         "reps_crm_owner_id_key" => Some(("crm_owner_id", "is already another rep's owner id")),
         "reps_hours_order" => Some(("work_end", "must be later than work_start")),
+        "reps_break_window" => Some(("break_latest", "must be later than break_earliest")),
         _ => None,
     }
 }
@@ -295,4 +401,11 @@ pub(super) struct RepExport {
     pub(super) work_end: NaiveTime,
     pub(super) timezone: String,
     pub(super) active: bool,
+    pub(super) break_minutes: i16,
+    pub(super) break_earliest: NaiveTime,
+    pub(super) break_latest: NaiveTime,
+    pub(super) day_start_lon: Option<f64>,
+    pub(super) day_start_lat: Option<f64>,
+    pub(super) day_end_lon: Option<f64>,
+    pub(super) day_end_lat: Option<f64>,
 }

@@ -1,7 +1,7 @@
 select crm_source, crm_id, name, industry, address_line, house_number, street,
        postal_code, city, country_code, tier::text as tier,
        annual_value::text as annual_value, visits_per_year, priority, crm_owner_id,
-       crm_updated_at, st_x(location) as lon, st_y(location) as lat,
+       crm_updated_at, service_minutes, st_x(location) as lon, st_y(location) as lat,
        geocode_status::text as geocode_status,
        geocode_precision::text as geocode_precision,
        deleted_at is not null as deleted
