@@ -1,6 +1,6 @@
 // Browser tests of day plans (issue 16): a rep opens Today on a phone-sized screen, marks a stop
 // visited, books an appointment and sees the day planned again; a manager plans the team's day
-// and moves a stop from one rep to another.
+// and moves a stop from one rep to another; a rep changes their shift in My day.
 //
 //   TERRANE_URL=http://127.0.0.1:8080 node --test tests/today.test.mjs
 
@@ -75,6 +75,43 @@ describe('Today and Team day', () => {
     assert.equal(await appointment.count(), 1, await page.textContent('#book-error'));
     assert.match(await appointment.textContent(), /visit 15:00–15:30/);
     await page.screenshot({ path: join(suite.shots, 'today-booked-390.png'), fullPage: true });
+    assert.deepEqual(problems.filter((p) => !/WebGL|webgl/.test(p)), []);
+    await context.close();
+  });
+
+  test('a rep moves the start of their shift in My day and the day starts later', async () => {
+    const context = await suite.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const page = await context.newPage();
+    const problems = collectPageProblems(page);
+    await signInAsDemoUser(page, suite.baseUrl, DEMO_REP);
+    await page.goto(`${suite.baseUrl}/today?day=${day}`);
+    assert.equal(await settled(page, '#today'), 'ready', await page.textContent('#status'));
+    await page.click('#settings-section summary');
+    await page.waitForFunction(() => document.getElementById('settings-work-start').value !== '');
+    const original = await page.inputValue('#settings-work-start');
+    const firstArrival = async () => {
+      const text = await page.textContent('#stops .stop[data-account-id] .stop__times');
+      const [, hh, mm] = /Arrive (\d{2}):(\d{2})/.exec(text) ?? [];
+      assert.ok(hh, `an arrival time in "${text}"`);
+      return Number(hh) * 60 + Number(mm);
+    };
+    assert.ok(await firstArrival() < 11 * 60, 'the first stop is reached before 11:00 on the usual shift');
+
+    // A break longer than its window is refused, with the reason on the page.
+    await page.fill('#settings-break-minutes', '200');
+    await page.click('#settings button[type="submit"]');
+    await page.waitForSelector('#settings-error:not([hidden])');
+    assert.match(await page.textContent('#settings-error'), /break/i);
+
+    await page.fill('#settings-break-minutes', '30');
+    await page.fill('#settings-work-start', '11:00');
+    await replanned(page, () => page.click('#settings button[type="submit"]'));
+    assert.ok(await page.isHidden('#settings-error'), await page.textContent('#settings-error'));
+    assert.ok(await firstArrival() >= 11 * 60, 'the day now starts at 11:00');
+    await page.screenshot({ path: join(suite.shots, 'today-my-day-390.png'), fullPage: true });
+
+    await page.fill('#settings-work-start', original);
+    await replanned(page, () => page.click('#settings button[type="submit"]'));
     assert.deepEqual(problems.filter((p) => !/WebGL|webgl/.test(p)), []);
     await context.close();
   });
