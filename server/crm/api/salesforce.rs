@@ -16,10 +16,10 @@ pub const MAX_COLLECTION: usize = 200;
 /// A Salesforce REST client for one org's instance; the token is passed per call.
 #[derive(Debug, Clone)]
 pub struct SalesforceApi {
-    http: reqwest::Client,
-    instance_url: String,
-    api_version: String,
-    timeout: Duration,
+    pub(super) http: reqwest::Client,
+    pub(super) instance_url: String,
+    pub(super) api_version: String,
+    pub(super) timeout: Duration,
     batch_size: Option<u32>,
 }
 
