@@ -181,6 +181,44 @@ pub async fn log(
     Ok((visit, recorded))
 }
 
+/// A visit the CRM recorded (a completed meeting or Task), matched to a rep and an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrmVisit {
+    /// `crm:{connection}:{activity id}`.
+    pub event_id: String,
+    pub rep_id: Uuid,
+    pub account_id: Uuid,
+    pub visited_at: DateTime<Utc>,
+}
+
+/// Records visits read from the CRM (source `crm`, outcome met), each once per event id, and
+/// marks the days they change stale, in one transaction. Returns how many were new. Nothing
+/// else runs: a visit from the CRM is never written back to it.
+pub async fn record_from_crm(db: &PgPool, visits: &[CrmVisit]) -> Result<u64, DayPlanError> {
+    if visits.is_empty() {
+        return Ok(0);
+    }
+    let events: Vec<&str> = visits.iter().map(|v| v.event_id.as_str()).collect();
+    let reps: Vec<Uuid> = visits.iter().map(|v| v.rep_id).collect();
+    let accounts: Vec<Uuid> = visits.iter().map(|v| v.account_id).collect();
+    let times: Vec<DateTime<Utc>> = visits.iter().map(|v| v.visited_at).collect();
+    let mut tx = db.begin().await?;
+    let created: Vec<(Uuid, DateTime<Utc>)> =
+        sqlx::query_as(include_str!("sql/visits_insert_crm.sql"))
+            .bind_all((&events, &reps, &accounts, &times))
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut days = std::collections::BTreeSet::new();
+    for (rep, at) in &created {
+        days.insert((*rep, store::local_day(&mut *tx, *rep, *at).await?));
+    }
+    for (rep, day) in days {
+        store::mark_stale_from(&mut tx, rep, day).await?;
+    }
+    tx.commit().await?;
+    Ok(created.len() as u64)
+}
+
 /// The visits of `reps` on `day` (each rep's local day), newest first, flagged ones included:
 /// what a manager reviews.
 pub async fn of_reps(

@@ -380,3 +380,122 @@ async fn a_missing_task_field_fails_with_what_to_create_and_an_admin_retries_it(
     assert_eq!(row_of(&pool, visit).await.0, OutboxStatus::Done);
     assert_eq!(audit_count(&pool, "crm.activity_retried").await, 1);
 }
+
+/// A CRM user logs an activity in the simulator; its id.
+async fn crm_user_logs(sim: &Sim, activity: Value) -> String {
+    let resp = sim.post("/_sim/activities", Some(&activity)).await;
+    let body: Value = resp.json().await.expect("json");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+async fn crm_owner_of(pool: &PgPool, rep: Uuid) -> String {
+    scalar_by(pool, "select crm_owner_id from reps where id = $1", rep).await
+}
+
+#[sqlx::test(migrator = "terrane::db::MIGRATOR")]
+async fn visits_the_crm_recorded_are_read_once_and_ours_are_not_read_back(pool: PgPool) {
+    let (_app, sim) = setup(&pool).await;
+    let clients =
+        CrmClients::new(pool.clone(), Some(key()), Duration::from_secs(10)).expect("clients");
+    let w = worker(&pool, Duration::from_secs(10));
+    let hs = owned(&pool, HUBSPOT, 0).await;
+    let sf = owned(&pool, SALESFORCE, 0).await;
+    // Visits logged in Terrane and written back: they must not come back as second visits.
+    log(&pool, &hs, "visit-ours-hs1").await;
+    log(&pool, &sf, "visit-ours-sf1").await;
+    assert_eq!(w.drain_activities().await.expect("drained").written, 2);
+    // What CRM users logged: a completed meeting and Task by each account's rep, a meeting by
+    // someone who is no rep here, a no-show, and a Task that is a call.
+    let hs_owner = crm_owner_of(&pool, hs.rep).await;
+    let sf_owner = crm_owner_of(&pool, sf.rep).await;
+    let meeting = crm_user_logs(
+        &sim,
+        json!({"crm": "hubspot", "record": hs.crm_id, "owner": hs_owner}),
+    )
+    .await;
+    crm_user_logs(
+        &sim,
+        json!({"crm": "hubspot", "record": hs.crm_id, "owner": "owner-999"}),
+    )
+    .await;
+    crm_user_logs(
+        &sim,
+        json!({"crm": "hubspot", "record": hs.crm_id, "owner": hs_owner, "outcome": "NO_SHOW"}),
+    )
+    .await;
+    let task = crm_user_logs(
+        &sim,
+        json!({"crm": "salesforce", "record": sf.crm_id, "owner": sf_owner}),
+    )
+    .await;
+    crm_user_logs(
+        &sim,
+        json!({"crm": "salesforce", "record": sf.crm_id, "owner": sf_owner, "kind": "Call"}),
+    )
+    .await;
+    let since = chrono::Utc::now() - terrane::crm::visits_in::LOOKBACK;
+    let conn = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            terrane::crm::connection::by_name(&pool, name)
+                .await
+                .expect("query")
+                .expect("connection")
+        }
+    };
+
+    let hubspot =
+        terrane::crm::visits_in::read_recent(&pool, &clients, &conn(HUBSPOT).await, since)
+            .await
+            .expect("read");
+    let salesforce =
+        terrane::crm::visits_in::read_recent(&pool, &clients, &conn(SALESFORCE).await, since)
+            .await
+            .expect("read");
+
+    assert_eq!(
+        (hubspot.seen, hubspot.recorded, hubspot.ours, hubspot.no_rep),
+        (3, 1, 1, 1),
+        "{hubspot:?}"
+    );
+    assert_eq!(
+        (salesforce.seen, salesforce.recorded, salesforce.ours),
+        (2, 1, 1),
+        "{salesforce:?}"
+    );
+    let read: Vec<(String, Uuid, Uuid, String)> = sqlx::query_as(
+        "select event_id, rep_id, account_id, outcome::text from visits where source = 'crm'
+         order by event_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("visits");
+    assert_eq!(
+        read,
+        vec![
+            (
+                format!("crm:{HUBSPOT}:{meeting}"),
+                hs.rep,
+                hs.account,
+                "met".to_owned()
+            ),
+            (
+                format!("crm:{SALESFORCE}:{task}"),
+                sf.rep,
+                sf.account,
+                "met".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        count(&pool, "crm_activity_outbox").await,
+        2,
+        "visits from the CRM are not written back to it"
+    );
+
+    let again = terrane::crm::visits_in::read_recent(&pool, &clients, &conn(HUBSPOT).await, since)
+        .await
+        .expect("read");
+    assert_eq!(again.recorded, 0, "read once: {again:?}");
+    assert_eq!(count(&pool, "visits where source = 'crm'").await, 2);
+}

@@ -1,14 +1,16 @@
-//! Activities written to the CRMs: HubSpot meetings (create associated with a company, search
-//! by Terrane's marker) and Salesforce Tasks (upsert on an external id field).
+//! Activities written to and read from the CRMs: HubSpot meetings (create associated with a
+//! company, search by Terrane's marker or by outcome and time, their companies) and Salesforce
+//! Tasks (upsert on an external id field, the replication API's changed Ids, retrieve by Id).
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::hubspot::HubSpotApi;
-use super::salesforce::SalesforceApi;
+use super::salesforce::{Fields, SalesforceApi, flatten_record};
 use super::{ApiError, error_from_response, send_json};
 
 /// HubSpot's association type id of meeting → company (`HUBSPOT_DEFINED`).
@@ -184,6 +186,209 @@ impl SalesforceApi {
             id: answer.id,
             created: answer.created || status == StatusCode::CREATED,
         })
+    }
+}
+
+/// A meeting with the properties asked for (text; an empty property is `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MeetingRecord {
+    pub id: String,
+    #[serde(default)]
+    pub properties: BTreeMap<String, Option<String>>,
+}
+
+/// One page of [`HubSpotApi::completed_meetings_since`]; `next_after` is `None` on the last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingPage {
+    pub results: Vec<MeetingRecord>,
+    pub next_after: Option<String>,
+}
+
+/// The meeting properties visits are read from.
+pub const MEETING_READ_PROPERTIES: [&str; 4] = [
+    "hs_timestamp",
+    "hs_meeting_outcome",
+    "hubspot_owner_id",
+    MEETING_MARKER_PROPERTY,
+];
+
+#[derive(Deserialize)]
+struct MeetingSearchAnswer {
+    #[serde(default)]
+    results: Vec<MeetingRecord>,
+    paging: Option<SearchPaging>,
+}
+
+#[derive(Deserialize)]
+struct SearchPaging {
+    next: Option<SearchNext>,
+}
+
+#[derive(Deserialize)]
+struct SearchNext {
+    after: String,
+}
+
+#[derive(Deserialize)]
+struct AssociationAnswer {
+    #[serde(default)]
+    results: Vec<AssociationResult>,
+}
+
+#[derive(Deserialize)]
+struct AssociationResult {
+    from: AssociationFrom,
+    #[serde(default)]
+    to: Vec<AssociationTo>,
+}
+
+#[derive(Deserialize)]
+struct AssociationFrom {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssociationTo {
+    to_object_id: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdatedAnswer {
+    #[serde(default)]
+    ids: Vec<String>,
+}
+
+/// Most meeting ids per association batch read.
+pub const MAX_ASSOCIATION_BATCH: usize = 1000;
+/// Most Task Ids per sObject Collections retrieve.
+pub const MAX_RETRIEVE: usize = 2000;
+
+impl HubSpotApi {
+    /// Meetings with outcome `COMPLETED` and `hs_timestamp` at or after `since_ms` (Unix ms),
+    /// 100 a page from cursor `after`, with [`MEETING_READ_PROPERTIES`].
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    pub async fn completed_meetings_since(
+        &self,
+        token: &str,
+        since_ms: i64,
+        after: Option<&str>,
+    ) -> Result<MeetingPage, ApiError> {
+        let mut body = json!({
+            "filterGroups": [{"filters": [
+                {"propertyName": "hs_meeting_outcome", "operator": "EQ", "value": "COMPLETED"},
+                {"propertyName": "hs_timestamp", "operator": "GTE", "value": since_ms.to_string()},
+            ]}],
+            "properties": MEETING_READ_PROPERTIES,
+            "sorts": [{"propertyName": "hs_timestamp", "direction": "ASCENDING"}],
+            "limit": 100,
+        });
+        if let Some(after) = after {
+            body["after"] = json!(after);
+        }
+        let request = self
+            .http
+            .post(format!("{}/crm/v3/objects/meetings/search", self.base_url))
+            .json(&body)
+            .timeout(self.timeout);
+        let answer: MeetingSearchAnswer =
+            send_json(request, token, "a HubSpot meeting search").await?;
+        Ok(MeetingPage {
+            results: answer.results,
+            next_after: answer.paging.and_then(|p| p.next).map(|n| n.after),
+        })
+    }
+
+    /// The companies each meeting is associated with (v4 batch read, up to 1000 ids).
+    #[tracing::instrument(level = "debug", skip_all, fields(ids = ids.len()), err(level = "debug"))]
+    pub async fn meeting_companies(
+        &self,
+        token: &str,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+        if ids.len() > MAX_ASSOCIATION_BATCH {
+            return Err(ApiError::BatchTooLarge {
+                what: "HubSpot's association batch read",
+                max: MAX_ASSOCIATION_BATCH,
+                got: ids.len(),
+            });
+        }
+        let body = json!({"inputs": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()});
+        let request = self
+            .http
+            .post(format!(
+                "{}/crm/v4/associations/meetings/companies/batch/read",
+                self.base_url
+            ))
+            .json(&body)
+            .timeout(self.timeout);
+        let answer: AssociationAnswer =
+            send_json(request, token, "a HubSpot association read").await?;
+        Ok(answer
+            .results
+            .into_iter()
+            .map(|r| {
+                let companies =
+                    r.to.iter()
+                        .filter_map(|t| super::scalar_text(&t.to_object_id))
+                        .collect();
+                (r.from.id, companies)
+            })
+            .collect())
+    }
+}
+
+impl SalesforceApi {
+    /// The Ids of Tasks created or changed between `start` and `end` (at most 30 days apart;
+    /// the replication API `sobjects/Task/updated/`).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    pub async fn updated_task_ids(
+        &self,
+        token: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<String>, ApiError> {
+        let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let request = self
+            .http
+            .get(format!(
+                "{}/services/data/{}/sobjects/Task/updated/",
+                self.instance_url, self.api_version
+            ))
+            .query(&[("start", at(start)), ("end", at(end))])
+            .timeout(self.timeout);
+        let answer: UpdatedAnswer = send_json(request, token, "Salesforce's updated Tasks").await?;
+        Ok(answer.ids)
+    }
+
+    /// Tasks by Id with `fields` (sObject Collections retrieve, up to 2000); unknown Ids are
+    /// left out.
+    #[tracing::instrument(level = "debug", skip_all, fields(ids = ids.len()), err(level = "debug"))]
+    pub async fn retrieve_tasks(
+        &self,
+        token: &str,
+        ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<Fields>, ApiError> {
+        if ids.len() > MAX_RETRIEVE {
+            return Err(ApiError::BatchTooLarge {
+                what: "Salesforce's sObject Collections retrieve",
+                max: MAX_RETRIEVE,
+                got: ids.len(),
+            });
+        }
+        let request = self
+            .http
+            .post(format!(
+                "{}/services/data/{}/composite/sobjects/Task",
+                self.instance_url, self.api_version
+            ))
+            .json(&json!({"ids": ids, "fields": fields}))
+            .timeout(self.timeout);
+        let records: Vec<Option<serde_json::Map<String, serde_json::Value>>> =
+            send_json(request, token, "a Salesforce Task retrieve").await?;
+        Ok(records.iter().flatten().map(flatten_record).collect())
     }
 }
 

@@ -291,7 +291,7 @@ pub fn update_owners_request(
 }
 
 /// A REST record as [`Fields`].
-fn flatten_record(record: &serde_json::Map<String, serde_json::Value>) -> Fields {
+pub(super) fn flatten_record(record: &serde_json::Map<String, serde_json::Value>) -> Fields {
     let mut out = Fields::new();
     flatten_into(&mut out, "", record);
     out

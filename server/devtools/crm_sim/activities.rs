@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::activity_store::{Meeting, TASK_EXTERNAL_ID_FIELD, Task};
-use crate::clock::now_ms;
+use crate::activity_store::{Meeting, TASK_EXTERNAL_ID_FIELD};
+use crate::clock::{hubspot_time, now_ms, salesforce_time};
+use crate::edits::Crm;
 use crate::ids;
 use crate::state::{SimState, lock};
 use crate::{hubspot, salesforce};
@@ -185,16 +186,12 @@ pub async fn create_meeting(State(sim): State<SimState>, body: Bytes) -> Respons
         }
     }
     let mut activities = lock(&sim.activities);
-    let id = activities.next_meeting;
-    activities.next_meeting += 1;
-    let meeting = Meeting {
-        id,
-        properties,
-        companies,
-        created_ms: now_ms(),
-    };
-    let body = meeting.to_json(None);
-    activities.meetings.insert(id, meeting);
+    let id = activities.add_meeting(properties, companies, now_ms());
+    let body = activities
+        .meetings
+        .get(&id)
+        .map(|m| m.to_json(None))
+        .unwrap_or_default();
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
@@ -207,6 +204,8 @@ struct SearchBody {
     properties: Option<Vec<String>>,
     #[serde(default)]
     limit: Option<usize>,
+    #[serde(default)]
+    after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,8 +222,38 @@ struct Filter {
     value: Option<Value>,
 }
 
-/// `POST /crm/v3/objects/meetings/search`: `EQ` filters (groups OR-ed, filters AND-ed), up to
-/// 200 results, oldest first.
+/// A property value or filter value as comparable: a number, or a date-time as Unix ms.
+fn as_number(v: &str) -> Option<i64> {
+    v.parse::<i64>().ok().or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(v)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    })
+}
+
+/// Whether `value` (absent: no value) passes one filter.
+fn passes(filter: &Filter, value: Option<&String>) -> bool {
+    let want = filter.value.as_ref().and_then(text);
+    if filter.operator == "EQ" {
+        return value == want.as_ref();
+    }
+    let (Some(have), Some(want)) = (
+        value.and_then(|v| as_number(v)),
+        want.as_deref().and_then(as_number),
+    ) else {
+        return false;
+    };
+    match filter.operator.as_str() {
+        "GT" => have > want,
+        "GTE" => have >= want,
+        "LT" => have < want,
+        _ => have <= want,
+    }
+}
+
+/// `POST /crm/v3/objects/meetings/search`: `EQ`, `GT`, `GTE`, `LT`, `LTE` filters (groups
+/// OR-ed, filters AND-ed; comparisons on numbers and date-times), up to 200 results a page in
+/// id order, `after` from `paging.next.after`.
 pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Response {
     let request: SearchBody = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -237,22 +266,23 @@ pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Respon
         .filter_groups
         .iter()
         .flat_map(|g| &g.filters)
-        .find(|f| f.operator != "EQ")
+        .find(|f| !["EQ", "GT", "GTE", "LT", "LTE"].contains(&f.operator.as_str()))
     {
-        return hubspot_invalid(format!(
-            "operator {} is not simulated (only EQ)",
-            f.operator
-        ));
+        return hubspot_invalid(format!("operator {} is not simulated", f.operator));
     }
     let limit = request.limit.unwrap_or(10).clamp(1, 200);
+    let offset: usize = match request.after.as_deref().map(str::parse) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return hubspot_invalid("after must be a number"),
+    };
     let activities = lock(&sim.activities);
     let matches = |m: &Meeting| {
         request.filter_groups.is_empty()
             || request.filter_groups.iter().any(|g| {
-                g.filters.iter().all(|f| {
-                    let want = f.value.as_ref().and_then(text);
-                    m.properties.get(&f.property_name) == want.as_ref()
-                })
+                g.filters
+                    .iter()
+                    .all(|f| passes(f, m.properties.get(&f.property_name)))
             })
     };
     let hits: Vec<&Meeting> = activities
@@ -262,10 +292,67 @@ pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Respon
         .collect();
     let results: Vec<Value> = hits
         .iter()
+        .skip(offset)
         .take(limit)
         .map(|m| m.to_json(request.properties.as_deref()))
         .collect();
-    Json(json!({"total": hits.len(), "results": results})).into_response()
+    let mut body = json!({"total": hits.len(), "results": results});
+    if offset + limit < hits.len() {
+        body["paging"] = json!({"next": {"after": (offset + limit).to_string()}});
+    }
+    Json(body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct AssociationsBody {
+    inputs: Vec<AssociationInput>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssociationInput {
+    id: Value,
+}
+
+/// `POST /crm/v4/associations/meetings/companies/batch/read`: each meeting's companies
+/// (`{results: [{from: {id}, to: [{toObjectId, associationTypes}]}]}`); unknown meetings are
+/// left out with a 207 and an error naming them.
+pub async fn meeting_companies(State(sim): State<SimState>, body: Bytes) -> Response {
+    let request: AssociationsBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return hubspot_invalid(format!("Invalid input JSON: {e}")),
+    };
+    if request.inputs.len() > 1000 {
+        return hubspot_invalid("at most 1000 inputs per batch");
+    }
+    let activities = lock(&sim.activities);
+    let mut results = Vec::new();
+    let mut missing = Vec::new();
+    for input in &request.inputs {
+        let id = text(&input.id).unwrap_or_default();
+        match id
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| activities.meetings.get(&n))
+        {
+            Some(m) => results.push(json!({
+                "from": {"id": id},
+                "to": m.companies.iter().map(|c| json!({
+                    "toObjectId": c,
+                    "associationTypes": [{"category": "HUBSPOT_DEFINED",
+                                          "typeId": MEETING_TO_COMPANY, "label": null}],
+                })).collect::<Vec<_>>(),
+            })),
+            None => missing.push(id),
+        }
+    }
+    let mut body = json!({"status": "COMPLETE", "results": results});
+    if missing.is_empty() {
+        return Json(body).into_response();
+    }
+    body["numErrors"] = json!(1);
+    body["errors"] = json!([{"status": "error", "category": "OBJECT_NOT_FOUND",
+        "message": "No meetings with these ids", "context": {"ids": missing}}]);
+    (StatusCode::MULTI_STATUS, Json(body)).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,27 +467,8 @@ pub async fn upsert_task(
             return salesforce::error(StatusCode::BAD_REQUEST, code, message);
         }
     };
-    let mut activities = lock(&sim.activities);
-    let created = !activities.tasks.contains_key(&value);
-    if created {
-        let id = ids::salesforce_id("00T", "Sm0000", activities.next_task);
-        activities.next_task += 1;
-        activities.tasks.insert(
-            value.clone(),
-            Task {
-                id,
-                external_id: value.clone(),
-                fields: BTreeMap::new(),
-                writes: 0,
-            },
-        );
-    }
-    let Some(task) = activities.tasks.get_mut(&value) else {
-        return salesforce::not_found();
-    };
-    task.fields.extend(fields);
-    task.writes += 1;
-    let body = json!({"id": task.id, "success": true, "errors": [], "created": created});
+    let (id, created) = lock(&sim.activities).upsert_task(Some(&value), fields, now_ms());
+    let body = json!({"id": id, "success": true, "errors": [], "created": created});
     let major: u32 = version
         .trim_start_matches('v')
         .split('.')
@@ -412,6 +480,210 @@ pub async fn upsert_task(
         (false, true) => Json(body).into_response(),
         (false, false) => StatusCode::NO_CONTENT.into_response(),
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdatedQuery {
+    start: String,
+    end: String,
+}
+
+/// `GET /services/data/{version}/sobjects/Task/updated/?start=&end=`: the Ids of Tasks changed
+/// in that window (`{ids, latestDateCovered}`); a window over 30 days or with its end before its
+/// start is 400 `INVALID_REPLICATION_DATE`.
+pub async fn updated_tasks(
+    State(sim): State<SimState>,
+    Path(version): Path<String>,
+    Query(q): Query<UpdatedQuery>,
+) -> Response {
+    if !salesforce::valid_version(&version) {
+        return salesforce::not_found();
+    }
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).map(|t| t.timestamp_millis());
+    let (Ok(start), Ok(end)) = (parse(&q.start), parse(&q.end)) else {
+        return salesforce::error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REPLICATION_DATE",
+            "start and end must be date-times",
+        );
+    };
+    if end < start || end - start > 30 * 86_400_000 {
+        return salesforce::error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REPLICATION_DATE",
+            "the window must end after it starts and span at most 30 days",
+        );
+    }
+    let ids: Vec<String> = lock(&sim.activities)
+        .tasks
+        .values()
+        // By whole seconds, both ends included (Salesforce rounds to the minute).
+        .filter(|t| (start / 1000..=end / 1000).contains(&(t.modified_ms / 1000)))
+        .map(|t| t.id.clone())
+        .collect();
+    Json(json!({"ids": ids, "latestDateCovered": salesforce_time(end)})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RetrieveBody {
+    ids: Vec<String>,
+    fields: Vec<String>,
+}
+
+/// `POST /services/data/{version}/composite/sobjects/Task` with `{ids, fields}` (at most 2000):
+/// the Tasks in request order, `null` for an unknown Id.
+pub async fn retrieve_tasks(
+    State(sim): State<SimState>,
+    Path(version): Path<String>,
+    Json(request): Json<RetrieveBody>,
+) -> Response {
+    if !salesforce::valid_version(&version) {
+        return salesforce::not_found();
+    }
+    if request.ids.len() > 2000 {
+        return salesforce::error(
+            StatusCode::BAD_REQUEST,
+            "EXCEEDED_ID_LIMIT",
+            "at most 2000 ids",
+        );
+    }
+    let known = |f: &str| {
+        TASK_FIELDS.contains(&f)
+            || [
+                "Id",
+                "LastModifiedDate",
+                "CompletedDateTime",
+                TASK_EXTERNAL_ID_FIELD,
+            ]
+            .contains(&f)
+    };
+    if let Some(bad) = request.fields.iter().find(|f| !known(f)) {
+        return salesforce::error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+            format!("No such column '{bad}' on entity 'Task'"),
+        );
+    }
+    let activities = lock(&sim.activities);
+    let records: Vec<Value> = request
+        .ids
+        .iter()
+        .map(|id| {
+            let Some(t) = activities.tasks.get(id) else {
+                return Value::Null;
+            };
+            let mut record = json!({"attributes": {"type": "Task",
+                "url": format!("/services/data/{version}/sobjects/Task/{}", t.id)}});
+            for f in &request.fields {
+                record[f.as_str()] = match f.as_str() {
+                    "Id" => json!(t.id),
+                    "LastModifiedDate" => json!(salesforce_time(t.modified_ms)),
+                    TASK_EXTERNAL_ID_FIELD => json!(t.external_id),
+                    other => t.fields.get(other).cloned().unwrap_or(Value::Null),
+                };
+            }
+            record
+        })
+        .collect();
+    Json(records).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A CRM user records an activity (`POST /_sim/activities`)
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserActivity {
+    crm: Crm,
+    /// The HubSpot company id or Salesforce Account Id it is about.
+    record: String,
+    owner: Option<String>,
+    /// RFC 3339; default now.
+    at: Option<String>,
+    /// HubSpot `hs_meeting_outcome` (default `COMPLETED`).
+    outcome: Option<String>,
+    /// Salesforce `Status` (default `Completed`) and `Type` (default `Meeting`).
+    status: Option<String>,
+    kind: Option<String>,
+}
+
+/// `POST /_sim/activities`: a CRM user logs a meeting (HubSpot) or a Task (Salesforce) on a
+/// live record; `{crm, id}`, 404 when the record is not live. No webhooks.
+pub async fn user_activity(State(sim): State<SimState>, Json(a): Json<UserActivity>) -> Response {
+    let at = a.at.clone().unwrap_or_else(|| hubspot_time(now_ms()));
+    let Ok(at_time) = chrono::DateTime::parse_from_rfc3339(&at) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "at: RFC 3339"})),
+        )
+            .into_response();
+    };
+    let gone = || {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such live record"})),
+        )
+            .into_response()
+    };
+    let id = match a.crm {
+        Crm::HubSpot => {
+            let company = a
+                .record
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| lock(&sim.store).hubspot_resolve(n).map(|c| c.id));
+            let Some(company) = company else {
+                return gone();
+            };
+            let mut properties = BTreeMap::from([
+                ("hs_timestamp".to_owned(), at.clone()),
+                ("hs_meeting_title".to_owned(), "Store visit".to_owned()),
+                (
+                    "hs_meeting_outcome".to_owned(),
+                    a.outcome.unwrap_or_else(|| "COMPLETED".into()),
+                ),
+            ]);
+            if let Some(owner) = a.owner {
+                properties.insert("hubspot_owner_id".into(), owner);
+            }
+            lock(&sim.activities)
+                .add_meeting(properties, vec![company], now_ms())
+                .to_string()
+        }
+        Crm::Salesforce => {
+            let live = ids::salesforce_id18(&a.record)
+                .and_then(|id| lock(&sim.store).accounts.get(&id).map(|acc| !acc.deleted))
+                .unwrap_or(false);
+            if !live {
+                return gone();
+            }
+            let mut fields = BTreeMap::from([
+                ("Subject".to_owned(), json!("Store visit")),
+                ("WhatId".to_owned(), json!(a.record)),
+                (
+                    "Status".to_owned(),
+                    json!(a.status.unwrap_or_else(|| "Completed".into())),
+                ),
+                (
+                    "Type".to_owned(),
+                    json!(a.kind.unwrap_or_else(|| "Meeting".into())),
+                ),
+                (
+                    "ActivityDate".to_owned(),
+                    json!(at_time.format("%Y-%m-%d").to_string()),
+                ),
+                (
+                    "CompletedDateTime".to_owned(),
+                    json!(salesforce_time(at_time.timestamp_millis())),
+                ),
+            ]);
+            if let Some(owner) = a.owner {
+                fields.insert("OwnerId".into(), json!(owner));
+            }
+            lock(&sim.activities).upsert_task(None, fields, now_ms()).0
+        }
+    };
+    Json(json!({"crm": a.crm, "id": id})).into_response()
 }
 
 #[cfg(test)]

@@ -27,6 +27,10 @@ pub fn router(sim: SimState) -> Router {
             "/crm/v3/objects/meetings/search",
             post(activities::search_meetings),
         )
+        .route(
+            "/crm/v4/associations/meetings/companies/batch/read",
+            post(activities::meeting_companies),
+        )
         .route_layer(from_fn_with_state(sim.clone(), middleware::require_hubspot));
     let hubspot = Router::new()
         .route("/oauth/v1/token", post(hubspot::token))
@@ -50,6 +54,14 @@ pub fn router(sim: SimState) -> Router {
         .route(
             "/services/data/{version}/sobjects/Task/{field}/{value}",
             axum::routing::patch(activities::upsert_task),
+        )
+        .route(
+            "/services/data/{version}/sobjects/Task/updated/",
+            get(activities::updated_tasks),
+        )
+        .route(
+            "/services/data/{version}/composite/sobjects/Task",
+            post(activities::retrieve_tasks),
         )
         .route_layer(from_fn_with_state(
             sim.clone(),

@@ -29,6 +29,7 @@ pub fn router() -> Router<SimState> {
         .route("/state", get(state))
         .route("/edits", post(edits))
         .route("/owner", post(set_owner))
+        .route("/activities", post(crate::activities::user_activity))
         .route("/reset", post(reset))
         .route("/faults", get(faults).post(set_faults))
         .route("/tokens/expire", post(expire_tokens))
