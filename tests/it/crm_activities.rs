@@ -433,6 +433,15 @@ async fn visits_the_crm_recorded_are_read_once_and_ours_are_not_read_back(pool: 
         json!({"crm": "salesforce", "record": sf.crm_id, "owner": sf_owner, "kind": "Call"}),
     )
     .await;
+    // The HubSpot rep's stored plan of today, fresh until a visit changes what is due.
+    sqlx::query(
+        "insert into route_days (rep_id, day, plan)
+         select id, (now() at time zone timezone)::date, '{}' from reps where id = $1",
+    )
+    .bind(hs.rep)
+    .execute(&pool)
+    .await
+    .expect("a stored day");
     let since = chrono::Utc::now() - terrane::crm::visits_in::LOOKBACK;
     let conn = |name: &'static str| {
         let pool = pool.clone();
@@ -492,6 +501,13 @@ async fn visits_the_crm_recorded_are_read_once_and_ours_are_not_read_back(pool: 
         2,
         "visits from the CRM are not written back to it"
     );
+    let stale: bool = scalar_by(
+        &pool,
+        "select stale from route_days where rep_id = $1",
+        hs.rep,
+    )
+    .await;
+    assert!(stale, "the rep's day is planned again");
 
     let again = terrane::crm::visits_in::read_recent(&pool, &clients, &conn(HUBSPOT).await, since)
         .await
