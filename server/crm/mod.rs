@@ -6,7 +6,8 @@
 //! [`inbox`] before answering; [`worker`] claims inbox rows, maps them with [`wire`] (and the
 //! CRM's API through [`api`] where a webhook is only a change notice) to [`canonical::Change`]s
 //! and hands them to [`apply`], the one place that writes accounts. Out: [`writeback`] sends
-//! published owner changes to the CRMs from an outbox.
+//! published owner changes and logged visits to the CRMs from outboxes; [`visits_in`] reads
+//! the visits the CRMs recorded.
 
 pub mod api;
 pub mod apply;
@@ -18,6 +19,7 @@ pub mod csv;
 pub mod inbox;
 pub mod ingest;
 pub mod reconcile;
+pub mod visits_in;
 pub mod wire;
 pub mod worker;
 pub mod writeback;

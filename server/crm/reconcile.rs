@@ -192,6 +192,11 @@ async fn run_locked(
     );
     metrics::counter!("terrane_crm_reconciliations_total", "status" => if failure.is_none() { "ok" } else { "failed" }).increment(1);
     outcome?;
+    // Visits the CRM recorded lately; a failure is logged, it is not the run's.
+    let since = Utc::now() - super::visits_in::LOOKBACK;
+    if let Err(e) = super::visits_in::read_recent(db, clients, conn, since).await {
+        tracing::warn!(connection = %conn.name, error = %e, "reading visits from the CRM failed");
+    }
     report_by_id(db, run_id)
         .await?
         .ok_or(ReconcileError::Database(sqlx::Error::RowNotFound))

@@ -4,9 +4,11 @@
 //! count as the account's last visit.
 
 use crate::db::Bind;
+use std::future::Future;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -81,12 +83,32 @@ fn valid_event_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Logs a visit by `rep_id` (the caller's own rep record).
+/// What else happens in the transaction that records a new visit, so both land or neither:
+/// the CRM write-back queues the visit as an activity there. `dayplan` does not depend on
+/// `crm` (the CRM reads visits through `dayplan`), so the caller passes it in.
+pub trait OnRecorded: Sync {
+    fn recorded(
+        &self,
+        tx: &mut PgConnection,
+        visit: &Visit,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// Nothing else happens.
+impl OnRecorded for () {
+    async fn recorded(&self, _tx: &mut PgConnection, _visit: &Visit) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+/// Logs a visit by `rep_id` (the caller's own rep record); `then` runs in the same transaction
+/// when the visit is new.
 pub async fn log(
     db: &PgPool,
     rep_id: Uuid,
     input: &VisitInput,
     far_m: f64,
+    then: &impl OnRecorded,
 ) -> Result<(Visit, Recorded), DayPlanError> {
     if !valid_event_id(&input.event_id) {
         return Err(DayPlanError::Invalid(
@@ -136,15 +158,16 @@ pub async fn log(
         ))
         .fetch_optional(&mut *tx)
         .await?;
+    let visit: Visit = sqlx::query_as(include_str!("sql/visits_by_event.sql"))
+        .bind(&input.event_id)
+        .fetch_one(&mut *tx)
+        .await?;
     if created.is_some() {
         let day = store::local_day(&mut *tx, rep_id, visited_at).await?;
         store::mark_stale_from(&mut tx, rep_id, day).await?;
+        then.recorded(&mut tx, &visit).await?;
     }
     tx.commit().await?;
-    let visit: Visit = sqlx::query_as(include_str!("sql/visits_by_event.sql"))
-        .bind(&input.event_id)
-        .fetch_one(db)
-        .await?;
     if visit.rep_id != rep_id || visit.account_id != input.account_id {
         return Err(DayPlanError::Conflict(
             "this event_id was already used for another visit".into(),
@@ -156,6 +179,44 @@ pub async fn log(
         Recorded::Duplicate
     };
     Ok((visit, recorded))
+}
+
+/// A visit the CRM recorded (a completed meeting or Task), matched to a rep and an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrmVisit {
+    /// `crm:{connection}:{activity id}`.
+    pub event_id: String,
+    pub rep_id: Uuid,
+    pub account_id: Uuid,
+    pub visited_at: DateTime<Utc>,
+}
+
+/// Records visits read from the CRM (source `crm`, outcome met), each once per event id, and
+/// marks the days they change stale, in one transaction. Returns how many were new. Nothing
+/// else runs: a visit from the CRM is never written back to it.
+pub async fn record_from_crm(db: &PgPool, visits: &[CrmVisit]) -> Result<u64, DayPlanError> {
+    if visits.is_empty() {
+        return Ok(0);
+    }
+    let events: Vec<&str> = visits.iter().map(|v| v.event_id.as_str()).collect();
+    let reps: Vec<Uuid> = visits.iter().map(|v| v.rep_id).collect();
+    let accounts: Vec<Uuid> = visits.iter().map(|v| v.account_id).collect();
+    let times: Vec<DateTime<Utc>> = visits.iter().map(|v| v.visited_at).collect();
+    let mut tx = db.begin().await?;
+    let created: Vec<(Uuid, DateTime<Utc>)> =
+        sqlx::query_as(include_str!("sql/visits_insert_crm.sql"))
+            .bind_all((&events, &reps, &accounts, &times))
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut days = std::collections::BTreeSet::new();
+    for (rep, at) in &created {
+        days.insert((*rep, store::local_day(&mut *tx, *rep, *at).await?));
+    }
+    for (rep, day) in days {
+        store::mark_stale_from(&mut tx, rep, day).await?;
+    }
+    tx.commit().await?;
+    Ok(created.len() as u64)
 }
 
 /// The visits of `reps` on `day` (each rep's local day), newest first, flagged ones included:

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::{self, Role, Scope, User, csrf};
+use crate::crm::writeback::VisitWriteBack;
 use crate::dayplan::appointments::{self, Actor, Appointment, AppointmentInput, Source};
 use crate::dayplan::rep_day::{self, StartFrom};
 use crate::dayplan::settings;
@@ -401,7 +402,15 @@ pub async fn visit_log(
             "only reps log their own visits",
         ));
     };
-    let (visit, recorded) = visits::log(&state.db, rep, &input, state.dayplans.visit_far_m).await?;
+    let write_back = VisitWriteBack::new(state.config.public_url.as_str());
+    let (visit, recorded) = visits::log(
+        &state.db,
+        rep,
+        &input,
+        state.dayplans.visit_far_m,
+        &write_back,
+    )
+    .await?;
     let status = match recorded {
         Recorded::Created => StatusCode::CREATED,
         Recorded::Duplicate => StatusCode::OK,

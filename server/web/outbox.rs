@@ -1,6 +1,7 @@
 //! The CRM outbox page (`/territories/outbox`): owner changes queued by publishing, their state
 //! and counts, with Retry (or "overwrite anyway" for a conflict). Managers see their teams'
-//! plans; admins everything.
+//! plans; admins everything, and the counts of visits written back as CRM activities, with
+//! "retry failed activities".
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -15,12 +16,12 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::{Role, User, csrf};
 use crate::crm::writeback::{
-    self, OutboxFilter, OutboxRow, OutboxScope, OutboxStats, OutboxStatus,
+    self, ActivityStats, OutboxFilter, OutboxRow, OutboxScope, OutboxStats, OutboxStatus,
 };
 use crate::error::AppError;
 
 use super::extract::{Form, Path, Query};
-use super::guard::{self, SignedIn};
+use super::guard::{self, AdminUser, SignedIn};
 
 /// Rows the page lists at most.
 const PAGE_ROWS: i64 = 500;
@@ -29,6 +30,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/territories/outbox", get(page))
         .route("/territories/outbox/{id}/retry", post(retry))
+        .route(
+            "/territories/outbox/activities/retry",
+            post(retry_activities),
+        )
 }
 
 /// Managers see their teams' rows, admins all; others are refused.
@@ -49,6 +54,8 @@ pub struct OutboxPage {
     pub title: String,
     pub csrf: String,
     pub stats: OutboxStats,
+    /// Visits written back as activities, for admins (they are not a team's plan).
+    pub activities: Option<ActivityStats>,
     pub rows: Vec<OutboxRow>,
     pub statuses: Vec<&'static str>,
     /// The filter as given, for the form.
@@ -100,6 +107,10 @@ pub async fn page(
         title: "CRM outbox".into(),
         csrf: csrf::token(&session).await?,
         stats: writeback::stats(&state.db, scope).await?,
+        activities: match scope {
+            OutboxScope::All => Some(writeback::activity_stats(&state.db).await?),
+            OutboxScope::ManagedBy(_) => None,
+        },
         rows: writeback::list(&state.db, &filter, PAGE_ROWS).await?,
         statuses: OutboxStatus::ALL.iter().map(|s| s.as_str()).collect(),
         plan,
@@ -126,4 +137,16 @@ pub async fn retry(
         Some(_) => Ok(Redirect::to("/territories/outbox").into_response()),
         None => Err(AppError::NotFound),
     }
+}
+
+/// `POST /territories/outbox/activities/retry`: every failed activity back to the queue.
+pub async fn retry_activities(
+    AdminUser(user): AdminUser,
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, AppError> {
+    guard::csrf_form(&session, &form.csrf).await?;
+    writeback::retry_failed_activities(&state.db, user.id).await?;
+    Ok(Redirect::to("/territories/outbox").into_response())
 }

@@ -991,6 +991,13 @@ fn matrix() -> Vec<Row> {
         ),
         row(
             "post",
+            "/territories/outbox/activities/retry",
+            "/territories/outbox/activities/retry",
+            Form(&[]),
+            [303, 403, 403, 403, 303, 303, 403, 303],
+        ),
+        row(
+            "post",
             "/admin/import/{what}",
             "/admin/import/accounts",
             Multipart(&[("dry_run", "on"), ("file", "crm_id,name\n")]),

@@ -6,6 +6,7 @@ mod access_matrix;
 mod accounts_api;
 mod auth;
 mod cli;
+mod crm_activities;
 mod crm_csv;
 mod crm_reconcile;
 mod crm_sync;

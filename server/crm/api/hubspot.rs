@@ -18,9 +18,9 @@ const NOT_FOUND: &str = "OBJECT_NOT_FOUND";
 /// A HubSpot API client for one portal; the token is passed per call.
 #[derive(Debug, Clone)]
 pub struct HubSpotApi {
-    http: reqwest::Client,
-    base_url: String,
-    timeout: Duration,
+    pub(super) http: reqwest::Client,
+    pub(super) base_url: String,
+    pub(super) timeout: Duration,
 }
 
 /// One company as HubSpot returns it. Property values are text (HubSpot sends strings);

@@ -12,6 +12,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub mod activities;
 pub mod hubspot;
 pub mod oauth;
 pub mod salesforce;

@@ -16,10 +16,10 @@ pub const MAX_COLLECTION: usize = 200;
 /// A Salesforce REST client for one org's instance; the token is passed per call.
 #[derive(Debug, Clone)]
 pub struct SalesforceApi {
-    http: reqwest::Client,
-    instance_url: String,
-    api_version: String,
-    timeout: Duration,
+    pub(super) http: reqwest::Client,
+    pub(super) instance_url: String,
+    pub(super) api_version: String,
+    pub(super) timeout: Duration,
     batch_size: Option<u32>,
 }
 
@@ -291,7 +291,7 @@ pub fn update_owners_request(
 }
 
 /// A REST record as [`Fields`].
-fn flatten_record(record: &serde_json::Map<String, serde_json::Value>) -> Fields {
+pub(super) fn flatten_record(record: &serde_json::Map<String, serde_json::Value>) -> Fields {
     let mut out = Fields::new();
     flatten_into(&mut out, "", record);
     out

@@ -6,7 +6,14 @@
 //! Idempotency comes from the read before each write: a record whose CRM owner already is the
 //! new one is done without a call, so a write that timed out after the CRM applied it is not
 //! sent twice.
+//!
+//! Visits go back to the CRM as activities the same way (`activities`, `activity_worker`):
+//! queued in `crm_activity_outbox` with the visit, written by the same loop, a HubSpot meeting
+//! searched for by its marker before a retry creates it, a Salesforce Task upserted on the
+//! visit id.
 
+mod activities;
+mod activity_worker;
 mod calls;
 mod outbox;
 mod page;
@@ -14,6 +21,10 @@ mod worker;
 
 use std::time::Duration;
 
+pub use activities::{
+    ActivityStats, VisitWriteBack, activity_stats, enqueue_visit, retry_failed_activities,
+};
+pub use activity_worker::ActivityOutcome;
 pub use calls::{PlannedCall, preview};
 pub use outbox::{EnqueueSummary, OwnerChange, enqueue};
 pub use page::{

@@ -79,7 +79,7 @@ impl BatchOutcome {
 
 /// What happens to one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
+pub(super) enum Verdict {
     Written {
         already: bool,
     },
@@ -103,7 +103,7 @@ enum Seen {
 }
 
 /// The verdict for every row of a batch when a whole call failed.
-fn verdict_for_call(e: &ApiError) -> Verdict {
+pub(super) fn verdict_for_call(e: &ApiError) -> Verdict {
     match e {
         ApiError::RateLimited { retry_after, .. } => Verdict::Wait(
             retry_after
@@ -151,8 +151,8 @@ fn decide(row: &Claimed, seen: &Seen) -> Option<Verdict> {
 /// Drains the outbox: one connection's due rows per batch, up to the vendor's batch size.
 #[derive(Clone)]
 pub struct WritebackWorker {
-    db: PgPool,
-    clients: Arc<CrmClients>,
+    pub(super) db: PgPool,
+    pub(super) clients: Arc<CrmClients>,
 }
 
 impl WritebackWorker {
@@ -210,14 +210,19 @@ impl WritebackWorker {
         }
     }
 
-    /// Polls until `shutdown` says stop; a batch in hand is finished first.
+    /// Polls until `shutdown` says stop; a batch in hand is finished first. Each round runs
+    /// one batch of owner changes and one of visit activities.
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         crate::db::poll::run_batches(
             "CRM write-back",
             IDLE_POLL,
             Arc::default(),
             shutdown,
-            || async { self.run_once().await.map(|r| r.claimed) },
+            || async {
+                let owners = self.run_once().await?.claimed;
+                let activities = self.run_activities_once().await?.claimed;
+                Ok::<usize, sqlx::Error>(owners + activities)
+            },
         )
         .await;
     }

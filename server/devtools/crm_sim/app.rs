@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::state::SimState;
-use crate::{control, hubspot, middleware, salesforce};
+use crate::{activities, control, hubspot, middleware, salesforce};
 
 pub fn router(sim: SimState) -> Router {
     let hubspot_api = Router::new()
@@ -21,6 +21,15 @@ pub fn router(sim: SimState) -> Router {
         .route(
             "/crm/v3/objects/companies/batch/update",
             post(hubspot::batch_update),
+        )
+        .route("/crm/v3/objects/meetings", post(activities::create_meeting))
+        .route(
+            "/crm/v3/objects/meetings/search",
+            post(activities::search_meetings),
+        )
+        .route(
+            "/crm/v4/associations/meetings/companies/batch/read",
+            post(activities::meeting_companies),
         )
         .route_layer(from_fn_with_state(sim.clone(), middleware::require_hubspot));
     let hubspot = Router::new()
@@ -41,6 +50,18 @@ pub fn router(sim: SimState) -> Router {
         .route(
             "/services/data/{version}/composite/sobjects",
             axum::routing::patch(salesforce::collections_update),
+        )
+        .route(
+            "/services/data/{version}/sobjects/Task/{field}/{value}",
+            axum::routing::patch(activities::upsert_task),
+        )
+        .route(
+            "/services/data/{version}/sobjects/Task/updated/",
+            get(activities::updated_tasks),
+        )
+        .route(
+            "/services/data/{version}/composite/sobjects/Task",
+            post(activities::retrieve_tasks),
         )
         .route_layer(from_fn_with_state(
             sim.clone(),

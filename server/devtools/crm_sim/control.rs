@@ -29,6 +29,7 @@ pub fn router() -> Router<SimState> {
         .route("/state", get(state))
         .route("/edits", post(edits))
         .route("/owner", post(set_owner))
+        .route("/activities", post(crate::activities::user_activity))
         .route("/reset", post(reset))
         .route("/faults", get(faults).post(set_faults))
         .route("/tokens/expire", post(expire_tokens))
@@ -44,9 +45,13 @@ fn bad_request(message: impl Into<String>) -> Response {
 }
 
 /// `GET /_sim/state`: every live record, `{hubspot: [...], salesforce: [...]}`, the API
-/// writes per record (`api_writes`) and the vendor calls received (`calls`).
+/// writes per record (`api_writes`), the meetings and Tasks written (`meetings`, `tasks`) and
+/// the vendor calls received (`calls`).
 async fn state(State(sim): State<SimState>) -> Response {
     let mut body = lock(&sim.store).state_json();
+    let activities = lock(&sim.activities).state_json();
+    body["meetings"] = activities["meetings"].clone();
+    body["tasks"] = activities["tasks"].clone();
     body["calls"] = lock(&sim.calls).to_json();
     Json(body).into_response()
 }
@@ -167,6 +172,7 @@ async fn reset(State(sim): State<SimState>) -> Response {
             .into_response();
     }
     lock(&sim.cursors).clear();
+    *lock(&sim.activities) = crate::activity_store::Activities::default();
     let store = lock(&sim.store);
     Json(json!({
         "hubspot": store.live_company_count(),

@@ -33,6 +33,9 @@ pub struct FaultSettings {
     /// Every API call is refused with 401 (tokens are still issued), as after a revoked app.
     #[serde(default)]
     pub unauthorized: bool,
+    /// The org has no Task External ID field `Terrane_Visit_Id__c`: upserts answer 404.
+    #[serde(default)]
+    pub task_field_missing: bool,
 }
 
 fn one_second() -> u64 {
@@ -50,6 +53,7 @@ impl FaultSettings {
             rate_limit_next: 0,
             write_delay_ms: 0,
             unauthorized: false,
+            task_field_missing: false,
         }
     }
 }
@@ -65,6 +69,7 @@ pub struct FaultPatch {
     pub rate_limit_next: Option<u32>,
     pub write_delay_ms: Option<u64>,
     pub unauthorized: Option<bool>,
+    pub task_field_missing: Option<bool>,
 }
 
 /// Calls counted in the current one-second window.
@@ -122,6 +127,9 @@ impl Faults {
         }
         if let Some(refuse) = patch.unauthorized {
             self.settings.unauthorized = refuse;
+        }
+        if let Some(missing) = patch.task_field_missing {
+            self.settings.task_field_missing = missing;
         }
         Ok(())
     }

@@ -2,6 +2,8 @@
 //! vendors' wire formats, signed webhooks for random edits) for Terrane's tests, benchmarks
 //! and demo. Not part of the product. Docs: `docs/crm-simulator.md`.
 
+mod activities;
+mod activity_store;
 mod app;
 mod auth;
 mod clock;

@@ -50,9 +50,12 @@ async fn inject(sim: SimState, vendor: Vendor, request: Request, next: Next) -> 
     }
 }
 
-/// The routes that write records.
+/// The routes that write records (owner updates, meeting creates, Task upserts).
 fn is_write(route: &str) -> bool {
-    route.ends_with("/batch/update") || route.ends_with("/composite/sobjects")
+    route.ends_with("/batch/update")
+        || route.ends_with("/composite/sobjects")
+        || route == "/crm/v3/objects/meetings"
+        || route.contains("/sobjects/Task/")
 }
 
 /// Waits `write_delay_ms` after a write was applied, before it is answered.

@@ -71,7 +71,7 @@ pub fn server_error(status: u16) -> Response {
     }
 }
 
-fn not_found() -> Response {
+pub fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -86,7 +86,7 @@ fn oauth_error(code: &str, description: &str) -> Response {
 }
 
 /// `v62.0` and the like.
-fn valid_version(version: &str) -> bool {
+pub fn valid_version(version: &str) -> bool {
     version
         .strip_prefix('v')
         .and_then(|v| v.split_once('.'))

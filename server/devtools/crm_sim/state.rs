@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use crate::activity_store::Activities;
 use crate::auth::TokenBook;
 use crate::clock::now_ms;
 use crate::config::Config;
@@ -23,6 +24,8 @@ pub struct Sim {
     pub config: Config,
     pub seed: Seed,
     pub store: Mutex<Store>,
+    /// Meetings and Tasks written through the APIs.
+    pub activities: Mutex<Activities>,
     pub tokens: Mutex<TokenBook>,
     pub faults: Mutex<Faults>,
     /// Vendor calls received, for `/_sim/state`.
@@ -68,6 +71,7 @@ impl Sim {
             config,
             seed,
             store: Mutex::new(store),
+            activities: Mutex::new(Activities::default()),
             tokens: Mutex::new(TokenBook::default()),
             faults: Mutex::new(Faults::new(faults)),
             calls: Mutex::new(CallLog::default()),
