@@ -151,7 +151,13 @@ fn meeting_properties(row: &Claimed) -> BTreeMap<String, String> {
     if let Some(note) = &row.note {
         p.insert("hs_meeting_body".to_owned(), as_html_text(note));
     }
-    if let Some(owner) = &row.owner_crm_id {
+    // HubSpot owner ids are numbers; another id (a CSV rep's) would make HubSpot refuse the
+    // whole meeting, so the meeting then goes without an owner.
+    if let Some(owner) = row
+        .owner_crm_id
+        .as_ref()
+        .filter(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_digit()))
+    {
         p.insert("hubspot_owner_id".to_owned(), owner.clone());
     }
     p
@@ -439,13 +445,15 @@ mod tests {
 
     #[test]
     fn a_meeting_carries_time_outcome_marker_owner_and_the_note_as_text() {
-        let p = meeting_properties(&claimed("met", Some("owner-1"), Some("a <b> & c")));
+        let p = meeting_properties(&claimed("met", Some("31415926"), Some("a <b> & c")));
         assert_eq!(p["hs_timestamp"], "2026-12-08T09:30:00.000Z");
         assert_eq!(p["hs_meeting_end_time"], "2026-12-08T10:00:00.000Z");
         assert_eq!(p["hs_meeting_outcome"], "COMPLETED");
         assert_eq!(p["hs_meeting_title"], "Visit: Station Avia");
         assert_eq!(p["hs_meeting_body"], "a &lt;b&gt; &amp; c");
-        assert_eq!(p["hubspot_owner_id"], "owner-1");
+        assert_eq!(p["hubspot_owner_id"], "31415926");
+        let not_hubspots = meeting_properties(&claimed("met", Some("owner-1"), None));
+        assert!(!not_hubspots.contains_key("hubspot_owner_id"));
         assert!(
             p[MEETING_MARKER_PROPERTY].ends_with("/visits/00000000-0000-0000-0000-000000000000")
         );
