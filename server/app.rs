@@ -37,6 +37,8 @@ pub struct App {
     pub jobs: crate::jobs::Jobs,
     /// Day-plan settings and the travel-matrix cache.
     pub dayplans: crate::dayplan::DayPlanSettings,
+    /// Live location: its settings and the per-rep ping limit.
+    pub live: crate::live::Live,
 }
 
 /// Cheap to clone; extracted with axum's `State`.
@@ -103,6 +105,7 @@ impl AppState {
         );
         Ok(Self(Arc::new(App {
             dayplans: crate::dayplan::DayPlanSettings::new(&config.routes),
+            live: crate::live::Live::new(config.live.clone()),
             jobs,
             geocoding,
             intake,

@@ -106,6 +106,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Day plans: solver time, prospect detour budget, visit distance flag, estimate speed.
     pub routes: crate::dayplan::RouteConfig,
+    /// Live location: ping clock skew, lateness, rate limit, coarse precision, retention.
+    pub live: crate::live::LiveConfig,
 }
 
 /// CRM sync: the key sealing connection secrets, inbox workers, the nightly reconciliation.
@@ -209,6 +211,7 @@ impl Config {
                 visit_far_m: env.parse_in_range("TERRANE_VISIT_FAR_M", 300, 10..=100_000)?,
                 estimate_kmh: env.parse_in_range("TERRANE_ROUTE_ESTIMATE_KMH", 30, 5..=130)?,
             },
+            live: env.live()?,
             bind: env.parse(
                 "TERRANE_BIND",
                 defaults::BIND,
@@ -397,6 +400,26 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             Ok(v) if range.contains(&v) => Ok(v),
             _ => Err(invalid(var, &raw, expected)),
         }
+    }
+
+    fn live(&self) -> Result<crate::live::LiveConfig, ConfigError> {
+        let nonzero = |v: u32| std::num::NonZeroU32::new(v).unwrap_or(std::num::NonZeroU32::MIN);
+        Ok(crate::live::LiveConfig {
+            future_skew: Duration::from_secs(self.parse_in_range(
+                "TERRANE_PING_FUTURE_S",
+                30,
+                0..=3600,
+            )?),
+            late_after: Duration::from_secs(self.parse_in_range(
+                "TERRANE_PING_LATE_S",
+                120,
+                10..=86_400,
+            )?),
+            per_minute: nonzero(self.parse_in_range("TERRANE_PING_PER_MIN", 60, 1..=6000)?),
+            burst: nonzero(self.parse_in_range("TERRANE_PING_BURST", 10, 1..=500)?),
+            coarse_precision: self.parse_in_range("TERRANE_COARSE_GEOHASH", 6, 1..=12)?,
+            retention_days: self.parse_in_range("TERRANE_TRACK_RETENTION_DAYS", 60, 1..=3650)?,
+        })
     }
 
     fn client_ip(&self) -> Result<ClientIpConfig, ConfigError> {

@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod geocode;
 pub mod jobs;
+pub mod live;
 pub mod net;
 pub mod osm;
 pub mod reps;

@@ -352,3 +352,45 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
         .map(str::trim)
 }
+
+/// A rep sending their own location: a device token (`Authorization: Bearer trd_…`, what
+/// phones use) or, without one, the rep's signed-in session with the CSRF header (the rep
+/// page). Holds the rep's id; the rep is always the caller, never a value in the body.
+pub struct RepDevice(pub Uuid);
+
+impl FromRequestParts<AppState> for RepDevice {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let user = if let Some(presented) = bearer_token(&parts.headers) {
+            let device = auth::devices::verify(&state.db, presented)
+                .await
+                .map_err(|e| AppError::from(e).into_response())?;
+            let Some(device) = device else {
+                return Err(error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "a valid device token is required",
+                ));
+            };
+            auth::db::user_by_id(&state.db, device.user_id)
+                .await
+                .map_err(|e| AppError::from(e).into_response())?
+                .ok_or_else(|| AppError::NotFound.into_response())?
+        } else {
+            let SignedIn(user) = SignedIn::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            CsrfHeader::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            user
+        };
+        match (user.role, user.rep_id) {
+            (Some(Role::Rep), Some(rep)) => Ok(RepDevice(rep)),
+            _ => Err(
+                AppError::forbidden("forbidden", "only reps send their location").into_response(),
+            ),
+        }
+    }
+}

@@ -13,6 +13,7 @@ mod middleware;
 mod openapi;
 mod outbox;
 mod pages;
+mod pings;
 pub mod routes;
 mod sync;
 mod territories;
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sync::router())
         .merge(outbox::router())
         .merge(days::router())
+        .merge(pings::router())
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
         .fallback(not_found)

@@ -22,7 +22,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 use crate::app::AppState;
 use crate::error::ErrorBody;
 
-use super::{accounts, days, devices, geocoding, health, territories};
+use super::{accounts, days, devices, geocoding, health, pings, territories};
 
 /// The OpenAPI document and its page.
 pub fn router() -> Router<AppState> {
@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         geocoding::move_pin,
         devices::issue,
         devices::revoke_mine,
+        pings::pings_post,
         territories::list_teams,
         territories::list_plans,
         territories::create_plan,
@@ -92,6 +93,7 @@ pub fn router() -> Router<AppState> {
         (name = "territories", description = "Teams, plans, rules, locks and publishing \
             (docs/territories-api.md)"),
         (name = "devices", description = "Device tokens for reps' phones"),
+        (name = "live", description = "Reps' location pings (docs/live.md)"),
         (name = "routes", description = "Day plans, appointments and visits (docs/routing.md)"),
         (name = "health", description = "Probes for orchestrators"),
     )
@@ -118,6 +120,17 @@ impl Modify for Security {
                 "The session's CSRF token, on every cookie-authenticated call that changes \
                  something.",
             ))),
+        );
+        components.add_security_scheme(
+            "device_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A rep's 15-minute device token (`trd_…`) from `POST /api/device-token`.",
+                    ))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "api_token",
