@@ -21,6 +21,7 @@ mod geocode_worker;
 mod geocoder;
 mod health;
 mod jobs;
+mod live_pings;
 mod oidc;
 mod oidc_tokens;
 mod routing_table;
