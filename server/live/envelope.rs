@@ -73,7 +73,7 @@ pub struct Ping {
 /// Why a ping was not stored; the words are the API's (`PingResult.reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum DropReason {
+pub enum PingDropReason {
     /// The rep's sharing is off: the ping is refused and kept nowhere.
     TierOff,
     /// Not a sharing tier.
@@ -97,37 +97,39 @@ pub enum DropReason {
 impl RawPing {
     /// The ping, or why it is refused. `off` is answered first, before any other value is
     /// looked at, so nothing of an unshared ping is used.
-    pub fn parse(&self) -> Result<Ping, DropReason> {
+    pub fn parse(&self) -> Result<Ping, PingDropReason> {
         let tier = match self.tier.as_str() {
-            "off" => return Err(DropReason::TierOff),
+            "off" => return Err(PingDropReason::TierOff),
             "precise" => Tier::Precise,
             "coarse" => Tier::Coarse,
-            _ => return Err(DropReason::InvalidTier),
+            _ => return Err(PingDropReason::InvalidTier),
         };
-        let event_id = Uuid::parse_str(&self.event_id).map_err(|_| DropReason::InvalidEventId)?;
+        let event_id =
+            Uuid::parse_str(&self.event_id).map_err(|_| PingDropReason::InvalidEventId)?;
         let device_ok = (1..=64).contains(&self.device_id.len())
             && self
                 .device_id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !device_ok {
-            return Err(DropReason::InvalidDeviceId);
+            return Err(PingDropReason::InvalidDeviceId);
         }
         let recorded_at = DateTime::parse_from_rfc3339(&self.recorded_at)
-            .map_err(|_| DropReason::InvalidTimestamp)?
+            .map_err(|_| PingDropReason::InvalidTimestamp)?
             .with_timezone(&Utc);
-        let position = LonLat::new(self.lon, self.lat).map_err(|_| DropReason::InvalidPosition)?;
+        let position =
+            LonLat::new(self.lon, self.lat).map_err(|_| PingDropReason::InvalidPosition)?;
         if !(0.0..=MAX_ACCURACY_M).contains(&self.accuracy_m) {
-            return Err(DropReason::InvalidAccuracy);
+            return Err(PingDropReason::InvalidAccuracy);
         }
         if self
             .speed_mps
             .is_some_and(|s| !(0.0..=MAX_SPEED_MPS).contains(&s))
         {
-            return Err(DropReason::InvalidSpeed);
+            return Err(PingDropReason::InvalidSpeed);
         }
         if self.heading_deg.is_some_and(|h| !(0.0..360.0).contains(&h)) {
-            return Err(DropReason::InvalidHeading);
+            return Err(PingDropReason::InvalidHeading);
         }
         Ok(Ping {
             event_id,
@@ -170,20 +172,26 @@ mod tests {
     #[test]
     fn each_bad_value_has_its_reason() {
         type Spoil = fn(&mut RawPing);
-        let cases: [(Spoil, DropReason); 10] = [
-            (|r| r.tier = "off".into(), DropReason::TierOff),
-            (|r| r.tier = "exact".into(), DropReason::InvalidTier),
-            (|r| r.event_id = "42".into(), DropReason::InvalidEventId),
-            (|r| r.device_id = "a b".into(), DropReason::InvalidDeviceId),
+        let cases: [(Spoil, PingDropReason); 10] = [
+            (|r| r.tier = "off".into(), PingDropReason::TierOff),
+            (|r| r.tier = "exact".into(), PingDropReason::InvalidTier),
+            (|r| r.event_id = "42".into(), PingDropReason::InvalidEventId),
+            (
+                |r| r.device_id = "a b".into(),
+                PingDropReason::InvalidDeviceId,
+            ),
             (
                 |r| r.recorded_at = "yesterday".into(),
-                DropReason::InvalidTimestamp,
+                PingDropReason::InvalidTimestamp,
             ),
-            (|r| r.lat = 91.0, DropReason::InvalidPosition),
-            (|r| r.accuracy_m = -1.0, DropReason::InvalidAccuracy),
-            (|r| r.accuracy_m = 5000.5, DropReason::InvalidAccuracy),
-            (|r| r.speed_mps = Some(91.0), DropReason::InvalidSpeed),
-            (|r| r.heading_deg = Some(360.0), DropReason::InvalidHeading),
+            (|r| r.lat = 91.0, PingDropReason::InvalidPosition),
+            (|r| r.accuracy_m = -1.0, PingDropReason::InvalidAccuracy),
+            (|r| r.accuracy_m = 5000.5, PingDropReason::InvalidAccuracy),
+            (|r| r.speed_mps = Some(91.0), PingDropReason::InvalidSpeed),
+            (
+                |r| r.heading_deg = Some(360.0),
+                PingDropReason::InvalidHeading,
+            ),
         ];
         for (spoil, reason) in cases {
             let mut r = raw();
@@ -197,6 +205,6 @@ mod tests {
         let mut r = raw();
         r.tier = "off".into();
         r.lat = f64::NAN;
-        assert_eq!(r.parse(), Err(DropReason::TierOff));
+        assert_eq!(r.parse(), Err(PingDropReason::TierOff));
     }
 }

@@ -11,7 +11,7 @@ use thiserror::Error;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::envelope::{DropReason, Ping, RawPing};
+use super::envelope::{Ping, PingDropReason, RawPing};
 use super::plausibility::{self, Flag, Previous};
 use super::ratelimit::Spend;
 use super::{Live, MAX_BATCH, privacy};
@@ -53,7 +53,7 @@ pub struct PingResult {
     pub status: PingStatus,
     /// Why it was dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<DropReason>,
+    pub reason: Option<PingDropReason>,
     /// Recorded long before it arrived: stored, never alerts.
     pub late: bool,
     /// Spoofing signs: stored, never alerts.
@@ -61,7 +61,7 @@ pub struct PingResult {
 }
 
 impl PingResult {
-    fn dropped(event_id: Option<Uuid>, reason: DropReason) -> Self {
+    fn dropped(event_id: Option<Uuid>, reason: PingDropReason) -> Self {
         Self {
             event_id,
             status: PingStatus::Dropped,
@@ -100,9 +100,9 @@ pub async fn ingest(
     for (index, r) in raw.iter().enumerate() {
         let checked = r.parse().and_then(|ping| {
             if ping.recorded_at > future_limit {
-                Err(DropReason::FutureTimestamp)
+                Err(PingDropReason::FutureTimestamp)
             } else if ping.recorded_at < expired_before {
-                Err(DropReason::Expired)
+                Err(PingDropReason::Expired)
             } else {
                 Ok(ping)
             }
@@ -186,7 +186,7 @@ async fn keep_in_shift(
             } else {
                 results[c.index] = Some(PingResult::dropped(
                     Some(c.ping.event_id),
-                    DropReason::OutOfShift,
+                    PingDropReason::OutOfShift,
                 ));
                 None
             }

@@ -12,7 +12,7 @@ pub mod retention;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-pub use envelope::{DropReason, RawPing, Tier};
+pub use envelope::{PingDropReason, RawPing, Tier};
 pub use ingest::{LiveError, PingResult, PingStatus, ingest};
 pub use plausibility::Flag;
 

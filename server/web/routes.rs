@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 /// Every file of `server/web/` that calls `.route(`: each module's own `router()`, merged by
 /// `web::router` (a test below checks that none is missing).
-const SOURCES: [(&str, &str); 12] = [
+const SOURCES: [(&str, &str); 13] = [
     ("accounts.rs", include_str!("accounts.rs")),
     ("auth.rs", include_str!("auth.rs")),
     ("days.rs", include_str!("days.rs")),
@@ -15,6 +15,7 @@ const SOURCES: [(&str, &str); 12] = [
     ("openapi.rs", include_str!("openapi.rs")),
     ("outbox.rs", include_str!("outbox.rs")),
     ("pages.rs", include_str!("pages.rs")),
+    ("pings.rs", include_str!("pings.rs")),
     ("sync.rs", include_str!("sync.rs")),
     ("territories.rs", include_str!("territories.rs")),
     ("webhooks.rs", include_str!("webhooks.rs")),

@@ -793,6 +793,15 @@ fn matrix() -> Vec<Row> {
             Empty,
             [401, 200, 200, 200, 401, 401, 200, 200],
         ),
+        // Only reps send pings (their session with CSRF here; their phone's device token in
+        // tests/it/live_pings.rs); an API token is not a device token.
+        row(
+            "post",
+            "/api/pings",
+            "/api/pings",
+            Json(r#"{"pings": []}"#),
+            [401, 200, 200, 403, 401, 401, 403, 403],
+        ),
         row(
             "get",
             "/live/ws",
