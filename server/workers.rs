@@ -1,6 +1,7 @@
 //! The one place the background workers of `terrane serve` start and stop: CRM inbox workers,
 //! the owner write-back, the nightly reconciliation, geocoding, arrivals into published plans,
-//! the job workers (plans, "reconcile now") and the expired-session sweeper.
+//! the job workers (plans, "reconcile now", upkeep), the hourly queuing of the location
+//! retention purge and the expired-session sweeper.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +81,17 @@ impl Workers {
             Lane::Crm,
             rx.clone(),
         )));
+        tasks.push(tokio::spawn(jobs::run(
+            state.jobs.clone(),
+            Lane::Upkeep,
+            rx.clone(),
+        )));
+        // The location retention purge is queued hourly (one at a time across instances).
+        tasks.push(tokio::spawn(queue_track_purges(
+            state.jobs.clone(),
+            config.live.retention_days,
+            rx.clone(),
+        )));
         // Expired sessions are deleted hourly (reads already ignore them).
         let sweeper = tokio::spawn({
             use tower_sessions::ExpiredDeletion;
@@ -122,6 +134,25 @@ impl Workers {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+    }
+}
+
+/// Queues the location retention purge now and every hour until `shutdown`.
+async fn queue_track_purges(jobs: jobs::Jobs, days: u32, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                if let Err(e) = jobs.queue_track_purge(days).await {
+                    tracing::warn!(error = %e, "could not queue the location retention purge");
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
         }
     }
 }

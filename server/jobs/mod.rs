@@ -1,4 +1,5 @@
-//! Background jobs kept in PostgreSQL (plan generation, plan rebalancing, "reconcile now"):
+//! Background jobs kept in PostgreSQL (plan generation, plan rebalancing, "reconcile now",
+//! the location retention purge):
 //! queued by handlers, claimed by workers with `for update skip locked` under a lease, retried,
 //! handed back on graceful shutdown, failed with a sentence after too many attempts. A plan's
 //! visible job state is its newest job's (`territory::plans::PLAN_JOB_STATE`).
@@ -48,6 +49,8 @@ pub enum JobKind {
     PlanRebalance,
     /// Compare a CRM connection with its API and repair drift.
     CrmReconcile,
+    /// Delete location pings older than the retention period (`live::retention`).
+    TrackPurge,
 }
 
 impl JobKind {
@@ -57,6 +60,7 @@ impl JobKind {
             JobKind::PlanGenerate => "plan_generate",
             JobKind::PlanRebalance => "plan_rebalance",
             JobKind::CrmReconcile => "crm_reconcile",
+            JobKind::TrackPurge => "track_purge",
         }
     }
 }

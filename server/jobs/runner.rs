@@ -26,11 +26,12 @@ const SERVER_PROBLEM: &str = "The computation failed because of a problem on the
      was logged). Try again; if it keeps failing, tell an administrator.";
 
 /// Which jobs a worker takes: plan jobs are heavy and limited per instance; reconciliations
-/// wait on a CRM's API.
+/// wait on a CRM's API; upkeep (the retention purge) is short database work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     Plans,
     Crm,
+    Upkeep,
 }
 
 impl Lane {
@@ -38,6 +39,7 @@ impl Lane {
         match self {
             Lane::Plans => &[JobKind::PlanGenerate, JobKind::PlanRebalance],
             Lane::Crm => &[JobKind::CrmReconcile],
+            Lane::Upkeep => &[JobKind::TrackPurge],
         }
     }
 
@@ -45,6 +47,7 @@ impl Lane {
         match self {
             Lane::Plans => "plan jobs",
             Lane::Crm => "crm jobs",
+            Lane::Upkeep => "upkeep jobs",
         }
     }
 }
@@ -329,6 +332,33 @@ impl Jobs {
         Ok(job)
     }
 
+    /// Queues the retention purge of location pings older than `days` days, unless one is
+    /// queued or running already (then `None`): every instance may call this on its timer.
+    pub async fn queue_track_purge(&self, days: u32) -> Result<Option<JobId>, JobError> {
+        let queued = db::insert(
+            &self.0.db,
+            &NewJob {
+                kind: JobKind::TrackPurge,
+                payload: json!({ "days": days }),
+                team_id: None,
+                plan_id: None,
+                connection_id: None,
+            },
+            self.0.settings.max_attempts,
+        )
+        .await;
+        match queued {
+            Ok(id) => {
+                self.0.wake.notify_waiters();
+                Ok(Some(id))
+            }
+            Err(e) if crate::db::violated_constraint(&e) == Some("jobs_one_track_purge") => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Claims one due job of `lane`, runs it (renewing its lease) until it ends or `shutdown`
     /// turns true, and records the end. Jobs whose worker died on their last attempt are
     /// failed first.
@@ -357,7 +387,7 @@ impl Jobs {
                 Ok(slot) => Some(slot),
                 Err(_) => return Ok(Outcome::AtCapacity),
             },
-            Lane::Crm => None,
+            Lane::Crm | Lane::Upkeep => None,
         };
         let Some(job) = db::claim(&self.0.db, lane.kinds(), self.0.settings.lease).await? else {
             return Ok(Outcome::Idle);
@@ -485,6 +515,17 @@ impl Jobs {
                 .await
                 .map(|_| ())
                 .map_err(Failure::reconcile)
+            }
+            JobKind::TrackPurge => {
+                let days = job.payload.0["days"]
+                    .as_u64()
+                    .and_then(|d| u32::try_from(d).ok())
+                    .ok_or_else(|| Failure::internal("a purge without its days"))?;
+                let purged = crate::live::retention::purge(&inner.db, days)
+                    .await
+                    .map_err(|e| Failure::internal(e.to_string()))?;
+                tracing::info!(pings = purged, days, "location pings purged");
+                Ok(())
             }
         }
     }
