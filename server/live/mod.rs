@@ -8,6 +8,7 @@ pub mod plausibility;
 pub mod privacy;
 mod ratelimit;
 pub mod retention;
+pub mod track;
 
 use std::num::NonZeroU32;
 use std::time::Duration;

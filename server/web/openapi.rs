@@ -48,6 +48,8 @@ pub fn router() -> Router<AppState> {
         devices::issue,
         devices::revoke_mine,
         pings::pings_post,
+        pings::track_get,
+        pings::track_delete,
         territories::list_teams,
         territories::list_plans,
         territories::create_plan,

@@ -1,9 +1,10 @@
-//! `POST /api/pings`: batches of location pings from a rep's device (`docs/live.md`).
+//! `POST /api/pings`: batches of location pings from a rep's device (`docs/live.md`); the
+//! rep's own track, exported and erased (`/api/me/track`, `docs/privacy.md`).
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,12 +12,14 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::error::{AppError, error_response};
 use crate::live::{self, LiveError, PingResult, PingStatus, RawPing};
-use crate::web::extract::JsonBody;
-use crate::web::guard::RepDevice;
-use crate::web::openapi::WriteErrors;
+use crate::web::extract::{JsonBody, Query};
+use crate::web::guard::{CsrfHeader, RepDevice, SignedIn};
+use crate::web::openapi::{ReadErrors, WriteErrors};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/pings", post(pings_post))
+    Router::new()
+        .route("/api/pings", post(pings_post))
+        .route("/api/me/track", get(track_get).delete(track_delete))
 }
 
 /// A batch of pings, oldest first or in any order (at most 500).
@@ -88,4 +91,85 @@ pub async fn pings_post(
         results,
     })
     .into_response())
+}
+
+/// The rep behind a signed-in user, or 403.
+fn own_rep(user: &crate::auth::User) -> Result<uuid::Uuid, AppError> {
+    match (user.role, user.rep_id) {
+        (Some(crate::auth::Role::Rep), Some(rep)) => Ok(rep),
+        _ => Err(AppError::forbidden(
+            "forbidden",
+            "only reps have a location track",
+        )),
+    }
+}
+
+/// `from` and `to` of a track export (RFC 3339); default: the last 24 hours.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct TrackRange {
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET /api/me/track`: the signed-in rep's own pings as GeoJSON (at most 31 days at once).
+#[utoipa::path(
+    get,
+    path = "/api/me/track",
+    tag = "live",
+    summary = "Download my location track as GeoJSON",
+    params(TrackRange),
+    responses(
+        (status = 200, description = "a GeoJSON FeatureCollection of my pings, oldest first", body = serde_json::Value),
+        ReadErrors
+    ),
+    security(("session" = []))
+)]
+pub async fn track_get(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+    Query(range): Query<TrackRange>,
+) -> Result<Response, AppError> {
+    let rep = own_rep(&user)?;
+    let to = range.to.unwrap_or_else(chrono::Utc::now);
+    let from = range.from.unwrap_or(to - chrono::Duration::days(1));
+    if from >= to || to - from > chrono::Duration::days(live::track::MAX_EXPORT_DAYS) {
+        return Err(AppError::bad_request(
+            "invalid_range",
+            "from must be before to, at most 31 days apart",
+        ));
+    }
+    let track = live::track::export(&state.db, user.id, rep, from, to).await?;
+    let mut resp = Json(track).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// How many pings were erased.
+#[derive(Serialize, ToSchema)]
+pub struct TrackErased {
+    pub erased: u64,
+}
+
+/// `DELETE /api/me/track`: erases every ping of the signed-in rep (audited).
+#[utoipa::path(
+    delete,
+    path = "/api/me/track",
+    tag = "live",
+    summary = "Erase my whole location track",
+    responses((status = 200, description = "how many pings were erased", body = TrackErased), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
+pub async fn track_delete(
+    SignedIn(user): SignedIn,
+    _: CsrfHeader,
+    State(state): State<AppState>,
+) -> Result<Json<TrackErased>, AppError> {
+    let rep = own_rep(&user)?;
+    let erased = live::track::erase(&state.db, user.id, rep).await?;
+    Ok(Json(TrackErased { erased }))
 }

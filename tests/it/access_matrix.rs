@@ -802,6 +802,21 @@ fn matrix() -> Vec<Row> {
             Json(r#"{"pings": []}"#),
             [401, 200, 200, 403, 401, 401, 403, 403],
         ),
+        // A rep's own track: only reps have one, and only their own.
+        row(
+            "get",
+            "/api/me/track",
+            "/api/me/track",
+            Empty,
+            [401, 200, 200, 403, 401, 401, 403, 403],
+        ),
+        row(
+            "delete",
+            "/api/me/track",
+            "/api/me/track",
+            Empty,
+            [401, 200, 200, 403, 401, 401, 403, 403],
+        ),
         row(
             "get",
             "/live/ws",

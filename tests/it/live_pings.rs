@@ -379,3 +379,50 @@ async fn retention_purges_pings_older_than_the_period(pool: PgPool) {
     assert_eq!(count(&pool, "pings where device_id = 'old-phone'").await, 0);
     assert_eq!(audit_count(&pool, "pings.purged").await, 1);
 }
+
+#[sqlx::test]
+async fn a_rep_exports_and_erases_their_own_track_audited(pool: PgPool) {
+    let (app, a, b) = setup(&pool, &[]).await;
+    let (_, body, _) = post(&app, &a.token, &[ping(LON, LAT, ago(20), "precise")]).await;
+    assert_eq!(body["accepted"], 1, "{body}");
+    let (_, body, _) = post(&app, &b.token, &[ping(LON, LAT + 1e-3, ago(15), "coarse")]).await;
+    assert_eq!(body["accepted"], 1, "{body}");
+
+    let rep_a = app.client_as(&demo_dataset().reps[0].email).await;
+    let resp = rep_a
+        .get(app.url("/api/me/track"))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(resp.status(), 200);
+    let track: Value = resp.json().await.expect("GeoJSON");
+    assert_eq!(track["type"], "FeatureCollection");
+    let features = track["features"].as_array().expect("features");
+    assert_eq!(features.len(), 1, "only my own pings: {track}");
+    assert_eq!(features[0]["geometry"]["coordinates"], json!([LON, LAT]));
+    assert_eq!(audit_count(&pool, "track.exported").await, 1);
+    let resp = rep_a
+        .get(app.url("/api/me/track?from=2026-01-01T00:00:00Z&to=2026-06-01T00:00:00Z"))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(resp.status(), 400, "more than 31 days at once");
+
+    let html = crate::helpers::page_html(&rep_a, &app, "/").await;
+    let resp = rep_a
+        .delete(app.url("/api/me/track"))
+        .header("x-csrf-token", crate::helpers::csrf_in(&html))
+        .send()
+        .await
+        .expect("erase");
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.expect("JSON");
+    assert_eq!(body["erased"], 1);
+    assert_eq!(pings_of(&pool, a.id).await, 0);
+    assert_eq!(
+        pings_of(&pool, b.id).await,
+        1,
+        "another rep's track is untouched"
+    );
+    assert_eq!(audit_count(&pool, "track.erased").await, 1);
+}
