@@ -13,7 +13,9 @@ create table pings (
     position     geometry(Point, 4326) not null,
     accuracy_m   real not null check (accuracy_m >= 0 and accuracy_m <= 5000),
     speed_mps    real check (speed_mps >= 0 and speed_mps <= 90),
-    heading_deg  real check (heading_deg >= 0 and heading_deg < 360),
+    -- The API takes [0, 360); 360 is allowed here because a value just under it rounds to
+    -- 360 as a real.
+    heading_deg  real check (heading_deg >= 0 and heading_deg <= 360),
     tier         text not null check (tier in ('precise', 'coarse')),
     -- Spoofing signs (server/live/plausibility.rs); a flagged ping never alerts.
     flags        text[] not null default '{}' check (flags <@ array[

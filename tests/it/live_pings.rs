@@ -270,6 +270,7 @@ async fn invalid_values_are_refused_one_by_one_with_their_reason(pool: PgPool) {
         spoil("accuracy_m", json!(-3.0)),
         spoil("speed_mps", json!(120.0)),
         spoil("heading_deg", json!(400.0)),
+        spoil("heading_deg", json!(359.999_999_99)),
         spoil("event_id", json!("not-a-uuid")),
         spoil(
             "recorded_at",
@@ -294,13 +295,14 @@ async fn invalid_values_are_refused_one_by_one_with_their_reason(pool: PgPool) {
             "invalid_accuracy",
             "invalid_speed",
             "invalid_heading",
+            "none",
             "invalid_event_id",
             "future_timestamp",
             "invalid_tier",
             "none"
         ]
     );
-    assert_eq!(pings_of(&pool, a.id).await, 1);
+    assert_eq!(pings_of(&pool, a.id).await, 2);
 
     // A body that is not the envelope, and a batch over the cap: refused whole, in JSON.
     let resp = app
