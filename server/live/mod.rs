@@ -1,6 +1,7 @@
-//! Live location, first slice: reps' devices send pings (`POST /api/pings`), checked at the
-//! edge, privacy applied before anything is stored, spoofing signs flagged, rate-limited per
-//! rep, kept for a retention period (`docs/live.md`, `docs/privacy.md`).
+//! Live location, first slice: reps' devices send pings (`POST /api/pings`, or frames on
+//! `/live/ws`), checked at the edge, privacy applied before anything is stored, spoofing signs
+//! flagged, rate-limited per rep, kept for a retention period (`docs/live.md`,
+//! `docs/privacy.md`).
 
 pub mod envelope;
 pub mod ingest;
@@ -8,6 +9,7 @@ pub mod plausibility;
 pub mod privacy;
 mod ratelimit;
 pub mod retention;
+pub mod socket;
 pub mod track;
 
 use std::num::NonZeroU32;

@@ -1,6 +1,6 @@
 //! Device tokens (issued from the signed-in session) and the authenticated WebSocket that
-//! reps' devices keep open. Location frames on it arrive with the live-proximity capability;
-//! today the socket enforces the token: revoked or expired, it closes.
+//! reps' devices keep open: each text frame is a ping, answered after its commit
+//! (`live::socket`); revoked or expired, the socket closes.
 
 use std::collections::HashMap;
 
@@ -16,9 +16,10 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::Role;
 use crate::auth::devices::{self, Device};
+use crate::auth::{self, Role};
 use crate::error::{AppError, error_response};
+use crate::live::socket;
 use crate::web::extract::Query;
 use crate::web::guard::{self, CsrfHeader, SignedIn};
 use crate::web::openapi::WriteErrors;
@@ -114,6 +115,8 @@ pub async fn socket(
 ) -> Result<Response, AppError> {
     // Not a WebSocket handshake: say so in our JSON error body.
     let upgrade = upgrade.map_err(|r| AppError::rejected(r.status(), r.body_text()))?;
+    // A browser page on another site must not use a token it holds (cross-site hijacking).
+    guard::same_origin(&headers, &state.config.public_url)?;
     let presented = guard::bearer_token(&headers)
         .or_else(|| query.get("token").map(|t| t.trim()))
         .unwrap_or_default();
@@ -126,11 +129,29 @@ pub async fn socket(
             "a valid device token is required",
         ));
     };
+    let rep = auth::db::user_by_id(&state.db, device.user_id)
+        .await?
+        .filter(|u| matches!(u.role, Some(Role::Rep)))
+        .and_then(|u| u.rep_id);
     tracing::info!(user_id = %device.user_id, "device socket opened");
-    Ok(upgrade.on_upgrade(move |ws| hold(ws, device, revoked)))
+    Ok(upgrade
+        .read_buffer_size(socket::READ_BUFFER_BYTES)
+        .write_buffer_size(socket::WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(socket::MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(socket::MAX_MESSAGE_BYTES)
+        .max_frame_size(socket::MAX_FRAME_BYTES)
+        .on_upgrade(move |ws| hold(ws, state, device, rep, revoked)))
 }
 
-async fn hold(mut ws: WebSocket, device: Device, mut revoked: broadcast::Receiver<Uuid>) {
+/// Serves the socket until it ends. One frame at a time: the next is read only once the
+/// answer to the last went out, so at most one answer per socket waits in memory.
+async fn hold(
+    mut ws: WebSocket,
+    state: AppState,
+    device: Device,
+    rep: Option<Uuid>,
+    mut revoked: broadcast::Receiver<Uuid>,
+) {
     let until_expiry = (device.expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
@@ -140,8 +161,19 @@ async fn hold(mut ws: WebSocket, device: Device, mut revoked: broadcast::Receive
         tokio::select! {
             msg = ws.recv() => match msg {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
-                // Location frames are the live-proximity capability's; nothing to do yet.
-                Some(Ok(_)) => {}
+                Some(Ok(Message::Text(text))) => {
+                    let reply = socket::answer(&state.db, &state.live, rep, &text, chrono::Utc::now()).await;
+                    if !send(&mut ws, &reply).await {
+                        break None;
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    if !send(&mut ws, &socket::binary_frame()).await {
+                        break None;
+                    }
+                }
+                // Pings and pongs are answered by the library.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
             },
             r = revoked.recv() => match r {
                 Ok(user) if user == device.user_id => break Some((CLOSE_REVOKED, "device token revoked")),
@@ -163,4 +195,13 @@ async fn hold(mut ws: WebSocket, device: Device, mut revoked: broadcast::Receive
             .await;
     }
     tracing::info!(user_id = %device.user_id, "device socket closed");
+}
+
+/// Sends `reply`; false when the phone does not take it in time (the socket then ends).
+async fn send(ws: &mut WebSocket, reply: &socket::Reply) -> bool {
+    let frame = Message::Text(reply.to_text().into());
+    matches!(
+        tokio::time::timeout(socket::SEND_TIMEOUT, ws.send(frame)).await,
+        Ok(Ok(()))
+    )
 }

@@ -343,6 +343,28 @@ async fn check_csrf(
     }
 }
 
+/// Refuses a request whose `Origin` header names another site than `public_url`'s
+/// (`TERRANE_PUBLIC_URL`) with 403 `origin`. Browsers always send `Origin` on WebSocket
+/// handshakes, so a page elsewhere cannot open a socket with a token it holds; without the
+/// header (a phone app) the request passes and its token decides.
+pub fn same_origin(
+    headers: &axum::http::HeaderMap,
+    public_url: &reqwest::Url,
+) -> Result<(), AppError> {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return Ok(());
+    };
+    let own = public_url.origin().ascii_serialization();
+    if origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(&own)) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "origin",
+            "this socket does not accept connections from other sites",
+        ))
+    }
+}
+
 /// The token of an `Authorization: Bearer …` header, if there is one.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
@@ -391,6 +413,39 @@ impl FromRequestParts<AppState> for RepDevice {
             _ => Err(
                 AppError::forbidden("forbidden", "only reps send their location").into_response(),
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn with_origin(origin: Option<&'static str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(o) = origin {
+            headers.insert(header::ORIGIN, HeaderValue::from_static(o));
+        }
+        headers
+    }
+
+    #[test]
+    fn only_the_public_origin_or_none_passes() {
+        let public = reqwest::Url::parse("https://terrane.example.com/").expect("url");
+        for ok in [None, Some("https://terrane.example.com")] {
+            assert!(same_origin(&with_origin(ok), &public).is_ok(), "{ok:?}");
+        }
+        for refused in [
+            "https://evil.example.com",
+            "http://terrane.example.com",
+            "https://terrane.example.com:8443",
+            "null",
+        ] {
+            assert!(
+                same_origin(&with_origin(Some(refused)), &public).is_err(),
+                "{refused}"
+            );
         }
     }
 }

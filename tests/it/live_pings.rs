@@ -15,13 +15,13 @@ use crate::helpers::{
 };
 
 /// Monte Carlo, with more decimals than a typed-in point has.
-const LON: f64 = 7.427_613;
-const LAT: f64 = 43.739_287;
+pub(crate) const LON: f64 = 7.427_613;
+pub(crate) const LAT: f64 = 43.739_287;
 
 /// A rep of the demo data: its rep id and a device token its phone got.
-struct Rep {
-    id: Uuid,
-    token: String,
+pub(crate) struct Rep {
+    pub(crate) id: Uuid,
+    pub(crate) token: String,
 }
 
 async fn rep(pool: &PgPool, n: usize) -> Rep {
@@ -34,7 +34,7 @@ async fn rep(pool: &PgPool, n: usize) -> Rep {
 }
 
 /// The demo data with every rep on shift around the clock, the app, and two reps.
-async fn setup(pool: &PgPool, settings: &[(&str, &str)]) -> (TestApp, Rep, Rep) {
+pub(crate) async fn setup(pool: &PgPool, settings: &[(&str, &str)]) -> (TestApp, Rep, Rep) {
     seed_demo(pool).await;
     sqlx::query(
         "update reps set work_start = '00:00', work_end = '23:59:59.999',
@@ -48,7 +48,7 @@ async fn setup(pool: &PgPool, settings: &[(&str, &str)]) -> (TestApp, Rep, Rep) 
     (app, a, b)
 }
 
-fn ping(lon: f64, lat: f64, at: DateTime<Utc>, tier: &str) -> Value {
+pub(crate) fn ping(lon: f64, lat: f64, at: DateTime<Utc>, tier: &str) -> Value {
     json!({
         "event_id": Uuid::new_v4().to_string(),
         "device_id": "pixel-7a",
@@ -62,7 +62,7 @@ fn ping(lon: f64, lat: f64, at: DateTime<Utc>, tier: &str) -> Value {
     })
 }
 
-fn ago(s: i64) -> DateTime<Utc> {
+pub(crate) fn ago(s: i64) -> DateTime<Utc> {
     Utc::now() - Duration::seconds(s)
 }
 
@@ -84,7 +84,7 @@ async fn post(app: &TestApp, token: &str, pings: &[Value]) -> (u16, Value, Optio
     (status, body, retry)
 }
 
-async fn pings_of(pool: &PgPool, rep: Uuid) -> i64 {
+pub(crate) async fn pings_of(pool: &PgPool, rep: Uuid) -> i64 {
     scalar_by(pool, "select count(*) from pings where rep_id = $1", rep).await
 }
 

@@ -22,6 +22,7 @@ mod geocoder;
 mod health;
 mod jobs;
 mod live_pings;
+mod live_socket;
 mod oidc;
 mod oidc_tokens;
 mod routing_table;
