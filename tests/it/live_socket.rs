@@ -145,3 +145,22 @@ async fn a_burst_beyond_the_bucket_gets_the_rate_limited_frame(pool: PgPool) {
     assert!((1..=60).contains(&retry), "{retry}");
     assert_eq!(pings_of(&pool, a.id).await, 3);
 }
+
+#[sqlx::test]
+async fn a_message_over_4_kib_ends_the_socket(pool: PgPool) {
+    let (app, a, _) = setup(&pool, &[]).await;
+    let mut ws = connect(&app, &a.token, None).await.expect("opens");
+    let mut big = ping(LON, LAT, ago(5), "precise");
+    big["device_id"] = json!("x".repeat(5 * 1024));
+    ws.send(Message::text(big.to_string()))
+        .await
+        .expect("send a frame");
+    let next = tokio::time::timeout(Duration::from_secs(15), ws.next())
+        .await
+        .expect("the server reacts in time");
+    assert!(
+        !matches!(next, Some(Ok(Message::Text(_)))),
+        "an oversized message was answered: {next:?}"
+    );
+    assert_eq!(pings_of(&pool, a.id).await, 0);
+}
