@@ -250,7 +250,7 @@ async fn flag(db: &PgPool, rep: Uuid, candidates: &mut [Candidate]) -> Result<()
     Ok(())
 }
 
-/// Stores the pings (coarse ones snapped first) in one transaction; returns the event ids
+/// Stores the pings (coarse ones snapped first) in one statement; returns the event ids
 /// stored (a repeat of an earlier batch's is not).
 async fn store(
     db: &PgPool,
@@ -266,7 +266,7 @@ async fn store(
         .map(|c| privacy::storable(c.ping.position, c.ping.tier, coarse_precision))
         .collect();
     let column = |f: fn(&Candidate) -> Option<f64>| candidates.iter().map(f).collect::<Vec<_>>();
-    let mut tx = db.begin().await?;
+    // One statement: atomic without a transaction of its own.
     let stored: Vec<Uuid> = sqlx::query_scalar(include_str!("sql/ingest_insert.sql"))
         .bind_all((
             rep,
@@ -303,8 +303,7 @@ async fn store(
                 .collect::<Vec<_>>(),
             candidates.iter().map(|c| c.late).collect::<Vec<_>>(),
         ))
-        .fetch_all(&mut *tx)
+        .fetch_all(db)
         .await?;
-    tx.commit().await?;
     Ok(stored.into_iter().collect())
 }

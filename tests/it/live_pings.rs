@@ -84,6 +84,20 @@ async fn post(app: &TestApp, token: &str, pings: &[Value]) -> (u16, Value, Optio
     (status, body, retry)
 }
 
+/// No ping row, and the test position in no other table that takes text (the audit log and
+/// the job queue).
+pub(crate) async fn assert_position_stored_nowhere(pool: &PgPool) {
+    assert_eq!(count(pool, "pings").await, 0);
+    for table in ["audit_log", "jobs"] {
+        let hits = count(
+            pool,
+            &format!("{table} t where t::text like '%7.4276%' or t::text like '%43.7392%'"),
+        )
+        .await;
+        assert_eq!(hits, 0, "{table}");
+    }
+}
+
 pub(crate) async fn pings_of(pool: &PgPool, rep: Uuid) -> i64 {
     scalar_by(pool, "select count(*) from pings where rep_id = $1", rep).await
 }
@@ -118,16 +132,7 @@ async fn an_off_ping_is_stored_nowhere(pool: PgPool) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["status"], "dropped");
     assert_eq!(body["results"][0]["reason"], "tier_off");
-    assert_eq!(count(&pool, "pings").await, 0);
-    // Nor in any other table: the audit log and the job queue are the ones that take text.
-    for table in ["audit_log", "jobs"] {
-        let hits = count(
-            &pool,
-            &format!("{table} t where t::text like '%7.4276%' or t::text like '%43.7392%'"),
-        )
-        .await;
-        assert_eq!(hits, 0, "{table}");
-    }
+    assert_position_stored_nowhere(&pool).await;
 }
 
 #[sqlx::test]

@@ -12,6 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::calls::is_salesforce_id;
+use super::postpone;
 use super::worker::{Verdict, WritebackWorker, verdict_for_call};
 use super::{LEASE, MAX_ATTEMPTS};
 use crate::audit::{self, AuditEvent};
@@ -22,7 +23,6 @@ use crate::crm::api::oauth::TokenCache;
 use crate::crm::api::salesforce::SalesforceApi;
 use crate::crm::clients::{ApiSession, SessionError};
 use crate::crm::connection::{self, Connection, CrmKind};
-use crate::crm::inbox::backoff_s;
 
 /// Activities per batch: one call each (two for a HubSpot retry), all inside the lease.
 const BATCH: i64 = 10;
@@ -381,22 +381,14 @@ impl WritebackWorker {
                 }
                 Outcome::Retry(reason) => {
                     out.retried += 1;
-                    sqlx::query(include_str!("../sql/activity_retry_later.sql"))
-                        .bind_all((row.id, attempts, reason, backoff_s(attempts) as f64))
-                        .execute(&mut *tx)
+                    postpone::ACTIVITIES
+                        .retry(&mut tx, row.id, attempts, reason)
                         .await?;
                     continue;
                 }
                 Outcome::Wait(wait) => {
                     out.rate_limited += 1;
-                    sqlx::query(include_str!("../sql/activity_wait.sql"))
-                        .bind_all((
-                            row.id,
-                            format!("rate limited by the CRM; next try in {} s", wait.as_secs()),
-                            wait.as_secs_f64(),
-                        ))
-                        .execute(&mut *tx)
-                        .await?;
+                    postpone::ACTIVITIES.wait(&mut tx, row.id, *wait).await?;
                     continue;
                 }
             };

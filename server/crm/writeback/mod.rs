@@ -17,6 +17,7 @@ mod activity_worker;
 mod calls;
 mod outbox;
 mod page;
+mod postpone;
 mod worker;
 
 use std::time::Duration;

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::calls::{Target, batch_size, hubspot_inputs, is_salesforce_id, owner_soql};
 use super::page::{OutboxScope, stats};
+use super::postpone;
 use super::{
     DEFAULT_RETRY_AFTER, HUBSPOT_OWNER_PROPERTY, IDLE_POLL, LEASE, MAX_ATTEMPTS, MAX_RETRY_AFTER,
     SALESFORCE_OWNER_FIELD,
@@ -22,7 +23,6 @@ use crate::audit::{self, AuditEvent};
 use crate::crm::api::ApiError;
 use crate::crm::clients::{ApiSession, CrmClients, SessionError};
 use crate::crm::connection::{self, Connection, CrmKind};
-use crate::crm::inbox::backoff_s;
 
 /// One claimed outbox row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -404,22 +404,14 @@ impl WritebackWorker {
                 }
                 Verdict::Retry(reason) => {
                     out.retried += 1;
-                    sqlx::query(include_str!("../sql/writeback_retry_later.sql"))
-                        .bind_all((row.id, attempts, reason, backoff_s(attempts) as f64))
-                        .execute(&mut *tx)
+                    postpone::OWNERS
+                        .retry(&mut tx, row.id, attempts, reason)
                         .await?;
                     continue;
                 }
                 Verdict::Wait(wait) => {
                     out.rate_limited += 1;
-                    sqlx::query(include_str!("../sql/writeback_wait.sql"))
-                        .bind_all((
-                            row.id,
-                            format!("rate limited by the CRM; next try in {} s", wait.as_secs()),
-                            wait.as_secs_f64(),
-                        ))
-                        .execute(&mut *tx)
-                        .await?;
+                    postpone::OWNERS.wait(&mut tx, row.id, *wait).await?;
                     continue;
                 }
             };
