@@ -38,7 +38,7 @@ pub struct App {
     /// Day-plan settings and the travel-matrix cache.
     pub dayplans: crate::dayplan::DayPlanSettings,
     /// Live location: its settings and the per-rep ping limit.
-    pub live: crate::live::Live,
+    pub live: Arc<crate::live::Live>,
 }
 
 /// Cheap to clone; extracted with axum's `State`.
@@ -105,7 +105,7 @@ impl AppState {
         );
         Ok(Self(Arc::new(App {
             dayplans: crate::dayplan::DayPlanSettings::new(&config.routes),
-            live: crate::live::Live::new(config.live.clone()),
+            live: Arc::new(crate::live::Live::new(config.live.clone())),
             jobs,
             geocoding,
             intake,

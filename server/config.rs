@@ -419,6 +419,11 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             burst: nonzero(self.parse_in_range("TERRANE_PING_BURST", 10, 1..=500)?),
             coarse_precision: self.parse_in_range("TERRANE_COARSE_GEOHASH", 6, 1..=12)?,
             retention_days: self.parse_in_range("TERRANE_TRACK_RETENTION_DAYS", 60, 1..=3650)?,
+            index_refresh: Duration::from_secs(self.parse_in_range(
+                "TERRANE_LIVE_REFRESH_S",
+                5,
+                1..=3600,
+            )?),
         })
     }
 

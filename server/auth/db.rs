@@ -190,3 +190,26 @@ pub async fn upsert_by_email(
         .fetch_one(&mut *conn)
         .await
 }
+
+/// Sets whether a user may see precise live positions; false when there is no such user.
+pub async fn set_live_precise(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    allowed: bool,
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(include_str!("sql/users_set_live_precise.sql"))
+        .bind_all((id, allowed))
+        .execute(db)
+        .await?
+        .rows_affected();
+    Ok(changed > 0)
+}
+
+/// Whether the user was given precise live positions.
+pub async fn live_precise(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    let allowed: Option<bool> = sqlx::query_scalar(include_str!("sql/users_live_precise.sql"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(allowed.unwrap_or(false))
+}

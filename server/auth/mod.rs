@@ -405,6 +405,33 @@ fn now_ms() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
 }
 
+/// An admin lets a user see reps' precise positions on live maps (or stops it); audited
+/// (`user.live_precise`) in the same transaction. False: no such user.
+pub async fn set_live_precise(
+    pool: &PgPool,
+    actor: Uuid,
+    target: Uuid,
+    allowed: bool,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if !db::set_live_precise(&mut *tx, target, allowed).await? {
+        return Ok(false);
+    }
+    let event = AuditEvent::new(Some(actor), "user.live_precise")
+        .about("user", target.to_string())
+        .with(serde_json::json!({ "allowed": allowed }));
+    audit::commit_with(tx, event).await?;
+    Ok(true)
+}
+
+/// Whether `user` may see precise positions on live maps: admins, and users given it.
+pub async fn may_see_precise(pool: &PgPool, user: &User) -> Result<bool, sqlx::Error> {
+    if user.role == Some(Role::Admin) {
+        return Ok(true);
+    }
+    db::live_precise(pool, user.id).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,8 @@ pub enum Source {
     Page,
     Api,
     Csv,
+    /// "Add to route" on a proximity alert (`live::alerts`).
+    Alert,
 }
 
 /// A stored appointment.

@@ -1,22 +1,37 @@
-//! Live location, first slice: reps' devices send pings (`POST /api/pings`, or frames on
-//! `/live/ws`), checked at the edge, privacy applied before anything is stored, spoofing signs
-//! flagged, rate-limited per rep, kept for a retention period (`docs/live.md`,
-//! `docs/privacy.md`).
+//! Live location: reps' devices send pings (`POST /api/pings`, or frames on `/live/ws`),
+//! checked at the edge, privacy applied before anything is stored, spoofing signs flagged,
+//! rate-limited per rep, kept for a retention period; the proximity engine raises alerts in
+//! the same transaction, pushed to the rep's sockets and the team's live maps, on every
+//! instance (`docs/live.md`, `docs/privacy.md`).
 
+pub mod alerts;
 pub mod envelope;
+pub mod fanout;
+pub mod hub;
 pub mod ingest;
+pub mod map;
+pub mod pipeline;
 pub mod plausibility;
 pub mod privacy;
+pub mod proximity;
 mod ratelimit;
 pub mod retention;
+pub mod rules;
 pub mod socket;
 pub mod track;
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
 pub use envelope::{PingDropReason, RawPing, Tier};
-pub use ingest::{LiveError, PingResult, PingStatus, ingest};
+pub use ingest::{Batch, LiveError, PingResult, PingStatus};
+pub use pipeline::accept;
 pub use plausibility::Flag;
 
 /// Most pings one `POST /api/pings` may carry.
@@ -40,6 +55,9 @@ pub struct LiveConfig {
     pub coarse_precision: usize,
     /// Days pings are kept (`TERRANE_TRACK_RETENTION_DAYS`, default 60).
     pub retention_days: u32,
+    /// How often the proximity index reads account changes (`TERRANE_LIVE_REFRESH_S`,
+    /// default 5 s).
+    pub index_refresh: Duration,
 }
 
 impl Default for LiveConfig {
@@ -51,19 +69,94 @@ impl Default for LiveConfig {
             burst: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             coarse_precision: 6,
             retention_days: 60,
+            index_refresh: Duration::from_secs(5),
         }
     }
 }
 
-/// The live capability's state in the app: its settings and the per-rep rate limit.
+/// The live capability's state on this instance: its settings, the per-rep rate limit, the
+/// proximity engine, the sockets and the flushes of socket frames.
 pub struct Live {
     pub config: LiveConfig,
+    /// This instance's id in fan-out notifications.
+    pub instance: Uuid,
     limiter: ratelimit::PingLimiter,
+    pub proximity: proximity::Proximity,
+    pub hub: hub::Hub,
+    pub committer: pipeline::Committer,
 }
 
 impl Live {
     pub fn new(config: LiveConfig) -> Self {
         let limiter = ratelimit::PingLimiter::new(config.per_minute, config.burst);
-        Self { config, limiter }
+        Self {
+            config,
+            instance: Uuid::new_v4(),
+            limiter,
+            proximity: proximity::Proximity::default(),
+            hub: hub::Hub::default(),
+            committer: pipeline::Committer::default(),
+        }
+    }
+
+    /// Starts what serving live sockets needs: the flushes of socket frames, the listener of
+    /// other instances' batches and the refresh of the proximity index.
+    pub fn start(self: &Arc<Self>, db: &PgPool) -> LiveTasks {
+        let (stop, rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for _ in 0..pipeline::FLUSHERS {
+            tasks.push(tokio::spawn(pipeline::Committer::run(
+                db.clone(),
+                Arc::clone(self),
+                rx.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(fanout::listen(
+            db.clone(),
+            self.hub.clone(),
+            self.instance,
+            rx.clone(),
+        )));
+        tasks.push(tokio::spawn(refresh_index(
+            db.clone(),
+            Arc::clone(self),
+            rx,
+        )));
+        LiveTasks { stop, tasks }
+    }
+}
+
+/// The live tasks of a running server; [`LiveTasks::stop`] ends them.
+pub struct LiveTasks {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl LiveTasks {
+    /// Lets each task finish what it holds (a flush commits and answers) and waits.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Keeps the proximity index current: a refresh at once, then every `index_refresh`.
+async fn refresh_index(db: PgPool, live: Arc<Live>, mut stop: watch::Receiver<bool>) {
+    loop {
+        match live.proximity.refresh(&db).await {
+            Ok(read) => tracing::debug!(
+                read,
+                indexed = live.proximity.indexed(),
+                "proximity index refreshed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "proximity index: refresh failed; trying again"),
+        }
+        live.proximity.forget_idle(chrono::Utc::now());
+        tokio::select! {
+            () = tokio::time::sleep(live.config.index_refresh) => {}
+            _ = stop.changed() => return,
+        }
     }
 }

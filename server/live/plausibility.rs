@@ -38,6 +38,20 @@ impl Flag {
             Flag::RoundCoordinates => "round_coordinates",
         }
     }
+
+    /// Every flag, in the order above.
+    pub const ALL: [Flag; 5] = [
+        Flag::TooFast,
+        Flag::Teleport,
+        Flag::UnrealAccuracy,
+        Flag::RepeatedPosition,
+        Flag::RoundCoordinates,
+    ];
+
+    /// The flag a stored word names.
+    pub fn parse(word: &str) -> Option<Flag> {
+        Flag::ALL.into_iter().find(|f| f.as_str() == word)
+    }
 }
 
 /// The previous precise point of the same rep, as measured and stored.

@@ -8,8 +8,10 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
-/// Reps remembered before the limiter forgets those whose bucket is full again.
+/// Reps remembered before the limiter forgets those whose bucket is full again ...
 const PRUNE_AT: usize = 10_000;
+/// ... at most this often (a pass walks every rep).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why a batch may not spend the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +26,7 @@ pub enum Spend {
 pub struct PingLimiter {
     limiter: DefaultKeyedRateLimiter<Uuid>,
     clock: DefaultClock,
+    pruned: std::sync::Mutex<std::time::Instant>,
 }
 
 impl PingLimiter {
@@ -31,6 +34,7 @@ impl PingLimiter {
         Self {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
             clock: DefaultClock::default(),
+            pruned: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -40,7 +44,15 @@ impl PingLimiter {
             return Spend::Ok;
         };
         if self.limiter.len() >= PRUNE_AT {
-            self.limiter.retain_recent();
+            let mut pruned = self
+                .pruned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pruned.elapsed() >= PRUNE_EVERY {
+                *pruned = std::time::Instant::now();
+                drop(pruned);
+                self.limiter.retain_recent();
+            }
         }
         match self.limiter.check_key_n(&rep, n) {
             Ok(Ok(())) => Spend::Ok,

@@ -1,17 +1,16 @@
 //! Location frames on the rep's socket `/live/ws`: each text frame is one ping envelope (one
-//! element of `POST /api/pings`), taken through the same [`ingest`] path and answered with one
-//! JSON frame after the commit (`docs/live.md`, "The socket").
+//! element of `POST /api/pings`), taken through the same checks (gathered with other reps'
+//! frames into one flush, `pipeline::Committer`) and answered with one JSON frame after the
+//! commit; the rep's alerts are pushed on the same socket (`docs/live.md`, "The socket").
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::Live;
 use super::envelope::RawPing;
-use super::ingest::{LiveError, PingResult, ingest};
+use super::ingest::{LiveError, PingResult};
 
 /// Largest message a device may send: one envelope is about 300 bytes.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024;
@@ -62,15 +61,9 @@ pub fn binary_frame() -> Reply {
     Reply::error("bad_frame", "send each ping as a JSON text frame")
 }
 
-/// Handles one text frame from `rep`'s device (`None`: the token's owner is not a rep) at
-/// `now`: parses it, ingests it as a batch of one, and says what became of it.
-pub async fn answer(
-    db: &PgPool,
-    live: &Live,
-    rep: Option<Uuid>,
-    text: &str,
-    now: DateTime<Utc>,
-) -> Reply {
+/// Handles one text frame from `rep`'s device (`None`: the token's owner is not a rep):
+/// parses it, ingests it in the next flush, and says what became of it.
+pub async fn answer(live: &Live, rep: Option<Uuid>, text: &str) -> Reply {
     let Some(rep) = rep else {
         return Reply::error("forbidden", "only reps send their location");
     };
@@ -78,19 +71,15 @@ pub async fn answer(
         Ok(raw) => raw,
         Err(e) => return Reply::error("bad_frame", format!("not a ping envelope: {e}")),
     };
-    match ingest(db, live, rep, std::slice::from_ref(&raw), now).await {
-        Ok(results) => results.into_iter().next().map_or_else(
-            || Reply::error("internal", "the ping was not answered; send it again"),
-            Reply::Ack,
-        ),
+    match live.committer.submit(rep, raw).await {
+        Ok(result) => Reply::Ack(result),
         Err(LiveError::RateLimited(wait)) => Reply::RateLimited {
             retry_after_s: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
         },
         Err(e @ (LiveError::TooManyPings | LiveError::TooManyCurrent(_))) => {
             Reply::error("bad_frame", e.to_string())
         }
-        Err(LiveError::Database(e)) => {
-            tracing::error!(error = %e, "a socket ping was not stored");
+        Err(LiveError::Unstored) => {
             Reply::error("internal", "the ping was not stored; send it again")
         }
     }

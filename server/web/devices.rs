@@ -19,6 +19,7 @@ use crate::app::AppState;
 use crate::auth::devices::{self, Device};
 use crate::auth::{self, Role};
 use crate::error::{AppError, error_response};
+use crate::live::hub::{Frame, Subscription};
 use crate::live::socket;
 use crate::web::extract::Query;
 use crate::web::guard::{self, CsrfHeader, SignedIn};
@@ -144,7 +145,8 @@ pub async fn socket(
 }
 
 /// Serves the socket until it ends. One frame at a time: the next is read only once the
-/// answer to the last went out, so at most one answer per socket waits in memory.
+/// answer to the last went out, so at most one answer per socket waits in memory; the rep's
+/// alerts wait in the hub's small queue for this socket (`live::hub`).
 async fn hold(
     mut ws: WebSocket,
     state: AppState,
@@ -157,12 +159,13 @@ async fn hold(
         .unwrap_or_default();
     let expiry = tokio::time::sleep(until_expiry);
     tokio::pin!(expiry);
+    let mut pushed = rep.map(|r| state.live.hub.rep(r));
     let close = loop {
         tokio::select! {
             msg = ws.recv() => match msg {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
                 Some(Ok(Message::Text(text))) => {
-                    let reply = socket::answer(&state.db, &state.live, rep, &text, chrono::Utc::now()).await;
+                    let reply = socket::answer(&state.live, rep, &text).await;
                     if !send(&mut ws, &reply).await {
                         break None;
                     }
@@ -184,6 +187,11 @@ async fn hold(
                 }
             },
             () = &mut expiry => break Some((CLOSE_EXPIRED, "device token expired")),
+            Some(frame) = next_pushed(pushed.as_mut()) => {
+                if !send_text(&mut ws, &frame).await {
+                    break None;
+                }
+            }
         }
     };
     if let Some((code, reason)) = close {
@@ -197,9 +205,22 @@ async fn hold(
     tracing::info!(user_id = %device.user_id, "device socket closed");
 }
 
+/// The next frame pushed to this socket (never, for a socket that gets none).
+async fn next_pushed(sub: Option<&mut Subscription>) -> Option<Frame> {
+    match sub {
+        Some(sub) => sub.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Sends `reply`; false when the phone does not take it in time (the socket then ends).
 async fn send(ws: &mut WebSocket, reply: &socket::Reply) -> bool {
-    let frame = Message::Text(reply.to_text().into());
+    send_text(ws, &reply.to_text()).await
+}
+
+/// Sends a text frame; false when the phone does not take it in time.
+pub(super) async fn send_text(ws: &mut WebSocket, text: &str) -> bool {
+    let frame = Message::Text(text.into());
     matches!(
         tokio::time::timeout(socket::SEND_TIMEOUT, ws.send(frame)).await,
         Ok(Ok(()))

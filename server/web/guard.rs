@@ -377,8 +377,12 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 /// A rep sending their own location: a device token (`Authorization: Bearer trd_…`, what
 /// phones use) or, without one, the rep's signed-in session with the CSRF header (the rep
-/// page). Holds the rep's id; the rep is always the caller, never a value in the body.
-pub struct RepDevice(pub Uuid);
+/// page). Holds the rep's id and their user's; the rep is always the caller, never a value in
+/// the body.
+pub struct RepDevice {
+    pub rep: Uuid,
+    pub user: Uuid,
+}
 
 impl FromRequestParts<AppState> for RepDevice {
     type Rejection = Response;
@@ -409,7 +413,7 @@ impl FromRequestParts<AppState> for RepDevice {
             user
         };
         match (user.role, user.rep_id) {
-            (Some(Role::Rep), Some(rep)) => Ok(RepDevice(rep)),
+            (Some(Role::Rep), Some(rep)) => Ok(RepDevice { rep, user: user.id }),
             _ => Err(
                 AppError::forbidden("forbidden", "only reps send their location").into_response(),
             ),

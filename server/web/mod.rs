@@ -1,6 +1,7 @@
 //! HTTP: the router, middleware and thin handlers that call capability services.
 
 mod accounts;
+mod alerts;
 mod auth;
 mod days;
 mod demo;
@@ -9,6 +10,7 @@ mod extract;
 mod geocoding;
 pub mod guard;
 mod health;
+mod live_map;
 mod middleware;
 mod openapi;
 mod outbox;
@@ -65,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .merge(outbox::router())
         .merge(days::router())
         .merge(pings::router())
+        .merge(alerts::router())
+        .merge(live_map::router())
         .nest_service("/static", static_dir)
         .nest_service("/vendor/maplibre-gl", maplibre_dir)
         .fallback(not_found)
@@ -159,9 +163,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Live sockets need their flushes, the fan-out listener and the proximity index.
+    let live = state.live.start(&state.db);
     // Connect info gives handlers the client's address (sign-in rate limit).
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    live.stop().await;
+    served
 }

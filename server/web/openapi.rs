@@ -22,7 +22,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 use crate::app::AppState;
 use crate::error::ErrorBody;
 
-use super::{accounts, days, devices, geocoding, health, pings, territories};
+use super::{accounts, alerts, days, devices, geocoding, health, live_map, pings, territories};
 
 /// The OpenAPI document and its page.
 pub fn router() -> Router<AppState> {
@@ -50,6 +50,14 @@ pub fn router() -> Router<AppState> {
         pings::pings_post,
         pings::track_get,
         pings::track_delete,
+        pings::admin_track_delete,
+        alerts::my_alerts,
+        alerts::alert_action,
+        alerts::team_alerts,
+        alerts::rules_get,
+        alerts::rules_put,
+        alerts::precise_put,
+        live_map::team_live,
         territories::list_teams,
         territories::list_plans,
         territories::create_plan,

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,14 +12,15 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::error::{AppError, error_response};
 use crate::live::{self, LiveError, PingResult, PingStatus, RawPing};
-use crate::web::extract::{JsonBody, Query};
-use crate::web::guard::{CsrfHeader, RepDevice, SignedIn};
+use crate::web::extract::{JsonBody, Path, Query};
+use crate::web::guard::{AdminUser, CsrfHeader, RepDevice, SignedIn};
 use crate::web::openapi::{ReadErrors, WriteErrors};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/pings", post(pings_post))
         .route("/api/me/track", get(track_get).delete(track_delete))
+        .route("/api/admin/reps/{rep}/track", delete(admin_track_delete))
 }
 
 /// A batch of pings, oldest first or in any order (at most 500).
@@ -53,19 +54,20 @@ pub struct PingsAnswer {
     security(("device_token" = []), ("session" = [], "csrf" = []))
 )]
 pub async fn pings_post(
-    RepDevice(rep): RepDevice,
+    RepDevice { rep, .. }: RepDevice,
     State(state): State<AppState>,
     JsonBody(batch): JsonBody<PingBatch>,
 ) -> Result<Response, AppError> {
-    let results = match live::ingest(
-        &state.db,
-        &state.live,
+    let one = [live::Batch {
         rep,
-        &batch.pings,
-        chrono::Utc::now(),
-    )
-    .await
-    {
+        pings: &batch.pings,
+    }];
+    let answer = live::accept(&state.db, &state.live, &one, chrono::Utc::now())
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or(Err(LiveError::Unstored));
+    let results = match answer {
         Ok(results) => results,
         Err(LiveError::RateLimited(wait)) => {
             let mut resp = error_response(
@@ -81,7 +83,9 @@ pub async fn pings_post(
         Err(e @ (LiveError::TooManyPings | LiveError::TooManyCurrent(_))) => {
             return Err(AppError::bad_request("batch_too_large", e.to_string()));
         }
-        Err(LiveError::Database(e)) => return Err(e.into()),
+        Err(LiveError::Unstored) => {
+            return Err(AppError::Unavailable("the ping store"));
+        }
     };
     let count = |s| results.iter().filter(|r| r.status == s).count();
     Ok(Json(PingsAnswer {
@@ -171,5 +175,26 @@ pub async fn track_delete(
 ) -> Result<Json<TrackErased>, AppError> {
     let rep = own_rep(&user)?;
     let erased = live::track::erase(&state.db, user.id, rep).await?;
+    Ok(Json(TrackErased { erased }))
+}
+
+/// `DELETE /api/admin/reps/{rep}/track`: an admin erases a rep's whole track and alerts
+/// (audited, naming the admin).
+#[utoipa::path(
+    delete,
+    path = "/api/admin/reps/{rep}/track",
+    tag = "live",
+    summary = "Erase a rep's whole location track (admins)",
+    params(("rep" = uuid::Uuid, Path, description = "the rep")),
+    responses((status = 200, description = "how many pings were erased", body = TrackErased), WriteErrors),
+    security(("session" = [], "csrf" = []))
+)]
+pub async fn admin_track_delete(
+    AdminUser(admin): AdminUser,
+    _: CsrfHeader,
+    State(state): State<AppState>,
+    Path(rep): Path<uuid::Uuid>,
+) -> Result<Json<TrackErased>, AppError> {
+    let erased = live::track::erase(&state.db, admin.id, rep).await?;
     Ok(Json(TrackErased { erased }))
 }

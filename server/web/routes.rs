@@ -5,13 +5,15 @@ use std::collections::BTreeSet;
 
 /// Every file of `server/web/` that calls `.route(`: each module's own `router()`, merged by
 /// `web::router` (a test below checks that none is missing).
-const SOURCES: [(&str, &str); 13] = [
+const SOURCES: [(&str, &str); 15] = [
     ("accounts.rs", include_str!("accounts.rs")),
+    ("alerts.rs", include_str!("alerts.rs")),
     ("auth.rs", include_str!("auth.rs")),
     ("days.rs", include_str!("days.rs")),
     ("devices.rs", include_str!("devices.rs")),
     ("geocoding.rs", include_str!("geocoding.rs")),
     ("health.rs", include_str!("health.rs")),
+    ("live_map.rs", include_str!("live_map.rs")),
     ("openapi.rs", include_str!("openapi.rs")),
     ("outbox.rs", include_str!("outbox.rs")),
     ("pages.rs", include_str!("pages.rs")),

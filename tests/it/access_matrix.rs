@@ -320,6 +320,18 @@ impl Fixture {
             .expect("an appointment of rep A");
             s = s.replace("{doomed_appointment}", &id.to_string());
         }
+        if s.contains("{fresh_alert}") {
+            let id: Uuid = sqlx::query_scalar(
+                "insert into proximity_alerts (rep_id, account_id, ping_event_id, distance_m)
+                 values ($1, $2, gen_random_uuid(), 120) returning id",
+            )
+            .bind(self.rep_a)
+            .bind(self.account_a)
+            .fetch_one(pool)
+            .await
+            .expect("an alert of rep A");
+            s = s.replace("{fresh_alert}", &id.to_string());
+        }
         if s.contains("{doomed_rule}") {
             let rule = new_rule(pool, self.team_a, self.territory_a).await;
             s = s.replace("{doomed_rule}", &rule.to_string());
@@ -816,6 +828,73 @@ fn matrix() -> Vec<Row> {
             "/api/me/track",
             Empty,
             [401, 200, 200, 403, 401, 401, 403, 403],
+        ),
+        // Proximity alerts: a rep's own (another's is not found), the team's for its manager;
+        // the live map socket refuses before it looks at the handshake (400: not a WebSocket).
+        row(
+            "get",
+            "/api/me/alerts",
+            "/api/me/alerts",
+            Empty,
+            [401, 200, 200, 403, 401, 401, 403, 403],
+        ),
+        row(
+            "post",
+            "/api/alerts/{id}/actions",
+            "/api/alerts/{fresh_alert}/actions",
+            Json(r#"{"action": "acknowledge"}"#),
+            [401, 200, 404, 403, 401, 401, 403, 403],
+        ),
+        row(
+            "get",
+            "/api/teams/{team}/alerts",
+            "/api/teams/{team_a}/alerts",
+            Empty,
+            [401, 403, 403, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "get",
+            "/api/teams/{team}/proximity-rules",
+            "/api/teams/{team_a}/proximity-rules",
+            Empty,
+            [401, 403, 403, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "put",
+            "/api/teams/{team}/proximity-rules",
+            "/api/teams/{team_a}/proximity-rules",
+            Json(
+                r#"{"radius_m": 250, "max_priority": 2, "min_annual_value": 1000, "visited_within_days": 10, "dwell_s": 20, "dwell_pings": 2, "cooldown_minutes": 120, "max_per_hour": 5}"#,
+            ),
+            [401, 403, 403, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "get",
+            "/api/teams/{team}/live",
+            "/api/teams/{team_a}/live",
+            Empty,
+            [401, 403, 403, 404, 401, 401, 200, 200],
+        ),
+        row(
+            "get",
+            "/live/team/ws",
+            "/live/team/ws?team={team_a}",
+            Empty,
+            [303, 403, 403, 404, 303, 303, 400, 400],
+        ),
+        row(
+            "put",
+            "/api/admin/users/{id}/live-precise",
+            "/api/admin/users/{victim_user}/live-precise",
+            Json(r#"{"allowed": true}"#),
+            [401, 403, 403, 403, 401, 401, 403, 200],
+        ),
+        row(
+            "delete",
+            "/api/admin/reps/{rep}/track",
+            "/api/admin/reps/{rep_a}/track",
+            Empty,
+            [401, 403, 403, 403, 401, 401, 403, 200],
         ),
         row(
             "get",

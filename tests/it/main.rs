@@ -21,6 +21,7 @@ mod geocode_worker;
 mod geocoder;
 mod health;
 mod jobs;
+mod live_alerts;
 mod live_pings;
 mod live_socket;
 mod oidc;
