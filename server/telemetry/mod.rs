@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -28,7 +29,15 @@ pub struct LogConfig {
 pub fn init_logging(cfg: &LogConfig) {
     // The filter was validated when the configuration was read.
     let filter = EnvFilter::try_new(&cfg.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    // Whatever the filter says: the WebSocket library logs every message it receives at
+    // trace level, and reps' messages are positions (docs/privacy.md, "Logs").
+    let never_frames = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("tungstenite", LevelFilter::INFO)
+        .with_target("tokio_tungstenite", LevelFilter::INFO);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(never_frames);
     let result = match cfg.format {
         LogFormat::Pretty => registry
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use sqlx::PgPool;
@@ -361,4 +361,92 @@ pub async fn connection_named(pool: &PgPool, name: &str) -> terrane::crm::connec
         .await
         .expect("db")
         .expect("row")
+}
+
+/// A `terrane serve` on the test database, killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Server {
+    pub fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[], None)
+    }
+
+    /// With extra settings, and its output (stdout and stderr) appended to `log`.
+    pub fn start_with(database_url: &str, env: &[(&str, &str)], log: Option<&Path>) -> Self {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr");
+        let output = |log: Option<&Path>| {
+            log.map_or_else(std::process::Stdio::null, |path| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("log file")
+                    .into()
+            })
+        };
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_terrane"))
+            .arg("serve")
+            .current_dir(repo_path(""))
+            .env("DATABASE_URL", database_url)
+            .env("TERRANE_BIND", addr.to_string())
+            .env("TERRANE_OSRM_URL", dead_url())
+            .env("TERRANE_RECONCILE_AT", "off")
+            .env("TERRANE_PLAN_JOBS", "1")
+            .env("TERRANE_JOB_LEASE_S", "2")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(output(log))
+            .stderr(output(log))
+            .spawn()
+            .expect("spawn terrane serve");
+        Self { child, addr }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits i32"));
+        nix::sys::signal::kill(pid, signal).expect("signal");
+    }
+
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not stop"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (bounded) until it answers `/healthz`.
+    pub async fn ready(&self) {
+        let url = format!("http://{}/healthz", self.addr);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while reqwest::get(&url).await.map(|r| r.status().as_u16()).ok() != Some(200) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not come up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

@@ -3,7 +3,6 @@
 
 use crate::helpers::send_get;
 use crate::helpers::{rebalanced, stored_plan};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -14,8 +13,7 @@ use terrane::jobs::{self, JobKind, JobState, Lane, Outcome};
 use terrane::territory::plans::{self, Method, NewPlan, PlanJobState, Travel};
 
 use crate::helpers::{
-    csrf_in, database_url_of, dead_url, page_html, repo_path, seed_demo, spawn_app, team_id,
-    test_jobs,
+    Server, csrf_in, database_url_of, page_html, seed_demo, spawn_app, team_id, test_jobs,
 };
 
 fn balanced(name: &str) -> NewPlan {
@@ -302,59 +300,6 @@ async fn internal_errors_are_retried_then_shown_as_a_sentence_not_as_their_text(
         }
     }
     rebalance_now(&queue, plan).await;
-}
-
-/// A `terrane serve` on the test database, killed when dropped.
-struct Server(Child);
-
-impl Server {
-    fn start(database_url: &str) -> Self {
-        let bind = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr");
-        Self(
-            Command::new(env!("CARGO_BIN_EXE_terrane"))
-                .arg("serve")
-                .current_dir(repo_path(""))
-                .env("DATABASE_URL", database_url)
-                .env("TERRANE_BIND", bind.to_string())
-                .env("TERRANE_OSRM_URL", dead_url())
-                .env("TERRANE_RECONCILE_AT", "off")
-                .env("TERRANE_PLAN_JOBS", "1")
-                .env("TERRANE_JOB_LEASE_S", "2")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn terrane serve"),
-        )
-    }
-
-    fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.0.id()).expect("pid fits i32"));
-        nix::sys::signal::kill(pid, signal).expect("signal");
-    }
-
-    async fn exited(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.0.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not stop");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// Waits (bounded) until the plan's job is in `state`.

@@ -833,3 +833,45 @@ async fn a_map_on_another_instance_sees_the_reps_positions_and_alerts(pool: PgPo
         403
     );
 }
+
+#[sqlx::test]
+async fn a_map_that_stops_reading_loses_its_frames_and_delays_no_one(pool: PgPool) {
+    let w = world(&pool).await;
+    let b = w.b.rep.expect("rep");
+    let acc_b = account(&pool, 5, Some(b), 1).await;
+    refresh(&w, &pool).await;
+    // A live map of Ana's team that never takes a frame: its queue in the hub is what a
+    // stalled socket's task leaves unread (the socket itself holds at most 16 KiB more, and
+    // ends after 10 s without progress).
+    let stalled = w.app.state.live.hub.team(w.team_a, false);
+    // Ana drives around: every ping of hers is a position frame for that map.
+    let mut ws_a = connect(&w.app, w.a.token.as_deref().expect("rep")).await;
+    let start = Utc::now() - Duration::seconds(900);
+    let mut sent: u32 = 0;
+    while w.app.state.live.hub.dropped() == 0 {
+        assert!(sent < 200, "the stalled map's queue never filled");
+        let p = ping_of(
+            LON + f64::from(sent % 100) * 0.000_01,
+            LAT,
+            start + Duration::seconds(2 * i64::from(sent)),
+        );
+        ws_a.send(Message::text(p.to_string())).await.expect("send");
+        let (ack, _) = until(&mut ws_a, "ack").await;
+        assert_eq!(ack["status"], "accepted", "{ack}");
+        sent += 1;
+    }
+    // Bounded: once its 32 frames wait, the stalled map's next ones are dropped; Ana's acks
+    // never waited for it, and Ben, on another team, still gets his alert.
+    assert_eq!(
+        usize::try_from(sent).expect("small"),
+        terrane::live::hub::QUEUE_FRAMES + 1
+    );
+    let mut ws_b = connect(&w.app, w.b.token.as_deref().expect("rep")).await;
+    for s in [4, 2] {
+        let p = ping_at(5, Utc::now() - Duration::seconds(s));
+        ws_b.send(Message::text(p.to_string())).await.expect("send");
+    }
+    let (alert, _) = until(&mut ws_b, "alert").await;
+    assert_eq!(alert["alert"]["account_id"], acc_b.to_string());
+    drop(stalled);
+}

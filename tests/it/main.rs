@@ -22,6 +22,7 @@ mod geocoder;
 mod health;
 mod jobs;
 mod live_alerts;
+mod live_durability;
 mod live_pings;
 mod live_socket;
 mod oidc;
