@@ -179,6 +179,10 @@ if ! skip_requested TERRANE_SKIP_BROWSER browser; then
     PGCONNECT_TIMEOUT=5 "$(pg_tool psql)" "$(database_url_for "$browser_db")" -X -q \
         -v ON_ERROR_STOP=1 -f "$TERRANE_ROOT/web/tests/fixtures/hostile-accounts.sql" >/dev/null ||
         die "loading web/tests/fixtures/hostile-accounts.sql failed"
+    # A rep on shift at any hour, for the location sharing and live map test.
+    PGCONNECT_TIMEOUT=5 "$(pg_tool psql)" "$(database_url_for "$browser_db")" -X -q \
+        -v ON_ERROR_STOP=1 -f "$TERRANE_ROOT/web/tests/fixtures/live-rep.sql" >/dev/null ||
+        die "loading web/tests/fixtures/live-rep.sql failed"
     count_sql='select count(*) from accounts where deleted_at is null and location is not null'
     expected=$(PGCONNECT_TIMEOUT=5 "$(pg_tool psql)" "$(database_url_for "$browser_db")" \
         -X -q -A -t -v ON_ERROR_STOP=1 -c "$count_sql")

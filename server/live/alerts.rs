@@ -214,7 +214,9 @@ async fn book(
             "the shift ends before a visit there fits today".into(),
         ));
     }
-    let scope = Scope::Reps(vec![rep]);
+    // The alert (the rep's own, checked by the caller) is what lets the rep book the account:
+    // it may be unassigned, which a rep's own scope would not show.
+    let scope = Scope::All;
     let actor = Actor {
         user_id,
         rep_id: Some(rep),

@@ -428,6 +428,7 @@ struct TodayPage {
     rep_name: String,
     day: String,
     is_rep: bool,
+    retention_days: u32,
 }
 
 #[derive(Deserialize)]
@@ -461,6 +462,7 @@ async fn today_page(
         rep_name: rep_name.ok_or(AppError::NotFound)?,
         day: day.to_string(),
         is_rep: user.rep_id == Some(rep),
+        retention_days: state.config.live.retention_days,
     }
     .into_response())
 }

@@ -3,6 +3,8 @@
 //! stored on any instance). Positions are snapped to about 150 m unless the viewer may see
 //! precise ones; each precise look is audited (`docs/live.md`, "The live map").
 
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -20,14 +22,42 @@ use crate::error::AppError;
 use crate::live::hub::Subscription;
 use crate::live::map::{self, TeamMap};
 use crate::live::socket;
+use crate::territory::teams;
 use crate::web::extract::Query;
 use crate::web::guard::{self, Planner, SignedIn, TeamPlanner};
 use crate::web::openapi::ReadErrors;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/live", get(live_page))
         .route("/api/teams/{team}/live", get(team_live))
         .route("/live/team/ws", get(team_socket))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "live.html")]
+struct LivePage {
+    title: String,
+    style_url: Option<String>,
+    teams: Vec<(String, String)>,
+}
+
+/// The live map page: a team's reps, their alerts and spoofing flags, updating live.
+async fn live_page(
+    SignedIn(user): SignedIn,
+    State(state): State<AppState>,
+) -> Result<LivePage, AppError> {
+    let planner = Planner::of(user)?;
+    let teams = teams::for_user(&state.db, &planner.0)
+        .await?
+        .into_iter()
+        .map(|t| (t.id.to_string(), t.name))
+        .collect();
+    Ok(LivePage {
+        title: "Live map".into(),
+        style_url: state.config.map_style_url.clone(),
+        teams,
+    })
 }
 
 /// `GET /api/teams/{team}/live`: the team's positions, recent alerts and spoofing flags.

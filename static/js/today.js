@@ -360,6 +360,9 @@ $('day').addEventListener('change', (event) => {
   window.location.assign(url);
 });
 
+// An alert added to the route (live_share.js): the day changed.
+document.addEventListener('terrane:day-changed', () => load());
+
 fillAccounts();
 fillSettings();
 load();

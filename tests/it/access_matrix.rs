@@ -877,6 +877,13 @@ fn matrix() -> Vec<Row> {
         ),
         row(
             "get",
+            "/live",
+            "/live",
+            Empty,
+            [303, 403, 403, 200, 303, 303, 200, 200],
+        ),
+        row(
+            "get",
             "/live/team/ws",
             "/live/team/ws?team={team_a}",
             Empty,
