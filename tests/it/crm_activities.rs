@@ -21,11 +21,11 @@ use crate::helpers::{
     spawn_app,
 };
 
-const HUBSPOT: &str = "demo-hubspot";
-const SALESFORCE: &str = "demo-salesforce";
+pub(crate) const HUBSPOT: &str = "demo-hubspot";
+pub(crate) const SALESFORCE: &str = "demo-salesforce";
 const MARKER_BASE: &str = "https://terrane.example";
 
-async fn setup(pool: &PgPool) -> (TestApp, Sim) {
+pub(crate) async fn setup(pool: &PgPool) -> (TestApp, Sim) {
     seed_demo(pool).await;
     let app = spawn_app(pool.clone()).await;
     let sim = spawn_sim(&app, &["--api-write-webhooks", "false"]).await;
@@ -33,21 +33,21 @@ async fn setup(pool: &PgPool) -> (TestApp, Sim) {
     (app, sim)
 }
 
-fn worker(pool: &PgPool, timeout: Duration) -> WritebackWorker {
+pub(crate) fn worker(pool: &PgPool, timeout: Duration) -> WritebackWorker {
     let clients = CrmClients::new(pool.clone(), Some(key()), timeout).expect("clients");
     WritebackWorker::new(pool.clone(), Arc::new(clients))
 }
 
 /// One owned account of `source` (its id, CRM id, location) and its owner (rep id, e-mail).
-struct Owned {
-    account: Uuid,
-    crm_id: String,
+pub(crate) struct Owned {
+    pub(crate) account: Uuid,
+    pub(crate) crm_id: String,
     location: (f64, f64),
-    rep: Uuid,
-    email: String,
+    pub(crate) rep: Uuid,
+    pub(crate) email: String,
 }
 
-async fn owned(pool: &PgPool, source: &str, nth: i64) -> Owned {
+pub(crate) async fn owned(pool: &PgPool, source: &str, nth: i64) -> Owned {
     let (account, crm_id, lon, lat, rep, email): (Uuid, String, f64, f64, Uuid, String) =
         sqlx::query_as(
             "select a.id, a.crm_id, st_x(a.location), st_y(a.location), a.owner_rep_id, u.email
@@ -110,18 +110,18 @@ async fn queued(pool: &PgPool) -> i64 {
     count(pool, "crm_activity_outbox where status = 'pending'").await
 }
 
-async fn make_due(pool: &PgPool) {
+pub(crate) async fn make_due(pool: &PgPool) {
     sqlx::query("update crm_activity_outbox set next_attempt_at = now() where status = 'pending'")
         .execute(pool)
         .await
         .expect("due");
 }
 
-async fn sim_state(sim: &Sim) -> Value {
+pub(crate) async fn sim_state(sim: &Sim) -> Value {
     sim.json("/_sim/state").await
 }
 
-fn calls(state: &Value, vendor: &str, route: &str) -> u64 {
+pub(crate) fn calls(state: &Value, vendor: &str, route: &str) -> u64 {
     state["calls"][vendor][route].as_u64().unwrap_or(0)
 }
 

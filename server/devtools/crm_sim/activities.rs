@@ -1,6 +1,7 @@
-//! Activities: HubSpot meetings (create with associations, search with `EQ` filters) and
-//! Salesforce Tasks (upsert on the external id field `Terrane_Visit_Id__c`), in the vendors'
-//! wire formats and status codes; the records are in `activity_store`.
+//! Activities: HubSpot meetings (create with associations, search with `EQ`, comparison and
+//! `CONTAINS_TOKEN` filters; HubSpot tasks in `hubspot_tasks` share the pieces) and Salesforce
+//! Tasks (upsert on the external id field `Terrane_Visit_Id__c`), in the vendors' wire formats
+//! and status codes; the records are in `activity_store`.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,9 @@ const MEETING_OUTCOMES: &[&str] = &[
     "CANCELED",
 ];
 
+/// The length of the Task's External ID field (Text).
+const TASK_EXTERNAL_ID_MAX_CHARS: usize = 36;
+
 /// Task fields a client may set.
 const TASK_FIELDS: &[&str] = &[
     "Subject",
@@ -67,14 +71,14 @@ const TASK_STATUSES: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 // HubSpot meetings
 
-fn hubspot_invalid(message: impl Into<String>) -> Response {
+pub(crate) fn hubspot_invalid(message: impl Into<String>) -> Response {
     hubspot::error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
 }
 
 #[derive(Debug, Deserialize)]
-struct CreateBody {
+pub(crate) struct CreateBody {
     #[serde(default)]
-    properties: BTreeMap<String, Value>,
+    pub(crate) properties: BTreeMap<String, Value>,
     #[serde(default)]
     associations: Vec<Association>,
 }
@@ -97,7 +101,7 @@ struct AssociationType {
     association_type_id: u64,
 }
 
-fn text(v: &Value) -> Option<String> {
+pub(crate) fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -157,34 +161,10 @@ pub async fn create_meeting(State(sim): State<SimState>, body: Bytes) -> Respons
         Ok(p) => p,
         Err(m) => return hubspot_invalid(m),
     };
-    let mut companies = Vec::new();
-    {
-        let store = lock(&sim.store);
-        for a in &request.associations {
-            let supported = a.types.iter().all(|t| {
-                t.association_category == "HUBSPOT_DEFINED"
-                    && t.association_type_id == MEETING_TO_COMPANY
-            });
-            if a.types.is_empty() || !supported {
-                return hubspot_invalid(
-                    "Only HUBSPOT_DEFINED meeting to company associations (188) are simulated",
-                );
-            }
-            let id = text(&a.to.id).unwrap_or_default();
-            match id
-                .parse::<u64>()
-                .ok()
-                .and_then(|n| store.hubspot_resolve(n))
-            {
-                Some(c) => companies.push(c.id),
-                None => {
-                    return hubspot_invalid(format!(
-                        "One or more associations are invalid: COMPANY {id} does not exist"
-                    ));
-                }
-            }
-        }
-    }
+    let companies = match companies_of(&sim, &request, "meeting", MEETING_TO_COMPANY) {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
     let mut activities = lock(&sim.activities);
     let id = activities.add_meeting(properties, companies, now_ms());
     let body = activities
@@ -193,6 +173,42 @@ pub async fn create_meeting(State(sim): State<SimState>, body: Bytes) -> Respons
         .map(|m| m.to_json(None))
         .unwrap_or_default();
     (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// The live companies a create associates with (type `type_id`, HUBSPOT_DEFINED, from a
+/// `what`), or HubSpot's 400.
+pub(crate) fn companies_of(
+    sim: &SimState,
+    request: &CreateBody,
+    what: &str,
+    type_id: u64,
+) -> Result<Vec<u64>, Response> {
+    let store = lock(&sim.store);
+    let mut companies = Vec::new();
+    for a in &request.associations {
+        let supported = a.types.iter().all(|t| {
+            t.association_category == "HUBSPOT_DEFINED" && t.association_type_id == type_id
+        });
+        if a.types.is_empty() || !supported {
+            return Err(hubspot_invalid(format!(
+                "Only HUBSPOT_DEFINED {what} to company associations ({type_id}) are simulated"
+            )));
+        }
+        let id = text(&a.to.id).unwrap_or_default();
+        match id
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| store.hubspot_resolve(n))
+        {
+            Some(c) => companies.push(c.id),
+            None => {
+                return Err(hubspot_invalid(format!(
+                    "One or more associations are invalid: COMPANY {id} does not exist"
+                )));
+            }
+        }
+    }
+    Ok(companies)
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,11 +247,20 @@ fn as_number(v: &str) -> Option<i64> {
     })
 }
 
-/// Whether `value` (absent: no value) passes one filter.
+/// Whether `value` (absent: no value) passes one filter. `CONTAINS_TOKEN` matches a whole
+/// word, case aside (words split at anything but letters and digits).
 fn passes(filter: &Filter, value: Option<&String>) -> bool {
     let want = filter.value.as_ref().and_then(text);
     if filter.operator == "EQ" {
         return value == want.as_ref();
+    }
+    if filter.operator == "CONTAINS_TOKEN" {
+        let (Some(have), Some(want)) = (value, want) else {
+            return false;
+        };
+        return have
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|word| word.eq_ignore_ascii_case(&want));
     }
     let (Some(have), Some(want)) = (
         value.and_then(|v| as_number(v)),
@@ -251,11 +276,18 @@ fn passes(filter: &Filter, value: Option<&String>) -> bool {
     }
 }
 
-/// `POST /crm/v3/objects/meetings/search`: `EQ`, `GT`, `GTE`, `LT`, `LTE` filters (groups
-/// OR-ed, filters AND-ed; comparisons on numbers and date-times), up to 200 results a page in
-/// id order, `after` from `paging.next.after`.
+/// `POST /crm/v3/objects/meetings/search`: see [`search`].
 pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Response {
-    let request: SearchBody = match serde_json::from_slice(&body) {
+    let activities = lock(&sim.activities);
+    search(&body, activities.meetings.values())
+}
+
+/// A HubSpot search over `records`: `EQ`, `CONTAINS_TOKEN`, `GT`, `GTE`, `LT`, `LTE` filters
+/// (groups OR-ed, filters AND-ed; comparisons on numbers and date-times), up to 200 results a
+/// page in id order, `after` from `paging.next.after`.
+pub(crate) fn search<'a>(body: &Bytes, records: impl Iterator<Item = &'a Meeting>) -> Response {
+    const OPERATORS: [&str; 6] = ["EQ", "CONTAINS_TOKEN", "GT", "GTE", "LT", "LTE"];
+    let request: SearchBody = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return hubspot_invalid(format!("Invalid input JSON: {e}")),
     };
@@ -266,7 +298,7 @@ pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Respon
         .filter_groups
         .iter()
         .flat_map(|g| &g.filters)
-        .find(|f| !["EQ", "GT", "GTE", "LT", "LTE"].contains(&f.operator.as_str()))
+        .find(|f| !OPERATORS.contains(&f.operator.as_str()))
     {
         return hubspot_invalid(format!("operator {} is not simulated", f.operator));
     }
@@ -276,7 +308,6 @@ pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Respon
         Some(Ok(n)) => n,
         Some(Err(_)) => return hubspot_invalid("after must be a number"),
     };
-    let activities = lock(&sim.activities);
     let matches = |m: &Meeting| {
         request.filter_groups.is_empty()
             || request.filter_groups.iter().any(|g| {
@@ -285,11 +316,7 @@ pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Respon
                     .all(|f| passes(f, m.properties.get(&f.property_name)))
             })
     };
-    let hits: Vec<&Meeting> = activities
-        .meetings
-        .values()
-        .filter(|m| matches(m))
-        .collect();
+    let hits: Vec<&Meeting> = records.filter(|m| matches(m)).collect();
     let results: Vec<Value> = hits
         .iter()
         .skip(offset)
@@ -437,7 +464,8 @@ fn task_fields(
 
 /// `PATCH /services/data/{version}/sobjects/Task/{field}/{value}`: upsert on an External ID
 /// field. 201 `created: true` for a new Task, 200 `created: false` for an update (204 before
-/// API version 46.0); 404 `NOT_FOUND` for a field that is not an External ID of Task.
+/// API version 46.0); 404 `NOT_FOUND` for a field that is not an External ID of Task; 400
+/// `STRING_TOO_LONG` for a value over the field's 36 characters.
 pub async fn upsert_task(
     State(sim): State<SimState>,
     Path((version, field, value)): Path<(String, String, String)>,
@@ -451,6 +479,16 @@ pub async fn upsert_task(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             format!("Provided external ID field does not exist or is not accessible: {field}"),
+        );
+    }
+    // The field is Text(36) in an org set up as docs/crm-sync.md says.
+    if value.chars().count() > TASK_EXTERNAL_ID_MAX_CHARS {
+        return salesforce::error(
+            StatusCode::BAD_REQUEST,
+            "STRING_TOO_LONG",
+            format!(
+                "Terrane Visit Id: data value too large: {value} (max length={TASK_EXTERNAL_ID_MAX_CHARS})"
+            ),
         );
     }
     let fields = {
