@@ -745,6 +745,20 @@ mod tests {
     }
 
     #[test]
+    fn contains_token_matches_whole_words_only() {
+        let filter = |value: &str| Filter {
+            property_name: "hs_task_body".into(),
+            operator: "CONTAINS_TOKEN".into(),
+            value: Some(json!(value)),
+        };
+        let body = "A stop.<br><br>Terrane alert: terranealert0123abcd".to_owned();
+        assert!(passes(&filter("terranealert0123abcd"), Some(&body)));
+        assert!(passes(&filter("TerraneAlert0123ABCD"), Some(&body)));
+        assert!(!passes(&filter("terranealert0123"), Some(&body)));
+        assert!(!passes(&filter("terranealert0123abcd"), None));
+    }
+
+    #[test]
     fn task_bodies_are_checked_like_salesforce() {
         let account = "001Dm0000000001IAA";
         let exists = |id: &str| id == account;
