@@ -163,7 +163,7 @@ pub async fn create_meeting(State(sim): State<SimState>, body: Bytes) -> Respons
     };
     let companies = match companies_of(&sim, &request, "meeting", MEETING_TO_COMPANY) {
         Ok(c) => c,
-        Err(refused) => return refused,
+        Err(m) => return hubspot_invalid(m),
     };
     let mut activities = lock(&sim.activities);
     let id = activities.add_meeting(properties, companies, now_ms());
@@ -176,13 +176,13 @@ pub async fn create_meeting(State(sim): State<SimState>, body: Bytes) -> Respons
 }
 
 /// The live companies a create associates with (type `type_id`, HUBSPOT_DEFINED, from a
-/// `what`), or HubSpot's 400.
+/// `what`), or the message of HubSpot's 400.
 pub(crate) fn companies_of(
     sim: &SimState,
     request: &CreateBody,
     what: &str,
     type_id: u64,
-) -> Result<Vec<u64>, Response> {
+) -> Result<Vec<u64>, String> {
     let store = lock(&sim.store);
     let mut companies = Vec::new();
     for a in &request.associations {
@@ -190,9 +190,9 @@ pub(crate) fn companies_of(
             t.association_category == "HUBSPOT_DEFINED" && t.association_type_id == type_id
         });
         if a.types.is_empty() || !supported {
-            return Err(hubspot_invalid(format!(
+            return Err(format!(
                 "Only HUBSPOT_DEFINED {what} to company associations ({type_id}) are simulated"
-            )));
+            ));
         }
         let id = text(&a.to.id).unwrap_or_default();
         match id
@@ -202,9 +202,9 @@ pub(crate) fn companies_of(
         {
             Some(c) => companies.push(c.id),
             None => {
-                return Err(hubspot_invalid(format!(
+                return Err(format!(
                     "One or more associations are invalid: COMPANY {id} does not exist"
-                )));
+                ));
             }
         }
     }

@@ -90,7 +90,7 @@ pub async fn create_task(State(sim): State<SimState>, body: Bytes) -> Response {
     };
     let companies = match companies_of(&sim, &request, "task", TASK_TO_COMPANY) {
         Ok(c) => c,
-        Err(refused) => return refused,
+        Err(m) => return hubspot_invalid(m),
     };
     let mut activities = lock(&sim.activities);
     let id = activities.add_hubspot_task(properties, companies, now_ms());
