@@ -4,15 +4,13 @@
 //! queued, and a second request queuing nothing. Alerts are raised by inserting rows (the
 //! proximity engine has its own tests).
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use terrane::crm::writeback::OutboxStatus;
 use uuid::Uuid;
 
 use crate::crm_activities::{
-    HUBSPOT, Owned, SALESFORCE, calls, make_due, owned, setup, sim_state, worker,
+    HUBSPOT, Owned, SALESFORCE, calls, create_answer_lost_then_found, owned, setup, upserted_twice,
 };
 use crate::helpers::{TestApp, audit_count, count, csrf_in, page_html, scalar_by};
 
@@ -89,23 +87,9 @@ async fn a_hubspot_alert_becomes_one_task_on_its_company_even_when_the_answer_is
     assert_eq!((status, &again["state"]), (200, &json!("task_requested")));
     assert_eq!(count(&pool, "crm_activity_outbox").await, 1);
 
-    // The task is created, but its answer comes after the client gave up.
-    sim.post("/_sim/faults", Some(&json!({"write_delay_ms": 4000})))
-        .await;
-    let w = worker(&pool, Duration::from_millis(1500));
-    let first = w.run_activities_once().await.expect("batch");
-    assert_eq!(first.retried, 1, "{first:?}");
-    let (status, attempts, _, error) = row_of(&pool, alert).await;
-    assert_eq!((status, attempts), (OutboxStatus::Pending, 1));
-    assert!(error.is_some_and(|e| e.contains("timed out")));
-    sim.post("/_sim/faults", Some(&json!({"write_delay_ms": 0})))
-        .await;
-    make_due(&pool).await;
+    // The task is created, but its answer comes after the client gave up; the retry finds it.
+    let state = create_answer_lost_then_found(&pool, &sim).await;
 
-    let second = w.drain_activities().await.expect("drained");
-
-    assert_eq!((second.already_there, second.written), (1, 0), "{second:?}");
-    let state = sim_state(&sim).await;
     let tasks = state["hubspot_tasks"].as_array().expect("tasks");
     assert_eq!(tasks.len(), 1, "exactly one task: {tasks:?}");
     let t = &tasks[0];
@@ -162,23 +146,9 @@ async fn a_salesforce_alert_is_one_open_task_upserted_on_the_alert_id(pool: PgPo
     assert_eq!(act(&app, &rep, alert, "acknowledge").await.0, 200);
     let (status, body) = act(&app, &rep, alert, "create_task").await;
     assert_eq!(status, 200, "{body}");
-    let w = worker(&pool, Duration::from_secs(10));
 
-    let first = w.drain_activities().await.expect("drained");
-    assert_eq!(first.written, 1, "{first:?}");
-    // Sent again (an admin's retry, a lost answer): the upsert updates the same Task.
-    sqlx::query("update crm_activity_outbox set status = 'pending', next_attempt_at = now()")
-        .execute(&pool)
-        .await
-        .expect("again");
-    let second = w.drain_activities().await.expect("drained");
-    assert_eq!(second.already_there, 1, "{second:?}");
+    let t = &upserted_twice(&pool, &sim).await;
 
-    let state = sim_state(&sim).await;
-    let tasks = state["tasks"].as_array().expect("tasks");
-    assert_eq!(tasks.len(), 1, "{tasks:?}");
-    let t = &tasks[0];
-    assert_eq!(t["writes"], 2);
     assert_eq!(t["Terrane_Visit_Id__c"], alert.to_string());
     assert_eq!(t["WhatId"], o.crm_id);
     assert_eq!(t["Status"], "Not Started");

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::activity_store::{Meeting, TASK_EXTERNAL_ID_FIELD};
+use crate::activity_store::{Activities, Meeting, TASK_EXTERNAL_ID_FIELD};
 use crate::clock::{hubspot_time, now_ms, salesforce_time};
 use crate::edits::Crm;
 use crate::ids;
@@ -71,14 +71,14 @@ const TASK_STATUSES: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 // HubSpot meetings
 
-pub(crate) fn hubspot_invalid(message: impl Into<String>) -> Response {
+fn hubspot_invalid(message: impl Into<String>) -> Response {
     hubspot::error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct CreateBody {
+struct CreateBody {
     #[serde(default)]
-    pub(crate) properties: BTreeMap<String, Value>,
+    properties: BTreeMap<String, Value>,
     #[serde(default)]
     associations: Vec<Association>,
 }
@@ -153,31 +153,55 @@ fn meeting_properties(raw: &BTreeMap<String, Value>) -> Result<BTreeMap<String, 
 /// `POST /crm/v3/objects/meetings`: 201 with the meeting; 400 for unknown properties, a
 /// missing `hs_timestamp` or an association to no live company.
 pub async fn create_meeting(State(sim): State<SimState>, body: Bytes) -> Response {
-    let request: CreateBody = match serde_json::from_slice(&body) {
+    let kind = Engagement {
+        what: "meeting",
+        to_company: MEETING_TO_COMPANY,
+        properties: meeting_properties,
+        store: |a, properties, companies, now| {
+            let id = a.add_meeting(properties, companies, now);
+            a.meetings.get(&id).map(|m| m.to_json(None))
+        },
+    };
+    create(&sim, &body, &kind)
+}
+
+/// An engagement's properties as text.
+pub(crate) type Properties = BTreeMap<String, String>;
+
+/// What differs between HubSpot engagement creates (meetings, tasks).
+pub(crate) struct Engagement {
+    /// The object's name in messages.
+    pub(crate) what: &'static str,
+    /// The only association type simulated: this object to company.
+    pub(crate) to_company: u64,
+    /// Checks the properties; their text, or HubSpot's validation message.
+    pub(crate) properties: fn(&BTreeMap<String, Value>) -> Result<Properties, String>,
+    /// Stores the new record: its JSON.
+    pub(crate) store: fn(&mut Activities, Properties, Vec<u64>, i64) -> Option<Value>,
+}
+
+/// A HubSpot engagement create: 201 with the record; 400 `VALIDATION_ERROR` for a body,
+/// property or association HubSpot would refuse.
+pub(crate) fn create(sim: &SimState, body: &Bytes, kind: &Engagement) -> Response {
+    let request: CreateBody = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return hubspot_invalid(format!("Invalid input JSON: {e}")),
     };
-    let properties = match meeting_properties(&request.properties) {
+    let properties = match (kind.properties)(&request.properties) {
         Ok(p) => p,
         Err(m) => return hubspot_invalid(m),
     };
-    let companies = match companies_of(&sim, &request, "meeting", MEETING_TO_COMPANY) {
+    let companies = match companies_of(sim, &request, kind.what, kind.to_company) {
         Ok(c) => c,
         Err(m) => return hubspot_invalid(m),
     };
-    let mut activities = lock(&sim.activities);
-    let id = activities.add_meeting(properties, companies, now_ms());
-    let body = activities
-        .meetings
-        .get(&id)
-        .map(|m| m.to_json(None))
-        .unwrap_or_default();
-    (StatusCode::CREATED, Json(body)).into_response()
+    let body = (kind.store)(&mut lock(&sim.activities), properties, companies, now_ms());
+    (StatusCode::CREATED, Json(body.unwrap_or_default())).into_response()
 }
 
 /// The live companies a create associates with (type `type_id`, HUBSPOT_DEFINED, from a
 /// `what`), or the message of HubSpot's 400.
-pub(crate) fn companies_of(
+fn companies_of(
     sim: &SimState,
     request: &CreateBody,
     what: &str,

@@ -4,15 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 
-use crate::activities::{CreateBody, companies_of, hubspot_invalid, search, text};
-use crate::clock::now_ms;
+use crate::activities::{Engagement, create, search, text};
 use crate::state::{SimState, lock};
 
 /// HubSpot's task → company association type.
@@ -80,26 +77,16 @@ fn task_properties(raw: &BTreeMap<String, Value>) -> Result<BTreeMap<String, Str
 /// `POST /crm/v3/objects/tasks`: 201 with the task; 400 for unknown properties or options, a
 /// missing `hs_timestamp`, or an association to no live company.
 pub async fn create_task(State(sim): State<SimState>, body: Bytes) -> Response {
-    let request: CreateBody = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return hubspot_invalid(format!("Invalid input JSON: {e}")),
+    let kind = Engagement {
+        what: "task",
+        to_company: TASK_TO_COMPANY,
+        properties: task_properties,
+        store: |a, properties, companies, now| {
+            let id = a.add_hubspot_task(properties, companies, now);
+            a.hubspot_tasks.get(&id).map(|t| t.to_json(None))
+        },
     };
-    let properties = match task_properties(&request.properties) {
-        Ok(p) => p,
-        Err(m) => return hubspot_invalid(m),
-    };
-    let companies = match companies_of(&sim, &request, "task", TASK_TO_COMPANY) {
-        Ok(c) => c,
-        Err(m) => return hubspot_invalid(m),
-    };
-    let mut activities = lock(&sim.activities);
-    let id = activities.add_hubspot_task(properties, companies, now_ms());
-    let body = activities
-        .hubspot_tasks
-        .get(&id)
-        .map(|t| t.to_json(None))
-        .unwrap_or_default();
-    (StatusCode::CREATED, Json(body)).into_response()
+    create(&sim, &body, &kind)
 }
 
 /// `POST /crm/v3/objects/tasks/search`: as meeting search, over the tasks.
