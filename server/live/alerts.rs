@@ -1,7 +1,8 @@
 //! Proximity alerts: raised in the transaction that stores the ping (the database's rules
 //! checked there), pushed on the rep's socket, and acted on by the rep: acknowledged,
-//! dismissed, snoozed, or added to today's route as an appointment (`docs/live.md`,
-//! "Alerts"). An alert holds the distance, never the rep's position.
+//! dismissed, snoozed, added to today's route as an appointment, or turned into a task in the
+//! account's CRM through the write-back outbox (`docs/live.md`, "Alerts"). An alert holds the
+//! distance, never the rep's position.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use super::proximity::Qualifying;
 use crate::auth::Scope;
+use crate::crm::writeback::{self, AlertTask};
 use crate::dayplan::DayPlanError;
 use crate::dayplan::appointments::{self, Actor, AppointmentInput, Source};
 use crate::db::Bind;
@@ -30,6 +32,8 @@ pub enum AlertState {
     Snoozed,
     /// Booked as an appointment today (`appointment_id`).
     AddedToRoute,
+    /// A task in the account's CRM is queued (HubSpot task, Salesforce Task).
+    TaskRequested,
 }
 
 /// An alert, as the rep's socket pushes it and the API lists it.
@@ -68,6 +72,9 @@ pub enum Action {
     /// Book it today: an appointment from now to the end of the shift, for the account's
     /// service minutes; the day plan takes it in on its next read.
     AddToRoute,
+    /// A task in the account's CRM (HubSpot task, Salesforce Task), written by the CRM
+    /// write-back; 409 for an account that comes from no CRM connection.
+    CreateTask,
 }
 
 /// Why an action was refused.
@@ -137,7 +144,8 @@ struct RouteWindow {
 }
 
 /// Applies `action` to the rep's alert `id` (someone else's is "not found"); returns it.
-/// Dismissed and booked alerts are final; the same action twice changes nothing more.
+/// Dismissed, booked and task alerts are final; the same action twice changes nothing more
+/// (a second `create_task` queues nothing).
 pub async fn act(
     db: &PgPool,
     user_id: Uuid,
@@ -157,19 +165,15 @@ pub async fn act(
         Action::Dismiss => AlertState::Dismissed,
         Action::Snooze { .. } => AlertState::Snoozed,
         Action::AddToRoute => AlertState::AddedToRoute,
+        Action::CreateTask => AlertState::TaskRequested,
     };
-    if matches!(state, AlertState::Dismissed | AlertState::AddedToRoute) {
+    if let Some(done) = final_as(state) {
         if state == wanted {
             tx.commit().await?;
             return fetch(db, rep, id).await;
         }
         return Err(AlertError::Conflict(format!(
-            "this alert was {} already",
-            if state == AlertState::Dismissed {
-                "dismissed"
-            } else {
-                "added to the route"
-            }
+            "this alert was {done} already"
         )));
     }
     let mut snoozed_until = None;
@@ -187,6 +191,16 @@ pub async fn act(
         Action::AddToRoute => {
             appointment = Some(book(&mut tx, user_id, rep, account_id).await?);
         }
+        Action::CreateTask => match writeback::enqueue_alert_task(&mut tx, id).await? {
+            AlertTask::Queued(_) | AlertTask::AlreadyQueued => {}
+            AlertTask::NoCrm => {
+                return Err(AlertError::Conflict(
+                    "this account comes from no CRM connection (a CSV import, say): there is \
+                     no CRM to create a task in"
+                        .into(),
+                ));
+            }
+        },
     }
     sqlx::query(include_str!("sql/alerts_act.sql"))
         .bind_all((id, wanted, snoozed_until, appointment))
@@ -194,6 +208,16 @@ pub async fn act(
         .await?;
     tx.commit().await?;
     fetch(db, rep, id).await
+}
+
+/// How a final state reads in a refusal; `None` while the alert can still change.
+fn final_as(state: AlertState) -> Option<&'static str> {
+    match state {
+        AlertState::Dismissed => Some("dismissed"),
+        AlertState::AddedToRoute => Some("added to the route"),
+        AlertState::TaskRequested => Some("turned into a CRM task"),
+        AlertState::Open | AlertState::Acknowledged | AlertState::Snoozed => None,
+    }
 }
 
 /// Books the account today, from now to the end of the rep's shift (audited by the day

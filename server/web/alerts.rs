@@ -73,7 +73,8 @@ pub async fn my_alerts(
     Ok(Json(AlertList { alerts }))
 }
 
-/// `POST /api/alerts/{id}/actions`: acknowledge, dismiss, snooze or add to today's route.
+/// `POST /api/alerts/{id}/actions`: acknowledge, dismiss, snooze, add to today's route or
+/// create a task in the account's CRM.
 #[utoipa::path(
     post,
     path = "/api/alerts/{id}/actions",

@@ -21,11 +21,11 @@ use crate::helpers::{
     spawn_app,
 };
 
-const HUBSPOT: &str = "demo-hubspot";
-const SALESFORCE: &str = "demo-salesforce";
+pub(crate) const HUBSPOT: &str = "demo-hubspot";
+pub(crate) const SALESFORCE: &str = "demo-salesforce";
 const MARKER_BASE: &str = "https://terrane.example";
 
-async fn setup(pool: &PgPool) -> (TestApp, Sim) {
+pub(crate) async fn setup(pool: &PgPool) -> (TestApp, Sim) {
     seed_demo(pool).await;
     let app = spawn_app(pool.clone()).await;
     let sim = spawn_sim(&app, &["--api-write-webhooks", "false"]).await;
@@ -39,15 +39,15 @@ fn worker(pool: &PgPool, timeout: Duration) -> WritebackWorker {
 }
 
 /// One owned account of `source` (its id, CRM id, location) and its owner (rep id, e-mail).
-struct Owned {
-    account: Uuid,
-    crm_id: String,
+pub(crate) struct Owned {
+    pub(crate) account: Uuid,
+    pub(crate) crm_id: String,
     location: (f64, f64),
-    rep: Uuid,
-    email: String,
+    pub(crate) rep: Uuid,
+    pub(crate) email: String,
 }
 
-async fn owned(pool: &PgPool, source: &str, nth: i64) -> Owned {
+pub(crate) async fn owned(pool: &PgPool, source: &str, nth: i64) -> Owned {
     let (account, crm_id, lon, lat, rep, email): (Uuid, String, f64, f64, Uuid, String) =
         sqlx::query_as(
             "select a.id, a.crm_id, st_x(a.location), st_y(a.location), a.owner_rep_id, u.email
@@ -121,8 +121,34 @@ async fn sim_state(sim: &Sim) -> Value {
     sim.json("/_sim/state").await
 }
 
-fn calls(state: &Value, vendor: &str, route: &str) -> u64 {
+pub(crate) fn calls(state: &Value, vendor: &str, route: &str) -> u64 {
     state["calls"][vendor][route].as_u64().unwrap_or(0)
+}
+
+/// The one queued HubSpot create is applied but answered after the client gave up (a
+/// timeout); the retry searches for the marker, finds it and creates nothing. The simulator's
+/// state afterwards.
+pub(crate) async fn create_answer_lost_then_found(pool: &PgPool, sim: &Sim) -> Value {
+    sim.post("/_sim/faults", Some(&json!({"write_delay_ms": 4000})))
+        .await;
+    let w = worker(pool, Duration::from_millis(1500));
+    let first = w.run_activities_once().await.expect("batch");
+    assert_eq!(first.retried, 1, "{first:?}");
+    let (status, attempts, error): (OutboxStatus, i32, Option<String>) =
+        sqlx::query_as("select status, attempts, last_error from crm_activity_outbox")
+            .fetch_one(pool)
+            .await
+            .expect("the queued row");
+    assert_eq!((status, attempts), (OutboxStatus::Pending, 1));
+    assert!(error.is_some_and(|e| e.contains("timed out")));
+    sim.post("/_sim/faults", Some(&json!({"write_delay_ms": 0})))
+        .await;
+    make_due(pool).await;
+
+    let second = w.drain_activities().await.expect("drained");
+
+    assert_eq!((second.already_there, second.written), (1, 0), "{second:?}");
+    sim_state(sim).await
 }
 
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
@@ -151,23 +177,8 @@ async fn a_hubspot_visit_becomes_one_meeting_even_when_the_create_answer_is_lost
         .expect("visit id");
     assert_eq!(queued(&pool).await, 1, "queued in the visit's transaction");
 
-    // The meeting is created, but its answer comes after the client gave up.
-    sim.post("/_sim/faults", Some(&json!({"write_delay_ms": 4000})))
-        .await;
-    let w = worker(&pool, Duration::from_millis(1500));
-    let first = w.run_activities_once().await.expect("batch");
-    assert_eq!(first.retried, 1, "{first:?}");
-    let (status, attempts, _, error) = row_of(&pool, visit).await;
-    assert_eq!((status, attempts), (OutboxStatus::Pending, 1));
-    assert!(error.is_some_and(|e| e.contains("timed out")));
-    sim.post("/_sim/faults", Some(&json!({"write_delay_ms": 0})))
-        .await;
-    make_due(&pool).await;
+    let state = create_answer_lost_then_found(&pool, &sim).await;
 
-    let second = w.drain_activities().await.expect("drained");
-
-    assert_eq!((second.already_there, second.written), (1, 0), "{second:?}");
-    let state = sim_state(&sim).await;
     let meetings = state["meetings"].as_array().expect("meetings");
     assert_eq!(meetings.len(), 1, "exactly one meeting: {meetings:?}");
     let m = &meetings[0];
@@ -194,28 +205,33 @@ async fn a_hubspot_visit_becomes_one_meeting_even_when_the_create_answer_is_lost
     assert_eq!(audit_count(&pool, "crm.activity_written").await, 1);
 }
 
+/// Writes the one queued Salesforce Task, then sends it again (an admin's retry, a lost
+/// answer): the upsert updates the same Task. That Task, as the simulator holds it.
+pub(crate) async fn upserted_twice(pool: &PgPool, sim: &Sim) -> Value {
+    let w = worker(pool, Duration::from_secs(10));
+    let first = w.drain_activities().await.expect("drained");
+    assert_eq!(first.written, 1, "{first:?}");
+    sqlx::query("update crm_activity_outbox set status = 'pending', next_attempt_at = now()")
+        .execute(pool)
+        .await
+        .expect("again");
+    let second = w.drain_activities().await.expect("drained");
+    assert_eq!(second.already_there, 1, "{second:?}");
+    let state = sim_state(sim).await;
+    let tasks = state["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["writes"], 2);
+    tasks[0].clone()
+}
+
 #[sqlx::test(migrator = "terrane::db::MIGRATOR")]
 async fn a_salesforce_visit_is_one_task_however_often_it_is_upserted(pool: PgPool) {
     let (_app, sim) = setup(&pool).await;
     let o = owned(&pool, SALESFORCE, 0).await;
     let visit = log(&pool, &o, "visit-sf-0001").await;
-    let w = worker(&pool, Duration::from_secs(10));
 
-    let first = w.drain_activities().await.expect("drained");
-    assert_eq!(first.written, 1, "{first:?}");
-    // Sent again (an admin's retry, a lost answer): the upsert updates the same Task.
-    sqlx::query("update crm_activity_outbox set status = 'pending', next_attempt_at = now()")
-        .execute(&pool)
-        .await
-        .expect("again");
-    let second = w.drain_activities().await.expect("drained");
-    assert_eq!(second.already_there, 1, "{second:?}");
+    let t = &upserted_twice(&pool, &sim).await;
 
-    let state = sim_state(&sim).await;
-    let tasks = state["tasks"].as_array().expect("tasks");
-    assert_eq!(tasks.len(), 1, "{tasks:?}");
-    let t = &tasks[0];
-    assert_eq!(t["writes"], 2);
     assert_eq!(t["Terrane_Visit_Id__c"], visit.to_string());
     assert_eq!(t["WhatId"], o.crm_id);
     assert_eq!(t["Status"], "Completed");

@@ -4,6 +4,7 @@ mod helpers;
 
 mod access_matrix;
 mod accounts_api;
+mod alert_tasks;
 mod auth;
 mod cli;
 mod crm_activities;

@@ -1,6 +1,7 @@
-//! Activities written to and read from the CRMs: HubSpot meetings (create associated with a
-//! company, search by Terrane's marker or by outcome and time, their companies) and Salesforce
-//! Tasks (upsert on an external id field, the replication API's changed Ids, retrieve by Id).
+//! Activities written to and read from the CRMs: HubSpot meetings and tasks (create associated
+//! with a company, search by Terrane's marker; meetings also by outcome and time, and their
+//! companies) and Salesforce Tasks (upsert on an external id field, the replication API's
+//! changed Ids, retrieve by Id).
 
 use std::collections::BTreeMap;
 
@@ -15,21 +16,60 @@ use super::{ApiError, error_from_response, send_json};
 
 /// HubSpot's association type id of meeting → company (`HUBSPOT_DEFINED`).
 pub const MEETING_TO_COMPANY: u32 = 188;
+/// HubSpot's association type id of task → company (`HUBSPOT_DEFINED`).
+pub const TASK_TO_COMPANY: u32 = 192;
 /// The meeting property holding Terrane's marker (the visit's URL).
 pub const MEETING_MARKER_PROPERTY: &str = "hs_meeting_external_url";
+/// The task property holding Terrane's marker (one word in the task's notes: tasks have no
+/// external URL property).
+pub const TASK_MARKER_PROPERTY: &str = "hs_task_body";
 /// The custom External ID field on Task that the upsert names (an admin creates it once).
 pub const TASK_EXTERNAL_ID_FIELD: &str = "Terrane_Visit_Id__c";
 
-/// A meeting as HubSpot answers a create or a search hit.
+/// The HubSpot engagements Terrane creates: a visit's meeting, an alert's task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engagement {
+    Meeting,
+    Task,
+}
+
+impl Engagement {
+    /// The object's name in the CRM API's paths.
+    fn objects(self) -> &'static str {
+        match self {
+            Self::Meeting => "meetings",
+            Self::Task => "tasks",
+        }
+    }
+
+    fn to_company(self) -> u32 {
+        match self {
+            Self::Meeting => MEETING_TO_COMPANY,
+            Self::Task => TASK_TO_COMPANY,
+        }
+    }
+
+    /// The search filter that finds Terrane's marker: the whole meeting URL (`EQ`), or the
+    /// marker word in a task's notes (`CONTAINS_TOKEN` matches whole words).
+    fn marker_filter(self, marker: &str) -> serde_json::Value {
+        let (property, operator) = match self {
+            Self::Meeting => (MEETING_MARKER_PROPERTY, "EQ"),
+            Self::Task => (TASK_MARKER_PROPERTY, "CONTAINS_TOKEN"),
+        };
+        json!({"propertyName": property, "operator": operator, "value": marker})
+    }
+}
+
+/// A meeting or task as HubSpot answers a create or a search hit.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct MeetingObject {
+pub struct EngagementObject {
     pub id: String,
 }
 
 #[derive(Deserialize)]
 struct SearchAnswer {
     #[serde(default)]
-    results: Vec<MeetingObject>,
+    results: Vec<EngagementObject>,
 }
 
 /// A Task's fields as the upsert sends them (Salesforce field names).
@@ -45,8 +85,9 @@ pub struct TaskFields {
     pub activity_date: String,
     #[serde(rename = "Status")]
     pub status: &'static str,
-    #[serde(rename = "Type")]
-    pub kind: &'static str,
+    /// The Type picklist (`Meeting` for a visit); none leaves the org's default.
+    #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
     #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(rename = "OwnerId", skip_serializing_if = "Option::is_none")]
@@ -69,61 +110,69 @@ struct UpsertAnswer {
 }
 
 impl HubSpotApi {
-    /// Creates a meeting with `properties`, associated with company `company_id`. HubSpot has
-    /// no idempotency key on create: callers retry through [`Self::find_meeting_by_marker`].
+    /// Creates a meeting or task with `properties`, associated with company `company_id`.
+    /// HubSpot has no idempotency key on create: callers retry through
+    /// [`Self::find_by_marker`].
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
-    pub async fn create_meeting(
+    pub async fn create_engagement(
         &self,
         token: &str,
+        kind: Engagement,
         properties: &BTreeMap<String, String>,
         company_id: &str,
-    ) -> Result<MeetingObject, ApiError> {
-        let (url, body) = create_meeting_request(&self.base_url, properties, company_id);
+    ) -> Result<EngagementObject, ApiError> {
+        let (url, body) = create_request(&self.base_url, kind, properties, company_id);
         let request = self.http.post(url).json(&body).timeout(self.timeout);
-        send_json(request, token, "a HubSpot meeting create").await
+        send_json(request, token, "a HubSpot engagement create").await
     }
 
-    /// The meeting whose marker property equals `marker`, if HubSpot has one.
+    /// The meeting or task that carries Terrane's `marker`, if HubSpot has one.
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
-    pub async fn find_meeting_by_marker(
+    pub async fn find_by_marker(
         &self,
         token: &str,
+        kind: Engagement,
         marker: &str,
-    ) -> Result<Option<MeetingObject>, ApiError> {
+    ) -> Result<Option<EngagementObject>, ApiError> {
         let body = json!({
-            "filterGroups": [{"filters": [{
-                "propertyName": MEETING_MARKER_PROPERTY,
-                "operator": "EQ",
-                "value": marker,
-            }]}],
-            "properties": [MEETING_MARKER_PROPERTY],
+            "filterGroups": [{"filters": [kind.marker_filter(marker)]}],
+            "properties": ["hs_object_id"],
             "limit": 1,
         });
         let request = self
             .http
-            .post(format!("{}/crm/v3/objects/meetings/search", self.base_url))
+            .post(format!(
+                "{}/crm/v3/objects/{}/search",
+                self.base_url,
+                kind.objects()
+            ))
             .json(&body)
             .timeout(self.timeout);
-        let answer: SearchAnswer = send_json(request, token, "a HubSpot meeting search").await?;
+        let answer: SearchAnswer = send_json(request, token, "a HubSpot engagement search").await?;
         Ok(answer.results.into_iter().next())
     }
 }
 
-/// The exact request of [`HubSpotApi::create_meeting`], as (URL, JSON body).
-pub fn create_meeting_request(
+/// The exact request of [`HubSpotApi::create_engagement`], as (URL, JSON body).
+pub fn create_request(
     base_url: &str,
+    kind: Engagement,
     properties: &BTreeMap<String, String>,
     company_id: &str,
 ) -> (String, serde_json::Value) {
     (
-        format!("{}/crm/v3/objects/meetings", base_url.trim_end_matches('/')),
+        format!(
+            "{}/crm/v3/objects/{}",
+            base_url.trim_end_matches('/'),
+            kind.objects()
+        ),
         json!({
             "properties": properties,
             "associations": [{
                 "to": {"id": company_id},
                 "types": [{
                     "associationCategory": "HUBSPOT_DEFINED",
-                    "associationTypeId": MEETING_TO_COMPANY,
+                    "associationTypeId": kind.to_company(),
                 }],
             }],
         }),
@@ -409,7 +458,7 @@ mod tests {
     #[test]
     fn a_meeting_is_created_with_its_company_association() {
         let props = BTreeMap::from([("hs_timestamp".to_owned(), "2026-12-08T10:00:00Z".into())]);
-        let (url, body) = create_meeting_request("http://hs/", &props, "10000001");
+        let (url, body) = create_request("http://hs/", Engagement::Meeting, &props, "10000001");
         assert_eq!(url, "http://hs/crm/v3/objects/meetings");
         assert_eq!(body["associations"][0]["to"]["id"], "10000001");
         assert_eq!(
@@ -419,13 +468,29 @@ mod tests {
         assert_eq!(body["properties"]["hs_timestamp"], "2026-12-08T10:00:00Z");
     }
 
+    #[test]
+    fn a_task_goes_to_tasks_with_the_task_to_company_association_and_a_word_marker() {
+        let (url, body) = create_request("http://hs", Engagement::Task, &BTreeMap::new(), "7");
+        assert_eq!(url, "http://hs/crm/v3/objects/tasks");
+        assert_eq!(
+            body["associations"][0]["types"][0]["associationTypeId"],
+            TASK_TO_COMPANY
+        );
+        assert_eq!(
+            Engagement::Task.marker_filter("terranealert01"),
+            json!({"propertyName": "hs_task_body", "operator": "CONTAINS_TOKEN",
+                   "value": "terranealert01"})
+        );
+        assert_eq!(Engagement::Meeting.marker_filter("u")["operator"], "EQ");
+    }
+
     fn task() -> TaskFields {
         TaskFields {
             subject: "Visit".into(),
             what_id: "001Dm0000000001IAA".into(),
             activity_date: "2026-12-08".into(),
             status: "Completed",
-            kind: "Meeting",
+            kind: Some("Meeting"),
             description: None,
             owner_id: None,
         }

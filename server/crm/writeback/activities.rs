@@ -1,6 +1,8 @@
-//! Visits written back to the CRM as activities: queued in `crm_activity_outbox` in the
-//! transaction that records the visit ([`VisitWriteBack`] is the hook `dayplan::visits::log`
-//! runs), counted and retried for the outbox page. The calls are in `activity_worker`.
+//! Visits written back to the CRM as activities, and alerts as CRM tasks: queued in
+//! `crm_activity_outbox` in the transaction that records the visit ([`VisitWriteBack`] is the
+//! hook `dayplan::visits::log` runs) or marks the alert ([`enqueue_alert_task`], called by
+//! `live::alerts`), counted and retried for the outbox page. The calls are in
+//! `activity_worker`.
 
 use crate::db::Bind;
 
@@ -48,6 +50,36 @@ pub async fn enqueue_visit(
         .bind_all((visit_id, marker_base))
         .fetch_optional(tx)
         .await
+}
+
+/// What queuing an alert's CRM task did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertTask {
+    /// Queued as this outbox row.
+    Queued(i64),
+    /// Queued before (idempotency key `alert:{alert_id}`): nothing more.
+    AlreadyQueued,
+    /// The account's source is no connection with an API (a CSV import, a Standard Webhooks
+    /// connection): there is no CRM to write a task to.
+    NoCrm,
+}
+
+/// Queues alert `alert_id`'s task for its account's CRM connection in the caller's
+/// transaction (the connection is found as [`enqueue_visit`] finds it); never twice.
+pub async fn enqueue_alert_task(
+    tx: &mut PgConnection,
+    alert_id: Uuid,
+) -> Result<AlertTask, sqlx::Error> {
+    let (queued, has_crm): (Option<i64>, bool) =
+        sqlx::query_as(include_str!("../sql/activity_enqueue_alert.sql"))
+            .bind(alert_id)
+            .fetch_one(tx)
+            .await?;
+    Ok(match (queued, has_crm) {
+        (Some(id), _) => AlertTask::Queued(id),
+        (None, true) => AlertTask::AlreadyQueued,
+        (None, false) => AlertTask::NoCrm,
+    })
 }
 
 /// Activities per status.

@@ -1,6 +1,8 @@
-//! The activity write-back: claims due visits per connection, writes each as a HubSpot
-//! meeting (searched for by its marker first when an earlier claim may have created it) or a
-//! Salesforce Task (upserted on the visit id), and records each outcome with its audit row.
+//! The activity write-back: claims due activities per connection and writes each visit as a
+//! HubSpot meeting or a completed Salesforce Task, each alert as a HubSpot task or an open
+//! Salesforce Task (HubSpot searched for the marker first when an earlier claim may have
+//! created it; Salesforce upserted on the visit's or alert's id), and records each outcome with
+//! its audit row.
 
 use crate::db::Bind;
 use std::collections::BTreeMap;
@@ -17,7 +19,9 @@ use super::worker::{Verdict, WritebackWorker, verdict_for_call};
 use super::{LEASE, MAX_ATTEMPTS};
 use crate::audit::{self, AuditEvent};
 use crate::crm::api::ApiError;
-use crate::crm::api::activities::{MEETING_MARKER_PROPERTY, TASK_EXTERNAL_ID_FIELD, TaskFields};
+use crate::crm::api::activities::{
+    Engagement, MEETING_MARKER_PROPERTY, TASK_EXTERNAL_ID_FIELD, TaskFields,
+};
 use crate::crm::api::hubspot::HubSpotApi;
 use crate::crm::api::oauth::TokenCache;
 use crate::crm::api::salesforce::SalesforceApi;
@@ -29,22 +33,74 @@ const BATCH: i64 = 10;
 /// Salesforce's longest Task subject.
 const MAX_SUBJECT_CHARS: usize = 255;
 
-/// One claimed activity with what its call needs.
+/// One claimed activity with what its call needs: a visit's (`visit_id`, `ends_at`,
+/// `outcome`, `note`) or an alert's (`alert_id`).
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct Claimed {
     id: i64,
-    visit_id: Uuid,
+    visit_id: Option<Uuid>,
+    alert_id: Option<Uuid>,
     marker: String,
     attempts: i32,
     claims: i32,
     crm_id: String,
     account_name: String,
-    visited_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
+    /// When the visit was logged or the alert raised.
+    at: DateTime<Utc>,
+    ends_at: Option<DateTime<Utc>>,
     local_day: NaiveDate,
-    outcome: String,
+    outcome: Option<String>,
     note: Option<String>,
     owner_crm_id: Option<String>,
+}
+
+/// What a claimed row writes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Visit(Uuid),
+    Alert(Uuid),
+}
+
+impl Source {
+    fn id(self) -> Uuid {
+        match self {
+            Self::Visit(id) | Self::Alert(id) => id,
+        }
+    }
+
+    /// The audit row's subject type.
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Visit(_) => "visit",
+            Self::Alert(_) => "alert",
+        }
+    }
+}
+
+impl Claimed {
+    /// `None` only for a row naming neither (the table's check forbids it).
+    fn source(&self) -> Option<Source> {
+        match (self.visit_id, self.alert_id) {
+            (Some(v), _) => Some(Source::Visit(v)),
+            (None, Some(a)) => Some(Source::Alert(a)),
+            (None, None) => None,
+        }
+    }
+
+    /// HubSpot owner ids are numbers; another id (a CSV rep's) would make HubSpot refuse the
+    /// whole engagement, which then goes without an owner.
+    fn hubspot_owner(&self) -> Option<&String> {
+        self.owner_crm_id
+            .as_ref()
+            .filter(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    /// A Salesforce user id (key prefix 005); other owner ids are not Salesforce's.
+    fn salesforce_owner(&self) -> Option<String> {
+        self.owner_crm_id
+            .clone()
+            .filter(|o| is_salesforce_id(o) && o.starts_with("005"))
+    }
 }
 
 /// What one activity batch did, for tests, logs and metrics.
@@ -120,8 +176,8 @@ fn outcome_label(outcome: &str) -> &'static str {
     }
 }
 
-fn subject(row: &Claimed) -> String {
-    format!("Visit: {}", row.account_name)
+fn subject(prefix: &str, row: &Claimed) -> String {
+    format!("{prefix}{}", row.account_name)
         .chars()
         .take(MAX_SUBJECT_CHARS)
         .collect()
@@ -135,63 +191,111 @@ fn as_html_text(note: &str) -> String {
         .replace('\n', "<br>")
 }
 
+fn at_ms(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 fn meeting_properties(row: &Claimed) -> BTreeMap<String, String> {
-    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let outcome = row.outcome.as_deref().unwrap_or_default();
     let mut p = BTreeMap::from([
-        ("hs_timestamp".to_owned(), at(row.visited_at)),
-        ("hs_meeting_title".to_owned(), subject(row)),
+        ("hs_timestamp".to_owned(), at_ms(row.at)),
+        ("hs_meeting_title".to_owned(), subject("Visit: ", row)),
         (
             "hs_meeting_outcome".to_owned(),
-            meeting_outcome(&row.outcome).to_owned(),
+            meeting_outcome(outcome).to_owned(),
         ),
-        ("hs_meeting_start_time".to_owned(), at(row.visited_at)),
-        ("hs_meeting_end_time".to_owned(), at(row.ends_at)),
+        ("hs_meeting_start_time".to_owned(), at_ms(row.at)),
+        (
+            "hs_meeting_end_time".to_owned(),
+            at_ms(row.ends_at.unwrap_or(row.at)),
+        ),
         (MEETING_MARKER_PROPERTY.to_owned(), row.marker.clone()),
     ]);
     if let Some(note) = &row.note {
         p.insert("hs_meeting_body".to_owned(), as_html_text(note));
     }
-    // HubSpot owner ids are numbers; another id (a CSV rep's) would make HubSpot refuse the
-    // whole meeting, so the meeting then goes without an owner.
-    if let Some(owner) = row
-        .owner_crm_id
-        .as_ref()
-        .filter(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if let Some(owner) = row.hubspot_owner() {
         p.insert("hubspot_owner_id".to_owned(), owner.clone());
     }
     p
 }
 
 fn task_fields(row: &Claimed) -> TaskFields {
-    let mut description = format!("Outcome: {}", outcome_label(&row.outcome));
+    let outcome = row.outcome.as_deref().unwrap_or_default();
+    let mut description = format!("Outcome: {}", outcome_label(outcome));
     if let Some(note) = &row.note {
         description.push_str("\n\n");
         description.push_str(note);
     }
     TaskFields {
-        subject: subject(row),
+        subject: subject("Visit: ", row),
         what_id: row.crm_id.clone(),
         activity_date: row.local_day.format("%Y-%m-%d").to_string(),
         status: "Completed",
-        kind: "Meeting",
+        kind: Some("Meeting"),
         description: Some(description),
-        // A Salesforce user id (key prefix 005); other owner ids are not Salesforce's.
-        owner_id: row
-            .owner_crm_id
-            .clone()
-            .filter(|o| is_salesforce_id(o) && o.starts_with("005")),
+        owner_id: row.salesforce_owner(),
     }
 }
 
-async fn write_meeting(api: &HubSpotApi, cache: &TokenCache, row: &Claimed) -> Outcome {
+/// An alert's task notes: what asked for it and Terrane's marker word (the search for the
+/// task before a retry looks for that word). No position, no distance.
+fn alert_task_notes(row: &Claimed) -> String {
+    format!(
+        "A Terrane proximity alert on {} suggested a stop at {}; the rep asked for this task.\n\n\
+         Terrane alert: {}",
+        row.local_day.format("%Y-%m-%d"),
+        row.account_name,
+        row.marker
+    )
+}
+
+/// An alert's HubSpot task: due when the alert was raised, not started, a to-do.
+fn alert_task_properties(row: &Claimed) -> BTreeMap<String, String> {
+    let mut p = BTreeMap::from([
+        ("hs_timestamp".to_owned(), at_ms(row.at)),
+        ("hs_task_subject".to_owned(), subject("Stop at ", row)),
+        (
+            "hs_task_body".to_owned(),
+            as_html_text(&alert_task_notes(row)),
+        ),
+        ("hs_task_status".to_owned(), "NOT_STARTED".to_owned()),
+        ("hs_task_type".to_owned(), "TODO".to_owned()),
+    ]);
+    if let Some(owner) = row.hubspot_owner() {
+        p.insert("hubspot_owner_id".to_owned(), owner.clone());
+    }
+    p
+}
+
+/// An alert's Salesforce Task: open, due on the rep's day of the alert, the org's default
+/// Type (a completed one is still not read back as a visit: it carries the external id).
+fn alert_task_fields(row: &Claimed) -> TaskFields {
+    TaskFields {
+        subject: subject("Stop at ", row),
+        what_id: row.crm_id.clone(),
+        activity_date: row.local_day.format("%Y-%m-%d").to_string(),
+        status: "Not Started",
+        kind: None,
+        description: Some(alert_task_notes(row)),
+        owner_id: row.salesforce_owner(),
+    }
+}
+
+async fn write_engagement(
+    api: &HubSpotApi,
+    cache: &TokenCache,
+    row: &Claimed,
+    kind: Engagement,
+    properties: &BTreeMap<String, String>,
+) -> Outcome {
     if row.crm_id.is_empty() || !row.crm_id.bytes().all(|b| b.is_ascii_digit()) {
         return Outcome::Failed(format!("{} is not a HubSpot company id", row.crm_id));
     }
     if row.claims > 1 {
         let marker = row.marker.as_str();
         let found = cache
-            .call(|token| async move { api.find_meeting_by_marker(&token, marker).await })
+            .call(|token| async move { api.find_by_marker(&token, kind, marker).await })
             .await;
         match found {
             Ok(Some(m)) => {
@@ -204,10 +308,12 @@ async fn write_meeting(api: &HubSpotApi, cache: &TokenCache, row: &Claimed) -> O
             Err(e) => return Outcome::of_call(&e),
         }
     }
-    let properties = meeting_properties(row);
-    let (properties, company) = (&properties, row.crm_id.as_str());
+    let company = row.crm_id.as_str();
     let made = cache
-        .call(|token| async move { api.create_meeting(&token, properties, company).await })
+        .call(|token| async move {
+            api.create_engagement(&token, kind, properties, company)
+                .await
+        })
         .await;
     match made {
         Ok(m) => Outcome::Done {
@@ -218,12 +324,19 @@ async fn write_meeting(api: &HubSpotApi, cache: &TokenCache, row: &Claimed) -> O
     }
 }
 
-async fn write_task(api: &SalesforceApi, cache: &TokenCache, row: &Claimed) -> Outcome {
+/// Upserts the Task of `source` (its id is the external id: the field holds 36 characters,
+/// a bare UUID, so an alert's is its id without a prefix).
+async fn write_task(
+    api: &SalesforceApi,
+    cache: &TokenCache,
+    row: &Claimed,
+    source: Source,
+    fields: &TaskFields,
+) -> Outcome {
     if !is_salesforce_id(&row.crm_id) {
         return Outcome::Failed(format!("{} is not a Salesforce record id", row.crm_id));
     }
-    let fields = task_fields(row);
-    let (fields, external_id) = (&fields, row.visit_id.to_string());
+    let external_id = source.id().to_string();
     let external_id = external_id.as_str();
     let done = cache
         .call(|token| async move { api.upsert_task(&token, external_id, fields).await })
@@ -319,9 +432,23 @@ impl WritebackWorker {
                 out.push(last.clone());
                 continue;
             }
-            let outcome = match &session {
-                ApiSession::HubSpot(api, cache) => write_meeting(api, cache, row).await,
-                ApiSession::Salesforce(api, cache) => write_task(api, cache, row).await,
+            let outcome = match (&session, row.source()) {
+                (_, None) => Outcome::Failed("the row names neither a visit nor an alert".into()),
+                (ApiSession::HubSpot(api, cache), Some(Source::Visit(_))) => {
+                    let p = meeting_properties(row);
+                    write_engagement(api, cache, row, Engagement::Meeting, &p).await
+                }
+                (ApiSession::HubSpot(api, cache), Some(Source::Alert(_))) => {
+                    let p = alert_task_properties(row);
+                    write_engagement(api, cache, row, Engagement::Task, &p).await
+                }
+                (ApiSession::Salesforce(api, cache), Some(source)) => {
+                    let fields = match source {
+                        Source::Visit(_) => task_fields(row),
+                        Source::Alert(_) => alert_task_fields(row),
+                    };
+                    write_task(api, cache, row, source, &fields).await
+                }
             };
             self.clients.save_session_tokens(conn, &session).await;
             out.push(outcome);
@@ -400,9 +527,10 @@ impl WritebackWorker {
             if let (Some(d), serde_json::Value::Object(extra)) = (details.as_object_mut(), extra) {
                 d.extend(extra);
             }
-            let event = AuditEvent::new(None, action)
-                .about("visit", row.visit_id.to_string())
-                .with(details);
+            let mut event = AuditEvent::new(None, action).with(details);
+            if let Some(source) = row.source() {
+                event = event.about(source.kind(), source.id().to_string());
+            }
             audit::record(&mut *tx, event).await?;
         }
         tx.commit().await?;
@@ -420,16 +548,17 @@ mod tests {
             .with_timezone(&Utc);
         Claimed {
             id: 1,
-            visit_id: Uuid::nil(),
+            visit_id: Some(Uuid::nil()),
+            alert_id: None,
             marker: "https://terrane.example/visits/00000000-0000-0000-0000-000000000000".into(),
             attempts: 0,
             claims: 1,
             crm_id: "10000001".into(),
             account_name: "Station Avia".into(),
-            visited_at: at,
-            ends_at: at + chrono::TimeDelta::minutes(30),
+            at,
+            ends_at: Some(at + chrono::TimeDelta::minutes(30)),
             local_day: NaiveDate::from_ymd_opt(2026, 12, 8).expect("day"),
-            outcome: outcome.into(),
+            outcome: Some(outcome.into()),
             note: note.map(str::to_owned),
             owner_crm_id: owner.map(str::to_owned),
         }
@@ -473,6 +602,43 @@ mod tests {
             task_fields(&row).owner_id.as_deref(),
             Some("005Sm0000000001AAA")
         );
+    }
+
+    fn alert(owner: Option<&str>) -> Claimed {
+        let mut row = claimed("met", owner, None);
+        row.visit_id = None;
+        row.alert_id = Some(Uuid::nil());
+        row.marker = "terranealert00000000000000000000000000000000".into();
+        row.ends_at = None;
+        row.outcome = None;
+        row
+    }
+
+    #[test]
+    fn an_alert_task_is_an_open_to_do_named_for_its_account_with_the_marker_word() {
+        let p = alert_task_properties(&alert(Some("31415926")));
+        assert_eq!(p["hs_timestamp"], "2026-12-08T09:30:00.000Z");
+        assert_eq!(p["hs_task_subject"], "Stop at Station Avia");
+        assert_eq!(p["hs_task_status"], "NOT_STARTED");
+        assert_eq!(p["hs_task_type"], "TODO");
+        assert_eq!(p["hubspot_owner_id"], "31415926");
+        assert!(
+            p["hs_task_body"]
+                .ends_with("<br><br>Terrane alert: terranealert00000000000000000000000000000000"),
+            "{}",
+            p["hs_task_body"]
+        );
+        assert!(!alert_task_properties(&alert(Some("owner-1"))).contains_key("hubspot_owner_id"));
+        let mut row = alert(Some("005Sm0000000001AAA"));
+        row.crm_id = "001Dm0000000001IAA".into();
+        let t = alert_task_fields(&row);
+        assert_eq!(
+            (t.subject.as_str(), t.status, t.kind),
+            ("Stop at Station Avia", "Not Started", None)
+        );
+        assert_eq!(t.activity_date, "2026-12-08");
+        assert_eq!(t.owner_id.as_deref(), Some("005Sm0000000001AAA"));
+        assert_eq!(row.source(), Some(Source::Alert(Uuid::nil())));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! Visits go back to the CRM as activities the same way (`activities`, `activity_worker`):
 //! queued in `crm_activity_outbox` with the visit, written by the same loop, a HubSpot meeting
 //! searched for by its marker before a retry creates it, a Salesforce Task upserted on the
-//! visit id.
+//! visit id. An alert the rep turns into a task goes the same way: a HubSpot task (searched
+//! for by its marker word) or a Salesforce Task upserted on the alert id.
 
 mod activities;
 mod activity_worker;
@@ -23,7 +24,8 @@ mod worker;
 use std::time::Duration;
 
 pub use activities::{
-    ActivityStats, VisitWriteBack, activity_stats, enqueue_visit, retry_failed_activities,
+    ActivityStats, AlertTask, VisitWriteBack, activity_stats, enqueue_alert_task, enqueue_visit,
+    retry_failed_activities,
 };
 pub use activity_worker::ActivityOutcome;
 pub use calls::{PlannedCall, preview};

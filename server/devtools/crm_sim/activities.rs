@@ -1,6 +1,7 @@
-//! Activities: HubSpot meetings (create with associations, search with `EQ` filters) and
-//! Salesforce Tasks (upsert on the external id field `Terrane_Visit_Id__c`), in the vendors'
-//! wire formats and status codes; the records are in `activity_store`.
+//! Activities: HubSpot meetings (create with associations, search with `EQ`, comparison and
+//! `CONTAINS_TOKEN` filters; HubSpot tasks in `hubspot_tasks` share the pieces) and Salesforce
+//! Tasks (upsert on the external id field `Terrane_Visit_Id__c`), in the vendors' wire formats
+//! and status codes; the records are in `activity_store`.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::activity_store::{Meeting, TASK_EXTERNAL_ID_FIELD};
+use crate::activity_store::{Activities, Meeting, TASK_EXTERNAL_ID_FIELD};
 use crate::clock::{hubspot_time, now_ms, salesforce_time};
 use crate::edits::Crm;
 use crate::ids;
@@ -43,6 +44,9 @@ const MEETING_OUTCOMES: &[&str] = &[
     "NO_SHOW",
     "CANCELED",
 ];
+
+/// The length of the Task's External ID field (Text).
+const TASK_EXTERNAL_ID_MAX_CHARS: usize = 36;
 
 /// Task fields a client may set.
 const TASK_FIELDS: &[&str] = &[
@@ -97,7 +101,7 @@ struct AssociationType {
     association_type_id: u64,
 }
 
-fn text(v: &Value) -> Option<String> {
+pub(crate) fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -149,50 +153,86 @@ fn meeting_properties(raw: &BTreeMap<String, Value>) -> Result<BTreeMap<String, 
 /// `POST /crm/v3/objects/meetings`: 201 with the meeting; 400 for unknown properties, a
 /// missing `hs_timestamp` or an association to no live company.
 pub async fn create_meeting(State(sim): State<SimState>, body: Bytes) -> Response {
-    let request: CreateBody = match serde_json::from_slice(&body) {
+    let kind = Engagement {
+        what: "meeting",
+        to_company: MEETING_TO_COMPANY,
+        properties: meeting_properties,
+        store: |a, properties, companies, now| {
+            let id = a.add_meeting(properties, companies, now);
+            a.meetings.get(&id).map(|m| m.to_json(None))
+        },
+    };
+    create(&sim, &body, &kind)
+}
+
+/// An engagement's properties as text.
+pub(crate) type Properties = BTreeMap<String, String>;
+
+/// What differs between HubSpot engagement creates (meetings, tasks).
+pub(crate) struct Engagement {
+    /// The object's name in messages.
+    pub(crate) what: &'static str,
+    /// The only association type simulated: this object to company.
+    pub(crate) to_company: u64,
+    /// Checks the properties; their text, or HubSpot's validation message.
+    pub(crate) properties: fn(&BTreeMap<String, Value>) -> Result<Properties, String>,
+    /// Stores the new record: its JSON.
+    pub(crate) store: fn(&mut Activities, Properties, Vec<u64>, i64) -> Option<Value>,
+}
+
+/// A HubSpot engagement create: 201 with the record; 400 `VALIDATION_ERROR` for a body,
+/// property or association HubSpot would refuse.
+pub(crate) fn create(sim: &SimState, body: &Bytes, kind: &Engagement) -> Response {
+    let request: CreateBody = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return hubspot_invalid(format!("Invalid input JSON: {e}")),
     };
-    let properties = match meeting_properties(&request.properties) {
+    let properties = match (kind.properties)(&request.properties) {
         Ok(p) => p,
         Err(m) => return hubspot_invalid(m),
     };
+    let companies = match companies_of(sim, &request, kind.what, kind.to_company) {
+        Ok(c) => c,
+        Err(m) => return hubspot_invalid(m),
+    };
+    let body = (kind.store)(&mut lock(&sim.activities), properties, companies, now_ms());
+    (StatusCode::CREATED, Json(body.unwrap_or_default())).into_response()
+}
+
+/// The live companies a create associates with (type `type_id`, HUBSPOT_DEFINED, from a
+/// `what`), or the message of HubSpot's 400.
+fn companies_of(
+    sim: &SimState,
+    request: &CreateBody,
+    what: &str,
+    type_id: u64,
+) -> Result<Vec<u64>, String> {
+    let store = lock(&sim.store);
     let mut companies = Vec::new();
-    {
-        let store = lock(&sim.store);
-        for a in &request.associations {
-            let supported = a.types.iter().all(|t| {
-                t.association_category == "HUBSPOT_DEFINED"
-                    && t.association_type_id == MEETING_TO_COMPANY
-            });
-            if a.types.is_empty() || !supported {
-                return hubspot_invalid(
-                    "Only HUBSPOT_DEFINED meeting to company associations (188) are simulated",
-                );
-            }
-            let id = text(&a.to.id).unwrap_or_default();
-            match id
-                .parse::<u64>()
-                .ok()
-                .and_then(|n| store.hubspot_resolve(n))
-            {
-                Some(c) => companies.push(c.id),
-                None => {
-                    return hubspot_invalid(format!(
-                        "One or more associations are invalid: COMPANY {id} does not exist"
-                    ));
-                }
+    for a in &request.associations {
+        let supported = a.types.iter().all(|t| {
+            t.association_category == "HUBSPOT_DEFINED" && t.association_type_id == type_id
+        });
+        if a.types.is_empty() || !supported {
+            return Err(format!(
+                "Only HUBSPOT_DEFINED {what} to company associations ({type_id}) are simulated"
+            ));
+        }
+        let id = text(&a.to.id).unwrap_or_default();
+        match id
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| store.hubspot_resolve(n))
+        {
+            Some(c) => companies.push(c.id),
+            None => {
+                return Err(format!(
+                    "One or more associations are invalid: COMPANY {id} does not exist"
+                ));
             }
         }
     }
-    let mut activities = lock(&sim.activities);
-    let id = activities.add_meeting(properties, companies, now_ms());
-    let body = activities
-        .meetings
-        .get(&id)
-        .map(|m| m.to_json(None))
-        .unwrap_or_default();
-    (StatusCode::CREATED, Json(body)).into_response()
+    Ok(companies)
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,11 +271,20 @@ fn as_number(v: &str) -> Option<i64> {
     })
 }
 
-/// Whether `value` (absent: no value) passes one filter.
+/// Whether `value` (absent: no value) passes one filter. `CONTAINS_TOKEN` matches a whole
+/// word, case aside (words split at anything but letters and digits).
 fn passes(filter: &Filter, value: Option<&String>) -> bool {
     let want = filter.value.as_ref().and_then(text);
     if filter.operator == "EQ" {
         return value == want.as_ref();
+    }
+    if filter.operator == "CONTAINS_TOKEN" {
+        let (Some(have), Some(want)) = (value, want) else {
+            return false;
+        };
+        return have
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|word| word.eq_ignore_ascii_case(&want));
     }
     let (Some(have), Some(want)) = (
         value.and_then(|v| as_number(v)),
@@ -251,11 +300,18 @@ fn passes(filter: &Filter, value: Option<&String>) -> bool {
     }
 }
 
-/// `POST /crm/v3/objects/meetings/search`: `EQ`, `GT`, `GTE`, `LT`, `LTE` filters (groups
-/// OR-ed, filters AND-ed; comparisons on numbers and date-times), up to 200 results a page in
-/// id order, `after` from `paging.next.after`.
+/// `POST /crm/v3/objects/meetings/search`: see [`search`].
 pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Response {
-    let request: SearchBody = match serde_json::from_slice(&body) {
+    let activities = lock(&sim.activities);
+    search(&body, activities.meetings.values())
+}
+
+/// A HubSpot search over `records`: `EQ`, `CONTAINS_TOKEN`, `GT`, `GTE`, `LT`, `LTE` filters
+/// (groups OR-ed, filters AND-ed; comparisons on numbers and date-times), up to 200 results a
+/// page in id order, `after` from `paging.next.after`.
+pub(crate) fn search<'a>(body: &Bytes, records: impl Iterator<Item = &'a Meeting>) -> Response {
+    const OPERATORS: [&str; 6] = ["EQ", "CONTAINS_TOKEN", "GT", "GTE", "LT", "LTE"];
+    let request: SearchBody = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return hubspot_invalid(format!("Invalid input JSON: {e}")),
     };
@@ -266,7 +322,7 @@ pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Respon
         .filter_groups
         .iter()
         .flat_map(|g| &g.filters)
-        .find(|f| !["EQ", "GT", "GTE", "LT", "LTE"].contains(&f.operator.as_str()))
+        .find(|f| !OPERATORS.contains(&f.operator.as_str()))
     {
         return hubspot_invalid(format!("operator {} is not simulated", f.operator));
     }
@@ -276,7 +332,6 @@ pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Respon
         Some(Ok(n)) => n,
         Some(Err(_)) => return hubspot_invalid("after must be a number"),
     };
-    let activities = lock(&sim.activities);
     let matches = |m: &Meeting| {
         request.filter_groups.is_empty()
             || request.filter_groups.iter().any(|g| {
@@ -285,11 +340,7 @@ pub async fn search_meetings(State(sim): State<SimState>, body: Bytes) -> Respon
                     .all(|f| passes(f, m.properties.get(&f.property_name)))
             })
     };
-    let hits: Vec<&Meeting> = activities
-        .meetings
-        .values()
-        .filter(|m| matches(m))
-        .collect();
+    let hits: Vec<&Meeting> = records.filter(|m| matches(m)).collect();
     let results: Vec<Value> = hits
         .iter()
         .skip(offset)
@@ -437,7 +488,8 @@ fn task_fields(
 
 /// `PATCH /services/data/{version}/sobjects/Task/{field}/{value}`: upsert on an External ID
 /// field. 201 `created: true` for a new Task, 200 `created: false` for an update (204 before
-/// API version 46.0); 404 `NOT_FOUND` for a field that is not an External ID of Task.
+/// API version 46.0); 404 `NOT_FOUND` for a field that is not an External ID of Task; 400
+/// `STRING_TOO_LONG` for a value over the field's 36 characters.
 pub async fn upsert_task(
     State(sim): State<SimState>,
     Path((version, field, value)): Path<(String, String, String)>,
@@ -451,6 +503,16 @@ pub async fn upsert_task(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             format!("Provided external ID field does not exist or is not accessible: {field}"),
+        );
+    }
+    // The field is Text(36) in an org set up as docs/crm-sync.md says.
+    if value.chars().count() > TASK_EXTERNAL_ID_MAX_CHARS {
+        return salesforce::error(
+            StatusCode::BAD_REQUEST,
+            "STRING_TOO_LONG",
+            format!(
+                "Terrane Visit Id: data value too large: {value} (max length={TASK_EXTERNAL_ID_MAX_CHARS})"
+            ),
         );
     }
     let fields = {
@@ -704,6 +766,20 @@ mod tests {
         outcome.insert("hs_meeting_outcome".into(), json!("DONE"));
         assert!(meeting_properties(&outcome).is_err());
         assert!(meeting_properties(&BTreeMap::new()).is_err_and(|m| m.contains("hs_timestamp")));
+    }
+
+    #[test]
+    fn contains_token_matches_whole_words_only() {
+        let filter = |value: &str| Filter {
+            property_name: "hs_task_body".into(),
+            operator: "CONTAINS_TOKEN".into(),
+            value: Some(json!(value)),
+        };
+        let body = "A stop.<br><br>Terrane alert: terranealert0123abcd".to_owned();
+        assert!(passes(&filter("terranealert0123abcd"), Some(&body)));
+        assert!(passes(&filter("TerraneAlert0123ABCD"), Some(&body)));
+        assert!(!passes(&filter("terranealert0123"), Some(&body)));
+        assert!(!passes(&filter("terranealert0123abcd"), None));
     }
 
     #[test]

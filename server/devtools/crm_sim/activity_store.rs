@@ -1,5 +1,5 @@
-//! The meetings and Tasks written through the APIs (`activities` serves them), kept apart from
-//! the company and Account records.
+//! The meetings, HubSpot tasks and Salesforce Tasks written through the APIs (`activities`
+//! and `hubspot_tasks` serve them), kept apart from the company and Account records.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,9 @@ use crate::ids;
 /// The Task field the simulated org has as External ID (an admin creates it in a real org).
 pub const TASK_EXTERNAL_ID_FIELD: &str = "Terrane_Visit_Id__c";
 const FIRST_MEETING_ID: u64 = 70_000_001;
+const FIRST_HUBSPOT_TASK_ID: u64 = 80_000_001;
 
+/// A HubSpot engagement: a meeting, or a task (same shape: properties and companies).
 #[derive(Debug, Clone)]
 pub struct Meeting {
     pub id: u64,
@@ -60,9 +62,12 @@ pub struct Task {
 #[derive(Debug)]
 pub struct Activities {
     pub meetings: BTreeMap<u64, Meeting>,
+    /// HubSpot tasks, by id.
+    pub hubspot_tasks: BTreeMap<u64, Meeting>,
     /// By Task Id.
     pub tasks: BTreeMap<String, Task>,
     next_meeting: u64,
+    next_hubspot_task: u64,
     next_task: u64,
 }
 
@@ -70,8 +75,10 @@ impl Default for Activities {
     fn default() -> Self {
         Self {
             meetings: BTreeMap::new(),
+            hubspot_tasks: BTreeMap::new(),
             tasks: BTreeMap::new(),
             next_meeting: FIRST_MEETING_ID,
+            next_hubspot_task: FIRST_HUBSPOT_TASK_ID,
             next_task: 1,
         }
     }
@@ -87,16 +94,19 @@ impl Activities {
     ) -> u64 {
         let id = self.next_meeting;
         self.next_meeting += 1;
-        self.meetings.insert(
-            id,
-            Meeting {
-                id,
-                properties,
-                companies,
-                created_ms: now_ms,
-            },
-        );
-        id
+        insert(&mut self.meetings, id, properties, companies, now_ms)
+    }
+
+    /// Stores a new HubSpot task; its id.
+    pub fn add_hubspot_task(
+        &mut self,
+        properties: BTreeMap<String, String>,
+        companies: Vec<u64>,
+        now_ms: i64,
+    ) -> u64 {
+        let id = self.next_hubspot_task;
+        self.next_hubspot_task += 1;
+        insert(&mut self.hubspot_tasks, id, properties, companies, now_ms)
     }
 
     /// Creates the Task of `external_id` (or a new one without), or updates it with `fields`;
@@ -144,14 +154,22 @@ impl Activities {
         (id, created)
     }
 
-    /// For `GET /_sim/state`: `{meetings: [...], tasks: [...]}`.
+    /// For `GET /_sim/state`: `{meetings: [...], hubspot_tasks: [...], tasks: [...]}`.
     pub fn state_json(&self) -> Value {
+        let engagements = |all: &BTreeMap<u64, Meeting>| {
+            all.values()
+                .map(|m| {
+                    json!({
+                        "id": m.id.to_string(),
+                        "properties": m.properties,
+                        "companies": m.companies.iter().map(u64::to_string).collect::<Vec<_>>(),
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
         json!({
-            "meetings": self.meetings.values().map(|m| json!({
-                "id": m.id.to_string(),
-                "properties": m.properties,
-                "companies": m.companies.iter().map(u64::to_string).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+            "meetings": engagements(&self.meetings),
+            "hubspot_tasks": engagements(&self.hubspot_tasks),
             "tasks": self.tasks.values().map(|t| {
                 let mut v = json!({"Id": t.id, TASK_EXTERNAL_ID_FIELD: t.external_id, "writes": t.writes});
                 for (k, f) in &t.fields {
@@ -161,4 +179,23 @@ impl Activities {
             }).collect::<Vec<_>>(),
         })
     }
+}
+
+fn insert(
+    into: &mut BTreeMap<u64, Meeting>,
+    id: u64,
+    properties: BTreeMap<String, String>,
+    companies: Vec<u64>,
+    now_ms: i64,
+) -> u64 {
+    into.insert(
+        id,
+        Meeting {
+            id,
+            properties,
+            companies,
+            created_ms: now_ms,
+        },
+    );
+    id
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::state::SimState;
-use crate::{activities, control, hubspot, middleware, salesforce};
+use crate::{activities, control, hubspot, hubspot_tasks, middleware, salesforce};
 
 pub fn router(sim: SimState) -> Router {
     let hubspot_api = Router::new()
@@ -26,6 +26,11 @@ pub fn router(sim: SimState) -> Router {
         .route(
             "/crm/v3/objects/meetings/search",
             post(activities::search_meetings),
+        )
+        .route("/crm/v3/objects/tasks", post(hubspot_tasks::create_task))
+        .route(
+            "/crm/v3/objects/tasks/search",
+            post(hubspot_tasks::search_tasks),
         )
         .route(
             "/crm/v4/associations/meetings/companies/batch/read",

@@ -45,12 +45,13 @@ fn bad_request(message: impl Into<String>) -> Response {
 }
 
 /// `GET /_sim/state`: every live record, `{hubspot: [...], salesforce: [...]}`, the API
-/// writes per record (`api_writes`), the meetings and Tasks written (`meetings`, `tasks`) and
-/// the vendor calls received (`calls`).
+/// writes per record (`api_writes`), the meetings, HubSpot tasks and Salesforce Tasks written
+/// (`meetings`, `hubspot_tasks`, `tasks`) and the vendor calls received (`calls`).
 async fn state(State(sim): State<SimState>) -> Response {
     let mut body = lock(&sim.store).state_json();
     let activities = lock(&sim.activities).state_json();
     body["meetings"] = activities["meetings"].clone();
+    body["hubspot_tasks"] = activities["hubspot_tasks"].clone();
     body["tasks"] = activities["tasks"].clone();
     body["calls"] = lock(&sim.calls).to_json();
     Json(body).into_response()

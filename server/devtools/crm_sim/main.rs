@@ -13,6 +13,7 @@ mod delivery;
 mod edits;
 mod faults;
 mod hubspot;
+mod hubspot_tasks;
 mod ids;
 mod middleware;
 mod params;

@@ -50,11 +50,12 @@ async fn inject(sim: SimState, vendor: Vendor, request: Request, next: Next) -> 
     }
 }
 
-/// The routes that write records (owner updates, meeting creates, Task upserts).
+/// The routes that write records (owner updates, meeting and task creates, Task upserts).
 fn is_write(route: &str) -> bool {
     route.ends_with("/batch/update")
         || route.ends_with("/composite/sobjects")
         || route == "/crm/v3/objects/meetings"
+        || route == "/crm/v3/objects/tasks"
         || route.contains("/sobjects/Task/")
 }
 
