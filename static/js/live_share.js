@@ -234,6 +234,7 @@ const STATE_WORDS = {
   dismissed: 'Not now: no more alerts for it this week',
   snoozed: 'Later: it may alert again in 30 minutes',
   added_to_route: 'Added to your route',
+  task_requested: 'A task for it is on its way to your CRM',
 };
 
 function metres(m) {
@@ -268,12 +269,13 @@ function renderAlert(li, alert) {
   note.className = 'alert__state';
   note.textContent = STATE_WORDS[alert.state] ?? '';
   li.append(title, note);
-  const final = ['dismissed', 'added_to_route'].includes(alert.state);
+  const final = ['dismissed', 'added_to_route', 'task_requested'].includes(alert.state);
   const actions = document.createElement('div');
   actions.className = 'alert__actions';
   if (!final) {
     actions.append(
       button('Add to my route', 'alert__add', () => act(li, alert, { action: 'add_to_route' })),
+      button('Task in my CRM', 'alert__task', () => act(li, alert, { action: 'create_task' })),
       button('Later', 'alert__snooze', () => act(li, alert, { action: 'snooze', minutes: 30 })),
       button('Not now', 'alert__dismiss', () => act(li, alert, { action: 'dismiss' })),
     );
