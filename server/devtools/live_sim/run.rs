@@ -365,9 +365,8 @@ async fn drive_rep(mut rep: Rep, shared: Arc<Shared>) -> Samples {
                 let Some(w) = ws.as_mut() else {
                     continue;
                 };
-                let text = match serde_json::to_string(&env) {
-                    Ok(t) => t,
-                    Err(_) => continue,
+                let Ok(text) = serde_json::to_string(&env) else {
+                    continue;
                 };
                 let measured = now >= shared.ramp_end && now < shared.end;
                 Counters::add(&c.sent, 1);
@@ -612,12 +611,9 @@ async fn upload(rep: &Rep, shared: &Shared, backlog: Vec<Envelope>) {
                 .json(&json!({ "pings": chunk }))
                 .send()
                 .await;
-            let resp = match sent {
-                Ok(r) => r,
-                Err(_) => {
-                    Counters::add(&c.http_failures, 1);
-                    break;
-                }
+            let Ok(resp) = sent else {
+                Counters::add(&c.http_failures, 1);
+                break;
             };
             let status = resp.status();
             if status.as_u16() == 429 {
