@@ -13,7 +13,8 @@
 #
 # Env: REPS (10000), ACCOUNTS (200000), DURATION (60: measured seconds; not SECONDS, which
 #      bash keeps for itself), RAMP (30 s: reps connect one after another first), PERIOD (2),
-#      INSTANCES (1 or 2), MODE (run | max), STEPS (reps per step in max mode, at most REPS),
+#      DRAIN (30 s: after the last ping, the longest wait for answers still owed),
+#      INSTANCES (1 to 4), MODE (run | max), STEPS (reps per step in max mode, at most REPS),
 #      LIMIT_MS (100: max mode stops at the first step whose p99 is not under it),
 #      BENCH_DB (terrane_bench_live), BENCH_PORT (18093, then +1 per instance),
 #      SIM_ARGS (more arguments for `terrane-live-sim run`, e.g. "--spoof-share 0.05").
@@ -29,6 +30,7 @@ REPS=${REPS:-10000}
 ACCOUNTS=${ACCOUNTS:-200000}
 DURATION=${DURATION:-60}
 RAMP=${RAMP:-30}
+DRAIN=${DRAIN:-30}
 PERIOD=${PERIOD:-2}
 INSTANCES=${INSTANCES:-1}
 MODE=${MODE:-run}
@@ -92,8 +94,8 @@ run_sim() {
     stored_count >"$out.stored-before"
     # shellcheck disable=SC2086
     "$SIM" run "${URLS[@]}" --tokens "$TOKENS" --reps "$reps" --period-s "$PERIOD" \
-        --ramp-s "$RAMP" --duration-s "$DURATION" --osrm "$OSRM_URL" --progress ${SIM_ARGS:-} \
-        >"$out" 2> >(tee "$out.log" >&2) &
+        --ramp-s "$RAMP" --duration-s "$DURATION" --drain-s "$DRAIN" --osrm "$OSRM_URL" --progress ${SIM_ARGS:-} \
+        >"$out" 2>"$out.log" &
     local sim=$!
     # The measured window starts half a second after the simulator has its routes (it says
     # so on stderr), once the ramp is over.
@@ -104,7 +106,8 @@ run_sim() {
     for p in "${PIDS[@]}"; do after+=("$(cpu_s "$p")"); done
     local client_cpu
     client_cpu=$(cpu_s "$sim" 2>/dev/null || echo 0)
-    wait "$sim" || die "terrane-live-sim run failed"
+    wait "$sim" || { cat "$out.log" >&2; die "terrane-live-sim run failed"; }
+    cat "$out.log" >&2
     {
         for i in "${!PIDS[@]}"; do
             printf 'server%d_cpu_s=%s\n' "$i" "$(awk -v a="${after[i]}" -v b="${before[i]}" 'BEGIN { printf "%.1f", a - b }')"
