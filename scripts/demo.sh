@@ -21,6 +21,10 @@
 #   --without-crm-sim   no simulator: the seeded accounts only
 #   TERRANE_CRM_SIM_PORT  the simulator's port on 127.0.0.1, default 8099
 #   TERRANE_DEMO_EDITS_PER_S  simulated CRM edits per second, default 0.5
+#   TERRANE_DEMO_LIVE_REPS  demo reps whose phones a rep simulator (terrane-live-sim) plays:
+#                      they drive OSRM routes and share their location every 2 s during their
+#                      shift (08:30-17:30 Monaco time, weekdays; outside it their pings are
+#                      dropped); default 5, 0 for none
 #
 # Environment (all optional):
 #   DATABASE_URL       default postgres://postgres@127.0.0.1:5432/terrane
@@ -85,6 +89,12 @@ if ((with_crm_sim)); then
     (cd "$TERRANE_ROOT" && cargo build --locked --release --bin terrane-crm-sim) || die "cargo build failed"
     SIM_BIN="$CARGO_TARGET_DIR/release/terrane-crm-sim"
 fi
+live_reps="${TERRANE_DEMO_LIVE_REPS:-5}"
+if ((live_reps > 0)); then
+    step "build terrane-live-sim (release)"
+    (cd "$TERRANE_ROOT" && cargo build --locked --release --bin terrane-live-sim) || die "cargo build failed"
+    LIVE_SIM_BIN="$CARGO_TARGET_DIR/release/terrane-live-sim"
+fi
 
 export TERRANE_OSRM_URL="$OSRM_URL"
 export TERRANE_OSRM_MAX_TABLE_SIZE="$OSRM_MAX_TABLE_SIZE"
@@ -129,6 +139,18 @@ if port_in_use "${bind##*:}"; then
     die "port ${bind##*:} is already in use: stop what listens there, or set TERRANE_BIND=127.0.0.1:<other port>"
 fi
 start_terrane_server "$bind"
+
+if ((live_reps > 0)); then
+    step "$live_reps simulated reps sharing their location"
+    live_log="$TERRANE_CACHE/logs/live-sim.log"
+    # Tokens are minted for the demo's rep users through DATABASE_URL and renewed as they
+    # expire; the simulator runs until the demo stops.
+    (cd "$TERRANE_ROOT" && exec "$LIVE_SIM_BIN" run --url "http://$bind" \
+        --mint-like '%@example.com' --reps "$live_reps" --ramp-s 5 --duration-s 2592000 \
+        --osrm "$OSRM_URL") >"$live_log" 2>&1 &
+    track_child $! "terrane-live-sim"
+    note "log: $live_log"
+fi
 
 printf '\n==> Terrane is running: open http://%s  (Ctrl-C to stop)\n\n' "$bind"
 wait "$TERRANE_SERVER_PID" || die "terrane serve stopped (exit $?)"

@@ -142,3 +142,24 @@ pub async fn insert_synthetic(
     .await?;
     Ok(())
 }
+
+/// Places synthetic accounts (the live simulator's book): `territory[i]` and `priority[i]` for
+/// account `id[i]`; an account placed in no territory is unassigned and has no owner either.
+pub async fn place_synthetic(
+    db: &mut PgConnection,
+    id: &[Uuid],
+    territory: &[Option<Uuid>],
+    priority: &[i16],
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "update accounts a
+         set territory_id = t.territory, priority = t.priority,
+             owner_rep_id = case when t.territory is null then null else a.owner_rep_id end
+         from unnest($1::uuid[], $2::uuid[], $3::int2[]) as t(id, territory, priority)
+         where a.id = t.id and a.synthetic",
+    )
+    .bind_all((id, territory, priority))
+    .execute(db)
+    .await?
+    .rows_affected())
+}

@@ -169,6 +169,26 @@ pub async fn upsert_by_crm_owner(
     .await
 }
 
+/// Gives `ids` (synthetic reps: benchmarks, the live simulator) one shift: `work_start` to
+/// `work_end` on ISO `workdays` (1 = Monday) in `timezone`.
+pub async fn set_synthetic_shift(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+    work_start: NaiveTime,
+    work_end: NaiveTime,
+    workdays: &[i16],
+    timezone: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "update reps set work_start = $2, work_end = $3, workdays = $4, timezone = $5
+         where id = any($1)",
+    )
+    .bind_all((ids, work_start, work_end, workdays, timezone))
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 /// Inserts synthetic reps (benchmarks) with the given ids, names, e-mails and CRM owner ids.
 pub async fn insert_synthetic(
     db: impl PgExecutor<'_>,
