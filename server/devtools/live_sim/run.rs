@@ -135,6 +135,14 @@ struct BatchAnswer {
     accepted: u64,
     duplicate: u64,
     dropped: u64,
+    #[serde(default)]
+    results: Vec<BatchResult>,
+}
+
+#[derive(Deserialize)]
+struct BatchResult {
+    #[serde(default)]
+    late: bool,
 }
 
 /// What every rep shares.
@@ -632,6 +640,8 @@ async fn upload(rep: &Rep, shared: &Shared, backlog: Vec<Envelope>) {
                     Counters::add(&c.http_accepted, a.accepted);
                     Counters::add(&c.http_duplicate, a.duplicate);
                     Counters::add(&c.http_dropped, a.dropped);
+                    let late = a.results.iter().filter(|r| r.late).count();
+                    Counters::add(&c.http_late, late as u64);
                 }
                 _ => {
                     Counters::add(&c.http_failures, 1);

@@ -28,6 +28,7 @@ pub struct Counters {
     pub http_accepted: AtomicU64,
     pub http_duplicate: AtomicU64,
     pub http_dropped: AtomicU64,
+    pub http_late: AtomicU64,
     pub http_429: AtomicU64,
     pub http_failures: AtomicU64,
     /// Reasons of dropped pings, spoofing flags and error codes (rare: a lock is fine).
@@ -139,6 +140,7 @@ pub fn summary(c: &Counters, samples: Samples, settings: Value, wall_s: f64) -> 
             "accepted": g(&c.http_accepted),
             "duplicate": g(&c.http_duplicate),
             "dropped": g(&c.http_dropped),
+            "late": g(&c.http_late),
             "status_429": g(&c.http_429),
             "failures": g(&c.http_failures),
         },
