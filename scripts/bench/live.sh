@@ -16,7 +16,8 @@
 #      DRAIN (30 s: after the last ping, the longest wait for answers still owed),
 #      INSTANCES (1 to 4), MODE (run | max), STEPS (reps per step in max mode, at most REPS),
 #      LIMIT_MS (100: max mode stops at the first step whose p99 is not under it),
-#      BENCH_DB (terrane_bench_live), BENCH_PORT (18093, then +1 per instance),
+#      BENCH_DB (terrane_bench_live), BENCH_PORT (18093, then +1 per instance), BENCH_WORK
+#      (tokens and logs; default ~/.cache/terrane/bench-live),
 #      SIM_ARGS (more arguments for `terrane-live-sim run`, e.g. "--spoof-share 0.05").
 # Needs what scripts/test.sh installs (PostGIS, OSRM). Raises `ulimit -n` for the sockets.
 set -euo pipefail
@@ -50,7 +51,7 @@ step "build terrane and terrane-live-sim (release)"
 cargo build --locked --release --quiet --bin terrane --bin terrane-live-sim || die "cargo build failed"
 BIN="$CARGO_TARGET_DIR/release/terrane"
 SIM="$CARGO_TARGET_DIR/release/terrane-live-sim"
-WORK="$TERRANE_CACHE/bench-live"
+WORK=${BENCH_WORK:-"$TERRANE_CACHE/bench-live"}
 mkdir -p "$WORK"
 TOKENS="$WORK/tokens.txt"
 

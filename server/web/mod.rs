@@ -167,6 +167,12 @@ pub async fn serve(
     let live = state.live.start(&state.db);
     // Connect info gives handlers the client's address (sign-in rate limit).
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Frames go out as soon as they are written (an ack, then an alert right after it).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
