@@ -6,6 +6,8 @@
 // Plain ES module. Configuration comes from data attributes on #today (the CSP forbids inline
 // scripts); everything from the server goes into the page with textContent.
 
+import { apiClient } from './lib/api.js';
+
 const root = document.getElementById('today');
 const config = {
   repId: root.dataset.repId,
@@ -36,22 +38,7 @@ function deviceId() {
   return id;
 }
 
-async function api(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: {
-      Accept: 'application/json',
-      ...(body ? { 'Content-Type': 'application/json' } : {}),
-      'x-csrf-token': config.csrf,
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw new Error(json?.error?.message ?? `the server answered ${response.status}`);
-  }
-  return json;
-}
+const api = apiClient(config.csrf);
 
 function status(text) {
   $('share-status').textContent = text;

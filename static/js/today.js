@@ -5,6 +5,7 @@
 // Plain ES module. Configuration comes from data attributes on #today (the CSP forbids inline
 // scripts); everything from the server goes into the page with textContent.
 
+import { apiClient } from './lib/api.js';
 import { createMap, whenLoaded } from './lib/basemap.js';
 
 const root = document.getElementById('today');
@@ -43,22 +44,7 @@ function element(tag, className, text) {
   return el;
 }
 
-async function api(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: {
-      Accept: 'application/json',
-      ...(body ? { 'Content-Type': 'application/json' } : {}),
-      'x-csrf-token': config.csrf,
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw new Error(json?.error?.message ?? `the server answered ${response.status}`);
-  }
-  return json;
-}
+const api = apiClient(config.csrf);
 
 const dayUrl = () => `/api/routes/reps/${config.repId}/days/${config.day}`;
 let plan = null;

@@ -2,7 +2,7 @@
 //! the rules' seconds or on their count of pings in a row; an account just checked stays
 //! quiet for a while (alerted: the cooldown; refused by the database's rules: a minute).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -21,6 +21,9 @@ struct Near {
 pub struct RepNear {
     near: HashMap<Uuid, Near>,
     quiet_until: HashMap<Uuid, DateTime<Utc>>,
+    /// When this instance raised the rep's alerts of the last hour (the database counts all
+    /// instances'; this only spares it checks that cannot pass).
+    raised: VecDeque<DateTime<Utc>>,
     /// The last ping seen, to forget reps who went away.
     pub last_at: Option<DateTime<Utc>>,
 }
@@ -53,6 +56,24 @@ impl RepNear {
             }
         }
         qualifying
+    }
+
+    /// Notes an alert raised for the rep at `at`.
+    pub fn raised(&mut self, at: DateTime<Utc>) {
+        self.raised.push_back(at);
+    }
+
+    /// Whether the rep had `max_per_hour` alerts in the hour before `at` (from this
+    /// instance's own).
+    pub fn at_cap(&mut self, at: DateTime<Utc>, max_per_hour: i32) -> bool {
+        while self
+            .raised
+            .front()
+            .is_some_and(|t| at - *t >= Duration::hours(1))
+        {
+            self.raised.pop_front();
+        }
+        self.raised.len() >= usize::try_from(max_per_hour).unwrap_or(usize::MAX)
     }
 
     /// Keeps `account` from qualifying again before `until`.
@@ -98,6 +119,16 @@ mod tests {
         rep.quiet(a, at(60));
         assert!(rep.observe(at(6), &[(a, 90.0)], &rules).is_empty());
         assert_eq!(rep.observe(at(61), &[(a, 90.0)], &rules).len(), 1);
+    }
+
+    #[test]
+    fn the_hourly_cap_counts_the_last_hour_only() {
+        let mut rep = RepNear::default();
+        rep.raised(at(0));
+        rep.raised(at(10));
+        assert!(rep.at_cap(at(20), 2));
+        assert!(!rep.at_cap(at(20), 3));
+        assert!(!rep.at_cap(at(3600), 2), "the first is an hour old");
     }
 
     #[test]

@@ -22,8 +22,10 @@ use dwell::RepNear;
 use index::{AccountIndex, Entry};
 
 /// How far back an incremental refresh re-reads changes: a transaction's rows carry its start
-/// time, so one that ran long commits rows "older" than the last refresh.
-const REFRESH_SLACK_S: i64 = 120;
+/// time, so one that ran long commits rows "older" than the last refresh (a longer one is
+/// caught by the next full reload). Kept short: a bulk change of many accounts is re-read for
+/// this long on every refresh.
+const REFRESH_SLACK_S: i64 = 15;
 /// A full reload this often (it also drops accounts deleted outright).
 const FULL_RELOAD: std::time::Duration = std::time::Duration::from_secs(600);
 /// An account the database refused (visited, on the route, closed, capped) is checked again
@@ -31,6 +33,10 @@ const FULL_RELOAD: std::time::Duration = std::time::Duration::from_secs(600);
 const RECHECK_S: i64 = 60;
 /// A rep with no ping for this long is forgotten.
 const IDLE_S: i64 = 3600;
+/// Accounts followed per ping: the nearest that pass the filters. Where accounts are dense
+/// (hundreds within the radius), following all of them would cost memory for every rep and
+/// the database a check for each; the nearest are the stops worth making.
+const NEAREST: usize = 4;
 
 /// An account that qualified for an alert on a ping, with the rules to check it against.
 #[derive(Debug, Clone)]
@@ -130,8 +136,11 @@ impl Proximity {
     }
 
     /// The accounts that qualify on the stored pings that may alert (each rep's in time
-    /// order), under each rep's rules: near enough, the rep's or unassigned, priority and
-    /// value high enough, dwelled, not quiet.
+    /// order), under each rep's rules: among the nearest few, the rep's or unassigned,
+    /// priority and value high enough, dwelled, not quiet, and the rep under the hourly cap
+    /// as far as this instance knows. At most one per rep (the nearest): one alert per rep per
+    /// flush at most, and what the database refuses is quiet for a minute, so the next
+    /// nearest gets its turn on the next ping.
     pub fn consider(&self, stored: &[Stored], rules: &HashMap<Uuid, RepRules>) -> Vec<Qualifying> {
         let mut pings: Vec<&Stored> = stored.iter().filter(|s| s.may_alert()).collect();
         if pings.is_empty() {
@@ -140,7 +149,7 @@ impl Proximity {
         pings.sort_by_key(|s| (s.rep, s.recorded_at));
         let index = self.read_index();
         let mut reps = self.lock_reps();
-        let mut out = Vec::new();
+        let mut out: Vec<Qualifying> = Vec::new();
         for ping in pings {
             let rules = rules.get(&ping.rep).map(|r| r.rules).unwrap_or_default();
             let nearby: Vec<(Uuid, f64)> = index
@@ -150,10 +159,17 @@ impl Proximity {
                         && e.annual_value >= rules.min_annual_value
                 })
                 .into_iter()
+                .take(NEAREST)
                 .map(|(e, d)| (e.account_id, d))
                 .collect();
             let state = reps.entry(ping.rep).or_default();
-            for (account_id, distance_m) in state.observe(ping.recorded_at, &nearby, &rules) {
+            let qualifying = state.observe(ping.recorded_at, &nearby, &rules);
+            if state.at_cap(ping.recorded_at, rules.max_per_hour) {
+                continue;
+            }
+            if let Some(&(account_id, distance_m)) = qualifying.first() {
+                // A later ping of the same rep in this flush replaces an earlier one's.
+                out.retain(|q| q.rep != ping.rep);
                 out.push(Qualifying {
                     rep: ping.rep,
                     account_id,
@@ -174,12 +190,14 @@ impl Proximity {
         }
         let mut reps = self.lock_reps();
         for q in considered {
+            let state = reps.entry(q.rep).or_default();
             let until = if raised.contains(&(q.rep, q.account_id)) {
+                state.raised(now);
                 now + Duration::minutes(i64::from(q.rules.cooldown_minutes))
             } else {
                 now + Duration::seconds(RECHECK_S)
             };
-            reps.entry(q.rep).or_default().quiet(q.account_id, until);
+            state.quiet(q.account_id, until);
         }
     }
 
