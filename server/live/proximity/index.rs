@@ -14,6 +14,16 @@ use crate::spatial::LonLat;
 /// Metres per degree of latitude (and of longitude at the equator).
 const M_PER_DEG: f64 = 111_320.0;
 
+/// A position in local metres: x east (scaled by the latitude's cosine), y north. Distances
+/// between nearby points come out within a fraction of a percent of the great-circle ones, so
+/// the tree can hand out accounts nearest first.
+fn metres(p: LonLat) -> [f64; 2] {
+    [
+        p.lon() * M_PER_DEG * p.lat().to_radians().cos(),
+        p.lat() * M_PER_DEG,
+    ]
+}
+
 /// One account as the index holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -26,22 +36,29 @@ pub struct Entry {
     pub annual_value: f64,
 }
 
-/// An [`Entry`] in the tree, keyed by `[lon, lat]` in degrees.
+/// An [`Entry`] in the tree, keyed by its position in local metres ([`metres`]).
 #[derive(Debug, Clone, PartialEq)]
-struct Node(Entry);
+struct Node(Entry, [f64; 2]);
+
+impl Node {
+    fn of(entry: Entry) -> Self {
+        let xy = metres(entry.position);
+        Self(entry, xy)
+    }
+}
 
 impl RTreeObject for Node {
     type Envelope = AABB<[f64; 2]>;
 
     fn envelope(&self) -> Self::Envelope {
-        AABB::from_point([self.0.position.lon(), self.0.position.lat()])
+        AABB::from_point(self.1)
     }
 }
 
 impl PointDistance for Node {
     fn distance_2(&self, point: &[f64; 2]) -> f64 {
-        let dx = self.0.position.lon() - point[0];
-        let dy = self.0.position.lat() - point[1];
+        let dx = self.1[0] - point[0];
+        let dy = self.1[1] - point[1];
         dx * dx + dy * dy
     }
 }
@@ -60,7 +77,7 @@ impl AccountIndex {
             .iter()
             .map(|e| (e.account_id, e.clone()))
             .collect::<HashMap<_, _>>();
-        let tree = RTree::bulk_load(by_id.values().cloned().map(Node).collect());
+        let tree = RTree::bulk_load(by_id.values().cloned().map(Node::of).collect());
         Self { tree, by_id }
     }
 
@@ -78,43 +95,45 @@ impl AccountIndex {
             if *old == entry {
                 return;
             }
-            self.tree.remove(&Node(old.clone()));
+            self.tree.remove(&Node::of(old.clone()));
         }
         self.by_id.insert(entry.account_id, entry.clone());
-        self.tree.insert(Node(entry));
+        self.tree.insert(Node::of(entry));
     }
 
     /// Takes the account out (deleted, no longer located).
     pub fn remove(&mut self, account_id: Uuid) {
         if let Some(old) = self.by_id.remove(&account_id) {
-            self.tree.remove(&Node(old));
+            self.tree.remove(&Node::of(old));
         }
     }
 
-    /// The accounts within `radius_m` metres of `at` that `keep` accepts, each with its
-    /// distance in metres, nearest first.
+    /// The nearest `limit` accounts within `radius_m` metres of `at` that `keep` accepts,
+    /// each with its great-circle distance in metres, nearest first. Walks the tree nearest
+    /// first and stops at `limit` or the radius: where accounts are dense it never looks at
+    /// the hundreds further away.
     pub fn within(
         &self,
         at: LonLat,
         radius_m: f64,
+        limit: usize,
         mut keep: impl FnMut(&Entry) -> bool,
     ) -> Vec<(&Entry, f64)> {
-        // A box in degrees that holds the circle, then the exact distance.
-        let dlat = radius_m / M_PER_DEG;
-        let dlon = radius_m / (M_PER_DEG * at.lat().to_radians().cos().max(0.01));
-        let envelope = AABB::from_corners(
-            [at.lon() - dlon, at.lat() - dlat],
-            [at.lon() + dlon, at.lat() + dlat],
-        );
-        let mut found: Vec<(&Entry, f64)> = self
-            .tree
-            .locate_in_envelope(&envelope)
-            .filter(|n| keep(&n.0))
-            .filter_map(|n| {
-                let d = at.distance_m(n.0.position);
-                (d <= radius_m).then_some((&n.0, d))
-            })
-            .collect();
+        let mut found: Vec<(&Entry, f64)> = Vec::new();
+        // The local metres are within a fraction of a percent of the true distance here.
+        let beyond = radius_m * 1.01 + 1.0;
+        for (node, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&metres(at)) {
+            if d2.sqrt() > beyond || found.len() >= limit {
+                break;
+            }
+            if !keep(&node.0) {
+                continue;
+            }
+            let d = at.distance_m(node.0.position);
+            if d <= radius_m {
+                found.push((&node.0, d));
+            }
+        }
         found.sort_by(|a, b| a.1.total_cmp(&b.1));
         found
     }
@@ -142,10 +161,14 @@ mod tests {
         let farther = entry(7.4200, 43.7370, None);
         let outside = entry(7.4250, 43.7350, None);
         let index = AccountIndex::new(vec![farther.clone(), outside, near.clone()]);
-        let found = index.within(here, 300.0, |_| true);
+        let found = index.within(here, 300.0, 10, |_| true);
         let ids: Vec<Uuid> = found.iter().map(|(e, _)| e.account_id).collect();
         assert_eq!(ids, vec![near.account_id, farther.account_id]);
         assert!((found[0].1 - 111.0).abs() < 2.0, "{}", found[0].1);
+        // Only the nearest one when asked for one.
+        let one = index.within(here, 300.0, 1, |_| true);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].0.account_id, near.account_id);
     }
 
     #[test]
@@ -154,13 +177,20 @@ mod tests {
         let rep = Uuid::new_v4();
         let mut a = entry(7.4300, 43.7350, Some(rep));
         let mut index = AccountIndex::new(vec![a.clone()]);
-        assert!(index.within(here, 300.0, |_| true).is_empty());
+        assert!(index.within(here, 300.0, 10, |_| true).is_empty());
         a.position = LonLat::new(7.4201, 43.7351).expect("valid");
         index.upsert(a.clone());
-        assert_eq!(index.within(here, 300.0, |e| e.rep == Some(rep)).len(), 1);
-        assert!(index.within(here, 300.0, |e| e.rep.is_none()).is_empty());
+        assert_eq!(
+            index.within(here, 300.0, 10, |e| e.rep == Some(rep)).len(),
+            1
+        );
+        assert!(
+            index
+                .within(here, 300.0, 10, |e| e.rep.is_none())
+                .is_empty()
+        );
         index.remove(a.account_id);
-        assert!(index.within(here, 300.0, |_| true).is_empty());
+        assert!(index.within(here, 300.0, 10, |_| true).is_empty());
         assert_eq!(index.len(), 0);
     }
 }

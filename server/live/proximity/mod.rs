@@ -153,13 +153,12 @@ impl Proximity {
         for ping in pings {
             let rules = rules.get(&ping.rep).map(|r| r.rules).unwrap_or_default();
             let nearby: Vec<(Uuid, f64)> = index
-                .within(ping.position, f64::from(rules.radius_m), |e| {
+                .within(ping.position, f64::from(rules.radius_m), NEAREST, |e| {
                     e.rep.is_none_or(|r| r == ping.rep)
                         && e.priority <= rules.max_priority
                         && e.annual_value >= rules.min_annual_value
                 })
                 .into_iter()
-                .take(NEAREST)
                 .map(|(e, d)| (e.account_id, d))
                 .collect();
             let state = reps.entry(ping.rep).or_default();
