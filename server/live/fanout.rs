@@ -4,7 +4,6 @@
 //! them to its own sockets. By batch, never per ping: a notifying commit takes a global lock.
 //! Payloads stay far below PostgreSQL's 8,000 bytes (alerts go in chunks).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -16,7 +15,7 @@ use uuid::Uuid;
 use super::alerts::{self, Alert};
 use super::hub::{Frame, Hub};
 use super::ingest::Stored;
-use super::privacy;
+use super::{privacy, rules};
 use crate::db::Bind;
 use crate::spatial::LonLat;
 
@@ -239,13 +238,15 @@ async fn wait_or_stop(stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
 async fn relay(db: &PgPool, hub: &Hub, notice: &Notice) -> Result<(), sqlx::Error> {
     if !notice.alerts.is_empty() {
         let found = alerts::by_ids(db, &notice.alerts).await?;
-        let teams = teams_of(db, &found.iter().map(|a| a.rep_id).collect::<Vec<_>>()).await?;
+        let reps: Vec<Uuid> = found.iter().map(|a| a.rep_id).collect();
+        let teams = rules::for_reps(db, &reps).await?;
+        let team = |rep: Uuid| teams.get(&rep).and_then(|r| r.team);
         let with_teams: Vec<(Alert, Option<Uuid>)> = found
             .into_iter()
-            .filter(|a| hub.wants(a.rep_id, teams.get(&a.rep_id).copied()))
+            .filter(|a| hub.wants(a.rep_id, team(a.rep_id)))
             .map(|a| {
-                let team = teams.get(&a.rep_id).copied();
-                (a, team)
+                let t = team(a.rep_id);
+                (a, t)
             })
             .collect();
         deliver(hub, &with_teams, &[]);
@@ -282,14 +283,4 @@ async fn relay(db: &PgPool, hub: &Hub, notice: &Notice) -> Result<(), sqlx::Erro
         deliver(hub, &[], &positions);
     }
     Ok(())
-}
-
-/// The team of each rep (reps in no team are left out).
-pub async fn teams_of(db: &PgPool, reps: &[Uuid]) -> Result<HashMap<Uuid, Uuid>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid)> =
-        sqlx::query_as("select rep_id, team_id from team_members where rep_id = any ($1)")
-            .bind(reps)
-            .fetch_all(db)
-            .await?;
-    Ok(rows.into_iter().collect())
 }

@@ -159,7 +159,7 @@ pub async fn team_map(db: &PgPool, user: &User, team: Uuid) -> Result<TeamMap, s
 
 /// The reps of a team.
 pub async fn team_reps(db: &PgPool, team: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select rep_id from team_members where team_id = $1")
+    sqlx::query_scalar(include_str!("sql/map_team_reps.sql"))
         .bind(team)
         .fetch_all(db)
         .await

@@ -10,12 +10,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::{Role, User};
 use crate::error::AppError;
 use crate::live::alerts::{self, Action, Alert, AlertError};
 use crate::live::rules::{self, Rules};
 use crate::web::extract::{JsonBody, Path};
-use crate::web::guard::{AdminUser, CsrfHeader, RepDevice, SignedIn, TeamPlanner};
+use crate::web::guard::{AdminUser, CsrfHeader, RepDevice, SignedIn, TeamPlanner, own_rep};
 use crate::web::openapi::{ReadErrors, WriteErrors};
 
 pub fn router() -> Router<AppState> {
@@ -48,13 +47,6 @@ pub struct AlertList {
     pub alerts: Vec<Alert>,
 }
 
-fn own_rep(user: &User) -> Result<Uuid, AppError> {
-    match (user.role, user.rep_id) {
-        (Some(Role::Rep), Some(rep)) => Ok(rep),
-        _ => Err(AppError::forbidden("forbidden", "only reps have alerts")),
-    }
-}
-
 /// `GET /api/me/alerts`: the signed-in rep's alerts of the last 24 hours.
 #[utoipa::path(
     get,
@@ -68,7 +60,7 @@ pub async fn my_alerts(
     SignedIn(user): SignedIn,
     State(state): State<AppState>,
 ) -> Result<Json<AlertList>, AppError> {
-    let rep = own_rep(&user)?;
+    let rep = own_rep(&user, "only reps have alerts")?;
     let alerts = alerts::recent(&state.db, &[rep], 24).await?;
     Ok(Json(AlertList { alerts }))
 }

@@ -375,6 +375,15 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The rep record of a signed-in rep (their own track, their alerts); anyone else is refused
+/// with `message`.
+pub fn own_rep(user: &User, message: &'static str) -> Result<Uuid, AppError> {
+    match (user.role, user.rep_id) {
+        (Some(Role::Rep), Some(rep)) => Ok(rep),
+        _ => Err(AppError::forbidden("forbidden", message)),
+    }
+}
+
 /// A rep sending their own location: a device token (`Authorization: Bearer trd_…`, what
 /// phones use) or, without one, the rep's signed-in session with the CSRF header (the rep
 /// page). Holds the rep's id and their user's; the rep is always the caller, never a value in

@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::error::{AppError, error_response};
 use crate::live::{self, LiveError, PingResult, PingStatus, RawPing};
 use crate::web::extract::{JsonBody, Path, Query};
-use crate::web::guard::{AdminUser, CsrfHeader, RepDevice, SignedIn};
+use crate::web::guard::{AdminUser, CsrfHeader, RepDevice, SignedIn, own_rep};
 use crate::web::openapi::{ReadErrors, WriteErrors};
 
 pub fn router() -> Router<AppState> {
@@ -97,17 +97,6 @@ pub async fn pings_post(
     .into_response())
 }
 
-/// The rep behind a signed-in user, or 403.
-fn own_rep(user: &crate::auth::User) -> Result<uuid::Uuid, AppError> {
-    match (user.role, user.rep_id) {
-        (Some(crate::auth::Role::Rep), Some(rep)) => Ok(rep),
-        _ => Err(AppError::forbidden(
-            "forbidden",
-            "only reps have a location track",
-        )),
-    }
-}
-
 /// `from` and `to` of a track export (RFC 3339); default: the last 24 hours.
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct TrackRange {
@@ -133,7 +122,7 @@ pub async fn track_get(
     State(state): State<AppState>,
     Query(range): Query<TrackRange>,
 ) -> Result<Response, AppError> {
-    let rep = own_rep(&user)?;
+    let rep = own_rep(&user, "only reps have a location track")?;
     let to = range.to.unwrap_or_else(chrono::Utc::now);
     let from = range.from.unwrap_or(to - chrono::Duration::days(1));
     if from >= to || to - from > chrono::Duration::days(live::track::MAX_EXPORT_DAYS) {
@@ -173,7 +162,7 @@ pub async fn track_delete(
     _: CsrfHeader,
     State(state): State<AppState>,
 ) -> Result<Json<TrackErased>, AppError> {
-    let rep = own_rep(&user)?;
+    let rep = own_rep(&user, "only reps have a location track")?;
     let erased = live::track::erase(&state.db, user.id, rep).await?;
     Ok(Json(TrackErased { erased }))
 }
